@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that libila's build, tests, demo and benchmarks need.
+# Idempotent: does nothing (not even apt-get update) when everything is already installed.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config git
+  clang llvm                      # BPF compiler
+  libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev
+  libabsl-dev catch2 libbenchmark-dev
+  iproute2 iputils-ping ethtool tcpdump iperf3 procps
+)
+
+if [ ! -r /etc/os-release ] || ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "install-deps: this script needs Debian 12 (bookworm) with apt-get and dpkg;" >&2
+  echo "install-deps: on another system install the equivalents of: ${PACKAGES[*]}" >&2
+  exit 1
+fi
+. /etc/os-release
+if [ "${ID:-}" != debian ] && [[ " ${ID_LIKE:-} " != *" debian "* ]]; then
+  echo "install-deps: $PRETTY_NAME is not Debian; libila is built and tested on Debian 12." >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root to install them." >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
