@@ -14,6 +14,14 @@ bool IsNeutral(ChecksumMode mode) {
 
 uint64_t WithLow16(uint64_t word, uint16_t low) { return (word & ~uint64_t{0xffff}) | low; }
 
+// Bytes of transport header needed before adjusting, as Linux (and the XDP programs) require:
+// the whole fixed header (TCP 20, UDP 8, ICMPv6 8).
+size_t TransportHeaderLength(uint8_t protocol, int checksum_offset) {
+  if (protocol == kProtoTcp) return 20;
+  if (protocol == kProtoIcmpv6) return 8;
+  return static_cast<size_t>(checksum_offset) + 2;
+}
+
 }  // namespace
 
 absl::Status IsNeutralMappable(const SirAddress& sir, ChecksumMode mode) {
@@ -38,7 +46,8 @@ absl::StatusOr<IlaAddress> SirToIla(const SirAddress& sir, Locator locator, Chec
   if (absl::Status s = IsNeutralMappable(sir, mode); !s.ok()) return s;
   uint64_t id = sir.identifier.value();
   if (IsNeutral(mode)) {
-    uint16_t diff = OnesComplementDelta64(sir.prefix.value(), locator.value());
+    // The locator changes the address sum by (new - old); the identifier absorbs (old - new).
+    uint16_t diff = OnesComplementDelta64(locator.value(), sir.prefix.value());
     if (mode == ChecksumMode::kNeutralMap) {
       diff = OnesComplementAdd(diff, static_cast<uint16_t>(~kCBitWord));
       id |= Identifier::kChecksumNeutralBit;
@@ -53,7 +62,8 @@ SirAddress IlaToSir(const IlaAddress& ila, SirPrefix prefix, ChecksumMode mode) 
   bool undo = mode == ChecksumMode::kNeutralMapAuto ||
               (mode == ChecksumMode::kNeutralMap && ila.identifier.checksum_neutral());
   if (undo) {
-    uint16_t diff = OnesComplementDelta64(ila.locator.value(), prefix.value());
+    // The prefix changes the address sum by (prefix - locator); the identifier absorbs the inverse.
+    uint16_t diff = OnesComplementDelta64(prefix.value(), ila.locator.value());
     if (mode == ChecksumMode::kNeutralMap) {
       diff = OnesComplementAdd(diff, kCBitWord);
       id &= ~Identifier::kChecksumNeutralBit;
@@ -137,7 +147,7 @@ absl::StatusOr<RewriteOutcome> RewriteDestination(std::span<uint8_t> ipv6,
   }
   uint8_t protocol = ipv6[6];
   int off = TransportChecksumOffset(protocol);
-  if (off < 0 || ipv6.size() < kHeader + static_cast<size_t>(off) + 2) {
+  if (off < 0 || ipv6.size() < kHeader + TransportHeaderLength(protocol, off)) {
     return RewriteOutcome::kTransportNotAdjustable;
   }
   size_t at = kHeader + static_cast<size_t>(off);

@@ -74,6 +74,10 @@ Ipv6Address Ipv6Address::FromBytes(std::span<const uint8_t, 16> wire) {
 absl::StatusOr<Ipv6Address> Ipv6Address::Parse(std::string_view text) {
   if (text.empty()) return BadText("IPv6 address", text, "empty");
   if (text.size() >= INET6_ADDRSTRLEN) return BadText("IPv6 address", text, "too long");
+  // inet_pton stops at a NUL: without this, "::1\0junk" would parse as ::1.
+  if (text.find('\0') != std::string_view::npos) {
+    return BadText("IPv6 address", text, "contains a NUL character");
+  }
   if (text.find('/') != std::string_view::npos) {
     return BadText("IPv6 address", text, "a prefix length is not allowed here");
   }

@@ -1,9 +1,9 @@
 // The ILA translation arithmetic, in pure C++: the reference that the XDP programs and every test
 // are held to. Nothing here touches the kernel.
 //
-// Checksum-neutral mapping (neutral-map, neutral-map-auto) adds the one's-complement difference of
-// the upper 64 bits (new - old), and for neutral-map -/+0x1000 for setting/clearing the C-bit, into
-// the identifier's low 16 bits, so that the address's 16-bit one's-complement sum, and with it every
+// Checksum-neutral mapping (neutral-map, neutral-map-auto) adds the one's-complement inverse of the
+// upper 64 bits' change (old - new), and for neutral-map -/+0x1000 for setting/clearing the C-bit,
+// into the identifier's low 16 bits, so that the address's 16-bit one's-complement sum, and with it every
 // transport checksum, is unchanged.
 //
 // Exact round trip and the 0x0000/0xFFFF ambiguity: one's-complement arithmetic has two zeros, so

@@ -1,0 +1,128 @@
+// Typed tables of a running data plane: identifier->locator mappings, local endpoints, this host's
+// locators and the SIR prefixes it translates.
+//
+// Every call validates its whole input before writing anything, and a batch that fails writes
+// nothing (a failure in the kernel part-way through is rolled back). Errors are absl::Status with
+// the offending value and the reason; kernel errors carry errno text.
+//
+// Thread safety: each table serialises its own writers with a mutex, so concurrent calls on one
+// table are safe; readers (Get, List) may run concurrently with the data plane at any time.
+#ifndef ILA_MAPPING_H_
+#define ILA_MAPPING_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ila/types.h"
+
+namespace ila {
+
+namespace internal {
+struct DataplaneState;
+}
+
+// One identifier->locator mapping: traffic to `sir` goes to `locator`. Kernel equivalent:
+//   ip -6 route add <sir>/128 encap ila <locator> csum-mode <csum_mode> ident-type <ident_type>
+struct Mapping {
+  SirAddress sir;
+  Locator locator;
+  ChecksumMode csum_mode = ChecksumMode::kNoAction;  // Linux's default
+  // luid: the identifier has no type field. use-format: read it from the identifier's top three
+  // bits (which, as in Linux, must then say luid). Other types are refused, as Linux does.
+  IdentifierType ident_type = IdentifierType::kLuid;
+
+  // The destination the data plane writes for this mapping.
+  [[nodiscard]] absl::StatusOr<IlaAddress> IlaDestination() const;
+  friend bool operator==(const Mapping&, const Mapping&) = default;
+};
+
+// Checks a mapping on its own (not against table state): nonzero locator, supported identifier
+// type, checksum-neutral constraints.
+[[nodiscard]] absl::Status ValidateMapping(const Mapping& m);
+
+class MappingTable {
+ public:
+  explicit MappingTable(std::shared_ptr<internal::DataplaneState> state);
+
+  // Adds or replaces the mapping for m.sir. Refused: invalid mapping, SIR prefix not registered,
+  // an ILA destination that another SIR address already maps to (ICMP errors could not be mapped
+  // back), table full.
+  [[nodiscard]] absl::Status Upsert(const Mapping& m);
+  // All or nothing; duplicate SIR addresses within the batch are refused.
+  [[nodiscard]] absl::Status UpsertBatch(std::span<const Mapping> batch);
+  // NotFound when there is no mapping for sir.
+  [[nodiscard]] absl::Status Remove(const SirAddress& sir);
+  [[nodiscard]] absl::Status RemoveBatch(std::span<const SirAddress> batch);
+  [[nodiscard]] absl::StatusOr<Mapping> Get(const SirAddress& sir) const;
+  [[nodiscard]] absl::StatusOr<std::vector<Mapping>> List() const;
+  // Removes every mapping.
+  [[nodiscard]] absl::Status Flush();
+
+ private:
+  std::shared_ptr<internal::DataplaneState> state_;
+};
+
+// This host's locators and how arrivals on each are translated back (kernel equivalent:
+// `ip ila add loc_match <locator> loc <sir_prefix> csum-mode <mode>`).
+struct LocatorEntry {
+  Locator locator;
+  SirPrefix sir_prefix;
+  ChecksumMode csum_mode = ChecksumMode::kNoAction;
+  friend bool operator==(const LocatorEntry&, const LocatorEntry&) = default;
+};
+
+class LocatorTable {
+ public:
+  explicit LocatorTable(std::shared_ptr<internal::DataplaneState> state);
+  [[nodiscard]] absl::Status Upsert(const LocatorEntry& entry);
+  [[nodiscard]] absl::Status Remove(Locator locator);
+  [[nodiscard]] absl::StatusOr<LocatorEntry> Get(Locator locator) const;
+  [[nodiscard]] absl::StatusOr<std::vector<LocatorEntry>> List() const;
+
+ private:
+  std::shared_ptr<internal::DataplaneState> state_;
+};
+
+// A container on this host: the host-side interface of its veth pair, its SIR address (the only
+// source it may use, and the destination delivered to it) and its MAC.
+struct Endpoint {
+  int ifindex = 0;
+  SirAddress sir;
+  MacAddress mac;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+class EndpointTable {
+ public:
+  explicit EndpointTable(std::shared_ptr<internal::DataplaneState> state);
+  // Registers (or updates) a container; the interface must exist and the SIR prefix be registered.
+  // The interface becomes a redirect target. Does not attach a program (Dataplane does that).
+  [[nodiscard]] absl::Status Upsert(const Endpoint& endpoint);
+  [[nodiscard]] absl::Status Remove(const SirAddress& sir);
+  [[nodiscard]] absl::StatusOr<Endpoint> Get(const SirAddress& sir) const;
+  [[nodiscard]] absl::StatusOr<std::vector<Endpoint>> List() const;
+
+ private:
+  std::shared_ptr<internal::DataplaneState> state_;
+};
+
+// The SIR prefixes this data plane translates; destinations outside them are ordinary traffic.
+class SirPrefixTable {
+ public:
+  explicit SirPrefixTable(std::shared_ptr<internal::DataplaneState> state);
+  [[nodiscard]] absl::Status Add(SirPrefix prefix);
+  // Refused while mappings or endpoints in the prefix exist.
+  [[nodiscard]] absl::Status Remove(SirPrefix prefix);
+  [[nodiscard]] absl::StatusOr<std::vector<SirPrefix>> List() const;
+
+ private:
+  std::shared_ptr<internal::DataplaneState> state_;
+};
+
+}  // namespace ila
+
+#endif  // ILA_MAPPING_H_

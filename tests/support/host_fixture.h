@@ -1,0 +1,114 @@
+// A real ILA host in network namespaces, for packet tests (Katran's BpfTester, grown up):
+//
+//   ns c1: c1 (02:00:00:00:c1:01)      <-veth->  c1h  (ns host)
+//   ns c2: c2 (02:00:00:00:c2:01)      <-veth->  c2h  (ns host)
+//   ns fabric: fab (02:00:00:00:fa:b0) <-veth->  up   (ns host)
+// ns host runs a Dataplane: from_container on c1h and c2h, from_uplink on up.
+//
+// host: up fd00:ff::1/64, route L2::/64 and the SIR prefix via fd00:ff::2 (fab), a permanent
+// neighbour entry for it, forwarding on. The test thread is inside the host namespace while the
+// fixture lives. Frames run through the real programs with BPF_PROG_TEST_RUN; RunLive also lets
+// redirects really happen, and Capture reads what arrives on an interface.
+#ifndef ILA_TESTS_SUPPORT_HOST_FIXTURE_H_
+#define ILA_TESTS_SUPPORT_HOST_FIXTURE_H_
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ila/dataplane.h"
+#include "support/netns.h"
+#include "support/packet.h"
+
+namespace ila::testing {
+
+struct XdpRun {
+  int verdict = -1;  // XDP_* return code
+  Bytes frame;       // the frame after the program
+  Stats delta;       // counters changed by this run
+};
+
+std::string_view VerdictName(int verdict);
+
+// Frames captured on one interface (AF_PACKET, in the interface's namespace).
+class Capture {
+ public:
+  static absl::StatusOr<std::unique_ptr<Capture>> Open(const Netns& ns, const std::string& ifname);
+  ~Capture();
+  // The next frame of EtherType IPv6 that arrives within `timeout`, or nullopt.
+  std::optional<Bytes> NextIpv6(std::chrono::milliseconds timeout);
+
+ private:
+  explicit Capture(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+class HostFixture {
+ public:
+  struct Options {
+    DataplaneConfig config;
+    ChecksumMode locator_mode = ChecksumMode::kAdjustTransport;
+    AttachMode attach_mode = AttachMode::kNative;
+  };
+  // Builds everything; the error says what could not be set up.
+  static absl::StatusOr<std::unique_ptr<HostFixture>> Create(const Options& options);
+  static absl::StatusOr<std::unique_ptr<HostFixture>> Create() { return Create(Options{}); }
+  ~HostFixture();
+
+  // Addresses of the scenario.
+  static SirPrefix Sir() { return SirPrefix(0x20010db800000001ull); }  // 2001:db8:0:1::/64
+  static Locator L1() { return Locator(0x20010db8aaaa0001ull); }       // this host
+  static Locator L2() { return Locator(0x20010db8bbbb0002ull); }       // a remote host
+  static SirAddress C1() { return {Sir(), Identifier(0x1)}; }
+  static SirAddress C2() { return {Sir(), Identifier(0x2)}; }
+  static SirAddress Remote() { return {Sir(), Identifier(0x99)}; }
+  static MacAddress C1Mac() { return MacAddress({0x02, 0, 0, 0, 0xc1, 0x01}); }
+  static MacAddress C2Mac() { return MacAddress({0x02, 0, 0, 0, 0xc2, 0x01}); }
+  static MacAddress FabricMac() { return MacAddress({0x02, 0, 0, 0, 0xfa, 0xb0}); }
+  static Ipv6Address FabricAddress();  // fd00:ff::2
+
+  Dataplane& dp() { return *dp_; }
+  int c1h() const { return c1h_; }
+  int c2h() const { return c2h_; }
+  int uplink() const { return up_; }
+  MacAddress C1hMac() const { return c1h_mac_; }
+  MacAddress C2hMac() const { return c2h_mac_; }
+  MacAddress UplinkMac() const { return up_mac_; }
+  const Netns& c1_ns() const { return *c1_; }
+  const Netns& c2_ns() const { return *c2_; }
+  const Netns& fabric_ns() const { return *fabric_; }
+  const Netns& host_ns() const { return *host_; }
+  const std::string& c1_name() const { return c1_name_; }
+  const std::string& c2_name() const { return c2_name_; }
+  const std::string& fabric_name() const { return fab_name_; }
+  const std::string& up_name() const { return up_name_; }
+
+  // Runs `frame` through the program of `role` as if it arrived on `ingress_ifindex`.
+  XdpRun Run(Role role, const Bytes& frame, int ingress_ifindex);
+  XdpRun Run(int prog_fd, const Bytes& frame, int ingress_ifindex, const Dataplane& counters);
+  // The same with BPF_F_TEST_XDP_LIVE_FRAMES: redirects and passes really happen.
+  absl::Status RunLive(Role role, const Bytes& frame, int ingress_ifindex);
+
+  // Frames as the scenario's parties send them.
+  Bytes FromC1(const Ipv6Address& dst, uint8_t proto, const Bytes& transport, uint8_t hop = 64) const;
+  Bytes FromFabric(const Ipv6Address& src, const Ipv6Address& dst, uint8_t proto,
+                   const Bytes& transport, uint8_t hop = 64) const;
+
+ private:
+  HostFixture() = default;
+  std::optional<Netns> host_, c1_, c2_, fabric_;
+  std::optional<VethPair> c1_link_, c2_link_, up_link_;
+  std::optional<NetnsEntered> entered_;
+  std::unique_ptr<Dataplane> dp_;
+  int c1h_ = 0, c2h_ = 0, up_ = 0;
+  MacAddress c1h_mac_, c2h_mac_, up_mac_;
+  std::string c1_name_, c2_name_, fab_name_, up_name_;
+};
+
+// A transport segment of `proto` (TCP, UDP or ICMPv6 echo) with a valid checksum for src -> dst.
+Bytes Segment(uint8_t proto, const Ipv6Address& src, const Ipv6Address& dst);
+
+}  // namespace ila::testing
+
+#endif  // ILA_TESTS_SUPPORT_HOST_FIXTURE_H_

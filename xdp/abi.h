@@ -1,0 +1,176 @@
+// The one definition of every map key and value that the XDP programs and the C++ library share.
+// Included by BPF C (xdp/*.bpf.c) and by C++ (lib/); layout is asserted at the bottom and checked
+// again by the library against the BTF of the loaded object.
+//
+// Byte order: every field whose name ends in _be is in network byte order, exactly as the bytes
+// appear in a packet (addresses, checksum deltas); everything else is host order. The library
+// converts once, when it writes an entry.
+#ifndef ILA_XDP_ABI_H_
+#define ILA_XDP_ABI_H_
+
+#include <linux/types.h>
+
+#ifdef __cplusplus
+#define ILA_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+namespace ila::abi {
+#else
+#define ILA_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
+// Bumped whenever any layout below changes; pinned maps record it so that a newer library never
+// misreads an older instance's maps.
+#define ILA_ABI_VERSION 1
+
+// enum ChecksumMode in include/ila/types.h, as stored in maps.
+enum ila_csum_mode {
+  ILA_CSUM_ADJUST_TRANSPORT = 0,
+  ILA_CSUM_NEUTRAL_MAP = 1,
+  ILA_CSUM_NO_ACTION = 2,
+  ILA_CSUM_NEUTRAL_MAP_AUTO = 3,
+  ILA_CSUM_ADJUST_TRANSPORT_LINUX_COMPAT = 100,
+};
+
+// A 128-bit IPv6 address as it appears on the wire.
+struct ila_addr {
+  __u8 bytes[16];
+};
+
+// ila_mappings: SIR destination -> the ILA destination to write, precomputed by the control plane
+// (neutral adjustment included), so translation per packet is one 16-byte copy plus, for
+// adj-transport, one checksum fold.
+struct ila_mapping_key {
+  struct ila_addr sir;
+};
+struct ila_mapping_value {
+  struct ila_addr ila;
+  // One's-complement (new - old) of the address's 16-bit sum, for adj-transport; the Linux-compat
+  // mode stores (old - new). Zero for the other modes.
+  __u16 transport_delta_be;
+  __u8 csum_mode;  // enum ila_csum_mode
+  __u8 pad[5];
+};
+
+// ila_reverse: ILA destination -> SIR destination, for translating the quoted packet of an ICMPv6
+// error back to what the sender sent. Maintained with ila_mappings.
+struct ila_reverse_value {
+  struct ila_addr sir;
+  __u16 address_delta_be;  // one's-complement sum(SIR) - sum(ILA); zero for the neutral modes
+  __u8 csum_mode;
+  __u8 pad[5];
+};
+
+// ila_locators: locators this host owns (key: upper 64 bits of the destination, wire order) ->
+// how to restore the SIR destination.
+struct ila_locator_key {
+  __u8 locator_be[8];
+};
+struct ila_locator_value {
+  __u8 sir_prefix_be[8];
+  // Added (one's complement) to the identifier's low 16 bits by neutral-map (only when the C-bit
+  // is set, then cleared) and neutral-map-auto: (locator - SIR prefix), plus 0x1000 for neutral-map.
+  __u16 identifier_delta_be;
+  // adj-transport: one's complement (SIR prefix - locator); Linux-compat: (locator - SIR prefix).
+  __u16 transport_delta_be;
+  __u8 csum_mode;
+  __u8 pad[3];
+};
+
+// ila_endpoints: SIR address of a container on this host -> how to deliver to it.
+struct ila_endpoint_key {
+  struct ila_addr sir;
+};
+struct ila_endpoint_value {
+  __u32 ifindex;        // host-side interface of the container's veth pair
+  __u8 mac[6];          // the container's MAC (destination of delivered frames)
+  __u8 host_mac[6];     // the host-side interface's MAC (their source)
+  __u8 pad[4];
+};
+
+// ila_sources: host-side container interface -> the only source address it may send from.
+struct ila_source_key {
+  __u32 ifindex;
+};
+struct ila_source_value {
+  struct ila_addr sir;
+};
+
+// ila_sir_prefixes: SIR prefixes (wire order) this data plane translates; destinations outside
+// them are ordinary traffic.
+struct ila_sir_prefix_key {
+  __u8 prefix_be[8];
+};
+struct ila_sir_prefix_value {
+  __u32 flags;  // reserved
+};
+
+// Every outcome a program can reach, counted per CPU in ila_stats (packets and bytes). Names in
+// lib/stats.cc; keep both in step (checked by a test over ILA_STAT__COUNT).
+enum ila_stat {
+  // forwarded by XDP
+  ILA_STAT_TX_REMOTE = 0,          // SIR->ILA, redirected to the uplink
+  ILA_STAT_TX_LOCAL,               // container to container on this host, no translation
+  ILA_STAT_RX_DELIVERED,           // ILA->SIR, redirected into a container
+  ILA_STAT_RX_REFORWARDED,         // ILA->SIR for a container that moved, re-translated, forwarded
+  ILA_STAT_ROUTER_FORWARDED,       // router role: SIR->ILA and forwarded
+  // handed to the kernel
+  ILA_STAT_PASS_NOT_IPV6,
+  ILA_STAT_PASS_LINK_LOCAL,        // link-local or multicast destination or source (ND, DAD, MLD)
+  ILA_STAT_PASS_NOT_SIR,           // destination outside every SIR prefix
+  ILA_STAT_PASS_NOT_LOCAL_LOCATOR, // uplink: destination locator is not this host's
+  ILA_STAT_PASS_HOP_LIMIT,         // hop limit <= 1: the kernel answers with Time Exceeded
+  ILA_STAT_PASS_MISS,              // no mapping, miss policy pass: untranslated toward a router
+  ILA_STAT_PASS_NO_NEIGHBOUR,      // translated; the kernel resolves the neighbour and forwards
+  ILA_STAT_PASS_FIB,               // translated; the FIB says the kernel must handle it
+  ILA_STAT_PASS_EGRESS_NOT_REDIRECTABLE,  // egress device is not in the devmap
+  // dropped
+  ILA_STAT_DROP_SPOOFED_SOURCE,
+  ILA_STAT_DROP_UNREGISTERED_INTERFACE,  // container interface without a registered endpoint
+  ILA_STAT_DROP_MISS,                    // no mapping, miss policy drop
+  ILA_STAT_DROP_ROUTER_MISS,             // router role: SIR destination without a mapping
+  ILA_STAT_DROP_ENDPOINT_GONE,           // uplink: no local endpoint, moved policy drop
+  ILA_STAT_DROP_TRUNCATED,               // shorter than its Ethernet/IPv6 header
+  ILA_STAT_DROP_BAD_VERSION,             // EtherType IPv6 but version != 6
+  ILA_STAT_DROP_BAD_LENGTH,              // payload length runs past the end of the frame
+  ILA_STAT_DROP_TRUNCATED_TRANSPORT,     // TCP/UDP/ICMPv6 header shorter than its minimum
+  // observations (counted besides one of the outcomes above)
+  ILA_STAT_TRANSPORT_NOT_ADJUSTED,       // adj-transport with no transport header right after
+                                         // the IPv6 header: address translated, checksum left
+  ILA_STAT_ICMP_INNER_TRANSLATED,        // ICMPv6 error: quoted destination translated to SIR
+  ILA_STAT_ICMP_INNER_UNKNOWN,           // ICMPv6 error quoting an ILA address we cannot map
+  ILA_STAT__COUNT
+};
+
+struct ila_stat_value {
+  __u64 packets;
+  __u64 bytes;
+};
+
+// Load-time options (const volatile rodata in the programs).
+enum ila_miss_policy {
+  ILA_MISS_PASS = 0,  // hand the untranslated packet to the kernel, which routes it to a router
+  ILA_MISS_DROP = 1,
+};
+enum ila_moved_policy {
+  ILA_MOVED_FORWARD = 0,  // re-translate with ila_mappings and forward to the new locator
+  ILA_MOVED_DROP = 1,
+};
+
+ILA_STATIC_ASSERT(sizeof(struct ila_addr) == 16, "ila_addr");
+ILA_STATIC_ASSERT(sizeof(struct ila_mapping_key) == 16, "ila_mapping_key");
+ILA_STATIC_ASSERT(sizeof(struct ila_mapping_value) == 24, "ila_mapping_value");
+ILA_STATIC_ASSERT(sizeof(struct ila_reverse_value) == 24, "ila_reverse_value");
+ILA_STATIC_ASSERT(sizeof(struct ila_locator_key) == 8, "ila_locator_key");
+ILA_STATIC_ASSERT(sizeof(struct ila_locator_value) == 16, "ila_locator_value");
+ILA_STATIC_ASSERT(sizeof(struct ila_endpoint_key) == 16, "ila_endpoint_key");
+ILA_STATIC_ASSERT(sizeof(struct ila_endpoint_value) == 20, "ila_endpoint_value");
+ILA_STATIC_ASSERT(sizeof(struct ila_source_key) == 4, "ila_source_key");
+ILA_STATIC_ASSERT(sizeof(struct ila_source_value) == 16, "ila_source_value");
+ILA_STATIC_ASSERT(sizeof(struct ila_sir_prefix_key) == 8, "ila_sir_prefix_key");
+ILA_STATIC_ASSERT(sizeof(struct ila_sir_prefix_value) == 4, "ila_sir_prefix_value");
+ILA_STATIC_ASSERT(sizeof(struct ila_stat_value) == 16, "ila_stat_value");
+
+#ifdef __cplusplus
+}  // namespace ila::abi
+#endif
+
+#endif  // ILA_XDP_ABI_H_

@@ -1,0 +1,61 @@
+// ICMPv6 errors quoting a translated packet: the quote's destination goes back to the SIR address
+// the sender used, so the sender's socket recognises the error (PMTU discovery keeps working).
+#ifndef ILA_XDP_ICMP_H_
+#define ILA_XDP_ICMP_H_
+
+#include <linux/icmpv6.h>
+
+#include "csum.h"
+#include "maps.h"
+#include "parse.h"
+#include "stats.h"
+#include "translate.h"
+
+struct quoted_packet {
+  struct icmp6hdr icmp;
+  struct ipv6hdr ip6;
+};
+
+static __always_inline int is_icmp_error(__u8 type) {
+  return type >= ICMPV6_DEST_UNREACH && type <= ICMPV6_PARAMPROB;
+}
+
+// Translates the quoted destination of an ICMPv6 error (directly after the IPv6 header) from ILA
+// to SIR, and the quoted transport checksum with it for adj-transport, keeping the ICMPv6 checksum
+// valid. Packets that are not such errors are left alone.
+static __always_inline void translate_quoted_destination(struct xdp_md *ctx, struct packet *pkt) {
+  if (pkt->ip6->nexthdr != IPPROTO_ICMPV6) return;
+  struct quoted_packet *q = transport_header(pkt, sizeof(struct quoted_packet));
+  if (!q || !is_icmp_error(q->icmp.icmp6_type)) return;
+
+  struct ila_reverse_value *rev = bpf_map_lookup_elem(&ila_reverse, &q->ip6.daddr);
+  if (!rev) {
+    note(ctx, ILA_STAT_ICMP_INNER_UNKNOWN);
+    return;
+  }
+  __u16 outer_delta = rev->address_delta_be;
+  __builtin_memcpy(&q->ip6.daddr, &rev->sir, sizeof(rev->sir));
+
+  if (is_adjust_transport(rev->csum_mode)) {
+    // The sender's host adjusted the quoted transport checksum on the way out; undo it too.
+    __u16 *field = NULL;
+    __u8 proto = q->ip6.nexthdr;
+    void *inner = (void *)(q + 1);
+    if (proto == IPPROTO_TCP && PKT_BYTES(inner, 18, pkt->data_end)) field = inner + 16;
+    else if (proto == IPPROTO_UDP && PKT_BYTES(inner, 8, pkt->data_end)) field = inner + 6;
+    else if (proto == IPPROTO_ICMPV6 && PKT_BYTES(inner, 4, pkt->data_end)) field = inner + 2;
+    if (field) {
+      __u16 delta = rev->csum_mode == ILA_CSUM_ADJUST_TRANSPORT ? rev->address_delta_be
+                                                                : (__u16)~rev->address_delta_be;
+      __u16 old = *field;
+      __u16 updated = proto == IPPROTO_UDP ? udp_csum_field_update(old, delta)
+                                           : csum_field_update(old, delta);
+      *field = updated;
+      outer_delta = csum16_add(outer_delta, csum16_delta(old, updated));
+    }
+  }
+  q->icmp.icmp6_cksum = csum_field_update(q->icmp.icmp6_cksum, outer_delta);
+  note(ctx, ILA_STAT_ICMP_INNER_TRANSLATED);
+}
+
+#endif  // ILA_XDP_ICMP_H_

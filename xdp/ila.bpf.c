@@ -1,0 +1,143 @@
+// The ILA data plane: XDP entry programs for the three placements of DESIGN.md §2.
+//   ila_from_container  host, on each container's host-side veth (container egress)
+//   ila_from_uplink     host, on the uplink (arrivals from the underlay)
+//   ila_router          ILA router, on any of its interfaces
+//   ila_peer_napi       a pass-through program for the container side of a veth pair: its only job
+//                       is to give the peer NAPI so that XDP_REDIRECT into the veth delivers
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "abi.h"
+#include "forward.h"
+#include "icmp.h"
+#include "maps.h"
+#include "parse.h"
+#include "stats.h"
+#include "translate.h"
+
+// Load-time options, set by the library before loading (never #ifdef flavours).
+const volatile __u8 cfg_miss_policy = ILA_MISS_PASS;
+const volatile __u8 cfg_moved_policy = ILA_MOVED_FORWARD;
+
+static __always_inline int parse_failure(struct xdp_md *ctx, enum parse_result r) {
+  switch (r) {
+    case PARSE_NOT_IPV6: return count(ctx, ILA_STAT_PASS_NOT_IPV6, XDP_PASS);
+    case PARSE_BAD_VERSION: return count(ctx, ILA_STAT_DROP_BAD_VERSION, XDP_DROP);
+    default: return count(ctx, ILA_STAT_DROP_TRUNCATED, XDP_DROP);
+  }
+}
+
+static __always_inline int is_link_scoped(const struct in6_addr *a) {
+  __u8 b0 = a->in6_u.u6_addr8[0];
+  __u8 b1 = a->in6_u.u6_addr8[1];
+  return b0 == 0xff || (b0 == 0xfe && (b1 & 0xc0) == 0x80);
+}
+
+static __always_inline int addr_equal(const struct in6_addr *a, const struct ila_addr *b) {
+  const __u64 *x = (const __u64 *)a;
+  const __u64 *y = (const __u64 *)b;
+  return x[0] == y[0] && x[1] == y[1];
+}
+
+// Common checks before a packet is rewritten: whole, and with hop limit left to forward.
+// Returns the verdict to stop with, or -1 to go on.
+static __always_inline int refuse_to_translate(struct xdp_md *ctx, const struct packet *pkt) {
+  __u32 drop = check_translatable(pkt);
+  if (drop != ILA_STAT__COUNT) return count(ctx, drop, XDP_DROP);
+  if (pkt->ip6->hop_limit <= 1) return count(ctx, ILA_STAT_PASS_HOP_LIMIT, XDP_PASS);
+  return -1;
+}
+
+// A SIR destination with no mapping: what the miss policy says, if the destination is SIR at all.
+static __always_inline int handle_miss(struct xdp_md *ctx, const struct packet *pkt) {
+  struct ila_sir_prefix_key prefix;
+  __builtin_memcpy(prefix.prefix_be, &pkt->ip6->daddr, 8);
+  if (!bpf_map_lookup_elem(&ila_sir_prefixes, &prefix))
+    return count(ctx, ILA_STAT_PASS_NOT_SIR, XDP_PASS);
+  if (cfg_miss_policy == ILA_MISS_DROP) return count(ctx, ILA_STAT_DROP_MISS, XDP_DROP);
+  return count(ctx, ILA_STAT_PASS_MISS, XDP_PASS);
+}
+
+SEC("xdp")
+int ila_from_container(struct xdp_md *ctx) {
+  struct packet pkt;
+  enum parse_result r = parse_eth_ipv6(ctx, &pkt);
+  if (r != PARSE_OK) return parse_failure(ctx, r);
+  if (is_link_scoped(&pkt.ip6->daddr) || is_link_scoped(&pkt.ip6->saddr))
+    return count(ctx, ILA_STAT_PASS_LINK_LOCAL, XDP_PASS);
+
+  struct ila_source_key source_key = {.ifindex = ctx->ingress_ifindex};
+  struct ila_source_value *source = bpf_map_lookup_elem(&ila_sources, &source_key);
+  if (!source) return count(ctx, ILA_STAT_DROP_UNREGISTERED_INTERFACE, XDP_DROP);
+  if (!addr_equal(&pkt.ip6->saddr, &source->sir))
+    return count(ctx, ILA_STAT_DROP_SPOOFED_SOURCE, XDP_DROP);
+
+  struct ila_endpoint_value *local = bpf_map_lookup_elem(&ila_endpoints, &pkt.ip6->daddr);
+  if (local) {
+    int stop = refuse_to_translate(ctx, &pkt);
+    if (stop >= 0) return stop;
+    return deliver_local(ctx, &pkt, local, ILA_STAT_TX_LOCAL);
+  }
+
+  struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, &pkt.ip6->daddr);
+  if (!m) return handle_miss(ctx, &pkt);
+  int stop = refuse_to_translate(ctx, &pkt);
+  if (stop >= 0) return stop;
+  write_ila_destination(ctx, &pkt, m);
+  return forward_translated(ctx, &pkt, ILA_STAT_TX_REMOTE);
+}
+
+SEC("xdp")
+int ila_from_uplink(struct xdp_md *ctx) {
+  struct packet pkt;
+  enum parse_result r = parse_eth_ipv6(ctx, &pkt);
+  if (r != PARSE_OK) return parse_failure(ctx, r);
+  if (is_link_scoped(&pkt.ip6->daddr)) return count(ctx, ILA_STAT_PASS_LINK_LOCAL, XDP_PASS);
+
+  struct ila_locator_value *loc = bpf_map_lookup_elem(&ila_locators, &pkt.ip6->daddr);
+  if (!loc) return count(ctx, ILA_STAT_PASS_NOT_LOCAL_LOCATOR, XDP_PASS);
+  int stop = refuse_to_translate(ctx, &pkt);
+  if (stop >= 0) return stop;
+
+  write_sir_destination(ctx, &pkt, loc);
+  translate_quoted_destination(ctx, &pkt);
+
+  struct ila_endpoint_value *local = bpf_map_lookup_elem(&ila_endpoints, &pkt.ip6->daddr);
+  if (local) return deliver_local(ctx, &pkt, local, ILA_STAT_RX_DELIVERED);
+
+  // The container is not here (any more).
+  if (cfg_moved_policy == ILA_MOVED_DROP) return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
+  struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, &pkt.ip6->daddr);
+  if (!m) return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
+  write_ila_destination(ctx, &pkt, m);
+  return forward_translated(ctx, &pkt, ILA_STAT_RX_REFORWARDED);
+}
+
+SEC("xdp")
+int ila_router(struct xdp_md *ctx) {
+  struct packet pkt;
+  enum parse_result r = parse_eth_ipv6(ctx, &pkt);
+  if (r != PARSE_OK) return parse_failure(ctx, r);
+  if (is_link_scoped(&pkt.ip6->daddr)) return count(ctx, ILA_STAT_PASS_LINK_LOCAL, XDP_PASS);
+
+  struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, &pkt.ip6->daddr);
+  if (!m) {
+    struct ila_sir_prefix_key prefix;
+    __builtin_memcpy(prefix.prefix_be, &pkt.ip6->daddr, 8);
+    if (!bpf_map_lookup_elem(&ila_sir_prefixes, &prefix))
+      return count(ctx, ILA_STAT_PASS_NOT_SIR, XDP_PASS);
+    return count(ctx, ILA_STAT_DROP_ROUTER_MISS, XDP_DROP);
+  }
+  int stop = refuse_to_translate(ctx, &pkt);
+  if (stop >= 0) return stop;
+  write_ila_destination(ctx, &pkt, m);
+  return forward_translated(ctx, &pkt, ILA_STAT_ROUTER_FORWARDED);
+}
+
+SEC("xdp")
+int ila_peer_napi(struct xdp_md *ctx) {
+  (void)ctx;
+  return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

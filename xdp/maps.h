@@ -1,0 +1,68 @@
+// The maps of the ILA data plane. Keys and values come from abi.h only. Sizes are defaults: the
+// library sets max_entries from its configuration before loading.
+#ifndef ILA_XDP_MAPS_H_
+#define ILA_XDP_MAPS_H_
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "abi.h"
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct ila_mapping_key);
+  __type(value, struct ila_mapping_value);
+} ila_mappings SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct ila_addr);
+  __type(value, struct ila_reverse_value);
+} ila_reverse SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 256);
+  __type(key, struct ila_locator_key);
+  __type(value, struct ila_locator_value);
+} ila_locators SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct ila_endpoint_key);
+  __type(value, struct ila_endpoint_value);
+} ila_endpoints SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct ila_source_key);
+  __type(value, struct ila_source_value);
+} ila_sources SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 256);
+  __type(key, struct ila_sir_prefix_key);
+  __type(value, struct ila_sir_prefix_value);
+} ila_sir_prefixes SEC(".maps");
+
+// Every interface a program may redirect to (uplinks and container interfaces), keyed by ifindex.
+struct {
+  __uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32);
+  __type(value, struct bpf_devmap_val);
+} ila_tx_ports SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, ILA_STAT__COUNT);
+  __type(key, __u32);
+  __type(value, struct ila_stat_value);
+} ila_stats SEC(".maps");
+
+#endif  // ILA_XDP_MAPS_H_

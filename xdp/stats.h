@@ -1,0 +1,22 @@
+// Per-CPU counters: every verdict a program returns goes through count(), so no outcome is
+// uncounted.
+#ifndef ILA_XDP_STATS_H_
+#define ILA_XDP_STATS_H_
+
+#include "maps.h"
+#include "parse.h"
+
+static __always_inline void note(struct xdp_md *ctx, __u32 stat) {
+  struct ila_stat_value *v = bpf_map_lookup_elem(&ila_stats, &stat);
+  if (v) {
+    v->packets += 1;
+    v->bytes += ctx->data_end - ctx->data;
+  }
+}
+
+static __always_inline int count(struct xdp_md *ctx, __u32 stat, int verdict) {
+  note(ctx, stat);
+  return verdict;
+}
+
+#endif  // ILA_XDP_STATS_H_

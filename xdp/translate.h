@@ -1,0 +1,114 @@
+// SIR<->ILA rewriting of a parsed packet's destination, with its checksum consequences.
+#ifndef ILA_XDP_TRANSLATE_H_
+#define ILA_XDP_TRANSLATE_H_
+
+#include <linux/in.h>
+
+#include "abi.h"
+#include "csum.h"
+#include "parse.h"
+#include "stats.h"
+
+#define ILA_C_BIT 0x10  // the C-bit in the identifier's first byte (address byte 8)
+
+static __always_inline int is_adjust_transport(__u8 mode) {
+  return mode == ILA_CSUM_ADJUST_TRANSPORT || mode == ILA_CSUM_ADJUST_TRANSPORT_LINUX_COMPAT;
+}
+
+// Minimum header length of the transport protocols whose checksum ILA may adjust; 0 for others.
+static __always_inline __u32 transport_min_len(__u8 proto) {
+  switch (proto) {
+    case IPPROTO_TCP: return 20;
+    case IPPROTO_UDP: return 8;
+    case IPPROTO_ICMPV6: return 4;
+    default: return 0;
+  }
+}
+
+// Whether the packet is whole enough to translate: the payload length lies within the frame and a
+// TCP/UDP/ICMPv6 header right after the IPv6 header is at least its minimum size. Returns the drop
+// reason, or ILA_STAT__COUNT when the packet is fine.
+static __always_inline __u32 check_translatable(const struct packet *pkt) {
+  __u32 payload = bpf_ntohs(pkt->ip6->payload_len);
+  if ((void *)(pkt->ip6 + 1) + payload > pkt->data_end) return ILA_STAT_DROP_BAD_LENGTH;
+  __u32 min = transport_min_len(pkt->ip6->nexthdr);
+  if (payload < min) return ILA_STAT_DROP_TRUNCATED_TRANSPORT;
+  return ILA_STAT__COUNT;
+}
+
+// The checksum field of the TCP/UDP/ICMPv6 header right after the IPv6 header, or NULL.
+static __always_inline __u16 *transport_csum_field(const struct packet *pkt, __u8 *proto) {
+  *proto = pkt->ip6->nexthdr;
+  switch (*proto) {
+    case IPPROTO_TCP: {
+      __u8 *th = transport_header(pkt, 20);
+      return th ? (__u16 *)(th + 16) : NULL;
+    }
+    case IPPROTO_UDP: {
+      __u8 *uh = transport_header(pkt, 8);
+      return uh ? (__u16 *)(uh + 6) : NULL;
+    }
+    case IPPROTO_ICMPV6: {
+      __u8 *ih = transport_header(pkt, 8);  // Linux adjusts only a whole icmp6hdr
+      return ih ? (__u16 *)(ih + 2) : NULL;
+    }
+    default:
+      return NULL;
+  }
+}
+
+// adj-transport: folds `delta_be` into the transport checksum. Counts (but otherwise ignores) a
+// packet whose transport header does not directly follow the IPv6 header: its address is still
+// translated, as Linux does, and the receiver's reverse translation makes the checksum valid again.
+static __always_inline void adjust_transport(struct xdp_md *ctx, const struct packet *pkt,
+                                             __u16 delta_be) {
+  __u8 proto;
+  __u16 *field = transport_csum_field(pkt, &proto);
+  if (!field) {
+    note(ctx, ILA_STAT_TRANSPORT_NOT_ADJUSTED);
+    return;
+  }
+  *field = proto == IPPROTO_UDP ? udp_csum_field_update(*field, delta_be)
+                                : csum_field_update(*field, delta_be);
+}
+
+// SIR -> ILA with a mapping: the ILA destination was precomputed by the control plane.
+static __always_inline void write_ila_destination(struct xdp_md *ctx, struct packet *pkt,
+                                                  const struct ila_mapping_value *m) {
+  __builtin_memcpy(&pkt->ip6->daddr, &m->ila, sizeof(m->ila));
+  if (is_adjust_transport(m->csum_mode)) adjust_transport(ctx, pkt, m->transport_delta_be);
+}
+
+// Restores an identifier's low 16 bits from a checksum-neutral ILA address. A restored 0xffff is
+// written 0x0000: libila never neutral-maps identifiers ending in 0xffff (see ila/translation.h).
+static __always_inline void undo_neutral_adjustment(__u8 *addr, __u16 delta_be) {
+  __u16 *low = (__u16 *)(addr + 14);
+  __u16 restored = csum16_add(*low, delta_be);
+  *low = restored == 0xffff ? 0 : restored;
+}
+
+// ILA -> SIR for a destination whose locator is this host's.
+static __always_inline void write_sir_destination(struct xdp_md *ctx, struct packet *pkt,
+                                                  const struct ila_locator_value *loc) {
+  __u8 *dst = pkt->ip6->daddr.in6_u.u6_addr8;
+  __builtin_memcpy(dst, loc->sir_prefix_be, 8);
+  switch (loc->csum_mode) {
+    case ILA_CSUM_NEUTRAL_MAP:
+      if (dst[8] & ILA_C_BIT) {
+        undo_neutral_adjustment(dst, loc->identifier_delta_be);
+        dst[8] &= (__u8)~ILA_C_BIT;
+      }
+      break;
+    case ILA_CSUM_NEUTRAL_MAP_AUTO:
+      undo_neutral_adjustment(dst, loc->identifier_delta_be);
+      break;
+    case ILA_CSUM_ADJUST_TRANSPORT:
+    case ILA_CSUM_ADJUST_TRANSPORT_LINUX_COMPAT:
+      adjust_transport(ctx, pkt, loc->transport_delta_be);
+      break;
+    default:
+      break;
+  }
+}
+
+#endif  // ILA_XDP_TRANSLATE_H_
