@@ -81,6 +81,26 @@ std::optional<Bytes> Capture::NextIpv6(std::chrono::milliseconds timeout) {
   }
 }
 
+absl::Status Inject(const Netns& ns, const std::string& ifname, const Bytes& frame) {
+  auto entered = NetnsEntered::Enter(ns);
+  if (!entered.ok()) return entered.status();
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(std::string("AF_PACKET socket: ") + std::strerror(errno));
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+  addr.sll_halen = 6;
+  std::copy(frame.begin(), frame.begin() + 6, addr.sll_addr);
+  ssize_t n = sendto(fd, frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&addr),
+                     sizeof(addr));
+  int e = errno;
+  close(fd);
+  if (n != static_cast<ssize_t>(frame.size())) {
+    return absl::InternalError("sending a frame on " + ifname + ": " + std::strerror(e));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<HostFixture>> HostFixture::Create(const Options& options) {
   std::unique_ptr<HostFixture> f(new HostFixture());
   auto make_ns = [](const char* prefix) { return Netns::Create(prefix); };

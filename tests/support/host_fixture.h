@@ -106,6 +106,9 @@ class HostFixture {
   std::string c1_name_, c2_name_, fab_name_, up_name_;
 };
 
+// Sends `frame` out of interface `ifname` of namespace `ns` (AF_PACKET), as a real host would.
+absl::Status Inject(const Netns& ns, const std::string& ifname, const Bytes& frame);
+
 // A transport segment of `proto` (TCP, UDP or ICMPv6 echo) with a valid checksum for src -> dst.
 Bytes Segment(uint8_t proto, const Ipv6Address& src, const Ipv6Address& dst);
 

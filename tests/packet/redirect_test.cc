@@ -1,0 +1,107 @@
+// Real redirects: the programs attached in native mode to real veths, frames sent by the
+// container and by the fabric as real hosts would, and captured where XDP redirected them.
+#include <linux/bpf.h>
+
+#include <catch2/catch.hpp>
+
+#include "ila/translation.h"
+#include "support/host_fixture.h"
+#include "support/kernel.h"
+
+using namespace ila;
+using namespace ila::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::optional<std::string> SkipReason() {
+  if (auto r = BpfUnavailableReason()) return r;
+  return NetnsUnavailableReason();
+}
+
+std::unique_ptr<HostFixture> MakeHost(ChecksumMode mode) {
+  HostFixture::Options opt;
+  opt.locator_mode = mode;
+  opt.attach_mode = AttachMode::kNative;
+  auto f = HostFixture::Create(opt);
+  INFO(f.status().ToString());
+  REQUIRE(f.ok());
+  for (const Attachment& a : (*f)->dp().attachments()) {
+    CAPTURE(a.interface);
+    CHECK(a.mode == AttachMode::kNative);
+  }
+  return std::move(*f);
+}
+
+}  // namespace
+
+TEST_CASE("a container's frame is translated and leaves through the uplink by a real redirect") {
+  ILA_SKIP_IF(SkipReason());
+  for (ChecksumMode mode : {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMapAuto}) {
+    CAPTURE(mode);
+    auto host = MakeHost(mode);
+    REQUIRE(host->dp().mappings().Upsert({HostFixture::Remote(), HostFixture::L2(), mode}).ok());
+    auto capture = Capture::Open(host->fabric_ns(), host->fabric_name());
+    REQUIRE(capture.ok());
+
+    Ipv6Address dst = HostFixture::Remote().address();
+    Bytes sent = host->FromC1(dst, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), dst));
+    auto before = host->dp().ReadStats();
+    REQUIRE(Inject(host->c1_ns(), host->c1_name(), sent).ok());
+    std::optional<Bytes> got = (*capture)->NextIpv6(2000ms);
+    REQUIRE(got.has_value());
+
+    Bytes want_ip = Ipv6Of(sent);
+    IlaAddress ila = *SirToIla(HostFixture::Remote(), HostFixture::L2(), mode);
+    REQUIRE(RewriteDestination(want_ip, ila.address(), mode).ok());
+    want_ip[7] -= 1;
+    CHECK(Hex(*got) == Hex(EthernetIpv6(HostFixture::FabricMac(), host->UplinkMac(), want_ip)));
+    CHECK(FrameTransportChecksumValid(*got));
+    auto after = host->dp().ReadStats();
+    CHECK(after->Since(*before).Packets("tx_remote") == 1);
+  }
+}
+
+TEST_CASE("an ILA frame from the fabric is restored and delivered into the container by a real redirect") {
+  ILA_SKIP_IF(SkipReason());
+  for (ChecksumMode mode : {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMap}) {
+    CAPTURE(mode);
+    auto host = MakeHost(mode);
+    auto capture = Capture::Open(host->c1_ns(), host->c1_name());
+    REQUIRE(capture.ok());
+
+    Ipv6Address src = HostFixture::Remote().address();
+    Ipv6Address c1 = HostFixture::C1().address();
+    Bytes original = Ipv6(src, c1, kProtoTcp, Segment(kProtoTcp, src, c1));
+    Bytes wire = original;
+    REQUIRE(RewriteDestination(wire, SirToIla(HostFixture::C1(), HostFixture::L1(), mode)->address(),
+                               mode)
+                .ok());
+    auto before = host->dp().ReadStats();
+    REQUIRE(Inject(host->fabric_ns(), host->fabric_name(),
+                   EthernetIpv6(host->UplinkMac(), HostFixture::FabricMac(), wire))
+                .ok());
+    std::optional<Bytes> got = (*capture)->NextIpv6(2000ms);
+    REQUIRE(got.has_value());
+    Bytes want = original;
+    want[7] -= 1;
+    CHECK(Hex(*got) == Hex(EthernetIpv6(HostFixture::C1Mac(), host->C1hMac(), want)));
+    auto after = host->dp().ReadStats();
+    CHECK(after->Since(*before).Packets("rx_delivered") == 1);
+  }
+}
+
+TEST_CASE("container to container on one host goes veth to veth without translation") {
+  ILA_SKIP_IF(SkipReason());
+  auto host = MakeHost(ChecksumMode::kNeutralMapAuto);
+  auto capture = Capture::Open(host->c2_ns(), host->c2_name());
+  REQUIRE(capture.ok());
+  Ipv6Address c2 = HostFixture::C2().address();
+  Bytes sent = host->FromC1(c2, kProtoIcmpv6, Segment(kProtoIcmpv6, HostFixture::C1().address(), c2));
+  REQUIRE(Inject(host->c1_ns(), host->c1_name(), sent).ok());
+  std::optional<Bytes> got = (*capture)->NextIpv6(2000ms);
+  REQUIRE(got.has_value());
+  Bytes want = Ipv6Of(sent);
+  want[7] -= 1;
+  CHECK(Hex(*got) == Hex(EthernetIpv6(HostFixture::C2Mac(), host->C2hMac(), want)));
+}
