@@ -20,7 +20,7 @@ function(bpf_object name source)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
-    COMMAND ${BPF_CLANG} -O2 -g -target bpf -Wall -Werror
+    COMMAND ${BPF_CLANG} -O2 -g -target bpf -mcpu=v3 -Wall -Werror
             -I${BPF_MULTIARCH_INCLUDE} -I${CMAKE_CURRENT_SOURCE_DIR}
             -c ${src} -o ${obj}
     DEPENDS ${src} ${headers} ${ARG_DEPENDS}

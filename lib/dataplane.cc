@@ -1,38 +1,38 @@
-// ila::Dataplane: loading the skeleton, attaching through libxdp, the shared state's lifecycle.
+// ila::Dataplane: lifecycle (create, open, upgrade, destroy), attachments, stats.
 #include "ila/dataplane.h"
 
 #include <bpf/bpf.h>
+#include <fcntl.h>
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
 #include <cerrno>
-#include <cstdarg>
 #include <cstring>
-#include <deque>
 
 #include "abi.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "dataplane_state.h"
-#include "ila_xdp.skel.h"
+#include "log_capture.h"
 #include "netlink.h"
+#include "object.h"
 #include "string_util.h"
 
 namespace ila {
 
 using internal::Av;
 using internal::DataplaneState;
+using internal::Prog;
 
 namespace internal {
 
 absl::Status MapError(const std::string& map, const char* op, int err) {
-  return absl::Status(err == ENOSPC || err == E2BIG ? absl::StatusCode::kResourceExhausted
-                                                    : absl::StatusCode::kInternal,
+  bool full = err == ENOSPC || err == E2BIG;
+  return absl::Status(full ? absl::StatusCode::kResourceExhausted : absl::StatusCode::kInternal,
                       absl::StrCat("bpf map ", map, ": ", op, " failed: ", std::strerror(err),
-                                   err == E2BIG || err == ENOSPC ? " (the table is full)" : ""));
+                                   full ? " (the table is full)" : ""));
 }
 
 abi::ila_addr ToAbi(const Ipv6Address& a) {
@@ -52,85 +52,31 @@ uint64_t Get64(const uint8_t (&in)[8]) {
   return v;
 }
 
-namespace {
-
-// libbpf and libxdp report through process-wide print callbacks; while one of our calls runs, the
-// lines are collected here so that errors can carry them (the verifier log, libxdp's reasons).
-absl::Mutex g_log_mu;
-std::deque<std::string>* g_log ABSL_GUARDED_BY(g_log_mu) = nullptr;
-
-void CollectLine(const char* format, va_list args) {
-  char buf[1024];
-  vsnprintf(buf, sizeof(buf), format, args);
-  if (!g_log) return;
-  for (absl::string_view line : absl::StrSplit(buf, '\n', absl::SkipEmpty())) {
-    g_log->emplace_back(line);
-    if (g_log->size() > 400) g_log->pop_front();
-  }
-}
-int LibbpfPrint(enum libbpf_print_level, const char* format, va_list args) {
-  CollectLine(format, args);
-  return 0;
-}
-int LibxdpPrint(enum libxdp_print_level, const char* format, va_list args) {
-  CollectLine(format, args);
-  return 0;
+int DataplaneState::map_fd(const std::string& name) const {
+  auto it = map_fds.find(name);
+  return it == map_fds.end() ? -1 : it->second.get();
 }
 
-// Collects library log lines for the lifetime of the object; one at a time per process.
-class LogCapture {
- public:
-  LogCapture() ABSL_EXCLUSIVE_LOCK_FUNCTION(g_log_mu) {
-    g_log_mu.Lock();
-    g_log = &lines_;
-    old_bpf_ = libbpf_set_print(LibbpfPrint);
-    old_xdp_ = libxdp_set_print(LibxdpPrint);
+absl::Status DataplaneState::BindMaps() {
+  for (const char* name :
+       {"ila_mappings", "ila_reverse", "ila_locators", "ila_endpoints", "ila_sources",
+        "ila_sir_prefixes", "ila_tx_ports", "ila_cpus", "ila_steer", "ila_meta",
+        "ila_attachments", "ila_stats", "ila_miss_events"}) {
+    if (map_fd(name) < 0) return absl::InternalError(absl::StrCat("map ", name, " is missing"));
   }
-  ~LogCapture() ABSL_UNLOCK_FUNCTION(g_log_mu) {
-    libbpf_set_print(old_bpf_);
-    libxdp_set_print(old_xdp_);
-    g_log = nullptr;
-    g_log_mu.Unlock();
-  }
-  std::string Tail(size_t n, std::string_view containing = "") const {
-    std::vector<std::string> picked;
-    for (const std::string& l : lines_) {
-      if (containing.empty() || l.find(containing) != std::string::npos) picked.push_back(l);
-    }
-    size_t from = picked.size() > n ? picked.size() - n : 0;
-    return absl::StrJoin(picked.begin() + static_cast<long>(from), picked.end(), "\n");
-  }
-
- private:
-  std::deque<std::string> lines_;
-  libbpf_print_fn_t old_bpf_;
-  libxdp_print_fn_t old_xdp_;
-};
-
-// Names the first missing kernel feature the data plane needs, by probing it; "" if none is.
-std::string MissingKernelFeature() {
-  if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, nullptr) != 1) {
-    return "BPF program type XDP (probe: libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP))";
-  }
-  if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_DEVMAP_HASH, nullptr) != 1) {
-    return "map type DEVMAP_HASH (Linux 5.4+)";
-  }
-  if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_PERCPU_ARRAY, nullptr) != 1) {
-    return "map type PERCPU_ARRAY";
-  }
-  if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_fib_lookup, nullptr) != 1) {
-    return "helper bpf_fib_lookup in XDP programs (Linux 4.18+)";
-  }
-  if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_redirect_map, nullptr) != 1) {
-    return "helper bpf_redirect_map in XDP programs";
-  }
-  return "";
-}
-
-}  // namespace
-
-DataplaneState::~DataplaneState() {
-  if (skel) ila_xdp::destroy(skel);
+  mappings = {map_fd("ila_mappings"), "ila_mappings"};
+  reverse = {map_fd("ila_reverse"), "ila_reverse"};
+  locators = {map_fd("ila_locators"), "ila_locators"};
+  endpoints = {map_fd("ila_endpoints"), "ila_endpoints"};
+  sources = {map_fd("ila_sources"), "ila_sources"};
+  sir_prefixes = {map_fd("ila_sir_prefixes"), "ila_sir_prefixes"};
+  tx_ports = {map_fd("ila_tx_ports"), "ila_tx_ports"};
+  cpus = {map_fd("ila_cpus"), "ila_cpus"};
+  steer = {map_fd("ila_steer"), "ila_steer"};
+  meta = {map_fd("ila_meta"), "ila_meta"};
+  attachment_records = {map_fd("ila_attachments"), "ila_attachments"};
+  stats = {map_fd("ila_stats"), "ila_stats"};
+  return absl::OkStatus();
 }
 
 bool DataplaneState::EndpointUsesInterfaceLocked(int ifindex) {
@@ -153,7 +99,7 @@ absl::Status DataplaneState::AddRedirectTargetLocked(int ifindex) {
   auto peer = link->peer_netnsid ? GetLinkInNetns(*link->peer_netnsid, link->peer_ifindex)
                                  : GetLink(link->peer_ifindex);
   if (!peer.ok() || peer->xdp_prog_id != 0) return absl::OkStatus();
-  int fd = bpf_program__fd(skel->progs.ila_peer_napi);
+  int fd = prog(Prog::kPeerNapi);
   absl::Status st = SetXdpInNetns(link->peer_netnsid, link->peer_ifindex, fd,
                                   XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, std::nullopt);
   if (!st.ok()) {
@@ -193,6 +139,28 @@ absl::Status DataplaneState::DropRedirectTargetLocked(int ifindex) {
   return st;
 }
 
+void DataplaneState::RecordAttachmentLocked(int ifindex) {
+  auto it = attached.find(ifindex);
+  if (it == attached.end()) {
+    (void)attachment_records.Delete(static_cast<uint32_t>(ifindex));
+    return;
+  }
+  const Attachment& a = it->second;
+  abi::ila_attachment rec{};
+  rec.role = static_cast<uint8_t>(a.role);
+  rec.native = a.mode == AttachMode::kNative;
+  rec.multiprog = a.multiprog;
+  rec.steered = !a.steer_cpus.empty();
+  rec.prog_id = a.program_id;
+  rec.peer_netnsid = -1;
+  if (auto p = peer_napi.find(ifindex); p != peer_napi.end()) {
+    rec.peer_ifindex = static_cast<uint32_t>(p->second.ifindex);
+    rec.peer_netnsid = p->second.netnsid.value_or(-1);
+    rec.peer_prog_id = p->second.prog_id;
+  }
+  (void)attachment_records.Update(static_cast<uint32_t>(ifindex), rec);
+}
+
 }  // namespace internal
 
 std::string_view ToString(AttachMode mode) {
@@ -213,97 +181,256 @@ std::string_view ToString(Role role) {
   return "unknown";
 }
 
+absl::StatusOr<std::string> PinLocation::Directory() const {
+  std::string name = instance;
+  if (name.empty()) {
+    struct stat st {};
+    if (stat("/proc/thread-self/ns/net", &st) != 0) {
+      return absl::InternalError(absl::StrCat("reading this thread's network namespace: ",
+                                              std::strerror(errno)));
+    }
+    name = absl::StrCat("netns-", st.st_ino);
+  }
+  if (name.find('/') != std::string::npos || name == "." || name == "..") {
+    return absl::InvalidArgumentError(absl::StrCat("invalid instance name \"", name, "\""));
+  }
+  return absl::StrCat(root, "/", name);
+}
+
 Dataplane::Dataplane(std::shared_ptr<DataplaneState> state)
     : state_(state), mappings_(state), locators_(state), endpoints_(state), sir_prefixes_(state) {}
 
-absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(const DataplaneConfig& config) {
+namespace {
+
+absl::Status ValidateConfig(const DataplaneConfig& config) {
   if (config.max_mappings == 0 || config.max_endpoints == 0 || config.max_locators == 0 ||
       config.max_sir_prefixes == 0) {
     return absl::InvalidArgumentError("DataplaneConfig: every max_* size must be at least 1");
   }
+  if (config.miss_event_interval.count() < 0) {
+    return absl::InvalidArgumentError("DataplaneConfig: miss_event_interval is negative");
+  }
+  return absl::OkStatus();
+}
+
+abi::ila_meta MetaOf(const DataplaneConfig& c) {
+  abi::ila_meta m{};
+  m.abi_version = ILA_ABI_VERSION;
+  m.miss_policy = c.miss_policy == MissPolicy::kDrop ? abi::ILA_MISS_DROP : abi::ILA_MISS_PASS;
+  m.moved_policy =
+      c.moved_policy == MovedPolicy::kDrop ? abi::ILA_MOVED_DROP : abi::ILA_MOVED_FORWARD;
+  m.miss_interval_ns = static_cast<uint64_t>(c.miss_event_interval.count());
+  m.max_mappings = c.max_mappings;
+  m.max_endpoints = c.max_endpoints;
+  m.max_locators = c.max_locators;
+  m.max_sir_prefixes = c.max_sir_prefixes;
+  return m;
+}
+
+DataplaneConfig ConfigOf(const abi::ila_meta& m) {
+  DataplaneConfig c;
+  c.miss_policy = m.miss_policy == abi::ILA_MISS_DROP ? MissPolicy::kDrop : MissPolicy::kPassToRouter;
+  c.moved_policy = m.moved_policy == abi::ILA_MOVED_DROP ? MovedPolicy::kDrop : MovedPolicy::kForward;
+  c.miss_event_interval = std::chrono::nanoseconds(m.miss_interval_ns);
+  c.max_mappings = m.max_mappings;
+  c.max_endpoints = m.max_endpoints;
+  c.max_locators = m.max_locators;
+  c.max_sir_prefixes = m.max_sir_prefixes;
+  return c;
+}
+
+uint32_t ProgramId(int fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return 0;
+  return info.id;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(const DataplaneConfig& config) {
+  if (absl::Status st = ValidateConfig(config); !st.ok()) return st;
+  std::optional<std::string> dir;
+  if (config.pinning) {
+    auto d = config.pinning->Directory();
+    if (!d.ok()) return d.status();
+    if (absl::Status st = internal::CheckBpffs(*d); !st.ok()) return st;
+    dir = *d;
+  }
+  auto object = internal::LoadObject(config, nullptr);
+  if (!object.ok()) return object.status();
   auto state = std::make_shared<DataplaneState>();
   state->config = config;
-
-  internal::LogCapture log;
-  ila_xdp* skel = ila_xdp::open();
-  if (!skel) {
-    return absl::InternalError(absl::StrCat("opening the embedded ILA BPF object failed: ",
-                                            std::strerror(errno), "\n", log.Tail(10)));
-  }
-  state->skel = skel;
-  skel->rodata->cfg_miss_policy =
-      config.miss_policy == MissPolicy::kDrop ? abi::ILA_MISS_DROP : abi::ILA_MISS_PASS;
-  skel->rodata->cfg_moved_policy =
-      config.moved_policy == MovedPolicy::kDrop ? abi::ILA_MOVED_DROP : abi::ILA_MOVED_FORWARD;
-  bpf_map__set_max_entries(skel->maps.ila_mappings, config.max_mappings);
-  bpf_map__set_max_entries(skel->maps.ila_reverse, config.max_mappings);
-  bpf_map__set_max_entries(skel->maps.ila_endpoints, config.max_endpoints);
-  bpf_map__set_max_entries(skel->maps.ila_sources, config.max_endpoints);
-  bpf_map__set_max_entries(skel->maps.ila_locators, config.max_locators);
-  bpf_map__set_max_entries(skel->maps.ila_sir_prefixes, config.max_sir_prefixes);
-
-  if (int err = ila_xdp::load(skel); err != 0) {
-    int e = -err;
-    if (e == EPERM || e == EACCES) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "loading the ILA XDP programs: ", std::strerror(e),
-          " (needs CAP_BPF and CAP_NET_ADMIN, i.e. root)\n", log.Tail(5)));
-    }
-    std::string missing = internal::MissingKernelFeature();
-    if (!missing.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("this kernel lacks ", missing, ", which the ILA data plane needs"));
-    }
-    return absl::InternalError(absl::StrCat("loading the ILA XDP programs failed (",
-                                            std::strerror(e), "); last lines of the log:\n",
-                                            log.Tail(25)));
-  }
-
-  auto map = [&](bpf_map* m) { return std::pair(bpf_map__fd(m), std::string(bpf_map__name(m))); };
-  {
-    auto [fd, name] = map(skel->maps.ila_mappings);
-    state->mappings = {fd, name};
-  }
-  {
-    auto [fd, name] = map(skel->maps.ila_reverse);
-    state->reverse = {fd, name};
-  }
-  {
-    auto [fd, name] = map(skel->maps.ila_locators);
-    state->locators = {fd, name};
-  }
-  {
-    auto [fd, name] = map(skel->maps.ila_endpoints);
-    state->endpoints = {fd, name};
-  }
-  {
-    auto [fd, name] = map(skel->maps.ila_sources);
-    state->sources = {fd, name};
-  }
-  {
-    auto [fd, name] = map(skel->maps.ila_sir_prefixes);
-    state->sir_prefixes = {fd, name};
-  }
-  {
-    auto [fd, name] = map(skel->maps.ila_tx_ports);
-    state->tx_ports = {fd, name};
-  }
-  {
-    auto [fd, name] = map(skel->maps.ila_stats);
-    state->stats = {fd, name};
+  state->map_fds = std::move(object->maps);
+  state->prog_fds = std::move(object->progs);
+  if (absl::Status st = state->BindMaps(); !st.ok()) return st;
+  if (absl::Status st = state->meta.Update(0, MetaOf(config)); !st.ok()) return st;
+  if (dir) {
+    if (absl::Status st = internal::PinInstance(*state, *dir); !st.ok()) return st;
+    state->pin_dir = dir;
   }
   return std::unique_ptr<Dataplane>(new Dataplane(std::move(state)));
 }
 
-Dataplane::~Dataplane() { (void)DetachAll(); }
+absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& where) {
+  auto dir = where.Directory();
+  if (!dir.ok()) return dir.status();
+  if (absl::Status st = internal::CheckBpffs(*dir); !st.ok()) return st;
 
-int Dataplane::program_fd(Role role) const {
-  switch (role) {
-    case Role::kContainer: return bpf_program__fd(state_->skel->progs.ila_from_container);
-    case Role::kUplink: return bpf_program__fd(state_->skel->progs.ila_from_uplink);
-    case Role::kRouter: return bpf_program__fd(state_->skel->progs.ila_router);
+  // The options the instance was created with decide the sizes this build expects.
+  std::string meta_path = *dir + "/maps/ila_meta";
+  internal::OwnedFd meta_fd(bpf_obj_get(meta_path.c_str()));
+  DataplaneConfig config;
+  if (meta_fd.get() >= 0) {
+    internal::TypedMap<uint32_t, abi::ila_meta> meta(meta_fd.get(), "ila_meta");
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    bpf_obj_get_info_by_fd(meta_fd.get(), &info, &len);
+    if (info.value_size != sizeof(abi::ila_meta)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the ILA instance at ", *dir, " was made by a build with another layout (ila_meta value "
+          "size ", info.value_size, ", this build's is ", sizeof(abi::ila_meta),
+          "); refusing to misread it: upgrade with the matching build or Destroy it"));
+    }
+    auto m = meta.Lookup(0);
+    if (!m.ok()) return m.status();
+    if (!m->has_value() || (*m)->abi_version != ILA_ABI_VERSION) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the ILA instance at ", *dir, " has map layout version ",
+          m->has_value() ? (*m)->abi_version : 0, ", this build reads version ", ILA_ABI_VERSION,
+          "; refusing to misread it"));
+    }
+    config = ConfigOf(**m);
   }
-  return -1;
+  config.pinning = where;
+  auto expected = internal::ExpectedMaps(config);
+  if (!expected.ok()) return expected.status();
+
+  auto state = std::make_shared<DataplaneState>();
+  state->config = config;
+  if (absl::Status st = internal::OpenPins(*dir, &state->map_fds, &state->prog_fds, *expected);
+      !st.ok()) {
+    return st;
+  }
+  for (const internal::MapSpec& spec : *expected) {
+    std::string diff = internal::MapMismatch(state->map_fd(spec.name), spec);
+    if (!diff.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the ILA instance at ", *dir, " was made by a build with another map layout: ",
+          spec.name, " has ", diff, "; refusing to misread it"));
+    }
+  }
+  if (absl::Status st = state->BindMaps(); !st.ok()) return st;
+  state->pin_dir = *dir;
+
+  // Adopt the attachments another process made.
+  auto records = state->attachment_records.Dump();
+  if (!records.ok()) return records.status();
+  absl::MutexLock lock(&state->mu);
+  for (const auto& [ifindex, rec] : *records) {
+    Attachment a;
+    a.role = static_cast<Role>(rec.role);
+    a.ifindex = static_cast<int>(ifindex);
+    a.interface = internal::InterfaceName(a.ifindex).value_or(absl::StrCat("ifindex ", ifindex));
+    a.mode = rec.native ? AttachMode::kNative : AttachMode::kGeneric;
+    a.multiprog = rec.multiprog;
+    a.program_id = rec.prog_id;
+    if (rec.steered) {
+      auto steer = state->steer.Lookup(0);
+      if (steer.ok() && steer->has_value()) {
+        for (uint32_t i = 0; i < (*steer)->count && i < ILA_MAX_STEER_CPUS; ++i) {
+          a.steer_cpus.push_back(static_cast<int>((*steer)->cpus[i]));
+        }
+      }
+    }
+    if (rec.peer_ifindex != 0) {
+      state->peer_napi[a.ifindex] = internal::PeerNapi{
+          rec.peer_netnsid < 0 ? std::nullopt : std::optional<int>(rec.peer_netnsid),
+          static_cast<int>(rec.peer_ifindex), rec.peer_prog_id};
+      a.peer_napi_attached = true;
+    }
+    state->attached[a.ifindex] = a;
+  }
+  return std::unique_ptr<Dataplane>(new Dataplane(std::move(state)));
+}
+
+Dataplane::~Dataplane() {
+  if (!state_->pin_dir) (void)DetachAll();
+}
+
+absl::Status Dataplane::Destroy() {
+  absl::Status st = DetachAll();
+  if (state_->pin_dir) {
+    absl::Status removed = internal::RemovePins(*state_->pin_dir);
+    if (st.ok()) st = removed;
+    state_->pin_dir.reset();
+  }
+  return st;
+}
+
+std::optional<std::string> Dataplane::pin_directory() const { return state_->pin_dir; }
+const DataplaneConfig& Dataplane::config() const { return state_->config; }
+
+namespace {
+
+Prog ProgFor(Role role, bool steered) {
+  switch (role) {
+    case Role::kContainer: return Prog::kContainer;
+    case Role::kUplink: return steered ? Prog::kSteer : Prog::kUplink;
+    case Role::kRouter: return Prog::kRouter;
+  }
+  return Prog::kContainer;
+}
+
+uint32_t ModeFlags(AttachMode mode) {
+  return mode == AttachMode::kNative ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+}
+
+}  // namespace
+
+int Dataplane::program_fd(Role role) const { return state_->prog(ProgFor(role, false)); }
+int Dataplane::uplink_cpu_program_fd() const { return state_->prog(Prog::kUplinkCpu); }
+
+absl::Status Dataplane::Upgrade() {
+  std::map<std::string, int> reuse;
+  for (const auto& [name, fd] : state_->map_fds) reuse[name] = fd.get();
+  auto fresh = internal::LoadObject(state_->config, &reuse);
+  if (!fresh.ok()) return fresh.status();
+
+  absl::MutexLock lock(&state_->mu);
+  // Steered uplinks: the cpumap entries run the cpumap-side program; swap it first (each entry
+  // update is atomic), then the driver-level programs, each atomically against the one it
+  // replaces, so no interface is ever without a program.
+  int new_cpu_prog = fresh->progs[static_cast<size_t>(Prog::kUplinkCpu)].get();
+  for (uint32_t cpu = 0; cpu < ILA_MAX_STEER_CPUS; ++cpu) {
+    auto entry = state_->cpus.Lookup(cpu);
+    if (!entry.ok() || !entry->has_value() || (*entry)->qsize == 0) continue;
+    bpf_cpumap_val val = **entry;
+    val.bpf_prog.fd = new_cpu_prog;
+    if (absl::Status st = state_->cpus.Update(cpu, val); !st.ok()) return st;
+  }
+  for (auto& [ifindex, a] : state_->attached) {
+    Prog p = ProgFor(a.role, !a.steer_cpus.empty());
+    int new_fd = fresh->progs[static_cast<size_t>(p)].get();
+    int old_fd = state_->prog(p);
+    internal::OwnedFd attached_fd;
+    if (a.program_id != 0 && ProgramId(old_fd) != a.program_id) {
+      // Adopted from a process whose program fds we hold only through the pins of a later
+      // upgrade: fetch the attached program itself.
+      attached_fd = internal::OwnedFd(bpf_prog_get_fd_by_id(a.program_id));
+      old_fd = attached_fd.get();
+    }
+    absl::Status st = internal::SetXdp(ifindex, new_fd, ModeFlags(a.mode) | XDP_FLAGS_REPLACE, old_fd);
+    if (!st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("upgrading the ", Av(ToString(a.role)),
+                                                  " program on ", a.interface, ": ", st.message()));
+    }
+    a.program_id = ProgramId(new_fd);
+    state_->RecordAttachmentLocked(ifindex);
+  }
+  state_->prog_fds = std::move(fresh->progs);
+  if (state_->pin_dir) return internal::RepinPrograms(*state_, *state_->pin_dir);
+  return absl::OkStatus();
 }
 
 namespace {
@@ -326,12 +453,12 @@ absl::StatusOr<ResolvedInterface> Resolve(const InterfaceRef& ref) {
 }
 
 // Attaches `prog_fd` with libxdp, trying native before generic under kAuto.
-absl::StatusOr<internal::AttachRecord> AttachWithLibxdp(int prog_fd, const ResolvedInterface& dev,
-                                                        Role role, AttachMode mode) {
-  internal::AttachRecord rec;
-  rec.attachment.role = role;
-  rec.attachment.interface = dev.name;
-  rec.attachment.ifindex = dev.ifindex;
+absl::StatusOr<Attachment> AttachWithLibxdp(int prog_fd, const ResolvedInterface& dev, Role role,
+                                            AttachMode mode) {
+  Attachment att;
+  att.role = role;
+  att.interface = dev.name;
+  att.ifindex = dev.ifindex;
 
   std::vector<AttachMode> tries;
   if (mode == AttachMode::kAuto) tries = {AttachMode::kNative, AttachMode::kGeneric};
@@ -340,7 +467,7 @@ absl::StatusOr<internal::AttachRecord> AttachWithLibxdp(int prog_fd, const Resol
   std::string failures;
   for (AttachMode m : tries) {
     internal::LogCapture log;
-    int fd = dup(prog_fd);  // libxdp closes the fd it was given when the program is closed
+    int fd = fcntl(prog_fd, F_DUPFD_CLOEXEC, 3);  // libxdp closes the fd it is given
     if (fd < 0) return absl::InternalError(absl::StrCat("dup: ", std::strerror(errno)));
     xdp_program* prog = xdp_program__from_fd(fd);
     if (long err = libxdp_get_error(prog); err) {
@@ -351,27 +478,27 @@ absl::StatusOr<internal::AttachRecord> AttachWithLibxdp(int prog_fd, const Resol
     xdp_attach_mode xmode = m == AttachMode::kNative ? XDP_MODE_NATIVE : XDP_MODE_SKB;
     int err = xdp_program__attach(prog, dev.ifindex, xmode, 0);
     if (err == 0) {
-      rec.program = prog;
-      rec.attachment.mode = m;
+      att.mode = m;
+      att.program_id = ProgramId(prog_fd);
       if (mode == AttachMode::kAuto) {
-        rec.attachment.mode_reason =
-            m == AttachMode::kNative
-                ? "native: the driver supports XDP"
-                : absl::StrCat("generic: native attach failed (", failures, ")");
+        att.mode_reason = m == AttachMode::kNative
+                              ? "native: the driver supports XDP"
+                              : absl::StrCat("generic: native attach failed (", failures, ")");
       }
       xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(dev.ifindex);
       if (!libxdp_get_error(mp) && mp) {
-        rec.attachment.multiprog = !xdp_multiprog__is_legacy(mp);
+        att.multiprog = !xdp_multiprog__is_legacy(mp);
         xdp_multiprog__close(mp);
       }
-      if (!rec.attachment.multiprog) {
+      if (!att.multiprog) {
         std::string why = log.Tail(2, "ispatcher");
-        if (why.empty()) why = log.Tail(2);
-        rec.attachment.libxdp_note = absl::StrCat(
-            "libxdp attached one program to the interface (no multi-program dispatcher)",
+        if (why.empty()) why = log.Tail(2, "bpffs");
+        att.libxdp_note = absl::StrCat(
+            "libxdp attached the program alone (no multi-program dispatcher)",
             why.empty() ? "" : ": ", why);
       }
-      return rec;
+      xdp_program__close(prog);  // the attachment holds the program; the handle is not needed
+      return att;
     }
     xdp_program__close(prog);
     std::string tail = log.Tail(3);
@@ -383,19 +510,68 @@ absl::StatusOr<internal::AttachRecord> AttachWithLibxdp(int prog_fd, const Resol
                                                     failures));
 }
 
+// Removes an attached program, only if it is still the one recorded.
+absl::Status DetachProgram(const Attachment& a) {
+  internal::OwnedFd fd(bpf_prog_get_fd_by_id(a.program_id));
+  if (fd.get() < 0) return absl::OkStatus();  // gone already (interface deleted)
+  if (a.multiprog) {
+    xdp_program* prog = xdp_program__from_id(a.program_id);
+    if (libxdp_get_error(prog)) return absl::OkStatus();
+    int err = xdp_program__detach(prog, a.ifindex,
+                                  a.mode == AttachMode::kNative ? XDP_MODE_NATIVE : XDP_MODE_SKB, 0);
+    xdp_program__close(prog);
+    if (err && err != -ENOENT && err != -ENODEV) {
+      return absl::InternalError(absl::StrCat("detaching from ", a.interface, ": ", std::strerror(-err)));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status st = internal::SetXdp(a.ifindex, -1, ModeFlags(a.mode) | XDP_FLAGS_REPLACE, fd.get());
+  if (absl::IsNotFound(st) || absl::IsFailedPrecondition(st)) return absl::OkStatus();
+  return st;
+}
+
+absl::Status ConfigureSteering(DataplaneState& s, const std::vector<int>& cpus)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+  int possible = libbpf_num_possible_cpus();
+  if (cpus.size() > ILA_MAX_STEER_CPUS) {
+    return absl::InvalidArgumentError(absl::StrCat("at most ", ILA_MAX_STEER_CPUS, " steering CPUs"));
+  }
+  abi::ila_steer_config cfg{};
+  for (int cpu : cpus) {
+    if (cpu < 0 || cpu >= possible || cpu >= static_cast<int>(ILA_MAX_STEER_CPUS)) {
+      return absl::InvalidArgumentError(absl::StrCat("steering CPU ", cpu, " does not exist (this "
+                                                     "machine has CPUs 0 to ", possible - 1, ")"));
+    }
+    cfg.cpus[cfg.count++] = static_cast<uint32_t>(cpu);
+  }
+  for (int cpu : cpus) {
+    bpf_cpumap_val val{};
+    val.qsize = 2048;
+    val.bpf_prog.fd = s.prog(Prog::kUplinkCpu);
+    if (absl::Status st = s.cpus.Update(static_cast<uint32_t>(cpu), val); !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("steering to CPU ", cpu, ": ", st.message()));
+    }
+  }
+  return s.steer.Update(0, cfg);
+}
+
 }  // namespace
 
 absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& interface,
                                              AttachMode mode,
-                                             const std::optional<Endpoint>& endpoint) {
+                                             const std::optional<Endpoint>& endpoint,
+                                             const std::vector<int>& steer_cpus) {
   auto dev = Resolve(interface);
   if (!dev.ok()) return dev.status();
   {
     absl::MutexLock lock(&state_->mu);
     if (auto it = state_->attached.find(dev->ifindex); it != state_->attached.end()) {
       return absl::AlreadyExistsError(absl::StrCat(dev->name, " already has the ",
-                                                   Av(ToString(it->second.attachment.role)),
+                                                   Av(ToString(it->second.role)),
                                                    " program of this data plane"));
+    }
+    if (!steer_cpus.empty()) {
+      if (absl::Status st = ConfigureSteering(*state_, steer_cpus); !st.ok()) return st;
     }
   }
   // Register first: the container program drops traffic from interfaces without an endpoint.
@@ -404,18 +580,12 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
     ep.ifindex = dev->ifindex;
     if (absl::Status st = endpoints_.Upsert(ep); !st.ok()) return st;
   }
-  auto rec = AttachWithLibxdp(program_fd(role), *dev, role, mode);
+  auto att = AttachWithLibxdp(state_->prog(ProgFor(role, !steer_cpus.empty())), *dev, role, mode);
   absl::MutexLock lock(&state_->mu);
-  absl::Status target = rec.ok() ? state_->AddRedirectTargetLocked(dev->ifindex) : rec.status();
+  absl::Status target = att.ok() ? state_->AddRedirectTargetLocked(dev->ifindex) : att.status();
   if (!target.ok()) {
     // Nothing half-applied: undo what this call did.
-    if (rec.ok()) {
-      xdp_program__detach(rec->program, static_cast<int>(dev->ifindex),
-                          rec->attachment.mode == AttachMode::kNative ? XDP_MODE_NATIVE
-                                                                      : XDP_MODE_SKB,
-                          0);
-      xdp_program__close(rec->program);
-    }
+    if (att.ok()) (void)DetachProgram(*att);
     if (endpoint) {
       (void)state_->endpoints.Delete(abi::ila_endpoint_key{internal::ToAbi(endpoint->sir.address())});
       (void)state_->sources.Delete(abi::ila_source_key{static_cast<uint32_t>(dev->ifindex)});
@@ -423,22 +593,27 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
     (void)state_->DropRedirectTargetLocked(dev->ifindex);
     return target;
   }
-  rec->attachment.peer_napi_attached = state_->peer_napi.contains(dev->ifindex);
-  state_->attached[dev->ifindex] = *rec;
-  return rec->attachment;
+  att->steer_cpus = steer_cpus;
+  att->peer_napi_attached = state_->peer_napi.contains(dev->ifindex);
+  state_->attached[dev->ifindex] = *att;
+  state_->RecordAttachmentLocked(dev->ifindex);
+  return *att;
 }
 
 absl::StatusOr<Attachment> Dataplane::AttachContainer(const ContainerAttach& request) {
   return Attach(Role::kContainer, request.interface, request.mode,
-                Endpoint{0, request.sir, request.mac});
+                Endpoint{0, request.sir, request.mac}, {});
 }
 
 absl::StatusOr<Attachment> Dataplane::AttachUplink(const InterfaceAttach& request) {
-  return Attach(Role::kUplink, request.interface, request.mode, std::nullopt);
+  return Attach(Role::kUplink, request.interface, request.mode, std::nullopt, request.steer_cpus);
 }
 
 absl::StatusOr<Attachment> Dataplane::AttachRouter(const InterfaceAttach& request) {
-  return Attach(Role::kRouter, request.interface, request.mode, std::nullopt);
+  if (!request.steer_cpus.empty()) {
+    return absl::InvalidArgumentError("cpumap steering is an uplink option");
+  }
+  return Attach(Role::kRouter, request.interface, request.mode, std::nullopt, {});
 }
 
 absl::Status Dataplane::DetachLocked(int ifindex) {
@@ -446,18 +621,10 @@ absl::Status Dataplane::DetachLocked(int ifindex) {
   if (it == state_->attached.end()) {
     return absl::NotFoundError(absl::StrCat("ifindex ", ifindex, " has no program of this data plane"));
   }
-  internal::AttachRecord rec = it->second;
+  Attachment a = it->second;
   state_->attached.erase(it);
-  absl::Status st;
-  int err = xdp_program__detach(
-      rec.program, ifindex,
-      rec.attachment.mode == AttachMode::kNative ? XDP_MODE_NATIVE : XDP_MODE_SKB, 0);
-  if (err != 0 && err != -ENODEV) {
-    st = absl::InternalError(absl::StrCat("detaching from ", rec.attachment.interface, ": ",
-                                          std::strerror(-err)));
-  }
-  xdp_program__close(rec.program);
-  if (rec.attachment.role == Role::kContainer) {
+  absl::Status st = DetachProgram(a);
+  if (a.role == Role::kContainer) {
     abi::ila_source_key skey{static_cast<uint32_t>(ifindex)};
     auto src = state_->sources.Lookup(skey);
     if (src.ok() && src->has_value()) {
@@ -466,6 +633,7 @@ absl::Status Dataplane::DetachLocked(int ifindex) {
     }
   }
   absl::Status drop = state_->DropRedirectTargetLocked(ifindex);
+  state_->RecordAttachmentLocked(ifindex);
   return st.ok() ? drop : st;
 }
 
@@ -498,7 +666,7 @@ absl::Status Dataplane::DetachAll() {
 std::vector<Attachment> Dataplane::attachments() const {
   absl::MutexLock lock(&state_->mu);
   std::vector<Attachment> out;
-  for (const auto& [ifindex, rec] : state_->attached) out.push_back(rec.attachment);
+  for (const auto& [ifindex, a] : state_->attached) out.push_back(a);
   return out;
 }
 
@@ -513,7 +681,8 @@ absl::Status Dataplane::AddRedirectTarget(const InterfaceRef& interface) {
 
 namespace internal {
 Stats MakeStats(const std::array<abi::ila_stat_value, abi::ILA_STAT__COUNT>& totals);
-}
+int CounterIndex(std::string_view name);
+}  // namespace internal
 
 absl::StatusOr<Stats> Dataplane::ReadStats() const {
   std::array<abi::ila_stat_value, abi::ILA_STAT__COUNT> totals{};
@@ -526,6 +695,18 @@ absl::StatusOr<Stats> Dataplane::ReadStats() const {
     }
   }
   return internal::MakeStats(totals);
+}
+
+absl::StatusOr<std::vector<uint64_t>> Dataplane::ReadCounterPerCpu(std::string_view name) const {
+  int index = internal::CounterIndex(name);
+  if (index < 0) {
+    return absl::NotFoundError(absl::StrCat("no counter named \"", Av(name), "\""));
+  }
+  auto per_cpu = state_->stats.Lookup(static_cast<uint32_t>(index));
+  if (!per_cpu.ok()) return per_cpu.status();
+  std::vector<uint64_t> out;
+  for (const abi::ila_stat_value& v : *per_cpu) out.push_back(v.packets);
+  return out;
 }
 
 }  // namespace ila

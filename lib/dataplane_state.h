@@ -1,5 +1,5 @@
-// The state one Dataplane and its tables share: the loaded skeleton, typed views of its maps, and
-// the bookkeeping of what this process attached.
+// The state one Dataplane and its tables share: owned fds of the loaded (or adopted) object, typed
+// views of its maps, and the bookkeeping of attachments and redirect targets.
 #ifndef ILA_LIB_DATAPLANE_STATE_H_
 #define ILA_LIB_DATAPLANE_STATE_H_
 
@@ -16,9 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bpf_map.h"
 #include "ila/dataplane.h"
-
-struct ila_xdp;
-struct xdp_program;
+#include "object.h"
 
 namespace ila::internal {
 
@@ -29,14 +27,11 @@ struct PeerNapi {
   uint32_t prog_id = 0;
 };
 
-struct AttachRecord {
-  Attachment attachment;
-  xdp_program* program = nullptr;  // libxdp handle (holds a dup of the skeleton's program fd)
-};
-
 struct DataplaneState {
   DataplaneConfig config;
-  ila_xdp* skel = nullptr;
+  std::optional<std::string> pin_dir;  // set when pinned
+  std::map<std::string, OwnedFd> map_fds;
+  std::array<OwnedFd, kProgCount> prog_fds;
 
   TypedMap<abi::ila_mapping_key, abi::ila_mapping_value> mappings;
   TypedMap<abi::ila_addr, abi::ila_reverse_value> reverse;
@@ -45,19 +40,24 @@ struct DataplaneState {
   TypedMap<abi::ila_source_key, abi::ila_source_value> sources;
   TypedMap<abi::ila_sir_prefix_key, abi::ila_sir_prefix_value> sir_prefixes;
   TypedMap<uint32_t, bpf_devmap_val> tx_ports;
+  TypedMap<uint32_t, bpf_cpumap_val> cpus;
+  TypedMap<uint32_t, abi::ila_steer_config> steer;
+  TypedMap<uint32_t, abi::ila_meta> meta;
+  TypedMap<uint32_t, abi::ila_attachment> attachment_records;
   PerCpuArray<abi::ila_stat_value> stats;
 
-  // Serialises every writer of every table: validations read across tables (a mapping needs its
-  // SIR prefix; a prefix cannot go while mappings use it), so one lock keeps them coherent.
-  absl::Mutex mu;
-  // ifindex -> attachment; also tells which devmap entries belong to uplinks/routers.
-  std::map<int, AttachRecord> attached ABSL_GUARDED_BY(mu);
-  // Interfaces made redirect targets by AddRedirectTarget.
-  std::set<int> extra_targets ABSL_GUARDED_BY(mu);
-  // Redirect targets whose veth peer got our pass-through program (removed with the target).
-  std::map<int, PeerNapi> peer_napi ABSL_GUARDED_BY(mu);
+  int prog(Prog p) const { return prog_fds[static_cast<size_t>(p)].get(); }
+  int map_fd(const std::string& name) const;
+  // Builds the typed views from map_fds; names a missing map.
+  absl::Status BindMaps();
 
-  ~DataplaneState();
+  // Serialises every writer of every table and of the attachments: validations read across
+  // tables (a mapping needs its SIR prefix; a prefix cannot go while mappings use it), so one lock
+  // keeps them coherent.
+  absl::Mutex mu;
+  std::map<int, Attachment> attached ABSL_GUARDED_BY(mu);  // by ifindex
+  std::set<int> extra_targets ABSL_GUARDED_BY(mu);         // AddRedirectTarget
+  std::map<int, PeerNapi> peer_napi ABSL_GUARDED_BY(mu);   // redirect target -> its peer's program
 
   // Adds an interface to the devmap, and if it is a veth whose peer has no XDP program, gives the
   // peer a pass-through program so that redirected frames are delivered.
@@ -66,6 +66,8 @@ struct DataplaneState {
   // endpoint still needs it.
   absl::Status DropRedirectTargetLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   bool EndpointUsesInterfaceLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Persists an attachment (and the peer program of its interface) in ila_attachments.
+  void RecordAttachmentLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 };
 
 // Wire conversions, done once here.
@@ -75,6 +77,15 @@ void Put64(uint8_t (&out)[8], uint64_t v);
 uint64_t Get64(const uint8_t (&in)[8]);
 inline uint16_t ToWire16(uint16_t v) { return htons(v); }
 inline uint16_t FromWire16(uint16_t v) { return ntohs(v); }
+
+// Pins (lib/pinning.cc).
+absl::Status CheckBpffs(const std::string& dir);
+absl::Status PinInstance(const DataplaneState& state, const std::string& dir);
+absl::Status RepinPrograms(const DataplaneState& state, const std::string& dir);
+absl::Status RemovePins(const std::string& dir);
+// Opens every pinned map and program of the instance at `dir`; names whatever is missing.
+absl::Status OpenPins(const std::string& dir, std::map<std::string, OwnedFd>* maps,
+                      std::array<OwnedFd, kProgCount>* progs, const std::vector<MapSpec>& expected);
 
 }  // namespace ila::internal
 

@@ -71,6 +71,12 @@ constexpr std::array<CounterSpec, abi::ILA_STAT__COUNT> kCounterSpecs = {{
      "ICMPv6 error whose quoted destination was translated back to SIR"},
     {abi::ILA_STAT_ICMP_INNER_UNKNOWN, "icmp_inner_unknown", CounterKind::kObservation,
      "ICMPv6 error quoting a destination with no known mapping (left as is)"},
+    {abi::ILA_STAT_MISS_EVENT, "miss_event", CounterKind::kObservation,
+     "miss event sent to the control plane (rate-limited per destination)"},
+    {abi::ILA_STAT_MISS_EVENT_LOST, "miss_event_lost", CounterKind::kObservation,
+     "miss event due but the ring buffer was full (its count carries to the next event)"},
+    {abi::ILA_STAT_STEERED, "steered", CounterKind::kObservation,
+     "uplink: handed to another CPU through the cpumap (counted again there)"},
 }};
 
 constexpr bool SpecsInEnumOrder() {
@@ -87,6 +93,12 @@ Stats MakeStats(const std::array<abi::ila_stat_value, abi::ILA_STAT__COUNT>& tot
         {spec.name, spec.kind, spec.help, totals[spec.index].packets, totals[spec.index].bytes});
   }
   return s;
+}
+
+int CounterIndex(std::string_view name) {
+  for (const CounterSpec& spec : kCounterSpecs)
+    if (spec.name == name) return static_cast<int>(spec.index);
+  return -1;
 }
 
 }  // namespace internal

@@ -137,12 +137,64 @@ enum ila_stat {
                                          // the IPv6 header: address translated, checksum left
   ILA_STAT_ICMP_INNER_TRANSLATED,        // ICMPv6 error: quoted destination translated to SIR
   ILA_STAT_ICMP_INNER_UNKNOWN,           // ICMPv6 error quoting an ILA address we cannot map
+  ILA_STAT_MISS_EVENT,                   // a miss event was sent to the control plane
+  ILA_STAT_MISS_EVENT_LOST,              // a miss event was due but the ring buffer was full
+  ILA_STAT_STEERED,                      // uplink: handed to another CPU through the cpumap
   ILA_STAT__COUNT
 };
 
 struct ila_stat_value {
   __u64 packets;
   __u64 bytes;
+};
+
+// ila_miss_events (ring buffer): a from_container miss, at most one per destination per
+// configured interval; `suppressed` counts the misses to that destination since the last event.
+struct ila_miss_event {
+  struct ila_addr destination;
+  __u32 ifindex;  // container interface the packet came from
+  __u32 pad;
+  __u64 suppressed;
+};
+// ila_miss_state (LRU): the per-destination rate limiter behind those events.
+struct ila_miss_state {
+  __u64 last_event_ns;
+  __u64 suppressed;
+};
+
+// ila_steer: the CPUs the uplink's steering program spreads flows over (cpumap steering).
+#define ILA_MAX_STEER_CPUS 64
+struct ila_steer_config {
+  __u32 count;  // 0: steering off
+  __u32 cpus[ILA_MAX_STEER_CPUS];
+};
+
+// ila_meta (control plane only): what a pinned instance was created with, so that Open() and
+// Upgrade() adopt it with the same options and refuse a different layout.
+struct ila_meta {
+  __u32 abi_version;
+  __u8 miss_policy;
+  __u8 moved_policy;
+  __u8 pad[2];
+  __u64 miss_interval_ns;
+  __u32 max_mappings;
+  __u32 max_endpoints;
+  __u32 max_locators;
+  __u32 max_sir_prefixes;
+};
+
+// ila_attachments (control plane only): which interface runs which program, so a process that
+// Open()s an instance can detach and upgrade what another process attached.
+enum ila_role { ILA_ROLE_CONTAINER = 0, ILA_ROLE_UPLINK = 1, ILA_ROLE_ROUTER = 2 };
+struct ila_attachment {
+  __u8 role;       // enum ila_role
+  __u8 native;     // 1 native (driver) mode, 0 generic
+  __u8 multiprog;  // libxdp dispatcher in use
+  __u8 steered;    // uplink with cpumap steering
+  __u32 prog_id;   // the program attached
+  __u32 peer_ifindex;   // veth peer given a pass-through program, 0 if none
+  __s32 peer_netnsid;   // its namespace id as seen from here, -1 when it is this namespace
+  __u32 peer_prog_id;
 };
 
 // Load-time options (const volatile rodata in the programs).
@@ -168,6 +220,11 @@ ILA_STATIC_ASSERT(sizeof(struct ila_source_value) == 16, "ila_source_value");
 ILA_STATIC_ASSERT(sizeof(struct ila_sir_prefix_key) == 8, "ila_sir_prefix_key");
 ILA_STATIC_ASSERT(sizeof(struct ila_sir_prefix_value) == 4, "ila_sir_prefix_value");
 ILA_STATIC_ASSERT(sizeof(struct ila_stat_value) == 16, "ila_stat_value");
+ILA_STATIC_ASSERT(sizeof(struct ila_miss_event) == 32, "ila_miss_event");
+ILA_STATIC_ASSERT(sizeof(struct ila_miss_state) == 16, "ila_miss_state");
+ILA_STATIC_ASSERT(sizeof(struct ila_steer_config) == 260, "ila_steer_config");
+ILA_STATIC_ASSERT(sizeof(struct ila_meta) == 32, "ila_meta");
+ILA_STATIC_ASSERT(sizeof(struct ila_attachment) == 20, "ila_attachment");
 
 #ifdef __cplusplus
 }  // namespace ila::abi

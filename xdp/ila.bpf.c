@@ -2,6 +2,9 @@
 //   ila_from_container  host, on each container's host-side veth (container egress)
 //   ila_from_uplink     host, on the uplink (arrivals from the underlay)
 //   ila_router          ILA router, on any of its interfaces
+//   ila_uplink_steer    uplink with cpumap steering: locator check and flow hash only, then
+//                       redirect to the CPU that runs ila_uplink_cpu
+//   ila_uplink_cpu      (cpumap) the rest of from_uplink, on the CPU the flow was steered to
 //   ila_peer_napi       a pass-through program for the container side of a veth pair: its only job
 //                       is to give the peer NAPI so that XDP_REDIRECT into the veth delivers
 #include <linux/bpf.h>
@@ -11,6 +14,7 @@
 #include "forward.h"
 #include "icmp.h"
 #include "maps.h"
+#include "miss.h"
 #include "parse.h"
 #include "stats.h"
 #include "translate.h"
@@ -54,6 +58,7 @@ static __always_inline int handle_miss(struct xdp_md *ctx, const struct packet *
   __builtin_memcpy(prefix.prefix_be, &pkt->ip6->daddr, 8);
   if (!bpf_map_lookup_elem(&ila_sir_prefixes, &prefix))
     return count(ctx, ILA_STAT_PASS_NOT_SIR, XDP_PASS);
+  report_miss(ctx, &pkt->ip6->daddr);
   if (cfg_miss_policy == ILA_MISS_DROP) return count(ctx, ILA_STAT_DROP_MISS, XDP_DROP);
   return count(ctx, ILA_STAT_PASS_MISS, XDP_PASS);
 }
@@ -87,31 +92,98 @@ int ila_from_container(struct xdp_md *ctx) {
   return forward_translated(ctx, &pkt, ILA_STAT_TX_REMOTE);
 }
 
-SEC("xdp")
-int ila_from_uplink(struct xdp_md *ctx) {
-  struct packet pkt;
-  enum parse_result r = parse_eth_ipv6(ctx, &pkt);
-  if (r != PARSE_OK) return parse_failure(ctx, r);
-  if (is_link_scoped(&pkt.ip6->daddr)) return count(ctx, ILA_STAT_PASS_LINK_LOCAL, XDP_PASS);
-
-  struct ila_locator_value *loc = bpf_map_lookup_elem(&ila_locators, &pkt.ip6->daddr);
-  if (!loc) return count(ctx, ILA_STAT_PASS_NOT_LOCAL_LOCATOR, XDP_PASS);
-  int stop = refuse_to_translate(ctx, &pkt);
+// from_uplink after the locator check, for a packet whose locator is this host's.
+static __always_inline int uplink_translate(struct xdp_md *ctx, struct packet *pkt,
+                                            const struct ila_locator_value *loc) {
+  int stop = refuse_to_translate(ctx, pkt);
   if (stop >= 0) return stop;
 
-  write_sir_destination(ctx, &pkt, loc);
-  translate_quoted_destination(ctx, &pkt);
+  write_sir_destination(ctx, pkt, loc);
+  translate_quoted_destination(ctx, pkt);
 
-  struct ila_endpoint_value *local = bpf_map_lookup_elem(&ila_endpoints, &pkt.ip6->daddr);
-  if (local) return deliver_local(ctx, &pkt, local, ILA_STAT_RX_DELIVERED);
+  struct ila_endpoint_value *local = bpf_map_lookup_elem(&ila_endpoints, &pkt->ip6->daddr);
+  if (local) return deliver_local(ctx, pkt, local, ILA_STAT_RX_DELIVERED);
 
   // The container is not here (any more).
   if (cfg_moved_policy == ILA_MOVED_DROP) return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
-  struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, &pkt.ip6->daddr);
+  struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, &pkt->ip6->daddr);
   if (!m) return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
-  write_ila_destination(ctx, &pkt, m);
-  return forward_translated(ctx, &pkt, ILA_STAT_RX_REFORWARDED);
+  write_ila_destination(ctx, pkt, m);
+  return forward_translated(ctx, pkt, ILA_STAT_RX_REFORWARDED);
 }
+
+// Parses an uplink arrival and finds this host's locator entry for it; NULL with *verdict set
+// when the packet stops here.
+static __always_inline struct ila_locator_value *uplink_locator(struct xdp_md *ctx,
+                                                                 struct packet *pkt, int *verdict) {
+  enum parse_result r = parse_eth_ipv6(ctx, pkt);
+  if (r != PARSE_OK) {
+    *verdict = parse_failure(ctx, r);
+    return NULL;
+  }
+  if (is_link_scoped(&pkt->ip6->daddr)) {
+    *verdict = count(ctx, ILA_STAT_PASS_LINK_LOCAL, XDP_PASS);
+    return NULL;
+  }
+  struct ila_locator_value *loc = bpf_map_lookup_elem(&ila_locators, &pkt->ip6->daddr);
+  if (!loc) *verdict = count(ctx, ILA_STAT_PASS_NOT_LOCAL_LOCATOR, XDP_PASS);
+  return loc;
+}
+
+static __always_inline int from_uplink(struct xdp_md *ctx) {
+  struct packet pkt;
+  int verdict = XDP_PASS;
+  struct ila_locator_value *loc = uplink_locator(ctx, &pkt, &verdict);
+  if (!loc) return verdict;
+  return uplink_translate(ctx, &pkt, loc);
+}
+
+SEC("xdp")
+int ila_from_uplink(struct xdp_md *ctx) { return from_uplink(ctx); }
+
+// A flow's CPU: a hash of the addresses, flow label and (when present) ports, so that one flow
+// always lands on one CPU and its packets stay in order.
+static __always_inline __u32 flow_hash(const struct packet *pkt) {
+  const __u32 *s = (const __u32 *)&pkt->ip6->saddr;
+  const __u32 *d = (const __u32 *)&pkt->ip6->daddr;
+  __u32 h = 0x9e3779b9;
+  h ^= s[0] ^ s[1] ^ s[2] ^ s[3];
+  h = (h << 13 | h >> 19) * 5 + 0xe6546b64;
+  h ^= d[0] ^ d[1] ^ d[2] ^ d[3];
+  h = (h << 13 | h >> 19) * 5 + 0xe6546b64;
+  __u8 proto = pkt->ip6->nexthdr;
+  if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+    __u32 *ports = transport_header(pkt, 4);
+    if (ports) h ^= *ports;
+  }
+  h ^= h >> 16;
+  h *= 0x85ebca6b;
+  h ^= h >> 13;
+  return h;
+}
+
+SEC("xdp")
+int ila_uplink_steer(struct xdp_md *ctx) {
+  struct packet pkt;
+  int verdict = XDP_PASS;
+  struct ila_locator_value *loc = uplink_locator(ctx, &pkt, &verdict);
+  if (!loc) return verdict;
+  __u32 zero = 0;
+  struct ila_steer_config *steer = bpf_map_lookup_elem(&ila_steer, &zero);
+  if (!steer || steer->count == 0 || steer->count > ILA_MAX_STEER_CPUS)
+    return uplink_translate(ctx, &pkt, loc);
+  // slot < count <= 64, so the mask changes nothing but lets the verifier see the bound (the
+  // empty asm keeps clang from dropping the mask it can prove redundant).
+  __u32 slot = flow_hash(&pkt) % steer->count;
+  asm volatile("" : "+r"(slot));
+  slot &= ILA_MAX_STEER_CPUS - 1;
+  __u32 cpu = steer->cpus[slot];
+  note(ctx, ILA_STAT_STEERED);
+  return bpf_redirect_map(&ila_cpus, cpu, XDP_PASS);
+}
+
+SEC("xdp/cpumap")
+int ila_uplink_cpu(struct xdp_md *ctx) { return from_uplink(ctx); }
 
 SEC("xdp")
 int ila_router(struct xdp_md *ctx) {

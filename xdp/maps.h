@@ -65,4 +65,46 @@ struct {
   __type(value, struct ila_stat_value);
 } ila_stats SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 256 * 1024);
+} ila_miss_events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, struct ila_addr);
+  __type(value, struct ila_miss_state);
+} ila_miss_state SEC(".maps");
+
+// CPU -> queue + the program (ila_uplink_cpu) that finishes the uplink's work on that CPU.
+struct {
+  __uint(type, BPF_MAP_TYPE_CPUMAP);
+  __uint(max_entries, 64);
+  __type(key, __u32);
+  __type(value, struct bpf_cpumap_val);
+} ila_cpus SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct ila_steer_config);
+} ila_steer SEC(".maps");
+
+// Control-plane state kept with the pins (no program reads these).
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct ila_meta);
+} ila_meta SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32);
+  __type(value, struct ila_attachment);
+} ila_attachments SEC(".maps");
+
 #endif  // ILA_XDP_MAPS_H_

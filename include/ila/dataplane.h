@@ -14,6 +14,8 @@
 #ifndef ILA_DATAPLANE_H_
 #define ILA_DATAPLANE_H_
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +41,16 @@ enum class MovedPolicy {
   kDrop,
 };
 
+// Where a restartable instance keeps its state: <root>/<instance>/{maps,progs}/ in a bpffs.
+struct PinLocation {
+  std::string root = "/sys/fs/bpf/ila";
+  // Default: "netns-<inode of the calling thread's network namespace>", so instances of
+  // different namespaces on one machine never collide.
+  std::string instance;
+  // The directory this names (resolving the default instance name).
+  [[nodiscard]] absl::StatusOr<std::string> Directory() const;
+};
+
 struct DataplaneConfig {
   MissPolicy miss_policy = MissPolicy::kPassToRouter;
   MovedPolicy moved_policy = MovedPolicy::kForward;
@@ -46,6 +58,11 @@ struct DataplaneConfig {
   uint32_t max_endpoints = 4096;
   uint32_t max_locators = 256;
   uint32_t max_sir_prefixes = 256;
+  // At most one miss event per destination per interval (0: one per missed packet).
+  std::chrono::nanoseconds miss_event_interval = std::chrono::seconds(1);
+  // Pin maps, programs and the attachment records so that the data plane outlives this process
+  // and another can Open() it. Without it, destroying the Dataplane detaches everything.
+  std::optional<PinLocation> pinning;
 };
 
 enum class AttachMode {
@@ -80,6 +97,9 @@ struct Attachment {
   // The container side of a veth got a pass-through XDP program so that redirects into the veth
   // are delivered (veth needs NAPI on the receiving peer).
   bool peer_napi_attached = false;
+  // Uplink with cpumap steering: the CPUs flows are spread over (empty: not steered).
+  std::vector<int> steer_cpus;
+  uint32_t program_id = 0;  // kernel id of the attached program
 };
 
 struct ContainerAttach {
@@ -91,14 +111,52 @@ struct ContainerAttach {
 struct InterfaceAttach {
   InterfaceRef interface;
   AttachMode mode = AttachMode::kAuto;
+  // Uplinks only: spread arrivals over these CPUs through a cpumap. The driver-level program then
+  // only checks the locator and hashes the flow; translation and delivery run on the chosen CPU.
+  // Every packet of a flow goes to one CPU. CPU numbers must be below 64.
+  std::vector<int> steer_cpus;
+};
+
+// A SIR destination that a container sent to and that has no mapping here.
+struct MissEvent {
+  SirAddress destination;
+  int ifindex = 0;          // the container interface it came from
+  uint64_t suppressed = 0;  // misses to this destination since the previous event, not reported
+};
+
+// Delivers miss events from the data plane (a BPF ring buffer). Poll from one thread at a time;
+// fd() can be added to an epoll set.
+class MissEventReader {
+ public:
+  virtual ~MissEventReader() = default;
+  virtual int fd() const = 0;
+  // Calls `on_event` for every event available, waiting up to `timeout` for the first one.
+  // Returns how many were delivered.
+  [[nodiscard]] virtual absl::StatusOr<size_t> Poll(
+      std::chrono::milliseconds timeout, const std::function<void(const MissEvent&)>& on_event) = 0;
 };
 
 class Dataplane {
  public:
   // Loads the programs (the object is embedded in the library) with `config`. Errors name the
   // probed kernel feature that is missing, or carry the tail of the verifier log.
+  //
+  // With config.pinning, the instance is pinned and Create refuses (AlreadyExists) when one is
+  // already pinned there: Open() it, or Destroy() it first.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Dataplane>> Create(
       const DataplaneConfig& config);
+  // Adopts a pinned instance that another (possibly exited) process created: its maps, programs,
+  // attachments and options. Packets keep flowing throughout. Refused, with what is wrong, when
+  // nothing is pinned there, when the instance is incomplete, or when it was made by a build whose
+  // map layout differs from this one's; bpffs not mounted is named as such.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Dataplane>> Open(const PinLocation& where);
+  // Replaces every attached program by this build's, against the same maps, atomically per
+  // interface (no moment without a program); counters and tables carry on.
+  [[nodiscard]] absl::Status Upgrade();
+  // Detaches everything and removes the pins: the only way a pinned instance goes away.
+  [[nodiscard]] absl::Status Destroy();
+  // A pinned instance is left running when the Dataplane is destroyed; an unpinned one is
+  // detached.
   ~Dataplane();
   Dataplane(const Dataplane&) = delete;
   Dataplane& operator=(const Dataplane&) = delete;
@@ -125,15 +183,26 @@ class Dataplane {
   SirPrefixTable& sir_prefixes() { return sir_prefixes_; }
 
   [[nodiscard]] absl::StatusOr<Stats> ReadStats() const;
+  // Per-CPU values of one counter (index = CPU), e.g. to see work spread by cpumap steering.
+  [[nodiscard]] absl::StatusOr<std::vector<uint64_t>> ReadCounterPerCpu(std::string_view name) const;
+
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<MissEventReader>> OpenMissEvents();
+
+  // The pin directory, when pinned.
+  std::optional<std::string> pin_directory() const;
+  const DataplaneConfig& config() const;
 
   // File descriptors of the loaded programs, for tests and benchmarks that run them with
   // BPF_PROG_TEST_RUN.
   int program_fd(Role role) const;
+  // The cpumap-side program of the uplink (runs on the steered-to CPU).
+  int uplink_cpu_program_fd() const;
 
  private:
   explicit Dataplane(std::shared_ptr<internal::DataplaneState> state);
   absl::StatusOr<Attachment> Attach(Role role, const InterfaceRef& interface, AttachMode mode,
-                                    const std::optional<Endpoint>& endpoint);
+                                    const std::optional<Endpoint>& endpoint,
+                                    const std::vector<int>& steer_cpus);
   absl::Status DetachLocked(int ifindex);
   std::shared_ptr<internal::DataplaneState> state_;
   MappingTable mappings_;

@@ -150,7 +150,7 @@ absl::StatusOr<std::unique_ptr<HostFixture>> HostFixture::Create(const Options& 
   if (absl::Status st = d.sir_prefixes().Add(Sir()); !st.ok()) return st;
   if (auto a = d.AttachContainer({c1h, C1(), C1Mac(), options.attach_mode}); !a.ok()) return a.status();
   if (auto a = d.AttachContainer({c2h, C2(), C2Mac(), options.attach_mode}); !a.ok()) return a.status();
-  if (auto a = d.AttachUplink({f->up_name_, options.attach_mode}); !a.ok()) return a.status();
+  if (auto a = d.AttachUplink({f->up_name_, options.attach_mode, {}}); !a.ok()) return a.status();
   if (absl::Status st = d.locators().Upsert({L1(), Sir(), options.locator_mode}); !st.ok()) return st;
 
   for (auto [name, mac] : {std::pair{c1h, &f->c1h_mac_}, std::pair{c2h, &f->c2h_mac_},

@@ -1,0 +1,137 @@
+#include "object.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "abi.h"
+#include "absl/strings/str_cat.h"
+#include "ila_xdp.skel.h"
+#include "log_capture.h"
+
+namespace ila::internal {
+namespace {
+
+struct SkeletonCloser {
+  void operator()(ila_xdp* s) const { ila_xdp::destroy(s); }
+};
+using Skeleton = std::unique_ptr<ila_xdp, SkeletonCloser>;
+
+// Opens the skeleton (not loaded) and applies `config`.
+absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCapture& log) {
+  Skeleton skel(ila_xdp::open());
+  if (!skel) {
+    return absl::InternalError(absl::StrCat("opening the embedded ILA BPF object failed: ",
+                                            std::strerror(errno), "\n", log.Tail(10)));
+  }
+  skel->rodata->cfg_miss_policy =
+      config.miss_policy == MissPolicy::kDrop ? abi::ILA_MISS_DROP : abi::ILA_MISS_PASS;
+  skel->rodata->cfg_moved_policy =
+      config.moved_policy == MovedPolicy::kDrop ? abi::ILA_MOVED_DROP : abi::ILA_MOVED_FORWARD;
+  skel->rodata->cfg_miss_interval_ns = static_cast<uint64_t>(config.miss_event_interval.count());
+  bpf_map__set_max_entries(skel->maps.ila_mappings, config.max_mappings);
+  bpf_map__set_max_entries(skel->maps.ila_reverse, config.max_mappings);
+  bpf_map__set_max_entries(skel->maps.ila_endpoints, config.max_endpoints);
+  bpf_map__set_max_entries(skel->maps.ila_sources, config.max_endpoints);
+  bpf_map__set_max_entries(skel->maps.ila_locators, config.max_locators);
+  bpf_map__set_max_entries(skel->maps.ila_sir_prefixes, config.max_sir_prefixes);
+  return skel;
+}
+
+bool IsInternalMap(const bpf_map* m) {
+  // .rodata and friends belong to one load; they are never pinned or reused.
+  return std::strchr(bpf_map__name(m), '.') != nullptr;
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedObject> LoadObject(const DataplaneConfig& config,
+                                        const std::map<std::string, int>* reuse) {
+  LogCapture log;
+  auto skel = OpenConfigured(config, log);
+  if (!skel.ok()) return skel.status();
+  bpf_map* map;
+  if (reuse) {
+    bpf_object__for_each_map(map, (*skel)->obj) {
+      if (IsInternalMap(map)) continue;
+      auto it = reuse->find(bpf_map__name(map));
+      if (it == reuse->end()) continue;
+      if (int err = bpf_map__reuse_fd(map, it->second); err != 0) {
+        return absl::FailedPreconditionError(absl::StrCat("reusing map ", bpf_map__name(map),
+                                                          ": ", std::strerror(-err)));
+      }
+    }
+  }
+  if (int err = ila_xdp::load(skel->get()); err != 0) {
+    int e = -err;
+    if (e == EPERM) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "loading the ILA XDP programs: ", std::strerror(e),
+          " (needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN, i.e. root)\n", log.Tail(5)));
+    }
+    std::string missing = MissingKernelFeature();
+    if (!missing.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("this kernel lacks ", missing, ", which the ILA data plane needs"));
+    }
+    std::string failed = log.Tail(1, "failed to load:");
+    return absl::InternalError(absl::StrCat(
+        "the kernel rejected the ILA XDP programs (", std::strerror(e), ")",
+        failed.empty() ? "" : ": ", failed, "; last lines of the verifier log:\n", log.Tail(25)));
+  }
+
+  LoadedObject out;
+  bpf_object__for_each_map(map, (*skel)->obj) {
+    if (IsInternalMap(map)) continue;
+    int fd = fcntl(bpf_map__fd(map), F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) return absl::InternalError(absl::StrCat("dup: ", std::strerror(errno)));
+    out.maps.emplace(bpf_map__name(map), OwnedFd(fd));
+  }
+  for (size_t i = 0; i < kProgCount; ++i) {
+    bpf_program* prog = bpf_object__find_program_by_name((*skel)->obj, kProgNames[i]);
+    if (!prog) return absl::InternalError(absl::StrCat("program ", kProgNames[i], " is missing"));
+    int fd = fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) return absl::InternalError(absl::StrCat("dup: ", std::strerror(errno)));
+    out.progs[i] = OwnedFd(fd);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<MapSpec>> ExpectedMaps(const DataplaneConfig& config) {
+  LogCapture log;
+  auto skel = OpenConfigured(config, log);
+  if (!skel.ok()) return skel.status();
+  std::vector<MapSpec> out;
+  bpf_map* map;
+  bpf_object__for_each_map(map, (*skel)->obj) {
+    if (IsInternalMap(map)) continue;
+    out.push_back({bpf_map__name(map), static_cast<uint32_t>(bpf_map__type(map)),
+                   bpf_map__key_size(map), bpf_map__value_size(map), bpf_map__max_entries(map)});
+  }
+  return out;
+}
+
+std::string MapMismatch(int fd, const MapSpec& want) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) {
+    return absl::StrCat("cannot read its description: ", std::strerror(errno));
+  }
+  std::string diff;
+  auto add = [&](const char* what, uint32_t have, uint32_t expect) {
+    if (have != expect) {
+      absl::StrAppend(&diff, diff.empty() ? "" : ", ", what, " ", have, " where this build expects ",
+                      expect);
+    }
+  };
+  add("type", info.type, want.type);
+  add("key size", info.key_size, want.key_size);
+  add("value size", info.value_size, want.value_size);
+  return diff;
+}
+
+}  // namespace ila::internal

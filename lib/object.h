@@ -1,0 +1,79 @@
+// The ILA BPF object: loading it from the embedded skeleton into file descriptors this library
+// owns, and what its maps look like (for checking a pinned instance against this build).
+#ifndef ILA_LIB_OBJECT_H_
+#define ILA_LIB_OBJECT_H_
+
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <array>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ila/dataplane.h"
+
+namespace ila::internal {
+
+// A file descriptor closed when the object goes.
+class OwnedFd {
+ public:
+  OwnedFd() = default;
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  OwnedFd(OwnedFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  OwnedFd& operator=(OwnedFd&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~OwnedFd() { Reset(); }
+  int get() const { return fd_; }
+  void Reset() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+enum class Prog { kContainer, kUplink, kRouter, kSteer, kUplinkCpu, kPeerNapi };
+inline constexpr size_t kProgCount = 6;
+inline constexpr std::array<const char*, kProgCount> kProgNames = {
+    "ila_from_container", "ila_from_uplink", "ila_router",
+    "ila_uplink_steer",   "ila_uplink_cpu",  "ila_peer_napi"};
+
+struct MapSpec {
+  std::string name;
+  uint32_t type = 0;
+  uint32_t key_size = 0;
+  uint32_t value_size = 0;
+  uint32_t max_entries = 0;
+};
+
+// The object loaded: every map and program as an owned fd.
+struct LoadedObject {
+  std::map<std::string, OwnedFd> maps;
+  std::array<OwnedFd, kProgCount> progs;
+};
+
+// Loads the embedded object with `config`'s load-time options and sizes. With `reuse`, the maps of
+// that name are not created but taken from the given fds (a running instance's), which the kernel
+// checks for compatibility. Errors carry the verifier log's tail or the missing feature.
+absl::StatusOr<LoadedObject> LoadObject(const DataplaneConfig& config,
+                                        const std::map<std::string, int>* reuse);
+
+// The maps this build expects for `config`: name, type, key and value sizes, max_entries.
+absl::StatusOr<std::vector<MapSpec>> ExpectedMaps(const DataplaneConfig& config);
+
+// Compares a map fd against its expected spec: "" when it matches, else what differs. max_entries
+// is not compared (the instance's own configuration decides it).
+std::string MapMismatch(int fd, const MapSpec& want);
+
+}  // namespace ila::internal
+
+#endif  // ILA_LIB_OBJECT_H_

@@ -1,0 +1,126 @@
+// Pinning an instance in bpffs: <dir>/maps/<name>, <dir>/progs/<name>.
+#include <bpf/bpf.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "dataplane_state.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+namespace ila::internal {
+namespace {
+
+absl::Status MakeDirs(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("creating ", dir, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status Pin(int fd, const std::string& path) {
+  if (bpf_obj_pin(fd, path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("pinning ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckBpffs(const std::string& dir) {
+  // The nearest existing ancestor must be on a bpffs (the directories below it are made later).
+  std::filesystem::path p(dir);
+  while (!p.empty() && !std::filesystem::exists(p)) p = p.parent_path();
+  struct statfs fs {};
+  if (p.empty() || statfs(p.c_str(), &fs) != 0 || fs.f_type != BPF_FS_MAGIC) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no bpffs is mounted at or above ", dir, " (", p.empty() ? std::string("/") : p.string(),
+        " is not a bpf filesystem): mount one with `mount -t bpf bpf /sys/fs/bpf` (inside `ip netns "
+        "exec`, which remounts /sys, mount it there too)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PinInstance(const DataplaneState& state, const std::string& dir) {
+  if (absl::Status st = CheckBpffs(dir); !st.ok()) return st;
+  if (std::filesystem::exists(dir + "/maps") || std::filesystem::exists(dir + "/progs")) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "an ILA instance is already pinned at ", dir,
+        ": adopt it with Dataplane::Open(), or remove it with Destroy() first"));
+  }
+  if (absl::Status st = MakeDirs(dir + "/maps"); !st.ok()) return st;
+  if (absl::Status st = MakeDirs(dir + "/progs"); !st.ok()) return st;
+  absl::Status st;
+  for (const auto& [name, fd] : state.map_fds) {
+    st = Pin(fd.get(), dir + "/maps/" + name);
+    if (!st.ok()) break;
+  }
+  for (size_t i = 0; st.ok() && i < kProgCount; ++i) {
+    st = Pin(state.prog_fds[i].get(), dir + "/progs/" + kProgNames[i]);
+  }
+  if (!st.ok()) (void)RemovePins(dir);  // nothing half-made
+  return st;
+}
+
+absl::Status RepinPrograms(const DataplaneState& state, const std::string& dir) {
+  for (size_t i = 0; i < kProgCount; ++i) {
+    std::string path = dir + "/progs/" + kProgNames[i];
+    unlink(path.c_str());
+    if (absl::Status st = Pin(state.prog_fds[i].get(), path); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemovePins(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("removing pins at ", dir, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status OpenPins(const std::string& dir, std::map<std::string, OwnedFd>* maps,
+                      std::array<OwnedFd, kProgCount>* progs,
+                      const std::vector<MapSpec>& expected) {
+  if (absl::Status st = CheckBpffs(dir); !st.ok()) return st;
+  if (!std::filesystem::exists(dir)) {
+    return absl::NotFoundError(absl::StrCat("no ILA instance is pinned at ", dir));
+  }
+  std::vector<std::string> missing;
+  for (const MapSpec& spec : expected) {
+    std::string path = dir + "/maps/" + spec.name;
+    int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) {
+      missing.push_back("maps/" + spec.name);
+      continue;
+    }
+    (*maps)[spec.name] = OwnedFd(fd);
+  }
+  for (size_t i = 0; i < kProgCount; ++i) {
+    std::string path = dir + "/progs/" + kProgNames[i];
+    int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) {
+      missing.push_back(std::string("progs/") + kProgNames[i]);
+      continue;
+    }
+    (*progs)[i] = OwnedFd(fd);
+  }
+  if (missing.size() == expected.size() + kProgCount) {
+    return absl::NotFoundError(absl::StrCat("no ILA instance is pinned at ", dir));
+  }
+  if (!missing.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the ILA instance at ", dir, " is incomplete (half removed?): missing ",
+        absl::StrJoin(missing, ", "), "; remove the directory and create the instance again"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ila::internal
