@@ -6,6 +6,7 @@
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,6 +46,8 @@ absl::StatusOr<std::unique_ptr<Capture>> Capture::Open(const Netns& ns, const st
   addr.sll_family = AF_PACKET;
   addr.sll_protocol = htons(ETH_P_ALL);
   addr.sll_ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+  int rcvbuf = 16 << 20;  // bursts of test traffic must not overflow the capture
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
   if (addr.sll_ifindex == 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     int e = errno;
     close(fd);
@@ -72,6 +75,7 @@ std::optional<Bytes> Capture::NextIpv6(std::chrono::milliseconds timeout) {
     buf.resize(static_cast<size_t>(n));
     if (buf.size() >= kEthLen && buf[12] == 0x86 && buf[13] == 0xdd) {
       // Skip the neighbour discovery and MLD chatter of freshly created links.
+      if (buf[0] == 0x33 && buf[1] == 0x33) continue;  // IPv6 multicast (MLD reports, RS, NS)
       if (buf.size() > kEthLen + kIpv6Len && buf[kEthLen + 6] == kProtoIcmpv6 &&
           buf[kEthLen + kIpv6Len] >= 130 && buf[kEthLen + kIpv6Len] <= 143) {
         continue;
@@ -79,6 +83,23 @@ std::optional<Bytes> Capture::NextIpv6(std::chrono::milliseconds timeout) {
       return buf;
     }
   }
+}
+
+absl::StatusOr<std::string> MountPrivateBpffs() {
+  char tmpl[] = "/tmp/ila-bpffs-XXXXXX";
+  if (!mkdtemp(tmpl)) return absl::InternalError(std::string("mkdtemp: ") + std::strerror(errno));
+  if (mount("bpf", tmpl, "bpf", 0, nullptr) != 0) {
+    int e = errno;
+    rmdir(tmpl);
+    return absl::FailedPreconditionError(std::string("mounting a private bpffs: ") +
+                                         std::strerror(e));
+  }
+  return std::string(tmpl);
+}
+
+void UnmountPrivateBpffs(const std::string& dir) {
+  umount2(dir.c_str(), MNT_DETACH);
+  rmdir(dir.c_str());
 }
 
 absl::Status Inject(const Netns& ns, const std::string& ifname, const Bytes& frame) {
@@ -143,14 +164,24 @@ absl::StatusOr<std::unique_ptr<HostFixture>> HostFixture::Create(const Options& 
   f->c2h_ = static_cast<int>(if_nametoindex(c2h.c_str()));
   f->up_ = static_cast<int>(if_nametoindex(f->up_name_.c_str()));
 
-  auto dp = Dataplane::Create(options.config);
+  DataplaneConfig config = options.config;
+  if (options.pinned) {
+    auto dir = MountPrivateBpffs();
+    if (!dir.ok()) return dir.status();
+    f->bpffs_dir_ = *dir;
+    config.pinning = f->pin_location();
+  }
+  auto dp = Dataplane::Create(config);
   if (!dp.ok()) return dp.status();
   f->dp_ = std::move(*dp);
   Dataplane& d = *f->dp_;
   if (absl::Status st = d.sir_prefixes().Add(Sir()); !st.ok()) return st;
   if (auto a = d.AttachContainer({c1h, C1(), C1Mac(), options.attach_mode}); !a.ok()) return a.status();
   if (auto a = d.AttachContainer({c2h, C2(), C2Mac(), options.attach_mode}); !a.ok()) return a.status();
-  if (auto a = d.AttachUplink({f->up_name_, options.attach_mode, {}}); !a.ok()) return a.status();
+  if (auto a = d.AttachUplink({f->up_name_, options.attach_mode, options.uplink_steer_cpus});
+      !a.ok()) {
+    return a.status();
+  }
   if (absl::Status st = d.locators().Upsert({L1(), Sir(), options.locator_mode}); !st.ok()) return st;
 
   for (auto [name, mac] : {std::pair{c1h, &f->c1h_mac_}, std::pair{c2h, &f->c2h_mac_},
@@ -165,8 +196,14 @@ absl::StatusOr<std::unique_ptr<HostFixture>> HostFixture::Create(const Options& 
 }
 
 HostFixture::~HostFixture() {
-  if (dp_) (void)dp_->DetachAll();
+  if (!dp_ && !bpffs_dir_.empty()) {
+    // A test dropped its Dataplane: adopt the pinned instance to take it down.
+    auto adopted = Dataplane::Open(pin_location());
+    if (adopted.ok()) dp_ = std::move(*adopted);
+  }
+  if (dp_) (void)(dp_->pin_directory() ? dp_->Destroy() : dp_->DetachAll());
   dp_.reset();
+  if (!bpffs_dir_.empty()) UnmountPrivateBpffs(bpffs_dir_);
   entered_.reset();
 }
 

@@ -50,6 +50,9 @@ class HostFixture {
     DataplaneConfig config;
     ChecksumMode locator_mode = ChecksumMode::kAdjustTransport;
     AttachMode attach_mode = AttachMode::kNative;
+    // Pin the instance in a private bpffs that the fixture mounts (and unmounts) itself.
+    bool pinned = false;
+    std::vector<int> uplink_steer_cpus;
   };
   // Builds everything; the error says what could not be set up.
   static absl::StatusOr<std::unique_ptr<HostFixture>> Create(const Options& options);
@@ -69,6 +72,13 @@ class HostFixture {
   static Ipv6Address FabricAddress();  // fd00:ff::2
 
   Dataplane& dp() { return *dp_; }
+  // The control process going away and another taking over: the Dataplane object is dropped
+  // (a pinned instance keeps running) and a new one adopted with Dataplane::Open.
+  void DropDataplane() { dp_.reset(); }
+  void SetDataplane(std::unique_ptr<Dataplane> dp) { dp_ = std::move(dp); }
+  // Where a pinned fixture's instance lives.
+  PinLocation pin_location() const { return {bpffs_dir_, "test"}; }
+  const std::string& bpffs_dir() const { return bpffs_dir_; }
   int c1h() const { return c1h_; }
   int c2h() const { return c2h_; }
   int uplink() const { return up_; }
@@ -101,6 +111,7 @@ class HostFixture {
   std::optional<VethPair> c1_link_, c2_link_, up_link_;
   std::optional<NetnsEntered> entered_;
   std::unique_ptr<Dataplane> dp_;
+  std::string bpffs_dir_;  // private bpffs mount of a pinned fixture
   int c1h_ = 0, c2h_ = 0, up_ = 0;
   MacAddress c1h_mac_, c2h_mac_, up_mac_;
   std::string c1_name_, c2_name_, fab_name_, up_name_;
@@ -108,6 +119,11 @@ class HostFixture {
 
 // Sends `frame` out of interface `ifname` of namespace `ns` (AF_PACKET), as a real host would.
 absl::Status Inject(const Netns& ns, const std::string& ifname, const Bytes& frame);
+
+// A private bpffs mounted on a fresh temporary directory: a test's pins never touch the
+// machine's /sys/fs/bpf and vanish with the unmount. Empty string and a reason on failure.
+absl::StatusOr<std::string> MountPrivateBpffs();
+void UnmountPrivateBpffs(const std::string& dir);
 
 // A transport segment of `proto` (TCP, UDP or ICMPv6 echo) with a valid checksum for src -> dst.
 Bytes Segment(uint8_t proto, const Ipv6Address& src, const Ipv6Address& dst);

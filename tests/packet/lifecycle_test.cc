@@ -1,0 +1,422 @@
+// Lifecycle of a pinned data plane: restart (Open) and upgrade under live traffic, miss events,
+// cpumap steering, bad Open cases, and every combination of load-time options through the
+// verifier.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "ila/translation.h"
+#include "support/host_fixture.h"
+#include "support/kernel.h"
+
+using namespace ila;
+using namespace ila::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::optional<std::string> SkipReason() {
+  if (auto r = BpfUnavailableReason()) return r;
+  return NetnsUnavailableReason();
+}
+
+std::unique_ptr<HostFixture> MakeHost(HostFixture::Options opt) {
+  auto f = HostFixture::Create(opt);
+  INFO(f.status().ToString());
+  REQUIRE(f.ok());
+  return std::move(*f);
+}
+
+HostFixture::Options Pinned() {
+  HostFixture::Options opt;
+  opt.pinned = true;
+  opt.locator_mode = ChecksumMode::kNeutralMapAuto;
+  return opt;
+}
+
+// A steady UDP stream from c1 (sent with AF_PACKET inside c1's namespace) and its count where it
+// arrives at the fabric. Each flow is told apart by its destination port.
+class Flow {
+ public:
+  Flow(HostFixture& host, const SirAddress& dst, uint16_t dport) : host_(host), dport_(dport) {
+    Ipv6Address d = dst.address();
+    frame_ = host.FromC1(d, kProtoUdp, Udp(HostFixture::C1().address(), d, 5000, dport, Bytes(32, 0x5a)));
+  }
+  void Start(int packets, std::chrono::microseconds gap) {
+    auto capture = Capture::Open(host_.fabric_ns(), host_.fabric_name());
+    REQUIRE(capture.ok());
+    capture_ = std::move(*capture);
+    receiver_ = std::thread([this] {
+      while (true) {
+        auto f = capture_->NextIpv6(1500ms);
+        if (!f) break;
+        size_t port = kEthLen + kIpv6Len + 2;
+        if (f->size() > port + 1 && (((*f)[port] << 8) | (*f)[port + 1]) == dport_) ++received_;
+      }
+    });
+    sender_ = std::thread([this, packets, gap] {
+      auto in = NetnsEntered::Enter(host_.c1_ns());
+      if (!in.ok()) return;
+      int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+      sockaddr_ll addr{};
+      addr.sll_family = AF_PACKET;
+      addr.sll_ifindex = static_cast<int>(if_nametoindex(host_.c1_name().c_str()));
+      for (int i = 0; i < packets; ++i) {
+        if (sendto(fd, frame_.data(), frame_.size(), 0, reinterpret_cast<sockaddr*>(&addr),
+                   sizeof(addr)) == static_cast<ssize_t>(frame_.size())) {
+          ++sent_;
+        }
+        std::this_thread::sleep_for(gap);
+      }
+      close(fd);
+    });
+  }
+  void Join() {
+    sender_.join();
+    receiver_.join();
+  }
+  uint64_t sent() const { return sent_; }
+  uint64_t received() const { return received_; }
+
+ private:
+  HostFixture& host_;
+  uint16_t dport_;
+  Bytes frame_;
+  std::unique_ptr<Capture> capture_;
+  std::thread sender_, receiver_;
+  std::atomic<uint64_t> sent_{0}, received_{0};
+};
+
+}  // namespace
+
+TEST_CASE("a new control process adopts a running instance under traffic without losing a packet") {
+  ILA_SKIP_IF(SkipReason());
+  auto host = MakeHost(Pinned());
+  SirAddress steady = HostFixture::Remote();
+  SirAddress moving{HostFixture::Sir(), Identifier(0x77)};
+  Locator l3(0x20010db8cccc0003ull);
+  REQUIRE(host->host_ns().Run("ip -6 route add 2001:db8:cccc:3::/64 via fd00:ff::2 dev " +
+                              host->up_name()).ok());
+  REQUIRE(host->dp().mappings().Upsert({steady, HostFixture::L2(), ChecksumMode::kNeutralMapAuto}).ok());
+  REQUIRE(host->dp().mappings().Upsert({moving, HostFixture::L2(), ChecksumMode::kNeutralMapAuto}).ok());
+  auto before = host->dp().ReadStats();
+  REQUIRE(before.ok());
+
+  Flow flow(*host, steady, 4242);
+  flow.Start(3000, 200us);
+  std::this_thread::sleep_for(200ms);
+  // The controlling process exits: its Dataplane goes, the pinned instance keeps forwarding.
+  host->DropDataplane();
+  std::this_thread::sleep_for(100ms);
+  auto adopted = Dataplane::Open(host->pin_location());
+  INFO(adopted.status().ToString());
+  REQUIRE(adopted.ok());
+  host->SetDataplane(std::move(*adopted));
+  // The new process sees what the old one made, and changes a mapping.
+  CHECK(host->dp().attachments().size() == 3);
+  CHECK(host->dp().mappings().Get(steady).ok());
+  REQUIRE(host->dp().mappings().Upsert({moving, l3, ChecksumMode::kNeutralMapAuto}).ok());
+  flow.Join();
+
+  CHECK(flow.sent() == 3000);
+  CHECK(flow.received() == flow.sent());
+  // The change took effect: the moved destination now goes to its new locator.
+  Ipv6Address d = moving.address();
+  XdpRun r = host->Run(Role::kContainer,
+                       host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d)),
+                       host->c1h());
+  CHECK(r.verdict == XDP_REDIRECT);
+  CHECK(FrameDst(r.frame) == SirToIla(moving, l3, ChecksumMode::kNeutralMapAuto)->address());
+  // The counters carried on across the change of process.
+  auto after = host->dp().ReadStats();
+  REQUIRE(after.ok());
+  CHECK(after->Since(*before).Packets("tx_remote") >= 3000);
+}
+
+TEST_CASE("Upgrade replaces the running programs under traffic: no loss, counters carry on") {
+  ILA_SKIP_IF(SkipReason());
+  auto host = MakeHost(Pinned());
+  REQUIRE(host->dp().mappings().Upsert({HostFixture::Remote(), HostFixture::L2(),
+                                        ChecksumMode::kNeutralMapAuto}).ok());
+  std::map<int, uint32_t> old_ids;
+  for (const Attachment& a : host->dp().attachments()) old_ids[a.ifindex] = a.program_id;
+  auto before = host->dp().ReadStats();
+
+  Flow flow(*host, HostFixture::Remote(), 4343);
+  flow.Start(3000, 200us);
+  std::this_thread::sleep_for(250ms);
+  absl::Status up = host->dp().Upgrade();
+  INFO(up.ToString());
+  REQUIRE(up.ok());
+  flow.Join();
+
+  CHECK(flow.sent() == 3000);
+  CHECK(flow.received() == flow.sent());
+  for (const Attachment& a : host->dp().attachments()) {
+    CAPTURE(a.interface);
+    CHECK(a.program_id != 0);
+    CHECK(a.program_id != old_ids[a.ifindex]);
+  }
+  auto after = host->dp().ReadStats();
+  CHECK(after->Since(*before).Packets("tx_remote") == 3000);
+  // A process that opens the upgraded instance finds the new programs.
+  host->DropDataplane();
+  auto adopted = Dataplane::Open(host->pin_location());
+  REQUIRE(adopted.ok());
+  for (const Attachment& a : (*adopted)->attachments()) CHECK(a.program_id != old_ids[a.ifindex]);
+  host->SetDataplane(std::move(*adopted));
+}
+
+TEST_CASE("a burst of misses to one destination yields a bounded number of events that add up") {
+  ILA_SKIP_IF(SkipReason());
+  HostFixture::Options opt;
+  opt.config.miss_event_interval = 300ms;
+  auto host = MakeHost(opt);
+  auto reader = host->dp().OpenMissEvents();
+  REQUIRE(reader.ok());
+
+  SirAddress unmapped{HostFixture::Sir(), Identifier(0xdead)};
+  Ipv6Address d = unmapped.address();
+  Bytes frame = host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d));
+  // 100k packets through the real program, as fast as the kernel runs them.
+  xdp_md ctx{};
+  ctx.ingress_ifindex = static_cast<uint32_t>(host->c1h());
+  ctx.data_end = static_cast<uint32_t>(frame.size());
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+              .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &ctx,
+              .ctx_size_in = sizeof(ctx), .repeat = 100000);
+  auto start = std::chrono::steady_clock::now();
+  REQUIRE(bpf_prog_test_run_opts(host->dp().program_fd(Role::kContainer), &opts) == 0);
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(opts.retval == XDP_PASS);
+
+  uint64_t events = 0, suppressed = 0;
+  auto collect = [&] {
+    while (true) {
+      auto n = (*reader)->Poll(50ms, [&](const MissEvent& e) {
+        CHECK(e.destination == unmapped);
+        CHECK(e.ifindex == host->c1h());
+        ++events;
+        suppressed += e.suppressed;
+      });
+      REQUIRE(n.ok());
+      if (*n == 0) break;
+    }
+  };
+  collect();
+  // One event per 300 ms interval at most (plus the first).
+  auto intervals = std::chrono::duration_cast<std::chrono::milliseconds>(took).count() / 300 + 1;
+  CHECK(events >= 1);
+  CHECK(events <= static_cast<uint64_t>(intervals) + 1);
+  // After the interval, the next miss reports everything suppressed since: all 100k add up.
+  std::this_thread::sleep_for(350ms);
+  LIBBPF_OPTS(bpf_test_run_opts, one, .data_in = frame.data(),
+              .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &ctx,
+              .ctx_size_in = sizeof(ctx));
+  REQUIRE(bpf_prog_test_run_opts(host->dp().program_fd(Role::kContainer), &one) == 0);
+  collect();
+  CHECK(events + suppressed == 100001);
+  auto stats = host->dp().ReadStats();
+  CHECK(stats->Packets("miss_event") == events);
+  CHECK(stats->Packets("pass_miss") == 100001);
+}
+
+TEST_CASE("many distinct unmapped destinations each get an event") {
+  ILA_SKIP_IF(SkipReason());
+  auto host = MakeHost({});
+  auto reader = host->dp().OpenMissEvents();
+  REQUIRE(reader.ok());
+  std::set<SirAddress> sent;
+  for (uint64_t id = 0x1000; id < 0x1000 + 200; ++id) {
+    SirAddress dst{HostFixture::Sir(), Identifier(id)};
+    sent.insert(dst);
+    Ipv6Address d = dst.address();
+    XdpRun r = host->Run(Role::kContainer,
+                         host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d)),
+                         host->c1h());
+    REQUIRE(r.verdict == XDP_PASS);
+  }
+  std::set<SirAddress> seen;
+  while (true) {
+    auto n = (*reader)->Poll(100ms, [&](const MissEvent& e) {
+      CHECK(e.suppressed == 0);
+      seen.insert(e.destination);
+    });
+    REQUIRE(n.ok());
+    if (*n == 0) break;
+  }
+  CHECK(seen == sent);
+}
+
+TEST_CASE("cpumap steering keeps a flow on one CPU, spreads flows, and translates as direct mode") {
+  ILA_SKIP_IF(SkipReason());
+  if (libbpf_num_possible_cpus() < 2) {
+    std::cout << "ILA_SKIP: cpumap steering needs at least two CPUs" << std::endl;
+    return;
+  }
+  HostFixture::Options opt;
+  opt.locator_mode = ChecksumMode::kNeutralMap;
+  opt.uplink_steer_cpus = {0, 1};
+  auto host = MakeHost(opt);
+  bool steered = false;
+  for (const Attachment& a : host->dp().attachments()) {
+    if (a.role == Role::kUplink) steered = a.steer_cpus == std::vector<int>{0, 1};
+  }
+  CHECK(steered);
+  auto capture = Capture::Open(host->c1_ns(), host->c1_name());
+  REQUIRE(capture.ok());
+
+  auto send_flow = [&](uint16_t sport, int packets) {
+    Ipv6Address src = HostFixture::Remote().address();
+    Ipv6Address c1 = HostFixture::C1().address();
+    Bytes original = Ipv6(src, c1, kProtoUdp, Udp(src, c1, sport, 53, Bytes(16, 1)));
+    Bytes wire = original;
+    REQUIRE(RewriteDestination(wire, SirToIla(HostFixture::C1(), HostFixture::L1(),
+                                              ChecksumMode::kNeutralMap)->address(),
+                               ChecksumMode::kNeutralMap).ok());
+    Bytes want = original;
+    want[7] -= 1;
+    for (int i = 0; i < packets; ++i) {
+      REQUIRE(Inject(host->fabric_ns(), host->fabric_name(),
+                     EthernetIpv6(host->UplinkMac(), HostFixture::FabricMac(), wire)).ok());
+      auto got = (*capture)->NextIpv6(2000ms);
+      REQUIRE(got.has_value());
+      // Identical to what direct (unsteered) mode delivers.
+      CHECK(Hex(*got) == Hex(EthernetIpv6(HostFixture::C1Mac(), host->C1hMac(), want)));
+    }
+  };
+  auto per_cpu = [&] {
+    auto v = host->dp().ReadCounterPerCpu("rx_delivered");
+    REQUIRE(v.ok());
+    return *v;
+  };
+
+  // One flow: all its packets on one CPU.
+  std::vector<uint64_t> base = per_cpu();
+  send_flow(1000, 20);
+  std::vector<uint64_t> one = per_cpu();
+  int cpus_used = 0;
+  int flow_cpu = -1;
+  for (size_t c = 0; c < one.size(); ++c) {
+    if (one[c] != base[c]) {
+      ++cpus_used;
+      flow_cpu = static_cast<int>(c);
+      CHECK(one[c] - base[c] == 20);
+    }
+  }
+  CHECK(cpus_used == 1);
+  CHECK((flow_cpu == 0 || flow_cpu == 1));
+  // Another flow that hashes to the other CPU: the work is spread over both.
+  bool spread = false;
+  for (uint16_t sport = 1001; sport < 1100 && !spread; ++sport) {
+    std::vector<uint64_t> b = per_cpu();
+    send_flow(sport, 1);
+    std::vector<uint64_t> a = per_cpu();
+    for (size_t c = 0; c < a.size(); ++c) {
+      if (a[c] != b[c] && static_cast<int>(c) != flow_cpu) spread = true;
+    }
+  }
+  CHECK(spread);
+  CHECK(host->dp().ReadStats()->Packets("steered") >= 21);
+}
+
+TEST_CASE("Open refuses what it cannot adopt, and changes nothing") {
+  ILA_SKIP_IF(BpfUnavailableReason());
+  auto dir = MountPrivateBpffs();
+  REQUIRE(dir.ok());
+  struct Unmount {
+    std::string d;
+    ~Unmount() { UnmountPrivateBpffs(d); }
+  } unmount{*dir};
+
+  SECTION("nothing pinned") {
+    auto dp = Dataplane::Open({*dir, "nothing"});
+    CHECK(absl::IsNotFound(dp.status()));
+    CHECK_THAT(std::string(dp.status().message()), Catch::Contains("no ILA instance is pinned"));
+  }
+  SECTION("bpffs not mounted") {
+    auto dp = Dataplane::Open({"/tmp/ila-not-bpffs", "x"});
+    CHECK(absl::IsFailedPrecondition(dp.status()));
+    CHECK_THAT(std::string(dp.status().message()), Catch::Contains("mount -t bpf bpf"));
+    DataplaneConfig config;
+    config.pinning = PinLocation{"/tmp/ila-not-bpffs", "x"};
+    auto created = Dataplane::Create(config);
+    CHECK_THAT(std::string(created.status().message()), Catch::Contains("no bpffs is mounted"));
+  }
+  SECTION("half-removed instance") {
+    DataplaneConfig config;
+    config.pinning = PinLocation{*dir, "half"};
+    auto dp = Dataplane::Create(config);
+    REQUIRE(dp.ok());
+    std::string pins = *config.pinning->Directory();
+    REQUIRE(std::filesystem::remove(pins + "/maps/ila_reverse"));
+    auto before = std::distance(std::filesystem::recursive_directory_iterator(pins), {});
+    auto adopted = Dataplane::Open(*config.pinning);
+    CHECK(absl::IsFailedPrecondition(adopted.status()));
+    CHECK_THAT(std::string(adopted.status().message()), Catch::Contains("maps/ila_reverse"));
+    CHECK(std::distance(std::filesystem::recursive_directory_iterator(pins), {}) == before);
+    CHECK((*dp)->Destroy().ok());
+    CHECK(!std::filesystem::exists(pins));
+  }
+  SECTION("an instance pinned by another map layout") {
+    DataplaneConfig config;
+    config.pinning = PinLocation{*dir, "old"};
+    auto dp = Dataplane::Create(config);
+    REQUIRE(dp.ok());
+    std::string pins = *config.pinning->Directory();
+    // What an older build with a narrower mapping value would have left.
+    REQUIRE(std::filesystem::remove(pins + "/maps/ila_mappings"));
+    int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "ila_mappings", 16, 20, 1024, nullptr);
+    REQUIRE(fd >= 0);
+    REQUIRE(bpf_obj_pin(fd, (pins + "/maps/ila_mappings").c_str()) == 0);
+    close(fd);
+    auto adopted = Dataplane::Open(*config.pinning);
+    CHECK(absl::IsFailedPrecondition(adopted.status()));
+    CHECK_THAT(std::string(adopted.status().message()),
+               Catch::Contains("ila_mappings has value size 20 where this build expects 24"));
+    CHECK((*dp)->Destroy().ok());
+  }
+  SECTION("Create refuses to overwrite a pinned instance") {
+    DataplaneConfig config;
+    config.pinning = PinLocation{*dir, "twice"};
+    auto first = Dataplane::Create(config);
+    REQUIRE(first.ok());
+    auto second = Dataplane::Create(config);
+    CHECK(absl::IsAlreadyExists(second.status()));
+    CHECK((*first)->Destroy().ok());
+  }
+}
+
+TEST_CASE("every combination of load-time options passes the verifier") {
+  ILA_SKIP_IF(BpfUnavailableReason());
+  int loaded = 0;
+  for (MissPolicy miss : {MissPolicy::kPassToRouter, MissPolicy::kDrop}) {
+    for (MovedPolicy moved : {MovedPolicy::kForward, MovedPolicy::kDrop}) {
+      for (auto interval : {std::chrono::nanoseconds(0), std::chrono::nanoseconds(1000000000)}) {
+        for (uint32_t size : {1u, 65536u}) {
+          DataplaneConfig config;
+          config.miss_policy = miss;
+          config.moved_policy = moved;
+          config.miss_event_interval = interval;
+          config.max_mappings = size;
+          auto dp = Dataplane::Create(config);
+          INFO(dp.status().ToString());
+          CHECK(dp.ok());
+          loaded += dp.ok();
+        }
+      }
+    }
+  }
+  CHECK(loaded == 16);
+}
