@@ -66,23 +66,7 @@ absl::StatusOr<LoadedObject> LoadObject(const DataplaneConfig& config,
       }
     }
   }
-  if (int err = ila_xdp::load(skel->get()); err != 0) {
-    int e = -err;
-    if (e == EPERM) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "loading the ILA XDP programs: ", std::strerror(e),
-          " (needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN, i.e. root)\n", log.Tail(5)));
-    }
-    std::string missing = MissingKernelFeature();
-    if (!missing.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("this kernel lacks ", missing, ", which the ILA data plane needs"));
-    }
-    std::string failed = log.Tail(1, "failed to load:");
-    return absl::InternalError(absl::StrCat(
-        "the kernel rejected the ILA XDP programs (", std::strerror(e), ")",
-        failed.empty() ? "" : ": ", failed, "; last lines of the verifier log:\n", log.Tail(25)));
-  }
+  if (int err = ila_xdp::load(skel->get()); err != 0) return LoadFailure(err, log);
 
   LoadedObject out;
   bpf_object__for_each_map(map, (*skel)->obj) {
@@ -99,6 +83,29 @@ absl::StatusOr<LoadedObject> LoadObject(const DataplaneConfig& config,
     out.progs[i] = OwnedFd(fd);
   }
   return out;
+}
+
+absl::Status LoadBpfObject(bpf_object* obj, const LogCapture& log) {
+  int err = bpf_object__load(obj);
+  return err == 0 ? absl::OkStatus() : LoadFailure(err, log);
+}
+
+absl::Status LoadFailure(int err, const LogCapture& log) {
+  int e = -err;
+  if (e == EPERM) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "loading the ILA XDP programs: ", std::strerror(e),
+        " (needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN, i.e. root)\n", log.Tail(5)));
+  }
+  std::string missing = MissingKernelFeature();
+  if (!missing.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("this kernel lacks ", missing, ", which the ILA data plane needs"));
+  }
+  std::string failed = log.Tail(1, "failed to load:");
+  return absl::InternalError(absl::StrCat(
+      "the kernel rejected the BPF programs (", std::strerror(e), ")", failed.empty() ? "" : ": ",
+      failed, "; last lines of the verifier log:\n", log.Tail(25)));
 }
 
 absl::StatusOr<std::vector<MapSpec>> ExpectedMaps(const DataplaneConfig& config) {

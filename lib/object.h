@@ -15,6 +15,8 @@
 #include "absl/status/statusor.h"
 #include "ila/dataplane.h"
 
+struct bpf_object;
+
 namespace ila::internal {
 
 // A file descriptor closed when the object goes.
@@ -66,6 +68,14 @@ struct LoadedObject {
 // checks for compatibility. Errors carry the verifier log's tail or the missing feature.
 absl::StatusOr<LoadedObject> LoadObject(const DataplaneConfig& config,
                                         const std::map<std::string, int>* reuse);
+
+// Loads an opened BPF object, turning failure into a Status that says why: permission, the
+// kernel feature that is missing (probed), or the program the verifier rejected with the last lines
+// of its log. `log` must have been capturing since before the object was opened.
+class LogCapture;
+absl::Status LoadBpfObject(bpf_object* obj, const LogCapture& log);
+// The same explanation for a libbpf load error code `err` (negative errno).
+absl::Status LoadFailure(int err, const LogCapture& log);
 
 // The maps this build expects for `config`: name, type, key and value sizes, max_entries.
 absl::StatusOr<std::vector<MapSpec>> ExpectedMaps(const DataplaneConfig& config);
