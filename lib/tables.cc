@@ -131,9 +131,11 @@ absl::Status ValidateMapping(const Mapping& m) {
 
 MappingTable::MappingTable(std::shared_ptr<DataplaneState> state) : state_(std::move(state)) {}
 
-absl::Status MappingTable::Upsert(const Mapping& m) { return UpsertBatch(std::span(&m, 1)); }
+absl::Status MappingTable::Upsert(const Mapping& m) { return Write(std::span(&m, 1), false); }
+absl::Status MappingTable::Add(const Mapping& m) { return Write(std::span(&m, 1), true); }
+absl::Status MappingTable::UpsertBatch(std::span<const Mapping> batch) { return Write(batch, false); }
 
-absl::Status MappingTable::UpsertBatch(std::span<const Mapping> batch) {
+absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) {
   DataplaneState& s = *state_;
   absl::MutexLock lock(&s.mu);
 
@@ -191,6 +193,11 @@ absl::Status MappingTable::UpsertBatch(std::span<const Mapping> batch) {
   for (const MappingEntry& e : entries) {
     auto old = s.mappings.Lookup(e.key);
     if (!old.ok()) return old.status();
+    if (only_new && old->has_value()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "SIR address ", FromAbi(e.key.sir).ToString(), " already has a mapping (to ",
+          Locator(FromAbi((*old)->ila).high64()).ToString(), "); replace it with Upsert"));
+    }
     previous.push_back(*old);
   }
 
@@ -307,7 +314,10 @@ absl::Status MappingTable::Flush() {
 
 LocatorTable::LocatorTable(std::shared_ptr<DataplaneState> state) : state_(std::move(state)) {}
 
-absl::Status LocatorTable::Upsert(const LocatorEntry& e) {
+absl::Status LocatorTable::Upsert(const LocatorEntry& e) { return Write(e, false); }
+absl::Status LocatorTable::Add(const LocatorEntry& e) { return Write(e, true); }
+
+absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
   if (e.locator.value() == 0) {
     return absl::InvalidArgumentError("locator 0:0:0:0 cannot be a host's locator");
   }
@@ -343,7 +353,15 @@ absl::Status LocatorTable::Upsert(const LocatorEntry& e) {
   } else if (e.csum_mode == ChecksumMode::kAdjustTransportLinuxCompat) {
     v.transport_delta_be = internal::ToWire16(static_cast<uint16_t>(~back));
   }
-  return s.locators.Update(key, v);
+  absl::Status st = s.locators.Update(key, v, only_new ? BPF_NOEXIST : BPF_ANY);
+  if (only_new && !st.ok()) {
+    auto existing = s.locators.Lookup(key);
+    if (existing.ok() && existing->has_value()) {
+      return absl::AlreadyExistsError(absl::StrCat("locator ", e.locator.ToString(),
+                                                   " is already registered; replace it with Upsert"));
+    }
+  }
+  return st;
 }
 
 absl::Status LocatorTable::Remove(Locator locator) {

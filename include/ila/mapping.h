@@ -54,6 +54,8 @@ class MappingTable {
   [[nodiscard]] absl::Status Upsert(const Mapping& m);
   // All or nothing; duplicate SIR addresses within the batch are refused.
   [[nodiscard]] absl::Status UpsertBatch(std::span<const Mapping> batch);
+  // Like Upsert, but AlreadyExists when sir already has a mapping (`ip route add` semantics).
+  [[nodiscard]] absl::Status Add(const Mapping& m);
   // NotFound when there is no mapping for sir.
   [[nodiscard]] absl::Status Remove(const SirAddress& sir);
   [[nodiscard]] absl::Status RemoveBatch(std::span<const SirAddress> batch);
@@ -63,6 +65,7 @@ class MappingTable {
   [[nodiscard]] absl::Status Flush();
 
  private:
+  absl::Status Write(std::span<const Mapping> batch, bool only_new);
   std::shared_ptr<internal::DataplaneState> state_;
 };
 
@@ -79,11 +82,14 @@ class LocatorTable {
  public:
   explicit LocatorTable(std::shared_ptr<internal::DataplaneState> state);
   [[nodiscard]] absl::Status Upsert(const LocatorEntry& entry);
+  // Like Upsert, but AlreadyExists when the locator is registered (`ip ila add` semantics).
+  [[nodiscard]] absl::Status Add(const LocatorEntry& entry);
   [[nodiscard]] absl::Status Remove(Locator locator);
   [[nodiscard]] absl::StatusOr<LocatorEntry> Get(Locator locator) const;
   [[nodiscard]] absl::StatusOr<std::vector<LocatorEntry>> List() const;
 
  private:
+  absl::Status Write(const LocatorEntry& entry, bool only_new);
   std::shared_ptr<internal::DataplaneState> state_;
 };
 
