@@ -15,30 +15,32 @@ static __always_inline int is_adjust_transport(__u8 mode) {
   return mode == ILA_CSUM_ADJUST_TRANSPORT || mode == ILA_CSUM_ADJUST_TRANSPORT_LINUX_COMPAT;
 }
 
-// Minimum header length of the transport protocols whose checksum ILA may adjust; 0 for others.
+// Header length of the transport protocols whose checksum ILA may adjust (the whole fixed header,
+// as Linux and the C++ reference require: TCP 20, UDP 8, ICMPv6 8); 0 for others.
 static __always_inline __u32 transport_min_len(__u8 proto) {
   switch (proto) {
     case IPPROTO_TCP: return 20;
     case IPPROTO_UDP: return 8;
-    case IPPROTO_ICMPV6: return 4;
+    case IPPROTO_ICMPV6: return 8;
     default: return 0;
   }
 }
 
-// Whether the packet is whole enough to translate: the payload length lies within the frame and a
-// TCP/UDP/ICMPv6 header right after the IPv6 header is at least its minimum size. Returns the drop
-// reason, or ILA_STAT__COUNT when the packet is fine.
+// Whether the packet is whole enough to translate: the payload length lies within the frame.
+// Returns the drop reason, or ILA_STAT__COUNT when the packet is fine. A transport header shorter
+// than its fixed size is no reason to refuse: the address is translated and the transport left
+// alone, as Linux does (kernel vector 30; RewriteOutcome::kTransportNotAdjustable).
 static __always_inline __u32 check_translatable(const struct packet *pkt) {
   __u32 payload = bpf_ntohs(pkt->ip6->payload_len);
   if ((void *)(pkt->ip6 + 1) + payload > pkt->data_end) return ILA_STAT_DROP_BAD_LENGTH;
-  __u32 min = transport_min_len(pkt->ip6->nexthdr);
-  if (payload < min) return ILA_STAT_DROP_TRUNCATED_TRANSPORT;
   return ILA_STAT__COUNT;
 }
 
-// The checksum field of the TCP/UDP/ICMPv6 header right after the IPv6 header, or NULL.
+// The checksum field of the TCP/UDP/ICMPv6 header right after the IPv6 header, or NULL (also when
+// the payload length says that header is cut short).
 static __always_inline __u16 *transport_csum_field(const struct packet *pkt, __u8 *proto) {
   *proto = pkt->ip6->nexthdr;
+  if (bpf_ntohs(pkt->ip6->payload_len) < transport_min_len(*proto)) return NULL;
   switch (*proto) {
     case IPPROTO_TCP: {
       __u8 *th = transport_header(pkt, 20);
