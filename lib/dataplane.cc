@@ -220,6 +220,7 @@ abi::ila_meta MetaOf(const DataplaneConfig& c) {
   m.moved_policy =
       c.moved_policy == MovedPolicy::kDrop ? abi::ILA_MOVED_DROP : abi::ILA_MOVED_FORWARD;
   m.miss_interval_ns = static_cast<uint64_t>(c.miss_event_interval.count());
+  m.forwarding_cache = c.forwarding_cache;
   m.max_mappings = c.max_mappings;
   m.max_endpoints = c.max_endpoints;
   m.max_locators = c.max_locators;
@@ -232,6 +233,7 @@ DataplaneConfig ConfigOf(const abi::ila_meta& m) {
   c.miss_policy = m.miss_policy == abi::ILA_MISS_DROP ? MissPolicy::kDrop : MissPolicy::kPassToRouter;
   c.moved_policy = m.moved_policy == abi::ILA_MOVED_DROP ? MovedPolicy::kDrop : MovedPolicy::kForward;
   c.miss_event_interval = std::chrono::nanoseconds(m.miss_interval_ns);
+  c.forwarding_cache = m.forwarding_cache != 0;
   c.max_mappings = m.max_mappings;
   c.max_endpoints = m.max_endpoints;
   c.max_locators = m.max_locators;

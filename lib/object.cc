@@ -33,6 +33,10 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
   skel->rodata->cfg_moved_policy =
       config.moved_policy == MovedPolicy::kDrop ? abi::ILA_MOVED_DROP : abi::ILA_MOVED_FORWARD;
   skel->rodata->cfg_miss_interval_ns = static_cast<uint64_t>(config.miss_event_interval.count());
+  if (config.forwarding_cache) {
+    bpf_map__set_type(skel->maps.ila_mappings, BPF_MAP_TYPE_LRU_HASH);
+    bpf_map__set_type(skel->maps.ila_reverse, BPF_MAP_TYPE_LRU_HASH);
+  }
   bpf_map__set_max_entries(skel->maps.ila_mappings, config.max_mappings);
   bpf_map__set_max_entries(skel->maps.ila_reverse, config.max_mappings);
   bpf_map__set_max_entries(skel->maps.ila_endpoints, config.max_endpoints);

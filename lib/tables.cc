@@ -86,6 +86,13 @@ bool SameAddr(const abi::ila_addr& a, const abi::ila_addr& b) {
   return std::memcmp(a.bytes, b.bytes, sizeof(a.bytes)) == 0;
 }
 
+// Whether `sir` is still mapped to `ila`: a reverse entry can outlive its mapping when a forwarding
+// cache evicts the mapping, and such a stale entry must not block anyone.
+bool StillMapsTo(const DataplaneState& s, const abi::ila_addr& sir, const abi::ila_addr& ila) {
+  auto m = s.mappings.Lookup(abi::ila_mapping_key{sir});
+  return m.ok() && m->has_value() && SameAddr((*m)->ila, ila);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -168,7 +175,8 @@ absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) 
     }
     auto owner = s.reverse.Lookup(e->ila_key);
     if (!owner.ok()) return owner.status();
-    if (owner->has_value() && !SameAddr((*owner)->sir, e->key.sir)) {
+    if (owner->has_value() && !SameAddr((*owner)->sir, e->key.sir) &&
+        StillMapsTo(s, (*owner)->sir, e->ila_key)) {
       // The other SIR keeps that ILA address unless this same batch maps it elsewhere.
       Ipv6Address other = FromAbi((*owner)->sir);
       bool remapped = false;

@@ -175,7 +175,8 @@ struct ila_meta {
   __u32 abi_version;
   __u8 miss_policy;
   __u8 moved_policy;
-  __u8 pad[2];
+  __u8 forwarding_cache;  // ila_mappings/ila_reverse are LRU (a bounded cache filled on misses)
+  __u8 pad;
   __u64 miss_interval_ns;
   __u32 max_mappings;
   __u32 max_endpoints;

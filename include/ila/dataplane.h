@@ -58,6 +58,10 @@ struct DataplaneConfig {
   uint32_t max_endpoints = 4096;
   uint32_t max_locators = 256;
   uint32_t max_sir_prefixes = 256;
+  // A host next to an ILA router can hold a bounded forwarding cache instead of the full table:
+  // the mapping table becomes an LRU of max_mappings entries; what it evicts misses, goes to the
+  // router (miss policy pass), and raises a miss event so the control plane can install it again.
+  bool forwarding_cache = false;
   // At most one miss event per destination per interval (0: one per missed packet).
   std::chrono::nanoseconds miss_event_interval = std::chrono::seconds(1);
   // Pin maps, programs and the attachment records so that the data plane outlives this process

@@ -405,7 +405,9 @@ TEST_CASE("every combination of load-time options passes the verifier") {
     for (MovedPolicy moved : {MovedPolicy::kForward, MovedPolicy::kDrop}) {
       for (auto interval : {std::chrono::nanoseconds(0), std::chrono::nanoseconds(1000000000)}) {
         for (uint32_t size : {1u, 65536u}) {
+         for (bool cache : {false, true}) {
           DataplaneConfig config;
+          config.forwarding_cache = cache;
           config.miss_policy = miss;
           config.moved_policy = moved;
           config.miss_event_interval = interval;
@@ -414,9 +416,52 @@ TEST_CASE("every combination of load-time options passes the verifier") {
           INFO(dp.status().ToString());
           CHECK(dp.ok());
           loaded += dp.ok();
+         }
         }
       }
     }
   }
-  CHECK(loaded == 16);
+  CHECK(loaded == 32);
+}
+
+TEST_CASE("a forwarding cache stays bounded, evicts the least recent, and refills through misses") {
+  ILA_SKIP_IF(SkipReason());
+  HostFixture::Options opt;
+  opt.config.forwarding_cache = true;
+  opt.config.max_mappings = 64;
+  opt.config.miss_event_interval = std::chrono::nanoseconds(0);
+  auto host = MakeHost(opt);
+  for (uint64_t id = 0x100; id < 0x100 + 300; ++id) {
+    SirAddress sir{HostFixture::Sir(), Identifier(id)};
+    absl::Status st = host->dp().mappings().Upsert({sir, HostFixture::L2(), ChecksumMode::kNeutralMapAuto});
+    INFO(st.ToString());
+    REQUIRE(st.ok());
+  }
+  auto all = host->dp().mappings().List();
+  REQUIRE(all.ok());
+  CHECK(all->size() <= 64);
+  CHECK(all->size() >= 32);
+  SirAddress newest{HostFixture::Sir(), Identifier(0x100 + 299)};
+  CHECK(host->dp().mappings().Get(newest).ok());
+  // The oldest was evicted: it misses, goes toward the router, and tells the control plane.
+  SirAddress oldest{HostFixture::Sir(), Identifier(0x100)};
+  CHECK(absl::IsNotFound(host->dp().mappings().Get(oldest).status()));
+  auto reader = host->dp().OpenMissEvents();
+  REQUIRE(reader.ok());
+  Ipv6Address d = oldest.address();
+  XdpRun r = host->Run(Role::kContainer,
+                       host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d)),
+                       host->c1h());
+  CHECK(r.verdict == XDP_PASS);
+  CHECK(r.delta.Packets("pass_miss") == 1);
+  std::vector<SirAddress> events;
+  REQUIRE((*reader)->Poll(200ms, [&](const MissEvent& e) { events.push_back(e.destination); }).ok());
+  REQUIRE(events.size() == 1);
+  CHECK(events[0] == oldest);
+  // Installing it again (what the control plane does on the event) makes it hit.
+  REQUIRE(host->dp().mappings().Upsert({oldest, HostFixture::L2(), ChecksumMode::kNeutralMapAuto}).ok());
+  r = host->Run(Role::kContainer,
+                host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d)),
+                host->c1h());
+  CHECK(r.verdict == XDP_REDIRECT);
 }
