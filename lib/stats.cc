@@ -63,8 +63,6 @@ constexpr std::array<CounterSpec, abi::ILA_STAT__COUNT> kCounterSpecs = {{
      "EtherType IPv6 with an IP version other than 6"},
     {abi::ILA_STAT_DROP_BAD_LENGTH, "drop_bad_length", CounterKind::kDropped,
      "IPv6 payload length runs past the end of the frame"},
-    {abi::ILA_STAT_DROP_TRUNCATED_TRANSPORT, "drop_truncated_transport", CounterKind::kDropped,
-     "TCP, UDP or ICMPv6 header shorter than its minimum"},
     {abi::ILA_STAT_TRANSPORT_NOT_ADJUSTED, "transport_not_adjusted", CounterKind::kObservation,
      "adj-transport packet without a transport header right after IPv6: address only"},
     {abi::ILA_STAT_ICMP_INNER_TRANSLATED, "icmp_inner_translated", CounterKind::kObservation,

@@ -131,7 +131,6 @@ enum ila_stat {
   ILA_STAT_DROP_TRUNCATED,               // shorter than its Ethernet/IPv6 header
   ILA_STAT_DROP_BAD_VERSION,             // EtherType IPv6 but version != 6
   ILA_STAT_DROP_BAD_LENGTH,              // payload length runs past the end of the frame
-  ILA_STAT_DROP_TRUNCATED_TRANSPORT,     // TCP/UDP/ICMPv6 header shorter than its minimum
   // observations (counted besides one of the outcomes above)
   ILA_STAT_TRANSPORT_NOT_ADJUSTED,       // adj-transport with no transport header right after
                                          // the IPv6 header: address translated, checksum left

@@ -37,13 +37,16 @@ static __always_inline void translate_quoted_destination(struct xdp_md *ctx, str
   __builtin_memcpy(&q->ip6.daddr, &rev->sir, sizeof(rev->sir));
 
   if (is_adjust_transport(rev->csum_mode)) {
-    // The sender's host adjusted the quoted transport checksum on the way out; undo it too.
+    // The sender's host adjusted the quoted transport checksum on the way out; undo it too. It
+    // did so only for a whole fixed transport header (transport_csum_field): never undo more.
     __u16 *field = NULL;
     __u8 proto = q->ip6.nexthdr;
     void *inner = (void *)(q + 1);
-    if (proto == IPPROTO_TCP && PKT_BYTES(inner, 18, pkt->data_end)) field = inner + 16;
-    else if (proto == IPPROTO_UDP && PKT_BYTES(inner, 8, pkt->data_end)) field = inner + 6;
-    else if (proto == IPPROTO_ICMPV6 && PKT_BYTES(inner, 4, pkt->data_end)) field = inner + 2;
+    if (bpf_ntohs(q->ip6.payload_len) >= transport_min_len(proto)) {
+      if (proto == IPPROTO_TCP && PKT_BYTES(inner, 18, pkt->data_end)) field = inner + 16;
+      else if (proto == IPPROTO_UDP && PKT_BYTES(inner, 8, pkt->data_end)) field = inner + 6;
+      else if (proto == IPPROTO_ICMPV6 && PKT_BYTES(inner, 4, pkt->data_end)) field = inner + 2;
+    }
     if (field) {
       __u16 delta = rev->csum_mode == ILA_CSUM_ADJUST_TRANSPORT ? rev->address_delta_be
                                                                 : (__u16)~rev->address_delta_be;
