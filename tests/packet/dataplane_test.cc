@@ -6,6 +6,7 @@
 
 #include "ila/translation.h"
 #include "support/host_fixture.h"
+#include "support/host_test.h"
 #include "support/kernel.h"
 
 using namespace ila;
@@ -13,16 +14,9 @@ using namespace ila::testing;
 
 namespace {
 
-std::optional<std::string> SkipReason() {
-  if (auto r = BpfUnavailableReason()) return r;
-  return NetnsUnavailableReason();
-}
 
-std::unique_ptr<HostFixture> MakeHost(HostFixture::Options options = {}) {
-  auto f = HostFixture::Create(options);
-  INFO(f.status().ToString());
-  REQUIRE(f.ok());
-  return std::move(*f);
+std::unique_ptr<HostFixture> MakeHost(const HostFixture::Options& options = {}) {
+  return MakeHostOrFail(options);
 }
 
 // The frame XDP should emit: `frame` with its destination rewritten by the C++ reference, the hop
@@ -42,7 +36,7 @@ const uint8_t kProtos[] = {kProtoTcp, kProtoUdp, kProtoIcmpv6};
 }  // namespace
 
 TEST_CASE("from_container translates SIR->ILA in every checksum mode and redirects to the uplink") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   for (ChecksumMode mode : kModes) {
     for (uint8_t proto : kProtos) {
@@ -66,7 +60,7 @@ TEST_CASE("from_container translates SIR->ILA in every checksum mode and redirec
 }
 
 TEST_CASE("from_uplink restores the exact SIR packet in every checksum mode and delivers it") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   for (ChecksumMode mode : kModes) {
     HostFixture::Options opt;
     opt.locator_mode = mode;

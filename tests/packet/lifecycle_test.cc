@@ -18,6 +18,7 @@
 
 #include "ila/translation.h"
 #include "support/host_fixture.h"
+#include "support/host_test.h"
 #include "support/kernel.h"
 
 using namespace ila;
@@ -26,17 +27,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::optional<std::string> SkipReason() {
-  if (auto r = BpfUnavailableReason()) return r;
-  return NetnsUnavailableReason();
-}
 
-std::unique_ptr<HostFixture> MakeHost(HostFixture::Options opt) {
-  auto f = HostFixture::Create(opt);
-  INFO(f.status().ToString());
-  REQUIRE(f.ok());
-  return std::move(*f);
-}
+std::unique_ptr<HostFixture> MakeHost(const HostFixture::Options& opt) { return MakeHostOrFail(opt); }
 
 HostFixture::Options Pinned() {
   HostFixture::Options opt;
@@ -101,7 +93,7 @@ class Flow {
 }  // namespace
 
 TEST_CASE("a new control process adopts a running instance under traffic without losing a packet") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost(Pinned());
   SirAddress steady = HostFixture::Remote();
   SirAddress moving{HostFixture::Sir(), Identifier(0x77)};
@@ -145,7 +137,7 @@ TEST_CASE("a new control process adopts a running instance under traffic without
 }
 
 TEST_CASE("Upgrade replaces the running programs under traffic: no loss, counters carry on") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost(Pinned());
   REQUIRE(host->dp().mappings().Upsert({HostFixture::Remote(), HostFixture::L2(),
                                         ChecksumMode::kNeutralMapAuto}).ok());
@@ -179,7 +171,7 @@ TEST_CASE("Upgrade replaces the running programs under traffic: no loss, counter
 }
 
 TEST_CASE("a burst of misses to one destination yields a bounded number of events that add up") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options opt;
   opt.config.miss_event_interval = 300ms;
   auto host = MakeHost(opt);
@@ -233,7 +225,7 @@ TEST_CASE("a burst of misses to one destination yields a bounded number of event
 }
 
 TEST_CASE("many distinct unmapped destinations each get an event") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost({});
   auto reader = host->dp().OpenMissEvents();
   REQUIRE(reader.ok());
@@ -260,7 +252,7 @@ TEST_CASE("many distinct unmapped destinations each get an event") {
 }
 
 TEST_CASE("cpumap steering keeps a flow on one CPU, spreads flows, and translates as direct mode") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   if (libbpf_num_possible_cpus() < 2) {
     std::cout << "ILA_SKIP: cpumap steering needs at least two CPUs" << std::endl;
     return;
@@ -425,7 +417,7 @@ TEST_CASE("every combination of load-time options passes the verifier") {
 }
 
 TEST_CASE("a forwarding cache stays bounded, evicts the least recent, and refills through misses") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options opt;
   opt.config.forwarding_cache = true;
   opt.config.max_mappings = 64;

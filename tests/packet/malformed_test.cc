@@ -18,6 +18,7 @@
 
 #include "ila/translation.h"
 #include "support/host_fixture.h"
+#include "support/host_test.h"
 #include "support/kernel.h"
 
 using namespace ila;
@@ -27,16 +28,9 @@ namespace {
 
 using H = HostFixture;
 
-std::optional<std::string> SkipReason() {
-  if (auto r = BpfUnavailableReason()) return r;
-  return NetnsUnavailableReason();
-}
 
-std::unique_ptr<HostFixture> MakeHost(HostFixture::Options options = {}) {
-  auto f = HostFixture::Create(options);
-  INFO(f.status().ToString());
-  REQUIRE(f.ok());
-  return std::move(*f);
+std::unique_ptr<HostFixture> MakeHost(const HostFixture::Options& options = {}) {
+  return MakeHostOrFail(options);
 }
 
 uint64_t Outcomes(const Stats& delta) {
@@ -167,7 +161,7 @@ bool ChecksumAfterExtensionValid(const Bytes& frame, uint8_t transport_proto) {
 }  // namespace
 
 TEST_CASE("non-IPv6 frames are the kernel's on every program") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   REQUIRE(host->dp()
               .mappings()
@@ -206,7 +200,7 @@ TEST_CASE("non-IPv6 frames are the kernel's on every program") {
 }
 
 TEST_CASE("neighbour discovery and link-local traffic are the kernel's on every program") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   REQUIRE(host->dp()
               .mappings()
@@ -257,7 +251,7 @@ TEST_CASE("neighbour discovery and link-local traffic are the kernel's on every 
 }
 
 TEST_CASE("extension headers and fragments: address translated, transport left as Linux does") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   const Ipv6Address c1 = H::C1().address();
   const Ipv6Address remote = H::Remote().address();
@@ -359,7 +353,7 @@ void EveryPrefix(HostFixture& host, const Path& p, const Bytes& full, size_t upt
 }  // namespace
 
 TEST_CASE("frames truncated at every length are never translated and always counted, short transport headers are translated untouched") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   const ChecksumMode mode = ChecksumMode::kAdjustTransport;
   REQUIRE(host->dp().mappings().Upsert({H::Remote(), H::L2(), mode, IdentifierType::kLuid}).ok());
@@ -442,7 +436,7 @@ TEST_CASE("frames truncated at every length are never translated and always coun
 }
 
 TEST_CASE("a payload length shorter than the frame is not a truncation") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   const ChecksumMode mode = ChecksumMode::kAdjustTransport;
   REQUIRE(host->dp().mappings().Upsert({H::Remote(), H::L2(), mode, IdentifierType::kLuid}).ok());

@@ -15,6 +15,7 @@
 
 #include "ila/translation.h"
 #include "support/host_fixture.h"
+#include "support/host_test.h"
 #include "support/kernel.h"
 
 using namespace ila;
@@ -24,16 +25,9 @@ namespace {
 
 using H = HostFixture;
 
-std::optional<std::string> SkipReason() {
-  if (auto r = BpfUnavailableReason()) return r;
-  return NetnsUnavailableReason();
-}
 
-std::unique_ptr<HostFixture> MakeHost(HostFixture::Options options = {}) {
-  auto f = HostFixture::Create(options);
-  INFO(f.status().ToString());
-  REQUIRE(f.ok());
-  return std::move(*f);
+std::unique_ptr<HostFixture> MakeHost(const HostFixture::Options& options = {}) {
+  return MakeHostOrFail(options);
 }
 
 // The frame XDP should emit after translating and forwarding: `frame` with its destination
@@ -165,7 +159,7 @@ void RoundTrip(HostFixture& host, const SirAddress& z, Locator loc, ChecksumMode
 }  // namespace
 
 TEST_CASE("identifier types: use-format with a luid type field translates, other types are refused") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   const ChecksumMode mode = ChecksumMode::kAdjustTransport;
 
@@ -217,7 +211,7 @@ TEST_CASE("identifier types: use-format with a luid type field translates, other
 }
 
 TEST_CASE("a SIR whose C-bit is set: neutral-map refused, neutral-map-auto works end to end") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   SirAddress cbit{H::Sir(), Identifier(0x1000000000000042ull)};
   REQUIRE(cbit.identifier.checksum_neutral());
@@ -239,7 +233,7 @@ TEST_CASE("a SIR whose C-bit is set: neutral-map refused, neutral-map-auto works
 }
 
 TEST_CASE("identifiers whose low 16 bits are 0x0000 round-trip exactly in the neutral modes") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   // Besides L2: a locator whose 16-bit sum equals the SIR prefix's (the neutral-map-auto
   // adjustment is one's-complement zero, 0xffff), and one whose sum is the prefix's minus 0x1000
@@ -275,7 +269,7 @@ TEST_CASE("identifiers whose low 16 bits are 0x0000 round-trip exactly in the ne
 }
 
 TEST_CASE("hop limit 1 and 0 are handed to the kernel untouched on every path") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   REQUIRE(host->dp()
               .mappings()
@@ -322,7 +316,7 @@ TEST_CASE("hop limit 1 and 0 are handed to the kernel untouched on every path") 
 }
 
 TEST_CASE("local delivery: c1 to C2 is redirected untranslated into c2's veth") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   // A mapping for C2 elsewhere must not win over the local endpoint.
   REQUIRE(host->dp()
@@ -371,7 +365,7 @@ TEST_CASE("local delivery: c1 to C2 is redirected untranslated into c2's veth") 
 }
 
 TEST_CASE("miss policy pass: a SIR destination without mapping goes untranslated to the kernel") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   for (uint8_t proto : kProtos) {
     CAPTURE(static_cast<int>(proto));
@@ -393,7 +387,7 @@ TEST_CASE("miss policy pass: a SIR destination without mapping goes untranslated
 }
 
 TEST_CASE("miss policy drop: a SIR destination without mapping is dropped") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options opt;
   opt.config.miss_policy = MissPolicy::kDrop;
   auto host = MakeHost(opt);
@@ -438,7 +432,7 @@ MovedArrival Moved(const HostFixture& host, uint8_t proto) {
 }  // namespace
 
 TEST_CASE("a moved container: arrivals are re-translated to the new locator, or dropped") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   SirAddress s7{H::Sir(), Identifier(0x7)};
   for (uint8_t proto : kProtos) {
@@ -468,7 +462,7 @@ TEST_CASE("a moved container: arrivals are re-translated to the new locator, or 
 }
 
 TEST_CASE("a moved container with moved policy drop is dropped even with a mapping") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options opt;
   opt.config.moved_policy = MovedPolicy::kDrop;
   auto host = MakeHost(opt);
@@ -500,7 +494,7 @@ TEST_CASE("a moved container with moved policy drop is dropped even with a mappi
 }
 
 TEST_CASE("a spoofed source is dropped, and a container interface without endpoint drops everything") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   REQUIRE(host->dp()
               .mappings()
@@ -535,7 +529,7 @@ TEST_CASE("a spoofed source is dropped, and a container interface without endpoi
 }
 
 TEST_CASE("an ICMPv6 Packet Too Big quoting a translated packet reaches the sender as it sent it") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   const Ipv6Address fab = H::FabricAddress();
   for (ChecksumMode mode : kModes) {
     HostFixture::Options opt;
@@ -594,7 +588,7 @@ TEST_CASE("an ICMPv6 error quoting a packet whose transport the sender could not
   // A packet whose TCP/UDP/ICMPv6 header is shorter than its fixed size (by its payload length)
   // is translated with the transport left alone (kernel vector 30). An error quoting it must get
   // the quoted destination back and nothing else: the quoted checksum was never adjusted.
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   const Ipv6Address fab = H::FabricAddress();
   const Ipv6Address c1 = H::C1().address();
   const Ipv6Address remote = H::Remote().address();
@@ -641,7 +635,7 @@ TEST_CASE("an ICMPv6 error quoting a packet whose transport the sender could not
 }
 
 TEST_CASE("router role: translates and forwards, drops a SIR miss, passes non-SIR traffic") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   const Ipv6Address src = SirAddress{H::Sir(), Identifier(0x55)}.address();
   for (ChecksumMode mode : kModes) {
@@ -678,7 +672,7 @@ TEST_CASE("router role: translates and forwards, drops a SIR miss, passes non-SI
 }
 
 TEST_CASE("AttachContainer in auto mode on a veth reports what it achieved") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options opt;
   opt.attach_mode = AttachMode::kAuto;
   auto host = MakeHost(opt);

@@ -6,6 +6,7 @@
 
 #include "ila/translation.h"
 #include "support/host_fixture.h"
+#include "support/host_test.h"
 #include "support/kernel.h"
 
 using namespace ila;
@@ -14,29 +15,23 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::optional<std::string> SkipReason() {
-  if (auto r = BpfUnavailableReason()) return r;
-  return NetnsUnavailableReason();
-}
 
 std::unique_ptr<HostFixture> MakeHost(ChecksumMode mode) {
   HostFixture::Options opt;
   opt.locator_mode = mode;
   opt.attach_mode = AttachMode::kNative;
-  auto f = HostFixture::Create(opt);
-  INFO(f.status().ToString());
-  REQUIRE(f.ok());
-  for (const Attachment& a : (*f)->dp().attachments()) {
+  auto f = MakeHostOrFail(opt);
+  for (const Attachment& a : f->dp().attachments()) {
     CAPTURE(a.interface);
     CHECK(a.mode == AttachMode::kNative);
   }
-  return std::move(*f);
+  return f;
 }
 
 }  // namespace
 
 TEST_CASE("a container's frame is translated and leaves through the uplink by a real redirect") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   for (ChecksumMode mode : {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMapAuto}) {
     CAPTURE(mode);
     auto host = MakeHost(mode);
@@ -63,7 +58,7 @@ TEST_CASE("a container's frame is translated and leaves through the uplink by a 
 }
 
 TEST_CASE("an ILA frame from the fabric is restored and delivered into the container by a real redirect") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   for (ChecksumMode mode : {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMap}) {
     CAPTURE(mode);
     auto host = MakeHost(mode);
@@ -92,7 +87,7 @@ TEST_CASE("an ILA frame from the fabric is restored and delivered into the conta
 }
 
 TEST_CASE("container to container on one host goes veth to veth without translation") {
-  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost(ChecksumMode::kNeutralMapAuto);
   auto capture = Capture::Open(host->c2_ns(), host->c2_name());
   REQUIRE(capture.ok());
