@@ -9,6 +9,8 @@ PACKAGES=(
   libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev
   libabsl-dev catch2 libbenchmark-dev
   iproute2 iputils-ping ethtool tcpdump iperf3 procps
+  nlohmann-json3-dev                # tests/tools: parses ilactl's -j output
+  python3 python3-matplotlib        # bench/report.py and its plot
 )
 
 if [ ! -r /etc/os-release ] || ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then

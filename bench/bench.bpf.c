@@ -1,0 +1,171 @@
+// XDP programs the benchmark suite drives libila's data plane with, and the references it is
+// measured against. Nothing here is part of the data plane.
+//
+//   bench_refresh   restores the frame from a template (and optionally draws its destination from a
+//                   table), then tail-calls the program under test (bench_next[0]). The data plane
+//                   rewrites frames in place and neither BPF_PROG_RUN mode restores the bytes
+//                   between repetitions (see docs/performance.md), so this is what makes every
+//                   repetition see a fresh frame: the traffic generator of the live runs and the
+//                   "repeat with refresh" method of the per-packet runs.
+//   bench_empty     XDP_PASS, the same as xdp/baseline.bpf.c's xdp_empty but callable from
+//                   bench_refresh (a tail call needs a program of the same object's prog array).
+//   bench_pass      XDP_PASS: with live frames the frame enters the kernel's stack (kernel
+//                   forwarding, no XDP work).
+//   bench_redirect  bare devmap redirect, no parsing, no rewriting: the ceiling.
+//   bench_sink      counts what arrives on an interface and drops it.
+//   bench_plain_hash a plain BPF hash keyed by the 128-bit destination, its 16-byte value copied
+//                   into the destination: the lookup cost a translator cannot avoid, for reference.
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bench_abi.h"
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct bench_template);
+} bench_template SEC(".maps");
+
+// Destinations the refresh program cycles through (bench_template.ndests of them).
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);  // sized by the loader
+  __type(key, __u32);
+  __type(value, struct bench_addr);
+} bench_dests SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} bench_seq SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} bench_next SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct bench_count);
+} bench_sink_count SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_DEVMAP);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} bench_tx SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1);  // sized by the loader
+  __type(key, struct bench_addr);
+  __type(value, struct bench_plain_value);
+} bench_plain SEC(".maps");
+
+SEC("xdp")
+int bench_refresh(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data;
+  void *data_end = (void *)(long)ctx->data_end;
+  __u32 zero = 0;
+  struct bench_template *t = bpf_map_lookup_elem(&bench_template, &zero);
+  if (!t) return XDP_ABORTED;
+  if (data + BENCH_HEADER_LEN > data_end) return XDP_ABORTED;
+  __builtin_memcpy(data, t->header, BENCH_HEADER_LEN);
+  if (t->csum_offset) {
+    __u32 off = t->csum_offset & 0xff;
+    __u16 *field = data + off;
+    if ((void *)(field + 1) > data_end) return XDP_ABORTED;
+    *field = t->csum;
+  }
+  if (t->ndests) {
+    __u64 *seq = bpf_map_lookup_elem(&bench_seq, &zero);
+    if (!seq) return XDP_ABORTED;
+    __u32 i = (__u32)(*seq % t->ndests);
+    *seq += 1;
+    struct bench_addr *d = bpf_map_lookup_elem(&bench_dests, &i);
+    if (!d) return XDP_ABORTED;
+    // The destination address sits at 14 + 24 (checked above: inside BENCH_HEADER_LEN).
+    __builtin_memcpy(data + 14 + 24, d, sizeof(*d));
+  }
+  bpf_tail_call(ctx, &bench_next, 0);
+  return XDP_ABORTED;
+}
+
+SEC("xdp")
+int bench_empty(struct xdp_md *ctx) {
+  (void)ctx;
+  return XDP_PASS;
+}
+
+SEC("xdp")
+int bench_pass(struct xdp_md *ctx) {
+  (void)ctx;
+  return XDP_PASS;
+}
+
+SEC("xdp")
+int bench_redirect(struct xdp_md *ctx) {
+  (void)ctx;
+  return bpf_redirect_map(&bench_tx, 0, 0);
+}
+
+SEC("xdp")
+int bench_sink(struct xdp_md *ctx) {
+  __u32 zero = 0;
+  struct bench_count *c = bpf_map_lookup_elem(&bench_sink_count, &zero);
+  if (c) {
+    c->packets += 1;
+    c->bytes += ctx->data_end - ctx->data;
+  }
+  return XDP_DROP;
+}
+
+SEC("xdp")
+int bench_plain_hash(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data;
+  void *data_end = (void *)(long)ctx->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > data_end) return XDP_DROP;
+  if (eth->h_proto != bpf_htons(ETH_P_IPV6)) return XDP_PASS;
+  struct ipv6hdr *ip6 = (void *)(eth + 1);
+  if ((void *)(ip6 + 1) > data_end) return XDP_DROP;
+  struct bench_plain_value *v = bpf_map_lookup_elem(&bench_plain, &ip6->daddr);
+  if (!v) return XDP_PASS;
+  __builtin_memcpy(&ip6->daddr, &v->addr, sizeof(v->addr));
+  return XDP_DROP;
+}
+
+// bpf_fib_lookup of the frame's destination and nothing else (what forwarding a translated
+// packet costs on top of the translation): a component of the data plane's remote path.
+SEC("xdp")
+int bench_fib_only(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data;
+  void *data_end = (void *)(long)ctx->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > data_end) return XDP_DROP;
+  if (eth->h_proto != bpf_htons(ETH_P_IPV6)) return XDP_PASS;
+  struct ipv6hdr *ip6 = (void *)(eth + 1);
+  if ((void *)(ip6 + 1) > data_end) return XDP_DROP;
+  struct bpf_fib_lookup fib = {};
+  fib.family = 10;  // AF_INET6
+  fib.l4_protocol = ip6->nexthdr;
+  fib.tot_len = bpf_ntohs(ip6->payload_len) + sizeof(struct ipv6hdr);
+  fib.ifindex = ctx->ingress_ifindex;
+  __builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
+  __builtin_memcpy(fib.ipv6_dst, &ip6->daddr, 16);
+  long rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+  return rc == BPF_FIB_LKUP_RET_SUCCESS ? XDP_DROP : XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,313 @@
+#include "bench_support.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <linux/if_link.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "baseline.skel.h"
+#include "bench_xdp.skel.h"
+#include "ila/translation.h"
+
+namespace ila::bench {
+namespace {
+
+bool quick_mode = false;
+
+absl::Status Errno(std::string_view what) {
+  return absl::InternalError(absl::StrCat(std::string(what), ": ", std::strerror(errno)));
+}
+
+}  // namespace
+
+bool Quick() { return quick_mode; }
+void SetQuick(bool quick) { quick_mode = quick; }
+
+// ------------------------------------------------------------------------------------------------
+
+absl::StatusOr<RunResult> RunOnce(int prog_fd, std::span<const uint8_t> frame, int ingress_ifindex,
+                                  Bytes* out) {
+  xdp_md ctx{};
+  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
+  ctx.data_end = static_cast<uint32_t>(frame.size());
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+              .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &ctx,
+              .ctx_size_in = sizeof(ctx));
+  if (out) {
+    out->assign(frame.size() + 256, 0);
+    opts.data_out = out->data();
+    opts.data_size_out = static_cast<uint32_t>(out->size());
+  }
+  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) return Errno("BPF_PROG_TEST_RUN");
+  if (out) out->resize(opts.data_size_out);
+  return RunResult{static_cast<int>(opts.retval), opts.duration};
+}
+
+absl::StatusOr<RunResult> RunRepeat(int prog_fd, std::span<const uint8_t> frame,
+                                    int ingress_ifindex, uint32_t repeat) {
+  xdp_md ctx{};
+  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
+  ctx.data_end = static_cast<uint32_t>(frame.size());
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+              .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &ctx,
+              .ctx_size_in = sizeof(ctx), .repeat = static_cast<int>(repeat));
+  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) return Errno("BPF_PROG_TEST_RUN (repeat)");
+  return RunResult{static_cast<int>(opts.retval), opts.duration};
+}
+
+absl::StatusOr<double> RunLive(int prog_fd, std::span<const uint8_t> frame, int ingress_ifindex,
+                               uint32_t repeat) {
+  xdp_md ctx{};
+  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
+  ctx.data_end = static_cast<uint32_t>(frame.size());
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+              .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &ctx,
+              .ctx_size_in = sizeof(ctx), .repeat = static_cast<int>(repeat));
+  opts.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
+  auto start = std::chrono::steady_clock::now();
+  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) return Errno("BPF_PROG_RUN (live frames)");
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// ------------------------------------------------------------------------------------------------
+
+void BenchSkelDeleter::operator()(bench_xdp* s) const { bench_xdp::destroy(s); }
+void BaselineDeleter::operator()(baseline* s) const { baseline::destroy(s); }
+
+absl::StatusOr<BenchSkel> LoadBenchSkel(uint32_t dests, uint32_t plain_entries) {
+  BenchSkel s(bench_xdp::open());
+  if (!s) return Errno("opening the bench BPF object");
+  bpf_map__set_max_entries(s->maps.bench_dests, std::max<uint32_t>(dests, 1));
+  bpf_map__set_max_entries(s->maps.bench_plain, std::max<uint32_t>(plain_entries, 1));
+  if (int err = bench_xdp::load(s.get()); err != 0) {
+    return absl::InternalError(absl::StrCat("loading the bench BPF object: ", std::strerror(-err)));
+  }
+  return s;
+}
+
+absl::StatusOr<BaselineSkel> LoadBaselineSkel() {
+  BaselineSkel s(baseline::open_and_load());
+  if (!s) return Errno("loading the baseline BPF object");
+  return s;
+}
+
+int RefreshFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_refresh); }
+int EmptyFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_empty); }
+int PassFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_pass); }
+int RedirectFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_redirect); }
+int SinkFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_sink); }
+int PlainHashFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_plain_hash); }
+int FibOnlyFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_fib_only); }
+int BaselineEmptyFd(const BaselineSkel& s) { return bpf_program__fd(s->progs.xdp_empty); }
+int BaselineParseFd(const BaselineSkel& s) { return bpf_program__fd(s->progs.xdp_parse_only); }
+
+absl::Status SetRefresh(const BenchSkel& s, std::span<const uint8_t> frame, int next_prog_fd,
+                        uint32_t ndests) {
+  if (frame.size() < BENCH_HEADER_LEN + 8) {
+    return absl::InvalidArgumentError("a refresh template needs Ethernet + IPv6 + transport");
+  }
+  bench_template t{};
+  std::memcpy(t.header, frame.data(), BENCH_HEADER_LEN);
+  bool ipv6 = frame[12] == 0x86 && frame[13] == 0xdd;
+  int offset = ipv6 ? TransportChecksumOffset(frame[14 + 6]) : -1;
+  if (offset >= 0) {
+    size_t at = BENCH_HEADER_LEN + static_cast<size_t>(offset);
+    if (at + 2 <= frame.size()) {
+      t.csum_offset = static_cast<uint16_t>(at);
+      std::memcpy(&t.csum, frame.data() + at, 2);
+    }
+  }
+  t.ndests = ndests;
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(bpf_map__fd(s->maps.bench_template), &zero, &t, BPF_ANY) != 0) {
+    return Errno("writing the refresh template");
+  }
+  if (bpf_map_update_elem(bpf_map__fd(s->maps.bench_next), &zero, &next_prog_fd, BPF_ANY) != 0) {
+    return Errno("setting the refresh program's tail call");
+  }
+  // A fresh sequence, so that every run walks the destinations from the start.
+  int ncpu = libbpf_num_possible_cpus();
+  std::vector<uint64_t> seq(static_cast<size_t>(ncpu > 0 ? ncpu : 1), 0);
+  if (bpf_map_update_elem(bpf_map__fd(s->maps.bench_seq), &zero, seq.data(), BPF_ANY) != 0) {
+    return Errno("resetting the refresh sequence");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetDests(const BenchSkel& s, std::span<const Ipv6Address> dests) {
+  std::vector<uint32_t> keys(dests.size());
+  std::vector<bench_addr> values(dests.size());
+  for (size_t i = 0; i < dests.size(); ++i) {
+    keys[i] = static_cast<uint32_t>(i);
+    std::memcpy(values[i].bytes, dests[i].bytes().data(), 16);
+  }
+  uint32_t count = static_cast<uint32_t>(dests.size());
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  if (bpf_map_update_batch(bpf_map__fd(s->maps.bench_dests), keys.data(), values.data(), &count,
+                           &opts) != 0) {
+    return Errno("loading the refresh destinations");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetRedirectTarget(const BenchSkel& s, int ifindex) {
+  uint32_t zero = 0;
+  uint32_t target = static_cast<uint32_t>(ifindex);
+  if (bpf_map_update_elem(bpf_map__fd(s->maps.bench_tx), &zero, &target, BPF_ANY) != 0) {
+    return Errno("setting the bare redirect's target");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LoadPlainHash(const BenchSkel& s, std::span<const Ipv6Address> keys,
+                           std::span<const Ipv6Address> values) {
+  std::vector<bench_addr> k(keys.size());
+  std::vector<bench_plain_value> v(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::memcpy(k[i].bytes, keys[i].bytes().data(), 16);
+    std::memcpy(v[i].addr.bytes, values[i].bytes().data(), 16);
+  }
+  uint32_t count = static_cast<uint32_t>(k.size());
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  if (bpf_map_update_batch(bpf_map__fd(s->maps.bench_plain), k.data(), v.data(), &count, &opts) !=
+      0) {
+    return Errno("loading the reference hash");
+  }
+  return absl::OkStatus();
+}
+
+uint64_t SinkPackets(const BenchSkel& s) {
+  int ncpu = libbpf_num_possible_cpus();
+  std::vector<bench_count> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+  uint32_t zero = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(s->maps.bench_sink_count), &zero, per_cpu.data()) != 0) {
+    return 0;
+  }
+  uint64_t total = 0;
+  for (const bench_count& c : per_cpu) total += c.packets;
+  return total;
+}
+
+// ------------------------------------------------------------------------------------------------
+
+std::vector<MapMemory> ProcessMaps() {
+  std::vector<MapMemory> out;
+  std::set<uint32_t> seen;
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return out;
+  std::vector<int> fds;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    fds.push_back(std::atoi(e->d_name));
+  }
+  closedir(dir);
+  for (int fd : fds) {
+    // Only maps have a map_type line in their fdinfo (programs, links and the rest do not).
+    std::ifstream fdinfo("/proc/self/fdinfo/" + std::to_string(fd));
+    std::string line;
+    bool is_map = false;
+    uint64_t memlock = 0;
+    while (std::getline(fdinfo, line)) {
+      if (line.rfind("map_type:", 0) == 0) is_map = true;
+      if (line.rfind("memlock:", 0) == 0) memlock = std::stoull(line.substr(8));
+    }
+    if (!is_map) continue;
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
+    if (!seen.insert(info.id).second) continue;
+    MapMemory m;
+    m.id = info.id;
+    m.name = info.name;
+    m.max_entries = info.max_entries;
+    m.memlock = memlock;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------
+
+Bytes UdpFromC1(const testing::HostFixture& host, const Ipv6Address& dst) {
+  Ipv6Address src = testing::HostFixture::C1().address();
+  return host.FromC1(dst, kProtoUdp, testing::Udp(src, dst, 40000, 5201, Bytes(10, 0x5a)));
+}
+
+Bytes UdpFromFabric(const testing::HostFixture& host, const Ipv6Address& src,
+                    const Ipv6Address& dst) {
+  return host.FromFabric(src, dst, kProtoUdp, testing::Udp(src, dst, 40000, 5201, Bytes(10, 0x5a)));
+}
+
+void SetFrameDst(Bytes& frame, const Ipv6Address& dst) {
+  std::memcpy(frame.data() + 14 + 24, dst.bytes().data(), 16);
+}
+
+std::vector<SirAddress> MakeSirs(SirPrefix prefix, size_t n, uint64_t first_identifier) {
+  std::vector<SirAddress> out;
+  out.reserve(n);
+  for (uint64_t id = first_identifier; out.size() < n; ++id) {
+    // Low 16 bits 0xffff cannot be neutral-mapped (ila/translation.h); skip them for every mode.
+    if ((id & 0xffff) == 0xffff) continue;
+    out.push_back({prefix, Identifier(id)});
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------
+
+void Fail(benchmark::State& state, const absl::Status& status) {
+  std::string msg = status.ToString();
+  state.SkipWithError(msg.c_str());
+}
+
+namespace {
+std::atomic<bool> interrupted{false};
+void OnSignal(int) { interrupted.store(true); }
+}  // namespace
+
+void InstallInterruptHandler() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // run.sh's tee/awk going first must not kill us before cleanup
+}
+
+bool Interrupted() { return interrupted.load(); }
+
+bool StopNow(benchmark::State& state) {
+  if (!Interrupted()) return false;
+  state.SkipWithError("interrupted");
+  return true;
+}
+
+void Progress(const std::string& name, const std::string& figure) {
+  std::cerr << "ila_bench: done " << name << (figure.empty() ? "" : "  ") << figure << std::endl;
+}
+
+void PinToLastCpu() {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n <= 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(static_cast<int>(n - 1), &set);
+  sched_setaffinity(0, sizeof(set), &set);
+}
+
+std::string ChecksumModeName(ChecksumMode mode) { return std::string(ToString(mode)); }
+
+}  // namespace ila::bench

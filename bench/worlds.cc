@@ -1,0 +1,226 @@
+#include "worlds.h"
+
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "ila/translation.h"
+
+namespace ila::bench {
+namespace {
+
+using testing::HostFixture;
+
+std::unique_ptr<World> current;
+
+absl::Status Expect(HostFixture& host, const PathCase& c) {
+  testing::XdpRun r = host.Run(c.prog_fd, c.frame, c.ingress_ifindex, host.dp());
+  if (r.verdict != c.verdict) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(c.name, ": expected ", std::string(testing::VerdictName(c.verdict)), ", got ",
+                     r.verdict < 0 ? std::string(std::strerror(-r.verdict))
+                                   : std::string(testing::VerdictName(r.verdict)),
+                     "; counters: ", r.delta.ToText()));
+  }
+  if (!c.counter.empty() && r.delta.Packets(c.counter) != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(c.name, ": expected counter ", c.counter,
+                                                      " to count it; counters: ", r.delta.ToText()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AttachSink(const testing::Netns& ns, const std::string& ifname, int prog_fd) {
+  auto entered = testing::NetnsEntered::Enter(ns);
+  if (!entered.ok()) return entered.status();
+  int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+  if (ifindex == 0) return absl::NotFoundError("no interface " + ifname);
+  // Replaces the pass-through program the data plane gave the veth peer (netlink attachment).
+  int err = bpf_xdp_attach(ifindex, prog_fd, XDP_FLAGS_DRV_MODE, nullptr);
+  if (err != 0) {
+    return absl::InternalError(
+        absl::StrCat("attaching the sink to ", ifname, ": ", std::strerror(-err)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+PathsWorld::~PathsWorld() = default;
+ScaleWorld::~ScaleWorld() = default;
+ControlWorld::~ControlWorld() {
+  loaded.clear();
+  entered.reset();
+  ns.reset();
+}
+
+void DestroyWorlds() { current.reset(); }
+
+Bytes PathsWorld::ContainerFrame(ChecksumMode mode) const {
+  return UdpFromC1(*host, remote.at(mode).address());
+}
+
+Bytes PathsWorld::UplinkFrame(ChecksumMode mode) const {
+  Ipv6Address dst = SirToIla(HostFixture::C1(), locator.at(mode), mode)->address();
+  return UdpFromFabric(*host, HostFixture::Remote().address(), dst);
+}
+
+absl::StatusOr<PathsWorld*> GetPathsWorld() {
+  if (auto* w = dynamic_cast<PathsWorld*>(current.get())) return w;
+  current.reset();
+  auto w = std::make_unique<PathsWorld>();
+  HostFixture::Options opt;
+  opt.locator_mode = ChecksumMode::kNeutralMapAuto;
+  auto host = HostFixture::Create(opt);
+  if (!host.ok()) return host.status();
+  w->host = std::move(*host);
+  HostFixture& h = *w->host;
+  Dataplane& dp = h.dp();
+  auto skel = LoadBenchSkel(1, 1);
+  if (!skel.ok()) return skel.status();
+  w->skel = std::move(*skel);
+  auto base = LoadBaselineSkel();
+  if (!base.ok()) return base.status();
+  w->base = std::move(*base);
+
+  int container = dp.program_fd(Role::kContainer);
+  int uplink = dp.program_fd(Role::kUplink);
+  uint64_t i = 0;
+  for (ChecksumMode mode : kModes) {
+    SirAddress r{HostFixture::Sir(), Identifier(0x100 + i)};
+    Locator loc(0x20010db8aaaa0010ull + i);
+    ++i;
+    if (absl::Status st = dp.mappings().Upsert({r, HostFixture::L2(), mode}); !st.ok()) return st;
+    if (absl::Status st = dp.locators().Upsert({loc, HostFixture::Sir(), mode}); !st.ok()) return st;
+    w->remote[mode] = r;
+    w->locator[mode] = loc;
+    std::string m = ChecksumModeName(mode);
+    w->cases["from_container_remote/" + m] = {"from_container_remote/" + m, container,
+                                              w->ContainerFrame(mode), h.c1h(), XDP_REDIRECT,
+                                              "tx_remote"};
+    w->cases["from_uplink/" + m] = {"from_uplink/" + m, uplink, w->UplinkFrame(mode), h.uplink(),
+                                    XDP_REDIRECT, "rx_delivered"};
+  }
+  Bytes local = UdpFromC1(h, HostFixture::C2().address());
+  w->cases["from_container_local"] = {"from_container_local", container, local, h.c1h(),
+                                      XDP_REDIRECT, "tx_local"};
+  w->cases["miss"] = {"miss", container, UdpFromC1(h, PathsWorld::Unmapped().address()), h.c1h(),
+                      XDP_PASS, "pass_miss"};
+  w->cases["not_sir"] = {"not_sir", container, UdpFromC1(h, HostFixture::FabricAddress()),
+                         h.c1h(), XDP_PASS, "pass_not_sir"};
+  Ipv6Address host_up = Ipv6Address::FromHalves(0xfd0000ff00000000ull, 1);
+  w->cases["uplink_not_local"] = {"uplink_not_local", uplink,
+                                  UdpFromFabric(h, HostFixture::FabricAddress(), host_up),
+                                  h.uplink(), XDP_PASS, "pass_not_local_locator"};
+  // An IPv4 frame of the same size (its IPv4 content is never looked at).
+  Bytes v4 = local;
+  v4[12] = 0x08;
+  v4[13] = 0x00;
+  w->cases["not_ipv6"] = {"not_ipv6", container, v4, h.c1h(), XDP_PASS, "pass_not_ipv6"};
+  // The baselines run on the same frame as the remote path.
+  Bytes frame = w->cases["from_container_remote/neutral-map-auto"].frame;
+  w->cases["empty"] = {"empty", BaselineEmptyFd(w->base), frame, h.c1h(), XDP_PASS, ""};
+  w->cases["parse_only"] = {"parse_only", BaselineParseFd(w->base), frame, h.c1h(), XDP_PASS, ""};
+  // Components of the remote path: the FIB lookup of a translated destination on its own.
+  Ipv6Address translated =
+      SirToIla(w->remote.at(ChecksumMode::kNeutralMapAuto), HostFixture::L2(),
+               ChecksumMode::kNeutralMapAuto)->address();
+  w->cases["component_fib_lookup"] = {"component_fib_lookup", FibOnlyFd(w->skel),
+                                      UdpFromC1(h, translated), h.c1h(), XDP_DROP, ""};
+
+  for (const auto& [name, c] : w->cases) {
+    if (absl::Status st = Expect(h, c); !st.ok()) return st;
+  }
+  current = std::move(w);
+  return static_cast<PathsWorld*>(current.get());
+}
+
+absl::Status PathsWorld::PrepareLive() {
+  if (live_ready) return absl::OkStatus();
+  HostFixture& h = *host;
+  if (absl::Status st = AttachSink(h.fabric_ns(), h.fabric_name(), SinkFd(skel)); !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = AttachSink(h.c1_ns(), h.c1_name(), SinkFd(skel)); !st.ok()) return st;
+  // Kernel forwarding towards c1 (the data plane delivers through the devmap, the kernel needs a
+  // route and a neighbour).
+  char c1h[IF_NAMESIZE] = {};
+  if (!if_indextoname(static_cast<unsigned>(h.c1h()), c1h)) {
+    return absl::InternalError("no name for the c1 host interface");
+  }
+  std::string c1 = HostFixture::C1().ToString();
+  if (absl::Status st = h.host_ns().Run(absl::StrCat(
+          "ip -6 route replace ", c1, "/128 dev ", c1h, " && ip -6 neigh replace ", c1,
+          " lladdr ", HostFixture::C1Mac().ToString(), " nud permanent dev ", c1h));
+      !st.ok()) {
+    return st;
+  }
+  live_ready = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ScaleWorld*> GetScaleWorld(size_t size) {
+  if (auto* w = dynamic_cast<ScaleWorld*>(current.get()); w && w->size == size) return w;
+  current.reset();
+  std::cerr << "ila_bench: building a host with " << size << " mappings" << std::endl;
+  auto w = std::make_unique<ScaleWorld>();
+  w->size = size;
+  HostFixture::Options opt;
+  opt.locator_mode = ChecksumMode::kNeutralMapAuto;
+  opt.config.max_mappings = static_cast<uint32_t>(size);
+  auto host = HostFixture::Create(opt);
+  if (!host.ok()) return host.status();
+  w->host = std::move(*host);
+
+  w->sirs = MakeSirs(HostFixture::Sir(), size, 0x10000);
+  std::vector<Mapping> mappings;
+  mappings.reserve(size);
+  std::vector<Ipv6Address> keys, values;
+  keys.reserve(size);
+  values.reserve(size);
+  for (const SirAddress& s : w->sirs) {
+    mappings.push_back({s, HostFixture::L2(), ChecksumMode::kNeutralMapAuto});
+    keys.push_back(s.address());
+    values.push_back(SirToIla(s, HostFixture::L2(), ChecksumMode::kNeutralMapAuto)->address());
+  }
+  auto start = std::chrono::steady_clock::now();
+  if (absl::Status st = w->host->dp().mappings().UpsertBatch(mappings); !st.ok()) return st;
+  w->load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  size_t draws = Pick<size_t>(1u << 20, 1u << 16);
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<size_t> pick(0, size - 1);
+  w->uniform.reserve(draws);
+  for (size_t i = 0; i < draws; ++i) w->uniform.push_back(w->sirs[pick(rng)].address());
+  w->hot = w->sirs[size / 2];
+
+  auto skel = LoadBenchSkel(static_cast<uint32_t>(draws), static_cast<uint32_t>(size));
+  if (!skel.ok()) return skel.status();
+  w->skel = std::move(*skel);
+  if (absl::Status st = LoadPlainHash(w->skel, keys, values); !st.ok()) return st;
+  if (absl::Status st = SetDests(w->skel, w->uniform); !st.ok()) return st;
+  current = std::move(w);
+  return static_cast<ScaleWorld*>(current.get());
+}
+
+absl::StatusOr<ControlWorld*> GetControlWorld() {
+  if (auto* w = dynamic_cast<ControlWorld*>(current.get())) return w;
+  current.reset();
+  auto w = std::make_unique<ControlWorld>();
+  auto ns = testing::Netns::Create("bctl");
+  if (!ns.ok()) return ns.status();
+  w->ns.emplace(std::move(*ns));
+  auto entered = testing::NetnsEntered::Enter(*w->ns);
+  if (!entered.ok()) return entered.status();
+  w->entered.emplace(std::move(*entered));
+  current = std::move(w);
+  return static_cast<ControlWorld*>(current.get());
+}
+
+}  // namespace ila::bench
