@@ -512,6 +512,36 @@ absl::StatusOr<Attachment> AttachWithLibxdp(int prog_fd, const ResolvedInterface
                                                     failures));
 }
 
+// When `dev` runs a pass-through ila_peer_napi program (put there by the data plane of the host
+// at the other end of its veth), swaps it for `prog_fd` atomically and returns the attachment;
+// returns an attachment with ifindex 0 when there is no such program.
+absl::StatusOr<Attachment> ReplacePeerNapi(int prog_fd, const ResolvedInterface& dev, Role role) {
+  auto link = internal::GetLink(dev.ifindex);
+  if (!link.ok() || link->xdp_prog_id == 0) return Attachment{};
+  internal::OwnedFd current(bpf_prog_get_fd_by_id(link->xdp_prog_id));
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (current.get() < 0 || bpf_obj_get_info_by_fd(current.get(), &info, &len) != 0 ||
+      std::string_view(info.name) != std::string_view("ila_peer_napi").substr(0, 15)) {
+    return Attachment{};
+  }
+  AttachMode mode = link->xdp_attached_mode == XDP_ATTACHED_SKB ? AttachMode::kGeneric
+                                                                : AttachMode::kNative;
+  absl::Status st =
+      internal::SetXdp(dev.ifindex, prog_fd, ModeFlags(mode) | XDP_FLAGS_REPLACE, current.get());
+  if (!st.ok()) return st;
+  Attachment att;
+  att.role = role;
+  att.interface = dev.name;
+  att.ifindex = dev.ifindex;
+  att.mode = mode;
+  att.program_id = ProgramId(prog_fd);
+  att.mode_reason = absl::StrCat(Av(ToString(mode)),
+                                 ": took over the interface's pass-through program atomically");
+  att.libxdp_note = "attached by atomic replacement of a pass-through program (not through libxdp)";
+  return att;
+}
+
 // Removes an attached program, only if it is still the one recorded.
 absl::Status DetachProgram(const Attachment& a) {
   internal::OwnedFd fd(bpf_prog_get_fd_by_id(a.program_id));
@@ -582,7 +612,11 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
     ep.ifindex = dev->ifindex;
     if (absl::Status st = endpoints_.Upsert(ep); !st.ok()) return st;
   }
-  auto att = AttachWithLibxdp(state_->prog(ProgFor(role, !steer_cpus.empty())), *dev, role, mode);
+  int prog_fd = state_->prog(ProgFor(role, !steer_cpus.empty()));
+  // A neighbour's data plane may have put its pass-through program on this interface (it is the
+  // far end of that neighbour's veth): replace it atomically rather than fail with EBUSY.
+  auto att = ReplacePeerNapi(prog_fd, *dev, role);
+  if (att.ok() && att->ifindex == 0) att = AttachWithLibxdp(prog_fd, *dev, role, mode);
   absl::MutexLock lock(&state_->mu);
   absl::Status target = att.ok() ? state_->AddRedirectTargetLocked(dev->ifindex) : att.status();
   if (!target.ok()) {

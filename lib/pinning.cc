@@ -43,8 +43,10 @@ absl::Status CheckBpffs(const std::string& dir) {
   if (p.empty() || statfs(p.c_str(), &fs) != 0 || fs.f_type != BPF_FS_MAGIC) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no bpffs is mounted at or above ", dir, " (", p.empty() ? std::string("/") : p.string(),
-        " is not a bpf filesystem): mount one with `mount -t bpf bpf /sys/fs/bpf` (inside `ip netns "
-        "exec`, which remounts /sys, mount it there too)"));
+        " is not a bpf filesystem): mount one with `mount -t bpf bpf /sys/fs/bpf`. Note that `ip "
+        "netns exec` remounts /sys, so an instance pinned in the host's /sys/fs/bpf is not "
+        "visible there: enter only the network namespace (setns, `ilactl -n NETNS`) or pin under "
+        "a bpffs mounted outside /sys"));
   }
   return absl::OkStatus();
 }

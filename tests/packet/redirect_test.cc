@@ -100,3 +100,49 @@ TEST_CASE("container to container on one host goes veth to veth without translat
   want[7] -= 1;
   CHECK(Hex(*got) == Hex(EthernetIpv6(HostFixture::C2Mac(), host->C2hMac(), want)));
 }
+
+TEST_CASE("two hosts joined by one veth can both attach: the second takes over the pass-through program") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto a_ns = Netns::Create("pa");
+  auto b_ns = Netns::Create("pb");
+  REQUIRE(a_ns.ok());
+  REQUIRE(b_ns.ok());
+  std::string a_name = UniqueIfName("va"), b_name = UniqueIfName("vb");
+  auto link = VethPair::Create({&*a_ns, a_name, "", {}}, {&*b_ns, b_name, "", {}});
+  REQUIRE(link.ok());
+  std::unique_ptr<Dataplane> a, b;
+  {
+    auto in = NetnsEntered::Enter(*a_ns);
+    REQUIRE(in.ok());
+    auto dp = Dataplane::Create({});
+    REQUIRE(dp.ok());
+    a = std::move(*dp);
+    auto att = a->AttachUplink({a_name, AttachMode::kNative, {}});
+    INFO(att.status().ToString());
+    REQUIRE(att.ok());
+    CHECK(att->peer_napi_attached);
+  }
+  {
+    auto in = NetnsEntered::Enter(*b_ns);
+    REQUIRE(in.ok());
+    auto dp = Dataplane::Create({});
+    REQUIRE(dp.ok());
+    b = std::move(*dp);
+    auto att = b->AttachUplink({b_name, AttachMode::kNative, {}});
+    INFO(att.status().ToString());
+    REQUIRE(att.ok());
+    CHECK(att->mode == AttachMode::kNative);
+    CHECK_THAT(att->mode_reason, Catch::Contains("took over"));
+    auto shown = b_ns->RunOutput("ip -d link show " + b_name);
+    REQUIRE(shown.ok());
+    CHECK_THAT(*shown, Catch::Contains("ila_from_uplink"));
+    CHECK(b->Detach(b_name).ok());
+    b.reset();
+  }
+  {
+    auto in = NetnsEntered::Enter(*a_ns);
+    REQUIRE(in.ok());
+    CHECK(a->Detach(a_name).ok());
+    a.reset();
+  }
+}
