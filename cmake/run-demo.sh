@@ -9,5 +9,5 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target ila_minimal
-exec "$build/examples/ila_minimal" "$@"
+cmake --build "$build" -j"$(nproc)" --target ila_demo
+exec "$build/examples/ila_demo" "$@"

@@ -1,0 +1,295 @@
+// A two-host ILA overlay built from network namespaces, for the demo (examples/two_host_demo.cc)
+// and the end-to-end tests (tests/e2e/). Everything ILA goes through the public API
+// (include/ila/); `ip` builds the namespaces, links and routes.
+//
+//                       ILA router "ilr" (ila_router on its "up")
+//                            | fd00:0:c1::/64
+//   host1 --- fd00:0:a1::/64 --- r1 === fd00:0:12::/64 (MTU option) === r2 --- fd00:0:b2::/64 --- host2
+//   locator 2001:db8:aaaa:1           plain kernel IPv6 forwarding                 locator 2001:db8:bbbb:2
+//    |  |                                                                               |  |
+//  c1a  c1b   containers, SIR prefix 2001:db8:0:1::/64                                c2a  c2b
+//
+// - r1 and r2 route each host's locator /64 to it and every SIR prefix (2001:db8:0::/48) to the ILA
+//   router. Hosts route the SIR prefixes and everything else to their underlay router.
+// - Every host runs its own ila::Dataplane: from_uplink on "up", from_container on each container's
+//   host-side veth ("veth-<name>"), its locator in locators(). The ILA router runs the router role.
+// - Each container namespace has "eth0" with its SIR address /128 and a default route via fe80::1,
+//   the link-local address of the host side of its veth.
+// - The mapping table is the same everywhere: every host and the router map every container's SIR
+//   address to the locator of the host it is on.
+//
+// Names: every namespace is "<tag>-<pid>-<serial>-<role>", so topologies can coexist (tests run side
+// by side); interface names are fixed, since each lives in a namespace of its own topology.
+//
+// Cleanup: Topology's destructor (or Teardown()) detaches and unloads every data plane inside its
+// namespace and deletes every namespace, which takes every link with it. On SIGINT/SIGTERM (see
+// InstallStopSignalHandlers) running commands and transfers stop, the caller's calls return
+// CANCELLED, and the caller unwinds into that destructor.
+#ifndef ILA_EXAMPLES_TOPOLOGY_H_
+#define ILA_EXAMPLES_TOPOLOGY_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ila/dataplane.h"
+#include "ila/types.h"
+
+namespace ila::demo {
+
+using Duration = std::chrono::milliseconds;
+
+// ----- Stopping on a signal ------------------------------------------------------------------
+
+// Sets the stop flag (async-signal-safe); every wait below checks it.
+void RequestStop();
+bool StopRequested();
+// SIGINT, SIGTERM and SIGHUP set the stop flag instead of killing the process.
+void InstallStopSignalHandlers();
+// CANCELLED if a stop was requested, else OK.
+absl::Status CheckNotStopped();
+
+// ----- Child processes -----------------------------------------------------------------------
+
+struct CommandResult {
+  int exit_code = 0;   // the child's exit status; 128 + signal if it was killed by one
+  std::string output;  // stdout and stderr, interleaved
+};
+
+// Runs argv (no shell) with `input` on stdin. Error (with the output) when it cannot be started,
+// does not finish within `timeout` (it is then killed), or a stop was requested; otherwise the
+// result, whatever the exit status.
+absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
+                                         Duration timeout = Duration(30000),
+                                         const std::string& input = "");
+// The same, but a non-zero exit status is an error carrying the output.
+absl::StatusOr<std::string> RunChecked(const std::vector<std::string>& argv,
+                                       Duration timeout = Duration(30000),
+                                       const std::string& input = "");
+
+// A child running in the background (e.g. tcpdump) whose output is collected. The destructor
+// terminates it if it still runs.
+class BackgroundProcess {
+ public:
+  static absl::StatusOr<std::unique_ptr<BackgroundProcess>> Start(
+      const std::vector<std::string>& argv);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+  // Waits until `text` appears in the output (true) or the process exits or the timeout passes.
+  bool WaitForOutput(const std::string& text, Duration timeout);
+  // Waits up to `timeout` for the process to exit, then terminates it; returns the whole output.
+  CommandResult Finish(Duration timeout);
+  // Sends `sig` to the process (not to its children).
+  void Signal(int sig);
+  int pid() const { return pid_; }
+
+ private:
+  BackgroundProcess() = default;
+  void Reap(bool terminate, Duration timeout);
+  struct Shared;
+  std::shared_ptr<Shared> shared_;
+  int pid_ = -1;
+  int exit_code_ = -1;
+};
+
+// ----- Network namespaces --------------------------------------------------------------------
+
+// A named network namespace (`ip netns add`), with lo up and IPv6 DAD off; deleted on destruction.
+class Netns {
+ public:
+  static absl::StatusOr<std::unique_ptr<Netns>> Create(const std::string& name);
+  ~Netns();
+  Netns(const Netns&) = delete;
+  Netns& operator=(const Netns&) = delete;
+
+  const std::string& name() const { return name_; }
+  // A file descriptor of the namespace (owned by this object), for setns().
+  int fd() const { return fd_; }
+
+  // `ip -n <name> <args...>`; error with ip's message on failure.
+  absl::Status Ip(const std::vector<std::string>& args) const;
+  // Several ip commands in one `ip -n <name> -batch -` (one command per element).
+  absl::Status IpBatch(const std::vector<std::string>& commands) const;
+  // argv inside the namespace (`ip netns exec`), whatever its exit status.
+  absl::StatusOr<CommandResult> Exec(const std::vector<std::string>& argv,
+                                     Duration timeout = Duration(30000)) const;
+  // argv inside the namespace; a non-zero exit is an error.
+  absl::StatusOr<std::string> ExecChecked(const std::vector<std::string>& argv,
+                                          Duration timeout = Duration(30000)) const;
+  // Writes a sysctl of this namespace ("net/ipv6/conf/all/forwarding", "1").
+  absl::Status Sysctl(const std::string& key, const std::string& value) const;
+  // Waits until every IPv6 address of the namespace is usable: none tentative, and every link
+  // that is up has its link-local address. A veth's carrier reaches IPv6 through the kernel's
+  // linkwatch, which batches events up to a second: until then addresses stay tentative and
+  // neighbour solicitations for them go unanswered.
+  absl::Status WaitForAddresses(Duration timeout = Duration(5000)) const;
+  // Deletes the namespace now (idempotent); the destructor does the same.
+  absl::Status Delete();
+
+ private:
+  Netns(std::string name, int fd) : name_(std::move(name)), fd_(fd) {}
+  std::string name_;
+  int fd_ = -1;
+};
+
+// Scope guard: the calling thread enters a namespace (setns) and returns when the guard dies.
+// Interface names given to the library resolve, and sockets are created, in the entered namespace.
+class NetnsScope {
+ public:
+  static absl::StatusOr<NetnsScope> Enter(const Netns& ns);
+  NetnsScope(NetnsScope&& other) noexcept;
+  NetnsScope& operator=(NetnsScope&&) = delete;
+  NetnsScope(const NetnsScope&) = delete;
+  ~NetnsScope();  // aborts if the thread cannot get back: everything after would go wrong
+
+ private:
+  explicit NetnsScope(int original) : original_(original) {}
+  int original_ = -1;
+};
+
+// Namespaces in /run/netns whose name starts with `prefix`.
+std::vector<std::string> NamespacesWithPrefix(const std::string& prefix);
+
+// Deletes the namespaces "<tag>-<pid>-..." of processes that no longer exist (left behind by a
+// process that was killed outright), after killing what still runs inside them (a capture, a
+// ping); returns their names. Live processes' namespaces are kept.
+std::vector<std::string> RemoveStaleNamespaces(const std::string& tag);
+
+// ----- The topology --------------------------------------------------------------------------
+
+struct TopologyOptions {
+  std::string tag = "ila";  // first part of every namespace name
+  // Checksum mode of every mapping and locator.
+  ChecksumMode csum_mode = ChecksumMode::kAdjustTransport;
+  int underlay_mtu = 1500;  // MTU of the r1 - r2 link (containers and other links have 1500)
+  AttachMode attach_mode = AttachMode::kNative;
+  DataplaneConfig host_config;
+  DataplaneConfig router_config;
+  // Create the four containers c1a, c1b (host1) and c2a, c2b (host2) with their mappings.
+  bool default_containers = true;
+  // More SIR prefixes to register on hosts and router (no mappings; routed to the ILA router).
+  std::vector<SirPrefix> extra_sir_prefixes;
+  // Narration of what is being done, one line per call (nullptr: quiet).
+  std::function<void(const std::string&)> log;
+};
+
+enum class MoveMode {
+  kNewNamespace,   // a new container namespace on the new host (a restart elsewhere): the old one
+                   // and everything running in it are gone
+  kKeepNamespace,  // the container namespace stays (as with live migration): it gets a new veth to
+                   // the new host and loses the old one, so its sockets keep running
+};
+
+class Topology {
+ public:
+  static constexpr int kHosts = 2;
+
+  struct Host {
+    std::string name;  // "host1", "host2"
+    std::unique_ptr<Netns> ns;
+    Locator locator;
+    Ipv6Address address;     // of its uplink, in the underlay (not in the locator /64)
+    Ipv6Address gateway;     // its underlay router's address on that link
+    std::string uplink = "up";
+    std::unique_ptr<Dataplane> dp;
+    Attachment uplink_attachment;
+  };
+  struct Container {
+    std::string name;  // "c1a"
+    std::unique_ptr<Netns> ns;
+    int host = 0;  // index into hosts
+    SirAddress sir;
+    MacAddress mac;
+    std::string host_veth;     // "veth-c1a", in the host's namespace
+    std::string ifname = "eth0";  // in the container's namespace
+    Attachment attachment;
+  };
+  struct Router {
+    std::unique_ptr<Netns> ns;
+    Ipv6Address address;
+    std::string interface = "up";
+    std::unique_ptr<Dataplane> dp;
+    Attachment attachment;
+  };
+
+  static absl::StatusOr<std::unique_ptr<Topology>> Create(const TopologyOptions& options);
+  ~Topology();
+  Topology(const Topology&) = delete;
+  Topology& operator=(const Topology&) = delete;
+
+  // Detaches and unloads every data plane and deletes every namespace (idempotent). The first
+  // error, if any; it still removes everything it can.
+  absl::Status Teardown();
+
+  // The SIR prefix of the containers: 2001:db8:0:1::/64.
+  static SirPrefix Sir();
+  const TopologyOptions& options() const { return options_; }
+  const Netns& r1() const { return *r1_; }
+  const Netns& r2() const { return *r2_; }
+  Host& host(int i) { return hosts_[static_cast<size_t>(i)]; }
+  Router& ila_router() { return router_; }
+  // nullptr when there is no such container.
+  Container* container(const std::string& name);
+  std::vector<std::string> container_names() const;
+  // Every namespace of this topology.
+  std::vector<std::string> namespace_names() const;
+  // "<tag>-<pid>-<serial>-": the prefix of every namespace name of this topology.
+  const std::string& name_prefix() const { return prefix_; }
+
+  // Creates a container on host `host` with SIR address Sir() + `id`: its namespace, its veth,
+  // AttachContainer on the host, and its mapping on every host and the router.
+  absl::StatusOr<Container*> AddContainer(const std::string& name, int host, Identifier id);
+  // Moves a container to another host; see MoveMode. The order keeps packets flowing: attach on
+  // the new host, update the mapping on every host and the router, switch the container's
+  // default route, then detach on the old host (whose moved-policy forwards stragglers).
+  absl::Status MoveContainer(const std::string& name, int to_host, MoveMode mode);
+
+  // Runs fn with host i's (the router's) data plane while the calling thread is inside that
+  // host's namespace, which every Dataplane call that names an interface needs.
+  absl::Status OnHost(int i, const std::function<absl::Status(Dataplane&)>& fn);
+  absl::Status OnRouter(const std::function<absl::Status(Dataplane&)>& fn);
+  absl::StatusOr<Stats> HostStats(int i) const;
+  absl::StatusOr<Stats> RouterStats() const;
+
+  // Sets the mapping of `sir` to `locator` on every host and the router.
+  absl::Status MapEverywhere(const SirAddress& sir, Locator locator);
+
+  // `ping -6 -c count` from a container; the result whatever ping's exit status.
+  absl::StatusOr<CommandResult> Ping(const std::string& from, const Ipv6Address& to, int count = 3,
+                                     const std::vector<std::string>& extra_args = {});
+
+ private:
+  explicit Topology(TopologyOptions options) : options_(std::move(options)) {}
+  absl::Status Build();
+  void Log(const std::string& line) const;
+  std::string NsName(const std::string& role) const { return prefix_ + role; }
+  absl::StatusOr<std::unique_ptr<Netns>> NewNetns(const std::string& role);
+  absl::StatusOr<std::unique_ptr<Dataplane>> MakeDataplane(const Netns& ns,
+                                                           const DataplaneConfig& config);
+  // Creates the container side: veth between host and the namespace, addresses, routes.
+  absl::Status PlumbContainer(const Container& c, const Host& h, const Netns& cns,
+                              const std::string& ifname);
+  absl::Status AttachContainerOnHost(Container& c, int host);
+  absl::StatusOr<Container*> AddContainerNoWait(const std::string& name, int host, Identifier id);
+  std::vector<const Netns*> AllNamespaces() const;
+  absl::Status DestroyDataplane(const Netns* ns, std::unique_ptr<Dataplane>& dp);
+
+  TopologyOptions options_;
+  std::string prefix_;
+  std::unique_ptr<Netns> r1_, r2_;
+  std::vector<Host> hosts_;
+  Router router_;
+  std::vector<std::unique_ptr<Container>> containers_;
+  bool torn_down_ = false;
+};
+
+}  // namespace ila::demo
+
+#endif  // ILA_EXAMPLES_TOPOLOGY_H_
