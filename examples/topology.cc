@@ -764,10 +764,8 @@ absl::Status Topology::PlumbContainer(const Container& c, const Host& h, const N
       !st.ok()) {
     return st;
   }
-  // With checksum offload a veth hands TCP/UDP on with only the pseudo-header summed
-  // (CHECKSUM_PARTIAL). XDP_REDIRECT carries the frame but not that state, so the receiver would
-  // see a wrong checksum and drop the segment: containers behind XDP must checksum in software.
-  return cns.ExecChecked({"ethtool", "-K", ifname, "tx", "off"}).status();
+  // Transmit checksum offload on the container side is turned off by AttachContainer itself.
+  return absl::OkStatus();
 }
 
 absl::Status Topology::AttachContainerOnHost(Container& c, int host) {

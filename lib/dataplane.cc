@@ -2,14 +2,17 @@
 #include "ila/dataplane.h"
 
 #include <bpf/bpf.h>
-#include <fcntl.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <linux/if_link.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "abi.h"
@@ -50,6 +53,34 @@ uint64_t Get64(const uint8_t (&in)[8]) {
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | in[i];
   return v;
+}
+
+InDataplaneNetns::InDataplaneNetns(const DataplaneState& state) {
+  if (state.netns.get() < 0) return;
+  struct stat want {}, have {};
+  if (fstat(state.netns.get(), &want) != 0 || stat("/proc/thread-self/ns/net", &have) != 0) {
+    status_ = absl::InternalError(absl::StrCat("reading network namespaces: ", std::strerror(errno)));
+    return;
+  }
+  if (want.st_ino == have.st_ino && want.st_dev == have.st_dev) return;
+  saved_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (saved_ < 0 || setns(state.netns.get(), CLONE_NEWNET) != 0) {
+    status_ = absl::InternalError(absl::StrCat(
+        "entering the data plane's network namespace (the thread is in another): ",
+        std::strerror(errno)));
+    if (saved_ >= 0) close(saved_);
+    saved_ = -1;
+  }
+}
+
+InDataplaneNetns::~InDataplaneNetns() {
+  if (saved_ < 0) return;
+  if (setns(saved_, CLONE_NEWNET) != 0) {
+    // The thread would stay in the wrong namespace and every later call would misfire.
+    std::perror("libila: returning to the caller's network namespace");
+    std::abort();
+  }
+  close(saved_);
 }
 
 int DataplaneState::map_fd(const std::string& name) const {
@@ -263,6 +294,7 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(const DataplaneConf
   if (!object.ok()) return object.status();
   auto state = std::make_shared<DataplaneState>();
   state->config = config;
+  state->netns = internal::OwnedFd(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   state->map_fds = std::move(object->maps);
   state->prog_fds = std::move(object->progs);
   if (absl::Status st = state->BindMaps(); !st.ok()) return st;
@@ -310,6 +342,7 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& wh
 
   auto state = std::make_shared<DataplaneState>();
   state->config = config;
+  state->netns = internal::OwnedFd(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (absl::Status st = internal::OpenPins(*dir, &state->map_fds, &state->prog_fds, *expected);
       !st.ok()) {
     return st;
@@ -394,6 +427,8 @@ int Dataplane::program_fd(Role role) const { return state_->prog(ProgFor(role, f
 int Dataplane::uplink_cpu_program_fd() const { return state_->prog(Prog::kUplinkCpu); }
 
 absl::Status Dataplane::Upgrade() {
+  internal::InDataplaneNetns in_netns(*state_);
+  if (!in_netns.status().ok()) return in_netns.status();
   std::map<std::string, int> reuse;
   for (const auto& [name, fd] : state_->map_fds) reuse[name] = fd.get();
   auto fresh = internal::LoadObject(state_->config, &reuse);
@@ -593,6 +628,8 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
                                              AttachMode mode,
                                              const std::optional<Endpoint>& endpoint,
                                              const std::vector<int>& steer_cpus) {
+  internal::InDataplaneNetns in_netns(*state_);
+  if (!in_netns.status().ok()) return in_netns.status();
   auto dev = Resolve(interface);
   if (!dev.ok()) return dev.status();
   {
@@ -628,6 +665,24 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
     }
     (void)state_->DropRedirectTargetLocked(dev->ifindex);
     return target;
+  }
+  if (role == Role::kContainer) {
+    // Containers must send complete checksums: a veth that leaves them to offload hands XDP
+    // packets carrying only the pseudo-header sum, which are wrong once redirected.
+    auto link = internal::GetLink(dev->ifindex);
+    if (link.ok() && link->kind == "veth" && link->peer_ifindex != 0) {
+      absl::Status st =
+          internal::SetTxChecksumOffload(link->peer_netnsid, link->peer_ifindex, false);
+      if (!st.ok()) {
+        (void)DetachProgram(*att);
+        (void)state_->endpoints.Delete(
+            abi::ila_endpoint_key{internal::ToAbi(endpoint->sir.address())});
+        (void)state_->sources.Delete(abi::ila_source_key{static_cast<uint32_t>(dev->ifindex)});
+        (void)state_->DropRedirectTargetLocked(dev->ifindex);
+        return absl::Status(st.code(), absl::StrCat("preparing the container side of ", dev->name,
+                                                    ": ", st.message()));
+      }
+    }
   }
   att->steer_cpus = steer_cpus;
   att->peer_napi_attached = state_->peer_napi.contains(dev->ifindex);
@@ -674,6 +729,8 @@ absl::Status Dataplane::DetachLocked(int ifindex) {
 }
 
 absl::Status Dataplane::Detach(const InterfaceRef& interface) {
+  internal::InDataplaneNetns in_netns(*state_);
+  if (!in_netns.status().ok()) return in_netns.status();
   int ifindex;
   if (const int* idx = std::get_if<int>(&interface.id)) {
     ifindex = *idx;
@@ -687,6 +744,8 @@ absl::Status Dataplane::Detach(const InterfaceRef& interface) {
 }
 
 absl::Status Dataplane::DetachAll() {
+  internal::InDataplaneNetns in_netns(*state_);
+  if (!in_netns.status().ok()) return in_netns.status();
   absl::MutexLock lock(&state_->mu);
   absl::Status first;
   while (!state_->attached.empty()) {
@@ -707,6 +766,8 @@ std::vector<Attachment> Dataplane::attachments() const {
 }
 
 absl::Status Dataplane::AddRedirectTarget(const InterfaceRef& interface) {
+  internal::InDataplaneNetns in_netns(*state_);
+  if (!in_netns.status().ok()) return in_netns.status();
   auto dev = Resolve(interface);
   if (!dev.ok()) return dev.status();
   absl::MutexLock lock(&state_->mu);

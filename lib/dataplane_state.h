@@ -29,6 +29,9 @@ struct PeerNapi {
 
 struct DataplaneState {
   DataplaneConfig config;
+  // The network namespace the data plane was created or opened in: interface names and indexes
+  // mean something only there, so calls made from a thread elsewhere enter it (InDataplaneNetns).
+  OwnedFd netns;
   std::optional<std::string> pin_dir;  // set when pinned
   std::map<std::string, OwnedFd> map_fds;
   std::array<OwnedFd, kProgCount> prog_fds;
@@ -68,6 +71,21 @@ struct DataplaneState {
   bool EndpointUsesInterfaceLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Persists an attachment (and the peer program of its interface) in ila_attachments.
   void RecordAttachmentLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+};
+
+// Scope guard: while alive, the calling thread is in the data plane's network namespace (entered
+// with setns only when the thread is elsewhere, and left again on destruction).
+class InDataplaneNetns {
+ public:
+  explicit InDataplaneNetns(const DataplaneState& state);
+  ~InDataplaneNetns();
+  InDataplaneNetns(const InDataplaneNetns&) = delete;
+  InDataplaneNetns& operator=(const InDataplaneNetns&) = delete;
+  const absl::Status& status() const { return status_; }
+
+ private:
+  int saved_ = -1;
+  absl::Status status_;
 };
 
 // Wire conversions, done once here.

@@ -1,6 +1,12 @@
 #include "netlink.h"
 
+
+
+
 #include <dirent.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
 #include <linux/net_namespace.h>
@@ -840,6 +846,37 @@ absl::Status SetXdpInNetns(std::optional<int> netnsid, int ifindex, int prog_fd,
   const std::string where = NetnsPhrase(netnsid);
   return RunInNetns(owned.get(),
                     [&] { return SetXdpHere(ifindex, prog_fd, flags, expected_fd, where); });
+}
+
+absl::Status SetTxChecksumOffload(std::optional<int> netnsid, int ifindex, bool on) {
+  auto link = netnsid ? GetLinkInNetns(*netnsid, ifindex) : GetLink(ifindex);
+  if (!link.ok()) return link.status();
+  std::string name = link->name;
+  auto apply = [&]() -> absl::Status {
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+    ethtool_value value{};
+    value.cmd = ETHTOOL_STXCSUM;
+    value.data = on ? 1 : 0;
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    ifr.ifr_data = reinterpret_cast<char*>(&value);
+    int rc = ioctl(sock, SIOCETHTOOL, &ifr);
+    int err = errno;
+    close(sock);
+    if (rc != 0) {
+      return absl::InternalError(absl::StrCat("turning transmit checksum offload ",
+                                              on ? "on" : "off", " on ", name, ": ",
+                                              std::strerror(err)));
+    }
+    return absl::OkStatus();
+  };
+  if (!netnsid) return apply();
+  auto fd = OpenNetnsById(*netnsid);
+  if (!fd.ok()) return fd.status();
+  absl::Status st = RunInNetns(*fd, apply);
+  close(*fd);
+  return st;
 }
 
 }  // namespace ila::internal

@@ -114,6 +114,12 @@ absl::StatusOr<int> NetnsIdOf(int netns_fd);
 // NotFound when none matches.
 absl::StatusOr<int> OpenNetnsById(int netnsid);
 
+// Turns transmit checksum offload of link `ifindex` (in the namespace known as `netnsid`, or the
+// caller's) on or off (SIOCETHTOOL ETHTOOL_STXCSUM). A veth whose sender leaves checksums to
+// offload hands XDP packets whose checksum is only the pseudo-header sum; redirected, they arrive
+// with a wrong checksum, so the container side of a veth must compute checksums itself.
+absl::Status SetTxChecksumOffload(std::optional<int> netnsid, int ifindex, bool on);
+
 // Runs `fn` on a helper thread that has setns()'d into `netns_fd`, and returns its status (or why
 // the thread could not get there). Sockets `fn` creates live in that namespace; the calling
 // thread's namespace never changes. `fn` must not throw.

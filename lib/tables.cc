@@ -417,6 +417,8 @@ absl::StatusOr<std::vector<LocatorEntry>> LocatorTable::List() const {
 EndpointTable::EndpointTable(std::shared_ptr<DataplaneState> state) : state_(std::move(state)) {}
 
 absl::Status EndpointTable::Upsert(const Endpoint& ep) {
+  internal::InDataplaneNetns in_netns(*state_);
+  if (!in_netns.status().ok()) return in_netns.status();
   if (ep.mac.IsZero()) {
     return absl::InvalidArgumentError(
         absl::StrCat("endpoint ", ep.sir.ToString(), ": the container MAC is 00:00:00:00:00:00"));
@@ -459,6 +461,8 @@ absl::Status EndpointTable::Upsert(const Endpoint& ep) {
 }
 
 absl::Status EndpointTable::Remove(const SirAddress& sir) {
+  internal::InDataplaneNetns in_netns(*state_);
+  if (!in_netns.status().ok()) return in_netns.status();
   DataplaneState& s = *state_;
   absl::MutexLock lock(&s.mu);
   abi::ila_endpoint_key key{ToAbi(sir.address())};

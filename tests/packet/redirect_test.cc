@@ -146,3 +146,29 @@ TEST_CASE("two hosts joined by one veth can both attach: the second takes over t
     a.reset();
   }
 }
+
+TEST_CASE("a Dataplane acts in its own network namespace whatever thread namespace calls it") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto ns = Netns::Create("own");
+  REQUIRE(ns.ok());
+  std::string a_name = UniqueIfName("oa"), b_name = UniqueIfName("ob");
+  auto link = VethPair::Create({&*ns, a_name, "", {}}, {&*ns, b_name, "", {}});
+  REQUIRE(link.ok());
+  std::unique_ptr<Dataplane> dp;
+  {
+    auto in = NetnsEntered::Enter(*ns);
+    REQUIRE(in.ok());
+    auto created = Dataplane::Create({});
+    REQUIRE(created.ok());
+    dp = std::move(*created);
+  }
+  // Called from the test's own namespace, where a_name does not exist: still attaches there.
+  auto att = dp->AttachUplink({a_name, AttachMode::kNative, {}});
+  INFO(att.status().ToString());
+  REQUIRE(att.ok());
+  CHECK_THAT(*ns->RunOutput("ip -d link show " + a_name), Catch::Contains("ila_from_uplink"));
+  CHECK_THAT(*ns->RunOutput("ip -d link show " + b_name), Catch::Contains("ila_peer_napi"));
+  REQUIRE(dp->DetachAll().ok());
+  CHECK_THAT(*ns->RunOutput("ip -d link show " + a_name), !Catch::Contains("prog/xdp"));
+  CHECK_THAT(*ns->RunOutput("ip -d link show " + b_name), !Catch::Contains("prog/xdp"));
+}
