@@ -753,7 +753,8 @@ absl::Status CmdRoute(Context& ctx, Args& args) {
       if (absl::Status st = EnsurePrefix(**dp, r->mapping.sir.prefix, &added); !st.ok()) {
         return WithCommand(st, "route add");
       }
-      absl::Status st = (*dp)->mappings().Upsert(r->mapping);
+      // ip route add refuses an existing route; so does this (the same semantics).
+      absl::Status st = (*dp)->mappings().Add(r->mapping);
       if (!st.ok() && added) (void)(*dp)->sir_prefixes().Remove(r->mapping.sir.prefix);
       return WithCommand(st, "route add");
     }
@@ -890,7 +891,8 @@ absl::Status CmdIla(Context& ctx, Args& args) {
     if (absl::Status st = EnsurePrefix(**dp, e.sir_prefix, &added); !st.ok()) {
       return WithCommand(st, "ila add");
     }
-    absl::Status st = (*dp)->locators().Upsert(e);
+    // ip ila add refuses a duplicate; so does this.
+    absl::Status st = (*dp)->locators().Add(e);
     if (!st.ok() && added) (void)(*dp)->sir_prefixes().Remove(e.sir_prefix);
     return WithCommand(st, "ila add");
   }

@@ -530,6 +530,11 @@ TEST_CASE("ilactl accepts the kernel's ILA grammar and names what has no equival
 
   // What has no equivalent: one line each, nothing applied.
   std::string before = Snapshot(h);
+  // As with ip: adding what exists is refused (ip route add / ip ila add say "File exists").
+  h.Fails({"route", "add", "3333:0:0:1:2000:0:1:87/128", "encap", "ila", "2001:0:99:0"},
+          "already has a mapping");
+  h.Fails({"ila", "add", "loc_match", "2001:0:87:0", "loc", "3333:0:0:1"},
+          "already registered");
   h.Fails({"route", "add", "3333:0:0:1::/64", "encap", "ila", "2001:0:87:0"},
           "prefixes shorter than /128 have no equivalent");
   h.Fails({"route", "add", "3333:0:0:1::5/128", "encap", "ila", "2001:0:87:0", "via", "fe80::1"},
