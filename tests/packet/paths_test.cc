@@ -46,56 +46,6 @@ Bytes Delivered(Bytes ip, int hops, const MacAddress& dst_mac, const MacAddress&
   return EthernetIpv6(dst_mac, src_mac, ip);
 }
 
-// Sum of the outcome counters (forwarded, passed, dropped) that moved: every run has exactly one.
-uint64_t Outcomes(const Stats& delta) {
-  uint64_t n = 0;
-  for (const Counter& c : delta.counters)
-    if (c.kind != CounterKind::kObservation) n += c.packets;
-  return n;
-}
-
-// HostFixture::Run, but with counter deltas free of background traffic. The programs are also
-// attached to the fixture's live interfaces, where the namespaces' kernels send neighbour
-// discovery, router solicitations and MLD reports at times of their own; one of those landing
-// between the two counter reads would add an outcome to the delta. The programs are deterministic,
-// so a run is repeated until its delta holds at most one outcome (a program that counted two
-// outcomes for one frame would do so every time and still fail RequireOnly).
-XdpRun Run(HostFixture& host, Role role, const Bytes& frame, int ingress) {
-  XdpRun r;
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    r = host.Run(role, frame, ingress);
-    if (r.verdict < 0 || Outcomes(r.delta) <= 1) break;
-  }
-  return r;
-}
-
-// Observations about how a packet was translated; RequireOnly insists that exactly the listed ones
-// moved. (Other observations, e.g. miss reporting, are not about the packet's bytes.)
-const std::string_view kTranslationObservations[] = {"transport_not_adjusted",
-                                                     "icmp_inner_translated", "icmp_inner_unknown"};
-
-// The run's only outcome is `name` (one packet), and of the translation observations exactly
-// `observations` moved (once each).
-void RequireOnly(const XdpRun& r, std::string_view name,
-                 std::initializer_list<std::string_view> observations = {}) {
-  INFO("counters moved:\n" << r.delta.ToText());
-  CHECK(r.delta.Packets(name) == 1);
-  CHECK(Outcomes(r.delta) == 1);
-  for (std::string_view o : kTranslationObservations) {
-    CAPTURE(o);
-    bool listed = std::find(observations.begin(), observations.end(), o) != observations.end();
-    CHECK(r.delta.Packets(o) == (listed ? 1u : 0u));
-  }
-  for (std::string_view o : observations) {
-    CAPTURE(o);
-    CHECK(std::find(std::begin(kTranslationObservations), std::end(kTranslationObservations), o) !=
-          std::end(kTranslationObservations));
-  }
-}
-
-void RequireVerdict(const XdpRun& r, int verdict) {
-  REQUIRE(VerdictName(r.verdict) == VerdictName(verdict));
-}
 
 bool Contains(absl::string_view haystack, std::string_view needle) {
   return std::string(haystack).find(needle) != std::string::npos;
