@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "absl/strings/str_join.h"
 #include "ila/mapping.h"
@@ -90,6 +91,46 @@ absl::StatusOr<T> ParseWord(Args& args, std::string_view what,
   auto v = parse(*word);
   if (!v.ok()) return args.Invalid(v.status());
   return *v;
+}
+
+// Prefixes an error with the command it came from (defined below).
+absl::Status WithCommand(const absl::Status& st, std::string_view command);
+
+// "<table> del KEY": one key, then the table's removal (the same shape for every table).
+template <typename Key>
+absl::Status DeleteOne(Context& ctx, Args& args, const char* command, const char* usage,
+                       const char* what, absl::StatusOr<Key> (*parse)(std::string_view),
+                       const std::function<absl::Status(ila::Dataplane&, const Key&)>& remove) {
+  args.set_command(command, usage);
+  auto key = ParseWord<Key>(args, what, parse);
+  if (!key.ok()) return key.status();
+  if (absl::Status st = args.ExpectEnd(); !st.ok()) return st;
+  auto dp = ctx.Open();
+  if (!dp.ok()) return dp.status();
+  return WithCommand(remove(**dp, *key), command);
+}
+
+// "<table> show [KEY]": the one entry asked for, or all of them.
+template <typename Key, typename Entry>
+absl::StatusOr<std::vector<Entry>> ShowOneOrAll(
+    Context& ctx, Args& args, const char* command, const char* usage, const char* what,
+    absl::StatusOr<Key> (*parse)(std::string_view),
+    const std::function<absl::StatusOr<Entry>(ila::Dataplane&, const Key&)>& get,
+    const std::function<absl::StatusOr<std::vector<Entry>>(ila::Dataplane&)>& list) {
+  args.set_command(command, usage);
+  std::optional<Key> one;
+  if (!args.done()) {
+    auto key = ParseWord<Key>(args, what, parse);
+    if (!key.ok()) return key.status();
+    one = *key;
+  }
+  if (absl::Status st = args.ExpectEnd(); !st.ok()) return st;
+  auto dp = ctx.Open();
+  if (!dp.ok()) return dp.status();
+  if (!one) return list(**dp);
+  auto e = get(**dp, *one);
+  if (!e.ok()) return WithCommand(e.status(), command);
+  return std::vector<Entry>{*e};
 }
 
 absl::StatusOr<ChecksumMode> ParseCsum(Args& args) {
@@ -354,37 +395,17 @@ absl::Status CmdLocator(Context& ctx, Args& args) {
       }
       return WithCommand((*dp)->locators().Upsert(e), "locator add");
     }
-    case kDel: {
-      args.set_command("locator del", "locator del LOCATOR");
-      auto loc = ParseWord<ila::Locator>(args, "a locator", &ila::Locator::Parse);
-      if (!loc.ok()) return loc.status();
-      if (absl::Status st = args.ExpectEnd(); !st.ok()) return st;
-      auto dp = ctx.Open();
-      if (!dp.ok()) return dp.status();
-      return WithCommand((*dp)->locators().Remove(*loc), "locator del");
-    }
+    case kDel:
+      return DeleteOne<ila::Locator>(
+          ctx, args, "locator del", "locator del LOCATOR", "a locator", &ila::Locator::Parse,
+          [](ila::Dataplane& dp, const ila::Locator& l) { return dp.locators().Remove(l); });
     default: {
-      args.set_command("locator show", "locator show [LOCATOR]");
-      std::optional<ila::Locator> one;
-      if (!args.done()) {
-        auto loc = ParseWord<ila::Locator>(args, "a locator", &ila::Locator::Parse);
-        if (!loc.ok()) return loc.status();
-        one = *loc;
-      }
-      if (absl::Status st = args.ExpectEnd(); !st.ok()) return st;
-      auto dp = ctx.Open();
-      if (!dp.ok()) return dp.status();
-      std::vector<LocatorEntry> list;
-      if (one) {
-        auto e = (*dp)->locators().Get(*one);
-        if (!e.ok()) return WithCommand(e.status(), "locator show");
-        list.push_back(*e);
-      } else {
-        auto all = (*dp)->locators().List();
-        if (!all.ok()) return all.status();
-        list = *all;
-      }
-      PrintLocators(ctx, list, false);
+      auto list = ShowOneOrAll<ila::Locator, LocatorEntry>(
+          ctx, args, "locator show", "locator show [LOCATOR]", "a locator", &ila::Locator::Parse,
+          [](ila::Dataplane& dp, const ila::Locator& l) { return dp.locators().Get(l); },
+          [](ila::Dataplane& dp) { return dp.locators().List(); });
+      if (!list.ok()) return list.status();
+      PrintLocators(ctx, *list, false);
       return absl::OkStatus();
     }
   }
@@ -442,15 +463,10 @@ absl::Status CmdMap(Context& ctx, Args& args) {
       }
       return WithCommand((*dp)->mappings().Upsert(m), "map add");
     }
-    case kDel: {
-      args.set_command("map del", "map del SIR");
-      auto sir = ParseWord<ila::SirAddress>(args, "a SIR address", &ila::SirAddress::Parse);
-      if (!sir.ok()) return sir.status();
-      if (absl::Status st = args.ExpectEnd(); !st.ok()) return st;
-      auto dp = ctx.Open();
-      if (!dp.ok()) return dp.status();
-      return WithCommand((*dp)->mappings().Remove(*sir), "map del");
-    }
+    case kDel:
+      return DeleteOne<ila::SirAddress>(
+          ctx, args, "map del", "map del SIR", "a SIR address", &ila::SirAddress::Parse,
+          [](ila::Dataplane& dp, const ila::SirAddress& a) { return dp.mappings().Remove(a); });
     case kFlush: {
       args.set_command("map flush", "map flush");
       if (absl::Status st = args.ExpectEnd(); !st.ok()) return st;
@@ -459,27 +475,12 @@ absl::Status CmdMap(Context& ctx, Args& args) {
       return WithCommand((*dp)->mappings().Flush(), "map flush");
     }
     default: {
-      args.set_command("map show", "map show [SIR]");
-      std::optional<ila::SirAddress> one;
-      if (!args.done()) {
-        auto sir = ParseWord<ila::SirAddress>(args, "a SIR address", &ila::SirAddress::Parse);
-        if (!sir.ok()) return sir.status();
-        one = *sir;
-      }
-      if (absl::Status st = args.ExpectEnd(); !st.ok()) return st;
-      auto dp = ctx.Open();
-      if (!dp.ok()) return dp.status();
-      std::vector<Mapping> list;
-      if (one) {
-        auto m = (*dp)->mappings().Get(*one);
-        if (!m.ok()) return WithCommand(m.status(), "map show");
-        list.push_back(*m);
-      } else {
-        auto all = (*dp)->mappings().List();
-        if (!all.ok()) return all.status();
-        list = *all;
-      }
-      PrintMappings(ctx, list);
+      auto list = ShowOneOrAll<ila::SirAddress, Mapping>(
+          ctx, args, "map show", "map show [SIR]", "a SIR address", &ila::SirAddress::Parse,
+          [](ila::Dataplane& dp, const ila::SirAddress& a) { return dp.mappings().Get(a); },
+          [](ila::Dataplane& dp) { return dp.mappings().List(); });
+      if (!list.ok()) return list.status();
+      PrintMappings(ctx, *list);
       return absl::OkStatus();
     }
   }
@@ -532,37 +533,18 @@ absl::Status CmdEndpoint(Context& ctx, Args& args) {
       }
       return WithCommand((*dp)->endpoints().Upsert(ep), "endpoint add");
     }
-    case kDel: {
-      args.set_command("endpoint del", "endpoint del SIR");
-      auto sir = ParseWord<ila::SirAddress>(args, "a SIR address", &ila::SirAddress::Parse);
-      if (!sir.ok()) return sir.status();
-      if (absl::Status st = args.ExpectEnd(); !st.ok()) return st;
-      auto dp = ctx.Open();
-      if (!dp.ok()) return dp.status();
-      return WithCommand((*dp)->endpoints().Remove(*sir), "endpoint del");
-    }
+    case kDel:
+      return DeleteOne<ila::SirAddress>(
+          ctx, args, "endpoint del", "endpoint del SIR", "a SIR address", &ila::SirAddress::Parse,
+          [](ila::Dataplane& dp, const ila::SirAddress& a) { return dp.endpoints().Remove(a); });
     default: {
-      args.set_command("endpoint show", "endpoint show [SIR]");
-      std::optional<ila::SirAddress> one;
-      if (!args.done()) {
-        auto sir = ParseWord<ila::SirAddress>(args, "a SIR address", &ila::SirAddress::Parse);
-        if (!sir.ok()) return sir.status();
-        one = *sir;
-      }
-      if (absl::Status st = args.ExpectEnd(); !st.ok()) return st;
-      auto dp = ctx.Open();
-      if (!dp.ok()) return dp.status();
-      std::vector<ila::Endpoint> list;
-      if (one) {
-        auto e = (*dp)->endpoints().Get(*one);
-        if (!e.ok()) return WithCommand(e.status(), "endpoint show");
-        list.push_back(*e);
-      } else {
-        auto all = (*dp)->endpoints().List();
-        if (!all.ok()) return all.status();
-        list = *all;
-      }
-      PrintEndpoints(ctx, list);
+      auto list = ShowOneOrAll<ila::SirAddress, ila::Endpoint>(
+          ctx, args, "endpoint show", "endpoint show [SIR]", "a SIR address",
+          &ila::SirAddress::Parse,
+          [](ila::Dataplane& dp, const ila::SirAddress& a) { return dp.endpoints().Get(a); },
+          [](ila::Dataplane& dp) { return dp.endpoints().List(); });
+      if (!list.ok()) return list.status();
+      PrintEndpoints(ctx, *list);
       return absl::OkStatus();
     }
   }
