@@ -336,14 +336,23 @@ absl::StatusOr<std::unique_ptr<Netns>> Netns::Create(const std::string& name) {
   if (PathExists(path)) {
     return absl::AlreadyExistsError("network namespace " + name + " already exists");
   }
-  if (auto out = RunChecked({"ip", "netns", "add", name}); !out.ok()) return out.status();
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Not interruptible: a stop arriving while `ip netns add` runs would otherwise kill it after the
+  // namespace exists but before anything owns it, and the namespace would outlive the process.
+  auto added = RunCommandImpl({"ip", "netns", "add", name}, Duration(10000), "", false);
+  int fd = -1;
+  if (added.ok() && added->exit_code == 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    int err = errno;
-    (void)RunCommand({"ip", "netns", "del", name});
+    const int err = errno;
+    if (PathExists(path)) (void)RunCommandImpl({"ip", "netns", "del", name}, Duration(10000), "", false);
+    if (!added.ok()) return added.status();
+    if (added->exit_code != 0) {
+      return absl::InternalError(absl::StrCat("`ip netns add ", name, "` failed (exit status ",
+                                              added->exit_code, "): ", added->output));
+    }
     return absl::InternalError("opening " + path + ": " + Errno(err));
   }
   std::unique_ptr<Netns> ns(new Netns(name, fd));  // owned from here: failures below delete it
+  if (absl::Status st = CheckNotStopped(); !st.ok()) return st;
   // DAD would keep new addresses tentative for a second; "default" covers links created later.
   for (const char* key : {"net/ipv6/conf/all/accept_dad", "net/ipv6/conf/default/accept_dad"}) {
     if (absl::Status st = ns->Sysctl(key, "0"); !st.ok()) return st;

@@ -356,6 +356,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Before anything is created (the probe namespace below included): a Ctrl-C from here on is
+  // noted, and everything made so far is removed before the demo exits.
+  ila::demo::InstallStopSignalHandlers();
   // Exit status 77 means "cannot run here" (ctest reports the demo test as skipped).
   if (geteuid() != 0) {
     std::fprintf(stderr, "ila_demo loads XDP programs and creates network namespaces: run it as root\n");
@@ -367,12 +370,17 @@ int main(int argc, char** argv) {
                  probe.status().ToString().c_str());
     return 77;
   }
-  if (auto ns = ila::demo::Netns::Create("ilademo-" + std::to_string(getpid()) + "-probe"); !ns.ok()) {
+  if (auto ns = ila::demo::Netns::Create("ilademo-" + std::to_string(getpid()) + "-probe");
+      !ns.ok() && !ila::demo::StopRequested()) {
     std::fprintf(stderr, "ila_demo cannot create network namespaces here: %s\n",
                  ns.status().ToString().c_str());
     return 77;
   }
-  ila::demo::InstallStopSignalHandlers();
+  if (ila::demo::StopRequested()) {
+    std::fprintf(stderr, "\n[%s] interrupted: everything created has been removed\n",
+                 Elapsed().c_str());
+    return 130;
+  }
   int rc = 1;
   try {
     rc = Run(mode, bytes);

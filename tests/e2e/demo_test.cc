@@ -21,8 +21,9 @@ std::string DemoPrefix(int pid) { return "ilademo-" + std::to_string(pid) + "-";
 
 TEST_CASE("the demo removes everything it created when interrupted, at any step") {
   ILA_SKIP_IF(SkipReason());
-  // Building, pinging, capturing, transferring, moving.
-  for (auto after : {300ms, 1500ms, 2500ms, 3500ms, 5000ms}) {
+  // Starting up (probing, before and after its signal handlers exist), building, pinging,
+  // capturing, transferring, moving.
+  for (auto after : {0ms, 20ms, 60ms, 120ms, 200ms, 300ms, 1500ms, 2500ms, 3500ms, 5000ms}) {
     CAPTURE(after.count());
     auto demo = demo::BackgroundProcess::Start({ILA_DEMO_PATH});
     INFO(demo.status().ToString());
