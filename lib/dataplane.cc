@@ -18,6 +18,7 @@
 #include "abi.h"
 #include "absl/strings/str_cat.h"
 #include "dataplane_state.h"
+#include "nexthop_keeper.h"
 #include "log_capture.h"
 #include "netlink.h"
 #include "object.h"
@@ -92,7 +93,7 @@ absl::Status DataplaneState::BindMaps() {
   for (const char* name :
        {"ila_mappings", "ila_reverse", "ila_locators", "ila_endpoints", "ila_sources",
         "ila_sir_prefixes", "ila_tx_ports", "ila_cpus", "ila_steer", "ila_meta",
-        "ila_attachments", "ila_stats", "ila_miss_events"}) {
+        "ila_attachments", "ila_stats", "ila_miss_events", "ila_nexthops", "ila_nexthop_epoch"}) {
     if (map_fd(name) < 0) return absl::InternalError(absl::StrCat("map ", name, " is missing"));
   }
   mappings = {map_fd("ila_mappings"), "ila_mappings"};
@@ -107,6 +108,8 @@ absl::Status DataplaneState::BindMaps() {
   meta = {map_fd("ila_meta"), "ila_meta"};
   attachment_records = {map_fd("ila_attachments"), "ila_attachments"};
   stats = {map_fd("ila_stats"), "ila_stats"};
+  nexthops = {map_fd("ila_nexthops"), "ila_nexthops"};
+  nexthop_epoch = {map_fd("ila_nexthop_epoch"), "ila_nexthop_epoch"};
   return absl::OkStatus();
 }
 
@@ -241,6 +244,13 @@ absl::Status ValidateConfig(const DataplaneConfig& config) {
   if (config.miss_event_interval.count() < 0) {
     return absl::InvalidArgumentError("DataplaneConfig: miss_event_interval is negative");
   }
+  if (config.max_nexthops == 0) {
+    return absl::InvalidArgumentError("DataplaneConfig: every max_* size must be at least 1");
+  }
+  if (config.nexthop_refresh.count() < 0 || config.nexthop_refresh.count() > UINT32_MAX) {
+    return absl::InvalidArgumentError(
+        "DataplaneConfig: nexthop_refresh must be between 0 and 2^32-1 ms");
+  }
   return absl::OkStatus();
 }
 
@@ -256,6 +266,9 @@ abi::ila_meta MetaOf(const DataplaneConfig& c) {
   m.max_endpoints = c.max_endpoints;
   m.max_locators = c.max_locators;
   m.max_sir_prefixes = c.max_sir_prefixes;
+  m.nexthop_cache = c.nexthop_cache;
+  m.max_nexthops = c.max_nexthops;
+  m.nexthop_refresh_ms = static_cast<uint32_t>(c.nexthop_refresh.count());
   return m;
 }
 
@@ -269,6 +282,9 @@ DataplaneConfig ConfigOf(const abi::ila_meta& m) {
   c.max_endpoints = m.max_endpoints;
   c.max_locators = m.max_locators;
   c.max_sir_prefixes = m.max_sir_prefixes;
+  c.nexthop_cache = m.nexthop_cache != 0;
+  c.max_nexthops = m.max_nexthops;
+  c.nexthop_refresh = std::chrono::milliseconds(m.nexthop_refresh_ms);
   return c;
 }
 
@@ -299,11 +315,13 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(const DataplaneConf
   state->prog_fds = std::move(object->progs);
   if (absl::Status st = state->BindMaps(); !st.ok()) return st;
   if (absl::Status st = state->meta.Update(0, MetaOf(config)); !st.ok()) return st;
+  std::unique_ptr<Dataplane> dp(new Dataplane(state));
+  if (absl::Status st = dp->StartNexthopKeeper(); !st.ok()) return st;
   if (dir) {
     if (absl::Status st = internal::PinInstance(*state, *dir); !st.ok()) return st;
     state->pin_dir = dir;
   }
-  return std::unique_ptr<Dataplane>(new Dataplane(std::move(state)));
+  return dp;
 }
 
 absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& where) {
@@ -386,7 +404,9 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& wh
     }
     state->attached[a.ifindex] = a;
   }
-  return std::unique_ptr<Dataplane>(new Dataplane(std::move(state)));
+  std::unique_ptr<Dataplane> dp(new Dataplane(std::move(state)));
+  if (absl::Status st = dp->StartNexthopKeeper(); !st.ok()) return st;
+  return dp;
 }
 
 Dataplane::~Dataplane() {
@@ -401,6 +421,23 @@ absl::Status Dataplane::Destroy() {
     state_->pin_dir.reset();
   }
   return st;
+}
+
+absl::Status Dataplane::StartNexthopKeeper() {
+  if (!state_->config.nexthop_cache) {
+    // Nobody keeps it in this process; another process may (a pinned instance), so leave it.
+    if (!state_->pin_dir && !state_->config.pinning) return state_->nexthop_epoch.Update(0, 0);
+    return absl::OkStatus();
+  }
+  auto keeper = internal::NexthopKeeper::Start(state_->netns.get(), state_->nexthop_epoch.fd(),
+                                               state_->config.nexthop_refresh);
+  if (!keeper.ok()) return keeper.status();
+  nexthop_keeper_ = *std::move(keeper);
+  return absl::OkStatus();
+}
+
+NexthopCacheState Dataplane::nexthop_cache() const {
+  return nexthop_keeper_ ? nexthop_keeper_->state() : NexthopCacheState{};
 }
 
 std::optional<std::string> Dataplane::pin_directory() const { return state_->pin_dir; }

@@ -125,6 +125,46 @@ absl::Status SetTxChecksumOffload(std::optional<int> netnsid, int ifindex, bool 
 // thread's namespace never changes. `fn` must not throw.
 absl::Status RunInNetns(int netns_fd, const std::function<absl::Status()>& fn);
 
+// ----- Routing configuration, for the next-hop cache -----------------------------------------
+
+// Why, in the calling thread's namespace, one bpf_fib_lookup answer for a destination might not
+// hold for every other destination under its locator (/64), or "" when it does. Checked: IPv6
+// policy rules other than the two defaults (priority 0 -> local, 32766 -> main) or with selectors,
+// multipath, nexthop-object and source-specific IPv6 routes, VRF devices, and any interface
+// (other than lo) with IPv6 forwarding off (bpf_fib_lookup refuses to forward from those).
+// Routes are dumped in full: proportional to the routing table's size.
+absl::StatusOr<std::string> PerLocatorRoutingObstacle();
+
+// What a batch of rtnetlink notifications means for FIB answers already stored.
+struct RoutingChange {
+  bool invalidate = false;  // something a FIB answer can depend on changed
+  // ... possibly in a way that changes PerLocatorRoutingObstacle() (rules, netconf, links, next-hop
+  // objects, multipath or source-specific routes), or any route change while `obstructed`
+  bool reevaluate = false;
+  bool overflow = false;    // notifications were lost (socket buffer full): assume anything changed
+};
+
+// A NETLINK_ROUTE socket, in the namespace of the thread that opens it, subscribed to every
+// notification a FIB answer can depend on: links, IPv6 addresses, routes, rules and netconf,
+// neighbours, next-hop objects. Not thread-safe: one thread reads it.
+class RoutingMonitor {
+ public:
+  static absl::StatusOr<RoutingMonitor> Open();
+  RoutingMonitor(RoutingMonitor&& o) noexcept;
+  RoutingMonitor& operator=(RoutingMonitor&&) = delete;
+  RoutingMonitor(const RoutingMonitor&) = delete;
+  ~RoutingMonitor();
+
+  int fd() const { return fd_; }  // readable when notifications are pending (poll it)
+  // Reads every pending notification without blocking and says what they mean. `obstructed`:
+  // the cache is off now, so any route change may have removed the obstacle.
+  absl::StatusOr<RoutingChange> Drain(bool obstructed);
+
+ private:
+  explicit RoutingMonitor(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 }  // namespace ila::internal
 
 #endif  // ILA_LIB_NETLINK_H_

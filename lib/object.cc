@@ -43,6 +43,7 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
   bpf_map__set_max_entries(skel->maps.ila_sources, config.max_endpoints);
   bpf_map__set_max_entries(skel->maps.ila_locators, config.max_locators);
   bpf_map__set_max_entries(skel->maps.ila_sir_prefixes, config.max_sir_prefixes);
+  bpf_map__set_max_entries(skel->maps.ila_nexthops, config.max_nexthops);
   return skel;
 }
 

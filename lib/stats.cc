@@ -75,6 +75,10 @@ constexpr std::array<CounterSpec, abi::ILA_STAT__COUNT> kCounterSpecs = {{
      "miss event due but the ring buffer was full (its count carries to the next event)"},
     {abi::ILA_STAT_STEERED, "steered", CounterKind::kObservation,
      "uplink: handed to another CPU through the cpumap (counted again there)"},
+    {abi::ILA_STAT_NEXTHOP_LEARNED, "nexthop_learned", CounterKind::kObservation,
+     "a FIB answer for a locator was stored in the next-hop cache"},
+    {abi::ILA_STAT_NEXTHOP_HIT, "nexthop_hit", CounterKind::kObservation,
+     "forwarded with the next-hop cache's answer instead of a FIB lookup"},
 }};
 
 constexpr bool SpecsInEnumOrder() {

@@ -19,7 +19,7 @@ namespace ila::abi {
 
 // Bumped whenever any layout below changes; pinned maps record it so that a newer library never
 // misreads an older instance's maps.
-#define ILA_ABI_VERSION 1
+#define ILA_ABI_VERSION 2
 
 // enum ChecksumMode in include/ila/types.h, as stored in maps.
 enum ila_csum_mode {
@@ -103,6 +103,24 @@ struct ila_sir_prefix_value {
   __u32 flags;  // reserved
 };
 
+// ila_nexthops (LRU): what bpf_fib_lookup answered for a translated destination, by its locator,
+// so that the next packet to that locator skips the FIB walk (most of a remote packet's cost).
+// Learned by the programs, only from answers through a gateway (one neighbour serves the whole
+// locator); trusted only while `epoch` equals ila_nexthop_epoch, which the control plane changes
+// on every route, rule, neighbour, link, address or forwarding change (and sets to 0 to switch
+// the cache off). `max_len` is the longest packet the FIB accepted for it (MTU).
+struct ila_nexthop_key {
+  __u8 locator_be[8];
+};
+struct ila_nexthop_value {
+  __u64 epoch;
+  __u32 ifindex;   // egress
+  __u16 max_len;   // IPv6 total length known to fit the path
+  __u8 dmac[6];
+  __u8 smac[6];
+  __u8 pad[6];
+};
+
 // Every outcome a program can reach, counted per CPU in ila_stats (packets and bytes). Names in
 // lib/stats.cc; keep both in step (checked by a test over ILA_STAT__COUNT).
 enum ila_stat {
@@ -139,6 +157,8 @@ enum ila_stat {
   ILA_STAT_MISS_EVENT,                   // a miss event was sent to the control plane
   ILA_STAT_MISS_EVENT_LOST,              // a miss event was due but the ring buffer was full
   ILA_STAT_STEERED,                      // uplink: handed to another CPU through the cpumap
+  ILA_STAT_NEXTHOP_LEARNED,              // a FIB answer was stored in ila_nexthops
+  ILA_STAT_NEXTHOP_HIT,                  // forwarded with a stored FIB answer (no FIB walk)
   ILA_STAT__COUNT
 };
 
@@ -175,12 +195,14 @@ struct ila_meta {
   __u8 miss_policy;
   __u8 moved_policy;
   __u8 forwarding_cache;  // ila_mappings/ila_reverse are LRU (a bounded cache filled on misses)
-  __u8 pad;
+  __u8 nexthop_cache;     // a library process keeps ila_nexthop_epoch (see DataplaneConfig)
   __u64 miss_interval_ns;
   __u32 max_mappings;
   __u32 max_endpoints;
   __u32 max_locators;
   __u32 max_sir_prefixes;
+  __u32 max_nexthops;
+  __u32 nexthop_refresh_ms;
 };
 
 // ila_attachments (control plane only): which interface runs which program, so a process that
@@ -223,7 +245,9 @@ ILA_STATIC_ASSERT(sizeof(struct ila_stat_value) == 16, "ila_stat_value");
 ILA_STATIC_ASSERT(sizeof(struct ila_miss_event) == 32, "ila_miss_event");
 ILA_STATIC_ASSERT(sizeof(struct ila_miss_state) == 16, "ila_miss_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_steer_config) == 260, "ila_steer_config");
-ILA_STATIC_ASSERT(sizeof(struct ila_meta) == 32, "ila_meta");
+ILA_STATIC_ASSERT(sizeof(struct ila_meta) == 40, "ila_meta");
+ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_key) == 8, "ila_nexthop_key");
+ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_value) == 32, "ila_nexthop_value");
 ILA_STATIC_ASSERT(sizeof(struct ila_attachment) == 20, "ila_attachment");
 
 #ifdef __cplusplus

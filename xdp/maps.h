@@ -50,6 +50,21 @@ struct {
   __type(value, struct ila_sir_prefix_value);
 } ila_sir_prefixes SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct ila_nexthop_key);
+  __type(value, struct ila_nexthop_value);
+} ila_nexthops SEC(".maps");
+
+// The one entry is the epoch ila_nexthops entries must carry to be used; 0: cache off.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} ila_nexthop_epoch SEC(".maps");
+
 // Every interface a program may redirect to (uplinks and container interfaces), keyed by ifindex.
 struct {
   __uint(type, BPF_MAP_TYPE_DEVMAP_HASH);

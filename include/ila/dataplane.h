@@ -29,6 +29,9 @@
 #include "ila/types.h"
 
 namespace ila {
+namespace internal {
+class NexthopKeeper;
+}  // namespace internal
 
 // What from_container does with a SIR destination that has no mapping.
 enum class MissPolicy {
@@ -62,6 +65,18 @@ struct DataplaneConfig {
   // the mapping table becomes an LRU of max_mappings entries; what it evicts misses, goes to the
   // router (miss policy pass), and raises a miss event so the control plane can install it again.
   bool forwarding_cache = false;
+  // Next-hop cache: the programs store bpf_fib_lookup's answer per destination locator (routes
+  // through a gateway only) and reuse it, skipping the FIB walk that is most of a remote packet's
+  // cost. This process keeps it correct: a thread in the data plane's namespace listens to
+  // rtnetlink and invalidates every entry on any IPv6 route, rule, neighbour, link, address or
+  // forwarding change, and switches the cache off while routing is something a per-locator answer
+  // cannot represent (policy rules, multipath or source-specific routes, forwarding off on an
+  // interface). Without a live Dataplane holding it (the last one was destroyed), the cache is off.
+  bool nexthop_cache = true;
+  uint32_t max_nexthops = 4096;  // locators remembered (LRU)
+  // Invalidate at least this often even without a change notification (path MTU exceptions and a
+  // lost notification are not announced); zero: only on notifications.
+  std::chrono::milliseconds nexthop_refresh = std::chrono::seconds(1);
   // At most one miss event per destination per interval (0: one per missed packet).
   std::chrono::nanoseconds miss_event_interval = std::chrono::seconds(1);
   // Pin maps, programs and the attachment records so that the data plane outlives this process
@@ -140,6 +155,14 @@ class MissEventReader {
       std::chrono::milliseconds timeout, const std::function<void(const MissEvent&)>& on_event) = 0;
 };
 
+// The next-hop cache as this Dataplane keeps it (DataplaneConfig::nexthop_cache).
+struct NexthopCacheState {
+  bool kept = false;     // this Dataplane runs the keeper (config.nexthop_cache)
+  bool enabled = false;  // the programs use stored FIB answers now
+  std::string reason;    // why not, when kept but off
+  uint64_t invalidations = 0;  // epochs this keeper started (each retires every stored answer)
+};
+
 class Dataplane {
  public:
   // Loads the programs (the object is embedded in the library) with `config`. Errors name the
@@ -192,6 +215,8 @@ class Dataplane {
 
   [[nodiscard]] absl::StatusOr<std::unique_ptr<MissEventReader>> OpenMissEvents();
 
+  NexthopCacheState nexthop_cache() const;
+
   // The pin directory, when pinned.
   std::optional<std::string> pin_directory() const;
   const DataplaneConfig& config() const;
@@ -208,7 +233,10 @@ class Dataplane {
                                     const std::optional<Endpoint>& endpoint,
                                     const std::vector<int>& steer_cpus);
   absl::Status DetachLocked(int ifindex);
+  absl::Status StartNexthopKeeper();
   std::shared_ptr<internal::DataplaneState> state_;
+  // Declared after state_: stopped (cache switched off) before the maps' fds close.
+  std::unique_ptr<internal::NexthopKeeper> nexthop_keeper_;
   MappingTable mappings_;
   LocatorTable locators_;
   EndpointTable endpoints_;

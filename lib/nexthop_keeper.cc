@@ -1,0 +1,222 @@
+#include "nexthop_keeper.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "netlink.h"
+
+namespace ila::internal {
+namespace {
+
+// Re-reading the routing configuration dumps every route: not more often than this, however
+// often routes change while the cache is off.
+constexpr auto kMinReevaluateInterval = std::chrono::milliseconds(200);
+
+absl::StatusOr<OwnedFd> Dup(int fd, const char* what) {
+  const int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (d < 0) {
+    return absl::InternalError(absl::StrCat("duplicating the ", what, " fd: ", std::strerror(errno)));
+  }
+  return OwnedFd(d);
+}
+
+uint64_t MonotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Whether the calling thread is in the network namespace `fd` refers to (setns() would need
+// CAP_SYS_ADMIN even to stay put).
+bool InNamespace(int fd) {
+  struct stat want {}, here {};
+  return fstat(fd, &want) == 0 && stat("/proc/thread-self/ns/net", &here) == 0 &&
+         want.st_dev == here.st_dev && want.st_ino == here.st_ino;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<NexthopKeeper>> NexthopKeeper::Start(
+    int netns_fd, int epoch_map_fd, std::chrono::milliseconds refresh) {
+  auto netns = Dup(netns_fd, "network namespace");
+  if (!netns.ok()) return netns.status();
+  auto epoch = Dup(epoch_map_fd, "ila_nexthop_epoch map");
+  if (!epoch.ok()) return epoch.status();
+  OwnedFd wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (wake.get() < 0) {
+    return absl::InternalError(absl::StrCat("eventfd for the next-hop cache keeper: ",
+                                            std::strerror(errno)));
+  }
+  std::unique_ptr<NexthopKeeper> k(
+      new NexthopKeeper(*std::move(netns), *std::move(epoch), std::move(wake), refresh));
+  try {
+    k->thread_ = std::thread([keeper = k.get()] { keeper->Run(); });
+  } catch (const std::system_error& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("starting the next-hop cache keeper thread: ", e.what()));
+  }
+  absl::MutexLock lock(&k->mu_);
+  k->mu_.Await(absl::Condition(&k->started_));
+  if (!k->start_error_.ok()) return k->start_error_;  // the thread has ended; k joins it
+  return k;
+}
+
+NexthopKeeper::NexthopKeeper(OwnedFd netns, OwnedFd epoch_fd, OwnedFd wake,
+                             std::chrono::milliseconds refresh)
+    : netns_(std::move(netns)),
+      epoch_fd_(std::move(epoch_fd)),
+      epoch_(epoch_fd_.get(), "ila_nexthop_epoch"),
+      wake_(std::move(wake)),
+      refresh_(refresh) {
+  state_.kept = true;
+}
+
+NexthopKeeper::~NexthopKeeper() {
+  const uint64_t one = 1;
+  (void)!write(wake_.get(), &one, sizeof(one));
+  if (thread_.joinable()) thread_.join();
+  // No keeper, no cache: nobody would retire entries made stale by later changes.
+  (void)epoch_.Update(0, 0);
+}
+
+NexthopCacheState NexthopKeeper::state() const {
+  absl::MutexLock lock(&mu_);
+  return state_;
+}
+
+void NexthopKeeper::NewEpoch() {
+  // Unique across processes keeping the same pinned instance: strictly after the current one and
+  // after every epoch started before this moment.
+  uint64_t next = MonotonicNs();
+  auto current = epoch_.Lookup(0);
+  if (current.ok() && current->has_value()) next = std::max(next, **current + 1);
+  if (next == 0) next = 1;
+  absl::Status st = epoch_.Update(0, next);
+  absl::MutexLock lock(&mu_);
+  if (!st.ok()) {
+    state_.enabled = false;
+    state_.reason = absl::StrCat("cannot start a new epoch: ", st.message());
+    return;
+  }
+  ++state_.invalidations;
+}
+
+void NexthopKeeper::SetOff(const std::string& reason) {
+  absl::Status st = epoch_.Update(0, 0);
+  absl::MutexLock lock(&mu_);
+  state_.enabled = false;
+  state_.reason = st.ok() ? reason : absl::StrCat(reason, "; and switching off failed: ", st.message());
+}
+
+void NexthopKeeper::Reevaluate() {
+  auto obstacle = PerLocatorRoutingObstacle();
+  if (!obstacle.ok()) {
+    SetOff(absl::StrCat("cannot read the routing configuration: ", obstacle.status().message()));
+    return;
+  }
+  if (!obstacle->empty()) {
+    SetOff(*obstacle);
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    state_.enabled = true;
+    state_.reason.clear();
+  }
+  NewEpoch();
+}
+
+void NexthopKeeper::Run() {
+  auto fail = [this](absl::Status st) {
+    (void)epoch_.Update(0, 0);
+    absl::MutexLock lock(&mu_);
+    start_error_ = std::move(st);
+    started_ = true;
+  };
+  if (!InNamespace(netns_.get()) && setns(netns_.get(), CLONE_NEWNET) != 0) {
+    fail(absl::InternalError(absl::StrCat(
+        "the next-hop cache keeper cannot enter the data plane's network namespace: ",
+        std::strerror(errno))));
+    return;
+  }
+  // Subscribe first, then read the configuration: a change in between is seen as a notification.
+  auto monitor = RoutingMonitor::Open();
+  if (!monitor.ok()) {
+    fail(monitor.status());
+    return;
+  }
+  Reevaluate();
+  {
+    absl::MutexLock lock(&mu_);
+    started_ = true;
+  }
+
+  using Clock = std::chrono::steady_clock;
+  auto last_epoch = Clock::now();
+  auto last_evaluation = Clock::now();
+  bool reevaluate_due = false;
+  for (;;) {
+    int timeout_ms = -1;
+    const auto now = Clock::now();
+    auto until = [&now](Clock::time_point t) {
+      return static_cast<int>(std::max<int64_t>(
+          0, std::chrono::ceil<std::chrono::milliseconds>(t - now).count()));
+    };
+    if (refresh_.count() > 0) timeout_ms = until(last_epoch + refresh_);
+    if (reevaluate_due) {
+      const int t = until(last_evaluation + kMinReevaluateInterval);
+      timeout_ms = timeout_ms < 0 ? t : std::min(timeout_ms, t);
+    }
+    pollfd fds[2] = {{wake_.get(), POLLIN, 0}, {monitor->fd(), POLLIN, 0}};
+    const int n = poll(fds, 2, timeout_ms);
+    if (n < 0 && errno != EINTR) {
+      SetOff(absl::StrCat("waiting for routing changes failed: ", std::strerror(errno)));
+      return;
+    }
+    if (fds[0].revents) return;
+    bool enabled;
+    {
+      absl::MutexLock lock(&mu_);
+      enabled = state_.enabled;
+    }
+    if (fds[1].revents) {
+      auto change = monitor->Drain(!enabled);
+      if (!change.ok()) {
+        SetOff(std::string(change.status().message()));
+        return;
+      }
+      // Retire what was learned before the change first; deciding whether the cache may stay on
+      // takes a dump and comes second.
+      if (change->invalidate && enabled) {
+        NewEpoch();
+        last_epoch = Clock::now();
+      }
+      if (change->reevaluate) reevaluate_due = true;
+    }
+    const auto after = Clock::now();
+    if (reevaluate_due && after - last_evaluation >= kMinReevaluateInterval) {
+      Reevaluate();
+      last_evaluation = last_epoch = Clock::now();
+      reevaluate_due = false;
+    } else if (reevaluate_due && enabled) {
+      // The change may be one the cache cannot represent: off until the configuration is read.
+      SetOff("re-reading the routing configuration after a change");
+    } else if (refresh_.count() > 0 && after - last_epoch >= refresh_) {
+      if (enabled) NewEpoch();
+      last_epoch = after;
+    }
+  }
+}
+
+}  // namespace ila::internal

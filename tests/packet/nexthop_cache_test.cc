@@ -1,0 +1,307 @@
+// The next-hop cache (DataplaneConfig::nexthop_cache): the programs store bpf_fib_lookup's answer
+// per locator and reuse it. These tests hold it to "never wrong": the output with the cache is
+// byte-identical to the output without it, every neighbour or route change retires stored answers
+// before the next packet can use them (checked with periodic refresh off, so only notifications
+// can do it), and routing a per-locator answer cannot represent switches the cache off.
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "ila/translation.h"
+#include "support/host_fixture.h"
+#include "support/host_test.h"
+#include "support/kernel.h"
+
+using namespace ila;
+using namespace ila::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+using H = HostFixture;
+
+const MacAddress kOtherGatewayMac({0x02, 0, 0, 0, 0xfa, 0xb1});
+
+HostFixture::Options CacheOptions(bool cache) {
+  HostFixture::Options o;
+  o.config.nexthop_cache = cache;
+  o.config.nexthop_refresh = 0ms;  // only notifications retire stored answers
+  return o;
+}
+
+// C1 -> Remote(), mapped behind L2 (routed via the fabric gateway fd00:ff::2), `payload` bytes
+// of UDP.
+Bytes RemoteFrame(HostFixture& host, size_t payload = 10) {
+  Ipv6Address src = H::C1().address();
+  Ipv6Address dst = H::Remote().address();
+  Bytes udp = Segment(kProtoUdp, src, dst);
+  udp.resize(8 + payload, 0x5a);
+  udp[4] = static_cast<uint8_t>(udp.size() >> 8);
+  udp[5] = static_cast<uint8_t>(udp.size());
+  return EthernetIpv6(host.C1hMac(), H::C1Mac(), Ipv6(src, dst, kProtoUdp, udp));
+}
+
+void MapRemote(HostFixture& host) {
+  REQUIRE(host.dp()
+              .mappings()
+              .Upsert({H::Remote(), H::L2(), ChecksumMode::kNoAction, IdentifierType::kLuid})
+              .ok());
+}
+
+MacAddress DstMac(const Bytes& frame) {
+  std::array<uint8_t, 6> m{};
+  std::copy(frame.begin(), frame.begin() + 6, m.begin());
+  return MacAddress(m);
+}
+
+// Waits until the keeper has started an epoch after `before` (it read a notification).
+void AwaitInvalidation(HostFixture& host, uint64_t before) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (host.dp().nexthop_cache().invalidations == before &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(2ms);
+  }
+  REQUIRE(host.dp().nexthop_cache().invalidations > before);
+}
+
+// Waits until the cache is on, or off for a reason containing `reason`; returns its state. (After
+// a change the keeper may be off briefly while it re-reads the routing configuration.)
+NexthopCacheState AwaitEnabled(HostFixture& host, bool enabled, const std::string& reason = "") {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  auto settled = [&](const NexthopCacheState& s) {
+    return s.enabled == enabled && s.reason.find(reason) != std::string::npos;
+  };
+  while (!settled(host.dp().nexthop_cache()) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  NexthopCacheState s = host.dp().nexthop_cache();
+  INFO("reason: " << s.reason);
+  REQUIRE(s.enabled == enabled);
+  CHECK_THAT(s.reason, Catch::Contains(reason));
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("a stored FIB answer gives exactly the frame a FIB lookup gives") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  Bytes without;
+  {
+    auto host = MakeHostOrFail(CacheOptions(false));
+    CHECK_FALSE(host->dp().nexthop_cache().kept);
+    MapRemote(*host);
+    Bytes in = RemoteFrame(*host);
+    for (int i = 0; i < 2; ++i) {
+      XdpRun out = Run(*host, Role::kContainer, in, host->c1h());
+      RequireVerdict(out, XDP_REDIRECT);
+      RequireOnly(out, "tx_remote");
+      CHECK(out.delta.Packets("nexthop_learned") == 0);
+      CHECK(out.delta.Packets("nexthop_hit") == 0);
+      without = out.frame;
+    }
+  }
+  auto host = MakeHostOrFail(CacheOptions(true));
+  REQUIRE(host->dp().nexthop_cache().kept);
+  AwaitEnabled(*host, true);
+  MapRemote(*host);
+  Bytes in = RemoteFrame(*host);
+  XdpRun first = Run(*host, Role::kContainer, in, host->c1h());
+  RequireVerdict(first, XDP_REDIRECT);
+  RequireOnly(first, "tx_remote");
+  CHECK(first.delta.Packets("nexthop_learned") == 1);
+  CHECK(first.delta.Packets("nexthop_hit") == 0);
+  XdpRun second = Run(*host, Role::kContainer, in, host->c1h());
+  RequireVerdict(second, XDP_REDIRECT);
+  RequireOnly(second, "tx_remote");
+  CHECK(second.delta.Packets("nexthop_learned") == 0);
+  CHECK(second.delta.Packets("nexthop_hit") == 1);
+  // The host MACs differ between the two fixtures' links; everything else must not.
+  CHECK(Hex(Bytes(first.frame.begin() + 12, first.frame.end())) ==
+        Hex(Bytes(without.begin() + 12, without.end())));
+  CHECK(Hex(second.frame) == Hex(first.frame));
+  CHECK(DstMac(second.frame) == H::FabricMac());
+}
+
+TEST_CASE("a neighbour or route change retires stored answers before the next packet uses them") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHostOrFail(CacheOptions(true));
+  AwaitEnabled(*host, true);
+  MapRemote(*host);
+  Bytes in = RemoteFrame(*host);
+  XdpRun out = Run(*host, Role::kContainer, in, host->c1h());
+  REQUIRE(DstMac(out.frame) == H::FabricMac());
+  out = Run(*host, Role::kContainer, in, host->c1h());
+  REQUIRE(out.delta.Packets("nexthop_hit") == 1);
+
+  SECTION("the gateway's MAC changes") {
+    uint64_t before = host->dp().nexthop_cache().invalidations;
+    REQUIRE(host->host_ns()
+                .Run("ip -6 neigh replace fd00:ff::2 lladdr " + kOtherGatewayMac.ToString() +
+                     " nud permanent dev " + host->up_name())
+                .ok());
+    AwaitInvalidation(*host, before);
+    out = Run(*host, Role::kContainer, in, host->c1h());
+    RequireVerdict(out, XDP_REDIRECT);
+    CHECK(out.delta.Packets("nexthop_hit") == 0);
+    CHECK(out.delta.Packets("nexthop_learned") == 1);
+    CHECK(DstMac(out.frame) == kOtherGatewayMac);
+  }
+  SECTION("the locator's route moves to another gateway") {
+    REQUIRE(host->host_ns()
+                .Run("ip -6 neigh replace fd00:ff::3 lladdr " + kOtherGatewayMac.ToString() +
+                     " nud permanent dev " + host->up_name())
+                .ok());
+    AwaitEnabled(*host, true);
+    uint64_t before = host->dp().nexthop_cache().invalidations;
+    REQUIRE(host->host_ns()
+                .Run("ip -6 route replace " +
+                     Ipv6Address::FromHalves(H::L2().value(), 0).ToString() +
+                     "/64 via fd00:ff::3 dev " + host->up_name())
+                .ok());
+    AwaitInvalidation(*host, before);
+    out = Run(*host, Role::kContainer, in, host->c1h());
+    RequireVerdict(out, XDP_REDIRECT);
+    CHECK(out.delta.Packets("nexthop_hit") == 0);
+    CHECK(DstMac(out.frame) == kOtherGatewayMac);
+  }
+  SECTION("the locator's route goes away") {
+    uint64_t before = host->dp().nexthop_cache().invalidations;
+    REQUIRE(host->host_ns()
+                .Run("ip -6 route del " + Ipv6Address::FromHalves(H::L2().value(), 0).ToString() +
+                     "/64")
+                .ok());
+    AwaitInvalidation(*host, before);
+    out = Run(*host, Role::kContainer, in, host->c1h());
+    RequireVerdict(out, XDP_PASS);
+    RequireOnly(out, "pass_fib");
+    CHECK(out.delta.Packets("nexthop_hit") == 0);
+  }
+  SECTION("forwarding is switched off on the container's interface") {
+    auto name = host->host_ns().RunOutput("ip -o link show | awk -F': ' '$1==" +
+                                          std::to_string(host->c1h()) + " {print $2}'");
+    REQUIRE(name.ok());
+    std::string ifname = name->substr(0, name->find_first_of("@\n"));
+    REQUIRE(host->host_ns().Run("sysctl -qw net.ipv6.conf." + ifname + ".forwarding=0").ok());
+    AwaitEnabled(*host, false, "forwarding is off on " + ifname);
+    out = Run(*host, Role::kContainer, in, host->c1h());
+    RequireVerdict(out, XDP_PASS);  // the FIB refuses, as the kernel would
+    RequireOnly(out, "pass_fib");
+    REQUIRE(host->host_ns().Run("sysctl -qw net.ipv6.conf." + ifname + ".forwarding=1").ok());
+    AwaitEnabled(*host, true);
+  }
+}
+
+TEST_CASE("routing a per-locator answer cannot represent switches the cache off, and back on") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHostOrFail(CacheOptions(true));
+  AwaitEnabled(*host, true);
+  MapRemote(*host);
+  Bytes in = RemoteFrame(*host);
+
+  struct Obstacle {
+    std::string add, del, reason;
+  };
+  const std::string up = host->up_name();
+  const Obstacle obstacles[] = {
+      {"ip -6 rule add from 2001:db8::/32 table 100 priority 100",
+       "ip -6 rule del from 2001:db8::/32 table 100 priority 100", "policy rule (priority 100"},
+      {"ip -6 neigh replace fd00:ff::3 lladdr 02:00:00:00:fa:b1 nud permanent dev " + up +
+           " && ip -6 route add 2001:db8:cccc::/64 nexthop via fd00:ff::2 dev " + up +
+           " nexthop via fd00:ff::3 dev " + up,
+       "ip -6 route del 2001:db8:cccc::/64", "multipath route 2001:db8:cccc::/64"},
+  };
+  for (const Obstacle& o : obstacles) {
+    CAPTURE(o.add);
+    REQUIRE(host->host_ns().Run(o.add).ok());
+    AwaitEnabled(*host, false, o.reason);
+    for (int i = 0; i < 2; ++i) {
+      XdpRun out = Run(*host, Role::kContainer, in, host->c1h());
+      RequireVerdict(out, XDP_REDIRECT);
+      RequireOnly(out, "tx_remote");
+      CHECK(out.delta.Packets("nexthop_learned") == 0);
+      CHECK(out.delta.Packets("nexthop_hit") == 0);
+    }
+    REQUIRE(host->host_ns().Run(o.del).ok());
+    AwaitEnabled(*host, true);
+    XdpRun out = Run(*host, Role::kContainer, in, host->c1h());
+    CHECK(out.delta.Packets("nexthop_learned") == 1);
+  }
+}
+
+TEST_CASE("answers that hold for one destination only, or for shorter packets, are not reused") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHostOrFail(CacheOptions(true));
+  AwaitEnabled(*host, true);
+  MapRemote(*host);
+
+  SECTION("a locator reached on-link has a neighbour per destination") {
+    // No-action: the ILA address is L2 with Remote's identifier.
+    const std::string ila = Ipv6Address::FromHalves(H::L2().value(), 0x99).ToString();
+    REQUIRE(host->host_ns()
+                .Run("ip -6 route replace " +
+                     Ipv6Address::FromHalves(H::L2().value(), 0).ToString() + "/64 dev " +
+                     host->up_name() + " && ip -6 neigh replace " + ila + " lladdr " +
+                     kOtherGatewayMac.ToString() + " nud permanent dev " + host->up_name())
+                .ok());
+    AwaitEnabled(*host, true);
+    Bytes in = RemoteFrame(*host);
+    for (int i = 0; i < 2; ++i) {
+      XdpRun out = Run(*host, Role::kContainer, in, host->c1h());
+      RequireVerdict(out, XDP_REDIRECT);
+      CHECK(DstMac(out.frame) == kOtherGatewayMac);
+      CHECK(out.delta.Packets("nexthop_learned") == 0);
+      CHECK(out.delta.Packets("nexthop_hit") == 0);
+    }
+  }
+  SECTION("a longer packet than any the FIB accepted takes the FIB again") {
+    XdpRun out = Run(*host, Role::kContainer, RemoteFrame(*host, 10), host->c1h());
+    CHECK(out.delta.Packets("nexthop_learned") == 1);
+    out = Run(*host, Role::kContainer, RemoteFrame(*host, 1000), host->c1h());
+    RequireVerdict(out, XDP_REDIRECT);
+    CHECK(out.delta.Packets("nexthop_hit") == 0);
+    CHECK(out.delta.Packets("nexthop_learned") == 1);
+    out = Run(*host, Role::kContainer, RemoteFrame(*host, 500), host->c1h());
+    CHECK(out.delta.Packets("nexthop_hit") == 1);
+    // Beyond the uplink's 1500-byte MTU: the FIB says so and the kernel sends Packet Too Big.
+    out = Run(*host, Role::kContainer, RemoteFrame(*host, 1600), host->c1h());
+    RequireVerdict(out, XDP_PASS);
+    RequireOnly(out, "pass_fib");
+    CHECK(out.delta.Packets("nexthop_hit") == 0);
+  }
+}
+
+TEST_CASE("the cache is off while no Dataplane keeps it") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  HostFixture::Options o = CacheOptions(true);
+  o.pinned = true;
+  auto host = MakeHostOrFail(o);
+  AwaitEnabled(*host, true);
+  // The epoch the programs check, read from the pinned map itself.
+  auto epoch = [&]() -> uint64_t {
+    const std::string path = host->bpffs_dir() + "/test/maps/ila_nexthop_epoch";
+    int fd = bpf_obj_get(path.c_str());
+    REQUIRE(fd >= 0);
+    uint32_t key = 0;
+    uint64_t value = ~0ull;
+    const int rc = bpf_map_lookup_elem(fd, &key, &value);
+    close(fd);
+    REQUIRE(rc == 0);
+    return value;
+  };
+  CHECK(epoch() != 0);
+  // The controlling process goes away; the pinned programs run on, with the cache off.
+  host->DropDataplane();
+  CHECK(epoch() == 0);
+  auto again = Dataplane::Open(host->pin_location());
+  INFO(again.status().ToString());
+  REQUIRE(again.ok());
+  CHECK((*again)->nexthop_cache().enabled);
+  CHECK(epoch() != 0);
+  host->SetDataplane(std::move(*again));
+}
