@@ -12,7 +12,8 @@
 //   bench_pass      XDP_PASS: with live frames the frame enters the kernel's stack (kernel
 //                   forwarding, no XDP work).
 //   bench_redirect  bare devmap redirect, no parsing, no rewriting: the ceiling.
-//   bench_sink      counts what arrives on an interface and drops it.
+//   bench_sink      counts what arrives on an interface (and of which kind: plain UDP, VXLAN, SRv6
+//                   with an SRH, IPv6-in-IPv6) and drops it.
 //   bench_plain_hash a plain BPF hash keyed by the 128-bit destination, its 16-byte value copied
 //                   into the destination: the lookup cost a translator cannot avoid, for reference.
 #include <linux/bpf.h>
@@ -120,13 +121,31 @@ int bench_redirect(struct xdp_md *ctx) {
   return bpf_redirect_map(&bench_tx, 0, 0);
 }
 
+static __always_inline __u32 bench_kind_of(void *data, void *data_end) {
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > data_end) return BENCH_KIND_OTHER;
+  if (eth->h_proto != bpf_htons(ETH_P_IPV6)) return BENCH_KIND_OTHER;
+  struct ipv6hdr *ip6 = (void *)(eth + 1);
+  if ((void *)(ip6 + 1) > data_end) return BENCH_KIND_OTHER;
+  if (ip6->nexthdr == 43) return BENCH_KIND_SRH;
+  if (ip6->nexthdr == 41) return BENCH_KIND_IP6IP6;
+  if (ip6->nexthdr != 17) return BENCH_KIND_OTHER;
+  __be16 *ports = (void *)(ip6 + 1);
+  if ((void *)(ports + 2) > data_end) return BENCH_KIND_OTHER;
+  return ports[1] == bpf_htons(4789) ? BENCH_KIND_VXLAN : BENCH_KIND_UDP;
+}
+
 SEC("xdp")
 int bench_sink(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data;
+  void *data_end = (void *)(long)ctx->data_end;
   __u32 zero = 0;
   struct bench_count *c = bpf_map_lookup_elem(&bench_sink_count, &zero);
   if (c) {
     c->packets += 1;
-    c->bytes += ctx->data_end - ctx->data;
+    c->bytes += data_end - data;
+    __u32 kind = bench_kind_of(data, data_end);
+    if (kind < BENCH_KINDS) c->kind[kind] += 1;
   }
   return XDP_DROP;
 }

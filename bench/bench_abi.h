@@ -20,9 +20,21 @@ struct bench_addr {
   __u8 bytes[16];
 };
 
+// What bench_sink saw arrive, by the outermost header after Ethernet: the live comparison checks
+// that every method delivered what it should (a plain UDP frame, or the encapsulation under test).
+enum bench_kind {
+  BENCH_KIND_OTHER = 0,  // not IPv6, or another next header (neighbour discovery, MLD, ...)
+  BENCH_KIND_UDP,        // IPv6 + UDP, not to port 4789: the frame itself, no encapsulation
+  BENCH_KIND_VXLAN,      // IPv6 + UDP to port 4789
+  BENCH_KIND_SRH,        // IPv6 + routing header (SRv6 encap: outer IPv6 + SRH + inner IPv6)
+  BENCH_KIND_IP6IP6,     // IPv6 + IPv6 (SRv6 encap.red with one segment: no SRH)
+  BENCH_KINDS,
+};
+
 struct bench_count {
   __u64 packets;
   __u64 bytes;
+  __u64 kind[BENCH_KINDS];
 };
 
 // Same size as libila's ila_mapping_value, so the reference hash has the same element size.

@@ -189,17 +189,22 @@ absl::Status LoadPlainHash(const BenchSkel& s, std::span<const Ipv6Address> keys
   return absl::OkStatus();
 }
 
-uint64_t SinkPackets(const BenchSkel& s) {
+SinkCount ReadSink(const BenchSkel& s) {
   int ncpu = libbpf_num_possible_cpus();
   std::vector<bench_count> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
   uint32_t zero = 0;
+  SinkCount total;
   if (bpf_map_lookup_elem(bpf_map__fd(s->maps.bench_sink_count), &zero, per_cpu.data()) != 0) {
-    return 0;
+    return total;
   }
-  uint64_t total = 0;
-  for (const bench_count& c : per_cpu) total += c.packets;
+  for (const bench_count& c : per_cpu) {
+    total.packets += c.packets;
+    for (size_t k = 0; k < BENCH_KINDS; ++k) total.kind[k] += c.kind[k];
+  }
   return total;
 }
+
+uint64_t SinkPackets(const BenchSkel& s) { return ReadSink(s).packets; }
 
 // ------------------------------------------------------------------------------------------------
 

@@ -93,6 +93,12 @@ absl::Status SetRedirectTarget(const BenchSkel& s, int ifindex);
 absl::Status LoadPlainHash(const BenchSkel& s, std::span<const Ipv6Address> keys,
                            std::span<const Ipv6Address> values);
 uint64_t SinkPackets(const BenchSkel& s);
+// bench_sink's totals over all CPUs: packets, and packets of each bench_kind.
+struct SinkCount {
+  uint64_t packets = 0;
+  uint64_t kind[BENCH_KINDS] = {};
+};
+SinkCount ReadSink(const BenchSkel& s);
 
 // ------------------------------------------------------------------------------------------------
 // Memory of maps, as the kernel accounts it (memlock in /proc/self/fdinfo/<fd>).

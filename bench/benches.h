@@ -6,6 +6,8 @@ namespace ila::bench {
 
 void RegisterCostBenchmarks();     // check/*, cost/*
 void RegisterLiveBenchmarks();     // live/*
+void RegisterCompareBenchmarks();  // compare/*
+void RegisterTcpBenchmarks();      // tcp/*
 void RegisterScaleBenchmarks();    // scale/*
 void RegisterControlBenchmarks();  // control/*
 

@@ -1,51 +1,41 @@
 // Live traffic: BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES as the packet generator (as
 // xdp-trafficgen does), frames entering the host as if they arrived on a container's veth
 // (from_container) or on the uplink (from_uplink), counted where they arrive by an XDP sink on the
-// far end of the egress veth. On the same topology, in the same run:
+// far end of the egress veth (live_rounds.h). On the same topology, in the same run:
 //   ila             bench_refresh -> the data plane's program (translation, FIB, devmap redirect)
+//   ila_steered     (from_uplink) bench_refresh -> the uplink program with cpumap steering: locator
+//                   check and flow hash here, translation and delivery on the other CPU
 //   bare_redirect   bench_refresh -> bench_redirect (devmap redirect to the same egress, nothing
 //                   else): the ceiling any XDP forwarder can reach here
 //   kernel_forward  bench_refresh -> XDP_PASS of an already-translated frame: the kernel's IPv6
 //                   forwarding (no XDP work) to the same egress
 // bench_refresh restores the frame first in every case (pages are recycled with whatever the
-// previous run left in them), so its cost is common to all three. The methods alternate in short
-// bursts (rounds), and the ratios are taken within each round: the machine may be shared, and a
-// slow phase must hit every method alike.
-#include <algorithm>
-#include <chrono>
-#include <thread>
+// previous run left in them), so its cost is common to all of them.
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
-#include "bench_support.h"
 #include "benches.h"
 #include "ila/translation.h"
-#include "worlds.h"
+#include "live_rounds.h"
 
 namespace ila::bench {
 namespace {
 
 using testing::HostFixture;
 
-enum class Method { kIla, kBareRedirect, kKernelForward };
 enum class Direction { kFromContainer, kFromUplink };
 
-struct Contender {
-  std::string name;  // "ila/<mode>", "bare_redirect", "kernel_forward"
-  Method method;
-  Bytes frame;
-  int next_fd = -1;
-  std::vector<double> pps;  // per round
-  double delivered = 0, offered = 0, seconds = 0;
-};
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+// rx_delivered counted on CPUs other than the benchmark's (the last one, PinToLastCpu).
+double OffGeneratorCpu(const Dataplane& dp) {
+  auto per_cpu = dp.ReadCounterPerCpu("rx_delivered");
+  if (!per_cpu.ok() || per_cpu->empty()) return 0;
+  double off = 0;
+  for (size_t cpu = 0; cpu + 1 < per_cpu->size(); ++cpu) {
+    off += static_cast<double>((*per_cpu)[cpu]);
+  }
+  return off;
 }
 
-// Rounds of short bursts, every method once per round in rotating order, so that a slow phase of a
-// shared machine hits all methods alike; ratios are taken within each round, then the median.
 void LiveCompare(benchmark::State& state, const std::string& name, Direction dir) {
   if (StopNow(state)) return;
   auto w = GetPathsWorld();
@@ -63,60 +53,50 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
 
   std::vector<Contender> cs;
   for (ChecksumMode mode : modes) {
-    cs.push_back({"ila/" + ChecksumModeName(mode), Method::kIla,
+    cs.push_back({"ila/" + ChecksumModeName(mode),
                   out ? pw.ContainerFrame(mode) : pw.UplinkFrame(mode),
-                  h.dp().program_fd(out ? Role::kContainer : Role::kUplink), {}});
+                  h.dp().program_fd(out ? Role::kContainer : Role::kUplink)});
   }
   ChecksumMode mode = ChecksumMode::kNeutralMapAuto;
-  cs.push_back({"bare_redirect", Method::kBareRedirect,
-                out ? pw.ContainerFrame(mode) : pw.UplinkFrame(mode), RedirectFd(pw.skel), {}});
+  // cpumap steering on the uplink, to the CPUs other than the one generating (with 2 CPUs: the
+  // other one), so that translation and delivery leave the generator's CPU.
+  std::vector<int> steer_to;
+  if (!out) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    for (int cpu = 0; cpu + 1 < ncpu; ++cpu) steer_to.push_back(cpu);
+    if (steer_to.empty()) {
+      return Fail(state, absl::FailedPreconditionError(
+                             "cpumap steering needs at least two CPUs; this machine has one"));
+    }
+    auto steered = pw.SteeredUplinkFd(steer_to);
+    if (!steered.ok()) return Fail(state, steered.status());
+    cs.push_back({"ila_steered/" + ChecksumModeName(mode), pw.UplinkFrame(mode), *steered});
+    cs.back().min_delivered = 0.05;
+  }
+  cs.push_back({"bare_redirect",
+                out ? pw.ContainerFrame(mode) : pw.UplinkFrame(mode),
+                RedirectFd(pw.skel)});
   // Kernel forwarding gets the frame as the data plane would have left it (destination already
   // translated), addressed to the ingress interface so that the kernel takes it in and routes it.
   Ipv6Address dst = out ? SirToIla(pw.remote.at(mode), HostFixture::L2(), mode)->address()
                         : HostFixture::C1().address();
-  cs.push_back({"kernel_forward", Method::kKernelForward,
-                out ? UdpFromC1(h, dst) : UdpFromFabric(h, HostFixture::Remote().address(), dst),
-                PassFd(pw.skel), {}});
-  const size_t ila = 0, bare = cs.size() - 2, kernel = cs.size() - 1;
+  cs.push_back({"kernel_forward",
+                out ? UdpFromC1(h, dst)
+                             : UdpFromFabric(h, HostFixture::Remote().address(), dst),
+                PassFd(pw.skel)});
+  const Contender& ila = cs[0];
+  const Contender& bare = cs[cs.size() - 2];
+  const Contender& kernel = cs[cs.size() - 1];
 
-  uint32_t burst = Pick(1u << 19, 1u << 17);
-  int rounds = Pick(15, 5);
   auto stats_before = h.dp().ReadStats();
-  // Warm up every path: neighbour, route and page pool caches.
-  for (Contender& c : cs) {
-    if (absl::Status st = SetRefresh(pw.skel, c.frame, c.next_fd); !st.ok()) return Fail(state, st);
-    if (auto r = RunLive(RefreshFd(pw.skel), c.frame, ingress, 1u << 14); !r.ok()) {
-      return Fail(state, r.status());
-    }
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  std::vector<double> of_ceiling, over_kernel;
-  double total_seconds = 0;
+  double off_cpu_before = OffGeneratorCpu(h.dp());
   for (auto _ : state) {
-    for (int round = 0; round < rounds; ++round) {
-      if (StopNow(state)) break;
-      for (size_t k = 0; k < cs.size(); ++k) {
-        Contender& c = cs[(k + static_cast<size_t>(round)) % cs.size()];
-        if (absl::Status st = SetRefresh(pw.skel, c.frame, c.next_fd); !st.ok()) {
-          return Fail(state, st);
-        }
-        uint64_t before = SinkPackets(pw.skel);
-        auto r = RunLive(RefreshFd(pw.skel), c.frame, ingress, burst);
-        if (!r.ok()) return Fail(state, r.status());
-        // Whatever the softirq still had queued lands within a moment; the time counted stays
-        // the generator's.
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        double got = static_cast<double>(SinkPackets(pw.skel) - before);
-        c.pps.push_back(got / *r);
-        c.delivered += got;
-        c.offered += burst;
-        c.seconds += *r;
-        total_seconds += *r;
-      }
-      of_ceiling.push_back(cs[ila].pps.back() / cs[bare].pps.back());
-      over_kernel.push_back(cs[ila].pps.back() / cs[kernel].pps.back());
-    }
-    state.SetIterationTime(total_seconds);
+    absl::Status st = RunRounds(state, pw, ingress, cs, Pick(1u << 19, 1u << 17), Pick(15, 5));
+    if (absl::IsCancelled(st)) return;
+    if (!st.ok()) return Fail(state, st);
+    double seconds = 0;
+    for (const Contender& c : cs) seconds += c.seconds;
+    state.SetIterationTime(seconds);
   }
   auto stats_after = h.dp().ReadStats();
   if (stats_before.ok() && stats_after.ok()) {
@@ -124,31 +104,25 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
     Stats d = stats_after->Since(*stats_before);
     state.counters["translated"] =
         static_cast<double>(d.Packets(out ? "tx_remote" : "rx_delivered"));
+    if (!out) state.counters["steered"] = static_cast<double>(d.Packets("steered"));
+  }
+  if (!out) {
+    // Where the uplink's deliveries were translated: the steered ones on the other CPU(s), so
+    // this is what the steered contender delivered (the direct ones run on the generator's CPU).
+    state.counters["translated_off_generator_cpu"] = OffGeneratorCpu(h.dp()) - off_cpu_before;
   }
   std::string line;
-  for (const Contender& c : cs) {
-    double pps = Median(c.pps);
-    state.counters["pps/" + c.name] = pps;
-    state.counters["delivered_fraction/" + c.name] = c.delivered / std::max(c.offered, 1.0);
-    state.counters["ns_per_packet/" + c.name] = pps > 0 ? 1e9 / pps : 0;
-    absl::StrAppend(&line, " ", c.name, "=", static_cast<uint64_t>(pps));
-    if (c.delivered < c.offered * 0.5) {
-      return Fail(state, absl::InternalError(absl::StrCat(
-                             c.name, ": only ", c.delivered, " of ", c.offered,
-                             " frames reached the sink")));
-    }
+  if (absl::Status st = ReportContenders(state, cs, &line); !st.ok()) return Fail(state, st);
+  double of_ceiling = ReportRatio(state, "of_ceiling", ila, bare);
+  double over_kernel = ReportRatio(state, "over_kernel_forward", ila, kernel);
+  absl::StrAppend(&line, "  of_ceiling=", of_ceiling, " over_kernel=", over_kernel);
+  if (!out) {
+    double steered = ReportRatio(state, "steered_over_direct", cs[modes.size()], ila);
+    state.counters["steer_cpus"] = static_cast<double>(steer_to.size());
+    absl::StrAppend(&line, " steered/direct=", steered);
   }
-  auto [omin, omax] = std::minmax_element(of_ceiling.begin(), of_ceiling.end());
-  auto [kmin, kmax] = std::minmax_element(over_kernel.begin(), over_kernel.end());
-  state.counters["of_ceiling"] = Median(of_ceiling);
-  state.counters["of_ceiling_min"] = *omin;
-  state.counters["of_ceiling_max"] = *omax;
-  state.counters["over_kernel_forward"] = Median(over_kernel);
-  state.counters["over_kernel_forward_min"] = *kmin;
-  state.counters["over_kernel_forward_max"] = *kmax;
-  state.counters["rounds"] = static_cast<double>(of_ceiling.size());
-  state.counters["burst"] = burst;
-  absl::StrAppend(&line, "  of_ceiling=", Median(of_ceiling), " over_kernel=", Median(over_kernel));
+  state.counters["rounds"] = static_cast<double>(ila.pps.size());
+  state.counters["burst"] = Pick(1u << 19, 1u << 17);
   Progress(name, line);
 }
 

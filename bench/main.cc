@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
 
   ila::bench::RegisterCostBenchmarks();
   ila::bench::RegisterLiveBenchmarks();
+  ila::bench::RegisterCompareBenchmarks();
+  ila::bench::RegisterTcpBenchmarks();
   ila::bench::RegisterScaleBenchmarks();
   ila::bench::RegisterControlBenchmarks();
 

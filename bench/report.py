@@ -25,6 +25,10 @@ TARGET_UNIFORM_1M_NS = 250.0
 TARGET_CEILING_FRACTION = 0.85
 TARGET_OVER_KERNEL = 1.6
 TARGET_LOAD_1M_S = 1.0
+TARGET_OVER_VXLAN = 3.0
+TARGET_TCP_OF_PLAIN = 0.98
+ENCAPS = ["vxlan", "srv6_encap", "srv6_encap_red"]
+TCP_METHODS = ["ila", "plain", "vxlan", "srv6_encap", "srv6_encap_red"]
 PLAIN_HASH_ISSUE_NS = 416.0
 
 
@@ -188,6 +192,12 @@ def live(benches):
         for r in ("of_ceiling", "over_kernel_forward"):
             d[r] = {"median": rnd(b.get(r), 3), "min": rnd(b.get(f"{r}_min"), 3),
                     "max": rnd(b.get(f"{r}_max"), 3)}
+        if "steered_over_direct" in b:
+            d["steered_over_direct"] = {"median": rnd(b.get("steered_over_direct"), 3),
+                                        "min": rnd(b.get("steered_over_direct_min"), 3),
+                                        "max": rnd(b.get("steered_over_direct_max"), 3),
+                                        "steer_cpus": b.get("steer_cpus"),
+                                        "translated_off_generator_cpu": b.get("translated_off_generator_cpu")}
         d["rounds"] = b.get("rounds")
         d["burst_frames"] = b.get("burst")
         d["translated_by_dataplane"] = b.get("translated")
@@ -196,6 +206,60 @@ def live(benches):
         for v in d["methods"].values():
             v["of_ceiling_of_medians"] = rnd(ratio(v["pps"], ceiling), 3)
             v["over_kernel_of_medians"] = rnd(ratio(v["pps"], kernel), 3)
+    return out
+
+
+def methods_of(b):
+    out = {}
+    for k, v in b.items():
+        mm = re.match(r"pps/(.+)$", k)
+        if mm:
+            meth = mm.group(1)
+            out[meth] = {
+                "pps": rnd(v, 0),
+                "ns_per_packet": rnd(b.get(f"ns_per_packet/{meth}")),
+                "delivered_fraction": rnd(b.get(f"delivered_fraction/{meth}"), 4),
+                "of_expected_kind": rnd(b.get(f"expected_kind/{meth}"), 4),
+            }
+    return out
+
+
+def compare(benches):
+    """compare/from_container: ILA, its references and the encapsulations, in the same rounds."""
+    b = benches.get("compare/from_container")
+    if not b:
+        return {}
+    out = {"methods": methods_of(b), "rounds": b.get("rounds"), "burst_frames": b.get("burst"),
+           "ratios": {}}
+    for key in ["of_ceiling", "ila_over_kernel_forward"] + [f"ila_over_{e}" for e in ENCAPS]:
+        if key in b:
+            out["ratios"][key] = {"median": rnd(b[key], 3), "min": rnd(b.get(f"{key}_min"), 3),
+                                  "max": rnd(b.get(f"{key}_max"), 3)}
+    return out
+
+
+def tcp(benches):
+    """tcp/container_to_container: iperf3 throughput and ping round trips per method."""
+    b = benches.get("tcp/container_to_container")
+    if not b:
+        return {}
+    out = {"repetitions": b.get("repetitions"), "seconds_per_run": b.get("seconds_per_run"),
+           "pings_per_run": b.get("pings_per_run"), "methods": {}}
+    for m in TCP_METHODS:
+        if f"gbps/{m}" not in b:
+            continue
+        out["methods"][m] = {
+            "gbit_per_s": rnd(b[f"gbps/{m}"], 3),
+            "gbit_per_s_min": rnd(b.get(f"gbps_min/{m}"), 3),
+            "gbit_per_s_max": rnd(b.get(f"gbps_max/{m}"), 3),
+            "of_plain": rnd(b.get(f"of_plain/{m}"), 3),
+            "of_plain_min": rnd(b.get(f"of_plain_min/{m}"), 3),
+            "of_plain_max": rnd(b.get(f"of_plain_max/{m}"), 3),
+            "rtt_us_p50": rnd(b.get(f"rtt_us_p50/{m}"), 1),
+            "rtt_us_p99": rnd(b.get(f"rtt_us_p99/{m}"), 1),
+            "retransmits": b.get(f"retransmits/{m}"),
+            "sender_tso": bool(b.get(f"sender_tso/{m}")),
+        }
     return out
 
 
@@ -244,7 +308,7 @@ def target(name, measured, limit, unit, better="lower", note=""):
             "missed_by": miss, "note": note}
 
 
-def targets(pp, sc, lv, ct):
+def targets(pp, sc, lv, ct, cp=None, tc=None):
     t = []
     for meth in ("refresh", "call"):
         worst = None
@@ -274,6 +338,15 @@ def targets(pp, sc, lv, ct):
                     "x", better="higher", note=f"rounds ranged {ok.get('min')}..{ok.get('max')}"))
     load = ct.get("load/1000000", {}).get("seconds")
     t.append(target("batch load of 1M mappings (MappingTable::UpsertBatch)", load, TARGET_LOAD_1M_S, "s"))
+    vx = ((cp or {}).get("ratios") or {}).get("ila_over_vxlan", {})
+    t.append(target("two-host ILA path, live from_container: multiple of VXLAN over IPv6 in packets/s "
+                    "(median of per-round ratios)", vx.get("median"), TARGET_OVER_VXLAN, "x",
+                    better="higher", note=f"rounds ranged {vx.get('min')}..{vx.get('max')}"))
+    ila = ((tc or {}).get("methods") or {}).get("ila", {})
+    t.append(target("container-to-container TCP throughput, ILA: fraction of plain routing (median "
+                    "of per-repetition ratios)", ila.get("of_plain"), TARGET_TCP_OF_PLAIN, "x",
+                    better="higher",
+                    note=f"repetitions ranged {ila.get('of_plain_min')}..{ila.get('of_plain_max')}"))
     return t
 
 
@@ -333,6 +406,44 @@ def markdown(res):
         L.append(f"| {d} | {oc['median']} ({oc['min']}–{oc['max']}) | {ok['median']} "
                  f"({ok['min']}–{ok['max']}) | {fmt(v['rounds'])} |")
     L.append("")
+    st = [(d, v["steered_over_direct"]) for d, v in res["live"].items() if "steered_over_direct" in v]
+    if st:
+        L.append("| direction | cpumap steering on / off (ila_steered / ila) | steering CPUs | "
+                 "translated off the generator's CPU |")
+        L.append("|---|---:|---:|---:|")
+        for d, x in st:
+            L.append(f"| {d} | {x['median']} ({x['min']}–{x['max']}) | {fmt(x['steer_cpus'])} | "
+                     f"{fmt(x['translated_off_generator_cpu'])} |")
+        L.append("")
+    cp = res.get("compare") or {}
+    if cp:
+        L.append("### ILA against the alternatives (live from_container, same rounds)")
+        L.append("")
+        L.append("| method | Mpps (median of rounds) | ns/packet | delivered | of expected kind |")
+        L.append("|---|---:|---:|---:|---:|")
+        for meth, x in sorted(cp["methods"].items(), key=lambda kv: -(kv[1]["pps"] or 0)):
+            mpps = None if x["pps"] is None else round(x["pps"] / 1e6, 3)
+            L.append(f"| {meth} | {fmt(mpps)} | {fmt(x['ns_per_packet'])} | "
+                     f"{fmt(x['delivered_fraction'])} | {fmt(x['of_expected_kind'])} |")
+        L.append("")
+        L.append("| ratio (ILA neutral-map-auto over) | median of rounds | range |")
+        L.append("|---|---:|---|")
+        for k, x in cp["ratios"].items():
+            L.append(f"| {k} | {x['median']} | {x['min']}–{x['max']} |")
+        L.append("")
+    tc = res.get("tcp") or {}
+    if tc:
+        L.append(f"### Container to container, two hosts (iperf3 {tc.get('seconds_per_run')} s x "
+                 f"{tc.get('repetitions')}, ping x {tc.get('pings_per_run')} per repetition)")
+        L.append("")
+        L.append("| method | Gbit/s (median) | range | of plain (median, range) | RTT p50 µs | "
+                 "RTT p99 µs | retransmits | sender TSO |")
+        L.append("|---|---:|---|---:|---:|---:|---:|---|")
+        for m, x in tc["methods"].items():
+            L.append(f"| {m} | {x['gbit_per_s']} | {x['gbit_per_s_min']}–{x['gbit_per_s_max']} | "
+                     f"{x['of_plain']} ({x['of_plain_min']}–{x['of_plain_max']}) | {fmt(x['rtt_us_p50'])} | "
+                     f"{fmt(x['rtt_us_p99'])} | {fmt(x['retransmits'])} | {'on' if x['sender_tso'] else 'off'} |")
+        L.append("")
     L.append("### Control plane")
     L.append("")
     L.append("| operation | ops/s | time | bytes/mapping |")
@@ -360,10 +471,18 @@ def plot(res, path):
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed (apt-get install python3-matplotlib): no plot"
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5))
+    tc = (res.get("tcp") or {}).get("methods") or {}
+    fig, axes = plt.subplots(1, 3 if tc else 2, figsize=(19 if tc else 13, 5.5),
+                             gridspec_kw={"width_ratios": [2, 1, 1] if tc else [2, 1]})
+    a, b = axes[0], axes[1]
     labels, values, colors = [], [], []
-    palette = {"ila": "#1f77b4", "bare_redirect": "#2ca02c", "kernel_forward": "#d62728"}
-    for d, dv in res["live"].items():
+    palette = {"ila": "#1f77b4", "ila_steered": "#17becf", "bare_redirect": "#2ca02c",
+               "kernel_forward": "#d62728", "vxlan": "#ff7f0e", "srv6_encap": "#9467bd",
+               "srv6_encap_red": "#8c564b", "plain": "#d62728"}
+    groups = list(res["live"].items())
+    if res.get("compare"):
+        groups.append(("compare\n(from_container)", res["compare"]))
+    for d, dv in groups:
         for meth, v in sorted(dv["methods"].items()):
             if v["pps"] is None:
                 continue
@@ -392,6 +511,15 @@ def plot(res, path):
     b.set_ylabel("ns/packet over the empty program")
     b.set_title("Cost against table size (refresh method)")
     b.legend(fontsize=7)
+    if tc:
+        c = axes[2]
+        names = list(tc)
+        c.bar(range(len(names)), [tc[n]["gbit_per_s"] for n in names],
+              color=[palette.get(n, "#7f7f7f") for n in names])
+        c.set_xticks(range(len(names)))
+        c.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+        c.set_ylabel("Gbit/s (iperf3, median)")
+        c.set_title("Container to container TCP, two hosts")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return None
@@ -407,6 +535,7 @@ def main():
         print("report.py: no benchmark results found in " + args.raw, file=sys.stderr)
         return 1
     pp, sc, lv, ct = per_packet(benches), scale(benches), live(benches), control(benches)
+    cp, tc = compare(benches), tcp(benches)
     res = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "mode": context.get("ila_bench_mode", "full"),
@@ -420,14 +549,24 @@ def main():
                     "kernel's duration of that one run, median over calls",
             "live": "BPF_F_TEST_XDP_LIVE_FRAMES, generator bench_refresh -> program, counted by an "
                     "XDP sink on the egress veth's peer; one core; methods alternate in bursts, ratios "
-                    "per round, medians reported",
+                    "per round, medians reported; ila_steered: the uplink with cpumap steering to "
+                    "the other CPU(s)",
+            "compare": "live from_container on the same topology and in the same rounds: VXLAN "
+                       "over IPv6, SRv6 encap and encap.red done by the host kernel on the "
+                       "untranslated frame (XDP_PASS); the sink checks the outer headers",
+            "tcp": "two hosts, one container each, a fabric namespace, veths (MTU 1500); iperf3 "
+                   "throughput and ping RTTs container to container per method, methods rotated "
+                   "within each repetition, ratios to plain routing per repetition; encapsulations "
+                   "get a container route MTU of 1500 minus their headers",
             "checks": checks(benches),
         },
         "per_packet": pp,
         "scale": sc,
         "live": lv,
+        "compare": cp,
+        "tcp": tc,
         "control": ct,
-        "targets": targets(pp, sc, lv, ct),
+        "targets": targets(pp, sc, lv, ct, cp, tc),
         "errors": errors,
         "benchmarks": benches,
     }

@@ -7,7 +7,7 @@
 #
 # Options: --out DIR (default build/bench-results, or build/bench-results-quick), --build DIR
 # (default build/), --no-build (use the ila_bench already built), --groups "cost live ..." (a
-# subset of: check cost live scale control).
+# subset of: check cost live compare tcp scale control).
 #
 # Writes DIR/results.json (every figure, the ratios, the targets, the machine), DIR/report.md
 # (the tables), DIR/performance.png (packets/s per method; cost against table size; needs
@@ -20,7 +20,7 @@ BUILD="$ROOT/build"
 OUT=""
 QUICK=0
 DO_BUILD=1
-GROUPS_WANTED="check cost live scale control"
+GROUPS_WANTED="check cost live compare tcp scale control"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -79,6 +79,8 @@ for g in $GROUPS_WANTED; do
     check) RUNS+=("check ^check/ 1") ;;
     cost) RUNS+=("cost ^cost/ $REPS") ;;
     live) RUNS+=("live ^live/ 1") ;;  # interleaves its methods itself
+    compare) RUNS+=("compare ^compare/ 1") ;;  # likewise
+    tcp) RUNS+=("tcp ^tcp/ 1") ;;  # repeats and rotates its methods itself
     scale) for n in $SIZES; do RUNS+=("scale-$n ^scale/$n/ $REPS"); done ;;
     control) RUNS+=("control ^control/ 1") ;;
     *) echo "run.sh: unknown group $g" >&2; exit 2 ;;

@@ -1,9 +1,12 @@
 #include "worlds.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <unistd.h>
 #include <linux/if_link.h>
 #include <net/if.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -51,7 +54,9 @@ absl::Status AttachSink(const testing::Netns& ns, const std::string& ifname, int
 
 }  // namespace
 
-PathsWorld::~PathsWorld() = default;
+PathsWorld::~PathsWorld() {
+  if (steered_fd >= 0) close(steered_fd);
+}
 ScaleWorld::~ScaleWorld() = default;
 ControlWorld::~ControlWorld() {
   loaded.clear();
@@ -60,6 +65,12 @@ ControlWorld::~ControlWorld() {
 }
 
 void DestroyWorlds() { current.reset(); }
+World* CurrentWorld() { return current.get(); }
+World* SetWorld(std::unique_ptr<World> w) {
+  current.reset();
+  current = std::move(w);
+  return current.get();
+}
 
 Bytes PathsWorld::ContainerFrame(ChecksumMode mode) const {
   return UdpFromC1(*host, remote.at(mode).address());
@@ -162,6 +173,28 @@ absl::Status PathsWorld::PrepareLive() {
   }
   live_ready = true;
   return absl::OkStatus();
+}
+
+absl::StatusOr<int> PathsWorld::SteeredUplinkFd(const std::vector<int>& cpus) {
+  if (steered_fd >= 0) return steered_fd;
+  Dataplane& dp = host->dp();
+  if (absl::Status st = dp.Detach(host->uplink()); !st.ok()) return st;
+  auto att = dp.AttachUplink(
+      {.interface = host->uplink(), .mode = AttachMode::kNative, .steer_cpus = cpus});
+  if (!att.ok()) {
+    return absl::Status(att.status().code(),
+                        absl::StrCat("attaching the uplink with cpumap steering: ",
+                                     att.status().message()));
+  }
+  if (att->steer_cpus != cpus) {
+    return absl::InternalError("the uplink was attached without the steering asked for");
+  }
+  steered_fd = bpf_prog_get_fd_by_id(att->program_id);
+  if (steered_fd < 0) {
+    return absl::InternalError(absl::StrCat("no fd for the steering program (id ", att->program_id,
+                                            "): ", std::strerror(errno)));
+  }
+  return steered_fd;
 }
 
 absl::StatusOr<ScaleWorld*> GetScaleWorld(size_t size) {

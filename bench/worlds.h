@@ -54,6 +54,10 @@ struct PathsWorld : World {
   // The live runs' sinks (replacing the pass-through programs the data plane put on the veth
   // peers) and the kernel routes of the forwarding comparison. Idempotent.
   absl::Status PrepareLive();
+  // The uplink re-attached with cpumap steering to `cpus`; returns the fd of the steering
+  // program (which bench_refresh can tail-call like the direct one). Idempotent.
+  absl::StatusOr<int> SteeredUplinkFd(const std::vector<int>& cpus);
+  int steered_fd = -1;  // owned
 };
 absl::StatusOr<PathsWorld*> GetPathsWorld();
 
@@ -81,6 +85,11 @@ struct ControlWorld : World {
   ~ControlWorld() override;
 };
 absl::StatusOr<ControlWorld*> GetControlWorld();
+
+// For worlds defined next to their benchmarks (tcp_bench.cc): the current world, and replacing it
+// (the previous one is destroyed first).
+World* CurrentWorld();
+World* SetWorld(std::unique_ptr<World> w);
 
 // Destroys the current world (at exit, before the benchmark library shuts down).
 void DestroyWorlds();

@@ -1,0 +1,121 @@
+// What a user would pick instead of ILA, live, on the same topology and in the same rounds as the
+// ILA program and its references (live_rounds.h), from_container direction: frames from c1 to a
+// remote container, counted by the sink on the fabric's end of the uplink.
+//   ila/neutral-map-auto, bare_redirect, kernel_forward   as in live/from_container
+//   vxlan            the untranslated (SIR-addressed) frame, XDP_PASS into the host's kernel, whose
+//                    route for that destination is a VXLAN device with an IPv6 underlay (local: the
+//                    uplink's address, remote: an address behind the remote locator, port 4789)
+//   srv6_encap       the same, route `encap seg6 mode encap segs <remote host>`: outer IPv6 + SRH
+//   srv6_encap_red   the same, `mode encap.red` (one segment: no SRH, outer IPv6 + inner IPv6; the
+//                    stand-in for ip6ip6, which these kernels do not have)
+// The sink checks that what arrives is the encapsulation under test (UDP 4789, SRH, IPv6-in-IPv6),
+// and plain UDP for the others. A method the kernel lacks fails the benchmark, naming the feature.
+#include "absl/strings/str_cat.h"
+#include "benches.h"
+#include "ila/translation.h"
+#include "live_rounds.h"
+
+namespace ila::bench {
+namespace {
+
+using testing::HostFixture;
+
+struct Encap {
+  std::string name;
+  Identifier id;     // the destination container (Sir() + id), routed by this method
+  int kind;          // what the sink must see
+  std::string feature;  // what to call it when the kernel refuses
+  std::string setup;    // ip commands in the host namespace; %D = destination, %U = uplink
+};
+
+std::string Expand(std::string s, const std::string& dst, const std::string& up) {
+  for (auto [key, value] : {std::pair{"%D", dst}, std::pair{"%U", up}}) {
+    for (size_t at; (at = s.find(key)) != std::string::npos;) s.replace(at, 2, value);
+  }
+  return s;
+}
+
+// Remote endpoints of the encapsulations: addresses behind the remote locator L2, so the outer
+// packets take the same route (via the fabric) as ILA's translated ones.
+const std::vector<Encap>& Encaps() {
+  static const std::vector<Encap> e = {
+      {"vxlan", Identifier(0x200), BENCH_KIND_VXLAN,
+       "VXLAN over IPv6 (CONFIG_VXLAN with IPv6)",
+       "ip link show bvx0 >/dev/null 2>&1 || ip link add bvx0 type vxlan id 42 local fd00:ff::1 "
+       "remote 2001:db8:bbbb:2::1 dstport 4789 dev %U nolearning && ip link set bvx0 up && "
+       "ip -6 route replace %D/128 dev bvx0 && "
+       "ip -6 neigh replace %D lladdr 02:00:00:00:be:01 dev bvx0 nud permanent"},
+      {"srv6_encap", Identifier(0x201), BENCH_KIND_SRH,
+       "SRv6 encapsulation (seg6 lightweight tunnels, CONFIG_IPV6_SEG6_LWTUNNEL)",
+       "ip -6 route replace %D/128 encap seg6 mode encap segs 2001:db8:bbbb:2::5 dev %U"},
+      {"srv6_encap_red", Identifier(0x202), BENCH_KIND_IP6IP6,
+       "SRv6 reduced encapsulation (seg6 mode encap.red, Linux 5.x+)",
+       "ip -6 route replace %D/128 encap seg6 mode encap.red segs 2001:db8:bbbb:2::6 dev %U"},
+  };
+  return e;
+}
+
+void Compare(benchmark::State& state, const std::string& name) {
+  if (StopNow(state)) return;
+  auto w = GetPathsWorld();
+  if (!w.ok()) return Fail(state, w.status());
+  PathsWorld& pw = **w;
+  HostFixture& h = *pw.host;
+  if (absl::Status st = pw.PrepareLive(); !st.ok()) return Fail(state, st);
+  if (absl::Status st = SetRedirectTarget(pw.skel, h.uplink()); !st.ok()) return Fail(state, st);
+
+  ChecksumMode mode = ChecksumMode::kNeutralMapAuto;
+  std::vector<Contender> cs;
+  cs.push_back({"ila/" + ChecksumModeName(mode), pw.ContainerFrame(mode),
+                h.dp().program_fd(Role::kContainer)});
+  cs.push_back({"bare_redirect", pw.ContainerFrame(mode),
+                RedirectFd(pw.skel)});
+  Ipv6Address translated = SirToIla(pw.remote.at(mode), HostFixture::L2(), mode)->address();
+  cs.push_back({"kernel_forward", UdpFromC1(h, translated),
+                PassFd(pw.skel)});
+  for (const Encap& e : Encaps()) {
+    Ipv6Address dst = SirAddress{HostFixture::Sir(), e.id}.address();
+    if (absl::Status st = h.host_ns().Run(Expand(e.setup, dst.ToString(), h.up_name()));
+        !st.ok()) {
+      return Fail(state, absl::FailedPreconditionError(absl::StrCat(
+                             e.name, ": ", e.feature, " is not available in this kernel: ",
+                             st.message())));
+    }
+    cs.push_back({e.name, UdpFromC1(h, dst), PassFd(pw.skel),
+                  e.kind});
+  }
+
+  uint32_t burst = Pick(1u << 18, 1u << 16);
+  int rounds = Pick(12, 4);
+  for (auto _ : state) {
+    absl::Status st = RunRounds(state, pw, h.c1h(), cs, burst, rounds);
+    if (absl::IsCancelled(st)) return;
+    if (!st.ok()) return Fail(state, st);
+    double seconds = 0;
+    for (const Contender& c : cs) seconds += c.seconds;
+    state.SetIterationTime(seconds);
+  }
+  std::string line;
+  if (absl::Status st = ReportContenders(state, cs, &line); !st.ok()) return Fail(state, st);
+  absl::StrAppend(&line, " ");
+  for (size_t i = 1; i < cs.size(); ++i) {
+    const std::string key = cs[i].name == "bare_redirect" ? "of_ceiling" : "ila_over_" + cs[i].name;
+    double r = ReportRatio(state, key, cs[0], cs[i]);
+    absl::StrAppend(&line, " ", key, "=", r);
+  }
+  state.counters["rounds"] = rounds;
+  state.counters["burst"] = burst;
+  Progress(name, line);
+}
+
+}  // namespace
+
+void RegisterCompareBenchmarks() {
+  std::string name = "compare/from_container";
+  benchmark::RegisterBenchmark(name.c_str(), [name](benchmark::State& s) { Compare(s, name); })
+      ->UseManualTime()
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace ila::bench
