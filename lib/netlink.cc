@@ -80,7 +80,10 @@ class Request {
     nlmsghdr h{};
     h.nlmsg_type = type;
     h.nlmsg_flags = flags;
-    Append(&h, sizeof(h));
+    // Constructed in place rather than appended: GCC's -O3 array-bounds analysis misreads an
+    // append to the empty vector as an out-of-bounds move.
+    const auto* bytes = reinterpret_cast<const uint8_t*>(&h);
+    buf_.assign(bytes, bytes + sizeof(h));
   }
 
   template <typename T>
