@@ -324,7 +324,8 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(const DataplaneConf
   return dp;
 }
 
-absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& where) {
+absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& where,
+                                                           const OpenOptions& options) {
   auto dir = where.Directory();
   if (!dir.ok()) return dir.status();
   if (absl::Status st = internal::CheckBpffs(*dir); !st.ok()) return st;
@@ -405,7 +406,9 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& wh
     state->attached[a.ifindex] = a;
   }
   std::unique_ptr<Dataplane> dp(new Dataplane(std::move(state)));
-  if (absl::Status st = dp->StartNexthopKeeper(); !st.ok()) return st;
+  if (options.keep_nexthop_cache) {
+    if (absl::Status st = dp->StartNexthopKeeper(); !st.ok()) return st;
+  }
   return dp;
 }
 
@@ -437,7 +440,16 @@ absl::Status Dataplane::StartNexthopKeeper() {
 }
 
 NexthopCacheState Dataplane::nexthop_cache() const {
-  return nexthop_keeper_ ? nexthop_keeper_->state() : NexthopCacheState{};
+  if (nexthop_keeper_) return nexthop_keeper_->state();
+  NexthopCacheState s;
+  auto epoch = state_->nexthop_epoch.Lookup(0);
+  s.enabled = epoch.ok() && epoch->has_value() && **epoch != 0;
+  if (!s.enabled) {
+    s.reason = !state_->config.nexthop_cache
+                   ? "off in this instance's configuration"
+                   : "no process keeps it (a long-lived controller must hold the instance open)";
+  }
+  return s;
 }
 
 std::optional<std::string> Dataplane::pin_directory() const { return state_->pin_dir; }

@@ -75,7 +75,8 @@ Keywords may be abbreviated to any unique prefix (ilactl m a ..., ilactl loc sh)
 }
 
 absl::StatusOr<std::unique_ptr<ila::Dataplane>> Context::Open() const {
-  auto dp = ila::Dataplane::Open(where());
+  // ilactl exits at once: the long-lived controller keeps the next-hop cache, not ilactl.
+  auto dp = ila::Dataplane::Open(where(), {.keep_nexthop_cache = false});
   if (absl::IsNotFound(dp.status())) {
     return absl::NotFoundError(Cat(dp.status().message(), "; create one with \"ilactl create\"",
                                    options.root == "/sys/fs/bpf/ila" ? "" : " with the same --root",

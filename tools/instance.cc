@@ -139,6 +139,7 @@ absl::Status PrintStatus(Context& ctx, ila::Dataplane& dp) {
     stats = *s;
   }
   std::vector<ila::Attachment> attachments = SortedAttachments(dp);
+  const ila::NexthopCacheState nexthops = dp.nexthop_cache();
 
   if (ctx.options.json) {
     JsonWriter j = ctx.Json();
@@ -154,6 +155,12 @@ absl::Status PrintStatus(Context& ctx, ila::Dataplane& dp) {
     j.FieldUint("max_locators", c.max_locators);
     j.FieldUint("max_sir_prefixes", c.max_sir_prefixes);
     j.Field("forwarding_cache", c.forwarding_cache);
+    j.Field("nexthop_cache", c.nexthop_cache);
+    j.EndObject();
+    j.Key("nexthop_cache");
+    j.BeginObject();
+    j.Field("enabled", nexthops.enabled);
+    if (!nexthops.enabled) j.Field("reason", nexthops.reason);
     j.EndObject();
     j.Key("tables");
     j.BeginObject();
@@ -183,6 +190,8 @@ absl::Status PrintStatus(Context& ctx, ila::Dataplane& dp) {
          c.forwarding_cache ? " forwarding-cache" : "", "\n");
   Append(&ctx.out, "  mappings ", mappings->size(), " locators ", locators->size(), " endpoints ",
          endpoints->size(), " sir-prefixes ", prefixes->size(), "\n");
+  Append(&ctx.out, "  nexthop-cache ", nexthops.enabled ? "on" : "off",
+         nexthops.enabled ? "" : Cat(" (", nexthops.reason, ")"), "\n");
   ctx.out += "attachments\n";
   if (attachments.empty()) ctx.out += "  (none)\n";
   for (const ila::Attachment& a : attachments) {

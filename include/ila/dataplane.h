@@ -155,12 +155,19 @@ class MissEventReader {
       std::chrono::milliseconds timeout, const std::function<void(const MissEvent&)>& on_event) = 0;
 };
 
-// The next-hop cache as this Dataplane keeps it (DataplaneConfig::nexthop_cache).
+// The next-hop cache (DataplaneConfig::nexthop_cache) as this Dataplane sees it.
 struct NexthopCacheState {
-  bool kept = false;     // this Dataplane runs the keeper (config.nexthop_cache)
-  bool enabled = false;  // the programs use stored FIB answers now
-  std::string reason;    // why not, when kept but off
+  bool kept = false;     // this Dataplane runs the keeper
+  bool enabled = false;  // the programs use stored FIB answers now (kept here or elsewhere)
+  std::string reason;    // why not, when off
   uint64_t invalidations = 0;  // epochs this keeper started (each retires every stored answer)
+};
+
+struct OpenOptions {
+  // Keep the next-hop cache from this process (when the instance was created with
+  // nexthop_cache). A short-lived tool should leave it to the long-lived controller: its keeper
+  // would switch the cache off when the tool exits (until that controller's next refresh).
+  bool keep_nexthop_cache = true;
 };
 
 class Dataplane {
@@ -176,7 +183,8 @@ class Dataplane {
   // attachments and options. Packets keep flowing throughout. Refused, with what is wrong, when
   // nothing is pinned there, when the instance is incomplete, or when it was made by a build whose
   // map layout differs from this one's; bpffs not mounted is named as such.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Dataplane>> Open(const PinLocation& where);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Dataplane>> Open(
+      const PinLocation& where, const OpenOptions& options = {});
   // Replaces every attached program by this build's, against the same maps, atomically per
   // interface (no moment without a program); counters and tables carry on.
   [[nodiscard]] absl::Status Upgrade();

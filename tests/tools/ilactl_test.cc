@@ -230,7 +230,12 @@ TEST_CASE("ilactl create, status, stats, destroy on a pinned instance") {
   CHECK(status["config"] == created["config"]);
   CHECK(status["tables"] ==
         Json({{"mappings", 0}, {"locators", 0}, {"endpoints", 0}, {"sir_prefixes", 0}}));
+  // ilactl keeps no next-hop cache, and the process that created the instance has exited.
+  CHECK(status["config"]["nexthop_cache"] == true);
+  CHECK(status["nexthop_cache"]["enabled"] == false);
+  CHECK_THAT(std::string(status["nexthop_cache"]["reason"]), Catch::Contains("no process keeps it"));
   std::string text = h.Ok({"status"});
+  CHECK_THAT(text, Catch::Contains("nexthop-cache off (no process keeps it"));
   CHECK_THAT(text, Catch::Contains("miss-policy drop moved-policy drop miss-event-interval 250ms"));
   CHECK_THAT(text, Catch::Contains("max-mappings 1024 max-endpoints 64 max-locators 8 "
                                    "max-sir-prefixes 4 forwarding-cache\n"));
