@@ -28,7 +28,7 @@ TARGET_LOAD_1M_S = 1.0
 TARGET_OVER_VXLAN = 3.0
 TARGET_TCP_OF_PLAIN = 0.98
 ENCAPS = ["vxlan", "srv6_encap", "srv6_encap_red"]
-TCP_METHODS = ["ila", "plain", "vxlan", "srv6_encap", "srv6_encap_red"]
+TCP_METHODS = ["ila", "plain", "plain_no_offload", "vxlan", "srv6_encap", "srv6_encap_red"]
 PLAIN_HASH_ISSUE_NS = 416.0
 
 
@@ -243,8 +243,9 @@ def tcp(benches):
     b = benches.get("tcp/container_to_container")
     if not b:
         return {}
-    out = {"repetitions": b.get("repetitions"), "seconds_per_run": b.get("seconds_per_run"),
-           "pings_per_run": b.get("pings_per_run"), "methods": {}}
+    out = {"runs_per_method": b.get("runs_per_method"), "seconds_per_run": b.get("seconds_per_run"),
+           "pings_per_run": b.get("pings_per_run"), "methods": {},
+           "ila_dataplane": {k: b.get(f"ila_{k}") for k in ("tx_remote", "rx_delivered", "passed")}}
     for m in TCP_METHODS:
         if f"gbps/{m}" not in b:
             continue
@@ -258,8 +259,14 @@ def tcp(benches):
             "rtt_us_p50": rnd(b.get(f"rtt_us_p50/{m}"), 1),
             "rtt_us_p99": rnd(b.get(f"rtt_us_p99/{m}"), 1),
             "retransmits": b.get(f"retransmits/{m}"),
+            "veth_drops": b.get(f"veth_drops/{m}"),
             "sender_tso": bool(b.get(f"sender_tso/{m}")),
         }
+    ms = out["methods"]
+    if "ila" in ms and "plain_no_offload" in ms:
+        # The XDP path's own efficiency: against plain routing with the same sender offloads.
+        out["ila_of_plain_no_offload_medians"] = rnd(
+            ratio(ms["ila"]["gbit_per_s"], ms["plain_no_offload"]["gbit_per_s"]), 3)
     return out
 
 
@@ -433,16 +440,26 @@ def markdown(res):
         L.append("")
     tc = res.get("tcp") or {}
     if tc:
-        L.append(f"### Container to container, two hosts (iperf3 {tc.get('seconds_per_run')} s x "
-                 f"{tc.get('repetitions')}, ping x {tc.get('pings_per_run')} per repetition)")
+        L.append(f"### Container to container, two hosts (iperf3 {fmt(tc.get('seconds_per_run'))} s "
+                 f"x {fmt(tc.get('runs_per_method'))}, ping x {fmt(tc.get('pings_per_run'))} per run)")
         L.append("")
         L.append("| method | Gbit/s (median) | range | of plain (median, range) | RTT p50 µs | "
-                 "RTT p99 µs | retransmits | sender TSO |")
-        L.append("|---|---:|---|---:|---:|---:|---:|---|")
+                 "RTT p99 µs | retransmits | veth drops | sender TSO |")
+        L.append("|---|---:|---|---:|---:|---:|---:|---:|---|")
         for m, x in tc["methods"].items():
             L.append(f"| {m} | {x['gbit_per_s']} | {x['gbit_per_s_min']}–{x['gbit_per_s_max']} | "
                      f"{x['of_plain']} ({x['of_plain_min']}–{x['of_plain_max']}) | {fmt(x['rtt_us_p50'])} | "
-                     f"{fmt(x['rtt_us_p99'])} | {fmt(x['retransmits'])} | {'on' if x['sender_tso'] else 'off'} |")
+                     f"{fmt(x['rtt_us_p99'])} | {fmt(x['retransmits'])} | {fmt(x['veth_drops'])} | "
+                     f"{'on' if x['sender_tso'] else 'off'} |")
+        L.append("")
+        dp = tc.get("ila_dataplane") or {}
+        if "ila_of_plain_no_offload_medians" in tc:
+            L.append(f"ILA / plain routing with the same sender offloads (medians): "
+                     f"{tc['ila_of_plain_no_offload_medians']}.")
+            L.append("")
+        L.append(f"During the ila runs the data planes translated {fmt(dp.get('tx_remote'))} packets "
+                 f"towards the other host, delivered {fmt(dp.get('rx_delivered'))} and passed "
+                 f"{fmt(dp.get('passed'))} to the kernel.")
         L.append("")
     L.append("### Control plane")
     L.append("")
@@ -478,7 +495,7 @@ def plot(res, path):
     labels, values, colors = [], [], []
     palette = {"ila": "#1f77b4", "ila_steered": "#17becf", "bare_redirect": "#2ca02c",
                "kernel_forward": "#d62728", "vxlan": "#ff7f0e", "srv6_encap": "#9467bd",
-               "srv6_encap_red": "#8c564b", "plain": "#d62728"}
+               "srv6_encap_red": "#8c564b", "plain": "#d62728", "plain_no_offload": "#e377c2"}
     groups = list(res["live"].items())
     if res.get("compare"):
         groups.append(("compare\n(from_container)", res["compare"]))

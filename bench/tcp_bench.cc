@@ -11,6 +11,9 @@
 //   ila             libila on both hosts (from_container on vc, from_uplink on up;
 //                   neutral-map-auto)
 //   plain           no XDP: the fabric routes each container's SIR /128 to its host
+//   plain_no_offload  the same with the containers' transmit checksum offload, TSO and GSO off, as
+//                   libila's attachment leaves them (XDP on a veth turns GSO off on its peer, and
+//                   libila turns checksum offload off): what the ila runs' senders work with
 //   vxlan           a VXLAN device per host (IPv6 underlay between the uplinks, port 4789) and a
 //                   route for the other container through it
 //   srv6_encap      `encap seg6 mode encap` to the other host's SID, End.DX6 there (SRH)
@@ -53,7 +56,8 @@ using testing::NetnsEntered;
 using testing::VethPair;
 
 constexpr ChecksumMode kMode = ChecksumMode::kNeutralMapAuto;
-const char* const kMethods[] = {"ila", "plain", "vxlan", "srv6_encap", "srv6_encap_red"};
+const char* const kMethods[] = {"ila",   "plain",      "plain_no_offload",
+                                "vxlan", "srv6_encap", "srv6_encap_red"};
 
 SirPrefix Sir() { return SirPrefix(0x20010db800000001ull); }
 
@@ -198,13 +202,14 @@ absl::Status TcpWorld::Apply(const std::string& method) {
       continue;
     }
     // libila turned the container's transmit checksum offload (and with it TSO) off; the other
-    // methods get the veth's defaults back.
-    if (absl::Status offload = Sh(*s.c, "ethtool -K " + s.eth + " tx on sg on tso on gso on");
-        !offload.ok()) {
+    // methods get the veth's defaults back, but for plain_no_offload, which has them as under ila.
+    std::string features =
+        method == "plain_no_offload" ? "tx off tso off gso off" : "tx on sg on tso on gso on";
+    if (absl::Status offload = Sh(*s.c, "ethtool -K " + s.eth + " " + features); !offload.ok()) {
       return offload;
     }
     std::string cmd;
-    if (method == "plain") {
+    if (method == "plain" || method == "plain_no_offload") {
       if (i == 0) {
         cmd = absl::StrCat("ip -6 route add ", side[0].sir.ToString(), "/128 via ", side[0].up_addr,
                            " && ip -6 route add ", side[1].sir.ToString(), "/128 via ",
@@ -256,7 +261,7 @@ absl::Status TcpWorld::Remove(const std::string& method) {
       auto in = NetnsEntered::Enter(*s.h);
       if (!in.ok()) return in.status();
       st = s.dp->DetachAll();
-    } else if (method == "plain") {
+    } else if (method == "plain" || method == "plain_no_offload") {
       if (i == 0) {
         st = Sh(*fab, absl::StrCat("ip -6 route del ", side[0].sir.ToString(),
                                    "/128 && ip -6 route del ", side[1].sir.ToString(), "/128"));
@@ -306,8 +311,39 @@ class Child {
 struct Sample {
   double gbps = 0;
   double retransmits = 0;
+  double veth_drops = 0;
   std::vector<double> rtt_us;
 };
+
+// Sum of the drop and error counters (`ethtool -S`: rx_queue_0_drops, ..._xdp_drops,
+// xdp_xmit_errors, ...) of every veth of the hosts and the fabric.
+double VethDrops(const TcpWorld& w) {
+  double sum = 0;
+  for (const Netns* ns : {&*w.fab, &*w.side[0].h, &*w.side[1].h}) {
+    auto out = ns->RunOutput(
+        "for d in $(ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1); do "
+        "ethtool -S $d; done | awk '/drops|errors/ {s += $2} END {print s + 0}'");
+    if (out.ok()) sum += std::atof(out->c_str());
+  }
+  return sum;
+}
+
+// The data planes' counters summed over both hosts (the ila runs must be carried by them).
+Stats IlaStats(const TcpWorld& w) {
+  Stats total;
+  for (const Side& s : w.side) {
+    auto st = s.dp->ReadStats();
+    if (!st.ok()) continue;
+    if (total.counters.empty()) {
+      total = *st;
+      continue;
+    }
+    for (size_t i = 0; i < total.counters.size() && i < st->counters.size(); ++i) {
+      total.counters[i].packets += st->counters[i].packets;
+    }
+  }
+  return total;
+}
 
 // One iperf3 run from side a's container to side b's, `seconds` long after `omit` seconds of
 // warm-up that are not counted.
@@ -404,6 +440,7 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
   std::map<std::string, std::vector<Sample>> samples;
   std::map<std::string, bool> tso;
   int port = 5201;
+  double ila_translated = 0, ila_delivered = 0, ila_passed = 0;
   double total = 0;
   for (auto _ : state) {
     auto start = std::chrono::steady_clock::now();
@@ -413,6 +450,8 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
         std::string method = kMethods[(k + static_cast<size_t>(rep)) % std::size(kMethods)];
         if (absl::Status st = w.Apply(method); !st.ok()) return Fail(state, st);
         tso[method] = TsoOn(w);
+        double drops_before = VethDrops(w);
+        Stats ila_before = IlaStats(w);
         auto s = Iperf(w, port++, seconds, omit);
         absl::StatusOr<std::vector<double>> rtt =
             s.ok() ? Ping(w, pings) : absl::StatusOr<std::vector<double>>(s.status());
@@ -424,6 +463,15 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
         }
         if (!removed.ok()) return Fail(state, removed);
         s->rtt_us = std::move(*rtt);
+        s->veth_drops = VethDrops(w) - drops_before;
+        if (method == "ila") {
+          Stats d = IlaStats(w).Since(ila_before);
+          ila_translated += static_cast<double>(d.Packets("tx_remote"));
+          ila_delivered += static_cast<double>(d.Packets("rx_delivered"));
+          for (const Counter& c : d.counters) {
+            if (c.name.starts_with("pass_")) ila_passed += static_cast<double>(c.packets);
+          }
+        }
         samples[method].push_back(std::move(*s));
       }
     }
@@ -433,10 +481,11 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
   std::string line;
   for (const char* m : kMethods) {
     const std::vector<Sample>& v = samples[m];
-    std::vector<double> gbps, rtt, of_plain, retrans;
+    std::vector<double> gbps, rtt, of_plain, retrans, drops;
     for (size_t i = 0; i < v.size(); ++i) {
       gbps.push_back(v[i].gbps);
       retrans.push_back(v[i].retransmits);
+      drops.push_back(v[i].veth_drops);
       rtt.insert(rtt.end(), v[i].rtt_us.begin(), v[i].rtt_us.end());
       of_plain.push_back(v[i].gbps / samples["plain"][i].gbps);
     }
@@ -450,11 +499,17 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
     state.counters["rtt_us_p50/" + k] = Percentile(rtt, 0.5);
     state.counters["rtt_us_p99/" + k] = Percentile(rtt, 0.99);
     state.counters["retransmits/" + k] = Median(retrans);
+    state.counters["veth_drops/" + k] = Median(drops);
     state.counters["sender_tso/" + k] = tso[k] ? 1 : 0;
     absl::StrAppend(&line, absl::StrFormat(" %s=%.2fGb/s,%.0fus", k, Median(gbps),
                                            Percentile(rtt, 0.5)));
   }
-  state.counters["repetitions"] = reps;
+  // What the data planes did during the ila runs: translated towards the other host, translated
+  // back and delivered, and left to the kernel (XDP_PASS).
+  state.counters["ila_tx_remote"] = ila_translated;
+  state.counters["ila_rx_delivered"] = ila_delivered;
+  state.counters["ila_passed"] = ila_passed;
+  state.counters["runs_per_method"] = reps;
   state.counters["seconds_per_run"] = seconds;
   state.counters["pings_per_run"] = pings;
   Progress(name, line);
