@@ -1,9 +1,15 @@
 // MappingTable, LocatorTable, EndpointTable, SirPrefixTable: validation, then map writes.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <functional>
+#include <optional>
+#include <system_error>
+#include <thread>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "dataplane_state.h"
 #include "ila/mapping.h"
@@ -24,12 +30,9 @@ bool IsAdjustTransport(ChecksumMode m) {
   return m == ChecksumMode::kAdjustTransport || m == ChecksumMode::kAdjustTransportLinuxCompat;
 }
 
-// One's-complement sum(to) - sum(from) over two addresses.
-uint16_t AddressDelta(const Ipv6Address& from, const Ipv6Address& to) {
-  return OnesComplementAdd(OnesComplementSum(to), static_cast<uint16_t>(~OnesComplementSum(from)));
-}
-
-absl::Status RequireSirPrefix(DataplaneState& s, SirPrefix prefix, std::string_view what)
+// `what` names the caller's entry in the error; it is only called on failure.
+absl::Status RequireSirPrefix(DataplaneState& s, SirPrefix prefix,
+                              absl::FunctionRef<std::string()> what)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
   abi::ila_sir_prefix_key key{};
   internal::Put64(key.prefix_be, prefix.value());
@@ -37,40 +40,40 @@ absl::Status RequireSirPrefix(DataplaneState& s, SirPrefix prefix, std::string_v
   if (!found.ok()) return found.status();
   if (!found->has_value()) {
     return absl::FailedPreconditionError(
-        absl::StrCat(Av(what), ": SIR prefix ", prefix.ToString(),
+        absl::StrCat(Av(what()), ": SIR prefix ", prefix.ToString(),
                      " is not registered; add it first (SirPrefixTable::Add)"));
   }
   return absl::OkStatus();
 }
 
-struct MappingEntry {
-  abi::ila_mapping_key key;
-  abi::ila_mapping_value value;
-  abi::ila_addr ila_key;
-  abi::ila_reverse_value reverse;
-};
-
-absl::StatusOr<MappingEntry> Encode(const Mapping& m) {
+// Validates one mapping and writes its forward and reverse entries (every byte of each).
+absl::Status Encode(const Mapping& m, abi::ila_mapping_key& key, abi::ila_mapping_value& value,
+                    abi::ila_addr& ila_key, abi::ila_reverse_value& reverse) {
   auto ila = m.IlaDestination();
   if (!ila.ok()) return ila.status();
   Ipv6Address sir = m.sir.address();
   Ipv6Address dst = ila->address();
-  MappingEntry e{};
-  e.key.sir = ToAbi(sir);
-  e.value.ila = ToAbi(dst);
-  e.value.csum_mode = static_cast<uint8_t>(m.csum_mode);
-  e.value.pad[0] = static_cast<uint8_t>(m.ident_type);
-  uint16_t forward = AddressDelta(sir, dst);
+  uint16_t sir_sum = OnesComplementSum(sir);
+  uint16_t dst_sum = OnesComplementSum(dst);
+  // One's-complement sum(to) - sum(from).
+  uint16_t forward = OnesComplementAdd(dst_sum, static_cast<uint16_t>(~sir_sum));
+  uint16_t back = OnesComplementAdd(sir_sum, static_cast<uint16_t>(~dst_sum));
+  key.sir = ToAbi(sir);
+  value = {};
+  value.ila = ToAbi(dst);
+  value.csum_mode = static_cast<uint8_t>(m.csum_mode);
+  value.pad[0] = static_cast<uint8_t>(m.ident_type);
   if (m.csum_mode == ChecksumMode::kAdjustTransport) {
-    e.value.transport_delta_be = internal::ToWire16(forward);
+    value.transport_delta_be = internal::ToWire16(forward);
   } else if (m.csum_mode == ChecksumMode::kAdjustTransportLinuxCompat) {
-    e.value.transport_delta_be = internal::ToWire16(static_cast<uint16_t>(~forward));
+    value.transport_delta_be = internal::ToWire16(static_cast<uint16_t>(~forward));
   }
-  e.ila_key = ToAbi(dst);
-  e.reverse.sir = ToAbi(sir);
-  e.reverse.address_delta_be = internal::ToWire16(AddressDelta(dst, sir));
-  e.reverse.csum_mode = static_cast<uint8_t>(m.csum_mode);
-  return e;
+  ila_key = value.ila;
+  reverse = {};
+  reverse.sir = key.sir;
+  reverse.address_delta_be = internal::ToWire16(back);
+  reverse.csum_mode = static_cast<uint8_t>(m.csum_mode);
+  return absl::OkStatus();
 }
 
 Mapping Decode(const abi::ila_mapping_key& k, const abi::ila_mapping_value& v) {
@@ -142,113 +145,498 @@ absl::Status MappingTable::Upsert(const Mapping& m) { return Write(std::span(&m,
 absl::Status MappingTable::Add(const Mapping& m) { return Write(std::span(&m, 1), true); }
 absl::Status MappingTable::UpsertBatch(std::span<const Mapping> batch) { return Write(batch, false); }
 
+namespace {
+
+// Batches of at least kDumpMinBatch mappings read what the maps hold with one bpf_map_lookup_batch
+// pass over each map (about 0.5 µs per entry read) instead of two lookups per mapping (about 2 µs
+// each), unless a map turns out to hold more than kDumpFactor entries per mapping of the batch:
+// reading it would then cost more than the lookups, which are done instead.
+constexpr size_t kDumpMinBatch = 1024;
+constexpr size_t kDumpFactor = 4;
+// Batches of at least kParallelMinBatch mappings read and write the forward and the reverse map
+// on two threads.
+constexpr size_t kParallelMinBatch = 16384;
+// Written on two threads, the reverse map runs ahead of the forward map by chunks of this many
+// entries: a mapping is still only written after its reverse entry (an ICMP error can only quote
+// a destination already written).
+constexpr size_t kWriteChunk = 65536;
+// Hash set inserts of a large batch prefetch this many entries ahead (each insert is otherwise a
+// cache miss or two).
+constexpr size_t kPrefetch = 16;
+
+// Runs f on a second thread and g on this one; both here, f first, when !parallel or no thread
+// can be started.
+template <typename F, typename G>
+void RunBoth(bool parallel, F&& f, G&& g) {
+  if (parallel) {
+    std::optional<std::thread> t;
+    try {
+      t.emplace(std::ref(f));
+    } catch (const std::system_error&) {
+      t.reset();
+    }
+    if (t) {
+      g();
+      t->join();
+      return;
+    }
+  }
+  f();
+  g();
+}
+
+// A validated batch as the maps' keys and values: index i of all four is batch entry i.
+struct EncodedBatch {
+  std::vector<abi::ila_mapping_key> keys;
+  std::vector<abi::ila_mapping_value> values;
+  std::vector<abi::ila_addr> rkeys;  // the ILA destinations
+  std::vector<abi::ila_reverse_value> rvalues;
+};
+
+using ReverseEntries = internal::TypedMap<abi::ila_addr, abi::ila_reverse_value>::Entries;
+using ForwardEntries = internal::TypedMap<abi::ila_mapping_key, abi::ila_mapping_value>::Entries;
+
+// What the maps held before the batch was written: the mapping of keys[i] and the reverse entry of
+// rkeys[i]. An empty vector means nothing for any entry (a fresh table).
+struct Prior {
+  std::vector<std::optional<abi::ila_mapping_value>> forward;
+  std::vector<std::optional<abi::ila_reverse_value>> reverse;
+  // When read by dumping: the whole reverse map, to find the entries the batch leaves unused.
+  std::optional<ReverseEntries> reverse_dump;
+
+  std::optional<abi::ila_mapping_value> Forward(size_t i) const {
+    return forward.empty() ? std::nullopt : forward[i];
+  }
+};
+
+const abi::ila_addr& AddressOf(const abi::ila_addr& a) { return a; }
+const abi::ila_addr& AddressOf(const abi::ila_mapping_key& k) { return k.sir; }
+
+size_t HashAddress(const abi::ila_addr& a) {
+  uint64_t half[2];
+  std::memcpy(half, a.bytes, sizeof(half));
+  return absl::Hash<std::pair<uint64_t, uint64_t>>()({half[0], half[1]});
+}
+
+// The entries of a batch by their address (the SIR address of a key or an ILA destination): a
+// hash set of 4-byte indexes into the batch's own array, so that a million entries stay small.
+template <typename T>
+class IndexByAddress {
+ public:
+  explicit IndexByAddress(std::span<const T> items)
+      : set_(0, Hash{items.data()}, Eq{items.data()}) {}
+  void Reserve(size_t n) { set_.reserve(n); }
+  // Adds entry i; returns the entry already at its address instead, if any.
+  std::optional<uint32_t> Insert(uint32_t i) {
+    auto [it, fresh] = set_.insert(i);
+    if (fresh) return std::nullopt;
+    return *it;
+  }
+  std::optional<uint32_t> Find(const abi::ila_addr& a) const {
+    auto it = set_.find(a);
+    if (it == set_.end()) return std::nullopt;
+    return *it;
+  }
+  bool Contains(const abi::ila_addr& a) const { return set_.contains(a); }
+  // Brings the memory an Insert or Find of `a` will touch into the cache ahead of time.
+  void Prefetch(const abi::ila_addr& a) const { set_.prefetch(a); }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    const T* items;
+    size_t operator()(uint32_t i) const { return HashAddress(AddressOf(items[i])); }
+    size_t operator()(const abi::ila_addr& a) const { return HashAddress(a); }
+  };
+  struct Eq {
+    using is_transparent = void;
+    const T* items;
+    const abi::ila_addr& At(uint32_t i) const { return AddressOf(items[i]); }
+    static const abi::ila_addr& At(const abi::ila_addr& a) { return a; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return std::memcmp(At(a).bytes, At(b).bytes, 16) == 0;
+    }
+  };
+  absl::flat_hash_set<uint32_t, Hash, Eq> set_;
+};
+using SirIndex = IndexByAddress<abi::ila_mapping_key>;
+using IlaIndex = IndexByAddress<abi::ila_addr>;
+
+// The first error of a batch: the lowest entry, and for one entry the first check in the order
+// they are listed in Write.
+struct FirstError {
+  size_t index = SIZE_MAX;
+  int check = 0;
+  absl::Status status;
+  void Offer(size_t i, int c, absl::Status st) {
+    if (i < index || (i == index && c < check)) {
+      index = i;
+      check = c;
+      status = std::move(st);
+    }
+  }
+  void Offer(FirstError&& other) {
+    if (!other.status.ok()) Offer(other.index, other.check, std::move(other.status));
+  }
+};
+
+// Prior by two lookups per mapping.
+absl::Status LookUpPrior(const DataplaneState& s, const EncodedBatch& b, bool parallel, Prior* p) {
+  size_t n = b.keys.size();
+  p->forward.assign(n, std::nullopt);
+  p->reverse.assign(n, std::nullopt);
+  absl::Status fst, rst;
+  RunBoth(
+      parallel,
+      [&] {
+        for (size_t i = 0; i < n; ++i) {
+          auto v = s.mappings.Lookup(b.keys[i]);
+          if (!v.ok()) {
+            fst = v.status();
+            return;
+          }
+          p->forward[i] = *v;
+        }
+      },
+      [&] {
+        for (size_t i = 0; i < n; ++i) {
+          auto v = s.reverse.Lookup(b.rkeys[i]);
+          if (!v.ok()) {
+            rst = v.status();
+            return;
+          }
+          p->reverse[i] = *v;
+        }
+      });
+  if (!fst.ok()) return fst;
+  return rst;
+}
+
+// Prior by dumping both maps. False, with nothing filled in, when a map holds too many entries for
+// that to pay or has no batch lookup.
+absl::StatusOr<bool> DumpPrior(const DataplaneState& s, const EncodedBatch& b,
+                               const SirIndex& by_sir, const IlaIndex& by_ila, bool parallel,
+                               Prior* p) {
+  size_t n = b.keys.size();
+  size_t limit = kDumpFactor * n;
+  absl::StatusOr<ForwardEntries> fwd;
+  absl::StatusOr<ReverseEntries> rev;
+  RunBoth(
+      parallel, [&] { fwd = s.mappings.DumpBatch(limit); },
+      [&] { rev = s.reverse.DumpBatch(limit); });
+  if (absl::IsUnimplemented(fwd.status()) || absl::IsUnimplemented(rev.status())) return false;
+  if (!fwd.ok()) return fwd.status();
+  if (!rev.ok()) return rev.status();
+  if (!fwd->complete || !rev->complete) return false;
+  RunBoth(
+      parallel,
+      [&] {
+        for (size_t k = 0; k < fwd->keys.size(); ++k) {
+          if (k + kPrefetch < fwd->keys.size()) by_sir.Prefetch(fwd->keys[k + kPrefetch].sir);
+          if (auto i = by_sir.Find(fwd->keys[k].sir)) {
+            if (p->forward.empty()) p->forward.resize(n);
+            p->forward[*i] = fwd->values[k];
+          }
+        }
+      },
+      [&] {
+        for (size_t k = 0; k < rev->keys.size(); ++k) {
+          if (k + kPrefetch < rev->keys.size()) by_ila.Prefetch(rev->keys[k + kPrefetch]);
+          if (auto i = by_ila.Find(rev->keys[k])) {
+            if (p->reverse.empty()) p->reverse.resize(n);
+            p->reverse[*i] = rev->values[k];
+          }
+        }
+      });
+  p->reverse_dump = std::move(*rev);
+  return true;
+}
+
+// Writes every key with its value, skipping keys the kernel refuses: undoing is best effort and
+// does not stop at the first problem.
+template <typename K, typename V>
+void UpdateAll(const internal::TypedMap<K, V>& map, std::span<const K> keys,
+               std::span<const V> values) {
+  size_t done = 0;
+  while (done < keys.size()) {
+    uint32_t applied = 0;
+    absl::Status st = map.UpdateBatch(keys.subspan(done), values.subspan(done), &applied);
+    done += applied;
+    if (!st.ok()) ++done;
+  }
+}
+
+// Deletes every key, skipping keys that are gone already.
+template <typename K, typename V>
+void DeleteAll(const internal::TypedMap<K, V>& map, std::span<const K> keys) {
+  size_t done = 0;
+  while (done < keys.size()) {
+    uint32_t applied = 0;
+    absl::Status st = map.DeleteBatch(keys.subspan(done), &applied);
+    done += applied;
+    if (!st.ok()) ++done;
+  }
+}
+
+// Puts back what a map held for keys[0, written) before they were written.
+template <typename K, typename V>
+void Restore(const internal::TypedMap<K, V>& map, std::span<const K> keys,
+             const std::vector<std::optional<V>>& before, size_t written) {
+  std::vector<K> put_keys;
+  std::vector<V> put_values;
+  std::vector<K> del_keys;
+  for (size_t i = 0; i < written; ++i) {
+    if (!before.empty() && before[i]) {
+      put_keys.push_back(keys[i]);
+      put_values.push_back(*before[i]);
+    } else {
+      del_keys.push_back(keys[i]);
+    }
+  }
+  UpdateAll<K, V>(map, put_keys, put_values);
+  DeleteAll<K, V>(map, del_keys);
+}
+
+}  // namespace
+
 absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) {
   DataplaneState& s = *state_;
   absl::MutexLock lock(&s.mu);
+  const size_t n = batch.size();
+  if (n == 0) return absl::OkStatus();
+  if (n > UINT32_MAX) return absl::InvalidArgumentError("a batch holds at most 2^32-1 mappings");
+  const bool parallel = n >= kParallelMinBatch;
+  // Labels are only built for an error.
+  auto label = [&](size_t i) { return n > 1 ? absl::StrCat("batch entry ", i, ": ") : std::string(); };
 
-  // 1. Validate everything before writing anything.
-  std::vector<MappingEntry> entries;
-  entries.reserve(batch.size());
-  absl::flat_hash_map<Ipv6Address, size_t> seen_sir;
-  absl::flat_hash_map<Ipv6Address, size_t> seen_ila;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const Mapping& m = batch[i];
-    auto label = [&] { return batch.size() > 1 ? absl::StrCat("batch entry ", i, ": ") : std::string(); };
-    auto e = Encode(m);
-    if (!e.ok()) return absl::Status(e.status().code(), absl::StrCat(label(), e.status().message()));
-    if (absl::Status st = RequireSirPrefix(s, m.sir.prefix, absl::StrCat("mapping ", m.sir.ToString()));
-        !st.ok()) {
-      return absl::Status(st.code(), absl::StrCat(label(), st.message()));
-    }
-    auto [it, fresh] = seen_sir.emplace(m.sir.address(), i);
-    if (!fresh) {
-      return absl::InvalidArgumentError(absl::StrCat(label(), "SIR address ", m.sir.ToString(),
-                                                     " appears twice in the batch (also entry ",
-                                                     it->second, ")"));
-    }
-    Ipv6Address ila = FromAbi(e->ila_key);
-    auto [jt, fresh_ila] = seen_ila.emplace(ila, i);
-    if (!fresh_ila) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          label(), "ILA address ", ila.ToString(), " would be the destination of both ",
-          m.sir.ToString(), " and ", batch[jt->second].sir.ToString()));
-    }
-    auto owner = s.reverse.Lookup(e->ila_key);
-    if (!owner.ok()) return owner.status();
-    if (owner->has_value() && !SameAddr((*owner)->sir, e->key.sir) &&
-        StillMapsTo(s, (*owner)->sir, e->ila_key)) {
-      // The other SIR keeps that ILA address unless this same batch maps it elsewhere.
-      Ipv6Address other = FromAbi((*owner)->sir);
-      bool remapped = false;
-      for (const Mapping& b : batch) {
-        if (b.sir.address() != other) continue;
-        auto be = Encode(b);
-        remapped = be.ok() && !SameAddr(be->ila_key, e->ila_key);
+  // 1. Validate everything before writing anything. Checks, in this order for each entry: the
+  // mapping on its own (0), its SIR prefix registered (1, looked up once per distinct prefix), its
+  // SIR address (2) and ILA destination (3) not already in the batch. The error is the first
+  // failing check of the lowest failing entry, however the work is split between threads.
+  EncodedBatch b;
+  b.keys.resize(n);
+  b.values.resize(n);
+  b.rkeys.resize(n);
+  b.rvalues.resize(n);
+  FirstError first;
+  {
+    auto encode = [&](size_t from, size_t to, FirstError* err) {
+      for (size_t i = from; i < to; ++i) {
+        absl::Status st = Encode(batch[i], b.keys[i], b.values[i], b.rkeys[i], b.rvalues[i]);
+        if (!st.ok()) {
+          err->Offer(i, 0, absl::Status(st.code(), absl::StrCat(label(i), st.message())));
+          return;
+        }
       }
-      if (!remapped) {
-        return absl::AlreadyExistsError(absl::StrCat(
-            label(), "ILA address ", ila.ToString(), " is already the destination of ",
-            other.ToString(), "; two SIR addresses cannot share one ILA address"));
-      }
-    }
-    entries.push_back(*e);
+    };
+    FirstError second_half;
+    RunBoth(
+        parallel, [&] { encode(n / 2, n, &second_half); }, [&] { encode(0, n / 2, &first); });
+    first.Offer(std::move(second_half));
   }
-  if (entries.empty()) return absl::OkStatus();
+  {
+    absl::flat_hash_set<uint64_t> registered;
+    std::optional<uint64_t> last;
+    // An entry that failed to encode has its error already: check the prefixes before it.
+    for (size_t i = 0; i < std::min(n, first.index); ++i) {
+      uint64_t prefix = batch[i].sir.prefix.value();
+      if (prefix == last || registered.contains(prefix)) continue;
+      absl::Status st = RequireSirPrefix(s, batch[i].sir.prefix, [&] {
+        return absl::StrCat("mapping ", batch[i].sir.ToString());
+      });
+      if (!st.ok()) {
+        first.Offer(i, 1, absl::Status(st.code(), absl::StrCat(label(i), st.message())));
+        break;
+      }
+      registered.insert(prefix);
+      last = prefix;
+    }
+  }
+  // Entries from the first error on need no duplicate check; those before it are all encoded.
+  const size_t checked = std::min(n, first.index);
+  SirIndex by_sir{std::span<const abi::ila_mapping_key>(b.keys)};
+  IlaIndex by_ila{std::span<const abi::ila_addr>(b.rkeys)};
+  {
+    FirstError sir_dup;
+    FirstError ila_dup;
+    RunBoth(
+        parallel,
+        [&] {
+          by_ila.Reserve(checked);
+          for (size_t i = 0; i < checked; ++i) {
+            if (i + kPrefetch < checked) by_ila.Prefetch(b.rkeys[i + kPrefetch]);
+            auto j = by_ila.Insert(static_cast<uint32_t>(i));
+            if (!j) continue;
+            ila_dup.Offer(i, 3, absl::InvalidArgumentError(absl::StrCat(
+                                    label(i), "ILA address ", FromAbi(b.rkeys[i]).ToString(),
+                                    " would be the destination of both ", batch[i].sir.ToString(),
+                                    " and ", batch[*j].sir.ToString())));
+            return;
+          }
+        },
+        [&] {
+          by_sir.Reserve(checked);
+          for (size_t i = 0; i < checked; ++i) {
+            if (i + kPrefetch < checked) by_sir.Prefetch(b.keys[i + kPrefetch].sir);
+            auto j = by_sir.Insert(static_cast<uint32_t>(i));
+            if (!j) continue;
+            sir_dup.Offer(i, 2, absl::InvalidArgumentError(absl::StrCat(
+                                    label(i), "SIR address ", batch[i].sir.ToString(),
+                                    " appears twice in the batch (also entry ", *j, ")")));
+            return;
+          }
+        });
+    first.Offer(std::move(sir_dup));
+    first.Offer(std::move(ila_dup));
+  }
+  if (!first.status.ok()) return first.status;
 
-  // 2. Remember what is there now, so that a kernel failure part-way can be undone.
-  std::vector<std::optional<abi::ila_mapping_value>> previous;
-  previous.reserve(entries.size());
-  for (const MappingEntry& e : entries) {
-    auto old = s.mappings.Lookup(e.key);
-    if (!old.ok()) return old.status();
-    if (only_new && old->has_value()) {
+  // 2. What the maps hold now for these keys: for the checks against the tables, and so that a
+  // kernel failure part-way can be undone exactly.
+  Prior prior;
+  bool dumped = false;
+  if (n >= kDumpMinBatch) {
+    auto d = DumpPrior(s, b, by_sir, by_ila, parallel, &prior);
+    if (!d.ok()) return d.status();
+    dumped = *d;
+  }
+  if (!dumped) {
+    if (absl::Status st = LookUpPrior(s, b, parallel, &prior); !st.ok()) return st;
+  }
+
+  // 3. An ILA destination may not be another SIR address's, unless this batch maps that address
+  // elsewhere. A reverse entry whose SIR address no longer maps to it (a forwarding cache evicted
+  // the mapping) blocks no one.
+  for (size_t i = 0; i < n && !prior.reverse.empty(); ++i) {
+    const auto& owner = prior.reverse[i];
+    if (!owner || SameAddr(owner->sir, b.keys[i].sir)) continue;
+    auto j = by_sir.Find(owner->sir);
+    bool still_owner;
+    if (j) {
+      auto was = prior.Forward(*j);
+      still_owner = was && SameAddr(was->ila, b.rkeys[i]);
+    } else {
+      still_owner = StillMapsTo(s, owner->sir, b.rkeys[i]);
+    }
+    if (!still_owner) continue;
+    bool remapped = j && !SameAddr(b.rkeys[*j], b.rkeys[i]);
+    if (!remapped) {
       return absl::AlreadyExistsError(absl::StrCat(
-          "SIR address ", FromAbi(e.key.sir).ToString(), " already has a mapping (to ",
-          Locator(FromAbi((*old)->ila).high64()).ToString(), "); replace it with Upsert"));
+          label(i), "ILA address ", FromAbi(b.rkeys[i]).ToString(),
+          " is already the destination of ", FromAbi(owner->sir).ToString(),
+          "; two SIR addresses cannot share one ILA address"));
     }
-    previous.push_back(*old);
+  }
+  if (only_new) {
+    for (size_t i = 0; i < n && !prior.forward.empty(); ++i) {
+      if (!prior.forward[i]) continue;
+      return absl::AlreadyExistsError(absl::StrCat(
+          "SIR address ", FromAbi(b.keys[i].sir).ToString(), " already has a mapping (to ",
+          Locator(FromAbi(prior.forward[i]->ila).high64()).ToString(), "); replace it with Upsert"));
+    }
   }
 
-  std::vector<abi::ila_mapping_key> keys;
-  std::vector<abi::ila_mapping_value> values;
-  std::vector<abi::ila_addr> rkeys;
-  std::vector<abi::ila_reverse_value> rvalues;
-  for (const MappingEntry& e : entries) {
-    keys.push_back(e.key);
-    values.push_back(e.value);
-    rkeys.push_back(e.ila_key);
-    rvalues.push_back(e.reverse);
-  }
-
-  // 3. Reverse entries first (an ICMP error can only quote a destination already written), then
-  // the mappings; undo on failure.
-  uint32_t applied = 0;
-  absl::Status st = s.reverse.UpdateBatch(rkeys, rvalues, &applied);
-  if (!st.ok()) {
-    for (uint32_t i = 0; i < applied; ++i) (void)s.reverse.Delete(rkeys[i]);
-    return st;
-  }
-  st = s.mappings.UpdateBatch(keys, values, &applied);
-  if (!st.ok()) {
-    for (size_t i = 0; i < entries.size(); ++i) {
-      if (i < applied) {
-        if (previous[i]) (void)s.mappings.Update(keys[i], *previous[i]);
-        else (void)s.mappings.Delete(keys[i]);
+  // 4. Reverse entries first, then the mappings (on two threads: chunk by chunk behind the
+  // reverse entries); undo exactly on failure.
+  std::span<const abi::ila_mapping_key> keys(b.keys);
+  std::span<const abi::ila_mapping_value> values(b.values);
+  std::span<const abi::ila_addr> rkeys(b.rkeys);
+  std::span<const abi::ila_reverse_value> rvalues(b.rvalues);
+  absl::Status rev_st;
+  absl::Status fwd_st;
+  size_t rev_written = 0;
+  size_t fwd_written = 0;
+  if (!parallel) {
+    uint32_t applied = 0;
+    rev_st = s.reverse.UpdateBatch(rkeys, rvalues, &applied);
+    rev_written = applied;
+    if (rev_st.ok()) {
+      fwd_st = s.mappings.UpdateBatch(keys, values, &applied);
+      fwd_written = applied;
+    }
+  } else {
+    absl::Mutex progress_mu;
+    size_t rev_done = 0;    // guarded by progress_mu
+    bool rev_over = false;  // guarded by progress_mu: the reverse writer finished or failed
+    std::atomic<bool> fwd_failed = false;
+    auto reverse_writer = [&] {
+      for (size_t at = 0; at < n && !fwd_failed.load(); at += kWriteChunk) {
+        size_t len = std::min(kWriteChunk, n - at);
+        uint32_t applied = 0;
+        absl::Status st =
+            s.reverse.UpdateBatch(rkeys.subspan(at, len), rvalues.subspan(at, len), &applied);
+        absl::MutexLock l(&progress_mu);
+        rev_done = at + applied;
+        if (!st.ok()) {
+          rev_st = st;
+          break;
+        }
       }
-      bool was_own = previous[i] && SameAddr(previous[i]->ila, rkeys[i]);
-      if (!was_own) (void)s.reverse.Delete(rkeys[i]);
-    }
-    return st;
+      absl::MutexLock l(&progress_mu);
+      rev_over = true;
+    };
+    auto forward_writer = [&] {
+      for (size_t at = 0; at < n; at += kWriteChunk) {
+        size_t end = std::min(at + kWriteChunk, n);
+        {
+          absl::MutexLock l(&progress_mu);
+          auto ready = [&] { return rev_done >= end || rev_over; };
+          progress_mu.Await(absl::Condition(&ready));
+          if (rev_done < end) return;  // the reverse writer failed
+        }
+        uint32_t applied = 0;
+        fwd_st = s.mappings.UpdateBatch(keys.subspan(at, end - at), values.subspan(at, end - at),
+                                        &applied);
+        fwd_written = at + applied;
+        if (!fwd_st.ok()) {
+          fwd_failed = true;
+          return;
+        }
+      }
+    };
+    RunBoth(true, reverse_writer, forward_writer);
+    rev_written = rev_done;
   }
-  // 4. Reverse entries of destinations no longer used.
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (previous[i] && !SameAddr(previous[i]->ila, rkeys[i])) {
-      auto owner = s.reverse.Lookup(previous[i]->ila);
+  if (!rev_st.ok() || !fwd_st.ok()) {
+    Restore(s.mappings, keys, prior.forward, fwd_written);
+    Restore(s.reverse, rkeys, prior.reverse, rev_written);
+    return !rev_st.ok() ? rev_st : fwd_st;
+  }
+
+  // 5. Reverse entries of destinations no longer used: a mapping moved, and no entry of the batch
+  // took its old destination.
+  std::vector<abi::ila_addr> unused;
+  if (!prior.reverse_dump) {
+    for (size_t i = 0; i < n && !prior.forward.empty(); ++i) {
+      const auto& was = prior.forward[i];
+      if (!was || SameAddr(was->ila, rkeys[i])) continue;
+      auto owner = s.reverse.Lookup(was->ila);
       if (owner.ok() && owner->has_value() && SameAddr((*owner)->sir, keys[i].sir)) {
-        (void)s.reverse.Delete(previous[i]->ila);
+        unused.push_back(was->ila);
+      }
+    }
+  } else {
+    std::vector<abi::ila_addr> old_ila;  // old destination of moved[k]
+    std::vector<uint32_t> moved;
+    for (size_t i = 0; i < n && !prior.forward.empty(); ++i) {
+      const auto& was = prior.forward[i];
+      if (!was || SameAddr(was->ila, rkeys[i]) || by_ila.Contains(was->ila)) continue;
+      old_ila.push_back(was->ila);
+      moved.push_back(static_cast<uint32_t>(i));
+    }
+    if (!moved.empty()) {
+      IlaIndex by_old_ila{std::span<const abi::ila_addr>(old_ila)};
+      by_old_ila.Reserve(old_ila.size());
+      for (uint32_t k = 0; k < old_ila.size(); ++k) (void)by_old_ila.Insert(k);
+      const ReverseEntries& rev = *prior.reverse_dump;
+      for (size_t k = 0; k < rev.keys.size(); ++k) {
+        auto at = by_old_ila.Find(rev.keys[k]);
+        if (at && SameAddr(rev.values[k].sir, keys[moved[*at]].sir)) unused.push_back(rev.keys[k]);
       }
     }
   }
+  DeleteAll<abi::ila_addr, abi::ila_reverse_value>(s.reverse, unused);
   return absl::OkStatus();
 }
 
@@ -299,13 +687,27 @@ absl::StatusOr<Mapping> MappingTable::Get(const SirAddress& sir) const {
 }
 
 absl::StatusOr<std::vector<Mapping>> MappingTable::List() const {
-  auto all = state_->mappings.Dump();
-  if (!all.ok()) return all.status();
+  // bpf_map_lookup_batch: thousands of entries per syscall.
+  auto all = state_->mappings.DumpBatch();
   std::vector<Mapping> out;
-  out.reserve(all->size());
-  for (const auto& [k, v] : *all) out.push_back(Decode(k, v));
-  std::sort(out.begin(), out.end(),
-            [](const Mapping& a, const Mapping& b) { return a.sir < b.sir; });
+  if (absl::IsUnimplemented(all.status())) {
+    auto by_key = state_->mappings.DumpByKey();
+    if (!by_key.ok()) return by_key.status();
+    out.reserve(by_key->size());
+    for (const auto& [k, v] : *by_key) out.push_back(Decode(k, v));
+  } else if (!all.ok()) {
+    return all.status();
+  } else {
+    out.reserve(all->keys.size());
+    for (size_t i = 0; i < all->keys.size(); ++i) out.push_back(Decode(all->keys[i], all->values[i]));
+  }
+  auto by_sir = [](const Mapping& a, const Mapping& b) { return a.sir < b.sir; };
+  // Large tables: each half sorted on its own thread, then merged.
+  auto mid = out.begin() + static_cast<std::ptrdiff_t>(out.size() / 2);
+  RunBoth(
+      out.size() >= kParallelMinBatch, [&] { std::sort(mid, out.end(), by_sir); },
+      [&] { std::sort(out.begin(), mid, by_sir); });
+  std::inplace_merge(out.begin(), mid, out.end(), by_sir);
   return out;
 }
 
@@ -338,7 +740,7 @@ absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
   }
   DataplaneState& s = *state_;
   absl::MutexLock lock(&s.mu);
-  if (absl::Status st = RequireSirPrefix(s, e.sir_prefix, absl::StrCat("locator ", e.locator.ToString()));
+  if (absl::Status st = RequireSirPrefix(s, e.sir_prefix, [&] { return absl::StrCat("locator ", e.locator.ToString()); });
       !st.ok()) {
     return st;
   }
@@ -433,7 +835,7 @@ absl::Status EndpointTable::Upsert(const Endpoint& ep) {
 
   DataplaneState& s = *state_;
   absl::MutexLock lock(&s.mu);
-  if (absl::Status st = RequireSirPrefix(s, ep.sir.prefix, absl::StrCat("endpoint ", ep.sir.ToString()));
+  if (absl::Status st = RequireSirPrefix(s, ep.sir.prefix, [&] { return absl::StrCat("endpoint ", ep.sir.ToString()); });
       !st.ok()) {
     return st;
   }

@@ -1,7 +1,17 @@
 // The typed tables against a real loaded data plane: validation before any write, all-or-nothing
 // batches, and the errors a caller sees.
-#include <catch2/catch.hpp>
+#include <bpf/bpf.h>
+#include <dirent.h>
+#include <unistd.h>
 
+#include <array>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "../../lib/bpf_map.h"  // TypedMap's batch operations, tested directly below
 #include "ila/dataplane.h"
 #include "support/kernel.h"
 
@@ -22,6 +32,86 @@ std::unique_ptr<Dataplane> Make() {
 }
 
 std::string Message(const absl::Status& s) { return std::string(s.message()); }
+
+SirPrefix Prefix2() { return SirPrefix(0x20010db8000000ffull); }
+
+std::unique_ptr<Dataplane> MakeSized(uint32_t max_mappings) {
+  DataplaneConfig config;
+  config.max_mappings = max_mappings;
+  auto dp = Dataplane::Create(config);
+  INFO(dp.status().ToString());
+  REQUIRE(dp.ok());
+  REQUIRE((*dp)->sir_prefixes().Add(Prefix()).ok());
+  REQUIRE((*dp)->sir_prefixes().Add(Prefix2()).ok());
+  return std::move(*dp);
+}
+
+// Mappings Sir(first) .. Sir(first + n - 1) on one locator, no-action (the ILA address is the
+// locator and the identifier, so tests can construct collisions).
+std::vector<Mapping> Range(uint64_t first, size_t n, uint64_t locator) {
+  std::vector<Mapping> out;
+  for (size_t i = 0; i < n; ++i) out.push_back({Sir(first + i), Loc(locator), ChecksumMode::kNoAction});
+  return out;
+}
+
+using Bytes16 = std::array<uint8_t, 16>;
+using Bytes24 = std::array<uint8_t, 24>;
+
+// The process's one BPF map called `name` (each test has one Dataplane alive at a time).
+int FindMap(const std::string& name) {
+  int found = -1;
+  DIR* d = opendir("/proc/self/fd");
+  REQUIRE(d != nullptr);
+  while (dirent* e = readdir(d)) {
+    int fd = std::atoi(e->d_name);
+    if (fd <= 2) continue;
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
+    if (name == info.name) {
+      REQUIRE(found == -1);  // one Dataplane at a time
+      found = fd;
+    }
+  }
+  closedir(d);
+  REQUIRE(found >= 0);
+  return found;
+}
+
+// The reverse map as ILA address -> SIR address.
+std::map<Ipv6Address, Ipv6Address> ReverseMap() {
+  ila::internal::TypedMap<Bytes16, Bytes24> rev(FindMap("ila_reverse"), "ila_reverse");
+  auto all = rev.Dump();
+  REQUIRE(all.ok());
+  std::map<Ipv6Address, Ipv6Address> out;
+  for (const auto& [k, v] : *all) {
+    Bytes16 sir;
+    std::memcpy(sir.data(), v.data(), 16);
+    bool fresh = out.emplace(Ipv6Address::FromBytes(k), Ipv6Address::FromBytes(sir)).second;
+    CHECK(fresh);
+  }
+  return out;
+}
+
+// What the reverse map must hold for these mappings: exactly their ILA destinations.
+std::map<Ipv6Address, Ipv6Address> ExpectedReverse(const std::vector<Mapping>& ms) {
+  std::map<Ipv6Address, Ipv6Address> out;
+  for (const Mapping& m : ms) out[m.IlaDestination()->address()] = m.sir.address();
+  return out;
+}
+
+std::vector<Mapping> Sorted(std::vector<Mapping> ms) {
+  std::sort(ms.begin(), ms.end(), [](const Mapping& a, const Mapping& b) { return a.sir < b.sir; });
+  return ms;
+}
+
+// The table holds exactly `ms`, forward and reverse.
+void CheckTableIs(Dataplane& dp, const std::vector<Mapping>& ms) {
+  auto listed = dp.mappings().List();
+  REQUIRE(listed.ok());
+  CHECK(*listed == Sorted(ms));
+  CHECK(ReverseMap() == ExpectedReverse(ms));
+}
 
 }  // namespace
 
@@ -111,4 +201,170 @@ TEST_CASE("endpoints and attach name the interface that does not exist") {
   CHECK(absl::IsNotFound(att.status()));
   CHECK_THAT(Message(att.status()), Catch::Contains("no-such-dev0"));
   CHECK(dp->attachments().empty());
+}
+
+// Batches of 1,024 and more read both maps with bpf_map_lookup_batch instead of looking up each
+// entry (unless the table holds more than four times the batch), and from 16,384 on read and write
+// the two maps on two threads: the checks, the messages and the undo are the same on every path.
+namespace {
+
+constexpr uint64_t kLocA = 0x20010db8aaaa0001;
+constexpr uint64_t kLocB = 0x20010db8bbbb0002;
+constexpr uint64_t kLocC = 0x20010db8cccc0003;
+
+// With `preload` mappings in the table (on locator A, and one of the second prefix whose ILA
+// address batch entry `clash` would take), a batch of n new mappings on locator B plus 500 of the
+// preloaded moved to locator C: refused for the shared ILA address, refused for a duplicate, and
+// then accepted once the other mapping moves too, leaving both maps exact.
+void CheckBatch(size_t preload, size_t n, size_t clash) {
+  auto dp = MakeSized(1 << 16);
+  std::vector<Mapping> before = Range(1'000'000, preload, kLocA);
+  Mapping other{{Prefix2(), Identifier(2'000'001)}, Loc(kLocB)};
+  before.push_back(other);
+  REQUIRE(dp->mappings().UpsertBatch(before).ok());
+  CheckTableIs(*dp, before);
+
+  std::vector<Mapping> batch = Range(1, n, kLocB);
+  for (size_t i = 0; i < 500; ++i) batch.push_back({before[i].sir, Loc(kLocC)});
+  batch[clash].sir = Sir(2'000'001);  // on B: the ILA address of `other`
+  absl::Status st = dp->mappings().UpsertBatch(batch);
+  CHECK(absl::IsAlreadyExists(st));
+  CHECK_THAT(Message(st), Catch::Contains(absl::StrCat(
+                              "batch entry ", clash, ": ILA address 2001:db8:bbbb:2::1e:8481 is "
+                              "already the destination of 2001:db8:0:ff::1e:8481; two SIR addresses "
+                              "cannot share one ILA address")));
+  CheckTableIs(*dp, before);
+
+  // Moving the other mapping in the same batch frees its address; but first, a duplicate.
+  batch.push_back({other.sir, Loc(kLocC)});
+  size_t dup = n * 3 / 4;
+  batch[dup].sir = Sir(3);
+  st = dp->mappings().UpsertBatch(batch);
+  CHECK(absl::IsInvalidArgument(st));
+  CHECK_THAT(Message(st), Catch::Contains(absl::StrCat(
+                              "batch entry ", dup,
+                              ": SIR address 2001:db8:0:1::3 appears twice in the batch (also entry 2)")));
+  CheckTableIs(*dp, before);
+
+  batch[dup].sir = Sir(dup + 1);
+  REQUIRE(dp->mappings().UpsertBatch(batch).ok());
+  // The moved mappings' old reverse entries are gone; the one the clashing entry took is its own.
+  std::vector<Mapping> after = batch;
+  for (size_t i = 500; i < preload; ++i) after.push_back(before[i]);
+  CheckTableIs(*dp, after);
+}
+
+}  // namespace
+
+TEST_CASE("large batches: a duplicate or a shared ILA address in the middle writes nothing") {
+  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  SECTION("one dump of each map, one thread") { CheckBatch(1000, 2000, 1500); }
+  SECTION("one dump of each map, two threads") { CheckBatch(1000, 20000, 10000); }
+  SECTION("table much bigger than the batch: lookups") { CheckBatch(10000, 1500, 700); }
+  SECTION("small batch: lookups") { CheckBatch(600, 200, 100); }
+}
+
+TEST_CASE("a kernel failure part-way through a batch is undone exactly") {
+  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  auto run = [](uint32_t max, size_t preload, size_t n) {
+    auto dp = MakeSized(max);
+    std::vector<Mapping> before = Range(1'000'000, preload, kLocA);
+    REQUIRE(dp->mappings().UpsertBatch(before).ok());
+    // Moves a quarter of what is there (new ILA addresses: new reverse entries) and adds more
+    // than fits.
+    std::vector<Mapping> batch = Range(1, n, kLocB);
+    for (size_t i = 0; i < preload / 4; ++i) batch.push_back({before[i].sir, Loc(kLocC)});
+    absl::Status st = dp->mappings().UpsertBatch(batch);
+    CHECK(absl::IsResourceExhausted(st));
+    CHECK_THAT(Message(st), Catch::Contains("the table is full"));
+    CheckTableIs(*dp, before);
+  };
+  SECTION("two threads") { run(20000, 2000, 18500); }
+  SECTION("one thread, dump") { run(1000, 100, 1100); }
+  SECTION("one thread, lookups") { run(1000, 100, 950); }
+}
+
+TEST_CASE("List of a table bigger than one lookup_batch chunk returns every mapping once") {
+  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  auto dp = MakeSized(1 << 16);
+  std::vector<Mapping> all = Range(1, 30000, kLocA);
+  for (size_t i = 0; i < all.size(); i += 3) {
+    all[i].csum_mode = ChecksumMode::kNeutralMapAuto;  // the identifier changes: another locator
+    all[i].locator = Loc(kLocB);
+  }
+  absl::Status st = dp->mappings().UpsertBatch(all);
+  INFO(st.ToString());
+  REQUIRE(st.ok());
+  auto listed = dp->mappings().List();
+  REQUIRE(listed.ok());
+  CHECK(*listed == Sorted(all));  // sorted, so equality means each exactly once
+  std::vector<SirAddress> gone;
+  for (size_t i = 0; i < 100; ++i) gone.push_back(all[i * 7].sir);
+  REQUIRE(dp->mappings().RemoveBatch(gone).ok());
+  CHECK(dp->mappings().List()->size() == all.size() - gone.size());
+}
+
+TEST_CASE("TypedMap batch operations: chunks, buckets bigger than the buffer, limits, full maps") {
+  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  constexpr uint32_t kMax = 4096;
+  int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "t_batch", 16, 24, kMax, nullptr);
+  REQUIRE(fd >= 0);
+  struct Close {
+    int fd;
+    ~Close() { close(fd); }
+  } closer{fd};
+  ila::internal::TypedMap<Bytes16, Bytes24> map(fd, "t_batch");
+  std::vector<Bytes16> keys(kMax);
+  std::vector<Bytes24> values(kMax);
+  for (uint32_t i = 0; i < kMax; ++i) {
+    keys[i].fill(0);
+    std::memcpy(keys[i].data() + 12, &i, 4);
+    values[i].fill(static_cast<uint8_t>(i * 13));
+  }
+  uint32_t applied = 0;
+  REQUIRE(map.UpdateBatch(keys, values, &applied, BPF_ANY, 1000).ok());  // five syscalls
+  CHECK(applied == kMax);
+
+  // 4,096 entries in 4,096 buckets: many buckets hold two or more, more than a buffer of one, so
+  // the kernel answers ENOSPC and the buffer grows.
+  auto all = map.DumpBatch(SIZE_MAX, 1);
+  REQUIRE(all.ok());
+  CHECK(all->complete);
+  std::map<Bytes16, Bytes24> seen;
+  for (size_t i = 0; i < all->keys.size(); ++i) CHECK(seen.emplace(all->keys[i], all->values[i]).second);
+  CHECK(seen.size() == kMax);
+  for (uint32_t i = 0; i < kMax; ++i) CHECK(seen[keys[i]] == values[i]);
+  CHECK(map.Dump()->size() == kMax);
+  CHECK(map.DumpByKey()->size() == kMax);
+
+  auto some = map.DumpBatch(100, 64);
+  REQUIRE(some.ok());
+  CHECK_FALSE(some->complete);
+  CHECK(some->keys.size() >= 100);
+  CHECK(some->keys.size() < kMax);
+
+  // Full: nothing more fits, and the count says so.
+  std::vector<Bytes16> more(3, keys[0]);
+  for (uint8_t i = 0; i < 3; ++i) more[i][0] = static_cast<uint8_t>(0xf0 + i);
+  std::vector<Bytes24> more_values(3, values[0]);
+  absl::Status st = map.UpdateBatch(more, more_values, &applied);
+  CHECK(absl::IsResourceExhausted(st));
+  CHECK(applied == 0);
+
+  // Deleting stops at the first absent key.
+  std::vector<Bytes16> del = {keys[0], keys[1], more[0], keys[3]};
+  st = map.DeleteBatch(del, &applied);
+  CHECK_FALSE(st.ok());
+  CHECK(applied == 2);
+  CHECK(map.Dump()->size() == kMax - 2);
+
+  // An array map: the batch cursor is a key.
+  int afd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_batch_arr", 4, 24, 100, nullptr);
+  REQUIRE(afd >= 0);
+  Close acloser{afd};
+  ila::internal::TypedMap<uint32_t, Bytes24> arr(afd, "t_batch_arr");
+  auto elems = arr.DumpBatch(SIZE_MAX, 7);
+  REQUIRE(elems.ok());
+  REQUIRE(elems->keys.size() == 100);
+  for (uint32_t i = 0; i < 100; ++i) CHECK(elems->keys[i] == i);
 }
