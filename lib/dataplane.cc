@@ -447,7 +447,7 @@ NexthopCacheState Dataplane::nexthop_cache() const {
   if (!s.enabled) {
     s.reason = !state_->config.nexthop_cache
                    ? "off in this instance's configuration"
-                   : "no process keeps it (a long-lived controller must hold the instance open)";
+                   : "no process keeps it: a long-lived controller (or ilactl keep) must hold the instance open";
   }
   return s;
 }

@@ -25,11 +25,12 @@ std::string Usage() {
   ilactl [OPTIONS] create [miss-policy {pass-to-router|drop}] [moved-policy {forward|drop}]
                           [max-mappings N] [max-endpoints N] [max-locators N]
                           [max-sir-prefixes N] [miss-event-interval DURATION]
-                          [forwarding-cache]
+                          [forwarding-cache] [no-nexthop-cache]
   ilactl [OPTIONS] destroy
   ilactl [OPTIONS] status
   ilactl [OPTIONS] stats [--prometheus]
   ilactl [OPTIONS] upgrade
+  ilactl [OPTIONS] keep         (runs until stopped: keeps the next-hop cache, prints changes)
   ilactl [OPTIONS] attach container DEV sir SIR mac MAC [mode MODE]
   ilactl [OPTIONS] attach uplink DEV [mode MODE] [steer CPU[,CPU...]]
   ilactl [OPTIONS] attach router DEV [mode MODE]
@@ -93,6 +94,7 @@ enum Object {
   kStatus,
   kStats,
   kUpgrade,
+  kKeep,
   kAttach,
   kDetach,
   kPrefix,
@@ -231,7 +233,7 @@ int Run(int argc, char** argv) {
   if (*first >= words.size()) {
     if (!ctx.options.stats) {
       return Fail(absl::InvalidArgumentError(
-          "missing object; expected create, destroy, status, stats, upgrade, attach, detach, "
+          "missing object; expected create, destroy, status, stats, upgrade, keep, attach, detach, "
           "prefix, locator, map, endpoint, route, ila or help (ilactl help shows the usage)"));
     }
     object = kStats;
@@ -243,6 +245,7 @@ int Run(int argc, char** argv) {
                            {"stats", kStats},
                            {"statistics", kStats},
                            {"upgrade", kUpgrade},
+                           {"keep", kKeep},
                            {"attach", kAttach},
                            {"detach", kDetach},
                            {"prefix", kPrefix},
@@ -283,6 +286,9 @@ int Run(int argc, char** argv) {
       break;
     case kUpgrade:
       st = CmdUpgrade(ctx, args);
+      break;
+    case kKeep:
+      st = CmdKeep(ctx, args);
       break;
     case kAttach:
       st = CmdAttach(ctx, args);

@@ -44,6 +44,8 @@ absl::Status CmdDestroy(Context& ctx, Args& args);
 absl::Status CmdStatus(Context& ctx, Args& args);
 absl::Status CmdStats(Context& ctx, Args& args);
 absl::Status CmdUpgrade(Context& ctx, Args& args);
+// Runs until SIGINT/SIGTERM, keeping the instance's next-hop cache; prints each change of state.
+absl::Status CmdKeep(Context& ctx, Args& args);
 absl::Status CmdAttach(Context& ctx, Args& args);
 absl::Status CmdDetach(Context& ctx, Args& args);
 absl::Status CmdPrefix(Context& ctx, Args& args);

@@ -1,6 +1,9 @@
 // ilactl's instance objects: create, destroy, status, stats, upgrade, attach, detach.
+#include <signal.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -221,7 +224,7 @@ absl::Status CmdCreate(Context& ctx, Args& args) {
   args.set_command("create",
                    "create [miss-policy {pass-to-router|drop}] [moved-policy {forward|drop}] "
                    "[max-mappings N] [max-endpoints N] [max-locators N] [max-sir-prefixes N] "
-                   "[miss-event-interval DURATION] [forwarding-cache]");
+                   "[miss-event-interval DURATION] [forwarding-cache] [no-nexthop-cache]");
   ila::DataplaneConfig config;
   enum {
     kMiss,
@@ -231,7 +234,8 @@ absl::Status CmdCreate(Context& ctx, Args& args) {
     kMaxLocators,
     kMaxPrefixes,
     kInterval,
-    kCache
+    kCache,
+    kNoNexthopCache
   };
   std::vector<int> seen;
   while (!args.done()) {
@@ -244,7 +248,8 @@ absl::Status CmdCreate(Context& ctx, Args& args) {
                            {"max-locators", kMaxLocators},
                            {"max-sir-prefixes", kMaxPrefixes},
                            {"miss-event-interval", kInterval},
-                           {"forwarding-cache", kCache}},
+                           {"forwarding-cache", kCache},
+                           {"no-nexthop-cache", kNoNexthopCache}},
                           "keyword");
     if (!k.ok()) return args.Invalid(k.status());
     if (std::find(seen.begin(), seen.end(), *k) != seen.end()) return args.Duplicate(word);
@@ -264,6 +269,9 @@ absl::Status CmdCreate(Context& ctx, Args& args) {
       }
       case kCache:
         config.forwarding_cache = true;
+        break;
+      case kNoNexthopCache:
+        config.nexthop_cache = false;
         break;
       case kInterval: {
         auto v = args.Need("a duration");
@@ -556,6 +564,56 @@ absl::Status CmdDetach(Context& ctx, Args& args) {
   absl::Status st = (*dp)->Detach(ifindex);
   if (!st.ok()) return absl::Status(st.code(), Cat("detach: ", st.message()));
   return absl::OkStatus();
+}
+
+
+
+absl::Status CmdKeep(Context& ctx, Args& args) {
+  args.set_command("keep", "keep");
+  if (absl::Status st = args.ExpectEnd(); !st.ok()) return st;
+  // Blocked before the keeper thread exists, so that it inherits the mask and the signals wait
+  // for sigtimedwait below.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  auto dp = ila::Dataplane::Open(ctx.where(), {.keep_nexthop_cache = true});
+  if (!dp.ok()) return dp.status();
+  const ila::NexthopCacheState first = (*dp)->nexthop_cache();
+  if (!first.kept) {
+    return absl::FailedPreconditionError(Cat(
+        "the instance at ", (*dp)->pin_directory().value_or(""),
+        " was created with the next-hop cache off; there is nothing to keep"));
+  }
+  auto report = [&](const ila::NexthopCacheState& s) {
+    std::string line;
+    if (ctx.options.json) {
+      JsonWriter j = ctx.Json();
+      j.BeginObject();
+      j.Field("enabled", s.enabled);
+      if (!s.enabled) j.Field("reason", s.reason);
+      j.FieldUint("invalidations", s.invalidations);
+      j.EndObject();
+      line = j.Finish();
+    } else {
+      line = Cat("nexthop-cache ", s.enabled ? "on" : Cat("off (", s.reason, ")"), "\n");
+    }
+    std::fputs(line.c_str(), stdout);
+    std::fflush(stdout);
+  };
+  report(first);
+  ila::NexthopCacheState last = first;
+  for (;;) {
+    timespec tick{0, 200 * 1000 * 1000};
+    const int sig = sigtimedwait(&stop, nullptr, &tick);
+    if (sig > 0) break;
+    ila::NexthopCacheState now = (*dp)->nexthop_cache();
+    if (now.enabled != last.enabled || now.reason != last.reason) report(now);
+    last = now;
+  }
+  return absl::OkStatus();  // the keeper switches the cache off as the Dataplane goes
 }
 
 }  // namespace ilactl

@@ -2,11 +2,14 @@
 // namespace (`ip netns exec NS ilactl --root <private bpffs> ...`), its JSON parsed and checked;
 // every bad-input path (exit 1, one line on stderr, nothing applied); the kernel's grammar.
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -745,4 +748,103 @@ TEST_CASE("ilactl -n enters a namespace without remounting /sys, and help and ve
   r = Exec({ILACTL_PATH, "-V"});
   CHECK(r.status == 0);
   CHECK_THAT(r.out, Catch::StartsWith("ilactl (libila) "));
+}
+
+// `ilactl keep` runs in the background; its output lines are read as they come.
+class Keeper {
+ public:
+  explicit Keeper(const std::vector<std::string>& argv) {
+    int fds[2];
+    REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      dup2(fds[1], 1);
+      dup2(fds[1], 2);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    out_ = fds[0];
+  }
+  ~Keeper() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      (void)Wait();
+    }
+    if (out_ >= 0) close(out_);
+  }
+  // The next line containing `text` within 5 s, or "" (everything read so far is in seen()).
+  std::string LineWith(const std::string& text) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (;;) {
+      for (size_t nl; (nl = buffer_.find('\n')) != std::string::npos;) {
+        std::string line = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        seen_ += line + "\n";
+        if (line.find(text) != std::string::npos) return line;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return "";
+      pollfd p{out_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[512];
+      ssize_t n = read(out_, buf, sizeof(buf));
+      if (n <= 0) return "";
+      buffer_.append(buf, static_cast<size_t>(n));
+    }
+  }
+  int Stop(int sig) {
+    kill(pid_, sig);
+    return Wait();
+  }
+  const std::string& seen() const { return seen_; }
+
+ private:
+  int Wait() {
+    int wstatus = 0;
+    while (waitpid(pid_, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  }
+  pid_t pid_ = -1;
+  int out_ = -1;
+  std::string buffer_, seen_;
+};
+
+TEST_CASE("ilactl keep holds the next-hop cache on until it is stopped") {
+  ILA_SKIP_IF(SkipReason());
+  Host h;
+  REQUIRE(h.host_ns().EnableForwarding().ok());
+  h.Ok({"create"});
+  CHECK(h.OkJson({"status"})["nexthop_cache"]["enabled"] == false);
+
+  Keeper keeper(h.Command({"keep"}));
+  INFO(keeper.seen());
+  CHECK_FALSE(keeper.LineWith("nexthop-cache on").empty());
+  CHECK(h.OkJson({"status"})["nexthop_cache"]["enabled"] == true);
+
+  // It follows the routing configuration.
+  REQUIRE(h.host_ns().Run("ip -6 rule add from 2001:db8::/32 table 100 priority 100").ok());
+  CHECK_FALSE(keeper.LineWith("policy rule (priority 100").empty());
+  CHECK(h.OkJson({"status"})["nexthop_cache"]["enabled"] == false);
+  REQUIRE(h.host_ns().Run("ip -6 rule del from 2001:db8::/32 table 100 priority 100").ok());
+  CHECK_FALSE(keeper.LineWith("nexthop-cache on").empty());
+
+  // Stopped, it exits cleanly and the cache is off: nobody would retire stale answers.
+  CHECK(keeper.Stop(SIGTERM) == 0);
+  Json status = h.OkJson({"status"});
+  CHECK(status["nexthop_cache"]["enabled"] == false);
+  CHECK_THAT(std::string(status["nexthop_cache"]["reason"]), Catch::Contains("no process keeps it"));
+
+  // With the cache configured off there is nothing to keep.
+  h.Ok({"destroy"});
+  h.Ok({"create", "no-nexthop-cache"});
+  CHECK(h.OkJson({"status"})["config"]["nexthop_cache"] == false);
+  h.Fails({"keep"}, "created with the next-hop cache off");
 }
