@@ -315,20 +315,29 @@ absl::Status LookUpPrior(const DataplaneState& s, const EncodedBatch& b, bool pa
 
 // Prior by dumping both maps. False, with nothing filled in, when a map holds too many entries for
 // that to pay or has no batch lookup.
+// `entries` becomes the bigger map's size when read whole, at least the limit otherwise.
 absl::StatusOr<bool> DumpPrior(const DataplaneState& s, const EncodedBatch& b,
                                const SirIndex& by_sir, const IlaIndex& by_ila, bool parallel,
-                               Prior* p) {
+                               Prior* p, size_t* entries) {
   size_t n = b.keys.size();
   size_t limit = kDumpFactor * n;
   absl::StatusOr<ForwardEntries> fwd;
   absl::StatusOr<ReverseEntries> rev;
-  RunBoth(
-      parallel, [&] { fwd = s.mappings.DumpBatch(limit); },
-      [&] { rev = s.reverse.DumpBatch(limit); });
+  auto read_forward = [&] { fwd = s.mappings.DumpBatch(limit); };
+  auto read_reverse = [&] {
+    // One thread: not when the forward map was too big already.
+    if (parallel || (fwd.ok() && fwd->complete)) rev = s.reverse.DumpBatch(limit);
+  };
+  RunBoth(parallel, read_forward, read_reverse);
   if (absl::IsUnimplemented(fwd.status()) || absl::IsUnimplemented(rev.status())) return false;
   if (!fwd.ok()) return fwd.status();
+  if (!fwd->complete) {
+    *entries = std::max(*entries, fwd->keys.size());
+    return false;
+  }
   if (!rev.ok()) return rev.status();
-  if (!fwd->complete || !rev->complete) return false;
+  *entries = std::max(fwd->keys.size(), rev->keys.size());
+  if (!rev->complete) return false;
   RunBoth(
       parallel,
       [&] {
@@ -496,8 +505,8 @@ absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) 
   // kernel failure part-way can be undone exactly.
   Prior prior;
   bool dumped = false;
-  if (n >= kDumpMinBatch) {
-    auto d = DumpPrior(s, b, by_sir, by_ila, parallel, &prior);
+  if (n >= kDumpMinBatch && size_hint_ <= kDumpFactor * n) {
+    auto d = DumpPrior(s, b, by_sir, by_ila, parallel, &prior, &size_hint_);
     if (!d.ok()) return d.status();
     dumped = *d;
   }
@@ -637,6 +646,11 @@ absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) 
     }
   }
   DeleteAll<abi::ila_addr, abi::ila_reverse_value>(s.reverse, unused);
+  size_t added = n;
+  if (!prior.forward.empty()) {
+    added = static_cast<size_t>(std::count(prior.forward.begin(), prior.forward.end(), std::nullopt));
+  }
+  size_hint_ += added;
   return absl::OkStatus();
 }
 
@@ -675,6 +689,7 @@ absl::Status MappingTable::RemoveBatch(std::span<const SirAddress> batch) {
       (void)s.reverse.Delete(olds[i].ila);
     }
   }
+  size_hint_ -= std::min(size_hint_, keys.size());
   return absl::OkStatus();
 }
 

@@ -67,6 +67,10 @@ class MappingTable {
  private:
   absl::Status Write(std::span<const Mapping> batch, bool only_new);
   std::shared_ptr<internal::DataplaneState> state_;
+  // How many entries the maps hold, as far as this table's own writes know (another process may
+  // write pinned maps; a forwarding cache evicts): only decides whether a batch reads the whole
+  // table or looks up each entry. Guarded by the state's writer mutex.
+  size_t size_hint_ = 0;
 };
 
 // This host's locators and how arrivals on each are translated back (kernel equivalent:

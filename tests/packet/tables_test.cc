@@ -13,6 +13,7 @@
 
 #include "../../lib/bpf_map.h"  // TypedMap's batch operations, tested directly below
 #include "ila/dataplane.h"
+#include "support/host_fixture.h"
 #include "support/kernel.h"
 
 using namespace ila;
@@ -57,9 +58,11 @@ std::vector<Mapping> Range(uint64_t first, size_t n, uint64_t locator) {
 using Bytes16 = std::array<uint8_t, 16>;
 using Bytes24 = std::array<uint8_t, 24>;
 
-// The process's one BPF map called `name` (each test has one Dataplane alive at a time).
+// The process's one BPF map called `name` (each test has one data plane at a time, possibly open
+// twice).
 int FindMap(const std::string& name) {
   int found = -1;
+  uint32_t found_id = 0;
   DIR* d = opendir("/proc/self/fd");
   REQUIRE(d != nullptr);
   while (dirent* e = readdir(d)) {
@@ -69,8 +72,9 @@ int FindMap(const std::string& name) {
     uint32_t len = sizeof(info);
     if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
     if (name == info.name) {
-      REQUIRE(found == -1);  // one Dataplane at a time
+      REQUIRE((found == -1 || info.id == found_id));  // one data plane at a time
       found = fd;
+      found_id = info.id;
     }
   }
   closedir(d);
@@ -216,12 +220,44 @@ constexpr uint64_t kLocC = 0x20010db8cccc0003;
 // address batch entry `clash` would take), a batch of n new mappings on locator B plus 500 of the
 // preloaded moved to locator C: refused for the shared ILA address, refused for a duplicate, and
 // then accepted once the other mapping moves too, leaving both maps exact.
-void CheckBatch(size_t preload, size_t n, size_t clash) {
-  auto dp = MakeSized(1 << 16);
+//
+// With `reopen`, the batches go through a second Dataplane that Open()ed the pinned first one: it
+// does not know how big the table is, tries to read it whole, and gives up for lookups.
+void CheckBatch(size_t preload, size_t n, size_t clash, bool reopen = false) {
+  std::optional<std::string> bpffs;
+  struct Unmount {
+    std::optional<std::string>* dir;
+    ~Unmount() {
+      if (*dir) testing::UnmountPrivateBpffs(**dir);
+    }
+  } unmount{&bpffs};
+  DataplaneConfig config;
+  config.max_mappings = 1 << 16;
+  if (reopen) {
+    auto dir = testing::MountPrivateBpffs();
+    REQUIRE(dir.ok());
+    bpffs = *dir;
+    config.pinning = PinLocation{*dir, "tables"};
+  }
+  auto created = Dataplane::Create(config);
+  INFO(created.status().ToString());
+  REQUIRE(created.ok());
+  std::unique_ptr<Dataplane> writer = std::move(*created);
+  REQUIRE(writer->sir_prefixes().Add(Prefix()).ok());
+  REQUIRE(writer->sir_prefixes().Add(Prefix2()).ok());
+
   std::vector<Mapping> before = Range(1'000'000, preload, kLocA);
   Mapping other{{Prefix2(), Identifier(2'000'001)}, Loc(kLocB)};
   before.push_back(other);
-  REQUIRE(dp->mappings().UpsertBatch(before).ok());
+  REQUIRE(writer->mappings().UpsertBatch(before).ok());
+  std::unique_ptr<Dataplane> opened;
+  if (reopen) {
+    auto o = Dataplane::Open(*config.pinning);
+    INFO(o.status().ToString());
+    REQUIRE(o.ok());
+    opened = std::move(*o);
+  }
+  Dataplane* dp = reopen ? opened.get() : writer.get();
   CheckTableIs(*dp, before);
 
   std::vector<Mapping> batch = Range(1, n, kLocB);
@@ -261,6 +297,9 @@ TEST_CASE("large batches: a duplicate or a shared ILA address in the middle writ
   SECTION("one dump of each map, one thread") { CheckBatch(1000, 2000, 1500); }
   SECTION("one dump of each map, two threads") { CheckBatch(1000, 20000, 10000); }
   SECTION("table much bigger than the batch: lookups") { CheckBatch(10000, 1500, 700); }
+  SECTION("table much bigger than the batch, unknown to this handle: dump cut short, lookups") {
+    CheckBatch(10000, 1500, 700, true);
+  }
   SECTION("small batch: lookups") { CheckBatch(600, 200, 100); }
 }
 
