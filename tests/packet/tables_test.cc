@@ -323,6 +323,32 @@ TEST_CASE("a kernel failure part-way through a batch is undone exactly") {
   SECTION("one thread, lookups") { run(1000, 100, 950); }
 }
 
+TEST_CASE("a forwarding cache (LRU maps) is read and written in batches the same way") {
+  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  DataplaneConfig config;
+  config.max_mappings = 1 << 16;
+  config.forwarding_cache = true;
+  auto created = Dataplane::Create(config);
+  INFO(created.status().ToString());
+  REQUIRE(created.ok());
+  auto& dp = **created;
+  REQUIRE(dp.sir_prefixes().Add(Prefix()).ok());
+  std::vector<Mapping> first = Range(1, 20000, kLocA);
+  REQUIRE(dp.mappings().UpsertBatch(first).ok());
+  CheckTableIs(dp, first);
+  // Half of them move, as many are new: one dump of each map, two threads.
+  std::vector<Mapping> second = Range(10001, 20000, kLocB);
+  REQUIRE(dp.mappings().UpsertBatch(second).ok());
+  std::vector<Mapping> all(first.begin(), first.begin() + 10000);
+  all.insert(all.end(), second.begin(), second.end());
+  CheckTableIs(dp, all);
+  second[15000].sir = Sir(10001);
+  absl::Status st = dp.mappings().UpsertBatch(second);
+  CHECK_THAT(Message(st), Catch::Contains("batch entry 15000: SIR address 2001:db8:0:1::2711 "
+                                          "appears twice in the batch (also entry 0)"));
+  CheckTableIs(dp, all);
+}
+
 TEST_CASE("List of a table bigger than one lookup_batch chunk returns every mapping once") {
   ILA_SKIP_IF(testing::BpfUnavailableReason());
   auto dp = MakeSized(1 << 16);
