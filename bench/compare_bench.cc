@@ -68,11 +68,9 @@ void Compare(benchmark::State& state, const std::string& name) {
   std::vector<Contender> cs;
   cs.push_back({"ila/" + ChecksumModeName(mode), pw.ContainerFrame(mode),
                 h.dp().program_fd(Role::kContainer)});
-  cs.push_back({"bare_redirect", pw.ContainerFrame(mode),
-                RedirectFd(pw.skel)});
+  cs.push_back({"bare_redirect", pw.ContainerFrame(mode), RedirectFd(pw.skel)});
   Ipv6Address translated = SirToIla(pw.remote.at(mode), HostFixture::L2(), mode)->address();
-  cs.push_back({"kernel_forward", UdpFromC1(h, translated),
-                PassFd(pw.skel)});
+  cs.push_back({"kernel_forward", UdpFromC1(h, translated), PassFd(pw.skel)});
   for (const Encap& e : Encaps()) {
     Ipv6Address dst = SirAddress{HostFixture::Sir(), e.id}.address();
     if (absl::Status st = h.host_ns().Run(Expand(e.setup, dst.ToString(), h.up_name()));
@@ -81,8 +79,7 @@ void Compare(benchmark::State& state, const std::string& name) {
                              e.name, ": ", e.feature, " is not available in this kernel: ",
                              st.message())));
     }
-    cs.push_back({e.name, UdpFromC1(h, dst), PassFd(pw.skel),
-                  e.kind});
+    cs.push_back({e.name, UdpFromC1(h, dst), PassFd(pw.skel), e.kind});
   }
 
   uint32_t burst = Pick(1u << 18, 1u << 16);

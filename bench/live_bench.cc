@@ -73,16 +73,14 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
     cs.push_back({"ila_steered/" + ChecksumModeName(mode), pw.UplinkFrame(mode), *steered});
     cs.back().min_delivered = 0.05;
   }
-  cs.push_back({"bare_redirect",
-                out ? pw.ContainerFrame(mode) : pw.UplinkFrame(mode),
+  cs.push_back({"bare_redirect", out ? pw.ContainerFrame(mode) : pw.UplinkFrame(mode),
                 RedirectFd(pw.skel)});
   // Kernel forwarding gets the frame as the data plane would have left it (destination already
   // translated), addressed to the ingress interface so that the kernel takes it in and routes it.
   Ipv6Address dst = out ? SirToIla(pw.remote.at(mode), HostFixture::L2(), mode)->address()
                         : HostFixture::C1().address();
   cs.push_back({"kernel_forward",
-                out ? UdpFromC1(h, dst)
-                             : UdpFromFabric(h, HostFixture::Remote().address(), dst),
+                out ? UdpFromC1(h, dst) : UdpFromFabric(h, HostFixture::Remote().address(), dst),
                 PassFd(pw.skel)});
   const Contender& ila = cs[0];
   const Contender& bare = cs[cs.size() - 2];
