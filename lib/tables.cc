@@ -1,4 +1,6 @@
 // MappingTable, LocatorTable, EndpointTable, SirPrefixTable: validation, then map writes.
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -163,6 +165,15 @@ constexpr size_t kWriteChunk = 65536;
 // Hash set inserts of a large batch prefetch this many entries ahead (each insert is otherwise a
 // cache miss or two).
 constexpr size_t kPrefetch = 16;
+
+// Whether a second thread can run beside this one: the caller's CPU affinity allows two CPUs or
+// more (a process pinned to one CPU gains nothing from a second thread, and is not overridden).
+bool CanRunTwo() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return false;
+  return CPU_COUNT(&set) >= 2;
+}
 
 // Runs f on a second thread and g on this one; both here, f first, when !parallel or no thread
 // can be started.
@@ -415,7 +426,7 @@ absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) 
   const size_t n = batch.size();
   if (n == 0) return absl::OkStatus();
   if (n > UINT32_MAX) return absl::InvalidArgumentError("a batch holds at most 2^32-1 mappings");
-  const bool parallel = n >= kParallelMinBatch;
+  const bool parallel = n >= kParallelMinBatch && CanRunTwo();
   // Labels are only built for an error.
   auto label = [&](size_t i) { return n > 1 ? absl::StrCat("batch entry ", i, ": ") : std::string(); };
 
@@ -720,7 +731,7 @@ absl::StatusOr<std::vector<Mapping>> MappingTable::List() const {
   // Large tables: each half sorted on its own thread, then merged.
   auto mid = out.begin() + static_cast<std::ptrdiff_t>(out.size() / 2);
   RunBoth(
-      out.size() >= kParallelMinBatch, [&] { std::sort(mid, out.end(), by_sir); },
+      out.size() >= kParallelMinBatch && CanRunTwo(), [&] { std::sort(mid, out.end(), by_sir); },
       [&] { std::sort(out.begin(), mid, by_sir); });
   std::inplace_merge(out.begin(), mid, out.end(), by_sir);
   return out;
