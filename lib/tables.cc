@@ -670,37 +670,88 @@ absl::Status MappingTable::Remove(const SirAddress& sir) { return RemoveBatch(st
 absl::Status MappingTable::RemoveBatch(std::span<const SirAddress> batch) {
   DataplaneState& s = *state_;
   absl::MutexLock lock(&s.mu);
-  std::vector<abi::ila_mapping_key> keys;
-  std::vector<abi::ila_mapping_value> olds;
-  absl::flat_hash_set<Ipv6Address> seen;
-  for (const SirAddress& sir : batch) {
-    if (!seen.insert(sir.address()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("SIR address ", sir.ToString(), " appears twice in the batch"));
-    }
-    abi::ila_mapping_key key{ToAbi(sir.address())};
-    auto old = s.mappings.Lookup(key);
-    if (!old.ok()) return old.status();
-    if (!old->has_value()) {
-      return absl::NotFoundError(absl::StrCat("no mapping for ", sir.ToString()));
-    }
-    keys.push_back(key);
-    olds.push_back(**old);
+  const size_t n = batch.size();
+  if (n == 0) return absl::OkStatus();
+  if (n > UINT32_MAX) return absl::InvalidArgumentError("a batch holds at most 2^32-1 addresses");
+  std::vector<abi::ila_mapping_key> keys(n);
+  for (size_t i = 0; i < n; ++i) keys[i].sir = ToAbi(batch[i].address());
+  // The first address that repeats an earlier one; the entries before it must all be mapped.
+  SirIndex by_sir{std::span<const abi::ila_mapping_key>(keys)};
+  by_sir.Reserve(n);
+  size_t dup = n;
+  for (size_t i = 0; i < n && dup == n; ++i) {
+    if (i + kPrefetch < n) by_sir.Prefetch(keys[i + kPrefetch].sir);
+    if (by_sir.Insert(static_cast<uint32_t>(i))) dup = i;
   }
-  if (keys.empty()) return absl::OkStatus();
+  // What is removed: read with the whole table (as Write does), or looked up per entry.
+  std::vector<std::optional<abi::ila_mapping_value>> olds(dup);
+  bool dumped = false;
+  if (dup >= kDumpMinBatch && size_hint_ <= kDumpFactor * dup) {
+    auto fwd = s.mappings.DumpBatch(kDumpFactor * dup);
+    if (!fwd.ok() && !absl::IsUnimplemented(fwd.status())) return fwd.status();
+    if (fwd.ok()) {
+      size_hint_ = std::max(size_hint_, fwd->keys.size());
+      if (fwd->complete) {
+        size_hint_ = fwd->keys.size();
+        for (size_t k = 0; k < fwd->keys.size(); ++k) {
+          if (k + kPrefetch < fwd->keys.size()) by_sir.Prefetch(fwd->keys[k + kPrefetch].sir);
+          auto i = by_sir.Find(fwd->keys[k].sir);
+          if (i && *i < dup) olds[*i] = fwd->values[k];
+        }
+        dumped = true;
+      }
+    }
+  }
+  for (size_t i = 0; i < dup; ++i) {
+    if (!dumped) {
+      auto old = s.mappings.Lookup(keys[i]);
+      if (!old.ok()) return old.status();
+      olds[i] = *old;
+    }
+    if (!olds[i]) return absl::NotFoundError(absl::StrCat("no mapping for ", batch[i].ToString()));
+  }
+  if (dup < n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SIR address ", batch[dup].ToString(), " appears twice in the batch"));
+  }
+
   uint32_t applied = 0;
   absl::Status st = s.mappings.DeleteBatch(keys, &applied);
   if (!st.ok()) {
-    for (uint32_t i = 0; i < applied; ++i) (void)s.mappings.Update(keys[i], olds[i]);
+    std::vector<abi::ila_mapping_value> back;
+    for (uint32_t i = 0; i < applied; ++i) back.push_back(*olds[i]);
+    UpdateAll<abi::ila_mapping_key, abi::ila_mapping_value>(
+        s.mappings, std::span<const abi::ila_mapping_key>(keys).first(applied), back);
     return st;
   }
-  for (size_t i = 0; i < keys.size(); ++i) {
-    auto owner = s.reverse.Lookup(olds[i].ila);
-    if (owner.ok() && owner->has_value() && SameAddr((*owner)->sir, keys[i].sir)) {
-      (void)s.reverse.Delete(olds[i].ila);
+  size_hint_ -= std::min(size_hint_, n);
+
+  // The reverse entries that were these mappings' own.
+  std::vector<abi::ila_addr> unused;
+  std::optional<ReverseEntries> rev;
+  if (dumped) {
+    auto r = s.reverse.DumpBatch(kDumpFactor * n);
+    if (r.ok() && r->complete) rev = std::move(*r);
+  }
+  if (rev) {
+    std::vector<abi::ila_addr> old_ila(n);
+    for (size_t i = 0; i < n; ++i) old_ila[i] = olds[i]->ila;
+    IlaIndex by_old{std::span<const abi::ila_addr>(old_ila)};
+    by_old.Reserve(n);
+    for (size_t i = 0; i < n; ++i) (void)by_old.Insert(static_cast<uint32_t>(i));
+    for (size_t k = 0; k < rev->keys.size(); ++k) {
+      auto i = by_old.Find(rev->keys[k]);
+      if (i && SameAddr(rev->values[k].sir, keys[*i].sir)) unused.push_back(rev->keys[k]);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      auto owner = s.reverse.Lookup(olds[i]->ila);
+      if (owner.ok() && owner->has_value() && SameAddr((*owner)->sir, keys[i].sir)) {
+        unused.push_back(olds[i]->ila);
+      }
     }
   }
-  size_hint_ -= std::min(size_hint_, keys.size());
+  DeleteAll<abi::ila_addr, abi::ila_reverse_value>(s.reverse, unused);
   return absl::OkStatus();
 }
 

@@ -349,6 +349,31 @@ TEST_CASE("a forwarding cache (LRU maps) is read and written in batches the same
   CheckTableIs(dp, all);
 }
 
+TEST_CASE("large removals: a missing or repeated address removes nothing; Flush empties both maps") {
+  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  auto dp = MakeSized(1 << 16);
+  std::vector<Mapping> all = Range(1, 5000, kLocA);
+  REQUIRE(dp->mappings().UpsertBatch(all).ok());
+  std::vector<SirAddress> gone;
+  for (size_t i = 0; i < 3000; ++i) gone.push_back(all[i].sir);
+  gone[2000] = Sir(777'777);
+  absl::Status st = dp->mappings().RemoveBatch(gone);
+  CHECK(absl::IsNotFound(st));
+  CHECK(Message(st) == "no mapping for 2001:db8:0:1::b:de31");
+  CheckTableIs(*dp, all);
+  gone[2000] = all[2000].sir;
+  gone[2500] = gone[10];
+  st = dp->mappings().RemoveBatch(gone);
+  CHECK(absl::IsInvalidArgument(st));
+  CHECK(Message(st) == "SIR address 2001:db8:0:1::b appears twice in the batch");
+  CheckTableIs(*dp, all);
+  gone[2500] = all[2500].sir;
+  REQUIRE(dp->mappings().RemoveBatch(gone).ok());
+  CheckTableIs(*dp, std::vector<Mapping>(all.begin() + 3000, all.end()));
+  REQUIRE(dp->mappings().Flush().ok());
+  CheckTableIs(*dp, {});
+}
+
 TEST_CASE("List of a table bigger than one lookup_batch chunk returns every mapping once") {
   ILA_SKIP_IF(testing::BpfUnavailableReason());
   auto dp = MakeSized(1 << 16);
