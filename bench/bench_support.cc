@@ -304,6 +304,17 @@ void Progress(const std::string& name, const std::string& figure) {
   std::cerr << "ila_bench: done " << name << (figure.empty() ? "" : "  ") << figure << std::endl;
 }
 
+AllCpus::AllCpus() {
+  sched_getaffinity(0, sizeof(saved_), &saved_);
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  for (long c = 0; c < n; ++c) CPU_SET(static_cast<int>(c), &all);
+  if (sched_setaffinity(0, sizeof(all), &all) == 0) count_ = static_cast<int>(n);
+}
+
+AllCpus::~AllCpus() { sched_setaffinity(0, sizeof(saved_), &saved_); }
+
 void PinToLastCpu() {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   if (n <= 0) return;

@@ -4,6 +4,7 @@
 #ifndef ILA_BENCH_BENCH_SUPPORT_H_
 #define ILA_BENCH_BENCH_SUPPORT_H_
 
+#include <sched.h>
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -144,6 +145,21 @@ bool StopNow(benchmark::State& state);
 void Progress(const std::string& name, const std::string& figure);
 // Sets CPU affinity of the calling thread to the last CPU (the live runs' softirq work follows).
 void PinToLastCpu();
+
+// While alive, the calling thread may run on every online CPU (the control plane's batch paths use
+// a second thread when the caller's affinity allows one); the previous affinity comes back after.
+class AllCpus {
+ public:
+  AllCpus();
+  ~AllCpus();
+  AllCpus(const AllCpus&) = delete;
+  AllCpus& operator=(const AllCpus&) = delete;
+  int count() const { return count_; }
+
+ private:
+  cpu_set_t saved_;
+  int count_ = 1;
+};
 std::string ChecksumModeName(ChecksumMode mode);
 
 }  // namespace ila::bench

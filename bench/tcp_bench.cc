@@ -415,20 +415,6 @@ bool TsoOn(const TcpWorld& w) {
 
 // The benchmark thread is pinned to one CPU (main.cc), and children inherit that: lift it while
 // the tools run, restore it after.
-class AllCpus {
- public:
-  AllCpus() {
-    sched_getaffinity(0, sizeof(saved_), &saved_);
-    cpu_set_t all;
-    CPU_ZERO(&all);
-    for (long c = 0; c < sysconf(_SC_NPROCESSORS_ONLN); ++c) CPU_SET(static_cast<int>(c), &all);
-    sched_setaffinity(0, sizeof(all), &all);
-  }
-  ~AllCpus() { sched_setaffinity(0, sizeof(saved_), &saved_); }
-
- private:
-  cpu_set_t saved_;
-};
 
 void TcpCompare(benchmark::State& state, const std::string& name) {
   if (StopNow(state)) return;
