@@ -780,7 +780,10 @@ absl::Status Topology::PlumbContainer(const Container& c, const Host& h, const N
 absl::Status Topology::AttachContainerOnHost(Container& c, int host) {
   return OnHost(host, [&](Dataplane& dp) -> absl::Status {
     auto att = dp.AttachContainer(
-        {.interface = c.host_veth, .sir = c.sir, .mac = c.mac, .mode = options_.attach_mode});
+        {.interface = c.host_veth,
+         .sir = c.sir,
+         .mac = c.mac,
+         .mode = options_.container_attach_mode.value_or(options_.attach_mode)});
     if (!att.ok()) return att.status();
     c.attachment = *att;
     return absl::OkStatus();

@@ -170,6 +170,8 @@ struct TopologyOptions {
   ChecksumMode csum_mode = ChecksumMode::kAdjustTransport;
   int underlay_mtu = 1500;  // MTU of the r1 - r2 link (containers and other links have 1500)
   AttachMode attach_mode = AttachMode::kNative;
+  // How containers are attached when not as attach_mode (e.g. kTc: at tc, keeping their offloads).
+  std::optional<AttachMode> container_attach_mode;
   DataplaneConfig host_config;
   DataplaneConfig router_config;
   // Create the four containers c1a, c1b (host1) and c2a, c2b (host2) with their mappings.

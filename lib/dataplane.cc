@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "dataplane_state.h"
 #include "nexthop_keeper.h"
+#include "tc_attach.h"
 #include "log_capture.h"
 #include "netlink.h"
 #include "object.h"
@@ -182,7 +183,7 @@ void DataplaneState::RecordAttachmentLocked(int ifindex) {
   const Attachment& a = it->second;
   abi::ila_attachment rec{};
   rec.role = static_cast<uint8_t>(a.role);
-  rec.native = a.mode == AttachMode::kNative;
+  rec.native = a.mode == AttachMode::kTc ? 2 : a.mode == AttachMode::kNative;
   rec.multiprog = a.multiprog;
   rec.steered = !a.steer_cpus.empty();
   rec.prog_id = a.program_id;
@@ -202,6 +203,7 @@ std::string_view ToString(AttachMode mode) {
     case AttachMode::kNative: return "native";
     case AttachMode::kGeneric: return "generic";
     case AttachMode::kAuto: return "auto";
+    case AttachMode::kTc: return "tc";
   }
   return "unknown";
 }
@@ -386,7 +388,9 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& wh
     a.role = static_cast<Role>(rec.role);
     a.ifindex = static_cast<int>(ifindex);
     a.interface = internal::InterfaceName(a.ifindex).value_or(absl::StrCat("ifindex ", ifindex));
-    a.mode = rec.native ? AttachMode::kNative : AttachMode::kGeneric;
+    a.mode = rec.native == 2 ? AttachMode::kTc
+             : rec.native  ? AttachMode::kNative
+                           : AttachMode::kGeneric;
     a.multiprog = rec.multiprog;
     a.program_id = rec.prog_id;
     if (rec.steered) {
@@ -457,9 +461,9 @@ const DataplaneConfig& Dataplane::config() const { return state_->config; }
 
 namespace {
 
-Prog ProgFor(Role role, bool steered) {
+Prog ProgFor(Role role, bool steered, AttachMode mode) {
   switch (role) {
-    case Role::kContainer: return Prog::kContainer;
+    case Role::kContainer: return mode == AttachMode::kTc ? Prog::kTcContainer : Prog::kContainer;
     case Role::kUplink: return steered ? Prog::kSteer : Prog::kUplink;
     case Role::kRouter: return Prog::kRouter;
   }
@@ -472,7 +476,9 @@ uint32_t ModeFlags(AttachMode mode) {
 
 }  // namespace
 
-int Dataplane::program_fd(Role role) const { return state_->prog(ProgFor(role, false)); }
+int Dataplane::program_fd(Role role, AttachMode mode) const {
+  return state_->prog(ProgFor(role, false, mode));
+}
 int Dataplane::uplink_cpu_program_fd() const { return state_->prog(Prog::kUplinkCpu); }
 
 absl::Status Dataplane::Upgrade() {
@@ -496,7 +502,7 @@ absl::Status Dataplane::Upgrade() {
     if (absl::Status st = state_->cpus.Update(cpu, val); !st.ok()) return st;
   }
   for (auto& [ifindex, a] : state_->attached) {
-    Prog p = ProgFor(a.role, !a.steer_cpus.empty());
+    Prog p = ProgFor(a.role, !a.steer_cpus.empty(), a.mode);
     int new_fd = fresh->progs[static_cast<size_t>(p)].get();
     int old_fd = state_->prog(p);
     internal::OwnedFd attached_fd;
@@ -506,7 +512,10 @@ absl::Status Dataplane::Upgrade() {
       attached_fd = internal::OwnedFd(bpf_prog_get_fd_by_id(a.program_id));
       old_fd = attached_fd.get();
     }
-    absl::Status st = internal::SetXdp(ifindex, new_fd, ModeFlags(a.mode) | XDP_FLAGS_REPLACE, old_fd);
+    absl::Status st =
+        a.mode == AttachMode::kTc
+            ? internal::ReplaceTcIngress(ifindex, new_fd, a.program_id)
+            : internal::SetXdp(ifindex, new_fd, ModeFlags(a.mode) | XDP_FLAGS_REPLACE, old_fd);
     if (!st.ok()) {
       return absl::Status(st.code(), absl::StrCat("upgrading the ", Av(ToString(a.role)),
                                                   " program on ", a.interface, ": ", st.message()));
@@ -596,6 +605,27 @@ absl::StatusOr<Attachment> AttachWithLibxdp(int prog_fd, const ResolvedInterface
                                                     failures));
 }
 
+// Attaches the tc flavour of `role`'s program to `dev`'s clsact ingress.
+absl::StatusOr<Attachment> AttachTc(int prog_fd, const ResolvedInterface& dev, Role role) {
+  if (role != Role::kContainer) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tc mode is for container interfaces (the ", Av(ToString(role)),
+        " program runs at XDP only); attach ", dev.name, " in native, generic or auto mode"));
+  }
+  if (absl::Status st = internal::AttachTcIngress(dev.ifindex, prog_fd); !st.ok()) {
+    return absl::Status(st.code(), absl::StrCat("attaching the ", Av(ToString(role)),
+                                                " program to ", dev.name, " at tc: ", st.message()));
+  }
+  Attachment att;
+  att.role = role;
+  att.interface = dev.name;
+  att.ifindex = dev.ifindex;
+  att.mode = AttachMode::kTc;
+  att.program_id = ProgramId(prog_fd);
+  att.libxdp_note = "tc (clsact ingress) filter, not XDP";
+  return att;
+}
+
 // When `dev` runs a pass-through ila_peer_napi program (put there by the data plane of the host
 // at the other end of its veth), swaps it for `prog_fd` atomically and returns the attachment;
 // returns an attachment with ifindex 0 when there is no such program.
@@ -628,6 +658,7 @@ absl::StatusOr<Attachment> ReplacePeerNapi(int prog_fd, const ResolvedInterface&
 
 // Removes an attached program, only if it is still the one recorded.
 absl::Status DetachProgram(const Attachment& a) {
+  if (a.mode == AttachMode::kTc) return internal::DetachTcIngress(a.ifindex, a.program_id);
   internal::OwnedFd fd(bpf_prog_get_fd_by_id(a.program_id));
   if (fd.get() < 0) return absl::OkStatus();  // gone already (interface deleted)
   if (a.multiprog) {
@@ -681,6 +712,11 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   if (!in_netns.status().ok()) return in_netns.status();
   auto dev = Resolve(interface);
   if (!dev.ok()) return dev.status();
+  if (mode == AttachMode::kTc && role != Role::kContainer) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tc mode is for container interfaces (the ", Av(ToString(role)),
+        " program runs at XDP only); attach ", dev->name, " in native, generic or auto mode"));
+  }
   {
     absl::MutexLock lock(&state_->mu);
     if (auto it = state_->attached.find(dev->ifindex); it != state_->attached.end()) {
@@ -698,11 +734,16 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
     ep.ifindex = dev->ifindex;
     if (absl::Status st = endpoints_.Upsert(ep); !st.ok()) return st;
   }
-  int prog_fd = state_->prog(ProgFor(role, !steer_cpus.empty()));
-  // A neighbour's data plane may have put its pass-through program on this interface (it is the
-  // far end of that neighbour's veth): replace it atomically rather than fail with EBUSY.
-  auto att = ReplacePeerNapi(prog_fd, *dev, role);
-  if (att.ok() && att->ifindex == 0) att = AttachWithLibxdp(prog_fd, *dev, role, mode);
+  int prog_fd = state_->prog(ProgFor(role, !steer_cpus.empty(), mode));
+  absl::StatusOr<Attachment> att = Attachment{};
+  if (mode == AttachMode::kTc) {
+    att = AttachTc(prog_fd, *dev, role);
+  } else {
+    // A neighbour's data plane may have put its pass-through program on this interface (it is
+    // the far end of that neighbour's veth): replace it atomically rather than fail with EBUSY.
+    att = ReplacePeerNapi(prog_fd, *dev, role);
+    if (att.ok() && att->ifindex == 0) att = AttachWithLibxdp(prog_fd, *dev, role, mode);
+  }
   absl::MutexLock lock(&state_->mu);
   absl::Status target = att.ok() ? state_->AddRedirectTargetLocked(dev->ifindex) : att.status();
   if (!target.ok()) {
@@ -715,21 +756,31 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
     (void)state_->DropRedirectTargetLocked(dev->ifindex);
     return target;
   }
-  if (role == Role::kContainer) {
-    // Containers must send complete checksums: a veth that leaves them to offload hands XDP
-    // packets carrying only the pseudo-header sum, which are wrong once redirected.
+  // Frames must carry complete checksums wherever an XDP program may see them: a veth that leaves
+  // them to offload hands the receiving side's XDP program only the pseudo-header sum, which is
+  // wrong once translated or redirected. So the container side of an XDP-attached container veth
+  // computes its own (at tc the skb keeps its checksum state, and the container its offloads),
+  // and so does a veth uplink itself, for the GSO packets of tc-attached containers that leave
+  // through it toward a host whose uplink runs XDP. (A physical NIC completes checksums itself.)
+  const bool container_side = role == Role::kContainer && mode != AttachMode::kTc;
+  if (container_side || role == Role::kUplink) {
     auto link = internal::GetLink(dev->ifindex);
     if (link.ok() && link->kind == "veth" && link->peer_ifindex != 0) {
       absl::Status st =
-          internal::SetTxChecksumOffload(link->peer_netnsid, link->peer_ifindex, false);
+          container_side
+              ? internal::SetTxChecksumOffload(link->peer_netnsid, link->peer_ifindex, false)
+              : internal::SetTxChecksumOffload(std::nullopt, dev->ifindex, false);
       if (!st.ok()) {
         (void)DetachProgram(*att);
-        (void)state_->endpoints.Delete(
-            abi::ila_endpoint_key{internal::ToAbi(endpoint->sir.address())});
-        (void)state_->sources.Delete(abi::ila_source_key{static_cast<uint32_t>(dev->ifindex)});
+        if (endpoint) {
+          (void)state_->endpoints.Delete(
+              abi::ila_endpoint_key{internal::ToAbi(endpoint->sir.address())});
+          (void)state_->sources.Delete(abi::ila_source_key{static_cast<uint32_t>(dev->ifindex)});
+        }
         (void)state_->DropRedirectTargetLocked(dev->ifindex);
-        return absl::Status(st.code(), absl::StrCat("preparing the container side of ", dev->name,
-                                                    ": ", st.message()));
+        return absl::Status(st.code(), absl::StrCat(container_side ? "preparing the container side of "
+                                                                   : "preparing uplink ",
+                                                    dev->name, ": ", st.message()));
       }
     }
   }

@@ -464,7 +464,8 @@ absl::Status CmdAttach(Context& ctx, Args& args) {
         if (mode) return args.Duplicate("mode");
         auto v = args.NeedKeyword({{"native", static_cast<int>(ila::AttachMode::kNative)},
                                    {"generic", static_cast<int>(ila::AttachMode::kGeneric)},
-                                   {"auto", static_cast<int>(ila::AttachMode::kAuto)}},
+                                   {"auto", static_cast<int>(ila::AttachMode::kAuto)},
+                                   {"tc", static_cast<int>(ila::AttachMode::kTc)}},
                                   "mode");
         if (!v.ok()) return v.status();
         mode = static_cast<ila::AttachMode>(*v);

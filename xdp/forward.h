@@ -43,20 +43,21 @@ static __always_inline __u64 nexthop_epoch(void) {
 // Stores a successful FIB answer for the destination's locator, when it holds for every address
 // under that locator: the FIB rewrote ipv6_dst to the route's gateway, so the neighbour is the
 // gateway's and not the destination's own.
-static __always_inline void learn_nexthop(struct xdp_md *ctx, const struct ila_nexthop_key *key,
+// Returns whether it stored one (the caller counts it).
+static __always_inline int learn_nexthop(const struct ila_nexthop_key *key,
                                           const struct bpf_fib_lookup *fib,
                                           const struct ipv6hdr *ip6, __u64 epoch, __u32 len) {
   const __u64 *gw = (const __u64 *)fib->ipv6_dst;
   const __u64 *dst = (const __u64 *)&ip6->daddr;
-  if (gw[0] == dst[0] && gw[1] == dst[1]) return;  // on-link: a neighbour per destination
-  if (len > 0xffff) return;
+  if (gw[0] == dst[0] && gw[1] == dst[1]) return 0;  // on-link: a neighbour per destination
+  if (len > 0xffff) return 0;
   struct ila_nexthop_value v = {.epoch = epoch, .ifindex = fib->ifindex, .max_len = len};
   struct ila_nexthop_value *old = bpf_map_lookup_elem(&ila_nexthops, key);
   if (old && old->epoch == epoch && old->ifindex == v.ifindex && old->max_len > len)
     v.max_len = old->max_len;
   __builtin_memcpy(v.dmac, fib->dmac, ETH_ALEN);
   __builtin_memcpy(v.smac, fib->smac, ETH_ALEN);
-  if (bpf_map_update_elem(&ila_nexthops, key, &v, BPF_ANY) == 0) note(ctx, ILA_STAT_NEXTHOP_LEARNED);
+  return bpf_map_update_elem(&ila_nexthops, key, &v, BPF_ANY) == 0;
 }
 
 // Forwards a translated packet to the FIB's next hop. Where XDP cannot finish the job (no
@@ -88,7 +89,8 @@ static __always_inline int forward_translated(struct xdp_md *ctx, struct packet 
   long rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
   if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return count(ctx, ILA_STAT_PASS_NO_NEIGHBOUR, XDP_PASS);
   if (rc != BPF_FIB_LKUP_RET_SUCCESS) return count(ctx, ILA_STAT_PASS_FIB, XDP_PASS);
-  if (epoch != 0) learn_nexthop(ctx, &key, &fib, pkt->ip6, epoch, len);
+  if (epoch != 0 && learn_nexthop(&key, &fib, pkt->ip6, epoch, len))
+    note(ctx, ILA_STAT_NEXTHOP_LEARNED);
   return redirect_to(ctx, pkt, fib.ifindex, fib.dmac, fib.smac, stat);
 }
 

@@ -5,6 +5,8 @@
 //   ila_uplink_steer    uplink with cpumap steering: locator check and flow hash only, then
 //                       redirect to the CPU that runs ila_uplink_cpu
 //   ila_uplink_cpu      (cpumap) the rest of from_uplink, on the CPU the flow was steered to
+//   ila_tc_from_container  the container side at tc (sched_cls) instead of XDP, for veth: keeps the
+//                       container's segmentation and checksum offloads (tc.h)
 //   ila_peer_napi       a pass-through program for the container side of a veth pair: its only job
 //                       is to give the peer NAPI so that XDP_REDIRECT into the veth delivers
 #include <linux/bpf.h>
@@ -206,7 +208,11 @@ int ila_router(struct xdp_md *ctx) {
   return forward_translated(ctx, &pkt, ILA_STAT_ROUTER_FORWARDED);
 }
 
-SEC("xdp")
+#include "tc.h"
+
+// xdp.frags: a veth whose peer runs a program without frags support drops what does not fit a
+// page, which is every GSO packet a container sends in tc mode to a neighbour on this host.
+SEC("xdp.frags")
 int ila_peer_napi(struct xdp_md *ctx) {
   (void)ctx;
   return XDP_PASS;

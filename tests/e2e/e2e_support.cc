@@ -38,7 +38,8 @@ std::unique_ptr<demo::Topology> MakeTopology(const demo::TopologyOptions& option
   }
   for (const std::string& name : t.container_names()) {
     CAPTURE(name);
-    CHECK(t.container(name)->attachment.mode == AttachMode::kNative);
+    CHECK(t.container(name)->attachment.mode ==
+          options.container_attach_mode.value_or(AttachMode::kNative));
   }
   return std::move(*topo);
 }

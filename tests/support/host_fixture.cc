@@ -236,6 +236,30 @@ XdpRun HostFixture::Run(int prog_fd, const Bytes& frame, int ingress_ifindex,
   return out;
 }
 
+XdpRun HostFixture::RunTc(int prog_fd, const Bytes& frame, int ingress_ifindex) {
+  XdpRun out;
+  auto before = dp_->ReadStats();
+  Bytes data = frame;
+  Bytes result(frame.size() + 512);
+  __sk_buff ctx{};
+  ctx.ifindex = static_cast<uint32_t>(ingress_ifindex);  // the skb's device
+  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data.data(), .data_out = result.data(),
+              .data_size_in = static_cast<uint32_t>(data.size()),
+              .data_size_out = static_cast<uint32_t>(result.size()), .ctx_in = &ctx,
+              .ctx_size_in = sizeof(ctx));
+  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) {
+    out.verdict = -errno;
+    return out;
+  }
+  out.verdict = static_cast<int>(opts.retval);
+  result.resize(opts.data_size_out);
+  out.frame = std::move(result);
+  auto after = dp_->ReadStats();
+  if (before.ok() && after.ok()) out.delta = after->Since(*before);
+  return out;
+}
+
 absl::Status HostFixture::RunLive(Role role, const Bytes& frame, int ingress_ifindex) {
   Bytes data = frame;
   xdp_md ctx{};

@@ -1,0 +1,182 @@
+// The container program at tc (AttachMode::kTc) against the XDP one: for every path the two make
+// the same decision, write the same bytes and move the same counters. (What tc adds — GSO packets
+// and checksum offload — is exercised by real TCP in tests/e2e/transfer_test.cc.)
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <net/if.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "ila/translation.h"
+#include "support/host_fixture.h"
+#include "support/host_test.h"
+#include "support/kernel.h"
+
+using namespace ila;
+using namespace ila::testing;
+
+namespace {
+
+using H = HostFixture;
+
+int TcVerdictFor(int xdp_verdict) {
+  switch (xdp_verdict) {
+    case XDP_REDIRECT: return TC_ACT_REDIRECT;
+    case XDP_PASS: return TC_ACT_OK;
+    case XDP_DROP: return TC_ACT_SHOT;
+    default: return -1000;
+  }
+}
+
+// Outcome counters (not bytes: a frame counts the same either way).
+std::string Moved(const Stats& delta) {
+  std::string s;
+  for (const Counter& c : delta.counters)
+    if (c.packets) s += std::string(c.name) + "=" + std::to_string(c.packets) + " ";
+  return s;
+}
+
+// Runs `in` through both programs (XDP twice, so that the next-hop cache is in the same state for
+// both) and requires the same verdict, bytes and counters.
+void SameAsXdp(HostFixture& host, const Bytes& in, int expected_xdp_verdict,
+               const std::string& expected_counter) {
+  const int xdp = host.dp().program_fd(Role::kContainer);
+  const int tc = host.dp().program_fd(Role::kContainer, AttachMode::kTc);
+  REQUIRE(tc >= 0);
+  (void)host.Run(xdp, in, host.c1h(), host.dp());
+  XdpRun a = host.Run(xdp, in, host.c1h(), host.dp());
+  XdpRun b = host.RunTc(tc, in, host.c1h());
+  INFO("xdp moved: " << Moved(a.delta) << "\ntc moved: " << Moved(b.delta));
+  REQUIRE(a.verdict == expected_xdp_verdict);
+  CHECK(b.verdict == TcVerdictFor(a.verdict));
+  CHECK(Hex(b.frame) == Hex(a.frame));
+  CHECK(a.delta.Packets(expected_counter) == 1);
+  CHECK(Moved(b.delta) == Moved(a.delta));
+}
+
+Bytes FromC1(HostFixture& host, const Ipv6Address& dst, uint8_t proto, uint8_t hop = 64,
+             const std::optional<Ipv6Address>& src = std::nullopt) {
+  Ipv6Address s = src.value_or(H::C1().address());
+  return EthernetIpv6(host.C1hMac(), H::C1Mac(), Ipv6(s, dst, proto, Segment(proto, s, dst), hop));
+}
+
+std::string InterfaceNameOf(int ifindex) {
+  char name[IF_NAMESIZE] = {};
+  return if_indextoname(static_cast<unsigned>(ifindex), name) ? name : "";
+}
+
+}  // namespace
+
+TEST_CASE("tc from_container translates and forwards exactly as XDP does, in every mode") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHostOrFail();
+  for (ChecksumMode mode : {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMap,
+                            ChecksumMode::kNeutralMapAuto, ChecksumMode::kNoAction,
+                            ChecksumMode::kAdjustTransportLinuxCompat}) {
+    for (uint8_t proto : {kProtoTcp, kProtoUdp, kProtoIcmpv6}) {
+      CAPTURE(mode, static_cast<int>(proto));
+      REQUIRE(host->dp()
+                  .mappings()
+                  .Upsert({H::Remote(), H::L2(), mode, IdentifierType::kLuid})
+                  .ok());
+      Bytes in = FromC1(*host, H::Remote().address(), proto);
+      SameAsXdp(*host, in, XDP_REDIRECT, "tx_remote");
+      // And the tc output is the C++ reference's translation.
+      XdpRun b = host->RunTc(host->dp().program_fd(Role::kContainer, AttachMode::kTc), in,
+                             host->c1h());
+      auto ila = SirToIla(H::Remote(), H::L2(), mode);
+      REQUIRE(ila.ok());
+      CHECK(FrameDst(b.frame) == ila->address());
+    }
+  }
+}
+
+TEST_CASE("tc from_container: local delivery, misses, spoofing, hop limits and non-ILA as XDP") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHostOrFail();
+  SECTION("to a container on this host") {
+    SameAsXdp(*host, FromC1(*host, H::C2().address(), kProtoUdp), XDP_REDIRECT, "tx_local");
+  }
+  SECTION("to an unmapped SIR address") {
+    SameAsXdp(*host, FromC1(*host, SirAddress{H::Sir(), Identifier(0x4242)}.address(), kProtoUdp),
+              XDP_PASS, "pass_miss");
+  }
+  SECTION("to a non-SIR address") {
+    SameAsXdp(*host, FromC1(*host, *Ipv6Address::Parse("2001:db8:ffff::1"), kProtoUdp), XDP_PASS,
+              "pass_not_sir");
+  }
+  SECTION("from a source the interface does not own") {
+    SameAsXdp(*host,
+              FromC1(*host, H::C2().address(), kProtoUdp, 64, *Ipv6Address::Parse("2001:db8:0:1::66")),
+              XDP_DROP, "drop_spoofed_source");
+  }
+  SECTION("with hop limit 1") {
+    REQUIRE(host->dp()
+                .mappings()
+                .Upsert({H::Remote(), H::L2(), ChecksumMode::kNeutralMapAuto, IdentifierType::kLuid})
+                .ok());
+    SameAsXdp(*host, FromC1(*host, H::Remote().address(), kProtoUdp, 1), XDP_PASS,
+              "pass_hop_limit");
+  }
+  SECTION("a payload length beyond the frame") {
+    Bytes in = FromC1(*host, H::C2().address(), kProtoUdp);
+    in[14 + 4] = 0x05;  // payload length 0x05xx
+    SameAsXdp(*host, in, XDP_DROP, "drop_bad_length");
+  }
+}
+
+TEST_CASE("tc attachments: attach, upgrade, adoption by Open and detach; refused for uplinks") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  HostFixture::Options o;
+  o.pinned = true;
+  auto host = MakeHostOrFail(o);
+  const std::string c2h = InterfaceNameOf(host->c2h());
+  auto filter = [&]() -> std::string {
+    auto out = host->host_ns().RunOutput("tc filter show dev " + c2h + " ingress");
+    REQUIRE(out.ok());
+    return *out;
+  };
+  REQUIRE(host->dp().Detach(host->c2h()).ok());
+  auto att = host->dp().AttachContainer({host->c2h(), H::C2(), H::C2Mac(), AttachMode::kTc});
+  INFO(att.status().ToString());
+  REQUIRE(att.ok());
+  CHECK(att->mode == AttachMode::kTc);
+  CHECK_THAT(filter(), Catch::Contains("ila_tc_from_con") &&
+                           Catch::Contains("id " + std::to_string(att->program_id)));
+  // Traffic from c2 now goes through tc: to c1, delivered.
+  Bytes in = EthernetIpv6(host->C2hMac(), H::C2Mac(),
+                          Ipv6(H::C2().address(), H::C1().address(), kProtoUdp,
+                               Segment(kProtoUdp, H::C2().address(), H::C1().address())));
+  XdpRun r = host->RunTc(host->dp().program_fd(Role::kContainer, AttachMode::kTc), in, host->c2h());
+  CHECK(r.verdict == TC_ACT_REDIRECT);
+  CHECK(r.delta.Packets("tx_local") == 1);
+
+  REQUIRE(host->dp().Upgrade().ok());
+  uint32_t upgraded = 0;
+  for (const Attachment& a : host->dp().attachments())
+    if (a.ifindex == host->c2h()) upgraded = a.program_id;
+  CHECK(upgraded != att->program_id);
+  CHECK_THAT(filter(), Catch::Contains("id " + std::to_string(upgraded)));
+
+  // Another process adopts it and sees a tc attachment.
+  host->DropDataplane();
+  auto adopted = Dataplane::Open(host->pin_location());
+  REQUIRE(adopted.ok());
+  bool seen = false;
+  for (const Attachment& a : (*adopted)->attachments()) {
+    if (a.ifindex != host->c2h()) continue;
+    seen = true;
+    CHECK(a.mode == AttachMode::kTc);
+    CHECK(a.program_id == upgraded);
+  }
+  CHECK(seen);
+  host->SetDataplane(std::move(*adopted));
+  REQUIRE(host->dp().Detach(host->c2h()).ok());
+  CHECK_THAT(filter(), !Catch::Contains("ila_tc_from_con"));
+
+  auto uplink = host->dp().AttachUplink({host->up_name(), AttachMode::kTc, {}});
+  REQUIRE_FALSE(uplink.ok());
+  CHECK(absl::IsInvalidArgument(uplink.status()));
+  CHECK_THAT(std::string(uplink.status().message()), Catch::Contains("tc mode is for container"));
+}

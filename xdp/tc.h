@@ -1,0 +1,197 @@
+// The container side as a tc (sched_cls) program, for veth: the same decisions as
+// ila_from_container, made on the skb. A native XDP program on a veth turns its peer's
+// segmentation offload off, so every TCP segment of the container would cross the veth, the
+// programs and the fabric one by one; at tc the container keeps TSO and checksum offload and a
+// 64 KB GSO packet is translated once. Rewrites go through bpf_skb_store_bytes() and
+// bpf_l4_csum_replace(), which keep the skb's checksum state right (a CHECKSUM_PARTIAL packet
+// carries only the pseudo-header sum, which adj-transport must move the other way).
+#ifndef ILA_XDP_TC_H_
+#define ILA_XDP_TC_H_
+
+#include <linux/in.h>
+#include <linux/pkt_cls.h>
+#include <stddef.h>
+
+#include "abi.h"
+#include "forward.h"
+#include "maps.h"
+#include "miss.h"
+#include "parse.h"
+#include "stats.h"
+#include "translate.h"
+
+#define TC_IP6_OFF sizeof(struct ethhdr)
+#define TC_DADDR_OFF (TC_IP6_OFF + offsetof(struct ipv6hdr, daddr))
+#define TC_HOP_OFF (TC_IP6_OFF + offsetof(struct ipv6hdr, hop_limit))
+#define TC_L4_OFF (TC_IP6_OFF + sizeof(struct ipv6hdr))
+
+static __always_inline int tc_count(struct __sk_buff *skb, __u32 stat, int verdict) {
+  note_len(skb->len, stat);
+  return verdict;
+}
+
+// Makes the Ethernet and IPv6 headers (and a TCP header's first 20 bytes) linear and writable,
+// then parses them. Pointers into the packet are valid until the next helper that changes it.
+static __always_inline enum parse_result tc_parse(struct __sk_buff *skb, struct packet *pkt) {
+  const __u32 want = TC_L4_OFF + 20;
+  bpf_skb_pull_data(skb, skb->len < want ? skb->len : want);
+  void *data = (void *)(long)skb->data;
+  void *data_end = (void *)(long)skb->data_end;
+  pkt->data_end = data_end;
+  pkt->eth = PKT_BYTES(data, sizeof(struct ethhdr), data_end);
+  if (!pkt->eth) return PARSE_TRUNCATED_ETH;
+  if (pkt->eth->h_proto != bpf_htons(ETH_P_IPV6)) return PARSE_NOT_IPV6;
+  pkt->ip6 = PKT_BYTES(pkt->eth + 1, sizeof(struct ipv6hdr), data_end);
+  if (!pkt->ip6) return PARSE_TRUNCATED_IPV6;
+  if (pkt->ip6->version != 6) return PARSE_BAD_VERSION;
+  return PARSE_OK;
+}
+
+static __always_inline int tc_parse_failure(struct __sk_buff *skb, enum parse_result r) {
+  switch (r) {
+    case PARSE_NOT_IPV6: return tc_count(skb, ILA_STAT_PASS_NOT_IPV6, TC_ACT_OK);
+    case PARSE_BAD_VERSION: return tc_count(skb, ILA_STAT_DROP_BAD_VERSION, TC_ACT_SHOT);
+    default: return tc_count(skb, ILA_STAT_DROP_TRUNCATED, TC_ACT_SHOT);
+  }
+}
+
+// Offset of the transport checksum that adj-transport adjusts, and the flags for
+// bpf_l4_csum_replace; 0 when there is none to adjust (as translate.h decides for XDP).
+static __always_inline __u32 tc_transport_csum(const struct packet *pkt, __u64 *flags) {
+  const __u8 proto = pkt->ip6->nexthdr;
+  if (bpf_ntohs(pkt->ip6->payload_len) < transport_min_len(proto)) return 0;
+  *flags = BPF_F_PSEUDO_HDR | sizeof(__u16);
+  switch (proto) {
+    case IPPROTO_TCP: return TC_L4_OFF + 16;
+    case IPPROTO_UDP:
+      *flags |= BPF_F_MARK_MANGLED_0;  // 0 means "no checksum" and stays 0
+      return TC_L4_OFF + 6;
+    case IPPROTO_ICMPV6: return TC_L4_OFF + 2;
+    default: return 0;
+  }
+}
+
+// Rewrites MACs and hop limit and redirects to `ifindex`, if it is one of the data plane's redirect
+// targets. Packet pointers are dead after this.
+static __always_inline int tc_redirect(struct __sk_buff *skb, __u32 ifindex, const __u8 *dmac,
+                                       const __u8 *smac, __u8 hop_limit, __u32 stat) {
+  if (!bpf_map_lookup_elem(&ila_tx_ports, &ifindex))
+    return tc_count(skb, ILA_STAT_PASS_EGRESS_NOT_REDIRECTABLE, TC_ACT_OK);
+  __u8 macs[2 * ETH_ALEN];
+  __builtin_memcpy(macs, dmac, ETH_ALEN);
+  __builtin_memcpy(macs + ETH_ALEN, smac, ETH_ALEN);
+  __u8 hop = hop_limit - 1;
+  if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0) ||
+      bpf_skb_store_bytes(skb, TC_HOP_OFF, &hop, 1, BPF_F_RECOMPUTE_CSUM))
+    return tc_count(skb, ILA_STAT_DROP_TRUNCATED, TC_ACT_SHOT);
+  note_len(skb->len, stat);
+  return bpf_redirect(ifindex, 0);
+}
+
+// Forwards a translated skb to its locator's next hop: the stored answer, else the FIB (with
+// tot_len 0 the FIB checks the skb itself against the egress MTU, GSO packets by segment size).
+// `headers`: IPv6 plus transport header bytes, to size one segment of a GSO packet.
+static __always_inline int tc_forward(struct __sk_buff *skb, const struct ila_addr *dst,
+                                      const struct ila_addr *src, __u8 proto, __u8 hop_limit,
+                                      __u32 headers, __u32 stat) {
+  struct ila_nexthop_key key;
+  __builtin_memcpy(key.locator_be, dst, 8);
+  // The longest packet on the wire this skb becomes: one segment when it is a GSO packet.
+  const __u32 wire_len = skb->gso_size ? skb->gso_size + headers : skb->len - sizeof(struct ethhdr);
+  const __u64 epoch = nexthop_epoch();
+  if (epoch != 0) {
+    struct ila_nexthop_value *nh = bpf_map_lookup_elem(&ila_nexthops, &key);
+    if (nh && nh->epoch == epoch && wire_len <= nh->max_len) {
+      note_len(skb->len, ILA_STAT_NEXTHOP_HIT);
+      return tc_redirect(skb, nh->ifindex, nh->dmac, nh->smac, hop_limit, stat);
+    }
+  }
+  struct bpf_fib_lookup fib = {};
+  fib.family = AF_INET6;
+  fib.l4_protocol = proto;
+  fib.ifindex = skb->ingress_ifindex;
+  __builtin_memcpy(fib.ipv6_src, src, 16);
+  __builtin_memcpy(fib.ipv6_dst, dst, 16);
+  long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+  if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return tc_count(skb, ILA_STAT_PASS_NO_NEIGHBOUR, TC_ACT_OK);
+  if (rc != BPF_FIB_LKUP_RET_SUCCESS) return tc_count(skb, ILA_STAT_PASS_FIB, TC_ACT_OK);
+  if (epoch != 0) {
+    // The FIB checked this skb against the egress device's MTU and reported it (mtu_result).
+    struct ipv6hdr shape = {};
+    __builtin_memcpy(&shape.daddr, dst, 16);
+    if (learn_nexthop(&key, &fib, &shape, epoch,
+                      fib.mtu_result < wire_len ? wire_len : fib.mtu_result))
+      note_len(skb->len, ILA_STAT_NEXTHOP_LEARNED);
+  }
+  return tc_redirect(skb, fib.ifindex, fib.dmac, fib.smac, hop_limit, stat);
+}
+
+// IPv6 plus transport header length of a parsed packet, for segment sizes (60: the longest
+// transport header, when it cannot be read).
+static __always_inline __u32 tc_headers(const struct packet *pkt) {
+  __u32 l4 = 60;
+  if (pkt->ip6->nexthdr == IPPROTO_TCP) {
+    __u8 *th = transport_header(pkt, 13);
+    if (th) l4 = (th[12] >> 4) * 4;
+  } else if (pkt->ip6->nexthdr == IPPROTO_UDP) {
+    l4 = 8;
+  }
+  return sizeof(struct ipv6hdr) + l4;
+}
+
+SEC("tc")
+int ila_tc_from_container(struct __sk_buff *skb) {
+  struct packet pkt;
+  enum parse_result r = tc_parse(skb, &pkt);
+  if (r != PARSE_OK) return tc_parse_failure(skb, r);
+  if (is_link_scoped(&pkt.ip6->daddr) || is_link_scoped(&pkt.ip6->saddr))
+    return tc_count(skb, ILA_STAT_PASS_LINK_LOCAL, TC_ACT_OK);
+
+  struct ila_source_key source_key = {.ifindex = skb->ingress_ifindex};
+  struct ila_source_value *source = bpf_map_lookup_elem(&ila_sources, &source_key);
+  if (!source) return tc_count(skb, ILA_STAT_DROP_UNREGISTERED_INTERFACE, TC_ACT_SHOT);
+  if (!addr_equal(&pkt.ip6->saddr, &source->sir))
+    return tc_count(skb, ILA_STAT_DROP_SPOOFED_SOURCE, TC_ACT_SHOT);
+  // The payload length must lie within the packet (which may continue beyond the linear part).
+  if (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + bpf_ntohs(pkt.ip6->payload_len) > skb->len)
+    return tc_count(skb, ILA_STAT_DROP_BAD_LENGTH, TC_ACT_SHOT);
+  const __u8 hop_limit = pkt.ip6->hop_limit;
+
+  struct ila_endpoint_value *local = bpf_map_lookup_elem(&ila_endpoints, &pkt.ip6->daddr);
+  if (local) {
+    if (hop_limit <= 1) return tc_count(skb, ILA_STAT_PASS_HOP_LIMIT, TC_ACT_OK);
+    struct ila_endpoint_value ep = *local;
+    return tc_redirect(skb, ep.ifindex, ep.mac, ep.host_mac, hop_limit, ILA_STAT_TX_LOCAL);
+  }
+
+  struct ila_mapping_value *found = bpf_map_lookup_elem(&ila_mappings, &pkt.ip6->daddr);
+  if (!found) {
+    struct ila_sir_prefix_key prefix;
+    __builtin_memcpy(prefix.prefix_be, &pkt.ip6->daddr, 8);
+    if (!bpf_map_lookup_elem(&ila_sir_prefixes, &prefix))
+      return tc_count(skb, ILA_STAT_PASS_NOT_SIR, TC_ACT_OK);
+    enum miss_report reported = report_miss_on(skb->ingress_ifindex, &pkt.ip6->daddr);
+    if (reported == MISS_REPORTED) note_len(skb->len, ILA_STAT_MISS_EVENT);
+    if (reported == MISS_LOST) note_len(skb->len, ILA_STAT_MISS_EVENT_LOST);
+    if (cfg_miss_policy == ILA_MISS_DROP) return tc_count(skb, ILA_STAT_DROP_MISS, TC_ACT_SHOT);
+    return tc_count(skb, ILA_STAT_PASS_MISS, TC_ACT_OK);
+  }
+  if (hop_limit <= 1) return tc_count(skb, ILA_STAT_PASS_HOP_LIMIT, TC_ACT_OK);
+  const struct ila_mapping_value m = *found;
+  struct ila_addr src;
+  __builtin_memcpy(&src, &pkt.ip6->saddr, 16);
+  const __u8 proto = pkt.ip6->nexthdr;
+  const __u32 headers = tc_headers(&pkt);
+  __u64 csum_flags = 0;
+  const __u32 csum_off = is_adjust_transport(m.csum_mode) ? tc_transport_csum(&pkt, &csum_flags) : 0;
+
+  if (bpf_skb_store_bytes(skb, TC_DADDR_OFF, &m.ila, sizeof(m.ila), BPF_F_RECOMPUTE_CSUM))
+    return tc_count(skb, ILA_STAT_DROP_TRUNCATED, TC_ACT_SHOT);
+  if (is_adjust_transport(m.csum_mode)) {
+    if (!csum_off || bpf_l4_csum_replace(skb, csum_off, 0, m.transport_delta_be, csum_flags))
+      note_len(skb->len, ILA_STAT_TRANSPORT_NOT_ADJUSTED);
+  }
+  return tc_forward(skb, &m.ila, &src, proto, hop_limit, headers, ILA_STAT_TX_REMOTE);
+}
+
+#endif  // ILA_XDP_TC_H_
