@@ -605,6 +605,13 @@ absl::StatusOr<Attachment> AttachWithLibxdp(int prog_fd, const ResolvedInterface
                                                     failures));
 }
 
+// Turns a veth uplink's transmit checksum offload off (see Attach).
+absl::Status UplinkChecksumsInSoftware(int ifindex) {
+  auto link = internal::GetLink(ifindex);
+  if (!link.ok() || link->kind != "veth") return absl::OkStatus();
+  return internal::SetTxChecksumOffload(std::nullopt, ifindex, false);
+}
+
 // Attaches the tc flavour of `role`'s program to `dev`'s clsact ingress.
 absl::StatusOr<Attachment> AttachTc(int prog_fd, const ResolvedInterface& dev, Role role) {
   if (role != Role::kContainer) {
@@ -760,10 +767,19 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   // them to offload hands the receiving side's XDP program only the pseudo-header sum, which is
   // wrong once translated or redirected. So the container side of an XDP-attached container veth
   // computes its own (at tc the skb keeps its checksum state, and the container its offloads),
-  // and so does a veth uplink itself, for the GSO packets of tc-attached containers that leave
-  // through it toward a host whose uplink runs XDP. (A physical NIC completes checksums itself.)
+  // and, once tc-attached containers exist, so does a veth uplink, for their GSO packets leaving
+  // toward a host whose uplink runs XDP. (A physical NIC completes checksums itself.)
   const bool container_side = role == Role::kContainer && mode != AttachMode::kTc;
-  if (container_side || role == Role::kUplink) {
+  if (role == Role::kContainer && mode == AttachMode::kTc) {
+    for (const auto& [ifindex, a] : state_->attached) {
+      if (a.role == Role::kUplink) (void)UplinkChecksumsInSoftware(ifindex);
+    }
+  }
+  bool tc_containers = false;
+  for (const auto& [ifindex, a] : state_->attached) {
+    tc_containers |= a.role == Role::kContainer && a.mode == AttachMode::kTc;
+  }
+  if (container_side || (role == Role::kUplink && tc_containers)) {
     auto link = internal::GetLink(dev->ifindex);
     if (link.ok() && link->kind == "veth" && link->peer_ifindex != 0) {
       absl::Status st =

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "log_capture.h"
 
 namespace ila::internal {
 namespace {
@@ -33,25 +34,33 @@ absl::StatusOr<uint32_t> FilterProgramId(int ifindex) {
 
 absl::Status AttachTcIngress(int ifindex, int prog_fd) {
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-  int err = bpf_tc_hook_create(&hook);
-  if (err && err != -EEXIST) {
-    return absl::Status(absl::ErrnoToStatusCode(-err),
-                        absl::StrCat("creating the clsact qdisc: ", Errno(err)));
-  }
   LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = kHandle, .priority = kPriority);
-  err = bpf_tc_attach(&hook, &opts);
+  // libbpf prints the kernel's complaint about the missing qdisc; it belongs in errors, not on
+  // stderr.
+  LogCapture log;
+  int err = bpf_tc_attach(&hook, &opts);
+  if (err == -EINVAL || err == -ENOENT) {
+    err = bpf_tc_hook_create(&hook);
+    if (err && err != -EEXIST) {
+      return absl::Status(absl::ErrnoToStatusCode(-err),
+                          absl::StrCat("creating the clsact qdisc: ", Errno(err)));
+    }
+    opts.prog_id = 0;
+    err = bpf_tc_attach(&hook, &opts);
+  }
   if (err == -EEXIST) {
     return absl::FailedPreconditionError(
         "the interface already has a tc ingress filter at libila's handle 0x11a, priority 1");
   }
   if (err) {
     return absl::Status(absl::ErrnoToStatusCode(-err),
-                        absl::StrCat("adding the tc ingress filter: ", Errno(err)));
+                        absl::StrCat("adding the tc ingress filter: ", Errno(err), " ", log.Tail(2)));
   }
   return absl::OkStatus();
 }
 
 absl::Status ReplaceTcIngress(int ifindex, int prog_fd, uint32_t expected_prog_id) {
+  LogCapture log;
   auto current = FilterProgramId(ifindex);
   if (!current.ok()) return current.status();
   if (*current != expected_prog_id) {
@@ -70,6 +79,7 @@ absl::Status ReplaceTcIngress(int ifindex, int prog_fd, uint32_t expected_prog_i
 }
 
 absl::Status DetachTcIngress(int ifindex, uint32_t prog_id) {
+  LogCapture log;
   auto current = FilterProgramId(ifindex);
   if (!current.ok()) return current.status();
   if (*current == 0 || *current != prog_id) return absl::OkStatus();
