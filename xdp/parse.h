@@ -32,9 +32,9 @@ struct packet {
 #define PKT_BYTES(at, len, data_end) \
   (((void *)(at) + (len) > (void *)(data_end)) ? NULL : (void *)(at))
 
-static __always_inline enum parse_result parse_eth_ipv6(struct xdp_md *ctx, struct packet *pkt) {
-  void *data = (void *)(long)ctx->data;
-  void *data_end = (void *)(long)ctx->data_end;
+// Parses the frame in [data, data_end): XDP's whole frame, or the linear part of a tc skb.
+static __always_inline enum parse_result parse_frame(void *data, void *data_end,
+                                                     struct packet *pkt) {
   pkt->data_end = data_end;
   pkt->eth = PKT_BYTES(data, sizeof(struct ethhdr), data_end);
   if (!pkt->eth) return PARSE_TRUNCATED_ETH;
@@ -43,6 +43,10 @@ static __always_inline enum parse_result parse_eth_ipv6(struct xdp_md *ctx, stru
   if (!pkt->ip6) return PARSE_TRUNCATED_IPV6;
   if (pkt->ip6->version != 6) return PARSE_BAD_VERSION;
   return PARSE_OK;
+}
+
+static __always_inline enum parse_result parse_eth_ipv6(struct xdp_md *ctx, struct packet *pkt) {
+  return parse_frame((void *)(long)ctx->data, (void *)(long)ctx->data_end, pkt);
 }
 
 // The transport header that directly follows the IPv6 header, when the packet has room for at

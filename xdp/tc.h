@@ -35,16 +35,7 @@ static __always_inline int tc_count(struct __sk_buff *skb, __u32 stat, int verdi
 static __always_inline enum parse_result tc_parse(struct __sk_buff *skb, struct packet *pkt) {
   const __u32 want = TC_L4_OFF + 20;
   bpf_skb_pull_data(skb, skb->len < want ? skb->len : want);
-  void *data = (void *)(long)skb->data;
-  void *data_end = (void *)(long)skb->data_end;
-  pkt->data_end = data_end;
-  pkt->eth = PKT_BYTES(data, sizeof(struct ethhdr), data_end);
-  if (!pkt->eth) return PARSE_TRUNCATED_ETH;
-  if (pkt->eth->h_proto != bpf_htons(ETH_P_IPV6)) return PARSE_NOT_IPV6;
-  pkt->ip6 = PKT_BYTES(pkt->eth + 1, sizeof(struct ipv6hdr), data_end);
-  if (!pkt->ip6) return PARSE_TRUNCATED_IPV6;
-  if (pkt->ip6->version != 6) return PARSE_BAD_VERSION;
-  return PARSE_OK;
+  return parse_frame((void *)(long)skb->data, (void *)(long)skb->data_end, pkt);
 }
 
 static __always_inline int tc_parse_failure(struct __sk_buff *skb, enum parse_result r) {

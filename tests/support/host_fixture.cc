@@ -211,19 +211,19 @@ XdpRun HostFixture::Run(Role role, const Bytes& frame, int ingress_ifindex) {
   return Run(dp_->program_fd(role), frame, ingress_ifindex, *dp_);
 }
 
-XdpRun HostFixture::Run(int prog_fd, const Bytes& frame, int ingress_ifindex,
-                        const Dataplane& counters) {
+namespace {
+
+// One BPF_PROG_TEST_RUN of `frame` with context `ctx`, and the counters it moved.
+XdpRun TestRun(int prog_fd, const Bytes& frame, void* ctx, size_t ctx_size,
+               const Dataplane& counters) {
   XdpRun out;
   auto before = counters.ReadStats();
   Bytes data = frame;
   Bytes result(frame.size() + 512);
-  xdp_md ctx{};
-  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
-  ctx.data_end = static_cast<uint32_t>(data.size());
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data.data(), .data_out = result.data(),
               .data_size_in = static_cast<uint32_t>(data.size()),
-              .data_size_out = static_cast<uint32_t>(result.size()), .ctx_in = &ctx,
-              .ctx_size_in = sizeof(ctx));
+              .data_size_out = static_cast<uint32_t>(result.size()), .ctx_in = ctx,
+              .ctx_size_in = static_cast<uint32_t>(ctx_size));
   if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) {
     out.verdict = -errno;
     return out;
@@ -236,28 +236,21 @@ XdpRun HostFixture::Run(int prog_fd, const Bytes& frame, int ingress_ifindex,
   return out;
 }
 
+}  // namespace
+
+XdpRun HostFixture::Run(int prog_fd, const Bytes& frame, int ingress_ifindex,
+                        const Dataplane& counters) {
+  xdp_md ctx{};
+  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
+  ctx.data_end = static_cast<uint32_t>(frame.size());
+  return TestRun(prog_fd, frame, &ctx, sizeof(ctx), counters);
+}
+
 XdpRun HostFixture::RunTc(int prog_fd, const Bytes& frame, int ingress_ifindex) {
-  XdpRun out;
-  auto before = dp_->ReadStats();
-  Bytes data = frame;
-  Bytes result(frame.size() + 512);
   __sk_buff ctx{};
   ctx.ifindex = static_cast<uint32_t>(ingress_ifindex);  // the skb's device
   ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data.data(), .data_out = result.data(),
-              .data_size_in = static_cast<uint32_t>(data.size()),
-              .data_size_out = static_cast<uint32_t>(result.size()), .ctx_in = &ctx,
-              .ctx_size_in = sizeof(ctx));
-  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) {
-    out.verdict = -errno;
-    return out;
-  }
-  out.verdict = static_cast<int>(opts.retval);
-  result.resize(opts.data_size_out);
-  out.frame = std::move(result);
-  auto after = dp_->ReadStats();
-  if (before.ok() && after.ok()) out.delta = after->Since(*before);
-  return out;
+  return TestRun(prog_fd, frame, &ctx, sizeof(ctx), *dp_);
 }
 
 absl::Status HostFixture::RunLive(Role role, const Bytes& frame, int ingress_ifindex) {
