@@ -450,6 +450,10 @@ TEST_CASE("ilactl attach, status, upgrade and detach report what is really attac
   CHECK(h.OkJson({"status"})["attachments"].size() == 4);
   CHECK(h.Ok({"detach", br}).empty());
 
+  // tc mode is for containers; on any other role it is refused before anything is applied.
+  h.Fails({"attach", "router", br, "mode", "tc"}, "tc mode is for container interfaces");
+  CHECK(h.OkJson({"status"})["attachments"] == status["attachments"]);
+
   // Attaching twice is refused and leaves the first attachment alone.
   h.Fails({"attach", "router", h.c1h()}, "already has the container program");
   CHECK(h.OkJson({"status"})["attachments"] == status["attachments"]);
