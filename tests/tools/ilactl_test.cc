@@ -692,7 +692,7 @@ TEST_CASE("ilactl bad input: exit 1, one line naming the word, nothing applied")
       {{"attach", "uplink", h.up(), "steer", "0,x"}, "invalid CPU list \"0,x\""},
       {{"attach", "uplink", h.up(), "steer", "0,0"}, "CPU 0 appears twice"},
       {{"attach", "uplink", h.up(), "mode", "turbo"},
-       "unknown mode \"turbo\"; expected native, generic or auto"},
+       "unknown mode \"turbo\"; expected native, generic, auto or tc"},
       {{"attach", "bridge", h.up()},
        "unknown role \"bridge\"; expected container, uplink or router"},
       {{"attach", "uplink", "nosuchdev0"}, "no interface named \"nosuchdev0\""},
