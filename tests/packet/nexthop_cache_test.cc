@@ -87,6 +87,21 @@ NexthopCacheState AwaitEnabled(HostFixture& host, bool enabled, const std::strin
   return s;
 }
 
+// Sends `in` twice: both are forwarded to the remote host by a FIB lookup each, the cache neither
+// used nor filled. Returns the frame sent.
+Bytes ForwardedWithoutCache(HostFixture& host, const Bytes& in) {
+  Bytes frame;
+  for (int i = 0; i < 2; ++i) {
+    XdpRun out = Run(host, Role::kContainer, in, host.c1h());
+    RequireVerdict(out, XDP_REDIRECT);
+    RequireOnly(out, "tx_remote");
+    CHECK(out.delta.Packets("nexthop_learned") == 0);
+    CHECK(out.delta.Packets("nexthop_hit") == 0);
+    frame = out.frame;
+  }
+  return frame;
+}
+
 }  // namespace
 
 TEST_CASE("a stored FIB answer gives exactly the frame a FIB lookup gives") {
@@ -97,14 +112,7 @@ TEST_CASE("a stored FIB answer gives exactly the frame a FIB lookup gives") {
     CHECK_FALSE(host->dp().nexthop_cache().kept);
     MapRemote(*host);
     Bytes in = RemoteFrame(*host);
-    for (int i = 0; i < 2; ++i) {
-      XdpRun out = Run(*host, Role::kContainer, in, host->c1h());
-      RequireVerdict(out, XDP_REDIRECT);
-      RequireOnly(out, "tx_remote");
-      CHECK(out.delta.Packets("nexthop_learned") == 0);
-      CHECK(out.delta.Packets("nexthop_hit") == 0);
-      without = out.frame;
-    }
+    without = ForwardedWithoutCache(*host, in);
   }
   auto host = MakeHostOrFail(CacheOptions(true));
   REQUIRE(host->dp().nexthop_cache().kept);
@@ -220,13 +228,7 @@ TEST_CASE("routing a per-locator answer cannot represent switches the cache off,
     CAPTURE(o.add);
     REQUIRE(host->host_ns().Run(o.add).ok());
     AwaitEnabled(*host, false, o.reason);
-    for (int i = 0; i < 2; ++i) {
-      XdpRun out = Run(*host, Role::kContainer, in, host->c1h());
-      RequireVerdict(out, XDP_REDIRECT);
-      RequireOnly(out, "tx_remote");
-      CHECK(out.delta.Packets("nexthop_learned") == 0);
-      CHECK(out.delta.Packets("nexthop_hit") == 0);
-    }
+    (void)ForwardedWithoutCache(*host, in);
     REQUIRE(host->host_ns().Run(o.del).ok());
     AwaitEnabled(*host, true);
     XdpRun out = Run(*host, Role::kContainer, in, host->c1h());
