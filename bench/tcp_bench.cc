@@ -8,8 +8,10 @@
 // Containers have their SIR address /128 and a default route via fe80::1 (the host side of their
 // veth); hosts route everything else to the fabric, which routes each host's locator /64 and SRv6
 // SID /64 to it. Every link is a veth with MTU 1500. Methods, applied and removed in turn:
-//   ila             libila on both hosts (from_container on vc, from_uplink on up;
+//   ila             libila on both hosts at XDP (from_container on vc, from_uplink on up;
 //                   neutral-map-auto)
+//   ila_tc          the same programs at tc (AttachMode::kTc on vc and up): no XDP on any veth,
+//                   so the containers keep TSO and the GSO packets stay whole to the receiver
 //   plain           no XDP: the fabric routes each container's SIR /128 to its host
 //   plain_no_offload  the same with the containers' transmit checksum offload, TSO and GSO off, as
 //                   libila's attachment leaves them (XDP on a veth turns GSO off on its peer, and
@@ -59,8 +61,8 @@ constexpr ChecksumMode kMode = ChecksumMode::kNeutralMapAuto;
 const char* const kMethods[] = {"ila",   "ila_tc",     "plain",         "plain_no_offload",
                                 "vxlan", "srv6_encap", "srv6_encap_red"};
 
-// libila's methods: the container program at XDP (native), or at tc (AttachMode::kTc), which
-// keeps the container's offloads.
+// libila's methods: every program at XDP (native), or at tc (AttachMode::kTc: container and uplink
+// programs), which keeps the containers' offloads and GSO packets whole end to end.
 bool IsIla(const std::string& method) { return method == "ila" || method == "ila_tc"; }
 
 SirPrefix Sir() { return SirPrefix(0x20010db800000001ull); }
@@ -202,7 +204,8 @@ absl::Status TcpWorld::Apply(const std::string& method) {
       }
       auto in = NetnsEntered::Enter(*s.h);
       if (!in.ok()) return in.status();
-      if (auto a = s.dp->AttachUplink({s.up, AttachMode::kNative, {}}); !a.ok()) {
+      if (auto a = s.dp->AttachUplink({s.up, tc ? AttachMode::kTc : AttachMode::kNative, {}});
+          !a.ok()) {
         return a.status();
       }
       if (auto a = s.dp->AttachContainer(

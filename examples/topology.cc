@@ -726,7 +726,8 @@ absl::Status Topology::Build() {
               !s.ok()) {
             return s;
           }
-          InterfaceAttach request{h.uplink, options_.attach_mode, {}};
+          InterfaceAttach request{h.uplink, options_.uplink_attach_mode.value_or(options_.attach_mode),
+                                  {}};
           auto att = d.AttachUplink(request);
           if (!att.ok()) return att.status();
           h.uplink_attachment = *att;

@@ -172,6 +172,9 @@ struct TopologyOptions {
   AttachMode attach_mode = AttachMode::kNative;
   // How containers are attached when not as attach_mode (e.g. kTc: at tc, keeping their offloads).
   std::optional<AttachMode> container_attach_mode;
+  // How host uplinks are attached when not as attach_mode (kTc with containers at tc: no XDP on
+  // any veth the containers' traffic crosses).
+  std::optional<AttachMode> uplink_attach_mode;
   DataplaneConfig host_config;
   DataplaneConfig router_config;
   // Create the four containers c1a, c1b (host1) and c2a, c2b (host2) with their mappings.

@@ -119,13 +119,28 @@ bool DataplaneState::EndpointUsesInterfaceLocked(int ifindex) {
   return src.ok() && src->has_value();
 }
 
-absl::Status DataplaneState::AddRedirectTargetLocked(int ifindex) {
+bool DataplaneState::XdpAttachedLocked() const {
+  for (const auto& [ifindex, a] : attached)
+    if (a.mode != AttachMode::kTc) return true;
+  return false;
+}
+
+absl::Status DataplaneState::AddRedirectTargetLocked(int ifindex, bool xdp_attaching) {
   bpf_devmap_val val{};
   val.ifindex = static_cast<uint32_t>(ifindex);
   if (absl::Status st = tx_ports.Update(static_cast<uint32_t>(ifindex), val); !st.ok()) {
     return absl::Status(st.code(), absl::StrCat("making ifindex ", ifindex,
                                                 " a redirect target: ", st.message()));
   }
+  // The tc programs redirect skbs, which a veth delivers without help; and a pass-through program
+  // on the far end of a veth would turn this end's segmentation offload off.
+  if (!xdp_attaching && !XdpAttachedLocked()) return absl::OkStatus();
+  absl::Status st = GivePeerNapiLocked(ifindex);
+  if (!st.ok()) (void)tx_ports.Delete(static_cast<uint32_t>(ifindex));
+  return st;
+}
+
+absl::Status DataplaneState::GivePeerNapiLocked(int ifindex) {
   if (peer_napi.contains(ifindex)) return absl::OkStatus();
   // XDP_REDIRECT into a veth is only delivered when the receiving peer runs NAPI, which it does
   // when it has an XDP program (or GRO). Give it a pass-through program when it has none.
@@ -138,7 +153,6 @@ absl::Status DataplaneState::AddRedirectTargetLocked(int ifindex) {
   absl::Status st = SetXdpInNetns(link->peer_netnsid, link->peer_ifindex, fd,
                                   XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, std::nullopt);
   if (!st.ok()) {
-    (void)tx_ports.Delete(static_cast<uint32_t>(ifindex));
     return absl::Status(st.code(),
                         absl::StrCat("giving the veth peer of ifindex ", ifindex,
                                      " a pass-through XDP program (redirects into a veth are "
@@ -149,6 +163,16 @@ absl::Status DataplaneState::AddRedirectTargetLocked(int ifindex) {
   uint32_t len = sizeof(info);
   bpf_obj_get_info_by_fd(fd, &info, &len);
   peer_napi[ifindex] = PeerNapi{link->peer_netnsid, link->peer_ifindex, info.id};
+  return absl::OkStatus();
+}
+
+absl::Status DataplaneState::GivePeerNapiToTargetsLocked() {
+  auto targets = tx_ports.Dump();
+  if (!targets.ok()) return targets.status();
+  for (const auto& [ifindex, val] : *targets) {
+    if (absl::Status st = GivePeerNapiLocked(static_cast<int>(ifindex)); !st.ok()) return st;
+    if (attached.contains(static_cast<int>(ifindex))) RecordAttachmentLocked(static_cast<int>(ifindex));
+  }
   return absl::OkStatus();
 }
 
@@ -464,7 +488,8 @@ namespace {
 Prog ProgFor(Role role, bool steered, AttachMode mode) {
   switch (role) {
     case Role::kContainer: return mode == AttachMode::kTc ? Prog::kTcContainer : Prog::kContainer;
-    case Role::kUplink: return steered ? Prog::kSteer : Prog::kUplink;
+    case Role::kUplink:
+      return mode == AttachMode::kTc ? Prog::kTcUplink : steered ? Prog::kSteer : Prog::kUplink;
     case Role::kRouter: return Prog::kRouter;
   }
   return Prog::kContainer;
@@ -614,11 +639,6 @@ absl::Status UplinkChecksumsInSoftware(int ifindex) {
 
 // Attaches the tc flavour of `role`'s program to `dev`'s clsact ingress.
 absl::StatusOr<Attachment> AttachTc(int prog_fd, const ResolvedInterface& dev, Role role) {
-  if (role != Role::kContainer) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tc mode is for container interfaces (the ", Av(ToString(role)),
-        " program runs at XDP only); attach ", dev.name, " in native, generic or auto mode"));
-  }
   if (absl::Status st = internal::AttachTcIngress(dev.ifindex, prog_fd); !st.ok()) {
     return absl::Status(st.code(), absl::StrCat("attaching the ", Av(ToString(role)),
                                                 " program to ", dev.name, " at tc: ", st.message()));
@@ -719,10 +739,15 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   if (!in_netns.status().ok()) return in_netns.status();
   auto dev = Resolve(interface);
   if (!dev.ok()) return dev.status();
-  if (mode == AttachMode::kTc && role != Role::kContainer) {
+  if (mode == AttachMode::kTc && role == Role::kRouter) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "tc mode is for container interfaces (the ", Av(ToString(role)),
-        " program runs at XDP only); attach ", dev->name, " in native, generic or auto mode"));
+        "tc mode is for container and uplink interfaces (the router program runs at XDP only); "
+        "attach ", dev->name, " in native, generic or auto mode"));
+  }
+  if (mode == AttachMode::kTc && !steer_cpus.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cpumap steering is an XDP feature: attach ", dev->name,
+        " at tc without steering CPUs, or in native or generic mode with them"));
   }
   {
     absl::MutexLock lock(&state_->mu);
@@ -752,7 +777,14 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
     if (att.ok() && att->ifindex == 0) att = AttachWithLibxdp(prog_fd, *dev, role, mode);
   }
   absl::MutexLock lock(&state_->mu);
-  absl::Status target = att.ok() ? state_->AddRedirectTargetLocked(dev->ifindex) : att.status();
+  absl::Status target =
+      att.ok() ? state_->AddRedirectTargetLocked(dev->ifindex, att->mode != AttachMode::kTc)
+               : att.status();
+  // The first XDP program: the targets added while there were only tc programs need their peers'
+  // pass-through programs now.
+  if (target.ok() && att->mode != AttachMode::kTc && !state_->XdpAttachedLocked()) {
+    target = state_->GivePeerNapiToTargetsLocked();
+  }
   if (!target.ok()) {
     // Nothing half-applied: undo what this call did.
     if (att.ok()) (void)DetachProgram(*att);
@@ -767,19 +799,23 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   // them to offload hands the receiving side's XDP program only the pseudo-header sum, which is
   // wrong once translated or redirected. So the container side of an XDP-attached container veth
   // computes its own (at tc the skb keeps its checksum state, and the container its offloads),
-  // and, once tc-attached containers exist, so does a veth uplink, for their GSO packets leaving
-  // toward a host whose uplink runs XDP. (A physical NIC completes checksums itself.)
+  // and, once tc-attached containers exist, so does a veth uplink attached at XDP, for their GSO
+  // packets leaving toward hosts whose uplinks run XDP too. An uplink at tc keeps its offloads:
+  // the far hosts' uplinks are taken to be at tc as well (a veth fabric is one deployment, in one
+  // mode), and a physical NIC completes checksums itself.
   const bool container_side = role == Role::kContainer && mode != AttachMode::kTc;
   if (role == Role::kContainer && mode == AttachMode::kTc) {
     for (const auto& [ifindex, a] : state_->attached) {
-      if (a.role == Role::kUplink) (void)UplinkChecksumsInSoftware(ifindex);
+      if (a.role == Role::kUplink && a.mode != AttachMode::kTc) {
+        (void)UplinkChecksumsInSoftware(ifindex);
+      }
     }
   }
   bool tc_containers = false;
   for (const auto& [ifindex, a] : state_->attached) {
     tc_containers |= a.role == Role::kContainer && a.mode == AttachMode::kTc;
   }
-  if (container_side || (role == Role::kUplink && tc_containers)) {
+  if (container_side || (role == Role::kUplink && mode != AttachMode::kTc && tc_containers)) {
     auto link = internal::GetLink(dev->ifindex);
     if (link.ok() && link->kind == "veth" && link->peer_ifindex != 0) {
       absl::Status st =

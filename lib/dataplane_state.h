@@ -65,8 +65,15 @@ struct DataplaneState {
   std::map<int, PeerNapi> peer_napi ABSL_GUARDED_BY(mu);   // redirect target -> its peer's program
 
   // Adds an interface to the devmap, and if it is a veth whose peer has no XDP program, gives the
-  // peer a pass-through program so that redirected frames are delivered.
-  absl::Status AddRedirectTargetLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // peer a pass-through program so that redirected frames are delivered: when an XDP program of
+  // this data plane is attached or `xdp_attaching` (with tc programs only, nothing needs one).
+  absl::Status AddRedirectTargetLocked(int ifindex, bool xdp_attaching = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::Status GivePeerNapiLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // For the first XDP attachment: pass-through programs for every target added before it.
+  absl::Status GivePeerNapiToTargetsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Whether any XDP (not tc) program of this data plane is attached.
+  bool XdpAttachedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Removes the devmap entry (and the peer's pass-through program) unless an attachment or
   // endpoint still needs it.
   absl::Status DropRedirectTargetLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);

@@ -43,11 +43,21 @@ class OwnedFd {
   int fd_ = -1;
 };
 
-enum class Prog { kContainer, kUplink, kRouter, kSteer, kUplinkCpu, kPeerNapi, kTcContainer };
-inline constexpr size_t kProgCount = 7;
+enum class Prog {
+  kContainer,
+  kUplink,
+  kRouter,
+  kSteer,
+  kUplinkCpu,
+  kPeerNapi,
+  kTcContainer,
+  kTcUplink
+};
+inline constexpr size_t kProgCount = 8;
 inline constexpr std::array<const char*, kProgCount> kProgNames = {
-    "ila_from_container", "ila_from_uplink", "ila_router",           "ila_uplink_steer",
-    "ila_uplink_cpu",     "ila_peer_napi",   "ila_tc_from_container"};
+    "ila_from_container", "ila_from_uplink",       "ila_router",        "ila_uplink_steer",
+    "ila_uplink_cpu",     "ila_peer_napi",         "ila_tc_from_container",
+    "ila_tc_from_uplink"};
 
 struct MapSpec {
   std::string name;

@@ -928,6 +928,11 @@ absl::Status EndpointTable::Upsert(const Endpoint& ep) {
   v.ifindex = static_cast<uint32_t>(ep.ifindex);
   std::memcpy(v.mac, ep.mac.bytes().data(), 6);
   std::memcpy(v.host_mac, host_mac->data(), 6);
+  // The tc programs can hand a packet straight to the container's side of a veth pair.
+  if (auto link = internal::GetLink(ep.ifindex);
+      link.ok() && link->kind == "veth" && link->peer_ifindex != 0) {
+    v.flags |= ILA_ENDPOINT_F_PEER;
+  }
   if (absl::Status st = s.endpoints.Update(key, v); !st.ok()) return st;
   if (absl::Status st = s.sources.Update(skey, abi::ila_source_value{key.sir}); !st.ok()) {
     (void)s.endpoints.Delete(key);

@@ -64,8 +64,8 @@ OPTIONS := --root DIR       bpffs directory holding the instances (default /sys/
            -d  details (also: errors keep the line breaks of the logs they carry)
            -s  with no object: stats; with status: status and stats
            -h  this help            -V  version
-MODE     := native | generic | auto (default auto: native, else generic) | tc (containers:
-            at tc instead of XDP, keeping the container's TSO and checksum offload)
+MODE     := native | generic | auto (default auto: native, else generic) | tc (containers and
+            uplinks: at tc instead of XDP, keeping TSO and checksum offload on veth)
 CSUM     := adj-transport | neutral-map | neutral-map-auto | no-action |
             adj-transport-linux-compat
 TYPE     := luid | use-format

@@ -83,8 +83,15 @@ struct ila_endpoint_value {
   __u32 ifindex;        // host-side interface of the container's veth pair
   __u8 mac[6];          // the container's MAC (destination of delivered frames)
   __u8 host_mac[6];     // the host-side interface's MAC (their source)
-  __u8 pad[4];
+  __u8 flags;           // ILA_ENDPOINT_F_*
+  __u8 pad[3];
 };
+
+// The interface is one end of a veth pair whose other end is the container's: the tc programs
+// deliver with bpf_redirect_peer(), straight into the container's namespace (the skb keeps its
+// GSO and checksum state, and no XDP program is needed on the way). Without it they redirect to
+// the interface's egress.
+#define ILA_ENDPOINT_F_PEER 0x1
 
 // ila_sources: host-side container interface -> the only source address it may send from.
 struct ila_source_key {

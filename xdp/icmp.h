@@ -22,17 +22,17 @@ static __always_inline int is_icmp_error(__u8 type) {
 
 // Translates the quoted destination of an ICMPv6 error (directly after the IPv6 header) from ILA
 // to SIR, and the quoted transport checksum with it for adj-transport, keeping the ICMPv6 checksum
-// valid. Packets that are not such errors are left alone.
-static __always_inline void translate_quoted_destination(struct xdp_md *ctx, struct packet *pkt) {
-  if (pkt->ip6->nexthdr != IPPROTO_ICMPV6) return;
+// valid. Packets that are not such errors are left alone. Returns the observation to count, or
+// ILA_STAT__COUNT for none (the caller counts: XDP and tc measure packets differently).
+// Every change is balanced by the ICMPv6 checksum, so the sum over the whole message is unchanged
+// and a tc skb's CHECKSUM_COMPLETE stays right although the bytes are written directly.
+static __always_inline __u32 translate_quoted_destination(struct packet *pkt) {
+  if (pkt->ip6->nexthdr != IPPROTO_ICMPV6) return ILA_STAT__COUNT;
   struct quoted_packet *q = transport_header(pkt, sizeof(struct quoted_packet));
-  if (!q || !is_icmp_error(q->icmp.icmp6_type)) return;
+  if (!q || !is_icmp_error(q->icmp.icmp6_type)) return ILA_STAT__COUNT;
 
   struct ila_reverse_value *rev = bpf_map_lookup_elem(&ila_reverse, &q->ip6.daddr);
-  if (!rev) {
-    note(ctx, ILA_STAT_ICMP_INNER_UNKNOWN);
-    return;
-  }
+  if (!rev) return ILA_STAT_ICMP_INNER_UNKNOWN;
   __u16 outer_delta = rev->address_delta_be;
   __builtin_memcpy(&q->ip6.daddr, &rev->sir, sizeof(rev->sir));
 
@@ -58,7 +58,7 @@ static __always_inline void translate_quoted_destination(struct xdp_md *ctx, str
     }
   }
   q->icmp.icmp6_cksum = csum_field_update(q->icmp.icmp6_cksum, outer_delta);
-  note(ctx, ILA_STAT_ICMP_INNER_TRANSLATED);
+  return ILA_STAT_ICMP_INNER_TRANSLATED;
 }
 
 #endif  // ILA_XDP_ICMP_H_

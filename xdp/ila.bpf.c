@@ -7,6 +7,7 @@
 //   ila_uplink_cpu      (cpumap) the rest of from_uplink, on the CPU the flow was steered to
 //   ila_tc_from_container  the container side at tc (sched_cls) instead of XDP, for veth: keeps the
 //                       container's segmentation and checksum offloads (tc.h)
+//   ila_tc_from_uplink  from_uplink at tc, delivering with bpf_redirect_peer (tc.h)
 //   ila_peer_napi       a pass-through program for the container side of a veth pair: its only job
 //                       is to give the peer NAPI so that XDP_REDIRECT into the veth delivers
 #include <linux/bpf.h>
@@ -101,7 +102,8 @@ static __always_inline int uplink_translate(struct xdp_md *ctx, struct packet *p
   if (stop >= 0) return stop;
 
   write_sir_destination(ctx, pkt, loc);
-  translate_quoted_destination(ctx, pkt);
+  __u32 quoted = translate_quoted_destination(pkt);
+  if (quoted != ILA_STAT__COUNT) note(ctx, quoted);
 
   struct ila_endpoint_value *local = bpf_map_lookup_elem(&ila_endpoints, &pkt->ip6->daddr);
   if (local) return deliver_local(ctx, pkt, local, ILA_STAT_RX_DELIVERED);

@@ -14,6 +14,7 @@
 
 #include "abi.h"
 #include "forward.h"
+#include "icmp.h"
 #include "maps.h"
 #include "miss.h"
 #include "parse.h"
@@ -48,9 +49,8 @@ static __always_inline int tc_parse_failure(struct __sk_buff *skb, enum parse_re
 
 // Offset of the transport checksum that adj-transport adjusts, and the flags for
 // bpf_l4_csum_replace; 0 when there is none to adjust (as translate.h decides for XDP).
-static __always_inline __u32 tc_transport_csum(const struct packet *pkt, __u64 *flags) {
-  const __u8 proto = pkt->ip6->nexthdr;
-  if (bpf_ntohs(pkt->ip6->payload_len) < transport_min_len(proto)) return 0;
+static __always_inline __u32 tc_transport_csum(__u8 proto, __u16 payload_len, __u64 *flags) {
+  if (payload_len < transport_min_len(proto)) return 0;
   *flags = BPF_F_PSEUDO_HDR | sizeof(__u16);
   switch (proto) {
     case IPPROTO_TCP: return TC_L4_OFF + 16;
@@ -63,9 +63,10 @@ static __always_inline __u32 tc_transport_csum(const struct packet *pkt, __u64 *
 }
 
 // Rewrites MACs and hop limit and redirects to `ifindex`, if it is one of the data plane's redirect
-// targets. Packet pointers are dead after this.
+// targets: to its egress, or with `peer` into the ingress of its veth peer. Packet pointers are
+// dead after this.
 static __always_inline int tc_redirect(struct __sk_buff *skb, __u32 ifindex, const __u8 *dmac,
-                                       const __u8 *smac, __u8 hop_limit, __u32 stat) {
+                                       const __u8 *smac, __u8 hop_limit, __u32 stat, int peer) {
   if (!bpf_map_lookup_elem(&ila_tx_ports, &ifindex))
     return tc_count(skb, ILA_STAT_PASS_EGRESS_NOT_REDIRECTABLE, TC_ACT_OK);
   __u8 macs[2 * ETH_ALEN];
@@ -76,7 +77,15 @@ static __always_inline int tc_redirect(struct __sk_buff *skb, __u32 ifindex, con
       bpf_skb_store_bytes(skb, TC_HOP_OFF, &hop, 1, BPF_F_RECOMPUTE_CSUM))
     return tc_count(skb, ILA_STAT_DROP_TRUNCATED, TC_ACT_SHOT);
   note_len(skb->len, stat);
-  return bpf_redirect(ifindex, 0);
+  return peer ? bpf_redirect_peer(ifindex, 0) : bpf_redirect(ifindex, 0);
+}
+
+// Delivers into a container on this host. The caller has checked the hop limit (> 1).
+static __always_inline int tc_deliver(struct __sk_buff *skb, const struct ila_endpoint_value *found,
+                                      __u8 hop_limit, __u32 stat) {
+  const struct ila_endpoint_value ep = *found;
+  return tc_redirect(skb, ep.ifindex, ep.mac, ep.host_mac, hop_limit, stat,
+                     ep.flags & ILA_ENDPOINT_F_PEER);
 }
 
 // Forwards a translated skb to its locator's next hop: the stored answer, else the FIB (with
@@ -94,7 +103,7 @@ static __always_inline int tc_forward(struct __sk_buff *skb, const struct ila_ad
     struct ila_nexthop_value *nh = bpf_map_lookup_elem(&ila_nexthops, &key);
     if (nh && nh->epoch == epoch && wire_len <= nh->max_len) {
       note_len(skb->len, ILA_STAT_NEXTHOP_HIT);
-      return tc_redirect(skb, nh->ifindex, nh->dmac, nh->smac, hop_limit, stat);
+      return tc_redirect(skb, nh->ifindex, nh->dmac, nh->smac, hop_limit, stat, 0);
     }
   }
   struct bpf_fib_lookup fib = {};
@@ -114,7 +123,7 @@ static __always_inline int tc_forward(struct __sk_buff *skb, const struct ila_ad
                       fib.mtu_result < wire_len ? wire_len : fib.mtu_result))
       note_len(skb->len, ILA_STAT_NEXTHOP_LEARNED);
   }
-  return tc_redirect(skb, fib.ifindex, fib.dmac, fib.smac, hop_limit, stat);
+  return tc_redirect(skb, fib.ifindex, fib.dmac, fib.smac, hop_limit, stat, 0);
 }
 
 // IPv6 plus transport header length of a parsed packet, for segment sizes (60: the longest
@@ -130,6 +139,54 @@ static __always_inline __u32 tc_headers(const struct packet *pkt) {
   return sizeof(struct ipv6hdr) + l4;
 }
 
+// What the rewrites need to know of a parsed packet, kept before the first helper call that
+// invalidates the packet pointers.
+struct tc_shape {
+  struct ila_addr src;
+  __u32 headers;  // IPv6 plus transport header bytes (tc_headers)
+  __u16 payload_len;
+  __u8 proto;
+  __u8 hop_limit;
+};
+
+static __always_inline struct tc_shape tc_shape_of(const struct packet *pkt) {
+  struct tc_shape s;
+  __builtin_memcpy(&s.src, &pkt->ip6->saddr, 16);
+  s.headers = tc_headers(pkt);
+  s.payload_len = bpf_ntohs(pkt->ip6->payload_len);
+  s.proto = pkt->ip6->nexthdr;
+  s.hop_limit = pkt->ip6->hop_limit;
+  return s;
+}
+
+// Whether the payload length runs past the end of the packet (which may continue beyond the
+// linear part).
+static __always_inline int tc_bad_length(const struct __sk_buff *skb, const struct packet *pkt) {
+  return sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + bpf_ntohs(pkt->ip6->payload_len) >
+         skb->len;
+}
+
+// SIR -> ILA with a mapping, then on to the locator's next hop. The caller has checked the hop
+// limit (> 1).
+static __always_inline int tc_translate_and_forward(struct __sk_buff *skb,
+                                                    const struct tc_shape *shape,
+                                                    const struct ila_mapping_value *found,
+                                                    __u32 stat) {
+  const struct ila_mapping_value m = *found;
+  __u64 csum_flags = 0;
+  const __u32 csum_off = is_adjust_transport(m.csum_mode)
+                             ? tc_transport_csum(shape->proto, shape->payload_len, &csum_flags)
+                             : 0;
+  if (bpf_skb_store_bytes(skb, TC_DADDR_OFF, &m.ila, sizeof(m.ila), BPF_F_RECOMPUTE_CSUM))
+    return tc_count(skb, ILA_STAT_DROP_TRUNCATED, TC_ACT_SHOT);
+  if (is_adjust_transport(m.csum_mode)) {
+    if (!csum_off || bpf_l4_csum_replace(skb, csum_off, 0, m.transport_delta_be, csum_flags))
+      note_len(skb->len, ILA_STAT_TRANSPORT_NOT_ADJUSTED);
+  }
+  return tc_forward(skb, &m.ila, &shape->src, shape->proto, shape->hop_limit, shape->headers,
+                    stat);
+}
+
 SEC("tc")
 int ila_tc_from_container(struct __sk_buff *skb) {
   struct packet pkt;
@@ -143,16 +200,13 @@ int ila_tc_from_container(struct __sk_buff *skb) {
   if (!source) return tc_count(skb, ILA_STAT_DROP_UNREGISTERED_INTERFACE, TC_ACT_SHOT);
   if (!addr_equal(&pkt.ip6->saddr, &source->sir))
     return tc_count(skb, ILA_STAT_DROP_SPOOFED_SOURCE, TC_ACT_SHOT);
-  // The payload length must lie within the packet (which may continue beyond the linear part).
-  if (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + bpf_ntohs(pkt.ip6->payload_len) > skb->len)
-    return tc_count(skb, ILA_STAT_DROP_BAD_LENGTH, TC_ACT_SHOT);
+  if (tc_bad_length(skb, &pkt)) return tc_count(skb, ILA_STAT_DROP_BAD_LENGTH, TC_ACT_SHOT);
   const __u8 hop_limit = pkt.ip6->hop_limit;
 
   struct ila_endpoint_value *local = bpf_map_lookup_elem(&ila_endpoints, &pkt.ip6->daddr);
   if (local) {
     if (hop_limit <= 1) return tc_count(skb, ILA_STAT_PASS_HOP_LIMIT, TC_ACT_OK);
-    struct ila_endpoint_value ep = *local;
-    return tc_redirect(skb, ep.ifindex, ep.mac, ep.host_mac, hop_limit, ILA_STAT_TX_LOCAL);
+    return tc_deliver(skb, local, hop_limit, ILA_STAT_TX_LOCAL);
   }
 
   struct ila_mapping_value *found = bpf_map_lookup_elem(&ila_mappings, &pkt.ip6->daddr);
@@ -168,21 +222,59 @@ int ila_tc_from_container(struct __sk_buff *skb) {
     return tc_count(skb, ILA_STAT_PASS_MISS, TC_ACT_OK);
   }
   if (hop_limit <= 1) return tc_count(skb, ILA_STAT_PASS_HOP_LIMIT, TC_ACT_OK);
-  const struct ila_mapping_value m = *found;
-  struct ila_addr src;
-  __builtin_memcpy(&src, &pkt.ip6->saddr, 16);
-  const __u8 proto = pkt.ip6->nexthdr;
-  const __u32 headers = tc_headers(&pkt);
-  __u64 csum_flags = 0;
-  const __u32 csum_off = is_adjust_transport(m.csum_mode) ? tc_transport_csum(&pkt, &csum_flags) : 0;
+  const struct tc_shape shape = tc_shape_of(&pkt);
+  return tc_translate_and_forward(skb, &shape, found, ILA_STAT_TX_REMOTE);
+}
 
-  if (bpf_skb_store_bytes(skb, TC_DADDR_OFF, &m.ila, sizeof(m.ila), BPF_F_RECOMPUTE_CSUM))
+// from_uplink at tc, on the uplink's clsact ingress: the same decisions as ila_from_uplink, made on
+// the skb, and delivery into the container with bpf_redirect_peer. With the container side at tc
+// too, no XDP program is on any veth the traffic crosses, so GSO packets stay whole from the
+// sending container's socket to the receiving one.
+SEC("tc")
+int ila_tc_from_uplink(struct __sk_buff *skb) {
+  struct packet pkt;
+  enum parse_result r = tc_parse(skb, &pkt);
+  if (r != PARSE_OK) return tc_parse_failure(skb, r);
+  if (is_link_scoped(&pkt.ip6->daddr)) return tc_count(skb, ILA_STAT_PASS_LINK_LOCAL, TC_ACT_OK);
+  struct ila_locator_value *found = bpf_map_lookup_elem(&ila_locators, &pkt.ip6->daddr);
+  if (!found) return tc_count(skb, ILA_STAT_PASS_NOT_LOCAL_LOCATOR, TC_ACT_OK);
+  if (tc_bad_length(skb, &pkt)) return tc_count(skb, ILA_STAT_DROP_BAD_LENGTH, TC_ACT_SHOT);
+  if (pkt.ip6->hop_limit <= 1) return tc_count(skb, ILA_STAT_PASS_HOP_LIMIT, TC_ACT_OK);
+  const struct ila_locator_value loc = *found;
+  const struct tc_shape shape = tc_shape_of(&pkt);
+
+  __u8 sir[16];
+  __builtin_memcpy(sir, &pkt.ip6->daddr, 16);
+  restore_sir_address(sir, &loc);
+  __u64 csum_flags = 0;
+  const __u32 csum_off = is_adjust_transport(loc.csum_mode)
+                             ? tc_transport_csum(shape.proto, shape.payload_len, &csum_flags)
+                             : 0;
+  if (bpf_skb_store_bytes(skb, TC_DADDR_OFF, sir, sizeof(sir), BPF_F_RECOMPUTE_CSUM))
     return tc_count(skb, ILA_STAT_DROP_TRUNCATED, TC_ACT_SHOT);
-  if (is_adjust_transport(m.csum_mode)) {
-    if (!csum_off || bpf_l4_csum_replace(skb, csum_off, 0, m.transport_delta_be, csum_flags))
+  if (is_adjust_transport(loc.csum_mode)) {
+    if (!csum_off || bpf_l4_csum_replace(skb, csum_off, 0, loc.transport_delta_be, csum_flags))
       note_len(skb->len, ILA_STAT_TRANSPORT_NOT_ADJUSTED);
   }
-  return tc_forward(skb, &m.ila, &src, proto, hop_limit, headers, ILA_STAT_TX_REMOTE);
+  if (shape.proto == IPPROTO_ICMPV6) {
+    // Errors are small and never offloaded: make the quote linear and translate it in place.
+    const __u32 want = TC_L4_OFF + sizeof(struct quoted_packet) + 20;
+    bpf_skb_pull_data(skb, skb->len < want ? skb->len : want);
+    if (parse_frame((void *)(long)skb->data, (void *)(long)skb->data_end, &pkt) != PARSE_OK)
+      return tc_count(skb, ILA_STAT_DROP_TRUNCATED, TC_ACT_SHOT);
+    __u32 quoted = translate_quoted_destination(&pkt);
+    if (quoted != ILA_STAT__COUNT) note_len(skb->len, quoted);
+  }
+
+  struct ila_endpoint_value *local = bpf_map_lookup_elem(&ila_endpoints, sir);
+  if (local) return tc_deliver(skb, local, shape.hop_limit, ILA_STAT_RX_DELIVERED);
+
+  // The container is not here (any more).
+  if (cfg_moved_policy == ILA_MOVED_DROP)
+    return tc_count(skb, ILA_STAT_DROP_ENDPOINT_GONE, TC_ACT_SHOT);
+  struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, sir);
+  if (!m) return tc_count(skb, ILA_STAT_DROP_ENDPOINT_GONE, TC_ACT_SHOT);
+  return tc_translate_and_forward(skb, &shape, m, ILA_STAT_RX_REFORWARDED);
 }
 
 #endif  // ILA_XDP_TC_H_

@@ -89,10 +89,9 @@ static __always_inline void undo_neutral_adjustment(__u8 *addr, __u16 delta_be) 
   *low = restored == 0xffff ? 0 : restored;
 }
 
-// ILA -> SIR for a destination whose locator is this host's.
-static __always_inline void write_sir_destination(struct xdp_md *ctx, struct packet *pkt,
-                                                  const struct ila_locator_value *loc) {
-  __u8 *dst = pkt->ip6->daddr.in6_u.u6_addr8;
+// ILA -> SIR on a 16-byte destination (in the packet for XDP, a stack copy for tc): the SIR prefix
+// back, and for the neutral modes the identifier's low 16 bits.
+static __always_inline void restore_sir_address(__u8 *dst, const struct ila_locator_value *loc) {
   __builtin_memcpy(dst, loc->sir_prefix_be, 8);
   switch (loc->csum_mode) {
     case ILA_CSUM_NEUTRAL_MAP:
@@ -104,13 +103,16 @@ static __always_inline void write_sir_destination(struct xdp_md *ctx, struct pac
     case ILA_CSUM_NEUTRAL_MAP_AUTO:
       undo_neutral_adjustment(dst, loc->identifier_delta_be);
       break;
-    case ILA_CSUM_ADJUST_TRANSPORT:
-    case ILA_CSUM_ADJUST_TRANSPORT_LINUX_COMPAT:
-      adjust_transport(ctx, pkt, loc->transport_delta_be);
-      break;
     default:
       break;
   }
+}
+
+// ILA -> SIR for a destination whose locator is this host's.
+static __always_inline void write_sir_destination(struct xdp_md *ctx, struct packet *pkt,
+                                                  const struct ila_locator_value *loc) {
+  restore_sir_address(pkt->ip6->daddr.in6_u.u6_addr8, loc);
+  if (is_adjust_transport(loc->csum_mode)) adjust_transport(ctx, pkt, loc->transport_delta_be);
 }
 
 #endif  // ILA_XDP_TRANSLATE_H_

@@ -88,10 +88,12 @@ enum class AttachMode {
   kNative,   // driver XDP; fails where the driver has none
   kGeneric,  // skb XDP; works everywhere, slower
   kAuto,     // native, else generic (the Attachment says which, and why)
-  // Containers only: the container program at tc (clsact ingress, sched_cls) instead of XDP. For
-  // veth: a native XDP program there turns the container's segmentation offload off (and libila
-  // its checksum offload), so TCP crosses as 1.5 KB segments; at tc it keeps both and 64 KB GSO
-  // packets are translated once each. Same decisions, counters and maps as the XDP program.
+  // Containers and uplinks (not routers, not with cpumap steering): the program at tc (clsact
+  // ingress, sched_cls) instead of XDP. For veth: a native XDP program there turns its peer's
+  // segmentation offload off (and libila the container's checksum offload), so TCP crosses as
+  // 1.5 KB segments; with containers and uplinks at tc, 64 KB GSO packets are translated once
+  // each and stay whole from socket to socket (the uplink program delivers with
+  // bpf_redirect_peer). Same decisions, counters and maps as the XDP programs.
   kTc,
 };
 std::string_view ToString(AttachMode mode);
@@ -236,7 +238,7 @@ class Dataplane {
 
   // File descriptors of the loaded programs, for tests and benchmarks that run them with
   // BPF_PROG_TEST_RUN.
-  // (`mode` kTc: the tc flavour, which exists for the container role.)
+  // (`mode` kTc: the tc flavour, which exists for the container and uplink roles.)
   int program_fd(Role role, AttachMode mode = AttachMode::kNative) const;
   // The cpumap-side program of the uplink (runs on the steered-to CPU).
   int uplink_cpu_program_fd() const;

@@ -34,7 +34,8 @@ std::unique_ptr<demo::Topology> MakeTopology(const demo::TopologyOptions& option
   demo::Topology& t = **topo;
   CHECK(t.ila_router().attachment.mode == AttachMode::kNative);
   for (int i = 0; i < demo::Topology::kHosts; ++i) {
-    CHECK(t.host(i).uplink_attachment.mode == AttachMode::kNative);
+    CHECK(t.host(i).uplink_attachment.mode ==
+          options.uplink_attach_mode.value_or(AttachMode::kNative));
   }
   for (const std::string& name : t.container_names()) {
     CAPTURE(name);

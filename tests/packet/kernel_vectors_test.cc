@@ -110,6 +110,7 @@
 #include "ila/dataplane.h"
 #include "ila/translation.h"
 #include "support/host_fixture.h"
+#include "support/host_test.h"
 #include "support/kernel.h"
 #include "support/netns.h"
 
@@ -676,6 +677,17 @@ class Replayer {
     XdpRun r = host_.Run(dp_.program_fd(role), frame, host_.uplink(), dp_);
     INFO("BPF_PROG_TEST_RUN: " << r.verdict);
     REQUIRE(r.verdict >= 0);
+    if (role == Role::kUplink && frame.size() >= 54) {
+      // from_uplink at tc replays every arrival the same way.
+      XdpRun t = host_.RunTc(dp_.program_fd(Role::kUplink, AttachMode::kTc), frame,
+                             host_.uplink(), dp_);
+      INFO("the same frame through ila_tc_from_uplink\nxdp moved: " << OutcomesText(r.delta)
+                                                                     << "\ntc moved: "
+                                                                     << OutcomesText(t.delta));
+      CHECK(t.verdict == TcVerdictFor(r.verdict));
+      CHECK(Hex(t.frame) == Hex(r.frame));
+      CHECK(OutcomesText(t.delta) == OutcomesText(r.delta));
+    }
     return r;
   }
 

@@ -119,7 +119,7 @@ void CheckTableIs(Dataplane& dp, const std::vector<Mapping>& ms) {
 
 }  // namespace
 
-TEST_CASE("Add refuses an existing mapping or locator; Upsert replaces it") {
+TEST_CASE("Add refuses an existing mapping or locator, Upsert replaces it") {
   ILA_SKIP_IF(testing::BpfUnavailableReason());
   auto dp = Make();
   Mapping m{Sir(7), Loc(0x20010db8aaaa0001), ChecksumMode::kNeutralMapAuto};
@@ -349,7 +349,7 @@ TEST_CASE("a forwarding cache (LRU maps) is read and written in batches the same
   CheckTableIs(dp, all);
 }
 
-TEST_CASE("large removals: a missing or repeated address removes nothing; Flush empties both maps") {
+TEST_CASE("large removals: a missing or repeated address removes nothing, Flush empties both maps") {
   ILA_SKIP_IF(testing::BpfUnavailableReason());
   auto dp = MakeSized(1 << 16);
   std::vector<Mapping> all = Range(1, 5000, kLocA);

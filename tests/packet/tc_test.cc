@@ -1,6 +1,8 @@
 // The container program at tc (AttachMode::kTc) against the XDP one: for every path the two make
-// the same decision, write the same bytes and move the same counters. (What tc adds — GSO packets
-// and checksum offload — is exercised by real TCP in tests/e2e/transfer_test.cc.)
+// the same decision, write the same bytes and move the same counters. (The uplink program at tc is
+// held to the XDP one by every from_uplink case of the packet tests: see Run in host_test.h. What
+// tc adds — GSO packets, checksum offload, delivery with bpf_redirect_peer — is exercised by real
+// TCP in tests/e2e/transfer_test.cc.)
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <net/if.h>
@@ -19,15 +21,6 @@ using namespace ila::testing;
 namespace {
 
 using H = HostFixture;
-
-int TcVerdictFor(int xdp_verdict) {
-  switch (xdp_verdict) {
-    case XDP_REDIRECT: return TC_ACT_REDIRECT;
-    case XDP_PASS: return TC_ACT_OK;
-    case XDP_DROP: return TC_ACT_SHOT;
-    default: return -1000;
-  }
-}
 
 // Outcome counters (not bytes: a frame counts the same either way).
 std::string Moved(const Stats& delta) {
@@ -126,57 +119,109 @@ TEST_CASE("tc from_container: local delivery, misses, spoofing, hop limits and n
   }
 }
 
-TEST_CASE("tc attachments: attach, upgrade, adoption by Open and detach; refused for uplinks") {
+namespace {
+
+// Attaches `role` at tc on `ifindex` and checks the filter names the program.
+Attachment AttachAtTc(HostFixture& host, Role role, int ifindex, const std::string& program) {
+  absl::StatusOr<Attachment> att =
+      role == Role::kContainer
+          ? host.dp().AttachContainer({ifindex, H::C2(), H::C2Mac(), AttachMode::kTc})
+          : host.dp().AttachUplink({ifindex, AttachMode::kTc, {}});
+  INFO(att.status().ToString());
+  REQUIRE(att.ok());
+  CHECK(att->mode == AttachMode::kTc);
+  auto out = host.host_ns().RunOutput("tc filter show dev " + InterfaceNameOf(ifindex) + " ingress");
+  REQUIRE(out.ok());
+  CHECK_THAT(*out, Catch::Contains(program) &&
+                       Catch::Contains("id " + std::to_string(att->program_id)));
+  return *att;
+}
+
+uint32_t AttachedProgram(const Dataplane& dp, int ifindex) {
+  for (const Attachment& a : dp.attachments())
+    if (a.ifindex == ifindex) return a.program_id;
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("tc attachments of containers and uplinks: attach, upgrade, adoption by Open, detach") {
   ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options o;
   o.pinned = true;
   auto host = MakeHostOrFail(o);
-  const std::string c2h = InterfaceNameOf(host->c2h());
-  auto filter = [&]() -> std::string {
-    auto out = host->host_ns().RunOutput("tc filter show dev " + c2h + " ingress");
+  const int c2h = host->c2h();
+  const int up = host->uplink();
+  auto filter = [&](int ifindex) -> std::string {
+    auto out = host->host_ns().RunOutput("tc filter show dev " + InterfaceNameOf(ifindex) + " ingress");
     REQUIRE(out.ok());
     return *out;
   };
-  REQUIRE(host->dp().Detach(host->c2h()).ok());
-  auto att = host->dp().AttachContainer({host->c2h(), H::C2(), H::C2Mac(), AttachMode::kTc});
-  INFO(att.status().ToString());
-  REQUIRE(att.ok());
-  CHECK(att->mode == AttachMode::kTc);
-  CHECK_THAT(filter(), Catch::Contains("ila_tc_from_con") &&
-                           Catch::Contains("id " + std::to_string(att->program_id)));
+  REQUIRE(host->dp().Detach(c2h).ok());
+  REQUIRE(host->dp().Detach(up).ok());
+  const Attachment container = AttachAtTc(*host, Role::kContainer, c2h, "ila_tc_from_con");
+  const Attachment uplink = AttachAtTc(*host, Role::kUplink, up, "ila_tc_from_upl");
+  // A veth uplink at tc keeps its transmit checksum offload (its segments are not checksummed in
+  // software for a far XDP program).
+  auto features = host->host_ns().RunOutput("ethtool -k " + host->up_name());
+  REQUIRE(features.ok());
+  CHECK_THAT(*features, Catch::Contains("tx-checksumming: on"));
+
   // Traffic from c2 now goes through tc: to c1, delivered.
   Bytes in = EthernetIpv6(host->C2hMac(), H::C2Mac(),
                           Ipv6(H::C2().address(), H::C1().address(), kProtoUdp,
                                Segment(kProtoUdp, H::C2().address(), H::C1().address())));
-  XdpRun r = host->RunTc(host->dp().program_fd(Role::kContainer, AttachMode::kTc), in, host->c2h());
+  XdpRun r = host->RunTc(host->dp().program_fd(Role::kContainer, AttachMode::kTc), in, c2h);
   CHECK(r.verdict == TC_ACT_REDIRECT);
   CHECK(r.delta.Packets("tx_local") == 1);
 
   REQUIRE(host->dp().Upgrade().ok());
-  uint32_t upgraded = 0;
-  for (const Attachment& a : host->dp().attachments())
-    if (a.ifindex == host->c2h()) upgraded = a.program_id;
-  CHECK(upgraded != att->program_id);
-  CHECK_THAT(filter(), Catch::Contains("id " + std::to_string(upgraded)));
+  const uint32_t upgraded_container = AttachedProgram(host->dp(), c2h);
+  const uint32_t upgraded_uplink = AttachedProgram(host->dp(), up);
+  CHECK(upgraded_container != container.program_id);
+  CHECK(upgraded_uplink != uplink.program_id);
+  CHECK_THAT(filter(c2h), Catch::Contains("id " + std::to_string(upgraded_container)));
+  CHECK_THAT(filter(up), Catch::Contains("ila_tc_from_upl") &&
+                             Catch::Contains("id " + std::to_string(upgraded_uplink)));
 
-  // Another process adopts it and sees a tc attachment.
+  // Another process adopts them and sees tc attachments.
   host->DropDataplane();
   auto adopted = Dataplane::Open(host->pin_location());
   REQUIRE(adopted.ok());
-  bool seen = false;
+  int seen = 0;
   for (const Attachment& a : (*adopted)->attachments()) {
-    if (a.ifindex != host->c2h()) continue;
-    seen = true;
+    if (a.ifindex != c2h && a.ifindex != up) continue;
+    ++seen;
     CHECK(a.mode == AttachMode::kTc);
-    CHECK(a.program_id == upgraded);
+    CHECK(a.role == (a.ifindex == up ? Role::kUplink : Role::kContainer));
+    CHECK(a.program_id == (a.ifindex == up ? upgraded_uplink : upgraded_container));
   }
-  CHECK(seen);
+  CHECK(seen == 2);
   host->SetDataplane(std::move(*adopted));
-  REQUIRE(host->dp().Detach(host->c2h()).ok());
-  CHECK_THAT(filter(), !Catch::Contains("ila_tc_from_con"));
+  // The adopted instance upgrades them too.
+  REQUIRE(host->dp().Upgrade().ok());
+  CHECK(AttachedProgram(host->dp(), up) != upgraded_uplink);
+  REQUIRE(host->dp().Detach(c2h).ok());
+  REQUIRE(host->dp().Detach(up).ok());
+  CHECK_THAT(filter(c2h), !Catch::Contains("ila_tc_from_con"));
+  CHECK_THAT(filter(up), !Catch::Contains("ila_tc_from_upl"));
+}
 
-  auto uplink = host->dp().AttachUplink({host->up_name(), AttachMode::kTc, {}});
-  REQUIRE_FALSE(uplink.ok());
-  CHECK(absl::IsInvalidArgument(uplink.status()));
-  CHECK_THAT(std::string(uplink.status().message()), Catch::Contains("tc mode is for container"));
+TEST_CASE("tc mode is refused for a router and with steering CPUs, with nothing applied") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHostOrFail();
+  const int up = host->uplink();
+  REQUIRE(host->dp().Detach(up).ok());
+  auto router = host->dp().AttachRouter({up, AttachMode::kTc, {}});
+  REQUIRE_FALSE(router.ok());
+  CHECK(absl::IsInvalidArgument(router.status()));
+  CHECK_THAT(std::string(router.status().message()), Catch::Contains("router program runs at XDP only"));
+  auto steered = host->dp().AttachUplink({up, AttachMode::kTc, {0}});
+  REQUIRE_FALSE(steered.ok());
+  CHECK(absl::IsInvalidArgument(steered.status()));
+  CHECK_THAT(std::string(steered.status().message()), Catch::Contains("cpumap steering is an XDP feature"));
+  CHECK(AttachedProgram(host->dp(), up) == 0);
+  auto filters = host->host_ns().RunOutput("tc filter show dev " + host->up_name() + " ingress");
+  REQUIRE(filters.ok());
+  CHECK(*filters == "");
 }

@@ -247,10 +247,15 @@ XdpRun HostFixture::Run(int prog_fd, const Bytes& frame, int ingress_ifindex,
 }
 
 XdpRun HostFixture::RunTc(int prog_fd, const Bytes& frame, int ingress_ifindex) {
+  return RunTc(prog_fd, frame, ingress_ifindex, *dp_);
+}
+
+XdpRun HostFixture::RunTc(int prog_fd, const Bytes& frame, int ingress_ifindex,
+                          const Dataplane& counters) {
   __sk_buff ctx{};
   ctx.ifindex = static_cast<uint32_t>(ingress_ifindex);  // the skb's device
   ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
-  return TestRun(prog_fd, frame, &ctx, sizeof(ctx), *dp_);
+  return TestRun(prog_fd, frame, &ctx, sizeof(ctx), counters);
 }
 
 absl::Status HostFixture::RunLive(Role role, const Bytes& frame, int ingress_ifindex) {

@@ -100,6 +100,7 @@ class HostFixture {
   // Runs `frame` through a tc (sched_cls) program as if it arrived on `ingress_ifindex`; the
   // verdict is a TC_ACT_* code.
   XdpRun RunTc(int prog_fd, const Bytes& frame, int ingress_ifindex);
+  XdpRun RunTc(int prog_fd, const Bytes& frame, int ingress_ifindex, const Dataplane& counters);
   // The same with BPF_F_TEST_XDP_LIVE_FRAMES: redirects and passes really happen.
   absl::Status RunLive(Role role, const Bytes& frame, int ingress_ifindex);
 

@@ -451,7 +451,7 @@ TEST_CASE("ilactl attach, status, upgrade and detach report what is really attac
   CHECK(h.Ok({"detach", br}).empty());
 
   // tc mode is for containers; on any other role it is refused before anything is applied.
-  h.Fails({"attach", "router", br, "mode", "tc"}, "tc mode is for container interfaces");
+  h.Fails({"attach", "router", br, "mode", "tc"}, "router program runs at XDP only");
   CHECK(h.OkJson({"status"})["attachments"] == status["attachments"]);
 
   // Attaching twice is refused and leaves the first attachment alone.
