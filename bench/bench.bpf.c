@@ -16,6 +16,8 @@
 //                   with an SRH, IPv6-in-IPv6) and drops it.
 //   bench_plain_hash a plain BPF hash keyed by the 128-bit destination, its 16-byte value copied
 //                   into the destination: the lookup cost a translator cannot avoid, for reference.
+//   bench_slots     the same lookup and rewrite in the candidate open-addressing layout
+//                   (bench_abi.h, struct bench_slot), with the reader side of its seqcount.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ipv6.h>
@@ -163,6 +165,53 @@ int bench_plain_hash(struct xdp_md *ctx) {
   if (!v) return XDP_PASS;
   __builtin_memcpy(&ip6->daddr, &v->addr, sizeof(v->addr));
   return XDP_DROP;
+}
+
+// Slots of the candidate layout: 2^bench_slot_bits of them (set with max_entries by the loader).
+const volatile __u32 bench_slot_bits = 1;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 2);  // sized by the loader
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct bench_slot);
+} bench_slots SEC(".maps");
+
+SEC("xdp")
+int bench_slots_lookup(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data;
+  void *data_end = (void *)(long)ctx->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > data_end) return XDP_DROP;
+  if (eth->h_proto != bpf_htons(ETH_P_IPV6)) return XDP_PASS;
+  struct ipv6hdr *ip6 = (void *)(eth + 1);
+  if ((void *)(ip6 + 1) > data_end) return XDP_DROP;
+  __u64 k0, k1;
+  __builtin_memcpy(&k0, &ip6->daddr, 8);
+  __builtin_memcpy(&k1, (__u8 *)&ip6->daddr + 8, 8);
+  const __u32 bits = bench_slot_bits;
+  const __u32 mask = bits >= 32 ? 0xffffffffu : (1u << bits) - 1;
+  __u32 idx = bench_slot_home(k0, k1, bits);
+  for (int i = 0; i < BENCH_SLOT_PROBES; ++i) {
+    struct bench_slot *slot = bpf_map_lookup_elem(&bench_slots, &idx);
+    if (!slot) return XDP_PASS;
+    const __u16 seq = *(volatile __u16 *)&slot->seq;
+    if (seq == 0) return XDP_PASS;  // never used: the key is not in the table
+    if (slot->key[0] == k0 && slot->key[1] == k1) {
+      struct bench_slot_value v = slot->value;
+      // x86 keeps loads in order; the compiler must too. A changed or odd seqcount means the
+      // writer was in the slot: the copy may be torn, so it is not used.
+      asm volatile("" ::: "memory");
+      if ((seq & 1) || *(volatile __u16 *)&slot->seq != seq) return XDP_PASS;
+      __builtin_memcpy(&ip6->daddr, v.upper, 8);
+      ip6->daddr.in6_u.u6_addr8[8] = v.ident_byte8;
+      __builtin_memcpy(&ip6->daddr.in6_u.u6_addr8[14], &v.ident_low, 2);
+      return XDP_DROP;
+    }
+    idx = (idx + 1) & mask;
+  }
+  return XDP_PASS;
 }
 
 // bpf_fib_lookup of the frame's destination and nothing else (what forwarding a translated

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <linux/if_link.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,7 +15,9 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <set>
+#include <unordered_set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -92,6 +95,13 @@ absl::StatusOr<BenchSkel> LoadBenchSkel(uint32_t dests, uint32_t plain_entries) 
   if (!s) return Errno("opening the bench BPF object");
   bpf_map__set_max_entries(s->maps.bench_dests, std::max<uint32_t>(dests, 1));
   bpf_map__set_max_entries(s->maps.bench_plain, std::max<uint32_t>(plain_entries, 1));
+  // The candidate layout at a load factor of at most 1/2.
+  uint32_t bits = 1;
+  while (bits < 32 && (uint64_t{1} << bits) < 2 * uint64_t{std::max<uint32_t>(plain_entries, 1)}) {
+    ++bits;
+  }
+  s->rodata->bench_slot_bits = bits;
+  bpf_map__set_max_entries(s->maps.bench_slots, 1u << bits);
   if (int err = bench_xdp::load(s.get()); err != 0) {
     return absl::InternalError(absl::StrCat("loading the bench BPF object: ", std::strerror(-err)));
   }
@@ -110,6 +120,7 @@ int PassFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_pass); }
 int RedirectFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_redirect); }
 int SinkFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_sink); }
 int PlainHashFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_plain_hash); }
+int SlotsFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_slots_lookup); }
 int FibOnlyFd(const BenchSkel& s) { return bpf_program__fd(s->progs.bench_fib_only); }
 int BaselineEmptyFd(const BaselineSkel& s) { return bpf_program__fd(s->progs.xdp_empty); }
 int BaselineParseFd(const BaselineSkel& s) { return bpf_program__fd(s->progs.xdp_parse_only); }
@@ -189,6 +200,52 @@ absl::Status LoadPlainHash(const BenchSkel& s, std::span<const Ipv6Address> keys
   return absl::OkStatus();
 }
 
+absl::StatusOr<SlotLoad> LoadSlots(const BenchSkel& s, std::span<const Ipv6Address> keys,
+                                   std::span<const Ipv6Address> values) {
+  const auto start = std::chrono::steady_clock::now();
+  const uint32_t bits = s->rodata->bench_slot_bits;
+  const size_t slots = size_t{1} << bits;
+  const size_t bytes = slots * sizeof(bench_slot);
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                   bpf_map__fd(s->maps.bench_slots), 0);
+  if (mem == MAP_FAILED) return Errno("mapping the slot table");
+  auto* table = static_cast<bench_slot*>(mem);
+  SlotLoad load;
+  absl::Status st;
+  for (size_t i = 0; i < keys.size() && st.ok(); ++i) {
+    uint64_t k[2];
+    std::memcpy(k, keys[i].bytes().data(), 16);
+    uint32_t idx = bench_slot_home(k[0], k[1], bits);
+    uint32_t probes = 1;
+    while (table[idx].seq != 0 && probes <= BENCH_SLOT_PROBES) {
+      idx = static_cast<uint32_t>((idx + 1) & (slots - 1));
+      ++probes;
+    }
+    if (probes > BENCH_SLOT_PROBES) {
+      st = absl::ResourceExhaustedError(absl::StrCat(
+          "slot table: key ", i, " needs more than ", BENCH_SLOT_PROBES, " probes"));
+      break;
+    }
+    load.max_probes = std::max(load.max_probes, probes);
+    load.total_probes += probes;
+    bench_slot& slot = table[idx];
+    // The writer side of the seqcount: odd, then the contents, then even again.
+    __atomic_store_n(&slot.seq, static_cast<uint16_t>(slot.seq | 1), __ATOMIC_RELEASE);
+    const auto& b = values[i].bytes();
+    std::memcpy(slot.value.upper, b.data(), 8);
+    slot.value.ident_byte8 = b[8];
+    std::memcpy(&slot.value.ident_low, b.data() + 14, 2);
+    slot.key[0] = k[0];
+    slot.key[1] = k[1];
+    __atomic_store_n(&slot.seq, static_cast<uint16_t>(slot.seq + 1), __ATOMIC_RELEASE);
+  }
+  munmap(mem, bytes);
+  if (!st.ok()) return st;
+  load.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  load.slots = slots;
+  return load;
+}
+
 SinkCount ReadSink(const BenchSkel& s) {
   int ncpu = libbpf_num_possible_cpus();
   std::vector<bench_count> per_cpu(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
@@ -266,6 +323,20 @@ std::vector<SirAddress> MakeSirs(SirPrefix prefix, size_t n, uint64_t first_iden
   for (uint64_t id = first_identifier; out.size() < n; ++id) {
     // Low 16 bits 0xffff cannot be neutral-mapped (ila/translation.h); skip them for every mode.
     if ((id & 0xffff) == 0xffff) continue;
+    out.push_back({prefix, Identifier(id)});
+  }
+  return out;
+}
+
+std::vector<SirAddress> MakeRandomSirs(SirPrefix prefix, size_t n, uint64_t seed) {
+  std::vector<SirAddress> out;
+  out.reserve(n);
+  std::mt19937_64 rng(seed);
+  std::unordered_set<uint64_t> seen;
+  seen.reserve(n);
+  while (out.size() < n) {
+    uint64_t id = rng() & 0x0000ffffffffffffull;
+    if ((id & 0xffff) == 0xffff || !seen.insert(id).second) continue;
     out.push_back({prefix, Identifier(id)});
   }
   return out;

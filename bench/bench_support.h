@@ -80,6 +80,7 @@ int PassFd(const BenchSkel& s);
 int RedirectFd(const BenchSkel& s);
 int SinkFd(const BenchSkel& s);
 int PlainHashFd(const BenchSkel& s);
+int SlotsFd(const BenchSkel& s);
 int FibOnlyFd(const BenchSkel& s);
 int BaselineEmptyFd(const BaselineSkel& s);
 int BaselineParseFd(const BaselineSkel& s);
@@ -93,6 +94,16 @@ absl::Status SetDests(const BenchSkel& s, std::span<const Ipv6Address> dests);
 absl::Status SetRedirectTarget(const BenchSkel& s, int ifindex);
 absl::Status LoadPlainHash(const BenchSkel& s, std::span<const Ipv6Address> keys,
                            std::span<const Ipv6Address> values);
+// Fills the candidate slot table (bench_slots) through its memory mapping, as a control plane
+// would: no system call per key.
+struct SlotLoad {
+  double seconds = 0;
+  size_t slots = 0;           // table size (a power of two, at least twice the keys)
+  uint32_t max_probes = 0;    // the longest probe sequence a key needed
+  uint64_t total_probes = 0;  // over all keys (mean = total / keys)
+};
+absl::StatusOr<SlotLoad> LoadSlots(const BenchSkel& s, std::span<const Ipv6Address> keys,
+                                   std::span<const Ipv6Address> values);
 uint64_t SinkPackets(const BenchSkel& s);
 // bench_sink's totals over all CPUs: packets, and packets of each bench_kind.
 struct SinkCount {
@@ -126,6 +137,9 @@ void SetFrameDst(Bytes& frame, const Ipv6Address& dst);
 
 // `n` distinct SIR addresses in `prefix` (identifiers that every checksum mode accepts).
 std::vector<SirAddress> MakeSirs(SirPrefix prefix, size_t n, uint64_t first_identifier = 0x1000);
+// `n` distinct identifiers drawn at random (48 bits, a fixed seed) under `prefix`: how container
+// identifiers derived from names or IDs look, and what a hash of the key sees in practice.
+std::vector<SirAddress> MakeRandomSirs(SirPrefix prefix, size_t n, uint64_t seed);
 
 // ------------------------------------------------------------------------------------------------
 // Benchmark helpers

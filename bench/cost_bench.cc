@@ -158,11 +158,12 @@ void RegisterChecks() {
 
 void RegisterScale(size_t size) {
   for (bool uniform : {false, true}) {
-    for (std::string prog : {"ila", "plain_hash", "empty"}) {
+    for (std::string prog : {"ila", "plain_hash", "slots", "empty"}) {
       std::string base = absl::StrCat("scale/", size, "/", uniform ? "uniform" : "hot", "/", prog);
       auto fd_of = [prog](ScaleWorld& w) {
         if (prog == "ila") return w.host->dp().program_fd(Role::kContainer);
         if (prog == "plain_hash") return PlainHashFd(w.skel);
+        if (prog == "slots") return SlotsFd(w.skel);
         return EmptyFd(w.skel);
       };
       benchmark::RegisterBenchmark((base + "/call").c_str(), [=](benchmark::State& s) {
@@ -175,6 +176,13 @@ void RegisterScale(size_t size) {
         TimeCalls(s, base + "/call", fd_of(sw), frame, sw.host->c1h(), uniform ? sw.uniform : none);
         s.counters["mappings"] = static_cast<double>(size);
         s.counters["load_seconds"] = sw.load_seconds;
+        if (prog == "slots") {
+          s.counters["slots_load_seconds"] = sw.slots.seconds;
+          s.counters["slots_max_probes"] = sw.slots.max_probes;
+          s.counters["slots_mean_probes"] =
+              static_cast<double>(sw.slots.total_probes) / static_cast<double>(size);
+          s.counters["slots_bytes"] = static_cast<double>(sw.slots.slots * sizeof(bench_slot));
+        }
       })->UseManualTime()->Iterations(Pick<int64_t>(100000, 20000))->Unit(benchmark::kNanosecond);
       benchmark::RegisterBenchmark((base + "/refresh").c_str(), [=](benchmark::State& s) {
         if (StopNow(s)) return;

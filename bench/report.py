@@ -156,7 +156,7 @@ def per_packet(benches):
 def scale(benches):
     out = {}
     for n in benches:
-        m = re.match(r"scale/(\d+)/(hot|uniform)/(ila|plain_hash|empty)/(call|refresh)$", n)
+        m = re.match(r"scale/(\d+)/(hot|uniform)/(ila|plain_hash|slots|empty)/(call|refresh)$", n)
         if not m:
             continue
         size, dist, prog, meth = m.groups()
@@ -168,6 +168,13 @@ def scale(benches):
         }
         if "load_seconds" in benches[n]:
             out[size]["load_seconds"] = rnd(benches[n]["load_seconds"], 3)
+        if "slots_load_seconds" in benches[n]:
+            out[size]["slots_table"] = {
+                "load_seconds": rnd(benches[n]["slots_load_seconds"], 3),
+                "max_probes": benches[n].get("slots_max_probes"),
+                "mean_probes": rnd(benches[n].get("slots_mean_probes"), 3),
+                "bytes": benches[n].get("slots_bytes"),
+            }
     return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
 
 
@@ -387,15 +394,19 @@ def markdown(res):
     L.append("### Cost against table size (from_container remote, neutral-map-auto; ns/packet over "
              "the empty program, refresh / call)")
     L.append("")
-    L.append("| mappings | load (s) | ILA hot | ILA uniform | plain hash hot | plain hash uniform |")
-    L.append("|---:|---:|---:|---:|---:|---:|")
+    L.append("| mappings | load (s) | ILA hot | ILA uniform | plain hash hot | plain hash uniform "
+             "| slots hot | slots uniform | slots load (s), max probes |")
+    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size, v in res["scale"].items():
         def cell(dist, prog):
             d = v.get(dist, {}).get(prog, {})
             return (f"{fmt(d.get('refresh', {}).get('over_empty_ns'))} / "
                     f"{fmt(d.get('call', {}).get('over_empty_ns'))}")
+        st = v.get("slots_table", {})
         L.append(f"| {int(size):,} | {fmt(v.get('load_seconds'))} | {cell('hot', 'ila')} | "
-                 f"{cell('uniform', 'ila')} | {cell('hot', 'plain_hash')} | {cell('uniform', 'plain_hash')} |")
+                 f"{cell('uniform', 'ila')} | {cell('hot', 'plain_hash')} | {cell('uniform', 'plain_hash')} "
+                 f"| {cell('hot', 'slots')} | {cell('uniform', 'slots')} "
+                 f"| {fmt(st.get('load_seconds'))}, {fmt(st.get('max_probes'))} |")
     L.append("")
     L.append("### Live traffic (BPF_PROG_RUN live frames, one core, counted at the sink)")
     L.append("")
@@ -512,7 +523,7 @@ def plot(res, path):
     a.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
     a.set_ylabel("Mpps delivered (one core)")
     a.set_title("Live traffic: packets/s per method")
-    for series, style in (("ila", "o-"), ("plain_hash", "s--")):
+    for series, style in (("ila", "o-"), ("plain_hash", "s--"), ("slots", "^:")):
         for dist, color in (("hot", "#1f77b4"), ("uniform", "#d62728")):
             xs, ys = [], []
             for size, v in res["scale"].items():

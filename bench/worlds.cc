@@ -210,7 +210,7 @@ absl::StatusOr<ScaleWorld*> GetScaleWorld(size_t size) {
   if (!host.ok()) return host.status();
   w->host = std::move(*host);
 
-  w->sirs = MakeSirs(HostFixture::Sir(), size, 0x10000);
+  w->sirs = MakeRandomSirs(HostFixture::Sir(), size, 7);
   std::vector<Mapping> mappings;
   mappings.reserve(size);
   std::vector<Ipv6Address> keys, values;
@@ -237,6 +237,9 @@ absl::StatusOr<ScaleWorld*> GetScaleWorld(size_t size) {
   if (!skel.ok()) return skel.status();
   w->skel = std::move(*skel);
   if (absl::Status st = LoadPlainHash(w->skel, keys, values); !st.ok()) return st;
+  auto slots = LoadSlots(w->skel, keys, values);
+  if (!slots.ok()) return slots.status();
+  w->slots = *slots;
   if (absl::Status st = SetDests(w->skel, w->uniform); !st.ok()) return st;
   current = std::move(w);
   return static_cast<ScaleWorld*>(current.get());
