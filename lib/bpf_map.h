@@ -1,5 +1,6 @@
-// TypedMap: the only code in libila that calls bpf_map_*. Keys and values are the abi.h structs;
-// every failure becomes an absl::Status naming the map, the operation and errno.
+// TypedMap: with MappingSlots (the slot table, written through its memory mapping), the only code
+// in libila that calls bpf_map_*. Keys and values are the abi.h structs; every failure becomes an
+// absl::Status naming the map, the operation and errno.
 //
 // Thread safety: the kernel makes each element operation atomic; callers serialise compound
 // updates themselves (the tables hold a mutex).
@@ -36,6 +37,8 @@ class TypedMap {
   static_assert(std::is_trivially_copyable_v<K> && std::is_trivially_copyable_v<V>);
 
  public:
+  using Key = K;
+  using Value = V;
   TypedMap() = default;
   TypedMap(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
 

@@ -92,12 +92,21 @@ int DataplaneState::map_fd(const std::string& name) const {
 
 absl::Status DataplaneState::BindMaps() {
   for (const char* name :
-       {"ila_mappings", "ila_reverse", "ila_locators", "ila_endpoints", "ila_sources",
+       {"ila_mappings", "ila_slots", "ila_slot_state", "ila_reverse", "ila_locators",
+        "ila_endpoints", "ila_sources",
         "ila_sir_prefixes", "ila_tx_ports", "ila_cpus", "ila_steer", "ila_meta",
         "ila_attachments", "ila_stats", "ila_miss_events", "ila_nexthops", "ila_nexthop_epoch"}) {
     if (map_fd(name) < 0) return absl::InternalError(absl::StrCat("map ", name, " is missing"));
   }
-  mappings = {map_fd("ila_mappings"), "ila_mappings"};
+  if (uint32_t bits = MappingSlotBits(config); bits != 0) {
+    auto slots = MappingSlots::Map(map_fd("ila_slots"), map_fd("ila_slot_state"),
+                                   bits, config.max_mappings);
+    if (!slots.ok()) return slots.status();
+    mappings = MappingStore(std::shared_ptr<const MappingSlots>(std::move(*slots)));
+  } else {
+    mappings = MappingStore(TypedMap<abi::ila_mapping_key, abi::ila_mapping_value>(
+        map_fd("ila_mappings"), "ila_mappings"));
+  }
   reverse = {map_fd("ila_reverse"), "ila_reverse"};
   locators = {map_fd("ila_locators"), "ila_locators"};
   endpoints = {map_fd("ila_endpoints"), "ila_endpoints"};

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "abi.h"
+#include "mapping_slots.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "bpf_map.h"
@@ -36,7 +37,7 @@ struct DataplaneState {
   std::map<std::string, OwnedFd> map_fds;
   std::array<OwnedFd, kProgCount> prog_fds;
 
-  TypedMap<abi::ila_mapping_key, abi::ila_mapping_value> mappings;
+  MappingStore mappings;  // the slot table, or a forwarding cache's LRU hash
   TypedMap<abi::ila_addr, abi::ila_reverse_value> reverse;
   TypedMap<abi::ila_locator_key, abi::ila_locator_value> locators;
   TypedMap<abi::ila_endpoint_key, abi::ila_endpoint_value> endpoints;

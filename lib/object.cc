@@ -37,7 +37,11 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
     bpf_map__set_type(skel->maps.ila_mappings, BPF_MAP_TYPE_LRU_HASH);
     bpf_map__set_type(skel->maps.ila_reverse, BPF_MAP_TYPE_LRU_HASH);
   }
-  bpf_map__set_max_entries(skel->maps.ila_mappings, config.max_mappings);
+  // One mapping table in use, the other at its smallest.
+  const uint32_t slot_bits = MappingSlotBits(config);
+  skel->rodata->cfg_mapping_slot_bits = slot_bits;
+  bpf_map__set_max_entries(skel->maps.ila_slots, slot_bits ? 1u << slot_bits : 1);
+  bpf_map__set_max_entries(skel->maps.ila_mappings, slot_bits ? 1 : config.max_mappings);
   bpf_map__set_max_entries(skel->maps.ila_reverse, config.max_mappings);
   bpf_map__set_max_entries(skel->maps.ila_endpoints, config.max_endpoints);
   bpf_map__set_max_entries(skel->maps.ila_sources, config.max_endpoints);
@@ -46,6 +50,17 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
   bpf_map__set_max_entries(skel->maps.ila_nexthops, config.max_nexthops);
   return skel;
 }
+
+}  // namespace
+
+uint32_t MappingSlotBits(const DataplaneConfig& config) {
+  if (config.forwarding_cache) return 0;
+  uint32_t bits = 1;
+  while (bits < 31 && (uint64_t{1} << bits) < 2 * uint64_t{config.max_mappings}) ++bits;
+  return bits;
+}
+
+namespace {
 
 bool IsInternalMap(const bpf_map* m) {
   // .rodata and friends belong to one load; they are never pinned or reused.

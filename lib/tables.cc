@@ -375,8 +375,8 @@ absl::StatusOr<bool> DumpPrior(const DataplaneState& s, const EncodedBatch& b,
 
 // Writes every key with its value, skipping keys the kernel refuses: undoing is best effort and
 // does not stop at the first problem.
-template <typename K, typename V>
-void UpdateAll(const internal::TypedMap<K, V>& map, std::span<const K> keys,
+template <typename Map, typename K, typename V>
+void UpdateAll(const Map& map, std::span<const K> keys,
                std::span<const V> values) {
   size_t done = 0;
   while (done < keys.size()) {
@@ -388,8 +388,8 @@ void UpdateAll(const internal::TypedMap<K, V>& map, std::span<const K> keys,
 }
 
 // Deletes every key, skipping keys that are gone already.
-template <typename K, typename V>
-void DeleteAll(const internal::TypedMap<K, V>& map, std::span<const K> keys) {
+template <typename Map, typename K>
+void DeleteAll(const Map& map, std::span<const K> keys) {
   size_t done = 0;
   while (done < keys.size()) {
     uint32_t applied = 0;
@@ -400,8 +400,8 @@ void DeleteAll(const internal::TypedMap<K, V>& map, std::span<const K> keys) {
 }
 
 // Puts back what a map held for keys[0, written) before they were written.
-template <typename K, typename V>
-void Restore(const internal::TypedMap<K, V>& map, std::span<const K> keys,
+template <typename Map, typename K, typename V>
+void Restore(const Map& map, std::span<const K> keys,
              const std::vector<std::optional<V>>& before, size_t written) {
   std::vector<K> put_keys;
   std::vector<V> put_values;
@@ -414,8 +414,8 @@ void Restore(const internal::TypedMap<K, V>& map, std::span<const K> keys,
       del_keys.push_back(keys[i]);
     }
   }
-  UpdateAll<K, V>(map, put_keys, put_values);
-  DeleteAll<K, V>(map, del_keys);
+  UpdateAll(map, std::span<const K>(put_keys), std::span<const V>(put_values));
+  DeleteAll(map, std::span<const K>(del_keys));
 }
 
 }  // namespace
@@ -656,7 +656,7 @@ absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) 
       }
     }
   }
-  DeleteAll<abi::ila_addr, abi::ila_reverse_value>(s.reverse, unused);
+  DeleteAll(s.reverse, std::span<const abi::ila_addr>(unused));
   size_t added = n;
   if (!prior.forward.empty()) {
     added = static_cast<size_t>(std::count(prior.forward.begin(), prior.forward.end(), std::nullopt));
@@ -720,8 +720,8 @@ absl::Status MappingTable::RemoveBatch(std::span<const SirAddress> batch) {
   if (!st.ok()) {
     std::vector<abi::ila_mapping_value> back;
     for (uint32_t i = 0; i < applied; ++i) back.push_back(*olds[i]);
-    UpdateAll<abi::ila_mapping_key, abi::ila_mapping_value>(
-        s.mappings, std::span<const abi::ila_mapping_key>(keys).first(applied), back);
+    UpdateAll(s.mappings, std::span<const abi::ila_mapping_key>(keys).first(applied),
+              std::span<const abi::ila_mapping_value>(back));
     return st;
   }
   size_hint_ -= std::min(size_hint_, n);
@@ -751,7 +751,7 @@ absl::Status MappingTable::RemoveBatch(std::span<const SirAddress> batch) {
       }
     }
   }
-  DeleteAll<abi::ila_addr, abi::ila_reverse_value>(s.reverse, unused);
+  DeleteAll(s.reverse, std::span<const abi::ila_addr>(unused));
   return absl::OkStatus();
 }
 

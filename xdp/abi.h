@@ -19,7 +19,7 @@ namespace ila::abi {
 
 // Bumped whenever any layout below changes; pinned maps record it so that a newer library never
 // misreads an older instance's maps.
-#define ILA_ABI_VERSION 2
+#define ILA_ABI_VERSION 3
 
 // enum ChecksumMode in include/ila/types.h, as stored in maps.
 enum ila_csum_mode {
@@ -35,7 +35,9 @@ struct ila_addr {
   __u8 bytes[16];
 };
 
-// ila_mappings: SIR destination -> the ILA destination to write, precomputed by the control plane
+// ila_mappings (a forwarding cache's LRU hash; a full data plane keeps its mappings in
+// ila_slots below): SIR destination -> the ILA destination to write, precomputed by the
+// control plane
 // (neutral adjustment included), so translation per packet is one 16-byte copy plus, for
 // adj-transport, one checksum fold.
 struct ila_mapping_key {
@@ -49,6 +51,40 @@ struct ila_mapping_value {
   __u8 csum_mode;  // enum ila_csum_mode
   __u8 pad[5];
 };
+
+// ila_slots: the mapping table of a full (not forwarding-cache) data plane, by open
+// addressing in one array of 2^bits slots, the smallest power of two at least twice max_mappings
+// (lib/object.h, MappingSlotBits). A key lives in the first free slot at or after its home slot (ila_slot_home), at
+// most ILA_SLOT_PROBES slots on. A slot is one cache line holding key and value, so a lookup that
+// hits its home slot reads one line where a kernel hash reads its bucket and then the element
+// (two dependent cache misses once the table outgrows the caches; docs/performance.md).
+// The control plane writes slots through the map's memory mapping; `seq` makes each write appear
+// whole: odd while a slot changes, and a reader that sees it odd or changed reads again.
+struct ila_mapping_slot {
+  struct ila_mapping_key key;  // all zero and seq != 0: removed (lookups probe on past it)
+  struct ila_mapping_value value;
+  __u32 seq;  // 0: never used (lookups stop here); odd: being written
+  __u8 pad[20];
+};
+
+#define ILA_SLOT_PROBES 64
+
+// ila_slot_state: the writers' bookkeeping for ila_slots, in one mmapable array
+// entry (the data plane never reads it).
+struct ila_mapping_slot_state {
+  __u64 count;    // live mappings
+  __u32 writing;  // 1 + the index of the slot a writer is changing; 0: none. Non-zero when the
+                  // writer lock is free means a writer died mid-write: the next one repairs it.
+  __u32 pad;
+};
+
+// The home slot of a SIR address (its two 64-bit halves as loaded from the wire bytes on this
+// machine) in a table of 2^bits slots, 1 <= bits <= 31: multiply-xor mixing and the top bits, so
+// that identifiers differing anywhere spread over the whole table.
+static inline __u32 ila_slot_home(__u64 k0, __u64 k1, __u32 bits) {
+  __u64 x = (k0 ^ (k1 * 0x9E3779B97F4A7C15ULL)) * 0xBF58476D1CE4E5B9ULL;
+  return (__u32)(x >> (64 - bits));
+}
 
 // ila_reverse: ILA destination -> SIR destination, for translating the quoted packet of an ICMPv6
 // error back to what the sender sent. Maintained with ila_mappings.
@@ -253,6 +289,8 @@ ILA_STATIC_ASSERT(sizeof(struct ila_miss_event) == 32, "ila_miss_event");
 ILA_STATIC_ASSERT(sizeof(struct ila_miss_state) == 16, "ila_miss_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_steer_config) == 260, "ila_steer_config");
 ILA_STATIC_ASSERT(sizeof(struct ila_meta) == 40, "ila_meta");
+ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot) == 64, "ila_mapping_slot");
+ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 16, "ila_slot_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_key) == 8, "ila_nexthop_key");
 ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_value) == 32, "ila_nexthop_value");
 ILA_STATIC_ASSERT(sizeof(struct ila_attachment) == 20, "ila_attachment");

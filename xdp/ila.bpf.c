@@ -16,6 +16,7 @@
 #include "abi.h"
 #include "forward.h"
 #include "icmp.h"
+#include "mappings.h"
 #include "maps.h"
 #include "miss.h"
 #include "parse.h"
@@ -87,11 +88,11 @@ int ila_from_container(struct xdp_md *ctx) {
     return deliver_local(ctx, &pkt, local, ILA_STAT_TX_LOCAL);
   }
 
-  struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, &pkt.ip6->daddr);
-  if (!m) return handle_miss(ctx, &pkt);
+  struct ila_mapping_value m;
+  if (!find_mapping((const struct ila_addr *)&pkt.ip6->daddr, &m)) return handle_miss(ctx, &pkt);
   int stop = refuse_to_translate(ctx, &pkt);
   if (stop >= 0) return stop;
-  write_ila_destination(ctx, &pkt, m);
+  write_ila_destination(ctx, &pkt, &m);
   return forward_translated(ctx, &pkt, ILA_STAT_TX_REMOTE);
 }
 
@@ -110,9 +111,10 @@ static __always_inline int uplink_translate(struct xdp_md *ctx, struct packet *p
 
   // The container is not here (any more).
   if (cfg_moved_policy == ILA_MOVED_DROP) return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
-  struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, &pkt->ip6->daddr);
-  if (!m) return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
-  write_ila_destination(ctx, pkt, m);
+  struct ila_mapping_value m;
+  if (!find_mapping((const struct ila_addr *)&pkt->ip6->daddr, &m))
+    return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
+  write_ila_destination(ctx, pkt, &m);
   return forward_translated(ctx, pkt, ILA_STAT_RX_REFORWARDED);
 }
 
@@ -196,8 +198,8 @@ int ila_router(struct xdp_md *ctx) {
   if (r != PARSE_OK) return parse_failure(ctx, r);
   if (is_link_scoped(&pkt.ip6->daddr)) return count(ctx, ILA_STAT_PASS_LINK_LOCAL, XDP_PASS);
 
-  struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, &pkt.ip6->daddr);
-  if (!m) {
+  struct ila_mapping_value m;
+  if (!find_mapping((const struct ila_addr *)&pkt.ip6->daddr, &m)) {
     struct ila_sir_prefix_key prefix;
     __builtin_memcpy(prefix.prefix_be, &pkt.ip6->daddr, 8);
     if (!bpf_map_lookup_elem(&ila_sir_prefixes, &prefix))
@@ -206,7 +208,7 @@ int ila_router(struct xdp_md *ctx) {
   }
   int stop = refuse_to_translate(ctx, &pkt);
   if (stop >= 0) return stop;
-  write_ila_destination(ctx, &pkt, m);
+  write_ila_destination(ctx, &pkt, &m);
   return forward_translated(ctx, &pkt, ILA_STAT_ROUTER_FORWARDED);
 }
 

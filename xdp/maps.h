@@ -15,6 +15,24 @@ struct {
   __type(value, struct ila_mapping_value);
 } ila_mappings SEC(".maps");
 
+// The full mapping table (abi.h); sized by the loader, one entry when the data plane is a
+// forwarding cache and uses ila_mappings instead.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct ila_mapping_slot);
+} ila_slots SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct ila_mapping_slot_state);
+} ila_slot_state SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);

@@ -15,6 +15,7 @@
 #include "abi.h"
 #include "forward.h"
 #include "icmp.h"
+#include "mappings.h"
 #include "maps.h"
 #include "miss.h"
 #include "parse.h"
@@ -209,8 +210,8 @@ int ila_tc_from_container(struct __sk_buff *skb) {
     return tc_deliver(skb, local, hop_limit, ILA_STAT_TX_LOCAL);
   }
 
-  struct ila_mapping_value *found = bpf_map_lookup_elem(&ila_mappings, &pkt.ip6->daddr);
-  if (!found) {
+  struct ila_mapping_value found;
+  if (!find_mapping((const struct ila_addr *)&pkt.ip6->daddr, &found)) {
     struct ila_sir_prefix_key prefix;
     __builtin_memcpy(prefix.prefix_be, &pkt.ip6->daddr, 8);
     if (!bpf_map_lookup_elem(&ila_sir_prefixes, &prefix))
@@ -223,7 +224,7 @@ int ila_tc_from_container(struct __sk_buff *skb) {
   }
   if (hop_limit <= 1) return tc_count(skb, ILA_STAT_PASS_HOP_LIMIT, TC_ACT_OK);
   const struct tc_shape shape = tc_shape_of(&pkt);
-  return tc_translate_and_forward(skb, &shape, found, ILA_STAT_TX_REMOTE);
+  return tc_translate_and_forward(skb, &shape, &found, ILA_STAT_TX_REMOTE);
 }
 
 // from_uplink at tc, on the uplink's clsact ingress: the same decisions as ila_from_uplink, made on
@@ -272,9 +273,10 @@ int ila_tc_from_uplink(struct __sk_buff *skb) {
   // The container is not here (any more).
   if (cfg_moved_policy == ILA_MOVED_DROP)
     return tc_count(skb, ILA_STAT_DROP_ENDPOINT_GONE, TC_ACT_SHOT);
-  struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, sir);
-  if (!m) return tc_count(skb, ILA_STAT_DROP_ENDPOINT_GONE, TC_ACT_SHOT);
-  return tc_translate_and_forward(skb, &shape, m, ILA_STAT_RX_REFORWARDED);
+  struct ila_mapping_value m;
+  if (!find_mapping((const struct ila_addr *)sir, &m))
+    return tc_count(skb, ILA_STAT_DROP_ENDPOINT_GONE, TC_ACT_SHOT);
+  return tc_translate_and_forward(skb, &shape, &m, ILA_STAT_RX_REFORWARDED);
 }
 
 #endif  // ILA_XDP_TC_H_

@@ -1,0 +1,313 @@
+#include "mapping_slots.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace ila::internal {
+
+namespace {
+
+constexpr const char* kName = "ila_slots";
+
+bool IsZero(const abi::ila_mapping_key& k) {
+  static const abi::ila_mapping_key zero{};
+  return std::memcmp(&k, &zero, sizeof(k)) == 0;
+}
+
+bool Same(const abi::ila_mapping_key& a, const abi::ila_mapping_key& b) {
+  return std::memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+uint32_t LoadSeq(const abi::ila_mapping_slot& s) {
+  return __atomic_load_n(&s.seq, __ATOMIC_ACQUIRE);
+}
+
+uint32_t Home(const abi::ila_mapping_key& k, uint32_t bits) {
+  uint64_t half[2];
+  std::memcpy(half, k.sir.bytes, sizeof(half));
+  return abi::ila_slot_home(half[0], half[1], bits);
+}
+
+}  // namespace
+
+// An exclusive open-file-description lock on the byte at the table's map id, in the map's file:
+// every fd of one map refers to the same inode, so handles in other threads and processes
+// exclude each other, and the kernel drops the lock if the holder dies.
+class MappingSlots::WriterLock {
+ public:
+  WriterLock(int fd, uint32_t offset) : fd_(fd), offset_(offset) {
+    struct flock fl{};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = offset_;
+    fl.l_len = 1;
+    while (fcntl(fd_, F_OFD_SETLKW, &fl) != 0) {
+      if (errno != EINTR) {
+        status_ = absl::InternalError(absl::StrCat(kName, ": locking the table for writing failed: ",
+                                                   std::strerror(errno)));
+        return;
+      }
+    }
+    held_ = true;
+  }
+  ~WriterLock() {
+    if (!held_) return;
+    struct flock fl{};
+    fl.l_type = F_UNLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = offset_;
+    fl.l_len = 1;
+    (void)fcntl(fd_, F_OFD_SETLK, &fl);
+  }
+  const absl::Status& status() const { return status_; }
+
+ private:
+  int fd_;
+  uint32_t offset_;
+  bool held_ = false;
+  absl::Status status_;
+};
+
+absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, int state_fd,
+                                                                uint32_t bits, uint32_t capacity) {
+  if (bits == 0 || bits > 31) {
+    return absl::InvalidArgumentError(absl::StrCat(kName, ": ", bits, " is not a slot table size"));
+  }
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(slots_fd, &info, &len) != 0) {
+    return absl::InternalError(
+        absl::StrCat("bpf map ", kName, ": get info failed: ", std::strerror(errno)));
+  }
+  if (info.value_size != sizeof(abi::ila_mapping_slot) || info.max_entries != (1u << bits)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kName, ": the map has ", info.max_entries, " entries of ", info.value_size,
+                     " bytes, not 2^", bits, " slots of ", sizeof(abi::ila_mapping_slot)));
+  }
+  const size_t bytes = (size_t{1} << bits) * sizeof(abi::ila_mapping_slot);
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, slots_fd, 0);
+  if (mem == MAP_FAILED) {
+    return absl::InternalError(absl::StrCat("bpf map ", kName, ": mmap failed: ", std::strerror(errno)));
+  }
+  const size_t state_bytes = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  void* state = mmap(nullptr, state_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, state_fd, 0);
+  if (state == MAP_FAILED) {
+    int err = errno;
+    munmap(mem, bytes);
+    return absl::InternalError(
+        absl::StrCat("bpf map ila_slot_state: mmap failed: ", std::strerror(err)));
+  }
+  return std::unique_ptr<MappingSlots>(
+      new MappingSlots(slots_fd, bits, capacity, mem, bytes, state, state_bytes, info.id));
+}
+
+MappingSlots::~MappingSlots() {
+  if (slots_) munmap(slots_, bytes_);
+  if (state_) munmap(state_, state_bytes_);
+}
+
+uint64_t MappingSlots::Count() const { return __atomic_load_n(&state_->count, __ATOMIC_ACQUIRE); }
+
+void MappingSlots::RepairLocked() const {
+  const uint32_t writing = __atomic_load_n(&state_->writing, __ATOMIC_ACQUIRE);
+  if (writing == 0) return;
+  const uint32_t index = writing - 1;
+  if (index < slot_count()) {
+    abi::ila_mapping_slot& s = slots_[index];
+    s.key = K{};
+    s.value = V{};
+    __atomic_store_n(&s.seq, (s.seq | 1) + 1, __ATOMIC_RELEASE);
+    Reclaim(index);
+  }
+  uint64_t live = 0;
+  for (size_t i = 0; i < slot_count(); ++i) live += LoadSeq(slots_[i]) != 0 && !IsZero(slots_[i].key);
+  __atomic_store_n(&state_->count, live, __ATOMIC_RELEASE);
+  __atomic_store_n(&state_->writing, 0u, __ATOMIC_RELEASE);
+}
+
+std::optional<MappingSlots::Place> MappingSlots::Locate(const K& key) const {
+  const uint32_t mask = static_cast<uint32_t>(slot_count() - 1);
+  uint32_t index = Home(key, bits_);
+  std::optional<uint32_t> reusable;
+  for (int i = 0; i < ILA_SLOT_PROBES; ++i, index = (index + 1) & mask) {
+    const abi::ila_mapping_slot& s = slots_[index];
+    const uint32_t seq = LoadSeq(s);
+    if (seq == 0) return Place{reusable.value_or(index), false};
+    if (IsZero(s.key)) {
+      if (!reusable) reusable = index;
+    } else if (Same(s.key, key)) {
+      return Place{index, true};
+    }
+  }
+  if (reusable) return Place{*reusable, false};
+  return std::nullopt;
+}
+
+void MappingSlots::Write(uint32_t index, const K& key, const V& value) const {
+  abi::ila_mapping_slot& s = slots_[index];
+  __atomic_store_n(&state_->writing, index + 1, __ATOMIC_RELAXED);
+  // The reader's side is in xdp/mappings.h: odd while the slot changes, even again after, each
+  // store ordered after the one before (x86 keeps stores in order; the fences keep the compiler
+  // from reordering them).
+  const uint32_t seq = s.seq;
+  __atomic_store_n(&s.seq, seq | 1, __ATOMIC_RELAXED);
+  std::atomic_thread_fence(std::memory_order_release);
+  s.value = value;
+  s.key = key;
+  __atomic_store_n(&s.seq, (seq | 1) + 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&state_->writing, 0u, __ATOMIC_RELEASE);
+}
+
+void MappingSlots::Reclaim(uint32_t index) const {
+  const uint32_t mask = static_cast<uint32_t>(slot_count() - 1);
+  if (LoadSeq(slots_[(index + 1) & mask]) != 0) return;
+  // Nothing probes past the next slot, so nothing needs this run of removed slots either.
+  for (size_t n = 0; n < slot_count(); ++n, index = (index - 1) & mask) {
+    abi::ila_mapping_slot& s = slots_[index];
+    if (LoadSeq(s) == 0 || !IsZero(s.key)) return;
+    __atomic_store_n(&s.seq, 0u, __ATOMIC_RELEASE);
+  }
+}
+
+absl::Status MappingSlots::UpdateLocked(const K& key, const V& value) const {
+  if (IsZero(key)) {
+    return absl::InvalidArgumentError(absl::StrCat(kName, ": the all-zero address is no SIR address"));
+  }
+  std::optional<Place> place = Locate(key);
+  if (place && place->found) {
+    Write(place->index, key, value);
+    return absl::OkStatus();
+  }
+  if (Count() >= capacity_) {
+    return absl::ResourceExhaustedError(absl::StrCat("bpf map ", kName, ": update failed: ",
+                                                     capacity_, " mappings (the table is full)"));
+  }
+  if (!place) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "bpf map ", kName, ": update failed: no free slot within ", ILA_SLOT_PROBES,
+        " of this address's home slot (the table is full around it; raise max_mappings)"));
+  }
+  Write(place->index, key, value);
+  __atomic_store_n(&state_->count, Count() + 1, __ATOMIC_RELEASE);
+  return absl::OkStatus();
+}
+
+absl::Status MappingSlots::DeleteLocked(const K& key) const {
+  std::optional<Place> place = Locate(key);
+  if (!place || !place->found) return absl::NotFoundError(absl::StrCat(kName, ": no such entry"));
+  Write(place->index, K{}, V{});
+  Reclaim(place->index);
+  if (uint64_t n = Count(); n > 0) __atomic_store_n(&state_->count, n - 1, __ATOMIC_RELEASE);
+  return absl::OkStatus();
+}
+
+absl::Status MappingSlots::Update(const K& key, const V& value) const {
+  uint32_t applied = 0;
+  return UpdateBatch(std::span<const K>(&key, 1), std::span<const V>(&value, 1), &applied);
+}
+
+absl::Status MappingSlots::Delete(const K& key) const {
+  uint32_t applied = 0;
+  return DeleteBatch(std::span<const K>(&key, 1), &applied);
+}
+
+absl::StatusOr<std::optional<MappingSlots::V>> MappingSlots::Lookup(const K& key) const {
+  // The same reads as the data plane's, retried while a writer is in the slot; a slot odd for
+  // long is a dead writer's, which the writer lock lets this reader repair.
+  for (int tries = 0;; ++tries) {
+    if (tries > 0 && tries % 4096 == 0) {
+      WriterLock lock(slots_fd_, lock_offset_);
+      if (!lock.status().ok()) return lock.status();
+      RepairLocked();
+    }
+    std::optional<Place> place = Locate(key);
+    if (!place || !place->found) return std::optional<V>();
+    const abi::ila_mapping_slot& s = slots_[place->index];
+    const uint32_t seq = LoadSeq(s);
+    if (seq & 1) continue;
+    V value = s.value;
+    K again = s.key;
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (LoadSeq(s) == seq && Same(again, key)) return std::optional<V>(value);
+  }
+}
+
+absl::StatusOr<MappingSlots::Entries> MappingSlots::DumpBatch(size_t limit) const {
+  Entries out;
+  for (size_t i = 0; i < slot_count(); ++i) {
+    const abi::ila_mapping_slot& s = slots_[i];
+    uint32_t seq;
+    K key;
+    V value;
+    for (int tries = 1;; ++tries) {
+      seq = LoadSeq(s);
+      key = s.key;
+      value = s.value;
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (!(seq & 1) && LoadSeq(s) == seq) break;
+      if (tries % 4096 == 0) {  // odd for long: a dead writer's slot (see Lookup)
+        WriterLock lock(slots_fd_, lock_offset_);
+        if (!lock.status().ok()) return lock.status();
+        RepairLocked();
+      }
+    }
+    if (seq == 0 || IsZero(key)) continue;
+    if (out.keys.size() >= limit) {
+      out.complete = false;
+      break;
+    }
+    out.keys.push_back(key);
+    out.values.push_back(value);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<MappingSlots::K, MappingSlots::V>>> MappingSlots::Dump()
+    const {
+  auto all = DumpBatch();
+  if (!all.ok()) return all.status();
+  std::vector<std::pair<K, V>> out;
+  out.reserve(all->keys.size());
+  for (size_t i = 0; i < all->keys.size(); ++i) out.emplace_back(all->keys[i], all->values[i]);
+  return out;
+}
+
+absl::Status MappingSlots::UpdateBatch(std::span<const K> keys, std::span<const V> values,
+                                       uint32_t* applied) const {
+  *applied = 0;
+  if (keys.size() != values.size()) {
+    return absl::InternalError(absl::StrCat(kName, ": update batch of ", keys.size(), " keys and ",
+                                            values.size(), " values"));
+  }
+  WriterLock lock(slots_fd_, lock_offset_);
+  if (!lock.status().ok()) return lock.status();
+  RepairLocked();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (absl::Status st = UpdateLocked(keys[i], values[i]); !st.ok()) return st;
+    *applied = static_cast<uint32_t>(i + 1);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MappingSlots::DeleteBatch(std::span<const K> keys, uint32_t* applied) const {
+  *applied = 0;
+  WriterLock lock(slots_fd_, lock_offset_);
+  if (!lock.status().ok()) return lock.status();
+  RepairLocked();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (absl::Status st = DeleteLocked(keys[i]); !st.ok()) return st;
+    *applied = static_cast<uint32_t>(i + 1);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ila::internal

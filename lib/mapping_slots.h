@@ -1,0 +1,151 @@
+// MappingSlots: the slot table of a full data plane (abi.h, ila_slots), written through
+// the map's memory mapping, with the interface of TypedMap<ila_mapping_key, ila_mapping_value> so
+// that the mapping table's batch logic serves both it and a forwarding cache's LRU hash.
+//
+// Writes: one slot at a time under the seqcount of abi.h, so that the data plane reads every
+// mapping whole. Keys are never moved: an insert takes the first free or removed slot of its probe
+// sequence, a removal leaves a removed marker (turned back into a free slot when nothing probes
+// past it). Capacity is the configured max_mappings (the table has at least twice as many slots),
+// counted in ila_mapping_slot_count.
+//
+// Thread safety: every write holds an open-file-description lock on the table (fcntl F_OFD_SETLKW
+// on the map's file, byte range = the map's id), so writers in different threads and processes —
+// a controller and ilactl on one pinned instance — take turns; reads need no lock.
+#ifndef ILA_LIB_MAPPING_SLOTS_H_
+#define ILA_LIB_MAPPING_SLOTS_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "abi.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "bpf_map.h"
+
+namespace ila::internal {
+
+class MappingSlots {
+ public:
+  using K = abi::ila_mapping_key;
+  using V = abi::ila_mapping_value;
+
+  // Maps the slot table `slots_fd` (2^bits slots) and its bookkeeping `state_fd`; `capacity`: the
+  // most mappings it may hold.
+  static absl::StatusOr<std::unique_ptr<MappingSlots>> Map(int slots_fd, int state_fd, uint32_t bits,
+                                                           uint32_t capacity);
+  ~MappingSlots();
+  MappingSlots(const MappingSlots&) = delete;
+  MappingSlots& operator=(const MappingSlots&) = delete;
+
+  absl::Status Update(const K& key, const V& value) const;
+  absl::StatusOr<std::optional<V>> Lookup(const K& key) const;
+  // NotFound when the key is absent.
+  absl::Status Delete(const K& key) const;
+
+  using Entries = TypedMap<K, V>::Entries;
+  absl::StatusOr<Entries> DumpBatch(size_t limit = SIZE_MAX) const;
+  absl::StatusOr<std::vector<std::pair<K, V>>> Dump() const;
+  absl::StatusOr<std::vector<std::pair<K, V>>> DumpByKey() const { return Dump(); }
+  // All in order, under one lock; on failure `applied` entries were written (callers roll back).
+  absl::Status UpdateBatch(std::span<const K> keys, std::span<const V> values,
+                           uint32_t* applied) const;
+  // Stops at the first absent key (NotFound); `applied` were removed before it.
+  absl::Status DeleteBatch(std::span<const K> keys, uint32_t* applied) const;
+
+  size_t slot_count() const { return size_t{1} << bits_; }
+  uint32_t capacity() const { return capacity_; }
+  // Live mappings, as counted by the writers.
+  uint64_t Count() const;
+
+ private:
+  MappingSlots(int slots_fd, uint32_t bits, uint32_t capacity, void* mem, size_t bytes,
+               void* state_mem, size_t state_bytes, uint32_t lock_offset)
+      : slots_fd_(slots_fd),
+        bits_(bits),
+        capacity_(capacity),
+        slots_(static_cast<abi::ila_mapping_slot*>(mem)),
+        bytes_(bytes),
+        state_(static_cast<abi::ila_mapping_slot_state*>(state_mem)),
+        state_bytes_(state_bytes),
+        lock_offset_(lock_offset) {}
+
+  class WriterLock;
+  // Where `key` is (found) or would go (the first removed or free slot of its probe sequence);
+  // nullopt when neither lies within ILA_SLOT_PROBES slots.
+  struct Place {
+    uint32_t index;
+    bool found;
+  };
+  std::optional<Place> Locate(const K& key) const;
+  absl::Status UpdateLocked(const K& key, const V& value) const;
+  absl::Status DeleteLocked(const K& key) const;
+  void Write(uint32_t index, const K& key, const V& value) const;
+  // Under the writer lock: finishes what a writer that died left (its slot becomes a removed one,
+  // and the count is recounted).
+  void RepairLocked() const;
+  // Turns a run of removed slots ending just before a free one back into free slots.
+  void Reclaim(uint32_t index) const;
+
+  int slots_fd_;
+  uint32_t bits_;
+  uint32_t capacity_;
+  abi::ila_mapping_slot* slots_;
+  size_t bytes_;
+  abi::ila_mapping_slot_state* state_;
+  size_t state_bytes_;
+  uint32_t lock_offset_;
+};
+
+// The mapping table's storage: the slot table of a full data plane, or the LRU hash of a
+// forwarding cache, behind one interface (the operations of TypedMap the mapping table uses).
+class MappingStore {
+ public:
+  using Key = abi::ila_mapping_key;
+  using Value = abi::ila_mapping_value;
+  using Entries = TypedMap<Key, Value>::Entries;
+
+  MappingStore() = default;
+  explicit MappingStore(TypedMap<Key, Value> hash) : hash_(std::move(hash)) {}
+  explicit MappingStore(std::shared_ptr<const MappingSlots> slots) : slots_(std::move(slots)) {}
+
+  // The slot table, or null for a forwarding cache.
+  const MappingSlots* slots() const { return slots_.get(); }
+
+  absl::Status Update(const Key& k, const Value& v) const {
+    return slots_ ? slots_->Update(k, v) : hash_.Update(k, v);
+  }
+  absl::StatusOr<std::optional<Value>> Lookup(const Key& k) const {
+    return slots_ ? slots_->Lookup(k) : hash_.Lookup(k);
+  }
+  absl::Status Delete(const Key& k) const { return slots_ ? slots_->Delete(k) : hash_.Delete(k); }
+  absl::StatusOr<Entries> DumpBatch(size_t limit = SIZE_MAX) const {
+    return slots_ ? slots_->DumpBatch(limit) : hash_.DumpBatch(limit);
+  }
+  absl::StatusOr<std::vector<std::pair<Key, Value>>> Dump() const {
+    return slots_ ? slots_->Dump() : hash_.Dump();
+  }
+  absl::StatusOr<std::vector<std::pair<Key, Value>>> DumpByKey() const {
+    return slots_ ? slots_->DumpByKey() : hash_.DumpByKey();
+  }
+  absl::Status UpdateBatch(std::span<const Key> keys, std::span<const Value> values,
+                           uint32_t* applied) const {
+    return slots_ ? slots_->UpdateBatch(keys, values, applied)
+                  : hash_.UpdateBatch(keys, values, applied);
+  }
+  absl::Status DeleteBatch(std::span<const Key> keys, uint32_t* applied) const {
+    return slots_ ? slots_->DeleteBatch(keys, applied) : hash_.DeleteBatch(keys, applied);
+  }
+
+ private:
+  TypedMap<Key, Value> hash_;
+  std::shared_ptr<const MappingSlots> slots_;
+};
+
+}  // namespace ila::internal
+
+#endif  // ILA_LIB_MAPPING_SLOTS_H_

@@ -1,0 +1,290 @@
+// The slot table of a full data plane (abi.h, ila_slots; lib/mapping_slots.h): the writer
+// side on maps of its own (probing, removal, reclaiming, the probe limit, writers in two threads,
+// a writer that died mid-write), and the data plane reading mappings that change under it.
+// (The mapping table's semantics over the slot table are tables_test's, which runs on it.)
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "ila/translation.h"
+#include "mapping_slots.h"
+#include "support/host_fixture.h"
+#include "support/host_test.h"
+#include "support/kernel.h"
+
+using namespace ila;
+using namespace ila::testing;
+using internal::MappingSlots;
+
+namespace {
+
+using H = HostFixture;
+
+// A slot table and its state map, made here (the data plane's are made by the loader).
+struct Maps {
+  int slots = -1;
+  int state = -1;
+  uint32_t bits = 0;
+  explicit Maps(uint32_t b) : bits(b) {
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+    slots = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_slots", 4, sizeof(ila::abi::ila_mapping_slot),
+                           1u << bits, &opts);
+    state = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_slot_st", 4,
+                           sizeof(ila::abi::ila_mapping_slot_state), 1, &opts);
+  }
+  ~Maps() {
+    if (slots >= 0) close(slots);
+    if (state >= 0) close(state);
+  }
+  // Another open file description of the same maps: what a second process would hold.
+  std::pair<int, int> Reopen() const {
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    bpf_obj_get_info_by_fd(slots, &info, &len);
+    int s = bpf_map_get_fd_by_id(info.id);
+    bpf_map_info sinfo{};
+    len = sizeof(sinfo);
+    bpf_obj_get_info_by_fd(state, &sinfo, &len);
+    return {s, bpf_map_get_fd_by_id(sinfo.id)};
+  }
+  // The raw slots, for checks the interface does not offer.
+  std::vector<ila::abi::ila_mapping_slot> Raw() const {
+    size_t n = size_t{1} << bits;
+    void* mem = mmap(nullptr, n * sizeof(ila::abi::ila_mapping_slot), PROT_READ, MAP_SHARED, slots, 0);
+    REQUIRE(mem != MAP_FAILED);
+    auto* p = static_cast<ila::abi::ila_mapping_slot*>(mem);
+    std::vector<ila::abi::ila_mapping_slot> out(p, p + n);
+    munmap(mem, n * sizeof(ila::abi::ila_mapping_slot));
+    return out;
+  }
+};
+
+ila::abi::ila_mapping_key Key(uint64_t id) {
+  ila::abi::ila_mapping_key k{};
+  std::memcpy(k.sir.bytes, SirAddress{H::Sir(), Identifier(id)}.address().bytes().data(), 16);
+  return k;
+}
+
+ila::abi::ila_mapping_value Value(uint64_t tag) {
+  ila::abi::ila_mapping_value v{};
+  std::memcpy(v.ila.bytes, &tag, sizeof(tag));
+  v.csum_mode = 3;
+  return v;
+}
+
+uint32_t HomeOf(const ila::abi::ila_mapping_key& k, uint32_t bits) {
+  uint64_t half[2];
+  std::memcpy(half, k.sir.bytes, 16);
+  return ila::abi::ila_slot_home(half[0], half[1], bits);
+}
+
+std::unique_ptr<MappingSlots> MapOrFail(int slots, int state, uint32_t bits, uint32_t capacity) {
+  auto m = MappingSlots::Map(slots, state, bits, capacity);
+  INFO(m.status().ToString());
+  REQUIRE(m.ok());
+  return std::move(*m);
+}
+
+}  // namespace
+
+TEST_CASE("slot table: inserts, replaces, removes and finds like a map, and gives back every slot") {
+  ILA_SKIP_IF(BpfUnavailableReason());
+  Maps maps(8);  // 256 slots
+  REQUIRE(maps.slots >= 0);
+  auto t = MapOrFail(maps.slots, maps.state, 8, 128);
+  std::map<uint64_t, uint64_t> model;
+  std::mt19937_64 rng(1);
+  for (int step = 0; step < 5000; ++step) {
+    uint64_t id = 1 + rng() % 200;
+    if (rng() % 3 == 0) {
+      absl::Status st = t->Delete(Key(id));
+      CHECK(st.ok() == model.contains(id));
+      if (!st.ok()) CHECK(absl::IsNotFound(st));
+      model.erase(id);
+    } else if (model.size() < 128 || model.contains(id)) {
+      REQUIRE(t->Update(Key(id), Value(step)).ok());
+      model[id] = static_cast<uint64_t>(step);
+    } else {
+      absl::Status st = t->Update(Key(id), Value(step));
+      CHECK(absl::IsResourceExhausted(st));
+      CHECK_THAT(std::string(st.message()), Catch::Contains("the table is full"));
+    }
+  }
+  CHECK(t->Count() == model.size());
+  for (uint64_t id = 1; id <= 200; ++id) {
+    CAPTURE(id);
+    auto v = t->Lookup(Key(id));
+    REQUIRE(v.ok());
+    REQUIRE(v->has_value() == model.contains(id));
+    if (model.contains(id)) {
+      const ila::abi::ila_mapping_value want = Value(model[id]);
+      CHECK(std::memcmp(&**v, &want, sizeof(want)) == 0);
+    }
+  }
+  auto all = t->DumpBatch();
+  REQUIRE(all.ok());
+  CHECK(all->keys.size() == model.size());
+  // Removing everything leaves every slot unused again: no removed markers pile up.
+  for (const auto& [id, tag] : model) REQUIRE(t->Delete(Key(id)).ok());
+  CHECK(t->Count() == 0);
+  for (const ila::abi::ila_mapping_slot& s : maps.Raw()) CHECK(s.seq == 0);
+}
+
+TEST_CASE("slot table: a key whose probe run is full is refused with the reason, nothing written") {
+  ILA_SKIP_IF(BpfUnavailableReason());
+  Maps maps(7);  // 128 slots
+  REQUIRE(maps.slots >= 0);
+  auto t = MapOrFail(maps.slots, maps.state, 7, 1000);
+  // Keys that all want slot 0: the 65th has no free slot within ILA_SLOT_PROBES of its home.
+  std::vector<uint64_t> same_home;
+  for (uint64_t id = 1; same_home.size() < ILA_SLOT_PROBES + 1; ++id)
+    if (HomeOf(Key(id), 7) == 0) same_home.push_back(id);
+  for (int i = 0; i < ILA_SLOT_PROBES; ++i) REQUIRE(t->Update(Key(same_home[i]), Value(i)).ok());
+  // A batch: one key far from that run goes in, then the 65th stops it.
+  uint64_t elsewhere = 5000;
+  while (HomeOf(Key(elsewhere), 7) < 80) ++elsewhere;
+  std::vector<ila::abi::ila_mapping_key> batch = {Key(elsewhere), Key(same_home.back())};
+  std::vector<ila::abi::ila_mapping_value> values = {Value(1), Value(2)};
+  uint32_t applied = 0;
+  absl::Status st = t->UpdateBatch(batch, values, &applied);
+  CHECK(absl::IsResourceExhausted(st));
+  CHECK_THAT(std::string(st.message()), Catch::Contains("no free slot within 64"));
+  CHECK(applied == 1);
+  CHECK(t->Count() == ILA_SLOT_PROBES + 1);
+  auto refused = t->Lookup(Key(same_home.back()));
+  REQUIRE(refused.ok());
+  CHECK_FALSE(refused->has_value());
+  // Every key that went in is found, however far from home.
+  for (int i = 0; i < ILA_SLOT_PROBES; ++i) {
+    auto v = t->Lookup(Key(same_home[i]));
+    REQUIRE(v.ok());
+    CHECK(v->has_value());
+  }
+}
+
+TEST_CASE("slot table: writers in two threads on separate handles lose nothing") {
+  ILA_SKIP_IF(BpfUnavailableReason());
+  Maps maps(16);
+  REQUIRE(maps.slots >= 0);
+  auto [s2, st2] = maps.Reopen();
+  REQUIRE(s2 >= 0);
+  REQUIRE(st2 >= 0);
+  auto a = MapOrFail(maps.slots, maps.state, 16, 1 << 15);
+  auto b = MapOrFail(s2, st2, 16, 1 << 15);
+  constexpr uint64_t kEach = 15000;
+  std::atomic<bool> ok{true};
+  std::thread other([&] {
+    for (uint64_t i = 0; i < kEach; ++i)
+      if (!b->Update(Key(1'000'000 + i), Value(i)).ok()) ok = false;
+  });
+  for (uint64_t i = 0; i < kEach; ++i) REQUIRE(a->Update(Key(i + 1), Value(i)).ok());
+  other.join();
+  CHECK(ok);
+  CHECK(a->Count() == 2 * kEach);
+  for (uint64_t i = 0; i < kEach; ++i) {
+    auto x = b->Lookup(Key(i + 1));
+    auto y = a->Lookup(Key(1'000'000 + i));
+    REQUIRE(x.ok());
+    REQUIRE(y.ok());
+    CHECK(x->has_value());
+    CHECK(y->has_value());
+  }
+  close(s2);
+  close(st2);
+}
+
+TEST_CASE("slot table: a slot a dead writer left half-written is repaired by the next one") {
+  ILA_SKIP_IF(BpfUnavailableReason());
+  Maps maps(8);
+  REQUIRE(maps.slots >= 0);
+  auto t = MapOrFail(maps.slots, maps.state, 8, 100);
+  for (uint64_t id = 1; id <= 20; ++id) REQUIRE(t->Update(Key(id), Value(id)).ok());
+  // What a writer killed between its two seqcount stores leaves behind.
+  const uint32_t victim = [&] {
+    auto raw = maps.Raw();
+    const ila::abi::ila_mapping_key seven = Key(7);
+    for (uint32_t i = 0; i < raw.size(); ++i)
+      if (std::memcmp(&raw[i].key, &seven, sizeof(seven)) == 0) return i;
+    return UINT32_MAX;
+  }();
+  REQUIRE(victim != UINT32_MAX);
+  {
+    size_t n = size_t{1} << 8;
+    auto* slots = static_cast<ila::abi::ila_mapping_slot*>(
+        mmap(nullptr, n * sizeof(ila::abi::ila_mapping_slot), PROT_READ | PROT_WRITE, MAP_SHARED,
+             maps.slots, 0));
+    auto* state = static_cast<ila::abi::ila_mapping_slot_state*>(
+        mmap(nullptr, static_cast<size_t>(getpagesize()), PROT_READ | PROT_WRITE, MAP_SHARED,
+             maps.state, 0));
+    REQUIRE(slots != MAP_FAILED);
+    REQUIRE(state != MAP_FAILED);
+    slots[victim].seq |= 1;
+    slots[victim].value.ila.bytes[0] ^= 0xff;
+    state->writing = victim + 1;
+    munmap(slots, n * sizeof(ila::abi::ila_mapping_slot));
+    munmap(state, static_cast<size_t>(getpagesize()));
+  }
+  // A reader does not hang on it: after waiting, it repairs the slot (the half-written mapping is
+  // dropped) and answers.
+  auto v = t->Lookup(Key(7));
+  REQUIRE(v.ok());
+  CHECK_FALSE(v->has_value());
+  CHECK(t->Count() == 19);
+  for (uint64_t id = 1; id <= 20; ++id) {
+    if (id == 7) continue;
+    auto w = t->Lookup(Key(id));
+    REQUIRE(w.ok());
+    CHECK(w->has_value());
+  }
+  REQUIRE(t->Update(Key(7), Value(7)).ok());
+  CHECK(t->Count() == 20);
+}
+
+TEST_CASE("the data plane never reads a mapping half-written: every frame is one mapping's or the other's") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHostOrFail();
+  const Mapping a{H::Remote(), H::L2(), ChecksumMode::kAdjustTransport, IdentifierType::kLuid};
+  const Mapping b{H::Remote(), H::L2(), ChecksumMode::kNeutralMapAuto, IdentifierType::kLuid};
+  const int prog = host->dp().program_fd(Role::kContainer);
+  Bytes in = host->FromC1(H::Remote().address(), kProtoUdp,
+                          Segment(kProtoUdp, H::C1().address(), H::Remote().address()));
+  auto output_with = [&](const Mapping& m) {
+    REQUIRE(host->dp().mappings().Upsert(m).ok());
+    XdpRun r = host->Run(prog, in, host->c1h(), host->dp());
+    REQUIRE(r.verdict == XDP_REDIRECT);
+    return r.frame;
+  };
+  const Bytes out_a = output_with(a);
+  const Bytes out_b = output_with(b);
+  REQUIRE(out_a != out_b);
+
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> flips{0};
+  std::thread writer([&] {
+    while (!stop) {
+      (void)host->dp().mappings().Upsert(flips % 2 ? a : b);
+      ++flips;
+    }
+  });
+  int seen_a = 0, seen_b = 0, other = 0;
+  for (int i = 0; i < 20000; ++i) {
+    XdpRun r = host->Run(prog, in, host->c1h(), host->dp());
+    if (r.frame == out_a) ++seen_a;
+    else if (r.frame == out_b) ++seen_b;
+    else ++other;
+  }
+  stop = true;
+  writer.join();
+  INFO("a " << seen_a << ", b " << seen_b << ", neither " << other << ", flips " << flips);
+  CHECK(other == 0);
+  CHECK(flips > 1000);
+}
