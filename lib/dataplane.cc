@@ -98,15 +98,15 @@ absl::Status DataplaneState::BindMaps() {
         "ila_attachments", "ila_stats", "ila_miss_events", "ila_nexthops", "ila_nexthop_epoch"}) {
     if (map_fd(name) < 0) return absl::InternalError(absl::StrCat("map ", name, " is missing"));
   }
-  if (uint32_t bits = MappingSlotBits(config); bits != 0) {
-    auto slots = MappingSlots::Map(map_fd("ila_slots"), map_fd("ila_slot_state"),
-                                   bits, config.max_mappings);
-    if (!slots.ok()) return slots.status();
-    mappings = MappingStore(std::shared_ptr<const MappingSlots>(std::move(*slots)));
-  } else {
-    mappings = MappingStore(TypedMap<abi::ila_mapping_key, abi::ila_mapping_value>(
-        map_fd("ila_mappings"), "ila_mappings"));
-  }
+  auto slots = MappingSlots::Map(map_fd("ila_slots"), map_fd("ila_slot_state"),
+                                 MappingSlotBits(config),
+                                 config.forwarding_cache ? 0 : config.max_mappings);
+  if (!slots.ok()) return slots.status();
+  slot_table = std::shared_ptr<const MappingSlots>(std::move(*slots));
+  mappings = config.forwarding_cache
+                 ? MappingStore(TypedMap<abi::ila_mapping_key, abi::ila_mapping_value>(
+                       map_fd("ila_mappings"), "ila_mappings"))
+                 : MappingStore(slot_table);
   reverse = {map_fd("ila_reverse"), "ila_reverse"};
   locators = {map_fd("ila_locators"), "ila_locators"};
   endpoints = {map_fd("ila_endpoints"), "ila_endpoints"};
@@ -121,6 +121,19 @@ absl::Status DataplaneState::BindMaps() {
   nexthops = {map_fd("ila_nexthops"), "ila_nexthops"};
   nexthop_epoch = {map_fd("ila_nexthop_epoch"), "ila_nexthop_epoch"};
   return absl::OkStatus();
+}
+
+absl::Status DataplaneState::SetEndpointLocked(const abi::ila_endpoint_key& key,
+                                               const abi::ila_endpoint_value& value) {
+  if (absl::Status st = endpoints.Update(key, value); !st.ok()) return st;
+  absl::Status st = slot_table->SetEndpoint(abi::ila_mapping_key{key.sir}, value);
+  if (!st.ok()) (void)endpoints.Delete(key);
+  return st;
+}
+
+void DataplaneState::DropEndpointLocked(const abi::ila_endpoint_key& key) {
+  (void)slot_table->ClearEndpoint(abi::ila_mapping_key{key.sir});
+  (void)endpoints.Delete(key);
 }
 
 bool DataplaneState::EndpointUsesInterfaceLocked(int ifindex) {
@@ -798,7 +811,7 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
     // Nothing half-applied: undo what this call did.
     if (att.ok()) (void)DetachProgram(*att);
     if (endpoint) {
-      (void)state_->endpoints.Delete(abi::ila_endpoint_key{internal::ToAbi(endpoint->sir.address())});
+      state_->DropEndpointLocked(abi::ila_endpoint_key{internal::ToAbi(endpoint->sir.address())});
       (void)state_->sources.Delete(abi::ila_source_key{static_cast<uint32_t>(dev->ifindex)});
     }
     (void)state_->DropRedirectTargetLocked(dev->ifindex);
@@ -834,7 +847,7 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
       if (!st.ok()) {
         (void)DetachProgram(*att);
         if (endpoint) {
-          (void)state_->endpoints.Delete(
+          state_->DropEndpointLocked(
               abi::ila_endpoint_key{internal::ToAbi(endpoint->sir.address())});
           (void)state_->sources.Delete(abi::ila_source_key{static_cast<uint32_t>(dev->ifindex)});
         }
@@ -880,7 +893,7 @@ absl::Status Dataplane::DetachLocked(int ifindex) {
     abi::ila_source_key skey{static_cast<uint32_t>(ifindex)};
     auto src = state_->sources.Lookup(skey);
     if (src.ok() && src->has_value()) {
-      (void)state_->endpoints.Delete(abi::ila_endpoint_key{(*src)->sir});
+      state_->DropEndpointLocked(abi::ila_endpoint_key{(*src)->sir});
       (void)state_->sources.Delete(skey);
     }
   }

@@ -37,7 +37,10 @@ struct DataplaneState {
   std::map<std::string, OwnedFd> map_fds;
   std::array<OwnedFd, kProgCount> prog_fds;
 
-  MappingStore mappings;  // the slot table, or a forwarding cache's LRU hash
+  // Every SIR address's slot (mapping of a full table, local endpoint), and the mappings: in the
+  // slots, or a forwarding cache's LRU hash.
+  std::shared_ptr<const MappingSlots> slot_table;
+  MappingStore mappings;
   TypedMap<abi::ila_addr, abi::ila_reverse_value> reverse;
   TypedMap<abi::ila_locator_key, abi::ila_locator_value> locators;
   TypedMap<abi::ila_endpoint_key, abi::ila_endpoint_value> endpoints;
@@ -79,6 +82,11 @@ struct DataplaneState {
   // endpoint still needs it.
   absl::Status DropRedirectTargetLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   bool EndpointUsesInterfaceLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // An endpoint in ila_endpoints and in its address's slot (both or neither).
+  absl::Status SetEndpointLocked(const abi::ila_endpoint_key& key,
+                                 const abi::ila_endpoint_value& value)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void DropEndpointLocked(const abi::ila_endpoint_key& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Persists an attachment (and the peer program of its interface) in ila_attachments.
   void RecordAttachmentLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 };

@@ -27,8 +27,14 @@ bool Same(const abi::ila_mapping_key& a, const abi::ila_mapping_key& b) {
   return std::memcmp(&a, &b, sizeof(a)) == 0;
 }
 
-uint32_t LoadSeq(const abi::ila_mapping_slot& s) {
+uint16_t LoadSeq(const abi::ila_mapping_slot& s) {
   return __atomic_load_n(&s.seq, __ATOMIC_ACQUIRE);
+}
+
+// The next even seqcount after an odd one, skipping 0 (which means "never used").
+uint16_t Settled(uint16_t odd) {
+  uint16_t next = static_cast<uint16_t>(odd + 1);
+  return next == 0 ? 2 : next;
 }
 
 uint32_t Home(const abi::ila_mapping_key& k, uint32_t bits) {
@@ -125,11 +131,15 @@ void MappingSlots::RepairLocked() const {
     abi::ila_mapping_slot& s = slots_[index];
     s.key = K{};
     s.value = V{};
-    __atomic_store_n(&s.seq, (s.seq | 1) + 1, __ATOMIC_RELEASE);
+    s.endpoint = {};
+    s.flags = 0;
+    __atomic_store_n(&s.seq, Settled(static_cast<uint16_t>(s.seq | 1)), __ATOMIC_RELEASE);
     Reclaim(index);
   }
   uint64_t live = 0;
-  for (size_t i = 0; i < slot_count(); ++i) live += LoadSeq(slots_[i]) != 0 && !IsZero(slots_[i].key);
+  for (size_t i = 0; i < slot_count(); ++i) {
+    live += LoadSeq(slots_[i]) != 0 && (slots_[i].flags & ILA_SLOT_F_MAPPING);
+  }
   __atomic_store_n(&state_->count, live, __ATOMIC_RELEASE);
   __atomic_store_n(&state_->writing, 0u, __ATOMIC_RELEASE);
 }
@@ -140,9 +150,9 @@ std::optional<MappingSlots::Place> MappingSlots::Locate(const K& key) const {
   std::optional<uint32_t> reusable;
   for (int i = 0; i < ILA_SLOT_PROBES; ++i, index = (index + 1) & mask) {
     const abi::ila_mapping_slot& s = slots_[index];
-    const uint32_t seq = LoadSeq(s);
+    const uint16_t seq = LoadSeq(s);
     if (seq == 0) return Place{reusable.value_or(index), false};
-    if (IsZero(s.key)) {
+    if (s.flags == 0) {
       if (!reusable) reusable = index;
     } else if (Same(s.key, key)) {
       return Place{index, true};
@@ -152,18 +162,21 @@ std::optional<MappingSlots::Place> MappingSlots::Locate(const K& key) const {
   return std::nullopt;
 }
 
-void MappingSlots::Write(uint32_t index, const K& key, const V& value) const {
+void MappingSlots::Write(uint32_t index, const K& key, const V& value,
+                         const abi::ila_endpoint_value& endpoint, uint8_t flags) const {
   abi::ila_mapping_slot& s = slots_[index];
   __atomic_store_n(&state_->writing, index + 1, __ATOMIC_RELAXED);
   // The reader's side is in xdp/mappings.h: odd while the slot changes, even again after, each
   // store ordered after the one before (x86 keeps stores in order; the fences keep the compiler
-  // from reordering them).
-  const uint32_t seq = s.seq;
-  __atomic_store_n(&s.seq, seq | 1, __ATOMIC_RELAXED);
+  // from reordering them). A removed slot keeps no key.
+  const uint16_t odd = static_cast<uint16_t>(s.seq | 1);
+  __atomic_store_n(&s.seq, odd, __ATOMIC_RELAXED);
   std::atomic_thread_fence(std::memory_order_release);
-  s.value = value;
-  s.key = key;
-  __atomic_store_n(&s.seq, (seq | 1) + 1, __ATOMIC_RELEASE);
+  s.value = flags & ILA_SLOT_F_MAPPING ? value : V{};
+  s.endpoint = flags & ILA_SLOT_F_ENDPOINT ? endpoint : abi::ila_endpoint_value{};
+  s.flags = flags;
+  s.key = flags ? key : K{};
+  __atomic_store_n(&s.seq, Settled(odd), __ATOMIC_RELEASE);
   __atomic_store_n(&state_->writing, 0u, __ATOMIC_RELEASE);
 }
 
@@ -173,8 +186,8 @@ void MappingSlots::Reclaim(uint32_t index) const {
   // Nothing probes past the next slot, so nothing needs this run of removed slots either.
   for (size_t n = 0; n < slot_count(); ++n, index = (index - 1) & mask) {
     abi::ila_mapping_slot& s = slots_[index];
-    if (LoadSeq(s) == 0 || !IsZero(s.key)) return;
-    __atomic_store_n(&s.seq, 0u, __ATOMIC_RELEASE);
+    if (LoadSeq(s) == 0 || s.flags != 0) return;
+    __atomic_store_n(&s.seq, uint16_t{0}, __ATOMIC_RELEASE);
   }
 }
 
@@ -183,11 +196,9 @@ absl::Status MappingSlots::UpdateLocked(const K& key, const V& value) const {
     return absl::InvalidArgumentError(absl::StrCat(kName, ": the all-zero address is no SIR address"));
   }
   std::optional<Place> place = Locate(key);
-  if (place && place->found) {
-    Write(place->index, key, value);
-    return absl::OkStatus();
-  }
-  if (Count() >= capacity_) {
+  const abi::ila_mapping_slot* at = place && place->found ? &slots_[place->index] : nullptr;
+  const bool had_mapping = at && (at->flags & ILA_SLOT_F_MAPPING);
+  if (!had_mapping && Count() >= capacity_) {
     return absl::ResourceExhaustedError(absl::StrCat("bpf map ", kName, ": update failed: ",
                                                      capacity_, " mappings (the table is full)"));
   }
@@ -196,17 +207,56 @@ absl::Status MappingSlots::UpdateLocked(const K& key, const V& value) const {
         "bpf map ", kName, ": update failed: no free slot within ", ILA_SLOT_PROBES,
         " of this address's home slot (the table is full around it; raise max_mappings)"));
   }
-  Write(place->index, key, value);
-  __atomic_store_n(&state_->count, Count() + 1, __ATOMIC_RELEASE);
+  Write(place->index, key, value, at ? at->endpoint : abi::ila_endpoint_value{},
+        static_cast<uint8_t>((at ? at->flags : 0) | ILA_SLOT_F_MAPPING));
+  if (!had_mapping) __atomic_store_n(&state_->count, Count() + 1, __ATOMIC_RELEASE);
   return absl::OkStatus();
 }
 
 absl::Status MappingSlots::DeleteLocked(const K& key) const {
   std::optional<Place> place = Locate(key);
-  if (!place || !place->found) return absl::NotFoundError(absl::StrCat(kName, ": no such entry"));
-  Write(place->index, K{}, V{});
-  Reclaim(place->index);
+  if (!place || !place->found || !(slots_[place->index].flags & ILA_SLOT_F_MAPPING)) {
+    return absl::NotFoundError(absl::StrCat(kName, ": no such entry"));
+  }
+  const abi::ila_mapping_slot& at = slots_[place->index];
+  const uint8_t left = static_cast<uint8_t>(at.flags & ~ILA_SLOT_F_MAPPING);
+  Write(place->index, key, V{}, at.endpoint, left);
+  if (left == 0) Reclaim(place->index);
   if (uint64_t n = Count(); n > 0) __atomic_store_n(&state_->count, n - 1, __ATOMIC_RELEASE);
+  return absl::OkStatus();
+}
+
+absl::Status MappingSlots::SetEndpoint(const K& key, const abi::ila_endpoint_value& endpoint) const {
+  if (IsZero(key)) {
+    return absl::InvalidArgumentError(absl::StrCat(kName, ": the all-zero address is no SIR address"));
+  }
+  WriterLock lock(slots_fd_, lock_offset_);
+  if (!lock.status().ok()) return lock.status();
+  RepairLocked();
+  std::optional<Place> place = Locate(key);
+  if (!place) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "bpf map ", kName, ": no free slot within ", ILA_SLOT_PROBES,
+        " of this endpoint's home slot (the table is full around it)"));
+  }
+  const abi::ila_mapping_slot* at = place->found ? &slots_[place->index] : nullptr;
+  Write(place->index, key, at ? at->value : V{}, endpoint,
+        static_cast<uint8_t>((at ? at->flags : 0) | ILA_SLOT_F_ENDPOINT));
+  return absl::OkStatus();
+}
+
+absl::Status MappingSlots::ClearEndpoint(const K& key) const {
+  WriterLock lock(slots_fd_, lock_offset_);
+  if (!lock.status().ok()) return lock.status();
+  RepairLocked();
+  std::optional<Place> place = Locate(key);
+  if (!place || !place->found || !(slots_[place->index].flags & ILA_SLOT_F_ENDPOINT)) {
+    return absl::OkStatus();
+  }
+  const abi::ila_mapping_slot& at = slots_[place->index];
+  const uint8_t left = static_cast<uint8_t>(at.flags & ~ILA_SLOT_F_ENDPOINT);
+  Write(place->index, key, at.value, abi::ila_endpoint_value{}, left);
+  if (left == 0) Reclaim(place->index);
   return absl::OkStatus();
 }
 
@@ -232,12 +282,15 @@ absl::StatusOr<std::optional<MappingSlots::V>> MappingSlots::Lookup(const K& key
     std::optional<Place> place = Locate(key);
     if (!place || !place->found) return std::optional<V>();
     const abi::ila_mapping_slot& s = slots_[place->index];
-    const uint32_t seq = LoadSeq(s);
+    const uint16_t seq = LoadSeq(s);
     if (seq & 1) continue;
     V value = s.value;
     K again = s.key;
+    uint8_t flags = s.flags;
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (LoadSeq(s) == seq && Same(again, key)) return std::optional<V>(value);
+    if (LoadSeq(s) != seq || !Same(again, key)) continue;
+    if (!(flags & ILA_SLOT_F_MAPPING)) return std::optional<V>();
+    return std::optional<V>(value);
   }
 }
 
@@ -245,13 +298,15 @@ absl::StatusOr<MappingSlots::Entries> MappingSlots::DumpBatch(size_t limit) cons
   Entries out;
   for (size_t i = 0; i < slot_count(); ++i) {
     const abi::ila_mapping_slot& s = slots_[i];
-    uint32_t seq;
+    uint16_t seq;
     K key;
     V value;
+    uint8_t flags;
     for (int tries = 1;; ++tries) {
       seq = LoadSeq(s);
       key = s.key;
       value = s.value;
+      flags = s.flags;
       std::atomic_thread_fence(std::memory_order_acquire);
       if (!(seq & 1) && LoadSeq(s) == seq) break;
       if (tries % 4096 == 0) {  // odd for long: a dead writer's slot (see Lookup)
@@ -260,7 +315,7 @@ absl::StatusOr<MappingSlots::Entries> MappingSlots::DumpBatch(size_t limit) cons
         RepairLocked();
       }
     }
-    if (seq == 0 || IsZero(key)) continue;
+    if (seq == 0 || !(flags & ILA_SLOT_F_MAPPING)) continue;
     if (out.keys.size() >= limit) {
       out.complete = false;
       break;

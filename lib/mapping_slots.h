@@ -1,6 +1,8 @@
-// MappingSlots: the slot table of a full data plane (abi.h, ila_slots), written through
-// the map's memory mapping, with the interface of TypedMap<ila_mapping_key, ila_mapping_value> so
-// that the mapping table's batch logic serves both it and a forwarding cache's LRU hash.
+// MappingSlots: the slot table (abi.h, ila_slots), written through the map's memory mapping. A
+// slot holds a SIR address's mapping (full tables) and its local endpoint. The mapping operations
+// have the interface of TypedMap<ila_mapping_key, ila_mapping_value>, so that the mapping table's
+// batch logic serves both it and a forwarding cache's LRU hash; SetEndpoint and ClearEndpoint keep
+// the endpoint half (the endpoint tables in ila_endpoints/ila_sources stay the record).
 //
 // Writes: one slot at a time under the seqcount of abi.h, so that the data plane reads every
 // mapping whole. Keys are never moved: an insert takes the first free or removed slot of its probe
@@ -44,8 +46,13 @@ class MappingSlots {
 
   absl::Status Update(const K& key, const V& value) const;
   absl::StatusOr<std::optional<V>> Lookup(const K& key) const;
-  // NotFound when the key is absent.
+  // NotFound when the key has no mapping.
   absl::Status Delete(const K& key) const;
+
+  // The endpoint half of a SIR address's slot.
+  absl::Status SetEndpoint(const K& key, const abi::ila_endpoint_value& endpoint) const;
+  // Nothing to do when the address has no endpoint.
+  absl::Status ClearEndpoint(const K& key) const;
 
   using Entries = TypedMap<K, V>::Entries;
   absl::StatusOr<Entries> DumpBatch(size_t limit = SIZE_MAX) const;
@@ -84,7 +91,9 @@ class MappingSlots {
   std::optional<Place> Locate(const K& key) const;
   absl::Status UpdateLocked(const K& key, const V& value) const;
   absl::Status DeleteLocked(const K& key) const;
-  void Write(uint32_t index, const K& key, const V& value) const;
+  // Writes a whole slot; `flags` 0 makes it a removed slot.
+  void Write(uint32_t index, const K& key, const V& value, const abi::ila_endpoint_value& endpoint,
+             uint8_t flags) const;
   // Under the writer lock: finishes what a writer that died left (its slot becomes a removed one,
   // and the count is recounted).
   void RepairLocked() const;

@@ -37,11 +37,13 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
     bpf_map__set_type(skel->maps.ila_mappings, BPF_MAP_TYPE_LRU_HASH);
     bpf_map__set_type(skel->maps.ila_reverse, BPF_MAP_TYPE_LRU_HASH);
   }
-  // One mapping table in use, the other at its smallest.
+  // The slots hold every endpoint and, for a full table, every mapping; a forwarding cache's
+  // mappings are in ila_mappings, which is otherwise at its smallest.
   const uint32_t slot_bits = MappingSlotBits(config);
-  skel->rodata->cfg_mapping_slot_bits = slot_bits;
-  bpf_map__set_max_entries(skel->maps.ila_slots, slot_bits ? 1u << slot_bits : 1);
-  bpf_map__set_max_entries(skel->maps.ila_mappings, slot_bits ? 1 : config.max_mappings);
+  skel->rodata->cfg_slot_bits = slot_bits;
+  skel->rodata->cfg_mappings_in_slots = !config.forwarding_cache;
+  bpf_map__set_max_entries(skel->maps.ila_slots, 1u << slot_bits);
+  bpf_map__set_max_entries(skel->maps.ila_mappings, config.forwarding_cache ? config.max_mappings : 1);
   bpf_map__set_max_entries(skel->maps.ila_reverse, config.max_mappings);
   bpf_map__set_max_entries(skel->maps.ila_endpoints, config.max_endpoints);
   bpf_map__set_max_entries(skel->maps.ila_sources, config.max_endpoints);
@@ -54,9 +56,10 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
 }  // namespace
 
 uint32_t MappingSlotBits(const DataplaneConfig& config) {
-  if (config.forwarding_cache) return 0;
+  const uint64_t keys =
+      uint64_t{config.max_endpoints} + (config.forwarding_cache ? 0 : uint64_t{config.max_mappings});
   uint32_t bits = 1;
-  while (bits < 31 && (uint64_t{1} << bits) < 2 * uint64_t{config.max_mappings}) ++bits;
+  while (bits < 31 && (uint64_t{1} << bits) < 2 * keys) ++bits;
   return bits;
 }
 

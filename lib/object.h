@@ -59,9 +59,10 @@ inline constexpr std::array<const char*, kProgCount> kProgNames = {
     "ila_uplink_cpu",     "ila_peer_napi",         "ila_tc_from_container",
     "ila_tc_from_uplink"};
 
-// log2 of the slot count of ila_slots for `config`: the smallest power of two at least twice
-// max_mappings (open addressing at a load factor of at most 1/2); 0 for a forwarding cache, whose
-// mappings live in the LRU hash ila_mappings.
+// log2 of the slot count of ila_slots for `config`: the smallest power of two at least twice the
+// keys it may hold (open addressing at a load factor of at most 1/2): max_endpoints, plus
+// max_mappings for a full table (a forwarding cache keeps its mappings in the LRU hash
+// ila_mappings).
 uint32_t MappingSlotBits(const DataplaneConfig& config);
 
 struct MapSpec {

@@ -933,13 +933,13 @@ absl::Status EndpointTable::Upsert(const Endpoint& ep) {
       link.ok() && link->kind == "veth" && link->peer_ifindex != 0) {
     v.flags |= ILA_ENDPOINT_F_PEER;
   }
-  if (absl::Status st = s.endpoints.Update(key, v); !st.ok()) return st;
+  if (absl::Status st = s.SetEndpointLocked(key, v); !st.ok()) return st;
   if (absl::Status st = s.sources.Update(skey, abi::ila_source_value{key.sir}); !st.ok()) {
-    (void)s.endpoints.Delete(key);
+    s.DropEndpointLocked(key);
     return st;
   }
   if (old_source->has_value() && !SameAddr((*old_source)->sir, key.sir)) {
-    (void)s.endpoints.Delete(abi::ila_endpoint_key{(*old_source)->sir});
+    s.DropEndpointLocked(abi::ila_endpoint_key{(*old_source)->sir});
   }
   return absl::OkStatus();
 }
@@ -953,6 +953,9 @@ absl::Status EndpointTable::Remove(const SirAddress& sir) {
   auto v = s.endpoints.Lookup(key);
   if (!v.ok()) return v.status();
   if (!v->has_value()) return absl::NotFoundError(absl::StrCat("no endpoint ", sir.ToString()));
+  if (absl::Status st = s.slot_table->ClearEndpoint(abi::ila_mapping_key{key.sir}); !st.ok()) {
+    return st;
+  }
   if (absl::Status st = s.endpoints.Delete(key); !st.ok()) return st;
   abi::ila_source_key skey{(*v)->ifindex};
   auto src = s.sources.Lookup(skey);

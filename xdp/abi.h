@@ -52,40 +52,6 @@ struct ila_mapping_value {
   __u8 pad[5];
 };
 
-// ila_slots: the mapping table of a full (not forwarding-cache) data plane, by open
-// addressing in one array of 2^bits slots, the smallest power of two at least twice max_mappings
-// (lib/object.h, MappingSlotBits). A key lives in the first free slot at or after its home slot (ila_slot_home), at
-// most ILA_SLOT_PROBES slots on. A slot is one cache line holding key and value, so a lookup that
-// hits its home slot reads one line where a kernel hash reads its bucket and then the element
-// (two dependent cache misses once the table outgrows the caches; docs/performance.md).
-// The control plane writes slots through the map's memory mapping; `seq` makes each write appear
-// whole: odd while a slot changes, and a reader that sees it odd or changed reads again.
-struct ila_mapping_slot {
-  struct ila_mapping_key key;  // all zero and seq != 0: removed (lookups probe on past it)
-  struct ila_mapping_value value;
-  __u32 seq;  // 0: never used (lookups stop here); odd: being written
-  __u8 pad[20];
-};
-
-#define ILA_SLOT_PROBES 64
-
-// ila_slot_state: the writers' bookkeeping for ila_slots, in one mmapable array
-// entry (the data plane never reads it).
-struct ila_mapping_slot_state {
-  __u64 count;    // live mappings
-  __u32 writing;  // 1 + the index of the slot a writer is changing; 0: none. Non-zero when the
-                  // writer lock is free means a writer died mid-write: the next one repairs it.
-  __u32 pad;
-};
-
-// The home slot of a SIR address (its two 64-bit halves as loaded from the wire bytes on this
-// machine) in a table of 2^bits slots, 1 <= bits <= 31: multiply-xor mixing and the top bits, so
-// that identifiers differing anywhere spread over the whole table.
-static inline __u32 ila_slot_home(__u64 k0, __u64 k1, __u32 bits) {
-  __u64 x = (k0 ^ (k1 * 0x9E3779B97F4A7C15ULL)) * 0xBF58476D1CE4E5B9ULL;
-  return (__u32)(x >> (64 - bits));
-}
-
 // ila_reverse: ILA destination -> SIR destination, for translating the quoted packet of an ICMPv6
 // error back to what the sender sent. Maintained with ila_mappings.
 struct ila_reverse_value {
@@ -128,6 +94,49 @@ struct ila_endpoint_value {
 // GSO and checksum state, and no XDP program is needed on the way). Without it they redirect to
 // the interface's egress.
 #define ILA_ENDPOINT_F_PEER 0x1
+
+// ila_slots: the SIR addresses this data plane knows, by open addressing in one array of 2^bits
+// slots (lib/object.h, MappingSlotBits: at least twice the mappings and endpoints it may hold).
+// A slot holds, for one SIR address, its mapping (a full data plane's mapping table; a
+// forwarding cache keeps mappings in the LRU hash ila_mappings) and, when the container is on
+// this host, its endpoint: one lookup answers "here, or where?" and checks a container's source.
+// A key lives in the first free slot at or after its home slot (ila_slot_home), at most
+// ILA_SLOT_PROBES slots on. A slot is one cache line, so a lookup that hits its home slot reads
+// one line where a kernel hash reads its bucket and then the element (two dependent cache misses
+// once the table outgrows the caches; docs/performance.md, "Layout").
+// The control plane writes slots through the map's memory mapping; `seq` makes each write appear
+// whole: odd while a slot changes, and a reader that sees it odd or changed reads again.
+struct ila_mapping_slot {
+  struct ila_mapping_key key;  // all zero with seq != 0: removed (lookups probe on past it)
+  struct ila_mapping_value value;       // when flags & ILA_SLOT_F_MAPPING
+  struct ila_endpoint_value endpoint;   // when flags & ILA_SLOT_F_ENDPOINT
+  __u16 seq;  // 0: never used (lookups stop here); odd: being written
+  __u8 flags;  // ILA_SLOT_F_*
+  __u8 pad;
+};
+
+#define ILA_SLOT_F_MAPPING 0x1
+#define ILA_SLOT_F_ENDPOINT 0x2
+
+#define ILA_SLOT_PROBES 64
+
+// ila_slot_state: the writers' bookkeeping for ila_slots, in one mmapable array entry (the data
+// plane never reads it).
+struct ila_mapping_slot_state {
+  __u64 count;    // live mappings in slots
+  __u32 writing;  // 1 + the index of the slot a writer is changing; 0: none. Non-zero when the
+                  // writer lock is free means a writer died mid-write: the next one repairs it.
+  __u32 pad;
+};
+
+// The home slot of a SIR address (its two 64-bit halves as loaded from the wire bytes on this
+// machine) in a table of 2^bits slots, 1 <= bits <= 31: multiply-xor mixing and the top bits, so
+// that identifiers differing anywhere spread over the whole table.
+static inline __u32 ila_slot_home(__u64 k0, __u64 k1, __u32 bits) {
+  __u64 x = (k0 ^ (k1 * 0x9E3779B97F4A7C15ULL)) * 0xBF58476D1CE4E5B9ULL;
+  return (__u32)(x >> (64 - bits));
+}
+
 
 // ila_sources: host-side container interface -> the only source address it may send from.
 struct ila_source_key {

@@ -41,12 +41,6 @@ static __always_inline int is_link_scoped(const struct in6_addr *a) {
   return b0 == 0xff || (b0 == 0xfe && (b1 & 0xc0) == 0x80);
 }
 
-static __always_inline int addr_equal(const struct in6_addr *a, const struct ila_addr *b) {
-  const __u64 *x = (const __u64 *)a;
-  const __u64 *y = (const __u64 *)b;
-  return x[0] == y[0] && x[1] == y[1];
-}
-
 // Common checks before a packet is rewritten: whole, and with hop limit left to forward.
 // Returns the verdict to stop with, or -1 to go on.
 static __always_inline int refuse_to_translate(struct xdp_md *ctx, const struct packet *pkt) {
@@ -75,21 +69,20 @@ int ila_from_container(struct xdp_md *ctx) {
   if (is_link_scoped(&pkt.ip6->daddr) || is_link_scoped(&pkt.ip6->saddr))
     return count(ctx, ILA_STAT_PASS_LINK_LOCAL, XDP_PASS);
 
-  struct ila_source_key source_key = {.ifindex = ctx->ingress_ifindex};
-  struct ila_source_value *source = bpf_map_lookup_elem(&ila_sources, &source_key);
-  if (!source) return count(ctx, ILA_STAT_DROP_UNREGISTERED_INTERFACE, XDP_DROP);
-  if (!addr_equal(&pkt.ip6->saddr, &source->sir))
-    return count(ctx, ILA_STAT_DROP_SPOOFED_SOURCE, XDP_DROP);
+  const __u32 spoofed = source_check(ctx->ingress_ifindex, (const struct ila_addr *)&pkt.ip6->saddr);
+  if (spoofed != ILA_STAT__COUNT) return count(ctx, spoofed, XDP_DROP);
 
-  struct ila_endpoint_value *local = bpf_map_lookup_elem(&ila_endpoints, &pkt.ip6->daddr);
-  if (local) {
+  const struct ila_addr *dst = (const struct ila_addr *)&pkt.ip6->daddr;
+  struct sir_entry e;
+  const int found = find_slot(dst, &e);
+  if (found && (e.flags & ILA_SLOT_F_ENDPOINT)) {
     int stop = refuse_to_translate(ctx, &pkt);
     if (stop >= 0) return stop;
-    return deliver_local(ctx, &pkt, local, ILA_STAT_TX_LOCAL);
+    return deliver_local(ctx, &pkt, &e.endpoint, ILA_STAT_TX_LOCAL);
   }
 
   struct ila_mapping_value m;
-  if (!find_mapping((const struct ila_addr *)&pkt.ip6->daddr, &m)) return handle_miss(ctx, &pkt);
+  if (!mapping_of(dst, &e, found, &m)) return handle_miss(ctx, &pkt);
   int stop = refuse_to_translate(ctx, &pkt);
   if (stop >= 0) return stop;
   write_ila_destination(ctx, &pkt, &m);
@@ -106,14 +99,16 @@ static __always_inline int uplink_translate(struct xdp_md *ctx, struct packet *p
   __u32 quoted = translate_quoted_destination(pkt);
   if (quoted != ILA_STAT__COUNT) note(ctx, quoted);
 
-  struct ila_endpoint_value *local = bpf_map_lookup_elem(&ila_endpoints, &pkt->ip6->daddr);
-  if (local) return deliver_local(ctx, pkt, local, ILA_STAT_RX_DELIVERED);
+  const struct ila_addr *sir = (const struct ila_addr *)&pkt->ip6->daddr;
+  struct sir_entry e;
+  const int found = find_slot(sir, &e);
+  if (found && (e.flags & ILA_SLOT_F_ENDPOINT))
+    return deliver_local(ctx, pkt, &e.endpoint, ILA_STAT_RX_DELIVERED);
 
   // The container is not here (any more).
   if (cfg_moved_policy == ILA_MOVED_DROP) return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
   struct ila_mapping_value m;
-  if (!find_mapping((const struct ila_addr *)&pkt->ip6->daddr, &m))
-    return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
+  if (!mapping_of(sir, &e, found, &m)) return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
   write_ila_destination(ctx, pkt, &m);
   return forward_translated(ctx, pkt, ILA_STAT_RX_REFORWARDED);
 }

@@ -1,5 +1,5 @@
-// Finding the mapping of a SIR destination: in the slot table of a full data plane, or in the LRU
-// hash of a forwarding cache (abi.h, ila_slots).
+// Looking up a SIR address: its slot in ila_slots (mapping and local endpoint, abi.h), and for a
+// forwarding cache its mapping in the LRU hash ila_mappings.
 #ifndef ILA_XDP_MAPPINGS_H_
 #define ILA_XDP_MAPPINGS_H_
 
@@ -7,24 +7,27 @@
 #include "maps.h"
 #include "parse.h"
 
-// Load-time: log2 of the slot count of ila_slots; 0: the forwarding cache (ila_mappings).
-const volatile __u32 cfg_mapping_slot_bits = 0;
+// Load-time: log2 of the slot count of ila_slots.
+const volatile __u32 cfg_slot_bits = 1;
+// Load-time: mappings live in the slots (a full table); 0: in ila_mappings (a forwarding cache).
+const volatile __u8 cfg_mappings_in_slots = 1;
 
-// Copies the mapping of `sir` into *out; returns 0 when there is none.
+// What a slot says about one SIR address, copied out whole.
+struct sir_entry {
+  struct ila_mapping_value mapping;    // when flags & ILA_SLOT_F_MAPPING
+  struct ila_endpoint_value endpoint;  // when flags & ILA_SLOT_F_ENDPOINT
+  __u8 flags;
+};
+
+// Copies the slot of `sir` into *out; returns 0 when the address has none.
 //
 // A slot whose seqcount is odd, or changed while it was read, is being written: the lookup starts
 // again from the home slot (the probes of all tries together are bounded). A key is never moved
-// once written, so the only outcomes are the mapping before a concurrent write or after it.
-// x86 keeps loads in order, so the compiler barrier is all the reader needs between the value and
+// once written, so the only outcomes are the slot before a concurrent write or after it.
+// x86 keeps loads in order, so the compiler barrier is all the reader needs between the copy and
 // the second read of the seqcount.
-static __always_inline int find_mapping(const struct ila_addr *sir, struct ila_mapping_value *out) {
-  const __u32 bits = cfg_mapping_slot_bits;
-  if (bits == 0) {
-    struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, sir);
-    if (!m) return 0;
-    *out = *m;
-    return 1;
-  }
+static __always_inline int find_slot(const struct ila_addr *sir, struct sir_entry *out) {
+  const __u32 bits = cfg_slot_bits;
   __u64 k0, k1;
   __builtin_memcpy(&k0, sir->bytes, 8);
   __builtin_memcpy(&k1, sir->bytes + 8, 8);
@@ -34,7 +37,7 @@ static __always_inline int find_mapping(const struct ila_addr *sir, struct ila_m
   for (int i = 0; i < 2 * ILA_SLOT_PROBES; ++i) {
     struct ila_mapping_slot *slot = bpf_map_lookup_elem(&ila_slots, &idx);
     if (!slot) return 0;
-    const __u32 seq = *(volatile __u32 *)&slot->seq;
+    const __u16 seq = *(volatile __u16 *)&slot->seq;
     if (seq == 0) return 0;  // never used: no key lives beyond it
     if (seq & 1) {
       idx = home;
@@ -42,15 +45,52 @@ static __always_inline int find_mapping(const struct ila_addr *sir, struct ila_m
     }
     const __u64 *key = (const __u64 *)slot->key.sir.bytes;
     if (key[0] == k0 && key[1] == k1) {
-      *out = slot->value;
+      out->mapping = slot->value;
+      out->endpoint = slot->endpoint;
+      out->flags = slot->flags;
       asm volatile("" ::: "memory");
-      if (*(volatile __u32 *)&slot->seq == seq) return 1;
+      if (*(volatile __u16 *)&slot->seq == seq) return out->flags != 0;
       idx = home;
       continue;
     }
     idx = (idx + 1) & mask;
   }
   return 0;
+}
+
+// The mapping of `sir` into *out, from its slot `e` (found or not) or, for a forwarding cache,
+// from ila_mappings; returns 0 when there is none.
+static __always_inline int mapping_of(const struct ila_addr *sir, const struct sir_entry *e,
+                                      int found, struct ila_mapping_value *out) {
+  if (cfg_mappings_in_slots) {
+    if (!found || !(e->flags & ILA_SLOT_F_MAPPING)) return 0;
+    *out = e->mapping;
+    return 1;
+  }
+  struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, sir);
+  if (!m) return 0;
+  *out = *m;
+  return 1;
+}
+
+// Just the mapping of `sir`.
+static __always_inline int find_mapping(const struct ila_addr *sir, struct ila_mapping_value *out) {
+  struct sir_entry e;
+  int found = cfg_mappings_in_slots ? find_slot(sir, &e) : 0;
+  return mapping_of(sir, &e, found, out);
+}
+
+// The anti-spoofing check of a container's packet: its source must be the SIR address whose
+// endpoint is the interface it arrived on (the source's own slot says). Returns the drop reason,
+// or ILA_STAT__COUNT when the source is the container's. Only a failure reads ila_sources, to
+// tell an interface without an endpoint from a spoofed source.
+static __always_inline __u32 source_check(__u32 ifindex, const struct ila_addr *src) {
+  struct sir_entry e;
+  if (find_slot(src, &e) && (e.flags & ILA_SLOT_F_ENDPOINT) && e.endpoint.ifindex == ifindex)
+    return ILA_STAT__COUNT;
+  struct ila_source_key key = {.ifindex = ifindex};
+  if (!bpf_map_lookup_elem(&ila_sources, &key)) return ILA_STAT_DROP_UNREGISTERED_INTERFACE;
+  return ILA_STAT_DROP_SPOOFED_SOURCE;
 }
 
 #endif  // ILA_XDP_MAPPINGS_H_

@@ -196,22 +196,21 @@ int ila_tc_from_container(struct __sk_buff *skb) {
   if (is_link_scoped(&pkt.ip6->daddr) || is_link_scoped(&pkt.ip6->saddr))
     return tc_count(skb, ILA_STAT_PASS_LINK_LOCAL, TC_ACT_OK);
 
-  struct ila_source_key source_key = {.ifindex = skb->ingress_ifindex};
-  struct ila_source_value *source = bpf_map_lookup_elem(&ila_sources, &source_key);
-  if (!source) return tc_count(skb, ILA_STAT_DROP_UNREGISTERED_INTERFACE, TC_ACT_SHOT);
-  if (!addr_equal(&pkt.ip6->saddr, &source->sir))
-    return tc_count(skb, ILA_STAT_DROP_SPOOFED_SOURCE, TC_ACT_SHOT);
+  const __u32 spoofed = source_check(skb->ingress_ifindex, (const struct ila_addr *)&pkt.ip6->saddr);
+  if (spoofed != ILA_STAT__COUNT) return tc_count(skb, spoofed, TC_ACT_SHOT);
   if (tc_bad_length(skb, &pkt)) return tc_count(skb, ILA_STAT_DROP_BAD_LENGTH, TC_ACT_SHOT);
   const __u8 hop_limit = pkt.ip6->hop_limit;
 
-  struct ila_endpoint_value *local = bpf_map_lookup_elem(&ila_endpoints, &pkt.ip6->daddr);
-  if (local) {
+  const struct ila_addr *dst = (const struct ila_addr *)&pkt.ip6->daddr;
+  struct sir_entry e;
+  const int in_slots = find_slot(dst, &e);
+  if (in_slots && (e.flags & ILA_SLOT_F_ENDPOINT)) {
     if (hop_limit <= 1) return tc_count(skb, ILA_STAT_PASS_HOP_LIMIT, TC_ACT_OK);
-    return tc_deliver(skb, local, hop_limit, ILA_STAT_TX_LOCAL);
+    return tc_deliver(skb, &e.endpoint, hop_limit, ILA_STAT_TX_LOCAL);
   }
 
   struct ila_mapping_value found;
-  if (!find_mapping((const struct ila_addr *)&pkt.ip6->daddr, &found)) {
+  if (!mapping_of(dst, &e, in_slots, &found)) {
     struct ila_sir_prefix_key prefix;
     __builtin_memcpy(prefix.prefix_be, &pkt.ip6->daddr, 8);
     if (!bpf_map_lookup_elem(&ila_sir_prefixes, &prefix))
@@ -267,14 +266,16 @@ int ila_tc_from_uplink(struct __sk_buff *skb) {
     if (quoted != ILA_STAT__COUNT) note_len(skb->len, quoted);
   }
 
-  struct ila_endpoint_value *local = bpf_map_lookup_elem(&ila_endpoints, sir);
-  if (local) return tc_deliver(skb, local, shape.hop_limit, ILA_STAT_RX_DELIVERED);
+  struct sir_entry e;
+  const int in_slots = find_slot((const struct ila_addr *)sir, &e);
+  if (in_slots && (e.flags & ILA_SLOT_F_ENDPOINT))
+    return tc_deliver(skb, &e.endpoint, shape.hop_limit, ILA_STAT_RX_DELIVERED);
 
   // The container is not here (any more).
   if (cfg_moved_policy == ILA_MOVED_DROP)
     return tc_count(skb, ILA_STAT_DROP_ENDPOINT_GONE, TC_ACT_SHOT);
   struct ila_mapping_value m;
-  if (!find_mapping((const struct ila_addr *)sir, &m))
+  if (!mapping_of((const struct ila_addr *)sir, &e, in_slots, &m))
     return tc_count(skb, ILA_STAT_DROP_ENDPOINT_GONE, TC_ACT_SHOT);
   return tc_translate_and_forward(skb, &shape, &m, ILA_STAT_RX_REFORWARDED);
 }

@@ -139,6 +139,48 @@ TEST_CASE("slot table: inserts, replaces, removes and finds like a map, and give
   for (const ila::abi::ila_mapping_slot& s : maps.Raw()) CHECK(s.seq == 0);
 }
 
+TEST_CASE("slot table: an address's mapping and endpoint share its slot and leave it independently") {
+  ILA_SKIP_IF(BpfUnavailableReason());
+  Maps maps(6);
+  REQUIRE(maps.slots >= 0);
+  auto t = MapOrFail(maps.slots, maps.state, 6, 10);
+  ila::abi::ila_endpoint_value ep{};
+  ep.ifindex = 42;
+  ep.mac[5] = 7;
+  auto slot_of = [&](uint64_t id) -> std::optional<ila::abi::ila_mapping_slot> {
+    const ila::abi::ila_mapping_key k = Key(id);
+    for (const auto& s : maps.Raw())
+      if (s.seq != 0 && std::memcmp(&s.key, &k, sizeof(k)) == 0) return s;
+    return std::nullopt;
+  };
+  // An endpoint alone is no mapping.
+  REQUIRE(t->SetEndpoint(Key(1), ep).ok());
+  auto none = t->Lookup(Key(1));
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->has_value());
+  CHECK(t->Count() == 0);
+  CHECK(t->DumpBatch()->keys.empty());
+  CHECK(absl::IsNotFound(t->Delete(Key(1))));
+  // Then a mapping joins it in the same slot.
+  REQUIRE(t->Update(Key(1), Value(9)).ok());
+  auto both = slot_of(1);
+  REQUIRE(both);
+  CHECK(both->flags == (ILA_SLOT_F_MAPPING | ILA_SLOT_F_ENDPOINT));
+  CHECK(both->endpoint.ifindex == 42);
+  CHECK(t->Count() == 1);
+  // The mapping goes, the endpoint stays; then the endpoint goes and the slot is free again.
+  REQUIRE(t->Delete(Key(1)).ok());
+  auto left = slot_of(1);
+  REQUIRE(left);
+  CHECK(left->flags == ILA_SLOT_F_ENDPOINT);
+  CHECK(left->endpoint.mac[5] == 7);
+  CHECK(t->Count() == 0);
+  REQUIRE(t->ClearEndpoint(Key(1)).ok());
+  CHECK_FALSE(slot_of(1));
+  REQUIRE(t->ClearEndpoint(Key(1)).ok());  // nothing to do is no error
+  for (const auto& s : maps.Raw()) CHECK(s.seq == 0);
+}
+
 TEST_CASE("slot table: a key whose probe run is full is refused with the reason, nothing written") {
   ILA_SKIP_IF(BpfUnavailableReason());
   Maps maps(7);  // 128 slots
