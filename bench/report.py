@@ -356,7 +356,7 @@ def targets(pp, sc, lv, ct, cp=None, tc=None):
     t.append(target("two-host ILA path, live from_container: multiple of VXLAN over IPv6 in packets/s "
                     "(median of per-round ratios)", vx.get("median"), TARGET_OVER_VXLAN, "x",
                     better="higher", note=f"rounds ranged {vx.get('min')}..{vx.get('max')}"))
-    for meth, how in (("ila", "containers at XDP"), ("ila_tc", "containers at tc")):
+    for meth, how in (("ila", "programs at XDP"), ("ila_tc", "container and uplink programs at tc")):
         ila = ((tc or {}).get("methods") or {}).get(meth, {})
         t.append(target(f"container-to-container TCP throughput, ILA ({how}): fraction of plain "
                         "routing (median of per-repetition ratios)", ila.get("of_plain"),

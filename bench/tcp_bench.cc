@@ -441,7 +441,7 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
   if (!built.ok()) return Fail(state, built.status());
   TcpWorld& w = **built;
   AllCpus all_cpus;
-  const int reps = Pick(3, 1), seconds = Pick(4, 1), omit = Pick(1, 0), pings = Pick(200, 50);
+  const int reps = Pick(5, 1), seconds = Pick(4, 1), omit = Pick(1, 0), pings = Pick(200, 50);
   std::map<std::string, std::vector<Sample>> samples;
   std::map<std::string, bool> tso;
   int port = 5201;
