@@ -125,9 +125,18 @@ absl::Status DataplaneState::BindMaps() {
 
 absl::Status DataplaneState::SetEndpointLocked(const abi::ila_endpoint_key& key,
                                                const abi::ila_endpoint_value& value) {
+  auto before = endpoints.Lookup(key);
+  if (!before.ok()) return before.status();
   if (absl::Status st = endpoints.Update(key, value); !st.ok()) return st;
   absl::Status st = slot_table->SetEndpoint(abi::ila_mapping_key{key.sir}, value);
-  if (!st.ok()) (void)endpoints.Delete(key);
+  if (!st.ok()) {
+    // Back to what was there: the record and the slot agree again.
+    if (before->has_value()) {
+      (void)endpoints.Update(key, **before);
+    } else {
+      (void)endpoints.Delete(key);
+    }
+  }
   return st;
 }
 
@@ -893,7 +902,12 @@ absl::Status Dataplane::DetachLocked(int ifindex) {
     abi::ila_source_key skey{static_cast<uint32_t>(ifindex)};
     auto src = state_->sources.Lookup(skey);
     if (src.ok() && src->has_value()) {
-      state_->DropEndpointLocked(abi::ila_endpoint_key{(*src)->sir});
+      // The address may have been registered on another interface since: that endpoint stays.
+      abi::ila_endpoint_key ekey{(*src)->sir};
+      auto ep = state_->endpoints.Lookup(ekey);
+      if (ep.ok() && ep->has_value() && (*ep)->ifindex == static_cast<uint32_t>(ifindex)) {
+        state_->DropEndpointLocked(ekey);
+      }
       (void)state_->sources.Delete(skey);
     }
   }

@@ -45,21 +45,27 @@ uint32_t Home(const abi::ila_mapping_key& k, uint32_t bits) {
 
 }  // namespace
 
-// An exclusive open-file-description lock on the byte at the table's map id, in the map's file:
-// every fd of one map refers to the same inode, so handles in other threads and processes
-// exclude each other, and the kernel drops the lock if the holder dies.
+// Exclusive: this handle's mutex (threads of this process share the handle's open file
+// description, which an OFD lock does not tell apart), then an open-file-description lock on the
+// byte at the table's map id in the map's file: every fd of one map refers to the same inode, so
+// handles in other processes (and other handles here) exclude each other, and the kernel drops
+// the lock if its holder dies. `wait` false: give up at once if another writer holds it.
 class MappingSlots::WriterLock {
  public:
-  WriterLock(int fd, uint32_t offset) : fd_(fd), offset_(offset) {
-    struct flock fl{};
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = offset_;
-    fl.l_len = 1;
-    while (fcntl(fd_, F_OFD_SETLKW, &fl) != 0) {
+  WriterLock(const MappingSlots& table, bool wait = true)
+      : table_(table), mu_lock_(table.writer_mu_, std::defer_lock) {
+    if (wait) {
+      mu_lock_.lock();
+    } else if (!mu_lock_.try_lock()) {
+      status_ = absl::UnavailableError("busy");
+      return;
+    }
+    struct flock fl = Range(F_WRLCK);
+    while (fcntl(table_.slots_fd_, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) != 0) {
       if (errno != EINTR) {
-        status_ = absl::InternalError(absl::StrCat(kName, ": locking the table for writing failed: ",
-                                                   std::strerror(errno)));
+        status_ = absl::Status(wait ? absl::StatusCode::kInternal : absl::StatusCode::kUnavailable,
+                               absl::StrCat(kName, ": locking the table for writing failed: ",
+                                            std::strerror(errno)));
         return;
       }
     }
@@ -67,18 +73,22 @@ class MappingSlots::WriterLock {
   }
   ~WriterLock() {
     if (!held_) return;
-    struct flock fl{};
-    fl.l_type = F_UNLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = offset_;
-    fl.l_len = 1;
-    (void)fcntl(fd_, F_OFD_SETLK, &fl);
+    struct flock fl = Range(F_UNLCK);
+    (void)fcntl(table_.slots_fd_, F_OFD_SETLK, &fl);
   }
   const absl::Status& status() const { return status_; }
 
  private:
-  int fd_;
-  uint32_t offset_;
+  struct flock Range(short type) const {
+    struct flock fl{};
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = table_.lock_offset_;
+    fl.l_len = 1;
+    return fl;
+  }
+  const MappingSlots& table_;
+  std::unique_lock<std::mutex> mu_lock_;
   bool held_ = false;
   absl::Status status_;
 };
@@ -112,8 +122,11 @@ absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, in
     return absl::InternalError(
         absl::StrCat("bpf map ila_slot_state: mmap failed: ", std::strerror(err)));
   }
-  return std::unique_ptr<MappingSlots>(
+  std::unique_ptr<MappingSlots> table(
       new MappingSlots(slots_fd, bits, capacity, mem, bytes, state, state_bytes, info.id));
+  // Finish what a writer that died left, unless another writer is at work (it will).
+  if (WriterLock lock(*table, /*wait=*/false); lock.status().ok()) table->RepairLocked();
+  return table;
 }
 
 MappingSlots::~MappingSlots() {
@@ -123,24 +136,32 @@ MappingSlots::~MappingSlots() {
 
 uint64_t MappingSlots::Count() const { return __atomic_load_n(&state_->count, __ATOMIC_ACQUIRE); }
 
+bool MappingSlots::SameContents(const abi::ila_mapping_slot& a, const abi::ila_mapping_slot& b) {
+  return std::memcmp(&a.key, &b.key, sizeof(a.key)) == 0 &&
+         std::memcmp(&a.value, &b.value, sizeof(a.value)) == 0 &&
+         std::memcmp(&a.endpoint, &b.endpoint, sizeof(a.endpoint)) == 0 && a.flags == b.flags;
+}
+
 void MappingSlots::RepairLocked() const {
   const uint32_t writing = __atomic_load_n(&state_->writing, __ATOMIC_ACQUIRE);
   if (writing == 0) return;
   const uint32_t index = writing - 1;
   if (index < slot_count()) {
     abi::ila_mapping_slot& s = slots_[index];
-    s.key = K{};
-    s.value = V{};
-    s.endpoint = {};
-    s.flags = 0;
-    __atomic_store_n(&s.seq, Settled(static_cast<uint16_t>(s.seq | 1)), __ATOMIC_RELEASE);
-    Reclaim(index);
+    const abi::ila_mapping_slot& j = state_->journal;
+    const uint16_t seq = LoadSeq(s);
+    if (seq & 1) {
+      // Died inside the slot: finish the write it recorded.
+      s.value = j.value;
+      s.endpoint = j.endpoint;
+      s.flags = j.flags;
+      s.key = j.key;
+      __atomic_store_n(&s.seq, Settled(seq), __ATOMIC_RELEASE);
+    }
+    // The slot now holds the recorded write (finished here or by the writer), or the writer died
+    // before touching it: only the first changed the count.
+    if (SameContents(s, j)) __atomic_store_n(&state_->count, state_->journal_count, __ATOMIC_RELEASE);
   }
-  uint64_t live = 0;
-  for (size_t i = 0; i < slot_count(); ++i) {
-    live += LoadSeq(slots_[i]) != 0 && (slots_[i].flags & ILA_SLOT_F_MAPPING);
-  }
-  __atomic_store_n(&state_->count, live, __ATOMIC_RELEASE);
   __atomic_store_n(&state_->writing, 0u, __ATOMIC_RELEASE);
 }
 
@@ -151,7 +172,7 @@ std::optional<MappingSlots::Place> MappingSlots::Locate(const K& key) const {
   for (int i = 0; i < ILA_SLOT_PROBES; ++i, index = (index + 1) & mask) {
     const abi::ila_mapping_slot& s = slots_[index];
     const uint16_t seq = LoadSeq(s);
-    if (seq == 0) return Place{reusable.value_or(index), false};
+    if (seq == 0 || (s.flags & ILA_SLOT_F_FREE)) return Place{reusable.value_or(index), false};
     if (s.flags == 0) {
       if (!reusable) reusable = index;
     } else if (Same(s.key, key)) {
@@ -163,31 +184,42 @@ std::optional<MappingSlots::Place> MappingSlots::Locate(const K& key) const {
 }
 
 void MappingSlots::Write(uint32_t index, const K& key, const V& value,
-                         const abi::ila_endpoint_value& endpoint, uint8_t flags) const {
+                         const abi::ila_endpoint_value& endpoint, uint8_t flags,
+                         uint64_t count_after) const {
   abi::ila_mapping_slot& s = slots_[index];
-  __atomic_store_n(&state_->writing, index + 1, __ATOMIC_RELAXED);
+  // The journal first, so that a writer dying anywhere below leaves enough to finish its write.
+  abi::ila_mapping_slot& j = state_->journal;
+  j.value = flags & ILA_SLOT_F_MAPPING ? value : V{};
+  j.endpoint = flags & ILA_SLOT_F_ENDPOINT ? endpoint : abi::ila_endpoint_value{};
+  j.flags = flags;
+  j.key = flags & (ILA_SLOT_F_MAPPING | ILA_SLOT_F_ENDPOINT) ? key : K{};
+  state_->journal_count = count_after;
+  __atomic_store_n(&state_->writing, index + 1, __ATOMIC_RELEASE);
   // The reader's side is in xdp/mappings.h: odd while the slot changes, even again after, each
   // store ordered after the one before (x86 keeps stores in order; the fences keep the compiler
-  // from reordering them). A removed slot keeps no key.
+  // from reordering them). A removed or free slot keeps no key.
   const uint16_t odd = static_cast<uint16_t>(s.seq | 1);
   __atomic_store_n(&s.seq, odd, __ATOMIC_RELAXED);
   std::atomic_thread_fence(std::memory_order_release);
-  s.value = flags & ILA_SLOT_F_MAPPING ? value : V{};
-  s.endpoint = flags & ILA_SLOT_F_ENDPOINT ? endpoint : abi::ila_endpoint_value{};
-  s.flags = flags;
-  s.key = flags ? key : K{};
+  s.value = j.value;
+  s.endpoint = j.endpoint;
+  s.flags = j.flags;
+  s.key = j.key;
   __atomic_store_n(&s.seq, Settled(odd), __ATOMIC_RELEASE);
+  __atomic_store_n(&state_->count, count_after, __ATOMIC_RELEASE);
   __atomic_store_n(&state_->writing, 0u, __ATOMIC_RELEASE);
 }
 
 void MappingSlots::Reclaim(uint32_t index) const {
   const uint32_t mask = static_cast<uint32_t>(slot_count() - 1);
-  if (LoadSeq(slots_[(index + 1) & mask]) != 0) return;
-  // Nothing probes past the next slot, so nothing needs this run of removed slots either.
+  const abi::ila_mapping_slot& next = slots_[(index + 1) & mask];
+  if (LoadSeq(next) != 0 && !(next.flags & ILA_SLOT_F_FREE)) return;
+  // Nothing probes past the next slot, so nothing needs this run of removed slots either. The
+  // seqcount goes on counting up: a reader mid-copy of what the slot held must see it change.
   for (size_t n = 0; n < slot_count(); ++n, index = (index - 1) & mask) {
-    abi::ila_mapping_slot& s = slots_[index];
+    const abi::ila_mapping_slot& s = slots_[index];
     if (LoadSeq(s) == 0 || s.flags != 0) return;
-    __atomic_store_n(&s.seq, uint16_t{0}, __ATOMIC_RELEASE);
+    Write(index, K{}, V{}, abi::ila_endpoint_value{}, ILA_SLOT_F_FREE, Count());
   }
 }
 
@@ -207,9 +239,9 @@ absl::Status MappingSlots::UpdateLocked(const K& key, const V& value) const {
         "bpf map ", kName, ": update failed: no free slot within ", ILA_SLOT_PROBES,
         " of this address's home slot (the table is full around it; raise max_mappings)"));
   }
+  const uint8_t kept = at ? static_cast<uint8_t>(at->flags & ILA_SLOT_F_ENDPOINT) : 0;
   Write(place->index, key, value, at ? at->endpoint : abi::ila_endpoint_value{},
-        static_cast<uint8_t>((at ? at->flags : 0) | ILA_SLOT_F_MAPPING));
-  if (!had_mapping) __atomic_store_n(&state_->count, Count() + 1, __ATOMIC_RELEASE);
+        static_cast<uint8_t>(kept | ILA_SLOT_F_MAPPING), Count() + (had_mapping ? 0 : 1));
   return absl::OkStatus();
 }
 
@@ -220,9 +252,9 @@ absl::Status MappingSlots::DeleteLocked(const K& key) const {
   }
   const abi::ila_mapping_slot& at = slots_[place->index];
   const uint8_t left = static_cast<uint8_t>(at.flags & ~ILA_SLOT_F_MAPPING);
-  Write(place->index, key, V{}, at.endpoint, left);
+  const uint64_t n = Count();
+  Write(place->index, key, V{}, at.endpoint, left, n > 0 ? n - 1 : 0);
   if (left == 0) Reclaim(place->index);
-  if (uint64_t n = Count(); n > 0) __atomic_store_n(&state_->count, n - 1, __ATOMIC_RELEASE);
   return absl::OkStatus();
 }
 
@@ -230,7 +262,7 @@ absl::Status MappingSlots::SetEndpoint(const K& key, const abi::ila_endpoint_val
   if (IsZero(key)) {
     return absl::InvalidArgumentError(absl::StrCat(kName, ": the all-zero address is no SIR address"));
   }
-  WriterLock lock(slots_fd_, lock_offset_);
+  WriterLock lock(*this);
   if (!lock.status().ok()) return lock.status();
   RepairLocked();
   std::optional<Place> place = Locate(key);
@@ -240,13 +272,14 @@ absl::Status MappingSlots::SetEndpoint(const K& key, const abi::ila_endpoint_val
         " of this endpoint's home slot (the table is full around it)"));
   }
   const abi::ila_mapping_slot* at = place->found ? &slots_[place->index] : nullptr;
+  const uint8_t kept = at ? static_cast<uint8_t>(at->flags & ILA_SLOT_F_MAPPING) : 0;
   Write(place->index, key, at ? at->value : V{}, endpoint,
-        static_cast<uint8_t>((at ? at->flags : 0) | ILA_SLOT_F_ENDPOINT));
+        static_cast<uint8_t>(kept | ILA_SLOT_F_ENDPOINT), Count());
   return absl::OkStatus();
 }
 
 absl::Status MappingSlots::ClearEndpoint(const K& key) const {
-  WriterLock lock(slots_fd_, lock_offset_);
+  WriterLock lock(*this);
   if (!lock.status().ok()) return lock.status();
   RepairLocked();
   std::optional<Place> place = Locate(key);
@@ -255,7 +288,7 @@ absl::Status MappingSlots::ClearEndpoint(const K& key) const {
   }
   const abi::ila_mapping_slot& at = slots_[place->index];
   const uint8_t left = static_cast<uint8_t>(at.flags & ~ILA_SLOT_F_ENDPOINT);
-  Write(place->index, key, at.value, abi::ila_endpoint_value{}, left);
+  Write(place->index, key, at.value, abi::ila_endpoint_value{}, left, Count());
   if (left == 0) Reclaim(place->index);
   return absl::OkStatus();
 }
@@ -275,7 +308,7 @@ absl::StatusOr<std::optional<MappingSlots::V>> MappingSlots::Lookup(const K& key
   // long is a dead writer's, which the writer lock lets this reader repair.
   for (int tries = 0;; ++tries) {
     if (tries > 0 && tries % 4096 == 0) {
-      WriterLock lock(slots_fd_, lock_offset_);
+      WriterLock lock(*this);
       if (!lock.status().ok()) return lock.status();
       RepairLocked();
     }
@@ -310,12 +343,12 @@ absl::StatusOr<MappingSlots::Entries> MappingSlots::DumpBatch(size_t limit) cons
       std::atomic_thread_fence(std::memory_order_acquire);
       if (!(seq & 1) && LoadSeq(s) == seq) break;
       if (tries % 4096 == 0) {  // odd for long: a dead writer's slot (see Lookup)
-        WriterLock lock(slots_fd_, lock_offset_);
+        WriterLock lock(*this);
         if (!lock.status().ok()) return lock.status();
         RepairLocked();
       }
     }
-    if (seq == 0 || !(flags & ILA_SLOT_F_MAPPING)) continue;
+    if (seq == 0 || !(flags & ILA_SLOT_F_MAPPING)) continue;  // (a free slot has no flag but FREE)
     if (out.keys.size() >= limit) {
       out.complete = false;
       break;
@@ -343,7 +376,7 @@ absl::Status MappingSlots::UpdateBatch(std::span<const K> keys, std::span<const 
     return absl::InternalError(absl::StrCat(kName, ": update batch of ", keys.size(), " keys and ",
                                             values.size(), " values"));
   }
-  WriterLock lock(slots_fd_, lock_offset_);
+  WriterLock lock(*this);
   if (!lock.status().ok()) return lock.status();
   RepairLocked();
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -355,7 +388,7 @@ absl::Status MappingSlots::UpdateBatch(std::span<const K> keys, std::span<const 
 
 absl::Status MappingSlots::DeleteBatch(std::span<const K> keys, uint32_t* applied) const {
   *applied = 0;
-  WriterLock lock(slots_fd_, lock_offset_);
+  WriterLock lock(*this);
   if (!lock.status().ok()) return lock.status();
   RepairLocked();
   for (size_t i = 0; i < keys.size(); ++i) {

@@ -10,14 +10,16 @@
 // past it). Capacity is the configured max_mappings (the table has at least twice as many slots),
 // counted in ila_mapping_slot_count.
 //
-// Thread safety: every write holds an open-file-description lock on the table (fcntl F_OFD_SETLKW
-// on the map's file, byte range = the map's id), so writers in different threads and processes —
-// a controller and ilactl on one pinned instance — take turns; reads need no lock.
+// Thread safety: every write holds this handle's mutex and an open-file-description lock on the
+// table (fcntl F_OFD_SETLKW on the map's file, byte range = the map's id), so writers in different
+// threads and processes — a controller and ilactl on one pinned instance — take turns; reads need
+// no lock.
 #ifndef ILA_LIB_MAPPING_SLOTS_H_
 #define ILA_LIB_MAPPING_SLOTS_H_
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -91,12 +93,14 @@ class MappingSlots {
   std::optional<Place> Locate(const K& key) const;
   absl::Status UpdateLocked(const K& key, const V& value) const;
   absl::Status DeleteLocked(const K& key) const;
-  // Writes a whole slot; `flags` 0 makes it a removed slot.
+  // Writes a whole slot (`flags` 0: removed; ILA_SLOT_F_FREE: free) and then the count, journaled
+  // in ila_slot_state first.
   void Write(uint32_t index, const K& key, const V& value, const abi::ila_endpoint_value& endpoint,
-             uint8_t flags) const;
-  // Under the writer lock: finishes what a writer that died left (its slot becomes a removed one,
-  // and the count is recounted).
+             uint8_t flags, uint64_t count_after) const;
+  // Under the writer lock: finishes the write a writer that died left half done, from the
+  // journal, and the count with it.
   void RepairLocked() const;
+  static bool SameContents(const abi::ila_mapping_slot& a, const abi::ila_mapping_slot& b);
   // Turns a run of removed slots ending just before a free one back into free slots.
   void Reclaim(uint32_t index) const;
 
@@ -108,6 +112,7 @@ class MappingSlots {
   abi::ila_mapping_slot_state* state_;
   size_t state_bytes_;
   uint32_t lock_offset_;
+  mutable std::mutex writer_mu_;  // the writers of this handle (see WriterLock)
 };
 
 // The mapping table's storage: the slot table of a full data plane, or the LRU hash of a

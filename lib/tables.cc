@@ -929,8 +929,10 @@ absl::Status EndpointTable::Upsert(const Endpoint& ep) {
   std::memcpy(v.mac, ep.mac.bytes().data(), 6);
   std::memcpy(v.host_mac, host_mac->data(), 6);
   // The tc programs can hand a packet straight to the container's side of a veth pair.
-  if (auto link = internal::GetLink(ep.ifindex);
-      link.ok() && link->kind == "veth" && link->peer_ifindex != 0) {
+  // (bpf_redirect_peer only crosses into another namespace: a peer in this one is a plain
+  // redirect.)
+  if (auto link = internal::GetLink(ep.ifindex); link.ok() && link->kind == "veth" &&
+                                                 link->peer_ifindex != 0 && link->peer_netnsid) {
     v.flags |= ILA_ENDPOINT_F_PEER;
   }
   if (absl::Status st = s.SetEndpointLocked(key, v); !st.ok()) return st;

@@ -107,16 +107,21 @@ struct ila_endpoint_value {
 // The control plane writes slots through the map's memory mapping; `seq` makes each write appear
 // whole: odd while a slot changes, and a reader that sees it odd or changed reads again.
 struct ila_mapping_slot {
-  struct ila_mapping_key key;  // all zero with seq != 0: removed (lookups probe on past it)
+  struct ila_mapping_key key;  // all zero when removed or free
   struct ila_mapping_value value;       // when flags & ILA_SLOT_F_MAPPING
   struct ila_endpoint_value endpoint;   // when flags & ILA_SLOT_F_ENDPOINT
-  __u16 seq;  // 0: never used (lookups stop here); odd: being written
-  __u8 flags;  // ILA_SLOT_F_*
+  // Odd while being written. Only ever counts up (a reader that read the same value twice read
+  // one version, however many writes fell in between would have to wrap 2^16 first).
+  __u16 seq;
+  __u8 flags;  // ILA_SLOT_F_*; 0 with seq != 0: removed (lookups probe on past it)
   __u8 pad;
 };
 
 #define ILA_SLOT_F_MAPPING 0x1
 #define ILA_SLOT_F_ENDPOINT 0x2
+// Free again (lookups stop here, as at a slot never used, seq 0): a removed slot that nothing
+// probes past any more.
+#define ILA_SLOT_F_FREE 0x80
 
 #define ILA_SLOT_PROBES 64
 
@@ -125,8 +130,13 @@ struct ila_mapping_slot {
 struct ila_mapping_slot_state {
   __u64 count;    // live mappings in slots
   __u32 writing;  // 1 + the index of the slot a writer is changing; 0: none. Non-zero when the
-                  // writer lock is free means a writer died mid-write: the next one repairs it.
+                  // writer lock is free means a writer died mid-write: the next one finishes it
+                  // from the journal below.
   __u32 pad;
+  // The write in progress, recorded before the slot is touched: its whole new contents and the
+  // count after it.
+  struct ila_mapping_slot journal;
+  __u64 journal_count;
 };
 
 // The home slot of a SIR address (its two 64-bit halves as loaded from the wire bytes on this
@@ -299,7 +309,7 @@ ILA_STATIC_ASSERT(sizeof(struct ila_miss_state) == 16, "ila_miss_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_steer_config) == 260, "ila_steer_config");
 ILA_STATIC_ASSERT(sizeof(struct ila_meta) == 40, "ila_meta");
 ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot) == 64, "ila_mapping_slot");
-ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 16, "ila_slot_state");
+ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 88, "ila_slot_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_key) == 8, "ila_nexthop_key");
 ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_value) == 32, "ila_nexthop_value");
 ILA_STATIC_ASSERT(sizeof(struct ila_attachment) == 20, "ila_attachment");

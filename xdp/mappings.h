@@ -19,43 +19,59 @@ struct sir_entry {
   __u8 flags;
 };
 
-// Copies the slot of `sir` into *out; returns 0 when the address has none.
+// One lookup's state across the probe steps of bpf_loop.
+struct slot_probe {
+  __u64 k0, k1;
+  __u32 idx, mask;
+  struct sir_entry entry;
+  int found;
+};
+
+// One probe step: 1 to stop (found, or no such key), 0 to go on to the next slot.
 //
-// A slot whose seqcount is odd, or changed while it was read, is being written: the lookup starts
-// again from the home slot (the probes of all tries together are bounded). A key is never moved
-// once written, so the only outcomes are the slot before a concurrent write or after it.
-// x86 keeps loads in order, so the compiler barrier is all the reader needs between the copy and
-// the second read of the seqcount.
+// Keys are never moved once written, so a slot being written (odd seqcount) that holds another
+// key, or none, is stepped over like any other; only the address's own slot, when odd or changed
+// while it was copied, is read again (every step counts against the bound). The outcomes are the
+// slot before a concurrent write or after it. x86 keeps loads in order, so the compiler barrier is
+// all the reader needs between the copy and the second read of the seqcount.
+static __always_inline long slot_probe(struct slot_probe *p) {
+  __u32 idx = p->idx;
+  struct ila_mapping_slot *slot = bpf_map_lookup_elem(&ila_slots, &idx);
+  if (!slot) return 1;
+  const __u16 seq = *(volatile __u16 *)&slot->seq;
+  if (seq == 0) return 1;  // never used: no key lives beyond it
+  const __u64 *key = (const __u64 *)slot->key.sir.bytes;
+  if (key[0] == p->k0 && key[1] == p->k1) {
+    p->entry.mapping = slot->value;
+    p->entry.endpoint = slot->endpoint;
+    p->entry.flags = slot->flags;
+    asm volatile("" ::: "memory");
+    if (!(seq & 1) && *(volatile __u16 *)&slot->seq == seq) {
+      p->found = p->entry.flags != 0;
+      return 1;
+    }
+    return 0;  // being written: read it again
+  }
+  if (!(seq & 1) && (*(volatile __u8 *)&slot->flags & ILA_SLOT_F_FREE)) return 1;
+  p->idx = (idx + 1) & p->mask;
+  return 0;
+}
+
+static long slot_probe_step(__u32 step, void *data) { return slot_probe(data); }
+
+// Copies the slot of `sir` into *out; returns 0 when the address has none. The home slot is
+// probed inline (most lookups end there); the rest runs in bpf_loop, so that the verifier checks
+// one step instead of every step of every call site.
 static __always_inline int find_slot(const struct ila_addr *sir, struct sir_entry *out) {
   const __u32 bits = cfg_slot_bits;
-  __u64 k0, k1;
-  __builtin_memcpy(&k0, sir->bytes, 8);
-  __builtin_memcpy(&k1, sir->bytes + 8, 8);
-  const __u32 mask = bits >= 31 ? 0x7fffffffu : (1u << bits) - 1;
-  const __u32 home = ila_slot_home(k0, k1, bits);
-  __u32 idx = home;
-  for (int i = 0; i < 2 * ILA_SLOT_PROBES; ++i) {
-    struct ila_mapping_slot *slot = bpf_map_lookup_elem(&ila_slots, &idx);
-    if (!slot) return 0;
-    const __u16 seq = *(volatile __u16 *)&slot->seq;
-    if (seq == 0) return 0;  // never used: no key lives beyond it
-    if (seq & 1) {
-      idx = home;
-      continue;
-    }
-    const __u64 *key = (const __u64 *)slot->key.sir.bytes;
-    if (key[0] == k0 && key[1] == k1) {
-      out->mapping = slot->value;
-      out->endpoint = slot->endpoint;
-      out->flags = slot->flags;
-      asm volatile("" ::: "memory");
-      if (*(volatile __u16 *)&slot->seq == seq) return out->flags != 0;
-      idx = home;
-      continue;
-    }
-    idx = (idx + 1) & mask;
-  }
-  return 0;
+  struct slot_probe p = {};
+  __builtin_memcpy(&p.k0, sir->bytes, 8);
+  __builtin_memcpy(&p.k1, sir->bytes + 8, 8);
+  p.mask = bits >= 31 ? 0x7fffffffu : (1u << bits) - 1;
+  p.idx = ila_slot_home(p.k0, p.k1, bits);
+  if (!slot_probe(&p)) bpf_loop(2 * ILA_SLOT_PROBES, slot_probe_step, &p, 0);
+  *out = p.entry;
+  return p.found;
 }
 
 // The mapping of `sir` into *out, from its slot `e` (found or not) or, for a forwarding cache,

@@ -136,7 +136,7 @@ TEST_CASE("slot table: inserts, replaces, removes and finds like a map, and give
   // Removing everything leaves every slot unused again: no removed markers pile up.
   for (const auto& [id, tag] : model) REQUIRE(t->Delete(Key(id)).ok());
   CHECK(t->Count() == 0);
-  for (const ila::abi::ila_mapping_slot& s : maps.Raw()) CHECK(s.seq == 0);
+  for (const ila::abi::ila_mapping_slot& s : maps.Raw()) CHECK((s.seq == 0 || s.flags == ILA_SLOT_F_FREE));
 }
 
 TEST_CASE("slot table: an address's mapping and endpoint share its slot and leave it independently") {
@@ -178,7 +178,7 @@ TEST_CASE("slot table: an address's mapping and endpoint share its slot and leav
   REQUIRE(t->ClearEndpoint(Key(1)).ok());
   CHECK_FALSE(slot_of(1));
   REQUIRE(t->ClearEndpoint(Key(1)).ok());  // nothing to do is no error
-  for (const auto& s : maps.Raw()) CHECK(s.seq == 0);
+  for (const auto& s : maps.Raw()) CHECK((s.seq == 0 || s.flags == ILA_SLOT_F_FREE));
 }
 
 TEST_CASE("slot table: a key whose probe run is full is refused with the reason, nothing written") {
@@ -244,23 +244,22 @@ TEST_CASE("slot table: writers in two threads on separate handles lose nothing")
   close(st2);
 }
 
-TEST_CASE("slot table: a slot a dead writer left half-written is repaired by the next one") {
+TEST_CASE("slot table: a write a dead writer left half done is finished from its journal") {
   ILA_SKIP_IF(BpfUnavailableReason());
   Maps maps(8);
   REQUIRE(maps.slots >= 0);
-  auto t = MapOrFail(maps.slots, maps.state, 8, 100);
-  for (uint64_t id = 1; id <= 20; ++id) REQUIRE(t->Update(Key(id), Value(id)).ok());
-  // What a writer killed between its two seqcount stores leaves behind.
-  const uint32_t victim = [&] {
+  const size_t n = size_t{1} << 8;
+  auto victim_of = [&](uint64_t id) {
     auto raw = maps.Raw();
-    const ila::abi::ila_mapping_key seven = Key(7);
+    const ila::abi::ila_mapping_key k = Key(id);
     for (uint32_t i = 0; i < raw.size(); ++i)
-      if (std::memcmp(&raw[i].key, &seven, sizeof(seven)) == 0) return i;
+      if (std::memcmp(&raw[i].key, &k, sizeof(k)) == 0) return i;
     return UINT32_MAX;
-  }();
-  REQUIRE(victim != UINT32_MAX);
-  {
-    size_t n = size_t{1} << 8;
+  };
+  // What a writer killed part-way leaves: the journal and `writing` written, and the slot either
+  // odd and half changed, or not yet touched.
+  auto kill_writer = [&](uint32_t victim, const ila::abi::ila_mapping_slot& intended,
+                         uint64_t count_after, bool touched) {
     auto* slots = static_cast<ila::abi::ila_mapping_slot*>(
         mmap(nullptr, n * sizeof(ila::abi::ila_mapping_slot), PROT_READ | PROT_WRITE, MAP_SHARED,
              maps.slots, 0));
@@ -269,26 +268,53 @@ TEST_CASE("slot table: a slot a dead writer left half-written is repaired by the
              maps.state, 0));
     REQUIRE(slots != MAP_FAILED);
     REQUIRE(state != MAP_FAILED);
-    slots[victim].seq |= 1;
-    slots[victim].value.ila.bytes[0] ^= 0xff;
+    state->journal = intended;
+    state->journal_count = count_after;
     state->writing = victim + 1;
+    if (touched) {
+      slots[victim].seq |= 1;
+      slots[victim].value.ila.bytes[0] = intended.value.ila.bytes[0];  // a part of the new value
+    }
     munmap(slots, n * sizeof(ila::abi::ila_mapping_slot));
     munmap(state, static_cast<size_t>(getpagesize()));
+  };
+  {
+    auto t = MapOrFail(maps.slots, maps.state, 8, 100);
+    for (uint64_t id = 1; id <= 20; ++id) REQUIRE(t->Update(Key(id), Value(id)).ok());
+    // Died inside slot 7 while replacing its mapping: a reader does not hang on it; after
+    // waiting it takes the writer lock and finishes the write.
+    const uint32_t victim = victim_of(7);
+    REQUIRE(victim != UINT32_MAX);
+    ila::abi::ila_mapping_slot intended = maps.Raw()[victim];
+    intended.value = Value(777);
+    kill_writer(victim, intended, 20, true);
+    auto v = t->Lookup(Key(7));
+    REQUIRE(v.ok());
+    REQUIRE(v->has_value());
+    const ila::abi::ila_mapping_value want = Value(777);
+    CHECK(std::memcmp(&**v, &want, sizeof(want)) == 0);
+    CHECK(t->Count() == 20);
+    for (uint64_t id = 1; id <= 20; ++id) {
+      auto w = t->Lookup(Key(id));
+      REQUIRE(w.ok());
+      CHECK(w->has_value());
+    }
+    // Died before touching the slot it meant to insert into: nothing to finish, and the count
+    // it meant to write is not taken.
+    ila::abi::ila_mapping_slot fresh{};
+    fresh.key = Key(21);
+    fresh.value = Value(21);
+    fresh.flags = ILA_SLOT_F_MAPPING;
+    kill_writer(HomeOf(Key(21), 8), fresh, 21, false);
   }
-  // A reader does not hang on it: after waiting, it repairs the slot (the half-written mapping is
-  // dropped) and answers.
-  auto v = t->Lookup(Key(7));
-  REQUIRE(v.ok());
-  CHECK_FALSE(v->has_value());
-  CHECK(t->Count() == 19);
-  for (uint64_t id = 1; id <= 20; ++id) {
-    if (id == 7) continue;
-    auto w = t->Lookup(Key(id));
-    REQUIRE(w.ok());
-    CHECK(w->has_value());
-  }
-  REQUIRE(t->Update(Key(7), Value(7)).ok());
+  // The next handle (a restarted controller) repairs on Map.
+  auto t = MapOrFail(maps.slots, maps.state, 8, 100);
   CHECK(t->Count() == 20);
+  auto absent = t->Lookup(Key(21));
+  REQUIRE(absent.ok());
+  CHECK_FALSE(absent->has_value());
+  REQUIRE(t->Update(Key(21), Value(21)).ok());
+  CHECK(t->Count() == 21);
 }
 
 TEST_CASE("the data plane never reads a mapping half-written: every frame is one mapping's or the other's") {
