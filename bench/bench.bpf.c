@@ -152,15 +152,27 @@ int bench_sink(struct xdp_md *ctx) {
   return XDP_DROP;
 }
 
-SEC("xdp")
-int bench_plain_hash(struct xdp_md *ctx) {
+// The IPv6 header of an Ethernet frame, or NULL with the verdict for a frame that has none
+// (dropped when cut short, passed when of another EtherType).
+static __always_inline struct ipv6hdr *bench_ipv6(struct xdp_md *ctx, int *verdict) {
   void *data = (void *)(long)ctx->data;
   void *data_end = (void *)(long)ctx->data_end;
   struct ethhdr *eth = data;
-  if ((void *)(eth + 1) > data_end) return XDP_DROP;
-  if (eth->h_proto != bpf_htons(ETH_P_IPV6)) return XDP_PASS;
+  *verdict = XDP_DROP;
+  if ((void *)(eth + 1) > data_end) return NULL;
+  *verdict = XDP_PASS;
+  if (eth->h_proto != bpf_htons(ETH_P_IPV6)) return NULL;
   struct ipv6hdr *ip6 = (void *)(eth + 1);
-  if ((void *)(ip6 + 1) > data_end) return XDP_DROP;
+  *verdict = XDP_DROP;
+  if ((void *)(ip6 + 1) > data_end) return NULL;
+  return ip6;
+}
+
+SEC("xdp")
+int bench_plain_hash(struct xdp_md *ctx) {
+  int verdict;
+  struct ipv6hdr *ip6 = bench_ipv6(ctx, &verdict);
+  if (!ip6) return verdict;
   struct bench_plain_value *v = bpf_map_lookup_elem(&bench_plain, &ip6->daddr);
   if (!v) return XDP_PASS;
   __builtin_memcpy(&ip6->daddr, &v->addr, sizeof(v->addr));
@@ -180,13 +192,9 @@ struct {
 
 SEC("xdp")
 int bench_slots_lookup(struct xdp_md *ctx) {
-  void *data = (void *)(long)ctx->data;
-  void *data_end = (void *)(long)ctx->data_end;
-  struct ethhdr *eth = data;
-  if ((void *)(eth + 1) > data_end) return XDP_DROP;
-  if (eth->h_proto != bpf_htons(ETH_P_IPV6)) return XDP_PASS;
-  struct ipv6hdr *ip6 = (void *)(eth + 1);
-  if ((void *)(ip6 + 1) > data_end) return XDP_DROP;
+  int verdict;
+  struct ipv6hdr *ip6 = bench_ipv6(ctx, &verdict);
+  if (!ip6) return verdict;
   __u64 k0, k1;
   __builtin_memcpy(&k0, &ip6->daddr, 8);
   __builtin_memcpy(&k1, (__u8 *)&ip6->daddr + 8, 8);
@@ -218,13 +226,9 @@ int bench_slots_lookup(struct xdp_md *ctx) {
 // packet costs on top of the translation): a component of the data plane's remote path.
 SEC("xdp")
 int bench_fib_only(struct xdp_md *ctx) {
-  void *data = (void *)(long)ctx->data;
-  void *data_end = (void *)(long)ctx->data_end;
-  struct ethhdr *eth = data;
-  if ((void *)(eth + 1) > data_end) return XDP_DROP;
-  if (eth->h_proto != bpf_htons(ETH_P_IPV6)) return XDP_PASS;
-  struct ipv6hdr *ip6 = (void *)(eth + 1);
-  if ((void *)(ip6 + 1) > data_end) return XDP_DROP;
+  int verdict;
+  struct ipv6hdr *ip6 = bench_ipv6(ctx, &verdict);
+  if (!ip6) return verdict;
   struct bpf_fib_lookup fib = {};
   fib.family = 10;  // AF_INET6
   fib.l4_protocol = ip6->nexthdr;

@@ -679,14 +679,8 @@ class Replayer {
     REQUIRE(r.verdict >= 0);
     if (role == Role::kUplink && frame.size() >= 54) {
       // from_uplink at tc replays every arrival the same way.
-      XdpRun t = host_.RunTc(dp_.program_fd(Role::kUplink, AttachMode::kTc), frame,
-                             host_.uplink(), dp_);
-      INFO("the same frame through ila_tc_from_uplink\nxdp moved: " << OutcomesText(r.delta)
-                                                                     << "\ntc moved: "
-                                                                     << OutcomesText(t.delta));
-      CHECK(t.verdict == TcVerdictFor(r.verdict));
-      CHECK(Hex(t.frame) == Hex(r.frame));
-      CHECK(OutcomesText(t.delta) == OutcomesText(r.delta));
+      CheckTcSameAsXdp(r, host_.RunTc(dp_.program_fd(Role::kUplink, AttachMode::kTc), frame,
+                                      host_.uplink(), dp_));
     }
     return r;
   }

@@ -76,28 +76,37 @@ inline int TcVerdictFor(int xdp_verdict) {
 // An uplink frame is then also run through the tc flavour of from_uplink (AttachMode::kTc), which
 // must give the same verdict, the same bytes and the same counters: every from_uplink case of the
 // packet tests holds for both.
+// The tc flavour's run `tc` of a frame is the XDP program's run `xdp` of it: the same verdict, the
+// same bytes, the same outcome and translation counters.
+inline void CheckTcSameAsXdp(const XdpRun& xdp, const XdpRun& tc) {
+  INFO("the same frame through the tc program\nxdp moved: " << OutcomesText(xdp.delta)
+                                                            << "\ntc moved: "
+                                                            << OutcomesText(tc.delta));
+  CHECK(tc.verdict == TcVerdictFor(xdp.verdict));
+  CHECK(Hex(tc.frame) == Hex(xdp.frame));
+  CHECK(OutcomesText(tc.delta) == OutcomesText(xdp.delta));
+}
+
+// Repeats `once` (a deterministic program run) until its counter delta holds at most one
+// outcome: see Run.
+template <typename F>
+XdpRun RunQuiet(F&& once) {
+  XdpRun r;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    r = once();
+    if (r.verdict < 0 || Outcomes(r.delta) <= 1) break;
+  }
+  return r;
+}
+
 inline XdpRun Run(HostFixture& host, Role role, const Bytes& frame, int ingress) {
-  auto run = [&](auto&& once) {
-    XdpRun r;
-    for (int attempt = 0; attempt < 20; ++attempt) {
-      r = once();
-      if (r.verdict < 0 || Outcomes(r.delta) <= 1) break;
-    }
-    return r;
-  };
-  XdpRun r = run([&] { return host.Run(role, frame, ingress); });
+  XdpRun r = RunQuiet([&] { return host.Run(role, frame, ingress); });
   // BPF_PROG_TEST_RUN refuses an skb shorter than an Ethernet header, or than an IPv6 header when
   // its EtherType says IPv6, so those frames are held to XDP alone.
   const bool ipv6 = frame.size() >= 14 && frame[12] == 0x86 && frame[13] == 0xdd;
   if (role == Role::kUplink && frame.size() >= (ipv6 ? 54u : 14u)) {
     const int tc_fd = host.dp().program_fd(Role::kUplink, AttachMode::kTc);
-    XdpRun t = run([&] { return host.RunTc(tc_fd, frame, ingress); });
-    INFO("the same frame through ila_tc_from_uplink\nxdp moved: " << OutcomesText(r.delta)
-                                                                   << "\ntc moved: "
-                                                                   << OutcomesText(t.delta));
-    CHECK(t.verdict == TcVerdictFor(r.verdict));
-    CHECK(Hex(t.frame) == Hex(r.frame));
-    CHECK(OutcomesText(t.delta) == OutcomesText(r.delta));
+    CheckTcSameAsXdp(r, RunQuiet([&] { return host.RunTc(tc_fd, frame, ingress); }));
   }
   return r;
 }
