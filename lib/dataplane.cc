@@ -153,6 +153,11 @@ bool DataplaneState::EndpointUsesInterfaceLocked(int ifindex) {
 bool DataplaneState::XdpAttachedLocked() const {
   for (const auto& [ifindex, a] : attached)
     if (a.mode != AttachMode::kTc) return true;
+  // Also what other processes attached to this instance (their records are in ila_attachments).
+  auto records = attachment_records.Dump();
+  if (!records.ok()) return true;  // unknown: give the pass-through program, which is harmless
+  for (const auto& [ifindex, rec] : *records)
+    if (rec.native != 2) return true;
   return false;
 }
 

@@ -76,7 +76,7 @@ struct DataplaneState {
   absl::Status GivePeerNapiLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // For the first XDP attachment: pass-through programs for every target added before it.
   absl::Status GivePeerNapiToTargetsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Whether any XDP (not tc) program of this data plane is attached.
+  // Whether any XDP (not tc) program of this data plane is attached, by this process or another.
   bool XdpAttachedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Removes the devmap entry (and the peer's pass-through program) unless an attachment or
   // endpoint still needs it.

@@ -226,3 +226,32 @@ TEST_CASE("tc mode is refused for a router and with steering CPUs, with nothing 
   REQUIRE(filters.ok());
   CHECK(*filters == "");
 }
+
+TEST_CASE("with tc programs only no veth gets a pass-through program, until any handle attaches XDP") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  HostFixture::Options o;
+  o.pinned = true;
+  auto host = MakeHostOrFail(o);
+  REQUIRE(host->dp().DetachAll().ok());
+  auto has_xdp = [](const Netns& ns) {
+    auto out = ns.RunOutput("ip -o link show");
+    REQUIRE(out.ok());
+    return out->find("prog/xdp") != std::string::npos;
+  };
+  REQUIRE(host->dp().AttachUplink({host->uplink(), AttachMode::kTc, {}}).ok());
+  CHECK_FALSE(has_xdp(host->fabric_ns()));  // the uplink's peer keeps its offloads
+  // Another process's handle on the same instance attaches a container at XDP: the targets there
+  // now need pass-through programs for its redirects.
+  auto other = Dataplane::Open(host->pin_location());
+  REQUIRE(other.ok());
+  auto c1 = (*other)->AttachContainer({host->c1h(), H::C1(), H::C1Mac(), AttachMode::kNative});
+  INFO(c1.status().ToString());
+  REQUIRE(c1.ok());
+  CHECK(has_xdp(host->fabric_ns()));
+  // This handle attaches a container at tc afterwards: it sees the other's XDP attachment and
+  // gives the new target's peer a pass-through program too.
+  CHECK_FALSE(has_xdp(host->c2_ns()));
+  REQUIRE(host->dp().AttachContainer({host->c2h(), H::C2(), H::C2Mac(), AttachMode::kTc}).ok());
+  CHECK(has_xdp(host->c2_ns()));
+  REQUIRE((*other)->Detach(host->c1h()).ok());
+}
