@@ -23,8 +23,7 @@
 #include "stats.h"
 #include "translate.h"
 
-// Load-time options, set by the library before loading (never #ifdef flavours).
-const volatile __u8 cfg_miss_policy = ILA_MISS_PASS;
+// Load-time option, set by the library before loading (never #ifdef flavours).
 const volatile __u8 cfg_moved_policy = ILA_MOVED_FORWARD;
 
 static __always_inline int parse_failure(struct xdp_md *ctx, enum parse_result r) {
@@ -52,13 +51,10 @@ static __always_inline int refuse_to_translate(struct xdp_md *ctx, const struct 
 
 // A SIR destination with no mapping: what the miss policy says, if the destination is SIR at all.
 static __always_inline int handle_miss(struct xdp_md *ctx, const struct packet *pkt) {
-  struct ila_sir_prefix_key prefix;
-  __builtin_memcpy(prefix.prefix_be, &pkt->ip6->daddr, 8);
-  if (!bpf_map_lookup_elem(&ila_sir_prefixes, &prefix))
-    return count(ctx, ILA_STAT_PASS_NOT_SIR, XDP_PASS);
-  report_miss(ctx, &pkt->ip6->daddr);
-  if (cfg_miss_policy == ILA_MISS_DROP) return count(ctx, ILA_STAT_DROP_MISS, XDP_DROP);
-  return count(ctx, ILA_STAT_PASS_MISS, XDP_PASS);
+  __u32 observed;
+  const __u32 outcome = host_miss(ctx->ingress_ifindex, &pkt->ip6->daddr, &observed);
+  if (observed != ILA_STAT__COUNT) note(ctx, observed);
+  return count(ctx, outcome, outcome == ILA_STAT_DROP_MISS ? XDP_DROP : XDP_PASS);
 }
 
 SEC("xdp")
@@ -195,10 +191,7 @@ int ila_router(struct xdp_md *ctx) {
 
   struct ila_mapping_value m;
   if (!find_mapping((const struct ila_addr *)&pkt.ip6->daddr, &m)) {
-    struct ila_sir_prefix_key prefix;
-    __builtin_memcpy(prefix.prefix_be, &pkt.ip6->daddr, 8);
-    if (!bpf_map_lookup_elem(&ila_sir_prefixes, &prefix))
-      return count(ctx, ILA_STAT_PASS_NOT_SIR, XDP_PASS);
+    if (!in_sir_prefix(&pkt.ip6->daddr)) return count(ctx, ILA_STAT_PASS_NOT_SIR, XDP_PASS);
     return count(ctx, ILA_STAT_DROP_ROUTER_MISS, XDP_DROP);
   }
   int stop = refuse_to_translate(ctx, &pkt);

@@ -44,10 +44,27 @@ static __always_inline enum miss_report report_miss_on(__u32 ifindex, const stru
   return MISS_REPORTED;
 }
 
-static __always_inline void report_miss(struct xdp_md *ctx, const struct in6_addr *dst) {
-  enum miss_report r = report_miss_on(ctx->ingress_ifindex, dst);
-  if (r == MISS_REPORTED) note(ctx, ILA_STAT_MISS_EVENT);
-  if (r == MISS_LOST) note(ctx, ILA_STAT_MISS_EVENT_LOST);
+// Load-time option, set by the library before loading: what a host does with a SIR destination
+// it has no mapping for.
+const volatile __u8 cfg_miss_policy = ILA_MISS_PASS;
+
+// Whether `a` lies in one of the SIR prefixes this data plane translates.
+static __always_inline int in_sir_prefix(const struct in6_addr *a) {
+  struct ila_sir_prefix_key prefix;
+  __builtin_memcpy(prefix.prefix_be, a, 8);
+  return bpf_map_lookup_elem(&ila_sir_prefixes, &prefix) != NULL;
+}
+
+// A host's destination without a mapping (XDP and tc alike): not SIR at all, or a miss to report
+// and settle by the miss policy. Returns the outcome to count (PASS_NOT_SIR, DROP_MISS or
+// PASS_MISS); *observed is the miss-event observation to count too, or ILA_STAT__COUNT.
+static __always_inline __u32 host_miss(__u32 ifindex, const struct in6_addr *dst, __u32 *observed) {
+  *observed = ILA_STAT__COUNT;
+  if (!in_sir_prefix(dst)) return ILA_STAT_PASS_NOT_SIR;
+  enum miss_report r = report_miss_on(ifindex, dst);
+  if (r == MISS_REPORTED) *observed = ILA_STAT_MISS_EVENT;
+  if (r == MISS_LOST) *observed = ILA_STAT_MISS_EVENT_LOST;
+  return cfg_miss_policy == ILA_MISS_DROP ? ILA_STAT_DROP_MISS : ILA_STAT_PASS_MISS;
 }
 
 #endif  // ILA_XDP_MISS_H_

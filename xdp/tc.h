@@ -211,15 +211,10 @@ int ila_tc_from_container(struct __sk_buff *skb) {
 
   struct ila_mapping_value found;
   if (!mapping_of(dst, &e, in_slots, &found)) {
-    struct ila_sir_prefix_key prefix;
-    __builtin_memcpy(prefix.prefix_be, &pkt.ip6->daddr, 8);
-    if (!bpf_map_lookup_elem(&ila_sir_prefixes, &prefix))
-      return tc_count(skb, ILA_STAT_PASS_NOT_SIR, TC_ACT_OK);
-    enum miss_report reported = report_miss_on(skb->ingress_ifindex, &pkt.ip6->daddr);
-    if (reported == MISS_REPORTED) note_len(skb->len, ILA_STAT_MISS_EVENT);
-    if (reported == MISS_LOST) note_len(skb->len, ILA_STAT_MISS_EVENT_LOST);
-    if (cfg_miss_policy == ILA_MISS_DROP) return tc_count(skb, ILA_STAT_DROP_MISS, TC_ACT_SHOT);
-    return tc_count(skb, ILA_STAT_PASS_MISS, TC_ACT_OK);
+    __u32 observed;
+    const __u32 outcome = host_miss(skb->ingress_ifindex, &pkt.ip6->daddr, &observed);
+    if (observed != ILA_STAT__COUNT) note_len(skb->len, observed);
+    return tc_count(skb, outcome, outcome == ILA_STAT_DROP_MISS ? TC_ACT_SHOT : TC_ACT_OK);
   }
   if (hop_limit <= 1) return tc_count(skb, ILA_STAT_PASS_HOP_LIMIT, TC_ACT_OK);
   const struct tc_shape shape = tc_shape_of(&pkt);
