@@ -95,7 +95,7 @@ absl::Status DataplaneState::BindMaps() {
        {"ila_mappings", "ila_slots", "ila_slot_state", "ila_reverse", "ila_locators",
         "ila_endpoints", "ila_sources",
         "ila_sir_prefixes", "ila_tx_ports", "ila_cpus", "ila_steer", "ila_meta",
-        "ila_attachments", "ila_stats", "ila_miss_events", "ila_nexthops", "ila_nexthop_epoch"}) {
+        "ila_attachments", "ila_stats", "ila_miss_events", "ila_nexthop_cache", "ila_nexthop_epoch"}) {
     if (map_fd(name) < 0) return absl::InternalError(absl::StrCat("map ", name, " is missing"));
   }
   auto slots = MappingSlots::Map(map_fd("ila_slots"), map_fd("ila_slot_state"),
@@ -118,7 +118,6 @@ absl::Status DataplaneState::BindMaps() {
   meta = {map_fd("ila_meta"), "ila_meta"};
   attachment_records = {map_fd("ila_attachments"), "ila_attachments"};
   stats = {map_fd("ila_stats"), "ila_stats"};
-  nexthops = {map_fd("ila_nexthops"), "ila_nexthops"};
   nexthop_epoch = {map_fd("ila_nexthop_epoch"), "ila_nexthop_epoch"};
   return absl::OkStatus();
 }

@@ -52,7 +52,6 @@ struct DataplaneState {
   TypedMap<uint32_t, abi::ila_meta> meta;
   TypedMap<uint32_t, abi::ila_attachment> attachment_records;
   PerCpuArray<abi::ila_stat_value> stats;
-  TypedMap<abi::ila_nexthop_key, abi::ila_nexthop_value> nexthops;
   TypedMap<uint32_t, uint64_t> nexthop_epoch;
 
   int prog(Prog p) const { return prog_fds[static_cast<size_t>(p)].get(); }

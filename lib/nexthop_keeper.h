@@ -1,4 +1,4 @@
-// Keeps the programs' next-hop cache (ila_nexthops) correct: the programs store bpf_fib_lookup's
+// Keeps the programs' next-hop cache (ila_nexthop_cache) correct: the programs store bpf_fib_lookup's
 // answers per locator tagged with the current epoch (ila_nexthop_epoch) and use only entries of
 // the current epoch; this keeper starts a new epoch whenever rtnetlink says something an answer
 // can depend on changed, and sets epoch 0 (cache off) while routing is something a per-locator

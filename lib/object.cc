@@ -49,7 +49,9 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
   bpf_map__set_max_entries(skel->maps.ila_sources, config.max_endpoints);
   bpf_map__set_max_entries(skel->maps.ila_locators, config.max_locators);
   bpf_map__set_max_entries(skel->maps.ila_sir_prefixes, config.max_sir_prefixes);
-  bpf_map__set_max_entries(skel->maps.ila_nexthops, config.max_nexthops);
+  const uint32_t nexthop_bits = NexthopCacheBits(config);
+  skel->rodata->cfg_nexthop_bits = nexthop_bits;
+  bpf_map__set_max_entries(skel->maps.ila_nexthop_cache, 1u << nexthop_bits);
   return skel;
 }
 
@@ -60,6 +62,12 @@ uint32_t MappingSlotBits(const DataplaneConfig& config) {
       uint64_t{config.max_endpoints} + (config.forwarding_cache ? 0 : uint64_t{config.max_mappings});
   uint32_t bits = 1;
   while (bits < 31 && (uint64_t{1} << bits) < 2 * keys) ++bits;
+  return bits;
+}
+
+uint32_t NexthopCacheBits(const DataplaneConfig& config) {
+  uint32_t bits = 1;
+  while (bits < 31 && (uint64_t{1} << bits) < 2 * uint64_t{config.max_nexthops}) ++bits;
   return bits;
 }
 

@@ -19,7 +19,7 @@ namespace ila::abi {
 
 // Bumped whenever any layout below changes; pinned maps record it so that a newer library never
 // misreads an older instance's maps.
-#define ILA_ABI_VERSION 3
+#define ILA_ABI_VERSION 4
 
 // enum ChecksumMode in include/ila/types.h, as stored in maps.
 enum ila_csum_mode {
@@ -165,23 +165,34 @@ struct ila_sir_prefix_value {
   __u32 flags;  // reserved
 };
 
-// ila_nexthops (LRU): what bpf_fib_lookup answered for a translated destination, by its locator,
+// ila_nexthop_cache: what bpf_fib_lookup answered for a translated destination, by its locator,
 // so that the next packet to that locator skips the FIB walk (most of a remote packet's cost).
+// A direct-mapped array of 2^bits entries (at least twice DataplaneConfig::max_nexthops),
+// indexed by ila_nexthop_index of the locator and holding the locator it answers for: a lookup is
+// an array access the verifier inlines, where a hash map costs a helper call and a hash. Two
+// locators that share an entry take it in turns (each change costs one FIB walk).
 // Learned by the programs, only from answers through a gateway (one neighbour serves the whole
 // locator); trusted only while `epoch` equals ila_nexthop_epoch, which the control plane changes
 // on every route, rule, neighbour, link, address or forwarding change (and sets to 0 to switch
 // the cache off). `max_len` is the longest packet the FIB accepted for it (MTU).
-struct ila_nexthop_key {
+// Written only by the programs, on any CPU: a writer takes the entry by moving `seq` from even to
+// odd with a compare-and-swap (and leaves it to the other CPU when that fails), and makes it even
+// again when done; a reader uses a copy only when `seq` was even and unchanged around it.
+struct ila_nexthop_entry {
   __u8 locator_be[8];
-};
-struct ila_nexthop_value {
   __u64 epoch;
-  __u32 ifindex;   // egress
-  __u16 max_len;   // IPv6 total length known to fit the path
-  __u8 dmac[6];
-  __u8 smac[6];
-  __u8 pad[6];
+  __u8 macs[12];  // destination MAC, then source MAC: the Ethernet header's first 12 bytes
+  __u32 ifindex;  // egress
+  __u16 max_len;  // IPv6 total length known to fit the path
+  __u16 pad;
+  __u32 seq;
 };
+
+// The entry of a locator (its 8 bytes as loaded from the wire on this machine) in a cache of
+// 2^bits entries, 1 <= bits <= 31.
+static inline __u32 ila_nexthop_index(__u64 locator, __u32 bits) {
+  return (__u32)((locator * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
+}
 
 // Every outcome a program can reach, counted per CPU in ila_stats (packets and bytes). Names in
 // lib/stats.cc; keep both in step (checked by a test over ILA_STAT__COUNT).
@@ -219,7 +230,7 @@ enum ila_stat {
   ILA_STAT_MISS_EVENT,                   // a miss event was sent to the control plane
   ILA_STAT_MISS_EVENT_LOST,              // a miss event was due but the ring buffer was full
   ILA_STAT_STEERED,                      // uplink: handed to another CPU through the cpumap
-  ILA_STAT_NEXTHOP_LEARNED,              // a FIB answer was stored in ila_nexthops
+  ILA_STAT_NEXTHOP_LEARNED,              // a FIB answer was stored in ila_nexthop_cache
   ILA_STAT_NEXTHOP_HIT,                  // forwarded with a stored FIB answer (no FIB walk)
   ILA_STAT__COUNT
 };
@@ -310,8 +321,10 @@ ILA_STATIC_ASSERT(sizeof(struct ila_steer_config) == 260, "ila_steer_config");
 ILA_STATIC_ASSERT(sizeof(struct ila_meta) == 40, "ila_meta");
 ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot) == 64, "ila_mapping_slot");
 ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 88, "ila_slot_state");
-ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_key) == 8, "ila_nexthop_key");
-ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_value) == 32, "ila_nexthop_value");
+ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_entry) == 40, "ila_nexthop_entry");
+// The programs copy these as 64-bit words (xdp/mappings.h, xdp/nexthop.h).
+ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_mapping_slot, value) == 16, "slot value offset");
+ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_nexthop_entry, macs) == 16, "nexthop macs offset");
 ILA_STATIC_ASSERT(sizeof(struct ila_attachment) == 20, "ila_attachment");
 
 #ifdef __cplusplus

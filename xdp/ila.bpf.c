@@ -70,19 +70,19 @@ int ila_from_container(struct xdp_md *ctx) {
 
   const struct ila_addr *dst = (const struct ila_addr *)&pkt.ip6->daddr;
   struct sir_entry e;
-  const int found = find_slot(dst, &e);
-  if (found && (e.flags & ILA_SLOT_F_ENDPOINT)) {
+  const __u8 flags = find_slot(dst, &e);
+  if (flags & ILA_SLOT_F_ENDPOINT) {
     int stop = refuse_to_translate(ctx, &pkt);
     if (stop >= 0) return stop;
     return deliver_local(ctx, &pkt, &e.endpoint, ILA_STAT_TX_LOCAL);
   }
 
-  struct ila_mapping_value m;
-  if (!mapping_of(dst, &e, found, &m)) return handle_miss(ctx, &pkt);
+  const struct ila_mapping_value *m = mapping_of(dst, &e, flags);
+  if (!m) return handle_miss(ctx, &pkt);
   int stop = refuse_to_translate(ctx, &pkt);
   if (stop >= 0) return stop;
-  write_ila_destination(ctx, &pkt, &m);
-  return forward_translated(ctx, &pkt, ILA_STAT_TX_REMOTE);
+  const __u64 locator = write_ila_destination(ctx, &pkt, m);
+  return forward_translated(ctx, &pkt, locator, ILA_STAT_TX_REMOTE);
 }
 
 // from_uplink after the locator check, for a packet whose locator is this host's.
@@ -97,16 +97,15 @@ static __always_inline int uplink_translate(struct xdp_md *ctx, struct packet *p
 
   const struct ila_addr *sir = (const struct ila_addr *)&pkt->ip6->daddr;
   struct sir_entry e;
-  const int found = find_slot(sir, &e);
-  if (found && (e.flags & ILA_SLOT_F_ENDPOINT))
-    return deliver_local(ctx, pkt, &e.endpoint, ILA_STAT_RX_DELIVERED);
+  const __u8 flags = find_slot(sir, &e);
+  if (flags & ILA_SLOT_F_ENDPOINT) return deliver_local(ctx, pkt, &e.endpoint, ILA_STAT_RX_DELIVERED);
 
   // The container is not here (any more).
   if (cfg_moved_policy == ILA_MOVED_DROP) return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
-  struct ila_mapping_value m;
-  if (!mapping_of(sir, &e, found, &m)) return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
-  write_ila_destination(ctx, pkt, &m);
-  return forward_translated(ctx, pkt, ILA_STAT_RX_REFORWARDED);
+  const struct ila_mapping_value *m = mapping_of(sir, &e, flags);
+  if (!m) return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);
+  const __u64 locator = write_ila_destination(ctx, pkt, m);
+  return forward_translated(ctx, pkt, locator, ILA_STAT_RX_REFORWARDED);
 }
 
 // Parses an uplink arrival and finds this host's locator entry for it; NULL with *verdict set
@@ -189,15 +188,18 @@ int ila_router(struct xdp_md *ctx) {
   if (r != PARSE_OK) return parse_failure(ctx, r);
   if (is_link_scoped(&pkt.ip6->daddr)) return count(ctx, ILA_STAT_PASS_LINK_LOCAL, XDP_PASS);
 
-  struct ila_mapping_value m;
-  if (!find_mapping((const struct ila_addr *)&pkt.ip6->daddr, &m)) {
+  const struct ila_addr *dst = (const struct ila_addr *)&pkt.ip6->daddr;
+  struct sir_entry e;
+  const __u8 flags = cfg_mappings_in_slots ? find_slot(dst, &e) : 0;
+  const struct ila_mapping_value *m = mapping_of(dst, &e, flags);
+  if (!m) {
     if (!in_sir_prefix(&pkt.ip6->daddr)) return count(ctx, ILA_STAT_PASS_NOT_SIR, XDP_PASS);
     return count(ctx, ILA_STAT_DROP_ROUTER_MISS, XDP_DROP);
   }
   int stop = refuse_to_translate(ctx, &pkt);
   if (stop >= 0) return stop;
-  write_ila_destination(ctx, &pkt, &m);
-  return forward_translated(ctx, &pkt, ILA_STAT_ROUTER_FORWARDED);
+  const __u64 locator = write_ila_destination(ctx, &pkt, m);
+  return forward_translated(ctx, &pkt, locator, ILA_STAT_ROUTER_FORWARDED);
 }
 
 #include "tc.h"

@@ -68,14 +68,15 @@ struct {
   __type(value, struct ila_sir_prefix_value);
 } ila_sir_prefixes SEC(".maps");
 
+// abi.h; sized by the loader (2^cfg_nexthop_bits entries).
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 4096);
-  __type(key, struct ila_nexthop_key);
-  __type(value, struct ila_nexthop_value);
-} ila_nexthops SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, struct ila_nexthop_entry);
+} ila_nexthop_cache SEC(".maps");
 
-// The one entry is the epoch ila_nexthops entries must carry to be used; 0: cache off.
+// The one entry is the epoch ila_nexthop_cache entries must carry to be used; 0: cache off.
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);

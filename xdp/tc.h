@@ -63,30 +63,30 @@ static __always_inline __u32 tc_transport_csum(__u8 proto, __u16 payload_len, __
   }
 }
 
-// Rewrites MACs and hop limit and redirects to `ifindex`, if it is one of the data plane's redirect
-// targets: to its egress, or with `peer` into the ingress of its veth peer. Packet pointers are
-// dead after this.
-static __always_inline int tc_redirect(struct __sk_buff *skb, __u32 ifindex, const __u8 *dmac,
-                                       const __u8 *smac, __u8 hop_limit, __u32 stat, int peer) {
+// Rewrites MACs and hop limit and redirects to the next hop, if it is one of the data plane's
+// redirect targets: to its egress, or with `peer` into the ingress of its veth peer. Packet
+// pointers are dead after this.
+static __always_inline int tc_redirect(struct __sk_buff *skb, const struct next_hop *hop,
+                                       __u8 hop_limit, __u32 stat, int peer) {
+  __u32 ifindex = hop->ifindex;
   if (!bpf_map_lookup_elem(&ila_tx_ports, &ifindex))
     return tc_count(skb, ILA_STAT_PASS_EGRESS_NOT_REDIRECTABLE, TC_ACT_OK);
-  __u8 macs[2 * ETH_ALEN];
-  __builtin_memcpy(macs, dmac, ETH_ALEN);
-  __builtin_memcpy(macs + ETH_ALEN, smac, ETH_ALEN);
-  __u8 hop = hop_limit - 1;
+  __u8 macs[2 * ETH_ALEN] __attribute__((aligned(8)));
+  *(__u64 *)macs = hop->macs_lo;
+  *(__u32 *)(macs + 8) = hop->macs_hi;
+  __u8 hop_left = hop_limit - 1;
   if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0) ||
-      bpf_skb_store_bytes(skb, TC_HOP_OFF, &hop, 1, BPF_F_RECOMPUTE_CSUM))
+      bpf_skb_store_bytes(skb, TC_HOP_OFF, &hop_left, 1, BPF_F_RECOMPUTE_CSUM))
     return tc_count(skb, ILA_STAT_DROP_TRUNCATED, TC_ACT_SHOT);
   note_len(skb->len, stat);
   return peer ? bpf_redirect_peer(ifindex, 0) : bpf_redirect(ifindex, 0);
 }
 
 // Delivers into a container on this host. The caller has checked the hop limit (> 1).
-static __always_inline int tc_deliver(struct __sk_buff *skb, const struct ila_endpoint_value *found,
+static __always_inline int tc_deliver(struct __sk_buff *skb, const struct ila_endpoint_value *ep,
                                       __u8 hop_limit, __u32 stat) {
-  const struct ila_endpoint_value ep = *found;
-  return tc_redirect(skb, ep.ifindex, ep.mac, ep.host_mac, hop_limit, stat,
-                     ep.flags & ILA_ENDPOINT_F_PEER);
+  const struct next_hop hop = endpoint_hop(ep);
+  return tc_redirect(skb, &hop, hop_limit, stat, ep->flags & ILA_ENDPOINT_F_PEER);
 }
 
 // Forwards a translated skb to its locator's next hop: the stored answer, else the FIB (with
@@ -95,17 +95,15 @@ static __always_inline int tc_deliver(struct __sk_buff *skb, const struct ila_en
 static __always_inline int tc_forward(struct __sk_buff *skb, const struct ila_addr *dst,
                                       const struct ila_addr *src, __u8 proto, __u8 hop_limit,
                                       __u32 headers, __u32 stat) {
-  struct ila_nexthop_key key;
-  __builtin_memcpy(key.locator_be, dst, 8);
+  __u64 locator;
+  __builtin_memcpy(&locator, dst, 8);
   // The longest packet on the wire this skb becomes: one segment when it is a GSO packet.
   const __u32 wire_len = skb->gso_size ? skb->gso_size + headers : skb->len - sizeof(struct ethhdr);
   const __u64 epoch = nexthop_epoch();
-  if (epoch != 0) {
-    struct ila_nexthop_value *nh = bpf_map_lookup_elem(&ila_nexthops, &key);
-    if (nh && nh->epoch == epoch && wire_len <= nh->max_len) {
-      note_len(skb->len, ILA_STAT_NEXTHOP_HIT);
-      return tc_redirect(skb, nh->ifindex, nh->dmac, nh->smac, hop_limit, stat, 0);
-    }
+  struct next_hop hop;
+  if (epoch != 0 && cached_nexthop(locator, epoch, wire_len, &hop)) {
+    note_len(skb->len, ILA_STAT_NEXTHOP_HIT);
+    return tc_redirect(skb, &hop, hop_limit, stat, 0);
   }
   struct bpf_fib_lookup fib = {};
   fib.family = AF_INET6;
@@ -116,15 +114,16 @@ static __always_inline int tc_forward(struct __sk_buff *skb, const struct ila_ad
   long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
   if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return tc_count(skb, ILA_STAT_PASS_NO_NEIGHBOUR, TC_ACT_OK);
   if (rc != BPF_FIB_LKUP_RET_SUCCESS) return tc_count(skb, ILA_STAT_PASS_FIB, TC_ACT_OK);
+  hop = fib_hop(&fib);
   if (epoch != 0) {
     // The FIB checked this skb against the egress device's MTU and reported it (mtu_result).
-    struct ipv6hdr shape = {};
-    __builtin_memcpy(&shape.daddr, dst, 16);
-    if (learn_nexthop(&key, &fib, &shape, epoch,
+    struct in6_addr asked __attribute__((aligned(8)));
+    __builtin_memcpy(&asked, dst, 16);
+    if (learn_nexthop(locator, &fib, &hop, &asked, epoch,
                       fib.mtu_result < wire_len ? wire_len : fib.mtu_result))
       note_len(skb->len, ILA_STAT_NEXTHOP_LEARNED);
   }
-  return tc_redirect(skb, fib.ifindex, fib.dmac, fib.smac, hop_limit, stat, 0);
+  return tc_redirect(skb, &hop, hop_limit, stat, 0);
 }
 
 // IPv6 plus transport header length of a parsed packet, for segment sizes (60: the longest
@@ -203,14 +202,14 @@ int ila_tc_from_container(struct __sk_buff *skb) {
 
   const struct ila_addr *dst = (const struct ila_addr *)&pkt.ip6->daddr;
   struct sir_entry e;
-  const int in_slots = find_slot(dst, &e);
-  if (in_slots && (e.flags & ILA_SLOT_F_ENDPOINT)) {
+  const __u8 flags = find_slot(dst, &e);
+  if (flags & ILA_SLOT_F_ENDPOINT) {
     if (hop_limit <= 1) return tc_count(skb, ILA_STAT_PASS_HOP_LIMIT, TC_ACT_OK);
     return tc_deliver(skb, &e.endpoint, hop_limit, ILA_STAT_TX_LOCAL);
   }
 
-  struct ila_mapping_value found;
-  if (!mapping_of(dst, &e, in_slots, &found)) {
+  const struct ila_mapping_value *found = mapping_of(dst, &e, flags);
+  if (!found) {
     __u32 observed;
     const __u32 outcome = host_miss(skb->ingress_ifindex, &pkt.ip6->daddr, &observed);
     if (observed != ILA_STAT__COUNT) note_len(skb->len, observed);
@@ -218,7 +217,7 @@ int ila_tc_from_container(struct __sk_buff *skb) {
   }
   if (hop_limit <= 1) return tc_count(skb, ILA_STAT_PASS_HOP_LIMIT, TC_ACT_OK);
   const struct tc_shape shape = tc_shape_of(&pkt);
-  return tc_translate_and_forward(skb, &shape, &found, ILA_STAT_TX_REMOTE);
+  return tc_translate_and_forward(skb, &shape, found, ILA_STAT_TX_REMOTE);
 }
 
 // from_uplink at tc, on the uplink's clsact ingress: the same decisions as ila_from_uplink, made on
@@ -238,7 +237,7 @@ int ila_tc_from_uplink(struct __sk_buff *skb) {
   const struct ila_locator_value loc = *found;
   const struct tc_shape shape = tc_shape_of(&pkt);
 
-  __u8 sir[16];
+  __u8 sir[16] __attribute__((aligned(8)));
   __builtin_memcpy(sir, &pkt.ip6->daddr, 16);
   restore_sir_address(sir, &loc);
   __u64 csum_flags = 0;
@@ -262,17 +261,16 @@ int ila_tc_from_uplink(struct __sk_buff *skb) {
   }
 
   struct sir_entry e;
-  const int in_slots = find_slot((const struct ila_addr *)sir, &e);
-  if (in_slots && (e.flags & ILA_SLOT_F_ENDPOINT))
+  const __u8 flags = find_slot((const struct ila_addr *)sir, &e);
+  if (flags & ILA_SLOT_F_ENDPOINT)
     return tc_deliver(skb, &e.endpoint, shape.hop_limit, ILA_STAT_RX_DELIVERED);
 
   // The container is not here (any more).
   if (cfg_moved_policy == ILA_MOVED_DROP)
     return tc_count(skb, ILA_STAT_DROP_ENDPOINT_GONE, TC_ACT_SHOT);
-  struct ila_mapping_value m;
-  if (!mapping_of((const struct ila_addr *)sir, &e, in_slots, &m))
-    return tc_count(skb, ILA_STAT_DROP_ENDPOINT_GONE, TC_ACT_SHOT);
-  return tc_translate_and_forward(skb, &shape, &m, ILA_STAT_RX_REFORWARDED);
+  const struct ila_mapping_value *m = mapping_of((const struct ila_addr *)sir, &e, flags);
+  if (!m) return tc_count(skb, ILA_STAT_DROP_ENDPOINT_GONE, TC_ACT_SHOT);
+  return tc_translate_and_forward(skb, &shape, m, ILA_STAT_RX_REFORWARDED);
 }
 
 #endif  // ILA_XDP_TC_H_

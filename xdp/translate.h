@@ -74,11 +74,19 @@ static __always_inline void adjust_transport(struct xdp_md *ctx, const struct pa
                                 : csum_field_update(*field, delta_be);
 }
 
-// SIR -> ILA with a mapping: the ILA destination was precomputed by the control plane.
-static __always_inline void write_ila_destination(struct xdp_md *ctx, struct packet *pkt,
-                                                  const struct ila_mapping_value *m) {
-  __builtin_memcpy(&pkt->ip6->daddr, &m->ila, sizeof(m->ila));
+// SIR -> ILA with a mapping: the ILA destination was precomputed by the control plane. Copied as
+// two words (a mapping is 8-aligned in its slot, its stack copy and ila_mappings). Returns the
+// locator written, for the next-hop lookup (read back from the packet it would wait for the
+// stores).
+static __always_inline __u64 write_ila_destination(struct xdp_md *ctx, struct packet *pkt,
+                                                   const struct ila_mapping_value *m) {
+  const __u64 *ila = (const __u64 *)m->ila.bytes;
+  const __u64 locator = ila[0];
+  __u64 *daddr = (__u64 *)&pkt->ip6->daddr;
+  daddr[0] = locator;
+  daddr[1] = ila[1];
   if (is_adjust_transport(m->csum_mode)) adjust_transport(ctx, pkt, m->transport_delta_be);
+  return locator;
 }
 
 // Restores an identifier's low 16 bits from a checksum-neutral ILA address. A restored 0xffff is

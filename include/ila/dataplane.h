@@ -76,7 +76,9 @@ struct DataplaneConfig {
   // cannot represent (policy rules, multipath or source-specific routes, forwarding off on an
   // interface). Without a live Dataplane holding it (the last one was destroyed), the cache is off.
   bool nexthop_cache = true;
-  uint32_t max_nexthops = 4096;  // locators remembered (LRU)
+  // Locators remembered: the cache has the next power of two at least twice this many entries,
+  // each holding the locator last learned among those that hash to it.
+  uint32_t max_nexthops = 4096;
   // Invalidate at least this often even without a change notification (path MTU exceptions and a
   // lost notification are not announced); zero: only on notifications.
   std::chrono::milliseconds nexthop_refresh = std::chrono::seconds(1);

@@ -4,6 +4,7 @@
 // before the next packet can use them (checked with periodic refresh off, so only notifications
 // can do it), and routing a per-locator answer cannot represent switches the cache off.
 #include <bpf/bpf.h>
+#include <endian.h>
 #include <linux/bpf.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "abi.h"
 #include "ila/translation.h"
 #include "support/host_fixture.h"
 #include "support/host_test.h"
@@ -306,4 +308,68 @@ TEST_CASE("the cache is off while no Dataplane keeps it") {
   CHECK((*again)->nexthop_cache().enabled);
   CHECK(epoch() != 0);
   host->SetDataplane(std::move(*again));
+}
+
+// The cache is direct-mapped (abi.h, ila_nexthop_cache): with max_nexthops = 1 it has two
+// entries, so of three locators two share one. They take turns in it (each turn a FIB walk) and
+// never get each other's next hop, while the third keeps its entry.
+TEST_CASE("locators that share a cache entry take turns and never get each other's next hop") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  HostFixture::Options o = CacheOptions(true);
+  o.config.max_nexthops = 1;
+  auto host = MakeHostOrFail(o);
+  AwaitEnabled(*host, true);
+
+  const uint32_t bits = 1;  // two entries: the next power of two >= 2 * max_nexthops
+  auto entry_of = [&](Locator l) { return ila::abi::ila_nexthop_index(htobe64(l.value()), bits); };
+  // L2 is the fixture's; find one locator in L2's entry and one in the other.
+  Locator same = H::L2(), other = H::L2();
+  for (uint64_t v = H::L2().value() + 1; same == H::L2() || other == H::L2(); ++v) {
+    Locator l(v);
+    if (entry_of(l) == entry_of(H::L2()) && same == H::L2()) same = l;
+    if (entry_of(l) != entry_of(H::L2()) && other == H::L2()) other = l;
+  }
+  const MacAddress kThirdGatewayMac({0x02, 0, 0, 0, 0xfa, 0xb2});
+  const std::string up = host->up_name();
+  auto prefix = [](Locator l) { return Ipv6Address::FromHalves(l.value(), 0).ToString() + "/64"; };
+  REQUIRE(host->host_ns()
+              .Run("ip -6 neigh replace fd00:ff::3 lladdr " + kOtherGatewayMac.ToString() +
+                   " nud permanent dev " + up + " && ip -6 neigh replace fd00:ff::4 lladdr " +
+                   kThirdGatewayMac.ToString() + " nud permanent dev " + up +
+                   " && ip -6 route replace " + prefix(same) + " via fd00:ff::3 dev " + up +
+                   " && ip -6 route replace " + prefix(other) + " via fd00:ff::4 dev " + up)
+              .ok());
+  AwaitEnabled(*host, true);
+
+  struct Peer {
+    SirAddress sir;
+    Locator locator;
+    MacAddress gateway;
+  };
+  const Peer peers[] = {{H::Remote(), H::L2(), H::FabricMac()},
+                        {{H::Sir(), Identifier(0x9a)}, same, kOtherGatewayMac},
+                        {{H::Sir(), Identifier(0x9b)}, other, kThirdGatewayMac}};
+  for (const Peer& p : peers) {
+    REQUIRE(host->dp()
+                .mappings()
+                .Upsert({p.sir, p.locator, ChecksumMode::kNoAction, IdentifierType::kLuid})
+                .ok());
+  }
+  auto frame_to = [&](const SirAddress& dst) {
+    Bytes udp = Segment(kProtoUdp, H::C1().address(), dst.address());
+    return EthernetIpv6(host->C1hMac(), H::C1Mac(), Ipv6(H::C1().address(), dst.address(),
+                                                          kProtoUdp, udp));
+  };
+  for (int round = 0; round < 4; ++round) {
+    for (size_t i = 0; i < 3; ++i) {
+      CAPTURE(round, i);
+      XdpRun out = Run(*host, Role::kContainer, frame_to(peers[i].sir), host->c1h());
+      RequireVerdict(out, XDP_REDIRECT);
+      CHECK(DstMac(out.frame) == peers[i].gateway);
+      const bool alone = i == 2;
+      // The two sharing an entry find the other's locator there every time: a FIB walk each.
+      CHECK(out.delta.Packets("nexthop_hit") == (alone && round > 0 ? 1u : 0u));
+      CHECK(out.delta.Packets("nexthop_learned") == (alone && round > 0 ? 0u : 1u));
+    }
+  }
 }
