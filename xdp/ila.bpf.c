@@ -65,12 +65,14 @@ int ila_from_container(struct xdp_md *ctx) {
   if (is_link_scoped(&pkt.ip6->daddr) || is_link_scoped(&pkt.ip6->saddr))
     return count(ctx, ILA_STAT_PASS_LINK_LOCAL, XDP_PASS);
 
-  const __u32 spoofed = source_check(ctx->ingress_ifindex, (const struct ila_addr *)&pkt.ip6->saddr);
-  if (spoofed != ILA_STAT__COUNT) return count(ctx, spoofed, XDP_DROP);
-
+  // The destination's slot first: in a large table it is the likely cache miss, and the source
+  // check (whose slot the container's own traffic keeps cached) runs while it is fetched.
   const struct ila_addr *dst = (const struct ila_addr *)&pkt.ip6->daddr;
   struct sir_entry e;
   const __u8 flags = find_slot(dst, &e);
+  const __u32 spoofed = source_check(ctx->ingress_ifindex, (const struct ila_addr *)&pkt.ip6->saddr);
+  if (spoofed != ILA_STAT__COUNT) return count(ctx, spoofed, XDP_DROP);
+
   if (flags & ILA_SLOT_F_ENDPOINT) {
     int stop = refuse_to_translate(ctx, &pkt);
     if (stop >= 0) return stop;
