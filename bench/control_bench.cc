@@ -113,7 +113,7 @@ void Load(benchmark::State& state) {
     if (!mine.contains(m.id)) continue;
     all_maps += static_cast<double>(m.memlock);
     // The mapping table: the slot table of a full data plane (ila_mappings is then one entry).
-    if (m.name == "ila_mappings" || m.name == "ila_slots") mappings += static_cast<double>(m.memlock);
+    if (m.name == "ila_mappings" || m.name == "ila_slots" || m.name == "ila_slot_endpoints") mappings += static_cast<double>(m.memlock);
     if (m.name == "ila_reverse") reverse = static_cast<double>(m.memlock);
   }
   state.counters["memlock_mappings_bytes"] = mappings;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -93,8 +94,9 @@ class MappingSlots::WriterLock {
   absl::Status status_;
 };
 
-absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, int state_fd,
-                                                                uint32_t bits, uint32_t capacity) {
+absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, int endpoints_fd,
+                                                                int state_fd, uint32_t bits,
+                                                                uint32_t capacity) {
   if (bits == 0 || bits > 31) {
     return absl::InvalidArgumentError(absl::StrCat(kName, ": ", bits, " is not a slot table size"));
   }
@@ -114,16 +116,36 @@ absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, in
   if (mem == MAP_FAILED) {
     return absl::InternalError(absl::StrCat("bpf map ", kName, ": mmap failed: ", std::strerror(errno)));
   }
+  bpf_map_info ep_info{};
+  len = sizeof(ep_info);
+  if (bpf_obj_get_info_by_fd(endpoints_fd, &ep_info, &len) != 0 ||
+      ep_info.value_size != sizeof(abi::ila_slot_endpoint) || ep_info.max_entries != (1u << bits)) {
+    munmap(mem, bytes);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "ila_slot_endpoints: not 2^", bits, " entries of ", sizeof(abi::ila_slot_endpoint),
+        " bytes (", ep_info.max_entries, " of ", ep_info.value_size, ")"));
+  }
+  const size_t endpoints_bytes = (size_t{1} << bits) * sizeof(abi::ila_slot_endpoint);
+  void* endpoints =
+      mmap(nullptr, endpoints_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, endpoints_fd, 0);
+  if (endpoints == MAP_FAILED) {
+    int err = errno;
+    munmap(mem, bytes);
+    return absl::InternalError(
+        absl::StrCat("bpf map ila_slot_endpoints: mmap failed: ", std::strerror(err)));
+  }
   const size_t state_bytes = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   void* state = mmap(nullptr, state_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, state_fd, 0);
   if (state == MAP_FAILED) {
     int err = errno;
     munmap(mem, bytes);
+    munmap(endpoints, endpoints_bytes);
     return absl::InternalError(
         absl::StrCat("bpf map ila_slot_state: mmap failed: ", std::strerror(err)));
   }
-  std::unique_ptr<MappingSlots> table(
-      new MappingSlots(slots_fd, bits, capacity, mem, bytes, state, state_bytes, info.id));
+  std::unique_ptr<MappingSlots> table(new MappingSlots(slots_fd, bits, capacity, mem, bytes,
+                                                       endpoints, endpoints_bytes, state,
+                                                       state_bytes, info.id));
   // Finish what a writer that died left, unless another writer is at work (it will).
   if (WriterLock lock(*table, /*wait=*/false); lock.status().ok()) table->RepairLocked();
   return table;
@@ -131,15 +153,70 @@ absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, in
 
 MappingSlots::~MappingSlots() {
   if (slots_) munmap(slots_, bytes_);
+  if (endpoints_) munmap(endpoints_, endpoints_bytes_);
   if (state_) munmap(state_, state_bytes_);
 }
 
 uint64_t MappingSlots::Count() const { return __atomic_load_n(&state_->count, __ATOMIC_ACQUIRE); }
 
-bool MappingSlots::SameContents(const abi::ila_mapping_slot& a, const abi::ila_mapping_slot& b) {
-  return std::memcmp(&a.key, &b.key, sizeof(a.key)) == 0 &&
-         std::memcmp(&a.value, &b.value, sizeof(a.value)) == 0 &&
-         std::memcmp(&a.endpoint, &b.endpoint, sizeof(a.endpoint)) == 0 && a.flags == b.flags;
+absl::StatusOr<abi::ila_mapping_slot> MappingSlots::Encode(const K& key, const V& value) {
+  const uint8_t* sir = key.sir.bytes;
+  const uint8_t* ila = value.ila.bytes;
+  abi::ila_mapping_slot out{};
+  if (ila[8] != sir[8]) {
+    if ((ila[8] ^ sir[8]) != ILA_C_BIT || !(ila[8] & ILA_C_BIT)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kName, ": the ILA address's identifier differs from the SIR address's in its first byte "
+                 "by more than the C-bit"));
+    }
+    out.flags = ILA_SLOT_F_C_BIT;
+  }
+  if (std::memcmp(ila + 9, sir + 9, 5) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kName, ": the ILA address's identifier differs from the SIR address's outside its last "
+               "16 bits and the C-bit"));
+  }
+  // pad[0]: the control plane's identifier type (tables.cc), 0-5 or 32 (use-format).
+  const uint8_t type = value.pad[0];
+  if ((type > 5 && type != 32) || value.pad[1] || value.pad[2] || value.pad[3] || value.pad[4]) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kName, ": identifier type ", type, " has no place in a slot"));
+  }
+  out.flags |= static_cast<uint8_t>((type == 32 ? 7 : type) << ILA_SLOT_F_IDENT_TYPE_SHIFT);
+  out.key = key;
+  std::memcpy(out.locator_be, ila, 8);
+  std::memcpy(&out.identifier_low_be, ila + 14, 2);
+  out.transport_delta_be = value.transport_delta_be;
+  out.csum_mode = value.csum_mode;
+  return out;
+}
+
+MappingSlots::V MappingSlots::Decode(const abi::ila_mapping_slot& slot) {
+  V v{};
+  std::memcpy(v.ila.bytes, slot.locator_be, 8);
+  std::memcpy(v.ila.bytes + 8, slot.key.sir.bytes + 8, 8);
+  if (slot.flags & ILA_SLOT_F_C_BIT) v.ila.bytes[8] |= ILA_C_BIT;
+  std::memcpy(v.ila.bytes + 14, &slot.identifier_low_be, 2);
+  v.transport_delta_be = slot.transport_delta_be;
+  v.csum_mode = slot.csum_mode;
+  const uint8_t type = (slot.flags & ILA_SLOT_F_IDENT_TYPE_MASK) >> ILA_SLOT_F_IDENT_TYPE_SHIFT;
+  v.pad[0] = type == 7 ? 32 : type;
+  return v;
+}
+
+namespace {
+
+// The slot's contents without its seqcount.
+bool SameSlot(const abi::ila_mapping_slot& a, const abi::ila_mapping_slot& b) {
+  return std::memcmp(&a, &b, offsetof(abi::ila_mapping_slot, seq)) == 0;
+}
+
+}  // namespace
+
+bool MappingSlots::HoldsJournal(uint32_t index) const {
+  return SameSlot(slots_[index], state_->journal) &&
+         std::memcmp(&endpoints_[index], &state_->journal_endpoint,
+                     sizeof(abi::ila_slot_endpoint)) == 0;
 }
 
 void MappingSlots::RepairLocked() const {
@@ -152,15 +229,15 @@ void MappingSlots::RepairLocked() const {
     const uint16_t seq = LoadSeq(s);
     if (seq & 1) {
       // Died inside the slot: finish the write it recorded.
-      s.value = j.value;
-      s.endpoint = j.endpoint;
-      s.flags = j.flags;
-      s.key = j.key;
+      endpoints_[index] = state_->journal_endpoint;
+      std::memcpy(&s, &j, offsetof(abi::ila_mapping_slot, seq));
       __atomic_store_n(&s.seq, Settled(seq), __ATOMIC_RELEASE);
     }
     // The slot now holds the recorded write (finished here or by the writer), or the writer died
     // before touching it: only the first changed the count.
-    if (SameContents(s, j)) __atomic_store_n(&state_->count, state_->journal_count, __ATOMIC_RELEASE);
+    if (HoldsJournal(index)) {
+      __atomic_store_n(&state_->count, state_->journal_count, __ATOMIC_RELEASE);
+    }
   }
   __atomic_store_n(&state_->writing, 0u, __ATOMIC_RELEASE);
 }
@@ -183,17 +260,28 @@ std::optional<MappingSlots::Place> MappingSlots::Locate(const K& key) const {
   return std::nullopt;
 }
 
-void MappingSlots::Write(uint32_t index, const K& key, const V& value,
-                         const abi::ila_endpoint_value& endpoint, uint8_t flags,
-                         uint64_t count_after) const {
+void MappingSlots::Write(uint32_t index, abi::ila_mapping_slot next,
+                         const abi::ila_endpoint_value& endpoint, uint64_t count_after) const {
   abi::ila_mapping_slot& s = slots_[index];
-  // The journal first, so that a writer dying anywhere below leaves enough to finish its write.
-  abi::ila_mapping_slot& j = state_->journal;
-  j.value = flags & ILA_SLOT_F_MAPPING ? value : V{};
-  j.endpoint = flags & ILA_SLOT_F_ENDPOINT ? endpoint : abi::ila_endpoint_value{};
-  j.flags = flags;
-  j.key = flags & (ILA_SLOT_F_MAPPING | ILA_SLOT_F_ENDPOINT) ? key : K{};
+  if (!(next.flags & ILA_SLOT_F_MAPPING)) {
+    std::memset(next.locator_be, 0, sizeof(next.locator_be));
+    next.identifier_low_be = 0;
+    next.transport_delta_be = 0;
+    next.csum_mode = 0;
+    next.flags &= static_cast<uint8_t>(~(ILA_SLOT_F_C_BIT | ILA_SLOT_F_IDENT_TYPE_MASK));
+  }
+  if (!(next.flags & (ILA_SLOT_F_MAPPING | ILA_SLOT_F_ENDPOINT))) next.key = K{};
+  next.seq = 0;
+  // The journal first, so that a writer dying anywhere below leaves enough to finish its write,
+  // and readers that find the slot odd have its result (xdp/mappings.h, read_journal).
+  const uint32_t journal_odd = state_->journal_seq | 1;
+  __atomic_store_n(&state_->journal_seq, journal_odd, __ATOMIC_RELAXED);
+  std::atomic_thread_fence(std::memory_order_release);
+  state_->journal = next;
+  state_->journal_endpoint = {};
+  if (next.flags & ILA_SLOT_F_ENDPOINT) state_->journal_endpoint.endpoint = endpoint;
   state_->journal_count = count_after;
+  __atomic_store_n(&state_->journal_seq, journal_odd + 1, __ATOMIC_RELEASE);
   __atomic_store_n(&state_->writing, index + 1, __ATOMIC_RELEASE);
   // The reader's side is in xdp/mappings.h: odd while the slot changes, even again after, each
   // store ordered after the one before (x86 keeps stores in order; the fences keep the compiler
@@ -201,10 +289,8 @@ void MappingSlots::Write(uint32_t index, const K& key, const V& value,
   const uint16_t odd = static_cast<uint16_t>(s.seq | 1);
   __atomic_store_n(&s.seq, odd, __ATOMIC_RELAXED);
   std::atomic_thread_fence(std::memory_order_release);
-  s.value = j.value;
-  s.endpoint = j.endpoint;
-  s.flags = j.flags;
-  s.key = j.key;
+  endpoints_[index] = state_->journal_endpoint;
+  std::memcpy(&s, &state_->journal, offsetof(abi::ila_mapping_slot, seq));
   __atomic_store_n(&s.seq, Settled(odd), __ATOMIC_RELEASE);
   __atomic_store_n(&state_->count, count_after, __ATOMIC_RELEASE);
   __atomic_store_n(&state_->writing, 0u, __ATOMIC_RELEASE);
@@ -219,7 +305,9 @@ void MappingSlots::Reclaim(uint32_t index) const {
   for (size_t n = 0; n < slot_count(); ++n, index = (index - 1) & mask) {
     const abi::ila_mapping_slot& s = slots_[index];
     if (LoadSeq(s) == 0 || s.flags != 0) return;
-    Write(index, K{}, V{}, abi::ila_endpoint_value{}, ILA_SLOT_F_FREE, Count());
+    abi::ila_mapping_slot free_slot{};
+    free_slot.flags = ILA_SLOT_F_FREE;
+    Write(index, free_slot, abi::ila_endpoint_value{}, Count());
   }
 }
 
@@ -239,9 +327,12 @@ absl::Status MappingSlots::UpdateLocked(const K& key, const V& value) const {
         "bpf map ", kName, ": update failed: no free slot within ", ILA_SLOT_PROBES,
         " of this address's home slot (the table is full around it; raise max_mappings)"));
   }
+  auto next = Encode(key, value);
+  if (!next.ok()) return next.status();
   const uint8_t kept = at ? static_cast<uint8_t>(at->flags & ILA_SLOT_F_ENDPOINT) : 0;
-  Write(place->index, key, value, at ? at->endpoint : abi::ila_endpoint_value{},
-        static_cast<uint8_t>(kept | ILA_SLOT_F_MAPPING), Count() + (had_mapping ? 0 : 1));
+  next->flags |= static_cast<uint8_t>(kept | ILA_SLOT_F_MAPPING);
+  Write(place->index, *next, kept ? endpoints_[place->index].endpoint : abi::ila_endpoint_value{},
+        Count() + (had_mapping ? 0 : 1));
   return absl::OkStatus();
 }
 
@@ -250,10 +341,11 @@ absl::Status MappingSlots::DeleteLocked(const K& key) const {
   if (!place || !place->found || !(slots_[place->index].flags & ILA_SLOT_F_MAPPING)) {
     return absl::NotFoundError(absl::StrCat(kName, ": no such entry"));
   }
-  const abi::ila_mapping_slot& at = slots_[place->index];
-  const uint8_t left = static_cast<uint8_t>(at.flags & ~ILA_SLOT_F_MAPPING);
+  abi::ila_mapping_slot next = slots_[place->index];
+  next.flags &= static_cast<uint8_t>(~ILA_SLOT_F_MAPPING);
+  const uint8_t left = next.flags & (ILA_SLOT_F_MAPPING | ILA_SLOT_F_ENDPOINT);
   const uint64_t n = Count();
-  Write(place->index, key, V{}, at.endpoint, left, n > 0 ? n - 1 : 0);
+  Write(place->index, next, endpoints_[place->index].endpoint, n > 0 ? n - 1 : 0);
   if (left == 0) Reclaim(place->index);
   return absl::OkStatus();
 }
@@ -271,10 +363,13 @@ absl::Status MappingSlots::SetEndpoint(const K& key, const abi::ila_endpoint_val
         "bpf map ", kName, ": no free slot within ", ILA_SLOT_PROBES,
         " of this endpoint's home slot (the table is full around it)"));
   }
-  const abi::ila_mapping_slot* at = place->found ? &slots_[place->index] : nullptr;
-  const uint8_t kept = at ? static_cast<uint8_t>(at->flags & ILA_SLOT_F_MAPPING) : 0;
-  Write(place->index, key, at ? at->value : V{}, endpoint,
-        static_cast<uint8_t>(kept | ILA_SLOT_F_ENDPOINT), Count());
+  abi::ila_mapping_slot next{};
+  if (place->found) next = slots_[place->index];
+  next.key = key;
+  next.flags = static_cast<uint8_t>(
+      (next.flags & (ILA_SLOT_F_MAPPING | ILA_SLOT_F_C_BIT | ILA_SLOT_F_IDENT_TYPE_MASK)) |
+      ILA_SLOT_F_ENDPOINT);
+  Write(place->index, next, endpoint, Count());
   return absl::OkStatus();
 }
 
@@ -286,9 +381,10 @@ absl::Status MappingSlots::ClearEndpoint(const K& key) const {
   if (!place || !place->found || !(slots_[place->index].flags & ILA_SLOT_F_ENDPOINT)) {
     return absl::OkStatus();
   }
-  const abi::ila_mapping_slot& at = slots_[place->index];
-  const uint8_t left = static_cast<uint8_t>(at.flags & ~ILA_SLOT_F_ENDPOINT);
-  Write(place->index, key, at.value, abi::ila_endpoint_value{}, left, Count());
+  abi::ila_mapping_slot next = slots_[place->index];
+  next.flags &= static_cast<uint8_t>(~ILA_SLOT_F_ENDPOINT);
+  const uint8_t left = next.flags & (ILA_SLOT_F_MAPPING | ILA_SLOT_F_ENDPOINT);
+  Write(place->index, next, abi::ila_endpoint_value{}, Count());
   if (left == 0) Reclaim(place->index);
   return absl::OkStatus();
 }
@@ -317,13 +413,11 @@ absl::StatusOr<std::optional<MappingSlots::V>> MappingSlots::Lookup(const K& key
     const abi::ila_mapping_slot& s = slots_[place->index];
     const uint16_t seq = LoadSeq(s);
     if (seq & 1) continue;
-    V value = s.value;
-    K again = s.key;
-    uint8_t flags = s.flags;
+    const abi::ila_mapping_slot copy = s;
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (LoadSeq(s) != seq || !Same(again, key)) continue;
-    if (!(flags & ILA_SLOT_F_MAPPING)) return std::optional<V>();
-    return std::optional<V>(value);
+    if (LoadSeq(s) != seq || !Same(copy.key, key)) continue;
+    if (!(copy.flags & ILA_SLOT_F_MAPPING)) return std::optional<V>();
+    return std::optional<V>(Decode(copy));
   }
 }
 
@@ -332,14 +426,10 @@ absl::StatusOr<MappingSlots::Entries> MappingSlots::DumpBatch(size_t limit) cons
   for (size_t i = 0; i < slot_count(); ++i) {
     const abi::ila_mapping_slot& s = slots_[i];
     uint16_t seq;
-    K key;
-    V value;
-    uint8_t flags;
+    abi::ila_mapping_slot copy;
     for (int tries = 1;; ++tries) {
       seq = LoadSeq(s);
-      key = s.key;
-      value = s.value;
-      flags = s.flags;
+      copy = s;
       std::atomic_thread_fence(std::memory_order_acquire);
       if (!(seq & 1) && LoadSeq(s) == seq) break;
       if (tries % 4096 == 0) {  // odd for long: a dead writer's slot (see Lookup)
@@ -348,13 +438,13 @@ absl::StatusOr<MappingSlots::Entries> MappingSlots::DumpBatch(size_t limit) cons
         RepairLocked();
       }
     }
-    if (seq == 0 || !(flags & ILA_SLOT_F_MAPPING)) continue;  // (a free slot has no flag but FREE)
+    if (seq == 0 || !(copy.flags & ILA_SLOT_F_MAPPING)) continue;  // (a free slot: FREE only)
     if (out.keys.size() >= limit) {
       out.complete = false;
       break;
     }
-    out.keys.push_back(key);
-    out.values.push_back(value);
+    out.keys.push_back(copy.key);
+    out.values.push_back(Decode(copy));
   }
   return out;
 }

@@ -1,5 +1,6 @@
-// MappingSlots: the slot table (abi.h, ila_slots), written through the map's memory mapping. A
-// slot holds a SIR address's mapping (full tables) and its local endpoint. The mapping operations
+// MappingSlots: the slot table (abi.h, ila_slots, with the endpoints in ila_slot_endpoints at the
+// same index), written through the maps' memory mappings. A slot holds a SIR address's mapping
+// (full tables, in the compact form of abi.h: Encode/Decode) and its local endpoint. The mapping operations
 // have the interface of TypedMap<ila_mapping_key, ila_mapping_value>, so that the mapping table's
 // batch logic serves both it and a forwarding cache's LRU hash; SetEndpoint and ClearEndpoint keep
 // the endpoint half (the endpoint tables in ila_endpoints/ila_sources stay the record).
@@ -38,10 +39,19 @@ class MappingSlots {
   using K = abi::ila_mapping_key;
   using V = abi::ila_mapping_value;
 
-  // Maps the slot table `slots_fd` (2^bits slots) and its bookkeeping `state_fd`; `capacity`: the
-  // most mappings it may hold.
-  static absl::StatusOr<std::unique_ptr<MappingSlots>> Map(int slots_fd, int state_fd, uint32_t bits,
+  // Maps the slot table `slots_fd` (2^bits slots), its endpoints `endpoints_fd` (as many) and its
+  // bookkeeping `state_fd`; `capacity`: the most mappings it may hold.
+  static absl::StatusOr<std::unique_ptr<MappingSlots>> Map(int slots_fd, int endpoints_fd,
+                                                           int state_fd, uint32_t bits,
                                                            uint32_t capacity);
+
+  // A mapping in the slot's form (key, mapping fields and ILA_SLOT_F_C_BIT; no other flag):
+  // InvalidArgument when its ILA address is not the SIR address with another locator, the last 16
+  // bits of the identifier replaced and maybe the C-bit set (abi.h), which every checksum mode's
+  // translation is.
+  static absl::StatusOr<abi::ila_mapping_slot> Encode(const K& key, const V& value);
+  // The mapping a slot holds (when it has ILA_SLOT_F_MAPPING).
+  static V Decode(const abi::ila_mapping_slot& slot);
   ~MappingSlots();
   MappingSlots(const MappingSlots&) = delete;
   MappingSlots& operator=(const MappingSlots&) = delete;
@@ -73,12 +83,15 @@ class MappingSlots {
 
  private:
   MappingSlots(int slots_fd, uint32_t bits, uint32_t capacity, void* mem, size_t bytes,
-               void* state_mem, size_t state_bytes, uint32_t lock_offset)
+               void* endpoints_mem, size_t endpoints_bytes, void* state_mem, size_t state_bytes,
+               uint32_t lock_offset)
       : slots_fd_(slots_fd),
         bits_(bits),
         capacity_(capacity),
         slots_(static_cast<abi::ila_mapping_slot*>(mem)),
         bytes_(bytes),
+        endpoints_(static_cast<abi::ila_slot_endpoint*>(endpoints_mem)),
+        endpoints_bytes_(endpoints_bytes),
         state_(static_cast<abi::ila_mapping_slot_state*>(state_mem)),
         state_bytes_(state_bytes),
         lock_offset_(lock_offset) {}
@@ -93,14 +106,16 @@ class MappingSlots {
   std::optional<Place> Locate(const K& key) const;
   absl::Status UpdateLocked(const K& key, const V& value) const;
   absl::Status DeleteLocked(const K& key) const;
-  // Writes a whole slot (`flags` 0: removed; ILA_SLOT_F_FREE: free) and then the count, journaled
-  // in ila_slot_state first.
-  void Write(uint32_t index, const K& key, const V& value, const abi::ila_endpoint_value& endpoint,
-             uint8_t flags, uint64_t count_after) const;
+  // Writes a whole slot, `next` (its flags 0: removed; ILA_SLOT_F_FREE: free; parts without their
+  // flag are written as zero) and `endpoint` at its index, and then the count, journaled in
+  // ila_slot_state first.
+  void Write(uint32_t index, abi::ila_mapping_slot next, const abi::ila_endpoint_value& endpoint,
+             uint64_t count_after) const;
   // Under the writer lock: finishes the write a writer that died left half done, from the
   // journal, and the count with it.
   void RepairLocked() const;
-  static bool SameContents(const abi::ila_mapping_slot& a, const abi::ila_mapping_slot& b);
+  // Whether slot `index` holds what the journal recorded.
+  bool HoldsJournal(uint32_t index) const;
   // Turns a run of removed slots ending just before a free one back into free slots.
   void Reclaim(uint32_t index) const;
 
@@ -109,6 +124,8 @@ class MappingSlots {
   uint32_t capacity_;
   abi::ila_mapping_slot* slots_;
   size_t bytes_;
+  abi::ila_slot_endpoint* endpoints_;
+  size_t endpoints_bytes_;
   abi::ila_mapping_slot_state* state_;
   size_t state_bytes_;
   uint32_t lock_offset_;

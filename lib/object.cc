@@ -43,6 +43,7 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
   skel->rodata->cfg_slot_bits = slot_bits;
   skel->rodata->cfg_mappings_in_slots = !config.forwarding_cache;
   bpf_map__set_max_entries(skel->maps.ila_slots, 1u << slot_bits);
+  bpf_map__set_max_entries(skel->maps.ila_slot_endpoints, 1u << slot_bits);
   bpf_map__set_max_entries(skel->maps.ila_mappings, config.forwarding_cache ? config.max_mappings : 1);
   bpf_map__set_max_entries(skel->maps.ila_reverse, config.max_mappings);
   bpf_map__set_max_entries(skel->maps.ila_endpoints, config.max_endpoints);

@@ -19,7 +19,7 @@ namespace ila::abi {
 
 // Bumped whenever any layout below changes; pinned maps record it so that a newer library never
 // misreads an older instance's maps.
-#define ILA_ABI_VERSION 4
+#define ILA_ABI_VERSION 5
 
 // enum ChecksumMode in include/ila/types.h, as stored in maps.
 enum ila_csum_mode {
@@ -98,44 +98,72 @@ struct ila_endpoint_value {
 // ila_slots: the SIR addresses this data plane knows, by open addressing in one array of 2^bits
 // slots (lib/object.h, MappingSlotBits: at least twice the mappings and endpoints it may hold).
 // A slot holds, for one SIR address, its mapping (a full data plane's mapping table; a
-// forwarding cache keeps mappings in the LRU hash ila_mappings) and, when the container is on
-// this host, its endpoint: one lookup answers "here, or where?" and checks a container's source.
+// forwarding cache keeps mappings in the LRU hash ila_mappings) and whether the container is on
+// this host, with its endpoint at the same index of ila_slot_endpoints: one lookup answers "here,
+// or where?" and checks a container's source.
 // A key lives in the first free slot at or after its home slot (ila_slot_home), at most
-// ILA_SLOT_PROBES slots on. A slot is one cache line, so a lookup that hits its home slot reads
-// one line where a kernel hash reads its bucket and then the element (two dependent cache misses
-// once the table outgrows the caches; docs/performance.md, "Layout").
+// ILA_SLOT_PROBES slots on. A slot is 32 bytes, half a cache line: a lookup that hits its home
+// slot reads one line where a kernel hash reads its bucket and then the element (two dependent
+// cache misses once the table outgrows the caches), and the table a large deployment's lookups
+// spread over is half the size, which matters once those lookups miss the TLB too
+// (docs/performance.md, "Layout").
+// The mapping is kept in the form the translation needs: the ILA address is the SIR address with
+// the locator in the upper half, the identifier's last 16 bits replaced (neutral-map) and the
+// C-bit set when ILA_SLOT_F_C_BIT says so (neutral-map); everything else of the identifier is the
+// SIR address's own. lib/mapping_slots.cc converts to and from ila_mapping_value, and refuses a
+// mapping that does not have that form.
 // The control plane writes slots through the map's memory mapping; `seq` makes each write appear
-// whole: odd while a slot changes, and a reader that sees it odd or changed reads again.
+// whole, the endpoint at the same index included: odd while a slot changes, and a reader that
+// sees it odd or changed reads again.
 struct ila_mapping_slot {
-  struct ila_mapping_key key;  // all zero when removed or free
-  struct ila_mapping_value value;       // when flags & ILA_SLOT_F_MAPPING
-  struct ila_endpoint_value endpoint;   // when flags & ILA_SLOT_F_ENDPOINT
+  struct ila_mapping_key key;   // all zero when removed or free
+  __u8 locator_be[8];           // when flags & ILA_SLOT_F_MAPPING: the ILA address's upper half
+  __u16 identifier_low_be;      // the ILA address's last 16 bits
+  __u16 transport_delta_be;     // as ila_mapping_value
+  __u8 csum_mode;               // as ila_mapping_value
+  __u8 flags;  // ILA_SLOT_F_*; 0 with seq != 0: removed (lookups probe on past it)
   // Odd while being written. Only ever counts up (a reader that read the same value twice read
   // one version, however many writes fell in between would have to wrap 2^16 first).
   __u16 seq;
-  __u8 flags;  // ILA_SLOT_F_*; 0 with seq != 0: removed (lookups probe on past it)
-  __u8 pad;
 };
 
+#define ILA_C_BIT 0x10  // the C-bit in the identifier's first byte (address byte 8)
+
 #define ILA_SLOT_F_MAPPING 0x1
-#define ILA_SLOT_F_ENDPOINT 0x2
+#define ILA_SLOT_F_ENDPOINT 0x2  // ila_slot_endpoints holds the endpoint at this slot's index
+#define ILA_SLOT_F_C_BIT 0x4     // the mapping sets the C-bit (neutral-map)
+// The control plane's record of the mapping's identifier type (ila_mapping_value.pad[0] in
+// ila_mappings), 0-5 as enum IdentifierType and 7 for use-format; the programs ignore it.
+#define ILA_SLOT_F_IDENT_TYPE_SHIFT 3
+#define ILA_SLOT_F_IDENT_TYPE_MASK 0x38
 // Free again (lookups stop here, as at a slot never used, seq 0): a removed slot that nothing
 // probes past any more.
 #define ILA_SLOT_F_FREE 0x80
 
 #define ILA_SLOT_PROBES 64
 
-// ila_slot_state: the writers' bookkeeping for ila_slots, in one mmapable array entry (the data
-// plane never reads it).
+// ila_slot_endpoints: the local endpoint of the address in ila_slots at the same index (when that
+// slot says ILA_SLOT_F_ENDPOINT), written under that slot's seqcount. Apart from the slots so that
+// a lookup of a remote destination, the common case, reads 32 bytes.
+struct ila_slot_endpoint {
+  struct ila_endpoint_value endpoint;
+  __u32 pad;  // 24 bytes: the array's element stride, so the memory mapping is an array of these
+};
+
+// ila_slot_state: the writers' bookkeeping for ila_slots, in one mmapable array entry. The data
+// plane reads the journal only when it finds its address's slot in the middle of a write (odd):
+// the journal holds that write's result, which a writer preempted (or dead) in the middle of it
+// would otherwise keep from readers for as long as it is away.
 struct ila_mapping_slot_state {
   __u64 count;    // live mappings in slots
   __u32 writing;  // 1 + the index of the slot a writer is changing; 0: none. Non-zero when the
                   // writer lock is free means a writer died mid-write: the next one finishes it
                   // from the journal below.
-  __u32 pad;
-  // The write in progress, recorded before the slot is touched: its whole new contents and the
-  // count after it.
+  __u32 journal_seq;  // odd while the journal is written (a seqcount, as a slot's)
+  // The write in progress, recorded before the slot is touched: its whole new contents (with the
+  // endpoint at its index) and the count after it.
   struct ila_mapping_slot journal;
+  struct ila_slot_endpoint journal_endpoint;
   __u64 journal_count;
 };
 
@@ -319,11 +347,12 @@ ILA_STATIC_ASSERT(sizeof(struct ila_miss_event) == 32, "ila_miss_event");
 ILA_STATIC_ASSERT(sizeof(struct ila_miss_state) == 16, "ila_miss_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_steer_config) == 260, "ila_steer_config");
 ILA_STATIC_ASSERT(sizeof(struct ila_meta) == 40, "ila_meta");
-ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot) == 64, "ila_mapping_slot");
-ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 88, "ila_slot_state");
+ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot) == 32, "ila_mapping_slot");
+ILA_STATIC_ASSERT(sizeof(struct ila_slot_endpoint) == 24, "ila_slot_endpoint");
+ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 80, "ila_slot_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_entry) == 40, "ila_nexthop_entry");
 // The programs copy these as 64-bit words (xdp/mappings.h, xdp/nexthop.h).
-ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_mapping_slot, value) == 16, "slot value offset");
+ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_mapping_slot, locator_be) == 16, "slot mapping offset");
 ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_nexthop_entry, macs) == 16, "nexthop macs offset");
 ILA_STATIC_ASSERT(sizeof(struct ila_attachment) == 20, "ila_attachment");
 

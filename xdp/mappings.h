@@ -12,26 +12,13 @@ const volatile __u32 cfg_slot_bits = 1;
 // Load-time: mappings live in the slots (a full table); 0: in ila_mappings (a forwarding cache).
 const volatile __u8 cfg_mappings_in_slots = 1;
 
-// What a slot says about one SIR address: a copy of everything after the key (abi.h), taken as
-// six 64-bit words. `flags` says which parts hold something.
+// What a slot says about one SIR address. `flags` says which parts hold something.
 struct sir_entry {
   struct ila_mapping_value mapping;    // when flags & ILA_SLOT_F_MAPPING
   struct ila_endpoint_value endpoint;  // when flags & ILA_SLOT_F_ENDPOINT
-  __u16 seq;
+  __u32 pad;
   __u8 flags;
-  __u8 pad;
 } __attribute__((aligned(8)));
-_Static_assert(sizeof(struct sir_entry) ==
-                   sizeof(struct ila_mapping_slot) - sizeof(struct ila_mapping_key),
-               "sir_entry is the slot after its key");
-
-static __always_inline void copy_slot_entry(struct sir_entry *to,
-                                            const struct ila_mapping_slot *slot) {
-  const __u64 *from = (const __u64 *)&slot->value;
-  __u64 *words = (__u64 *)to;
-#pragma unroll
-  for (int i = 0; i < (int)(sizeof(*to) / 8); i++) words[i] = from[i];
-}
 
 // A SIR address as the two 64-bit words the slots are keyed by. `sir` points into the packet or
 // to an 8-aligned copy on the stack (the verifier refuses misaligned stack loads; packet loads
@@ -43,6 +30,73 @@ static __always_inline struct sir_key sir_key_of(const struct ila_addr *sir) {
   const __u64 *w = (const __u64 *)sir->bytes;
   struct sir_key k = {.k0 = w[0], .k1 = w[1]};
   return k;
+}
+
+// The slot at `idx` and its endpoint (both inlined array lookups; looked up together because
+// clang 14, given the endpoint's lookup inside the seqcount window, kept a value in a register
+// across that call, which the verifier rightly refused).
+struct slot_ref {
+  struct ila_mapping_slot *slot;
+  const struct ila_slot_endpoint *cell;
+};
+static __always_inline struct slot_ref slot_at(__u32 idx) {
+  struct slot_ref r = {.slot = bpf_map_lookup_elem(&ila_slots, &idx),
+                       .cell = bpf_map_lookup_elem(&ila_slot_endpoints, &idx)};
+  return r;
+}
+
+// Copies what `from` (a slot, or the journal of a write in progress) and its endpoint `cell` say
+// about the address whose second word is `k1` into *out: the two words after the key and, when
+// flagged, the endpoint, loaded now; the ILA address is rebuilt from them (abi.h: the locator,
+// the SIR identifier with its last 16 bits replaced and maybe the C-bit set). The caller then
+// checks that no writer was in the middle of it.
+static __always_inline void copy_entry(const struct ila_mapping_slot *from,
+                                       const struct ila_slot_endpoint *cell, __u64 k1,
+                                       struct sir_entry *out) {
+  const __u64 *words = (const __u64 *)from;
+  const __u64 locator = words[2];
+  const __u64 rest = words[3];  // identifier_low_be, transport_delta_be, csum_mode, flags, seq
+  const __u8 flags = rest >> 40;
+  if (flags & ILA_SLOT_F_ENDPOINT) {
+    const __u64 *ep = (const __u64 *)cell;
+    __u64 *to = (__u64 *)&out->endpoint;
+    to[0] = ep[0];
+    to[1] = ep[1];
+    to[2] = ep[2];
+  }
+  out->flags = flags & (ILA_SLOT_F_MAPPING | ILA_SLOT_F_ENDPOINT);
+  __u64 *m = (__u64 *)&out->mapping;
+  m[0] = locator;
+  m[1] = (k1 & 0x0000ffffffffffffULL) | (rest & 0xffff) << 48 |
+         ((flags & ILA_SLOT_F_C_BIT) ? ILA_C_BIT : 0);
+  m[2] = (rest >> 16) & 0xffffff;  // transport_delta_be, csum_mode, zero padding
+}
+
+// The slot, whose seqcount read `seq` (even), into *out; 0 when a writer was in it meanwhile.
+static __always_inline int read_slot(const struct ila_mapping_slot *slot,
+                                     const struct ila_slot_endpoint *cell, __u16 seq, __u64 k1,
+                                     struct sir_entry *out) {
+  copy_entry(slot, cell, k1, out);
+  asm volatile("" ::: "memory");
+  return *(volatile __u16 *)&slot->seq == seq;
+}
+
+// The slot at `idx`, found in the middle of a write (its seqcount read `seq`, odd): the write's
+// result from the journal (abi.h, ila_slot_state), if the journal is that write's and was read
+// whole; 0 otherwise (read the slot again). The writer journals before it touches the slot, so
+// while the slot is still odd with the same count, the journal naming this slot is its write's.
+static __always_inline int read_journal(__u32 idx, const struct ila_mapping_slot *slot,
+                                        __u16 seq, __u64 k1, struct sir_entry *out) {
+  __u32 zero = 0;
+  const struct ila_mapping_slot_state *st = bpf_map_lookup_elem(&ila_slot_state, &zero);
+  if (!st) return 0;
+  const __u32 journal_seq = *(volatile __u32 *)&st->journal_seq;
+  asm volatile("" ::: "memory");
+  if ((journal_seq & 1) || *(volatile __u32 *)&st->writing != idx + 1) return 0;
+  copy_entry(&st->journal, &st->journal_endpoint, k1, out);
+  asm volatile("" ::: "memory");
+  return *(volatile __u32 *)&st->journal_seq == journal_seq &&
+         *(volatile __u16 *)&slot->seq == seq;
 }
 
 // One lookup's state across the probe steps of bpf_loop.
@@ -61,23 +115,25 @@ struct slot_probe {
 // slot before a concurrent write or after it. x86 keeps loads in order, so the compiler barrier is
 // all the reader needs between the copy and the second read of the seqcount.
 static __always_inline long slot_probe(struct slot_probe *p) {
-  __u32 idx = p->idx;
-  struct ila_mapping_slot *slot = bpf_map_lookup_elem(&ila_slots, &idx);
-  if (!slot) return 1;
+  const struct slot_ref ref = slot_at(p->idx);
+  struct ila_mapping_slot *slot = ref.slot;
+  if (!slot || !ref.cell) return 1;
   const __u16 seq = *(volatile __u16 *)&slot->seq;
+  // Nothing of the slot may be loaded before its seqcount (plain loads may otherwise be hoisted
+  // above the volatile one).
+  asm volatile("" ::: "memory");
   if (seq == 0) return 1;  // never used: no key lives beyond it
   const __u64 *key = (const __u64 *)slot->key.sir.bytes;
   if (key[0] == p->k0 && key[1] == p->k1) {
-    copy_slot_entry(&p->entry, slot);
-    asm volatile("" ::: "memory");
-    if (!(seq & 1) && *(volatile __u16 *)&slot->seq == seq) {
+    if ((seq & 1) ? read_journal(p->idx, slot, seq, p->k1, &p->entry)
+                  : read_slot(slot, ref.cell, seq, p->k1, &p->entry)) {
       p->flags = p->entry.flags;
       return 1;
     }
-    return 0;  // being written: read it again
+    return 0;  // changed while read: read it again
   }
   if (!(seq & 1) && (*(volatile __u8 *)&slot->flags & ILA_SLOT_F_FREE)) return 1;
-  p->idx = (idx + 1) & p->mask;
+  p->idx = (p->idx + 1) & p->mask;
   return 0;
 }
 
@@ -90,18 +146,16 @@ static long slot_probe_step(__u32 step, void *data) { return slot_probe(data); }
 static __always_inline __u8 find_slot(const struct ila_addr *sir, struct sir_entry *out) {
   const struct sir_key k = sir_key_of(sir);
   const __u32 bits = cfg_slot_bits;
-  __u32 idx = ila_slot_home(k.k0, k.k1, bits);
-  struct ila_mapping_slot *slot = bpf_map_lookup_elem(&ila_slots, &idx);
-  if (!slot) return 0;
+  const __u32 idx = ila_slot_home(k.k0, k.k1, bits);
+  const struct slot_ref ref = slot_at(idx);
+  struct ila_mapping_slot *slot = ref.slot;
+  if (!slot || !ref.cell) return 0;
   const __u16 seq = *(volatile __u16 *)&slot->seq;
+  asm volatile("" ::: "memory");  // as in slot_probe
   if (seq == 0) return 0;  // never used: no key lives beyond it
   const __u64 *key = (const __u64 *)slot->key.sir.bytes;
   if (key[0] == k.k0 && key[1] == k.k1) {
-    if (!(seq & 1)) {
-      copy_slot_entry(out, slot);
-      asm volatile("" ::: "memory");
-      if (*(volatile __u16 *)&slot->seq == seq) return out->flags;
-    }
+    if (!(seq & 1) && read_slot(slot, ref.cell, seq, k.k1, out)) return out->flags;
   } else if (!(seq & 1) && (*(volatile __u8 *)&slot->flags & ILA_SLOT_F_FREE)) {
     return 0;
   }

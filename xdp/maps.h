@@ -25,6 +25,15 @@ struct {
   __type(value, struct ila_mapping_slot);
 } ila_slots SEC(".maps");
 
+// The endpoints of ila_slots, index for index (abi.h); sized by the loader like ila_slots.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct ila_slot_endpoint);
+} ila_slot_endpoints SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);

@@ -9,8 +9,6 @@
 #include "parse.h"
 #include "stats.h"
 
-#define ILA_C_BIT 0x10  // the C-bit in the identifier's first byte (address byte 8)
-
 static __always_inline int is_adjust_transport(__u8 mode) {
   return mode == ILA_CSUM_ADJUST_TRANSPORT || mode == ILA_CSUM_ADJUST_TRANSPORT_LINUX_COMPAT;
 }
