@@ -234,12 +234,12 @@ int ila_tc_from_uplink(struct __sk_buff *skb) {
   if (!found) return tc_count(skb, ILA_STAT_PASS_NOT_LOCAL_LOCATOR, TC_ACT_OK);
   if (tc_bad_length(skb, &pkt)) return tc_count(skb, ILA_STAT_DROP_BAD_LENGTH, TC_ACT_SHOT);
   if (pkt.ip6->hop_limit <= 1) return tc_count(skb, ILA_STAT_PASS_HOP_LIMIT, TC_ACT_OK);
-  const struct ila_locator_value loc = *found;
+  struct ila_locator_value loc __attribute__((aligned(8))) = *found;
   const struct tc_shape shape = tc_shape_of(&pkt);
 
   __u8 sir[16] __attribute__((aligned(8)));
   __builtin_memcpy(sir, &pkt.ip6->daddr, 16);
-  restore_sir_address(sir, &loc);
+  restore_sir_address((__u64 *)sir, &loc);
   __u64 csum_flags = 0;
   const __u32 csum_off = is_adjust_transport(loc.csum_mode)
                              ? tc_transport_csum(shape.proto, shape.payload_len, &csum_flags)

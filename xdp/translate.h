@@ -87,37 +87,43 @@ static __always_inline __u64 write_ila_destination(struct xdp_md *ctx, struct pa
   return locator;
 }
 
-// Restores an identifier's low 16 bits from a checksum-neutral ILA address. A restored 0xffff is
-// written 0x0000: libila never neutral-maps identifiers ending in 0xffff (see ila/translation.h).
-static __always_inline void undo_neutral_adjustment(__u8 *addr, __u16 delta_be) {
-  __u16 *low = (__u16 *)(addr + 14);
-  __u16 restored = csum16_add(*low, delta_be);
-  *low = restored == 0xffff ? 0 : restored;
+// Restores an identifier's low 16 bits from a checksum-neutral ILA address: `id` is the address's
+// second 64-bit word as loaded from the wire bytes, so bytes 14-15 are its top 16 bits, in wire
+// order. A restored 0xffff is written 0x0000: libila never neutral-maps identifiers ending in
+// 0xffff (see ila/translation.h).
+static __always_inline __u64 undo_neutral_adjustment(__u64 id, __u16 delta_be) {
+  __u16 restored = csum16_add((__u16)(id >> 48), delta_be);
+  if (restored == 0xffff) restored = 0;
+  return (id & 0x0000ffffffffffffULL) | (__u64)restored << 48;
 }
 
-// ILA -> SIR on a 16-byte destination (in the packet for XDP, a stack copy for tc): the SIR prefix
-// back, and for the neutral modes the identifier's low 16 bits.
-static __always_inline void restore_sir_address(__u8 *dst, const struct ila_locator_value *loc) {
-  __builtin_memcpy(dst, loc->sir_prefix_be, 8);
+// ILA -> SIR on a 16-byte destination as two 64-bit words (in the packet for XDP, an 8-aligned
+// stack copy for tc): the SIR prefix back, and for the neutral modes the identifier's low 16 bits
+// (and for neutral-map the C-bit, byte 8, the low byte of the second word). Written as words, so
+// that the slot lookup that reads them next gets them from the store buffer.
+static __always_inline void restore_sir_address(__u64 *dst, const struct ila_locator_value *loc) {
+  __u64 id = dst[1];
   switch (loc->csum_mode) {
     case ILA_CSUM_NEUTRAL_MAP:
-      if (dst[8] & ILA_C_BIT) {
-        undo_neutral_adjustment(dst, loc->identifier_delta_be);
-        dst[8] &= (__u8)~ILA_C_BIT;
+      if (id & ILA_C_BIT) {
+        id = undo_neutral_adjustment(id, loc->identifier_delta_be);
+        id &= ~(__u64)ILA_C_BIT;
       }
       break;
     case ILA_CSUM_NEUTRAL_MAP_AUTO:
-      undo_neutral_adjustment(dst, loc->identifier_delta_be);
+      id = undo_neutral_adjustment(id, loc->identifier_delta_be);
       break;
     default:
       break;
   }
+  dst[0] = *(const __u64 *)loc->sir_prefix_be;  // a map value or its stack copy: 8-aligned
+  dst[1] = id;
 }
 
 // ILA -> SIR for a destination whose locator is this host's.
 static __always_inline void write_sir_destination(struct xdp_md *ctx, struct packet *pkt,
                                                   const struct ila_locator_value *loc) {
-  restore_sir_address(pkt->ip6->daddr.in6_u.u6_addr8, loc);
+  restore_sir_address((__u64 *)&pkt->ip6->daddr, loc);
   if (is_adjust_transport(loc->csum_mode)) adjust_transport(ctx, pkt, loc->transport_delta_be);
 }
 
