@@ -113,8 +113,9 @@ struct ila_endpoint_value {
 // SIR address's own. lib/mapping_slots.cc converts to and from ila_mapping_value, and refuses a
 // mapping that does not have that form.
 // The control plane writes slots through the map's memory mapping; `seq` makes each write appear
-// whole, the endpoint at the same index included: odd while a slot changes, and a reader that
-// sees it odd or changed reads again.
+// whole, the endpoint at the same index included: odd while a slot changes. A reader that sees its
+// address's slot odd takes the write's result from the journal in ila_slot_state (the writer
+// records it there first), and one that sees the slot changed while it read reads again.
 struct ila_mapping_slot {
   struct ila_mapping_key key;   // all zero when removed or free
   __u8 locator_be[8];           // when flags & ILA_SLOT_F_MAPPING: the ILA address's upper half
@@ -147,7 +148,9 @@ struct ila_mapping_slot {
 // a lookup of a remote destination, the common case, reads 32 bytes.
 struct ila_slot_endpoint {
   struct ila_endpoint_value endpoint;
-  __u32 pad;  // 24 bytes: the array's element stride, so the memory mapping is an array of these
+  // To 32 bytes: a multiple of 8 (the array's element stride, so the memory mapping is an array of
+  // these) that never straddles a cache line.
+  __u8 pad[12];
 };
 
 // ila_slot_state: the writers' bookkeeping for ila_slots, in one mmapable array entry. The data
@@ -348,8 +351,8 @@ ILA_STATIC_ASSERT(sizeof(struct ila_miss_state) == 16, "ila_miss_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_steer_config) == 260, "ila_steer_config");
 ILA_STATIC_ASSERT(sizeof(struct ila_meta) == 40, "ila_meta");
 ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot) == 32, "ila_mapping_slot");
-ILA_STATIC_ASSERT(sizeof(struct ila_slot_endpoint) == 24, "ila_slot_endpoint");
-ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 80, "ila_slot_state");
+ILA_STATIC_ASSERT(sizeof(struct ila_slot_endpoint) == 32, "ila_slot_endpoint");
+ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 88, "ila_slot_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_entry) == 40, "ila_nexthop_entry");
 // The programs copy these as 64-bit words (xdp/mappings.h, xdp/nexthop.h).
 ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_mapping_slot, locator_be) == 16, "slot mapping offset");

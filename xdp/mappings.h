@@ -86,13 +86,17 @@ static __always_inline int read_slot(const struct ila_mapping_slot *slot,
 // whole; 0 otherwise (read the slot again). The writer journals before it touches the slot, so
 // while the slot is still odd with the same count, the journal naming this slot is its write's.
 static __always_inline int read_journal(__u32 idx, const struct ila_mapping_slot *slot,
-                                        __u16 seq, __u64 k1, struct sir_entry *out) {
+                                        __u16 seq, __u64 k0, __u64 k1, struct sir_entry *out) {
   __u32 zero = 0;
   const struct ila_mapping_slot_state *st = bpf_map_lookup_elem(&ila_slot_state, &zero);
   if (!st) return 0;
   const __u32 journal_seq = *(volatile __u32 *)&st->journal_seq;
   asm volatile("" ::: "memory");
   if ((journal_seq & 1) || *(volatile __u32 *)&st->writing != idx + 1) return 0;
+  // The slot's key was read mid-write (it may be half old, half new): the journal must be for
+  // this very address. (A write that removes the address journals no key: read the slot again.)
+  const __u64 *key = (const __u64 *)st->journal.key.sir.bytes;
+  if (key[0] != k0 || key[1] != k1) return 0;
   copy_entry(&st->journal, &st->journal_endpoint, k1, out);
   asm volatile("" ::: "memory");
   return *(volatile __u32 *)&st->journal_seq == journal_seq &&
@@ -110,10 +114,11 @@ struct slot_probe {
 // One probe step: 1 to stop (found, or no such key), 0 to go on to the next slot.
 //
 // Keys are never moved once written, so a slot being written (odd seqcount) that holds another
-// key, or none, is stepped over like any other; only the address's own slot, when odd or changed
-// while it was copied, is read again (every step counts against the bound). The outcomes are the
-// slot before a concurrent write or after it. x86 keeps loads in order, so the compiler barrier is
-// all the reader needs between the copy and the second read of the seqcount.
+// key, or none, is stepped over like any other. The address's own slot, when odd, is answered from
+// the journal of the write in progress (read_journal), and when that cannot be read whole, or the
+// slot changed while it was copied, it is read again (every step counts against the bound). The
+// outcomes are the slot before a concurrent write or after it. x86 keeps loads in order, so the
+// compiler barrier is all the reader needs between the copy and the second read of a seqcount.
 static __always_inline long slot_probe(struct slot_probe *p) {
   const struct slot_ref ref = slot_at(p->idx);
   struct ila_mapping_slot *slot = ref.slot;
@@ -125,7 +130,7 @@ static __always_inline long slot_probe(struct slot_probe *p) {
   if (seq == 0) return 1;  // never used: no key lives beyond it
   const __u64 *key = (const __u64 *)slot->key.sir.bytes;
   if (key[0] == p->k0 && key[1] == p->k1) {
-    if ((seq & 1) ? read_journal(p->idx, slot, seq, p->k1, &p->entry)
+    if ((seq & 1) ? read_journal(p->idx, slot, seq, p->k0, p->k1, &p->entry)
                   : read_slot(slot, ref.cell, seq, p->k1, &p->entry)) {
       p->flags = p->entry.flags;
       return 1;
@@ -140,10 +145,13 @@ static __always_inline long slot_probe(struct slot_probe *p) {
 static long slot_probe_step(__u32 step, void *data) { return slot_probe(data); }
 
 // Copies the slot of `sir` into *out and returns its flags (ILA_SLOT_F_MAPPING, _ENDPOINT); 0 when
-// the address has none, and then *out is not written. The home slot is probed inline, reading
+// the address has none (and *out holds nothing of use). The home slot is probed inline, reading
 // the key and the entry straight from the slot (most lookups end there); the rest runs in
 // bpf_loop, so that the verifier checks one step instead of every step of every call site.
 static __always_inline __u8 find_slot(const struct ila_addr *sir, struct sir_entry *out) {
+  // Defined on every path (clang 14 otherwise spills "undefined" registers where paths meet,
+  // which the verifier refuses); the compiler keeps these zeros in registers.
+  *out = (struct sir_entry){};
   const struct sir_key k = sir_key_of(sir);
   const __u32 bits = cfg_slot_bits;
   const __u32 idx = ila_slot_home(k.k0, k.k1, bits);
@@ -163,17 +171,21 @@ static __always_inline __u8 find_slot(const struct ila_addr *sir, struct sir_ent
   struct slot_probe p = {.k0 = k.k0, .k1 = k.k1, .idx = idx};
   p.mask = bits >= 31 ? 0x7fffffffu : (1u << bits) - 1;
   bpf_loop(2 * ILA_SLOT_PROBES, slot_probe_step, &p, 0);
-  if (p.flags) *out = p.entry;
+  *out = p.entry;
   return p.flags;
 }
 
 // The mapping of `sir`: in its slot `e` (with the slot's `flags`) or, for a forwarding cache, in
 // ila_mappings; NULL when there is none.
 static __always_inline const struct ila_mapping_value *mapping_of(const struct ila_addr *sir,
-                                                                  const struct sir_entry *e,
+                                                                  struct sir_entry *e,
                                                                   __u8 flags) {
   if (cfg_mappings_in_slots) return (flags & ILA_SLOT_F_MAPPING) ? &e->mapping : NULL;
-  return bpf_map_lookup_elem(&ila_mappings, sir);
+  // Copied at once: an LRU entry may be reused for another address as soon as it is replaced.
+  const struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, sir);
+  if (!m) return NULL;
+  e->mapping = *m;
+  return &e->mapping;
 }
 
 // The anti-spoofing check of a container's packet: its source must be the SIR address whose

@@ -89,8 +89,10 @@ static __always_inline int tc_deliver(struct __sk_buff *skb, const struct ila_en
   return tc_redirect(skb, &hop, hop_limit, stat, ep->flags & ILA_ENDPOINT_F_PEER);
 }
 
-// Forwards a translated skb to its locator's next hop: the stored answer, else the FIB (with
-// tot_len 0 the FIB checks the skb itself against the egress MTU, GSO packets by segment size).
+// Forwards a translated skb to its locator's next hop: the stored answer, else the FIB, asked with
+// the longest packet this skb becomes on the wire (one segment of a GSO packet), so that it checks
+// the route's MTU as for any packet and a stored answer says what it checked. (With tot_len 0 the
+// FIB would check the skb against the device's MTU only and report that, route MTUs aside.)
 // `headers`: IPv6 plus transport header bytes, to size one segment of a GSO packet.
 static __always_inline int tc_forward(struct __sk_buff *skb, const struct ila_addr *dst,
                                       const struct ila_addr *src, __u8 proto, __u8 hop_limit,
@@ -109,6 +111,7 @@ static __always_inline int tc_forward(struct __sk_buff *skb, const struct ila_ad
   fib.family = AF_INET6;
   fib.l4_protocol = proto;
   fib.ifindex = skb->ingress_ifindex;
+  fib.tot_len = wire_len;
   __builtin_memcpy(fib.ipv6_src, src, 16);
   __builtin_memcpy(fib.ipv6_dst, dst, 16);
   long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
@@ -116,11 +119,9 @@ static __always_inline int tc_forward(struct __sk_buff *skb, const struct ila_ad
   if (rc != BPF_FIB_LKUP_RET_SUCCESS) return tc_count(skb, ILA_STAT_PASS_FIB, TC_ACT_OK);
   hop = fib_hop(&fib);
   if (epoch != 0) {
-    // The FIB checked this skb against the egress device's MTU and reported it (mtu_result).
     struct in6_addr asked __attribute__((aligned(8)));
     __builtin_memcpy(&asked, dst, 16);
-    if (learn_nexthop(locator, &fib, &hop, &asked, epoch,
-                      fib.mtu_result < wire_len ? wire_len : fib.mtu_result))
+    if (learn_nexthop(locator, &fib, &hop, &asked, epoch, wire_len))
       note_len(skb->len, ILA_STAT_NEXTHOP_LEARNED);
   }
   return tc_redirect(skb, &hop, hop_limit, stat, 0);

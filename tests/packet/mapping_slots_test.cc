@@ -388,22 +388,27 @@ TEST_CASE("slot table: mappings are stored in the slot's form and anything else 
   const SirAddress sir{H::Sir(), Identifier(0x123456789abcull)};
   ila::abi::ila_mapping_key key{};
   std::memcpy(key.sir.bytes, sir.address().bytes().data(), 16);
-  for (ChecksumMode mode : {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMap,
-                            ChecksumMode::kNeutralMapAuto, ChecksumMode::kNoAction}) {
-    CAPTURE(static_cast<int>(mode));
-    auto ila = SirToIla(sir, H::L2(), mode);
-    REQUIRE(ila.ok());
-    ila::abi::ila_mapping_value v{};
-    std::memcpy(v.ila.bytes, ila->address().bytes().data(), 16);
-    v.transport_delta_be = 0x1234;
-    v.csum_mode = static_cast<uint8_t>(mode);
-    auto slot = MappingSlots::Encode(key, v);
-    INFO(slot.status().ToString());
-    REQUIRE(slot.ok());
-    CHECK(((slot->flags & ILA_SLOT_F_C_BIT) != 0) == (mode == ChecksumMode::kNeutralMap));
-    slot->flags |= ILA_SLOT_F_MAPPING;
-    const ila::abi::ila_mapping_value back = MappingSlots::Decode(*slot);
-    CHECK(std::memcmp(&back, &v, sizeof(v)) == 0);
+  for (ChecksumMode mode :
+       {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMap, ChecksumMode::kNeutralMapAuto,
+        ChecksumMode::kNoAction, ChecksumMode::kAdjustTransportLinuxCompat}) {
+    for (IdentifierType type :
+         {IdentifierType::kLuid, IdentifierType::kUseFormat, IdentifierType::kNonlocalAddr}) {
+      CAPTURE(static_cast<int>(mode), static_cast<int>(type));
+      auto ila = SirToIla(sir, H::L2(), mode);
+      REQUIRE(ila.ok());
+      ila::abi::ila_mapping_value v{};
+      std::memcpy(v.ila.bytes, ila->address().bytes().data(), 16);
+      v.transport_delta_be = 0x1234;
+      v.csum_mode = static_cast<uint8_t>(mode);
+      v.pad[0] = static_cast<uint8_t>(type);  // the control plane's record (tables.cc)
+      auto slot = MappingSlots::Encode(key, v);
+      INFO(slot.status().ToString());
+      REQUIRE(slot.ok());
+      CHECK(((slot->flags & ILA_SLOT_F_C_BIT) != 0) == (mode == ChecksumMode::kNeutralMap));
+      slot->flags |= ILA_SLOT_F_MAPPING;
+      const ila::abi::ila_mapping_value back = MappingSlots::Decode(*slot);
+      CHECK(std::memcmp(&back, &v, sizeof(v)) == 0);
+    }
   }
   ila::abi::ila_mapping_value other{};
   std::memcpy(other.ila.bytes, key.sir.bytes, 16);
@@ -480,6 +485,14 @@ TEST_CASE("the data plane translates with the journal while a writer is stopped 
   state->writing = index + 1;
   slots[index].seq |= 1;
   slots[index].locator_be[0] ^= 0xff;
+  CHECK(Hex(output()) == Hex(out_b));
+
+  // A journal for another address (the slot's key read half-way through a write) is not used.
+  state->journal.key.sir.bytes[15] ^= 1;
+  XdpRun other = host->Run(prog, in, host->c1h(), host->dp());
+  CHECK(other.verdict == XDP_PASS);
+  CHECK(other.delta.Packets("pass_miss") == 1);
+  state->journal.key.sir.bytes[15] ^= 1;
   CHECK(Hex(output()) == Hex(out_b));
 
   // While the journal itself is being written, the slot is read again until the bound, and the
