@@ -103,6 +103,9 @@ static __always_inline int read_journal(__u32 idx, const struct ila_mapping_slot
          *(volatile __u16 *)&slot->seq == seq;
 }
 
+// Probe steps taken inline after the home slot, before the rest go to bpf_loop.
+#define ILA_SLOT_INLINE_PROBES 4
+
 // One lookup's state across the probe steps of bpf_loop.
 struct slot_probe {
   __u64 k0, k1;
@@ -167,9 +170,18 @@ static __always_inline __u8 find_slot(const struct ila_addr *sir, struct sir_ent
   } else if (!(seq & 1) && (*(volatile __u8 *)&slot->flags & ILA_SLOT_F_FREE)) {
     return 0;
   }
-  // Further along the probe run, or the home slot being written: from the home slot on, in steps.
+  // Further along the probe run, or the home slot being written: from the home slot on, in steps;
+  // the first few inline (at a load factor of 1/2 most keys that are not at home are one to three
+  // slots on, and a bpf_loop step costs an indirect call), the rest in bpf_loop.
   struct slot_probe p = {.k0 = k.k0, .k1 = k.k1, .idx = idx};
   p.mask = bits >= 31 ? 0x7fffffffu : (1u << bits) - 1;
+#pragma unroll
+  for (int i = 0; i < ILA_SLOT_INLINE_PROBES; i++) {
+    if (slot_probe(&p)) {
+      *out = p.entry;
+      return p.flags;
+    }
+  }
   bpf_loop(2 * ILA_SLOT_PROBES, slot_probe_step, &p, 0);
   *out = p.entry;
   return p.flags;
