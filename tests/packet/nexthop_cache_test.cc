@@ -6,9 +6,14 @@
 #include <bpf/bpf.h>
 #include <endian.h>
 #include <linux/bpf.h>
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -415,4 +420,97 @@ TEST_CASE("locators that share a cache entry take turns and never get each other
     CHECK(runs[n].delta.Packets("nexthop_hit") == (alone && round > 0 ? 1u : 0u));
     CHECK(runs[n].delta.Packets("nexthop_learned") == (alone && round > 0 ? 0u : 1u));
   }
+}
+
+// Two CPUs learning and using one entry at once: two locators share it, so nearly every packet
+// replaces the other's answer, on both CPUs. The entry's seqcount and compare-and-swap must keep
+// every packet's next hop whole: the MACs of its own locator's gateway, never a mix.
+TEST_CASE("two CPUs writing and reading one cache entry never send a packet to a torn next hop") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  cpu_set_t online;
+  ILA_SKIP_IF(sched_getaffinity(0, sizeof(online), &online) != 0 || CPU_COUNT(&online) < 2
+                  ? std::optional<std::string>("needs two CPUs to run the data plane on at once")
+                  : std::nullopt);
+  HostFixture::Options o = CacheOptions(true);
+  o.config.max_nexthops = 1;
+  auto host = MakeHostOrFail(o);
+  AwaitEnabled(*host, true);
+  Locator same = H::L2();
+  for (uint64_t v = H::L2().value() + 1; same == H::L2(); ++v) {
+    if (ila::abi::ila_nexthop_index(htobe64(v), 1) ==
+        ila::abi::ila_nexthop_index(htobe64(H::L2().value()), 1))
+      same = Locator(v);
+  }
+  const std::string up = host->up_name();
+  REQUIRE(host->host_ns()
+              .Run("ip -6 neigh replace fd00:ff::3 lladdr " + kOtherGatewayMac.ToString() +
+                   " nud permanent dev " + up + " && ip -6 route replace " +
+                   Ipv6Address::FromHalves(same.value(), 0).ToString() + "/64 via fd00:ff::3 dev " +
+                   up)
+              .ok());
+  AwaitEnabled(*host, true);
+  const SirAddress other{H::Sir(), Identifier(0x9a)};
+  MapRemote(*host);
+  REQUIRE(host->dp()
+              .mappings()
+              .Upsert({other, same, ChecksumMode::kNoAction, IdentifierType::kLuid})
+              .ok());
+  const Bytes frames[2] = {RemoteFrame(*host),
+                           EthernetIpv6(host->C1hMac(), H::C1Mac(),
+                                        Ipv6(H::C1().address(), other.address(), kProtoUdp,
+                                             Segment(kProtoUdp, H::C1().address(),
+                                                     other.address())))};
+  // Each frame's Ethernet header as the FIB makes it (the gateway's MAC, the uplink's).
+  Bytes want[2];
+  for (int i = 0; i < 2; ++i) {
+    XdpRun r = Run(*host, Role::kContainer, frames[i], host->c1h());
+    RequireVerdict(r, XDP_REDIRECT);
+    want[i] = Bytes(r.frame.begin(), r.frame.begin() + 12);
+  }
+  REQUIRE(DstMac(want[0]) == H::FabricMac());
+  REQUIRE(DstMac(want[1]) == kOtherGatewayMac);
+  const int prog = host->dp().program_fd(Role::kContainer);
+  auto before = host->dp().ReadStats();
+  REQUIRE(before.ok());
+
+  std::atomic<int> failed_runs{0}, torn{0};
+  auto sender = [&](int cpu, int first) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (pthread_setaffinity_np(pthread_self(), sizeof(one), &one) != 0) ++failed_runs;
+    for (int i = 0; i < 20000; ++i) {
+      const int which = (i + first) % 2;
+      Bytes data = frames[which];
+      Bytes out(data.size() + 64);
+      xdp_md ctx{};
+      ctx.ingress_ifindex = static_cast<uint32_t>(host->c1h());
+      ctx.data_end = static_cast<uint32_t>(data.size());
+      LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data.data(), .data_out = out.data(),
+                  .data_size_in = static_cast<uint32_t>(data.size()),
+                  .data_size_out = static_cast<uint32_t>(out.size()), .ctx_in = &ctx,
+                  .ctx_size_in = sizeof(ctx));
+      if (bpf_prog_test_run_opts(prog, &opts) != 0 || opts.retval != XDP_REDIRECT) {
+        ++failed_runs;
+        continue;
+      }
+      out.resize(opts.data_size_out);
+      if (!std::equal(want[which].begin(), want[which].end(), out.begin())) ++torn;
+    }
+  };
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE && cpus.size() < 2; ++c)
+    if (CPU_ISSET(c, &online)) cpus.push_back(c);
+  std::thread a(sender, cpus[0], 0), b(sender, cpus[1], 1);
+  a.join();
+  b.join();
+  auto after = host->dp().ReadStats();
+  REQUIRE(after.ok());
+  const auto delta = after->Since(*before);
+  INFO("learned " << delta.Packets("nexthop_learned") << ", hits " << delta.Packets("nexthop_hit"));
+  CHECK(failed_runs == 0);
+  CHECK(torn == 0);
+  // Both paths ran many times: answers stored (the entry changing hands) and used.
+  CHECK(delta.Packets("nexthop_learned") > 1000);
+  CHECK(delta.Packets("nexthop_hit") > 100);
 }
