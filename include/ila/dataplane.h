@@ -57,9 +57,10 @@ struct PinLocation {
 struct DataplaneConfig {
   MissPolicy miss_policy = MissPolicy::kPassToRouter;
   MovedPolicy moved_policy = MovedPolicy::kForward;
-  // The full mapping table is an open-addressing table of the smallest power of two of 64-byte
-  // slots at least twice max_mappings (8 MiB for the default; 128 MiB for 1M), plus a hash for
-  // ICMPv6 error translation (lib/mapping_slots.h).
+  // The full mapping table is an open-addressing table of the smallest power of two of 32-byte
+  // slots, with as many 32-byte endpoint cells, at least twice max_mappings + max_endpoints
+  // (16 MiB for the defaults; 128 MiB for 1M mappings), plus a hash for ICMPv6 error translation
+  // (lib/mapping_slots.h).
   uint32_t max_mappings = 65536;
   uint32_t max_endpoints = 4096;
   uint32_t max_locators = 256;
