@@ -32,9 +32,10 @@ static __always_inline struct sir_key sir_key_of(const struct ila_addr *sir) {
   return k;
 }
 
-// The slot at `idx` and its endpoint (both inlined array lookups; looked up together because
-// clang 14, given the endpoint's lookup inside the seqcount window, kept a value in a register
-// across that call, which the verifier rightly refused).
+// The slot at `idx` and its endpoint cell: two inlined array lookups, which compute addresses and
+// read no memory; the cell itself is read only when the slot flags an endpoint (copy_entry).
+// (Looking the cell up only then verifies too, since lookups start from a zeroed entry, and
+// measured no different here.)
 struct slot_ref {
   struct ila_mapping_slot *slot;
   const struct ila_slot_endpoint *cell;
