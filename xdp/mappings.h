@@ -206,6 +206,20 @@ static __always_inline const struct ila_mapping_value *mapping_of(const struct i
 // or ILA_STAT__COUNT when the source is the container's. Only a failure reads ila_sources, to
 // tell an interface without an endpoint from a spoofed source.
 static __always_inline __u32 source_check(__u32 ifindex, const struct ila_addr *src) {
+  // The container's own address is almost always in its home slot: checked there first, reading
+  // only the key, the flags and the endpoint's interface (no copy), under the slot's seqcount.
+  const struct sir_key k = sir_key_of(src);
+  const struct slot_ref ref = slot_at(ila_slot_home(k.k0, k.k1, cfg_slot_bits));
+  if (ref.slot && ref.cell) {
+    const __u16 seq = *(volatile __u16 *)&ref.slot->seq;
+    asm volatile("" ::: "memory");  // as in slot_probe
+    const __u64 *key = (const __u64 *)ref.slot->key.sir.bytes;
+    if (!(seq & 1) && key[0] == k.k0 && key[1] == k.k1 &&
+        (ref.slot->flags & ILA_SLOT_F_ENDPOINT) && ref.cell->endpoint.ifindex == ifindex) {
+      asm volatile("" ::: "memory");
+      if (*(volatile __u16 *)&ref.slot->seq == seq) return ILA_STAT__COUNT;
+    }
+  }
   struct sir_entry e;
   if ((find_slot(src, &e) & ILA_SLOT_F_ENDPOINT) && e.endpoint.ifindex == ifindex)
     return ILA_STAT__COUNT;

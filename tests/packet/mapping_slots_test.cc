@@ -511,3 +511,80 @@ TEST_CASE("the data plane translates with the journal while a writer is stopped 
   REQUIRE(host->dp().mappings().Upsert(a).ok());
   CHECK(Hex(output()) == Hex(out_a));
 }
+
+TEST_CASE("anti-spoofing holds whether or not the source's address is in its home slot") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  HostFixture::Options o;
+  o.pinned = true;
+  auto host = MakeHostOrFail(o);
+  const int prog = host->dp().program_fd(Role::kContainer);
+  const std::string maps_dir = host->bpffs_dir() + "/test/maps/";
+  const int slots_fd = bpf_obj_get((maps_dir + "ila_slots").c_str());
+  REQUIRE(slots_fd >= 0);
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  REQUIRE(bpf_obj_get_info_by_fd(slots_fd, &info, &len) == 0);
+  uint32_t bits = 0;
+  while ((1u << bits) < info.max_entries) ++bits;
+  REQUIRE((1u << bits) == info.max_entries);
+  auto key_of = [](const SirAddress& a) {
+    ila::abi::ila_mapping_key k{};
+    std::memcpy(k.sir.bytes, a.address().bytes().data(), 16);
+    return k;
+  };
+  auto slot_key_at = [&](uint32_t index) {
+    ila::abi::ila_mapping_slot s{};
+    REQUIRE(bpf_map_lookup_elem(slots_fd, &index, &s) == 0);
+    return s.key;
+  };
+  auto same = [](const ila::abi::ila_mapping_key& a, const ila::abi::ila_mapping_key& b) {
+    return std::memcmp(&a, &b, sizeof(a)) == 0;
+  };
+
+  // Y shares C1's home slot. With C1's endpoint gone, Y's mapping takes that slot, and C1's
+  // endpoint comes back one slot or more further on.
+  const uint32_t home = HomeOf(key_of(H::C1()), bits);
+  SirAddress y{H::Sir(), Identifier(0)};
+  for (uint64_t id = 0x10000;; ++id) {
+    y = SirAddress{H::Sir(), Identifier(id)};
+    if (HomeOf(key_of(y), bits) == home && !(y == H::C1())) break;
+  }
+  REQUIRE(host->dp().endpoints().Remove(H::C1()).ok());
+  REQUIRE(host->dp().mappings().Upsert({y, H::L2(), ChecksumMode::kNeutralMapAuto}).ok());
+  REQUIRE(host->dp().endpoints().Upsert({host->c1h(), H::C1(), H::C1Mac()}).ok());
+  REQUIRE(same(slot_key_at(home), key_of(y)));
+  REQUIRE(!same(slot_key_at(home), key_of(H::C1())));
+
+  // C1, away from its home slot, still sends.
+  Bytes from_c1 = host->FromC1(H::C2().address(), kProtoUdp,
+                               Segment(kProtoUdp, H::C1().address(), H::C2().address()));
+  XdpRun ok = host->Run(prog, from_c1, host->c1h(), host->dp());
+  CHECK(ok.verdict == XDP_REDIRECT);
+  CHECK(ok.delta.Packets("tx_local") == 1);
+
+  // Y at home: a mapping but no endpoint, then an endpoint on c2h. From c1h it is spoofed either
+  // way; from c2h, once it is c2h's endpoint, it passes.
+  auto from = [&](const SirAddress& src, int ifindex) {
+    Bytes in = EthernetIpv6(host->C1hMac(), H::C1Mac(),
+                            Ipv6(src.address(), H::Remote().address(), kProtoUdp,
+                                 Segment(kProtoUdp, src.address(), H::Remote().address())));
+    return host->Run(prog, in, ifindex, host->dp());
+  };
+  REQUIRE(host->dp().mappings().Upsert({H::Remote(), H::L2(), ChecksumMode::kNeutralMapAuto}).ok());
+  XdpRun mapped_only = from(y, host->c1h());
+  CHECK(mapped_only.verdict == XDP_DROP);
+  CHECK(mapped_only.delta.Packets("drop_spoofed_source") == 1);
+  REQUIRE(host->dp().endpoints().Upsert({host->c2h(), y, H::C2Mac()}).ok());
+  REQUIRE(same(slot_key_at(home), key_of(y)));
+  XdpRun other_interface = from(y, host->c1h());
+  CHECK(other_interface.verdict == XDP_DROP);
+  CHECK(other_interface.delta.Packets("drop_spoofed_source") == 1);
+  XdpRun own_interface = from(y, host->c2h());
+  CHECK(own_interface.verdict == XDP_REDIRECT);
+  CHECK(own_interface.delta.Packets("tx_remote") == 1);
+  // And C1's address, sent from c2h where C1 is not, is spoofed though C1 lives further on.
+  XdpRun c1_elsewhere = from(H::C1(), host->c2h());
+  CHECK(c1_elsewhere.verdict == XDP_DROP);
+  CHECK(c1_elsewhere.delta.Packets("drop_spoofed_source") == 1);
+  close(slots_fd);
+}
