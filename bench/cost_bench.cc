@@ -212,6 +212,7 @@ void RegisterCostBenchmarks() {
   RegisterCost("uplink_not_local");
   RegisterCost("not_ipv6");
   RegisterCost("component_fib_lookup");
+  RegisterCost("component_redirect");
 }
 
 void RegisterScaleBenchmarks() {

@@ -143,6 +143,11 @@ absl::StatusOr<PathsWorld*> GetPathsWorld() {
                ChecksumMode::kNeutralMapAuto)->address();
   w->cases["component_fib_lookup"] = {"component_fib_lookup", FibOnlyFd(w->skel),
                                       UdpFromC1(h, translated), h.c1h(), XDP_DROP, ""};
+  // ... and the redirect every forwarding program ends with: a devmap redirect and nothing else
+  // (the live ceiling's program), so that the rest of a path's cost can be told from it.
+  if (absl::Status st = SetRedirectTarget(w->skel, h.uplink()); !st.ok()) return st;
+  w->cases["component_redirect"] = {"component_redirect", RedirectFd(w->skel), frame, h.c1h(),
+                                    XDP_REDIRECT, ""};
 
   for (const auto& [name, c] : w->cases) {
     if (absl::Status st = Expect(h, c); !st.ok()) return st;

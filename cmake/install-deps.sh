@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config git
-  clang llvm                      # BPF compiler
+  clang-16                        # BPF compiler (cmake/BpfObject.cmake says why this one)
   libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev
   libabsl-dev catch2 libbenchmark-dev
   iproute2 iputils-ping ethtool tcpdump iperf3 procps

@@ -153,8 +153,8 @@ static long slot_probe_step(__u32 step, void *data) { return slot_probe(data); }
 // the key and the entry straight from the slot (most lookups end there); the rest runs in
 // bpf_loop, so that the verifier checks one step instead of every step of every call site.
 static __always_inline __u8 find_slot(const struct ila_addr *sir, struct sir_entry *out) {
-  // Defined on every path (clang 14 otherwise spills "undefined" registers where paths meet,
-  // which the verifier refuses); the compiler keeps these zeros in registers.
+  // Defined on every path (clang, 14 and 16 alike, otherwise spills "undefined" registers where
+  // paths meet, which the verifier refuses); the compiler keeps these zeros in registers.
   *out = (struct sir_entry){};
   const struct sir_key k = sir_key_of(sir);
   const __u32 bits = cfg_slot_bits;
