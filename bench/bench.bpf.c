@@ -84,7 +84,19 @@ int bench_refresh(struct xdp_md *ctx) {
   struct bench_template *t = bpf_map_lookup_elem(&bench_template, &zero);
   if (!t) return XDP_ABORTED;
   if (data + BENCH_HEADER_LEN > data_end) return XDP_ABORTED;
-  __builtin_memcpy(data, t->header, BENCH_HEADER_LEN);
+  // Word copies. A byte-array memcpy is 54 byte stores (clang does not know the alignment), about
+  // 20 ns that the empty baseline waits for but a longer program under test partly hides behind
+  // its own work: its cost over empty came out ~10 ns low (docs/performance.md).
+  const __u64 *from = (const __u64 *)t->header;
+  __u64 *to = data;
+  to[0] = from[0];
+  to[1] = from[1];
+  to[2] = from[2];
+  to[3] = from[3];
+  to[4] = from[4];
+  to[5] = from[5];
+  *(__u32 *)(data + 48) = *(const __u32 *)(t->header + 48);
+  *(__u16 *)(data + 52) = *(const __u16 *)(t->header + 52);
   if (t->csum_offset) {
     __u32 off = t->csum_offset & 0xff;
     __u16 *field = data + off;
@@ -99,7 +111,9 @@ int bench_refresh(struct xdp_md *ctx) {
     struct bench_addr *d = bpf_map_lookup_elem(&bench_dests, &i);
     if (!d) return XDP_ABORTED;
     // The destination address sits at 14 + 24 (checked above: inside BENCH_HEADER_LEN).
-    __builtin_memcpy(data + 14 + 24, d, sizeof(*d));
+    __u64 *dst = data + 14 + 24;  // words, as above
+    dst[0] = ((const __u64 *)d->bytes)[0];
+    dst[1] = ((const __u64 *)d->bytes)[1];
   }
   bpf_tail_call(ctx, &bench_next, 0);
   return XDP_ABORTED;

@@ -9,7 +9,7 @@
 #define BENCH_HEADER_LEN 54
 
 struct bench_template {
-  __u8 header[BENCH_HEADER_LEN];
+  __u8 header[BENCH_HEADER_LEN] __attribute__((aligned(8)));
   __u16 csum_offset;  // offset of the transport checksum in the frame; 0: none to restore
   __u16 csum;         // its original value (wire order)
   __u16 pad;
@@ -18,7 +18,7 @@ struct bench_template {
 
 struct bench_addr {
   __u8 bytes[16];
-};
+} __attribute__((aligned(8)));
 
 // What bench_sink saw arrive, by the outermost header after Ethernet: the live comparison checks
 // that every method delivered what it should (a plain UDP frame, or the encapsulation under test).
