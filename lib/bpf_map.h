@@ -1,6 +1,6 @@
-// TypedMap: with MappingSlots (the slot table, written through its memory mapping), the only code
-// in libila that calls bpf_map_*. Keys and values are the abi.h structs; every failure becomes an
-// absl::Status naming the map, the operation and errno.
+// TypedMap: with MappingSlots and LocatorSlots (tables written through their memory mappings),
+// the only code in libila that calls bpf_map_*. Keys and values are the abi.h structs; every
+// failure becomes an absl::Status naming the map, the operation and errno.
 //
 // Thread safety: the kernel makes each element operation atomic; callers serialise compound
 // updates themselves (the tables hold a mutex).

@@ -94,7 +94,7 @@ absl::Status DataplaneState::BindMaps() {
   for (const char* name :
        {"ila_mappings", "ila_slots", "ila_slot_endpoints", "ila_slot_state", "ila_reverse", "ila_locators",
         "ila_endpoints", "ila_sources",
-        "ila_sir_prefixes", "ila_tx_ports", "ila_cpus", "ila_steer", "ila_meta",
+        "ila_sir_prefixes", "ila_locator_table", "ila_tx_ports", "ila_cpus", "ila_steer", "ila_meta",
         "ila_attachments", "ila_stats", "ila_miss_events", "ila_nexthop_cache", "ila_nexthop_epoch"}) {
     if (map_fd(name) < 0) return absl::InternalError(absl::StrCat("map ", name, " is missing"));
   }
@@ -110,6 +110,13 @@ absl::Status DataplaneState::BindMaps() {
                  : MappingStore(slot_table);
   reverse = {map_fd("ila_reverse"), "ila_reverse"};
   locators = {map_fd("ila_locators"), "ila_locators"};
+  auto locator_table = LocatorSlots::Map(map_fd("ila_locator_table"), LocatorTableBits(config));
+  if (!locator_table.ok()) return locator_table.status();
+  locator_slots = std::move(*locator_table);
+  // A writer that died between the record and the table left them apart: the record wins.
+  auto locator_record = locators.Dump();
+  if (!locator_record.ok()) return locator_record.status();
+  if (absl::Status st = locator_slots->Sync(*locator_record); !st.ok()) return st;
   endpoints = {map_fd("ila_endpoints"), "ila_endpoints"};
   sources = {map_fd("ila_sources"), "ila_sources"};
   sir_prefixes = {map_fd("ila_sir_prefixes"), "ila_sir_prefixes"};

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "abi.h"
+#include "locator_slots.h"
 #include "mapping_slots.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -42,7 +43,10 @@ struct DataplaneState {
   std::shared_ptr<const MappingSlots> slot_table;
   MappingStore mappings;
   TypedMap<abi::ila_addr, abi::ila_reverse_value> reverse;
+  // This host's locators: the record, and the table the programs look them up in (LocatorTable
+  // writes both).
   TypedMap<abi::ila_locator_key, abi::ila_locator_value> locators;
+  std::unique_ptr<const LocatorSlots> locator_slots;
   TypedMap<abi::ila_endpoint_key, abi::ila_endpoint_value> endpoints;
   TypedMap<abi::ila_source_key, abi::ila_source_value> sources;
   TypedMap<abi::ila_sir_prefix_key, abi::ila_sir_prefix_value> sir_prefixes;

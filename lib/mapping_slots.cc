@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "map_writer_lock.h"
 
 namespace ila::internal {
 
@@ -46,52 +47,11 @@ uint32_t Home(const abi::ila_mapping_key& k, uint32_t bits) {
 
 }  // namespace
 
-// Exclusive: this handle's mutex (threads of this process share the handle's open file
-// description, which an OFD lock does not tell apart), then an open-file-description lock on the
-// byte at the table's map id in the map's file: every fd of one map refers to the same inode, so
-// handles in other processes (and other handles here) exclude each other, and the kernel drops
-// the lock if its holder dies. `wait` false: give up at once if another writer holds it.
-class MappingSlots::WriterLock {
+// Exclusive: see MapWriterLock.
+class MappingSlots::WriterLock : public MapWriterLock {
  public:
-  WriterLock(const MappingSlots& table, bool wait = true)
-      : table_(table), mu_lock_(table.writer_mu_, std::defer_lock) {
-    if (wait) {
-      mu_lock_.lock();
-    } else if (!mu_lock_.try_lock()) {
-      status_ = absl::UnavailableError("busy");
-      return;
-    }
-    struct flock fl = Range(F_WRLCK);
-    while (fcntl(table_.slots_fd_, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) != 0) {
-      if (errno != EINTR) {
-        status_ = absl::Status(wait ? absl::StatusCode::kInternal : absl::StatusCode::kUnavailable,
-                               absl::StrCat(kName, ": locking the table for writing failed: ",
-                                            std::strerror(errno)));
-        return;
-      }
-    }
-    held_ = true;
-  }
-  ~WriterLock() {
-    if (!held_) return;
-    struct flock fl = Range(F_UNLCK);
-    (void)fcntl(table_.slots_fd_, F_OFD_SETLK, &fl);
-  }
-  const absl::Status& status() const { return status_; }
-
- private:
-  struct flock Range(short type) const {
-    struct flock fl{};
-    fl.l_type = type;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = table_.lock_offset_;
-    fl.l_len = 1;
-    return fl;
-  }
-  const MappingSlots& table_;
-  std::unique_lock<std::mutex> mu_lock_;
-  bool held_ = false;
-  absl::Status status_;
+  explicit WriterLock(const MappingSlots& table, bool wait = true)
+      : MapWriterLock(table.writer_mu_, table.slots_fd_, table.lock_offset_, kName, wait) {}
 };
 
 absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, int endpoints_fd,

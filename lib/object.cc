@@ -49,6 +49,9 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
   bpf_map__set_max_entries(skel->maps.ila_endpoints, config.max_endpoints);
   bpf_map__set_max_entries(skel->maps.ila_sources, config.max_endpoints);
   bpf_map__set_max_entries(skel->maps.ila_locators, config.max_locators);
+  const uint32_t locator_bits = LocatorTableBits(config);
+  skel->rodata->cfg_locator_bits = locator_bits;
+  bpf_map__set_max_entries(skel->maps.ila_locator_table, (1u << locator_bits) + 1);
   bpf_map__set_max_entries(skel->maps.ila_sir_prefixes, config.max_sir_prefixes);
   const uint32_t nexthop_bits = NexthopCacheBits(config);
   skel->rodata->cfg_nexthop_bits = nexthop_bits;
@@ -63,6 +66,12 @@ uint32_t MappingSlotBits(const DataplaneConfig& config) {
       uint64_t{config.max_endpoints} + (config.forwarding_cache ? 0 : uint64_t{config.max_mappings});
   uint32_t bits = 1;
   while (bits < 31 && (uint64_t{1} << bits) < 2 * keys) ++bits;
+  return bits;
+}
+
+uint32_t LocatorTableBits(const DataplaneConfig& config) {
+  uint32_t bits = 3;
+  while (bits < 31 && (uint64_t{1} << bits) < 4 * uint64_t{config.max_locators}) ++bits;
   return bits;
 }
 

@@ -65,6 +65,10 @@ inline constexpr std::array<const char*, kProgCount> kProgNames = {
 // ila_mappings).
 uint32_t MappingSlotBits(const DataplaneConfig& config);
 
+// log2 of the entry count of ila_locator_table for `config`: at least four entries per locator
+// (and eight in all), so that a locator's probe run practically never fills.
+uint32_t LocatorTableBits(const DataplaneConfig& config);
+
 // log2 of the entry count of ila_nexthop_cache for `config`: the smallest power of two at least
 // twice max_nexthops (direct-mapped by a hash of the locator, so that few locators share an entry).
 uint32_t NexthopCacheBits(const DataplaneConfig& config);

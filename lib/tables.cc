@@ -840,13 +840,20 @@ absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
   } else if (e.csum_mode == ChecksumMode::kAdjustTransportLinuxCompat) {
     v.transport_delta_be = internal::ToWire16(static_cast<uint16_t>(~back));
   }
+  auto before = s.locators.Lookup(key);
+  if (!before.ok()) return before.status();
+  if (only_new && before->has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat("locator ", e.locator.ToString(),
+                                                 " is already registered; replace it with Upsert"));
+  }
+  // The programs' table first (it may be full where the record is not), then the record; a
+  // record that refuses puts the table back.
+  if (absl::Status st = s.locator_slots->Put(key, v); !st.ok()) {
+    return absl::Status(st.code(), absl::StrCat("locator ", e.locator.ToString(), ": ", st.message()));
+  }
   absl::Status st = s.locators.Update(key, v, only_new ? BPF_NOEXIST : BPF_ANY);
-  if (only_new && !st.ok()) {
-    auto existing = s.locators.Lookup(key);
-    if (existing.ok() && existing->has_value()) {
-      return absl::AlreadyExistsError(absl::StrCat("locator ", e.locator.ToString(),
-                                                   " is already registered; replace it with Upsert"));
-    }
+  if (!st.ok()) {
+    (void)(before->has_value() ? s.locator_slots->Put(key, **before) : s.locator_slots->Remove(key));
   }
   return st;
 }
@@ -859,7 +866,8 @@ absl::Status LocatorTable::Remove(Locator locator) {
   if (absl::IsNotFound(st)) {
     return absl::NotFoundError(absl::StrCat("locator ", locator.ToString(), " is not registered"));
   }
-  return st;
+  if (!st.ok()) return st;
+  return state_->locator_slots->Remove(key);
 }
 
 namespace {

@@ -19,7 +19,7 @@ namespace ila::abi {
 
 // Bumped whenever any layout below changes; pinned maps record it so that a newer library never
 // misreads an older instance's maps.
-#define ILA_ABI_VERSION 5
+#define ILA_ABI_VERSION 6
 
 // enum ChecksumMode in include/ila/types.h, as stored in maps.
 enum ila_csum_mode {
@@ -225,6 +225,36 @@ static inline __u32 ila_nexthop_index(__u64 locator, __u32 bits) {
   return (__u32)((locator * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
 }
 
+// ila_locator_table: this host's locators (ila_locators, which stays the control plane's record)
+// in the form the programs look them up: open addressing in one mmapable array of 2^bits entries
+// (at least four times DataplaneConfig::max_locators), so that from_uplink finds its locator with
+// inlined array accesses instead of a hash-map helper call (≈ 20 ns here). A locator lives in the
+// first usable entry at or after ila_locator_home, at most ILA_LOCATOR_PROBES entries on; an entry
+// never used (seq 0) ends every probe run.
+// Written only by the control plane (lib/locator_slots.cc), through the memory mapping, and never
+// in place where there is room: a changed locator is written whole into another entry of its run
+// and only then is the old entry marked removed. A reader skips every entry being written (seq
+// odd, or changed while it was read), so what it finds is whole; and since a reader passing the
+// new entry before it is written may reach the old one after it is removed, the table has one
+// entry more, the last (index 2^bits), whose `seq` is the table's generation: odd while a writer
+// changes the table. A reader that found nothing while the generation moved looks again.
+struct ila_locator_entry {
+  __u8 locator_be[8];
+  struct ila_locator_value value;
+  __u32 seq;    // 0: never used; odd: being written
+  __u8 state;   // ILA_LOCATOR_ENTRY_*
+  __u8 pad[3];
+};
+#define ILA_LOCATOR_ENTRY_LIVE 1
+#define ILA_LOCATOR_ENTRY_REMOVED 2
+#define ILA_LOCATOR_PROBES 8
+
+// The home entry of a locator (its 8 bytes as loaded from the wire on this machine) in a table of
+// 2^bits entries, 1 <= bits <= 31.
+static inline __u32 ila_locator_home(__u64 locator, __u32 bits) {
+  return (__u32)(((locator ^ 0x5bd1e9955bd1e995ULL) * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
+}
+
 // Every outcome a program can reach, counted per CPU in ila_stats (packets and bytes). Names in
 // lib/stats.cc; keep both in step (checked by a test over ILA_STAT__COUNT).
 enum ila_stat {
@@ -354,6 +384,8 @@ ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot) == 32, "ila_mapping_slot");
 ILA_STATIC_ASSERT(sizeof(struct ila_slot_endpoint) == 32, "ila_slot_endpoint");
 ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 88, "ila_slot_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_entry) == 40, "ila_nexthop_entry");
+ILA_STATIC_ASSERT(sizeof(struct ila_locator_entry) == 32, "ila_locator_entry");
+ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_locator_entry, value) == 8, "locator value offset");
 // The programs copy these as 64-bit words (xdp/mappings.h, xdp/nexthop.h).
 ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_mapping_slot, locator_be) == 16, "slot mapping offset");
 ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_nexthop_entry, macs) == 16, "nexthop macs offset");

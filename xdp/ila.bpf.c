@@ -16,6 +16,7 @@
 #include "abi.h"
 #include "forward.h"
 #include "icmp.h"
+#include "locators.h"
 #include "mappings.h"
 #include "maps.h"
 #include "miss.h"
@@ -110,30 +111,32 @@ static __always_inline int uplink_translate(struct xdp_md *ctx, struct packet *p
   return forward_translated(ctx, pkt, locator, ILA_STAT_RX_REFORWARDED);
 }
 
-// Parses an uplink arrival and finds this host's locator entry for it; NULL with *verdict set
-// when the packet stops here.
-static __always_inline struct ila_locator_value *uplink_locator(struct xdp_md *ctx,
-                                                                 struct packet *pkt, int *verdict) {
+// Parses an uplink arrival and copies this host's locator entry for it into *loc; returns 0 with
+// *verdict set when the packet stops here.
+static __always_inline int uplink_locator(struct xdp_md *ctx, struct packet *pkt,
+                                          struct ila_locator_value *loc, int *verdict) {
   enum parse_result r = parse_eth_ipv6(ctx, pkt);
   if (r != PARSE_OK) {
     *verdict = parse_failure(ctx, r);
-    return NULL;
+    return 0;
   }
   if (is_link_scoped(&pkt->ip6->daddr)) {
     *verdict = count(ctx, ILA_STAT_PASS_LINK_LOCAL, XDP_PASS);
-    return NULL;
+    return 0;
   }
-  struct ila_locator_value *loc = bpf_map_lookup_elem(&ila_locators, &pkt->ip6->daddr);
-  if (!loc) *verdict = count(ctx, ILA_STAT_PASS_NOT_LOCAL_LOCATOR, XDP_PASS);
-  return loc;
+  if (!find_locator(*(const __u64 *)&pkt->ip6->daddr, loc)) {
+    *verdict = count(ctx, ILA_STAT_PASS_NOT_LOCAL_LOCATOR, XDP_PASS);
+    return 0;
+  }
+  return 1;
 }
 
 static __always_inline int from_uplink(struct xdp_md *ctx) {
   struct packet pkt;
+  struct ila_locator_value loc __attribute__((aligned(8)));
   int verdict = XDP_PASS;
-  struct ila_locator_value *loc = uplink_locator(ctx, &pkt, &verdict);
-  if (!loc) return verdict;
-  return uplink_translate(ctx, &pkt, loc);
+  if (!uplink_locator(ctx, &pkt, &loc, &verdict)) return verdict;
+  return uplink_translate(ctx, &pkt, &loc);
 }
 
 SEC("xdp")
@@ -163,13 +166,13 @@ static __always_inline __u32 flow_hash(const struct packet *pkt) {
 SEC("xdp")
 int ila_uplink_steer(struct xdp_md *ctx) {
   struct packet pkt;
+  struct ila_locator_value loc __attribute__((aligned(8)));
   int verdict = XDP_PASS;
-  struct ila_locator_value *loc = uplink_locator(ctx, &pkt, &verdict);
-  if (!loc) return verdict;
+  if (!uplink_locator(ctx, &pkt, &loc, &verdict)) return verdict;
   __u32 zero = 0;
   struct ila_steer_config *steer = bpf_map_lookup_elem(&ila_steer, &zero);
   if (!steer || steer->count == 0 || steer->count > ILA_MAX_STEER_CPUS)
-    return uplink_translate(ctx, &pkt, loc);
+    return uplink_translate(ctx, &pkt, &loc);
   // slot < count <= 64, so the mask changes nothing but lets the verifier see the bound (the
   // empty asm keeps clang from dropping the mask it can prove redundant).
   __u32 slot = flow_hash(&pkt) % steer->count;

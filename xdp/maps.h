@@ -56,6 +56,15 @@ struct {
   __type(value, struct ila_locator_value);
 } ila_locators SEC(".maps");
 
+// The locators as the programs look them up (abi.h); sized by the loader.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct ila_locator_entry);
+} ila_locator_table SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 4096);

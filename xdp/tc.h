@@ -15,6 +15,7 @@
 #include "abi.h"
 #include "forward.h"
 #include "icmp.h"
+#include "locators.h"
 #include "mappings.h"
 #include "maps.h"
 #include "miss.h"
@@ -231,11 +232,11 @@ int ila_tc_from_uplink(struct __sk_buff *skb) {
   enum parse_result r = tc_parse(skb, &pkt);
   if (r != PARSE_OK) return tc_parse_failure(skb, r);
   if (is_link_scoped(&pkt.ip6->daddr)) return tc_count(skb, ILA_STAT_PASS_LINK_LOCAL, TC_ACT_OK);
-  struct ila_locator_value *found = bpf_map_lookup_elem(&ila_locators, &pkt.ip6->daddr);
-  if (!found) return tc_count(skb, ILA_STAT_PASS_NOT_LOCAL_LOCATOR, TC_ACT_OK);
+  struct ila_locator_value loc __attribute__((aligned(8)));
+  if (!find_locator(*(const __u64 *)&pkt.ip6->daddr, &loc))
+    return tc_count(skb, ILA_STAT_PASS_NOT_LOCAL_LOCATOR, TC_ACT_OK);
   if (tc_bad_length(skb, &pkt)) return tc_count(skb, ILA_STAT_DROP_BAD_LENGTH, TC_ACT_SHOT);
   if (pkt.ip6->hop_limit <= 1) return tc_count(skb, ILA_STAT_PASS_HOP_LIMIT, TC_ACT_OK);
-  struct ila_locator_value loc __attribute__((aligned(8))) = *found;
   const struct tc_shape shape = tc_shape_of(&pkt);
 
   __u8 sir[16] __attribute__((aligned(8)));

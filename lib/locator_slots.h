@@ -1,0 +1,82 @@
+// LocatorSlots: ila_locator_table (abi.h), this host's locators in the form the data plane looks
+// them up, written through the map's memory mapping. ila_locators stays the record (Get, List,
+// hot restart); LocatorTable writes both, and Sync makes this table agree with the record when a
+// data plane is created or adopted (a writer that died between the two leaves them apart).
+//
+// Writes change a live entry in place only when its run has no room: Put writes the locator whole
+// into a usable entry of its probe run (never used, or removed) under that entry's seqcount, and
+// only then marks the old entry removed. The data plane skips entries being written, so what it
+// finds is whole (xdp/locators.h); every change moves the table's generation (abi.h), and a
+// lookup that found nothing while it moved looks again, so a locator being replaced is not missed.
+// A run of removed entries that ends just before a never-used one becomes never used again, so
+// lookups of other addresses stop early.
+//
+// Thread safety: writes hold a MapWriterLock (this handle's mutex and an OFD lock on the map), so
+// writers in different threads and processes take turns; Find needs no lock.
+#ifndef ILA_LIB_LOCATOR_SLOTS_H_
+#define ILA_LIB_LOCATOR_SLOTS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <utility>
+
+#include "abi.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace ila::internal {
+
+class LocatorSlots {
+ public:
+  // Maps `fd`, an ila_locator_table of 2^bits entries and the generation's.
+  static absl::StatusOr<std::unique_ptr<LocatorSlots>> Map(int fd, uint32_t bits);
+  ~LocatorSlots();
+  LocatorSlots(const LocatorSlots&) = delete;
+  LocatorSlots& operator=(const LocatorSlots&) = delete;
+
+  // Adds or replaces a locator. ResourceExhausted, nothing written, when every entry of its probe
+  // run (ILA_LOCATOR_PROBES from its home) holds another locator.
+  absl::Status Put(const abi::ila_locator_key& key, const abi::ila_locator_value& value) const;
+  // Nothing to do when the locator is absent.
+  absl::Status Remove(const abi::ila_locator_key& key) const;
+  // Makes the table hold exactly `record`'s locators.
+  absl::Status Sync(
+      std::span<const std::pair<abi::ila_locator_key, abi::ila_locator_value>> record) const;
+  // What the data plane would find for `key` now.
+  std::optional<abi::ila_locator_value> Find(const abi::ila_locator_key& key) const;
+
+  size_t entry_count() const { return size_t{1} << bits_; }
+
+ private:
+  class WriterLock;
+  LocatorSlots(int fd, uint32_t bits, uint32_t map_id, void* mem, size_t bytes)
+      : fd_(fd),
+        bits_(bits),
+        map_id_(map_id),
+        entries_(static_cast<abi::ila_locator_entry*>(mem)),
+        bytes_(bytes) {}
+
+  absl::Status PutLocked(const abi::ila_locator_key& key,
+                         const abi::ila_locator_value& value) const;
+  void RemoveLocked(const abi::ila_locator_key& key) const;
+  // Entries left odd by a writer that died in them: marked removed (their write never finished,
+  // and a replacement's old entry is only removed after the new one is whole).
+  void RepairLocked() const;
+  void Write(uint32_t index, const abi::ila_locator_entry& next) const;
+  void Reclaim(uint32_t index) const;
+
+  int fd_;
+  uint32_t bits_;
+  uint32_t map_id_;
+  abi::ila_locator_entry* entries_;
+  size_t bytes_;
+  mutable std::mutex writer_mu_;
+};
+
+}  // namespace ila::internal
+
+#endif  // ILA_LIB_LOCATOR_SLOTS_H_

@@ -1,0 +1,253 @@
+// ila_locator_table (abi.h, lib/locator_slots.cc, xdp/locators.h): the writer's probe runs,
+// replacement without a gap, removal, repair and sync on a table made here; and from_uplink
+// against the data plane's own table: every locator of a full probe run found, one more refused
+// with nothing written, and a locator that is replaced over and over never missed by a packet.
+#include <bpf/bpf.h>
+#include <endian.h>
+#include <linux/bpf.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "ila/translation.h"
+#include "locator_slots.h"
+#include "object.h"
+#include "support/host_fixture.h"
+#include "support/host_test.h"
+#include "support/kernel.h"
+
+using namespace ila;
+using namespace ila::testing;
+using ila::internal::LocatorSlots;
+
+namespace {
+
+using H = HostFixture;
+
+// A locator table of 2^bits entries (and the generation's), made here (the data plane's is made by the loader).
+struct Table {
+  int fd = -1;
+  uint32_t bits;
+  explicit Table(uint32_t b) : bits(b) {
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+    fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_locators", 4,
+                        sizeof(ila::abi::ila_locator_entry), (1u << bits) + 1, &opts);
+  }
+  ~Table() {
+    if (fd >= 0) close(fd);
+  }
+  std::vector<ila::abi::ila_locator_entry> Raw() const {
+    const size_t n = size_t{1} << bits;
+    void* mem = mmap(nullptr, n * sizeof(ila::abi::ila_locator_entry), PROT_READ, MAP_SHARED, fd, 0);
+    REQUIRE(mem != MAP_FAILED);
+    auto* p = static_cast<ila::abi::ila_locator_entry*>(mem);
+    std::vector<ila::abi::ila_locator_entry> out(p, p + n);
+    munmap(mem, n * sizeof(ila::abi::ila_locator_entry));
+    return out;
+  }
+};
+
+ila::abi::ila_locator_key KeyOf(uint64_t locator) {
+  ila::abi::ila_locator_key k{};
+  const uint64_t be = htobe64(locator);
+  std::memcpy(k.locator_be, &be, sizeof(be));
+  return k;
+}
+
+uint32_t HomeOf(uint64_t locator, uint32_t bits) {
+  return ila::abi::ila_locator_home(htobe64(locator), bits);
+}
+
+// `n` locators from `start` on whose home entry is `home`.
+std::vector<uint64_t> SameHome(uint64_t start, uint32_t home, uint32_t bits, size_t n) {
+  std::vector<uint64_t> out;
+  for (uint64_t v = start; out.size() < n; ++v)
+    if (HomeOf(v, bits) == home) out.push_back(v);
+  return out;
+}
+
+ila::abi::ila_locator_value ValueTagged(uint8_t tag) {
+  ila::abi::ila_locator_value v{};
+  v.sir_prefix_be[7] = tag;
+  v.csum_mode = 3;
+  return v;
+}
+
+bool Holds(const LocatorSlots& t, uint64_t locator, uint8_t tag) {
+  auto v = t.Find(KeyOf(locator));
+  return v.has_value() && v->sir_prefix_be[7] == tag;
+}
+
+std::unique_ptr<LocatorSlots> MapOrFail(int fd, uint32_t bits) {
+  auto t = LocatorSlots::Map(fd, bits);
+  INFO(t.status().ToString());
+  REQUIRE(t.ok());
+  return std::move(*t);
+}
+
+}  // namespace
+
+TEST_CASE("locator table: a full probe run refuses one more locator, with nothing written") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  Table table(6);
+  REQUIRE(table.fd >= 0);
+  auto t = MapOrFail(table.fd, table.bits);
+  const auto run = SameHome(0x20010db8aaaa0000ull, 5, table.bits, ILA_LOCATOR_PROBES + 1);
+  for (size_t i = 0; i < ILA_LOCATOR_PROBES; ++i) {
+    REQUIRE(t->Put(KeyOf(run[i]), ValueTagged(static_cast<uint8_t>(i))).ok());
+  }
+  const auto before = table.Raw();
+  absl::Status full = t->Put(KeyOf(run.back()), ValueTagged(99));
+  CHECK(full.code() == absl::StatusCode::kResourceExhausted);
+  CHECK(std::string(full.message()).find("max_locators") != std::string::npos);
+  CHECK(std::memcmp(before.data(), table.Raw().data(), before.size() * sizeof(before[0])) == 0);
+  CHECK_FALSE(t->Find(KeyOf(run.back())).has_value());
+  for (size_t i = 0; i < ILA_LOCATOR_PROBES; ++i) CHECK(Holds(*t, run[i], static_cast<uint8_t>(i)));
+
+  // Replacing a locator of the full run still works (in place), and removing one makes room.
+  REQUIRE(t->Put(KeyOf(run[2]), ValueTagged(42)).ok());
+  CHECK(Holds(*t, run[2], 42));
+  REQUIRE(t->Remove(KeyOf(run[3])).ok());
+  CHECK_FALSE(t->Find(KeyOf(run[3])).has_value());
+  REQUIRE(t->Put(KeyOf(run.back()), ValueTagged(99)).ok());
+  CHECK(Holds(*t, run.back(), 99));
+  for (size_t i : {0, 1, 4, 5, 6, 7}) CHECK(Holds(*t, run[i], static_cast<uint8_t>(i)));
+}
+
+TEST_CASE("locator table: a replacement is written beside the old entry, which is removed only after") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  Table table(6);
+  REQUIRE(table.fd >= 0);
+  auto t = MapOrFail(table.fd, table.bits);
+  const auto run = SameHome(0x20010db8aaaa0000ull, 9, table.bits, 3);
+  for (size_t i = 0; i < run.size(); ++i) REQUIRE(t->Put(KeyOf(run[i]), ValueTagged(static_cast<uint8_t>(i))).ok());
+  auto raw = table.Raw();
+  const uint32_t first = 9;
+  REQUIRE(std::memcmp(raw[first].locator_be, KeyOf(run[0]).locator_be, 8) == 0);
+  REQUIRE(t->Put(KeyOf(run[0]), ValueTagged(7)).ok());
+  raw = table.Raw();
+  // The new copy took the run's next usable entry (after the three), the old one is removed.
+  CHECK(raw[first].state == ILA_LOCATOR_ENTRY_REMOVED);
+  CHECK(raw[first + 3].state == ILA_LOCATOR_ENTRY_LIVE);
+  CHECK(std::memcmp(raw[first + 3].locator_be, KeyOf(run[0]).locator_be, 8) == 0);
+  CHECK(Holds(*t, run[0], 7));
+  // The same value again writes nothing.
+  REQUIRE(t->Put(KeyOf(run[0]), ValueTagged(7)).ok());
+  CHECK(std::memcmp(raw.data(), table.Raw().data(), raw.size() * sizeof(raw[0])) == 0);
+
+  // Removed entries at the end of a run become never used again; inside a run they stay removed
+  // (a lookup must step over them).
+  REQUIRE(t->Remove(KeyOf(run[0])).ok());
+  raw = table.Raw();
+  CHECK(raw[first + 3].seq == 0);
+  CHECK(raw[first].seq != 0);
+  REQUIRE(t->Remove(KeyOf(run[2])).ok());
+  REQUIRE(t->Remove(KeyOf(run[1])).ok());
+  raw = table.Raw();
+  for (uint32_t i = first; i < first + 4; ++i) CHECK(raw[i].seq == 0);
+}
+
+TEST_CASE("locator table: an entry a dead writer left odd is repaired, and Sync follows the record") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  Table table(5);
+  REQUIRE(table.fd >= 0);
+  auto t = MapOrFail(table.fd, table.bits);
+  const uint64_t a = 0x20010db8aaaa0001ull, b = 0x20010db8aaaa0002ull, c = 0x20010db8aaaa0003ull;
+  REQUIRE(t->Put(KeyOf(a), ValueTagged(1)).ok());
+  REQUIRE(t->Put(KeyOf(b), ValueTagged(2)).ok());
+  // A writer died in the middle of writing a's entry: readers skip it.
+  const size_t bytes = (size_t{1} << table.bits) * sizeof(ila::abi::ila_locator_entry);
+  auto* mem = static_cast<ila::abi::ila_locator_entry*>(
+      mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, table.fd, 0));
+  REQUIRE(mem != MAP_FAILED);
+  const uint32_t home_a = HomeOf(a, table.bits);
+  REQUIRE(std::memcmp(mem[home_a].locator_be, KeyOf(a).locator_be, 8) == 0);
+  mem[home_a].seq |= 1;
+  CHECK_FALSE(t->Find(KeyOf(a)).has_value());
+  // The next write repairs it (removed: the dead write's result is unknown), and Sync puts back
+  // what the record says.
+  REQUIRE(t->Put(KeyOf(c), ValueTagged(3)).ok());
+  CHECK(mem[home_a].seq % 2 == 0);
+  CHECK(mem[home_a].state == ILA_LOCATOR_ENTRY_REMOVED);
+  const std::pair<ila::abi::ila_locator_key, ila::abi::ila_locator_value> record[] = {
+      {KeyOf(a), ValueTagged(11)}, {KeyOf(c), ValueTagged(3)}};
+  REQUIRE(t->Sync(record).ok());
+  CHECK(Holds(*t, a, 11));
+  CHECK(Holds(*t, c, 3));
+  CHECK_FALSE(t->Find(KeyOf(b)).has_value());
+  munmap(mem, bytes);
+}
+
+TEST_CASE("from_uplink finds every locator of a full probe run, and never misses one being replaced") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHostOrFail();
+  const uint32_t bits = ila::internal::LocatorTableBits(host->dp().config());
+  // L1 (the fixture's) and seven more sharing its home entry: a full probe run.
+  const auto more = SameHome(H::L1().value() + 1, HomeOf(H::L1().value(), bits), bits,
+                             ILA_LOCATOR_PROBES);
+  const ChecksumMode modes[] = {ChecksumMode::kNeutralMapAuto, ChecksumMode::kAdjustTransport,
+                                ChecksumMode::kNoAction};
+  for (size_t i = 0; i + 1 < more.size(); ++i) {
+    REQUIRE(host->dp().locators().Upsert({Locator(more[i]), H::Sir(), modes[i % 3]}).ok());
+  }
+  const int prog = host->dp().program_fd(Role::kUplink);
+  auto arriving = [&](Locator loc, ChecksumMode mode) {
+    auto ila = SirToIla(H::C1(), loc, mode);
+    REQUIRE(ila.ok());
+    const Ipv6Address src = H::Remote().address();
+    return host->FromFabric(src, ila->address(), kProtoUdp,
+                            Segment(kProtoUdp, src, H::C1().address()));
+  };
+  for (size_t i = 0; i + 1 < more.size(); ++i) {
+    CAPTURE(i);
+    XdpRun r = host->Run(prog, arriving(Locator(more[i]), modes[i % 3]), host->uplink(), host->dp());
+    CHECK(r.verdict == XDP_REDIRECT);
+    CHECK(r.delta.Packets("rx_delivered") == 1);
+  }
+  // One more with the same home: refused, and neither the record nor the programs have it.
+  auto listed = host->dp().locators().List();
+  REQUIRE(listed.ok());
+  absl::Status st = host->dp().locators().Upsert({Locator(more.back()), H::Sir(), modes[0]});
+  CHECK(st.code() == absl::StatusCode::kResourceExhausted);
+  auto listed_after = host->dp().locators().List();
+  REQUIRE(listed_after.ok());
+  CHECK(listed_after->size() == listed->size());
+  XdpRun refused = host->Run(prog, arriving(Locator(more.back()), modes[0]), host->uplink(), host->dp());
+  CHECK(refused.verdict == XDP_PASS);
+  CHECK(refused.delta.Packets("pass_not_local_locator") == 1);
+  // Removing one of the run makes room.
+  REQUIRE(host->dp().locators().Remove(Locator(more[0])).ok());
+  REQUIRE(host->dp().locators().Upsert({Locator(more.back()), H::Sir(), modes[0]}).ok());
+  XdpRun taken = host->Run(prog, arriving(Locator(more.back()), modes[0]), host->uplink(), host->dp());
+  CHECK(taken.delta.Packets("rx_delivered") == 1);
+  REQUIRE(host->dp().locators().Remove(Locator(more.back())).ok());  // room for replacements
+
+  // A locator switched between two checksum modes again and again while frames arrive for it:
+  // every frame is delivered (the old entry or the new one is always there, whole).
+  const Locator flipping(more[1]);
+  const Bytes frame = arriving(flipping, ChecksumMode::kNoAction);
+  std::atomic<bool> stop{false};
+  std::atomic<int> writes{0};
+  std::thread writer([&] {
+    while (!stop) {
+      const ChecksumMode m = writes % 2 ? ChecksumMode::kNoAction : ChecksumMode::kAdjustTransport;
+      if (!host->dp().locators().Upsert({flipping, H::Sir(), m}).ok()) break;
+      ++writes;
+    }
+  });
+  int delivered = 0, other = 0;
+  for (int i = 0; i < 20000; ++i) {
+    XdpRun r = host->Run(Role::kUplink, frame, host->uplink());
+    (r.verdict == XDP_REDIRECT ? delivered : other) += 1;
+  }
+  stop = true;
+  writer.join();
+  INFO("writes " << writes << ", delivered " << delivered << ", not delivered " << other);
+  CHECK(writes > 100);
+  CHECK(other == 0);
+}
