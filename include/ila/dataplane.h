@@ -63,6 +63,9 @@ struct DataplaneConfig {
   // (lib/mapping_slots.h).
   uint32_t max_mappings = 65536;
   uint32_t max_endpoints = 4096;
+  // This host's locators: the programs find them in an open-addressing table of at least four
+  // 32-byte entries per locator (a locator whose probe run of 8 is full of others is refused with
+  // ResourceExhausted; practically never at that size).
   uint32_t max_locators = 256;
   uint32_t max_sir_prefixes = 256;
   // A host next to an ILA router can hold a bounded forwarding cache instead of the full table:
