@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "map_writer_lock.h"
@@ -95,74 +96,79 @@ LocatorSlots::~LocatorSlots() {
 
 void LocatorSlots::Write(uint32_t index, const abi::ila_locator_entry& next) const {
   abi::ila_locator_entry& e = entries_[index];
-  // Odd while the entry changes, even (never 0) after; each store ordered after the one before
-  // (x86 keeps stores in order; the fences keep the compiler from reordering them).
+  // Odd while the entry changes, even after, and never lower than before (abi.h); each store
+  // ordered after the one before (x86 keeps stores in order; the fences keep the compiler from
+  // reordering them).
   const uint32_t odd = LoadSeq(e) | 1;
   __atomic_store_n(&e.seq, odd, __ATOMIC_RELAXED);
   std::atomic_thread_fence(std::memory_order_release);
   std::memcpy(e.locator_be, next.locator_be, sizeof(e.locator_be));
   e.value = next.value;
   e.state = next.state;
-  const uint32_t even = odd + 1;
-  __atomic_store_n(&e.seq, even == 0 ? 2 : even, __ATOMIC_RELEASE);
+  __atomic_store_n(&e.seq, odd + 1, __ATOMIC_RELEASE);
+}
+
+void LocatorSlots::MarkRemoved(uint32_t index) const {
+  abi::ila_locator_entry removed = entries_[index];
+  removed.state = ILA_LOCATOR_ENTRY_REMOVED;
+  Write(index, removed);
 }
 
 void LocatorSlots::Reclaim(uint32_t index) const {
   const uint32_t mask = static_cast<uint32_t>(entry_count() - 1);
-  if (LoadSeq(entries_[(index + 1) & mask]) != 0) return;
-  // Nothing probes past the next entry, so nothing needs this run of removed entries either. The
-  // entry is emptied while its seqcount is unchanged (a reader then sees a removed entry or an
-  // empty one, and skips it), and only then marked never used.
+  if (entries_[(index + 1) & mask].state != ILA_LOCATOR_ENTRY_EMPTY) return;
+  // Nothing probes past the next entry, so nothing needs this run of removed entries either.
   for (uint32_t i = index, n = 0; n < entry_count(); i = (i - 1) & mask, ++n) {
-    abi::ila_locator_entry& e = entries_[i];
-    if (LoadSeq(e) == 0 || e.state != ILA_LOCATOR_ENTRY_REMOVED) return;
-    abi::ila_locator_entry empty{};
-    empty.state = 0;
-    Write(i, empty);
-    __atomic_store_n(&e.seq, 0u, __ATOMIC_RELEASE);
+    if (entries_[i].state != ILA_LOCATOR_ENTRY_REMOVED) return;
+    Write(i, abi::ila_locator_entry{});
   }
 }
 
 void LocatorSlots::RepairLocked() const {
   for (uint32_t i = 0; i < entry_count(); ++i) {
     if (!(LoadSeq(entries_[i]) & 1)) continue;
-    abi::ila_locator_entry removed = entries_[i];
-    removed.state = ILA_LOCATOR_ENTRY_REMOVED;
-    Write(i, removed);
+    MarkRemoved(i);
+    Reclaim(i);
   }
+}
+
+LocatorSlots::Run LocatorSlots::RunOf(uint64_t word) const {
+  const uint32_t mask = static_cast<uint32_t>(entry_count() - 1);
+  const uint32_t home = abi::ila_locator_home(word, bits_);
+  Run run;
+  for (uint32_t i = 0; i < ILA_LOCATOR_PROBES; ++i) {
+    const uint32_t idx = (home + i) & mask;
+    const abi::ila_locator_entry& e = entries_[idx];
+    if (e.state == ILA_LOCATOR_ENTRY_LIVE && Word(e) == word) {
+      run.live.push_back(idx);
+      continue;
+    }
+    if (e.state != ILA_LOCATOR_ENTRY_LIVE && !run.usable) run.usable = idx;
+    if (e.state == ILA_LOCATOR_ENTRY_EMPTY) break;  // the locator cannot be further on
+  }
+  return run;
 }
 
 absl::Status LocatorSlots::PutLocked(const abi::ila_locator_key& key,
                                      const abi::ila_locator_value& value) const {
   const uint64_t word = Word(key);
-  const uint32_t mask = static_cast<uint32_t>(entry_count() - 1);
-  const uint32_t home = abi::ila_locator_home(word, bits_);
-  std::optional<uint32_t> current, target;
-  for (uint32_t i = 0; i < ILA_LOCATOR_PROBES; ++i) {
-    const uint32_t idx = (home + i) & mask;
-    const abi::ila_locator_entry& e = entries_[idx];
-    if (LoadSeq(e) == 0) {
-      if (!target) target = idx;
-      break;  // the end of the run: the locator cannot be further on
-    }
-    if (e.state == ILA_LOCATOR_ENTRY_LIVE && Word(e) == word) {
-      current = idx;
-    } else if (e.state != ILA_LOCATOR_ENTRY_LIVE && !target) {
-      target = idx;
-    }
+  // More than one live copy: a writer died between writing a replacement and removing the old
+  // entry. Readers take the first; every write leaves one.
+  const Run run = RunOf(word);
+  if (run.live.size() == 1 && SameValue(entries_[run.live[0]].value, value)) {
+    return absl::OkStatus();
   }
-  if (current && SameValue(entries_[*current].value, value)) return absl::OkStatus();
   abi::ila_locator_entry next{};
   std::memcpy(next.locator_be, key.locator_be, sizeof(next.locator_be));
   next.value = value;
   next.state = ILA_LOCATOR_ENTRY_LIVE;
-  if (current && !target) {
+  std::optional<uint32_t> target = run.usable;
+  if (!target && !run.live.empty()) {
     // A run with no room for a second copy (practically never, at four entries per locator):
-    // written in place, so for the few nanoseconds of the write the programs skip the entry and
-    // pass the locator's packets to the kernel (pass_not_local_locator) instead of translating
-    // them.
-    Write(*current, next);
-    return absl::OkStatus();
+    // written in place. The programs skip the entry while it is odd, and a lookup that missed it
+    // looks again because the generation moved (only a writer stopped inside this write makes
+    // the locator's packets miss, and pass to the kernel as pass_not_local_locator).
+    target = run.live.back();
   }
   if (!target) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -171,46 +177,55 @@ absl::Status LocatorSlots::PutLocked(const abi::ila_locator_key& key,
         " entries: raise DataplaneConfig::max_locators)"));
   }
   Write(*target, next);
-  if (current) {
-    abi::ila_locator_entry old = entries_[*current];
-    old.state = ILA_LOCATOR_ENTRY_REMOVED;
-    Write(*current, old);
-    Reclaim(*current);
+  for (uint32_t idx : run.live) {
+    if (idx == *target) continue;
+    MarkRemoved(idx);
+    Reclaim(idx);
   }
   return absl::OkStatus();
 }
 
 void LocatorSlots::RemoveLocked(const abi::ila_locator_key& key) const {
-  const uint64_t word = Word(key);
-  const uint32_t mask = static_cast<uint32_t>(entry_count() - 1);
-  const uint32_t home = abi::ila_locator_home(word, bits_);
-  for (uint32_t i = 0; i < ILA_LOCATOR_PROBES; ++i) {
-    const uint32_t idx = (home + i) & mask;
-    const abi::ila_locator_entry& e = entries_[idx];
-    if (LoadSeq(e) == 0) return;
-    if (e.state != ILA_LOCATOR_ENTRY_LIVE || Word(e) != word) continue;
-    abi::ila_locator_entry removed = e;
-    removed.state = ILA_LOCATOR_ENTRY_REMOVED;
-    Write(idx, removed);
+  for (uint32_t idx : RunOf(Word(key)).live) {
+    MarkRemoved(idx);
     Reclaim(idx);
-    return;
   }
 }
 
 absl::Status LocatorSlots::Put(const abi::ila_locator_key& key,
-                               const abi::ila_locator_value& value) const {
+                               const abi::ila_locator_value& value,
+                               const std::function<absl::Status()>& record) const {
   WriterLock lock(*this);
   if (!lock.status().ok()) return lock.status();
   RepairLocked();
-  return PutLocked(key, value);
+  const std::optional<abi::ila_locator_value> before = FindLocked(key);
+  if (absl::Status st = PutLocked(key, value); !st.ok()) return st;
+  if (!record) return absl::OkStatus();
+  absl::Status st = record();
+  if (st.ok()) return st;
+  absl::Status undo = before ? PutLocked(key, *before) : (RemoveLocked(key), absl::OkStatus());
+  if (!undo.ok()) {
+    return absl::Status(st.code(), absl::StrCat(st.message(), "; and putting ", kName,
+                                                " back failed: ", undo.message()));
+  }
+  return st;
 }
 
-absl::Status LocatorSlots::Remove(const abi::ila_locator_key& key) const {
+absl::Status LocatorSlots::Remove(const abi::ila_locator_key& key,
+                                  const std::function<absl::Status()>& record) const {
   WriterLock lock(*this);
   if (!lock.status().ok()) return lock.status();
   RepairLocked();
+  const std::optional<abi::ila_locator_value> before = FindLocked(key);
   RemoveLocked(key);
-  return absl::OkStatus();
+  if (!record) return absl::OkStatus();
+  absl::Status st = record();
+  if (st.ok() || !before) return st;
+  if (absl::Status undo = PutLocked(key, *before); !undo.ok()) {
+    return absl::Status(st.code(), absl::StrCat(st.message(), "; and putting ", kName,
+                                                " back failed: ", undo.message()));
+  }
+  return st;
 }
 
 absl::Status LocatorSlots::Sync(
@@ -223,15 +238,31 @@ absl::Status LocatorSlots::Sync(
   for (const auto& entry : record) wanted.insert(Word(entry.first));
   for (uint32_t i = 0; i < entry_count(); ++i) {
     const abi::ila_locator_entry& e = entries_[i];
-    if (LoadSeq(e) == 0 || e.state != ILA_LOCATOR_ENTRY_LIVE || wanted.count(Word(e))) continue;
+    if (e.state != ILA_LOCATOR_ENTRY_LIVE || wanted.count(Word(e))) continue;
     abi::ila_locator_key key{};
     std::memcpy(key.locator_be, e.locator_be, sizeof(key.locator_be));
     RemoveLocked(key);
   }
+  std::string unplaced;
   for (const auto& [key, value] : record) {
-    if (absl::Status st = PutLocked(key, value); !st.ok()) return st;
+    if (PutLocked(key, value).ok()) continue;
+    uint64_t be;
+    std::memcpy(&be, key.locator_be, sizeof(be));
+    absl::StrAppend(&unplaced, unplaced.empty() ? "" : ", ", absl::Hex(be));
+  }
+  if (!unplaced.empty()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        kName, ": no room within ", ILA_LOCATOR_PROBES, " entries of home for the locators (wire ",
+        "order) ", unplaced, "; every other locator was placed"));
   }
   return absl::OkStatus();
+}
+
+std::optional<abi::ila_locator_value> LocatorSlots::FindLocked(
+    const abi::ila_locator_key& key) const {
+  const Run run = RunOf(Word(key));
+  if (run.live.empty()) return std::nullopt;
+  return entries_[run.live[0]].value;
 }
 
 std::optional<abi::ila_locator_value> LocatorSlots::Find(const abi::ila_locator_key& key) const {
@@ -241,8 +272,9 @@ std::optional<abi::ila_locator_value> LocatorSlots::Find(const abi::ila_locator_
   for (uint32_t i = 0; i < ILA_LOCATOR_PROBES; ++i) {
     const abi::ila_locator_entry& e = entries_[(home + i) & mask];
     const uint32_t seq = LoadSeq(e);
-    if (seq == 0) return std::nullopt;
-    if ((seq & 1) || e.state != ILA_LOCATOR_ENTRY_LIVE || Word(e) != word) continue;
+    if (seq & 1) continue;
+    if (e.state == ILA_LOCATOR_ENTRY_EMPTY) return std::nullopt;
+    if (e.state != ILA_LOCATOR_ENTRY_LIVE || Word(e) != word) continue;
     abi::ila_locator_value v = e.value;
     std::atomic_thread_fence(std::memory_order_acquire);
     if (LoadSeq(e) == seq) return v;

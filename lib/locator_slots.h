@@ -1,15 +1,16 @@
 // LocatorSlots: ila_locator_table (abi.h), this host's locators in the form the data plane looks
 // them up, written through the map's memory mapping. ila_locators stays the record (Get, List,
-// hot restart); LocatorTable writes both, and Sync makes this table agree with the record when a
-// data plane is created or adopted (a writer that died between the two leaves them apart).
+// hot restart); LocatorTable writes both under this table's writer lock (Put and Remove run the
+// record's write inside it), and Sync makes this table agree with the record when a data plane is
+// created or adopted (a writer that died between the two leaves them apart).
 //
 // Writes change a live entry in place only when its run has no room: Put writes the locator whole
-// into a usable entry of its probe run (never used, or removed) under that entry's seqcount, and
-// only then marks the old entry removed. The data plane skips entries being written, so what it
-// finds is whole (xdp/locators.h); every change moves the table's generation (abi.h), and a
-// lookup that found nothing while it moved looks again, so a locator being replaced is not missed.
-// A run of removed entries that ends just before a never-used one becomes never used again, so
-// lookups of other addresses stop early.
+// into a usable entry of its probe run (empty, or removed) under that entry's seqcount, and only
+// then marks the old entry removed. The data plane skips entries being written, so what it finds
+// is whole (xdp/locators.h); every change moves the table's generation (abi.h), and a lookup that
+// found nothing while it moved looks again, so a locator being replaced is not missed. A run of
+// removed entries that ends just before an empty one becomes empty again, so lookups of other
+// addresses stop early. An entry's seqcount only counts up.
 //
 // Thread safety: writes hold a MapWriterLock (this handle's mutex and an OFD lock on the map), so
 // writers in different threads and processes take turns; Find needs no lock.
@@ -18,11 +19,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "abi.h"
 #include "absl/status/status.h"
@@ -38,12 +41,17 @@ class LocatorSlots {
   LocatorSlots(const LocatorSlots&) = delete;
   LocatorSlots& operator=(const LocatorSlots&) = delete;
 
-  // Adds or replaces a locator. ResourceExhausted, nothing written, when every entry of its probe
+  // Adds or replaces a locator, then runs `record` (the caller's write of the record, so that the
+  // two happen under one writer lock); when `record` fails the table is put back as it was and its
+  // error returned. ResourceExhausted, nothing written, when every entry of the locator's probe
   // run (ILA_LOCATOR_PROBES from its home) holds another locator.
-  absl::Status Put(const abi::ila_locator_key& key, const abi::ila_locator_value& value) const;
-  // Nothing to do when the locator is absent.
-  absl::Status Remove(const abi::ila_locator_key& key) const;
-  // Makes the table hold exactly `record`'s locators.
+  absl::Status Put(const abi::ila_locator_key& key, const abi::ila_locator_value& value,
+                   const std::function<absl::Status()>& record = nullptr) const;
+  // Removes a locator (nothing to do when absent), then runs `record` as Put does.
+  absl::Status Remove(const abi::ila_locator_key& key,
+                      const std::function<absl::Status()>& record = nullptr) const;
+  // Makes the table hold exactly `record`'s locators. ResourceExhausted naming those that found no
+  // room (every other one is placed).
   absl::Status Sync(
       std::span<const std::pair<abi::ila_locator_key, abi::ila_locator_value>> record) const;
   // What the data plane would find for `key` now.
@@ -60,9 +68,18 @@ class LocatorSlots {
         entries_(static_cast<abi::ila_locator_entry*>(mem)),
         bytes_(bytes) {}
 
+  // A locator's probe run: its live copies (more than one only after a writer died between a
+  // replacement and the removal of the old entry) and the first entry a copy could go to.
+  struct Run {
+    std::vector<uint32_t> live;
+    std::optional<uint32_t> usable;
+  };
+  Run RunOf(uint64_t word) const;
   absl::Status PutLocked(const abi::ila_locator_key& key,
                          const abi::ila_locator_value& value) const;
   void RemoveLocked(const abi::ila_locator_key& key) const;
+  std::optional<abi::ila_locator_value> FindLocked(const abi::ila_locator_key& key) const;
+  void MarkRemoved(uint32_t index) const;
   // Entries left odd by a writer that died in them: marked removed (their write never finished,
   // and a replacement's old entry is only removed after the new one is whole).
   void RepairLocked() const;

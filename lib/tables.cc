@@ -840,20 +840,24 @@ absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
   } else if (e.csum_mode == ChecksumMode::kAdjustTransportLinuxCompat) {
     v.transport_delta_be = internal::ToWire16(static_cast<uint16_t>(~back));
   }
-  auto before = s.locators.Lookup(key);
-  if (!before.ok()) return before.status();
-  if (only_new && before->has_value()) {
-    return absl::AlreadyExistsError(absl::StrCat("locator ", e.locator.ToString(),
-                                                 " is already registered; replace it with Upsert"));
-  }
-  // The programs' table first (it may be full where the record is not), then the record; a
-  // record that refuses puts the table back.
-  if (absl::Status st = s.locator_slots->Put(key, v); !st.ok()) {
+  // The programs' table first (it may be full where the record is not), then the record, both
+  // under the table's writer lock (other processes write too); a record that refuses puts the
+  // table back.
+  bool record_ran = false;
+  absl::Status st = s.locator_slots->Put(key, v, [&]() -> absl::Status {
+    record_ran = true;
+    absl::Status recorded = s.locators.Update(key, v, only_new ? BPF_NOEXIST : BPF_ANY);
+    if (only_new && !recorded.ok()) {
+      auto existing = s.locators.Lookup(key);
+      if (existing.ok() && existing->has_value()) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "locator ", e.locator.ToString(), " is already registered; replace it with Upsert"));
+      }
+    }
+    return recorded;
+  });
+  if (!st.ok() && !record_ran) {
     return absl::Status(st.code(), absl::StrCat("locator ", e.locator.ToString(), ": ", st.message()));
-  }
-  absl::Status st = s.locators.Update(key, v, only_new ? BPF_NOEXIST : BPF_ANY);
-  if (!st.ok()) {
-    (void)(before->has_value() ? s.locator_slots->Put(key, **before) : s.locator_slots->Remove(key));
   }
   return st;
 }
@@ -862,12 +866,15 @@ absl::Status LocatorTable::Remove(Locator locator) {
   abi::ila_locator_key key{};
   internal::Put64(key.locator_be, locator.value());
   absl::MutexLock lock(&state_->mu);
-  absl::Status st = state_->locators.Delete(key);
-  if (absl::IsNotFound(st)) {
-    return absl::NotFoundError(absl::StrCat("locator ", locator.ToString(), " is not registered"));
-  }
-  if (!st.ok()) return st;
-  return state_->locator_slots->Remove(key);
+  // The programs' table first, then the record, under the table's writer lock; a record that
+  // refuses (the locator is not registered) puts the table back.
+  return state_->locator_slots->Remove(key, [&]() -> absl::Status {
+    absl::Status st = state_->locators.Delete(key);
+    if (absl::IsNotFound(st)) {
+      return absl::NotFoundError(absl::StrCat("locator ", locator.ToString(), " is not registered"));
+    }
+    return st;
+  });
 }
 
 namespace {

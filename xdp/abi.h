@@ -229,8 +229,9 @@ static inline __u32 ila_nexthop_index(__u64 locator, __u32 bits) {
 // in the form the programs look them up: open addressing in one mmapable array of 2^bits entries
 // (at least four times DataplaneConfig::max_locators), so that from_uplink finds its locator with
 // inlined array accesses instead of a hash-map helper call (≈ 20 ns here). A locator lives in the
-// first usable entry at or after ila_locator_home, at most ILA_LOCATOR_PROBES entries on; an entry
-// never used (seq 0) ends every probe run.
+// first usable entry at or after ila_locator_home, at most ILA_LOCATOR_PROBES entries on; an empty
+// entry (never used, or emptied again) ends every probe run. `seq` only ever counts up, so a
+// reader whose two reads of it agree read one entry, not two that followed each other there.
 // Written only by the control plane (lib/locator_slots.cc), through the memory mapping, and never
 // in place where there is room: a changed locator is written whole into another entry of its run
 // and only then is the old entry marked removed. A reader skips every entry being written (seq
@@ -241,10 +242,11 @@ static inline __u32 ila_nexthop_index(__u64 locator, __u32 bits) {
 struct ila_locator_entry {
   __u8 locator_be[8];
   struct ila_locator_value value;
-  __u32 seq;    // 0: never used; odd: being written
+  __u32 seq;    // odd: being written
   __u8 state;   // ILA_LOCATOR_ENTRY_*
   __u8 pad[3];
 };
+#define ILA_LOCATOR_ENTRY_EMPTY 0
 #define ILA_LOCATOR_ENTRY_LIVE 1
 #define ILA_LOCATOR_ENTRY_REMOVED 2
 #define ILA_LOCATOR_PROBES 8

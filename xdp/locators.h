@@ -23,10 +23,10 @@ static __always_inline int probe_locator(__u64 locator, __u32 bits, struct ila_l
     if (!e) return 0;
     const __u32 seq = *(volatile const __u32 *)&e->seq;
     asm volatile("" ::: "memory");
-    if (seq == 0) return 0;  // never used: the probe run ends here
-    if ((seq & 1) || e->state != ILA_LOCATOR_ENTRY_LIVE ||
-        *(const __u64 *)e->locator_be != locator)
-      continue;
+    if (seq & 1) continue;  // being written
+    const __u8 state = e->state;
+    if (state == ILA_LOCATOR_ENTRY_EMPTY) return 0;  // the probe run ends here
+    if (state != ILA_LOCATOR_ENTRY_LIVE || *(const __u64 *)e->locator_be != locator) continue;
     const __u64 *from = (const __u64 *)&e->value;
     __u64 *to = (__u64 *)out;
     to[0] = from[0];

@@ -140,16 +140,23 @@ TEST_CASE("locator table: a replacement is written beside the old entry, which i
   REQUIRE(t->Put(KeyOf(run[0]), ValueTagged(7)).ok());
   CHECK(std::memcmp(raw.data(), table.Raw().data(), raw.size() * sizeof(raw[0])) == 0);
 
-  // Removed entries at the end of a run become never used again; inside a run they stay removed
-  // (a lookup must step over them).
+  // Removed entries at the end of a run become empty again; inside a run they stay removed (a
+  // lookup must step over them). Sequence numbers only count up, also when an entry is emptied
+  // and used again (a reader that read one entry's number twice cannot have read two entries).
+  const uint32_t seq_before = raw[first + 3].seq;
   REQUIRE(t->Remove(KeyOf(run[0])).ok());
   raw = table.Raw();
-  CHECK(raw[first + 3].seq == 0);
-  CHECK(raw[first].seq != 0);
+  CHECK(raw[first + 3].state == ILA_LOCATOR_ENTRY_EMPTY);
+  CHECK(raw[first + 3].seq > seq_before);
+  CHECK(raw[first].state == ILA_LOCATOR_ENTRY_REMOVED);
   REQUIRE(t->Remove(KeyOf(run[2])).ok());
   REQUIRE(t->Remove(KeyOf(run[1])).ok());
   raw = table.Raw();
-  for (uint32_t i = first; i < first + 4; ++i) CHECK(raw[i].seq == 0);
+  for (uint32_t i = first; i < first + 4; ++i) CHECK(raw[i].state == ILA_LOCATOR_ENTRY_EMPTY);
+  const uint32_t home_seq = raw[first].seq;
+  REQUIRE(t->Put(KeyOf(run[1]), ValueTagged(5)).ok());
+  CHECK(table.Raw()[first].seq > home_seq);
+  CHECK(Holds(*t, run[1], 5));
 }
 
 TEST_CASE("locator table: an entry a dead writer left odd is repaired, and Sync follows the record") {
@@ -173,13 +180,40 @@ TEST_CASE("locator table: an entry a dead writer left odd is repaired, and Sync 
   // what the record says.
   REQUIRE(t->Put(KeyOf(c), ValueTagged(3)).ok());
   CHECK(mem[home_a].seq % 2 == 0);
-  CHECK(mem[home_a].state == ILA_LOCATOR_ENTRY_REMOVED);
+  CHECK(mem[home_a].state != ILA_LOCATOR_ENTRY_LIVE);
   const std::pair<ila::abi::ila_locator_key, ila::abi::ila_locator_value> record[] = {
       {KeyOf(a), ValueTagged(11)}, {KeyOf(c), ValueTagged(3)}};
   REQUIRE(t->Sync(record).ok());
   CHECK(Holds(*t, a, 11));
   CHECK(Holds(*t, c, 3));
   CHECK_FALSE(t->Find(KeyOf(b)).has_value());
+
+  // A writer died after writing a replacement and before removing the old entry: two live
+  // copies. Readers take the first; the next write of the locator leaves exactly one, and a
+  // removal removes both.
+  const uint32_t home_c = HomeOf(c, table.bits);
+  uint32_t at_c = home_c;
+  while (std::memcmp(mem[at_c].locator_be, KeyOf(c).locator_be, 8) != 0 ||
+         mem[at_c].state != ILA_LOCATOR_ENTRY_LIVE)
+    at_c = (at_c + 1) & ((1u << table.bits) - 1);
+  uint32_t spare = (at_c + 1) & ((1u << table.bits) - 1);
+  while (mem[spare].state == ILA_LOCATOR_ENTRY_LIVE) spare = (spare + 1) & ((1u << table.bits) - 1);
+  REQUIRE((spare - home_c + (1u << table.bits)) % (1u << table.bits) < ILA_LOCATOR_PROBES);
+  mem[spare] = mem[at_c];
+  mem[spare].value.sir_prefix_be[7] = 33;
+  CHECK(Holds(*t, c, 3));
+  REQUIRE(t->Put(KeyOf(c), ValueTagged(4)).ok());
+  int live_c = 0;
+  for (uint32_t i = 0; i < (1u << table.bits); ++i)
+    live_c += mem[i].state == ILA_LOCATOR_ENTRY_LIVE &&
+              std::memcmp(mem[i].locator_be, KeyOf(c).locator_be, 8) == 0;
+  CHECK(live_c == 1);
+  CHECK(Holds(*t, c, 4));
+  mem[spare] = mem[at_c];
+  mem[spare].state = ILA_LOCATOR_ENTRY_LIVE;
+  std::memcpy(mem[spare].locator_be, KeyOf(c).locator_be, 8);
+  REQUIRE(t->Remove(KeyOf(c)).ok());
+  CHECK_FALSE(t->Find(KeyOf(c)).has_value());
   munmap(mem, bytes);
 }
 
@@ -250,4 +284,61 @@ TEST_CASE("from_uplink finds every locator of a full probe run, and never misses
   INFO("writes " << writes << ", delivered " << delivered << ", not delivered " << other);
   CHECK(writes > 100);
   CHECK(other == 0);
+}
+
+TEST_CASE("two handles writing one locator at once leave the programs' table agreeing with the record") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  HostFixture::Options o;
+  o.pinned = true;
+  auto host = MakeHostOrFail(o);
+  // A second handle on the same instance: what another process (ilactl beside a controller)
+  // holds. Its writes take the map's lock, not this handle's mutex.
+  auto other = Dataplane::Open(host->pin_location());
+  INFO(other.status().ToString());
+  REQUIRE(other.ok());
+  const Locator contested(0x20010db8aaaa0077ull);
+  auto writer = [&](Dataplane& dp, ChecksumMode mode, int ops) {
+    for (int i = 0; i < ops; ++i) {
+      if (i % 5 == 4) {
+        absl::Status st = dp.locators().Remove(contested);
+        if (!st.ok() && !absl::IsNotFound(st)) FAIL_CHECK(st.ToString());
+      } else if (absl::Status st = dp.locators().Upsert({contested, H::Sir(), mode}); !st.ok()) {
+        FAIL_CHECK(st.ToString());
+      }
+    }
+  };
+  const int fd = bpf_obj_get((host->bpffs_dir() + "/test/maps/ila_locator_table").c_str());
+  REQUIRE(fd >= 0);
+  auto table = MapOrFail(fd, ila::internal::LocatorTableBits(host->dp().config()));
+  // Rounds of both handles writing at once; after each, what the record says is what the
+  // programs' table holds (the recorded mode, or nothing).
+  int disagreed = 0, recorded_rounds = 0;
+  absl::StatusOr<LocatorEntry> recorded = absl::NotFoundError("");
+  for (int round = 0; round < 300; ++round) {
+    std::thread a(writer, std::ref(host->dp()), ChecksumMode::kNeutralMapAuto, 3 + round % 5);
+    std::thread b(writer, std::ref(**other), ChecksumMode::kAdjustTransport, 3 + round % 7);
+    a.join();
+    b.join();
+    recorded = host->dp().locators().Get(contested);
+    auto held = table->Find(KeyOf(contested.value()));
+    if (recorded.ok()) {
+      ++recorded_rounds;
+      disagreed += !held.has_value() || held->csum_mode != static_cast<uint8_t>(recorded->csum_mode);
+    } else {
+      disagreed += held.has_value();
+    }
+  }
+  INFO(recorded_rounds << " of 300 rounds ended with the locator recorded");
+  CHECK(disagreed == 0);
+  // And the packets follow: translated when recorded, passed when not.
+  auto ila = SirToIla(H::C1(), contested, ChecksumMode::kNoAction);
+  REQUIRE(ila.ok());
+  const Ipv6Address src = H::Remote().address();
+  XdpRun r = host->Run(host->dp().program_fd(Role::kUplink),
+                       host->FromFabric(src, ila->address(), kProtoUdp,
+                                        Segment(kProtoUdp, src, H::C1().address())),
+                       host->uplink(), host->dp());
+  CHECK(r.verdict == (recorded.ok() ? XDP_REDIRECT : XDP_PASS));
+  table.reset();
+  close(fd);
 }
