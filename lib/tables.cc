@@ -158,10 +158,8 @@ constexpr size_t kDumpFactor = 4;
 // Batches of at least kParallelMinBatch mappings read and write the forward and the reverse map
 // on two threads.
 constexpr size_t kParallelMinBatch = 16384;
-// Written on two threads, the reverse map runs ahead of the forward map by chunks of this many
-// entries: a mapping is still only written after its reverse entry (an ICMP error can only quote
-// a destination already written).
-constexpr size_t kWriteChunk = 65536;
+// Written on two threads, the reverse entries and the mappings go by chunks of this many entries.
+constexpr size_t kWriteChunk = 16384;
 // Hash set inserts of a large batch prefetch this many entries ahead (each insert is otherwise a
 // cache miss or two).
 constexpr size_t kPrefetch = 16;
@@ -399,14 +397,15 @@ void DeleteAll(const Map& map, std::span<const K> keys) {
   }
 }
 
-// Puts back what a map held for keys[0, written) before they were written.
+// Puts back what a map held for keys[from, to) before they were written (also for keys of that
+// range that were not written: putting back what is there, or deleting what is not, is harmless).
 template <typename Map, typename K, typename V>
 void Restore(const Map& map, std::span<const K> keys,
-             const std::vector<std::optional<V>>& before, size_t written) {
+             const std::vector<std::optional<V>>& before, size_t from, size_t to) {
   std::vector<K> put_keys;
   std::vector<V> put_values;
   std::vector<K> del_keys;
-  for (size_t i = 0; i < written; ++i) {
+  for (size_t i = from; i < to; ++i) {
     if (!before.empty() && before[i]) {
       put_keys.push_back(keys[i]);
       put_values.push_back(*before[i]);
@@ -416,6 +415,12 @@ void Restore(const Map& map, std::span<const K> keys,
   }
   UpdateAll(map, std::span<const K>(put_keys), std::span<const V>(put_values));
   DeleteAll(map, std::span<const K>(del_keys));
+}
+
+template <typename Map, typename K, typename V>
+void Restore(const Map& map, std::span<const K> keys,
+             const std::vector<std::optional<V>>& before, size_t written) {
+  Restore(map, keys, before, 0, written);
 }
 
 }  // namespace
@@ -557,70 +562,113 @@ absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) 
     }
   }
 
-  // 4. Reverse entries first, then the mappings (on two threads: chunk by chunk behind the
-  // reverse entries); undo exactly on failure.
+  // 4. Reverse entries first, then the mappings (a mapping is only ever written after its reverse
+  // entry: an ICMP error can only quote a destination the mapping made); undo exactly on failure.
   std::span<const abi::ila_mapping_key> keys(b.keys);
   std::span<const abi::ila_mapping_value> values(b.values);
   std::span<const abi::ila_addr> rkeys(b.rkeys);
   std::span<const abi::ila_reverse_value> rvalues(b.rvalues);
   absl::Status rev_st;
   absl::Status fwd_st;
-  size_t rev_written = 0;
+  // The reverse entries written (or claimed, which Restore treats alike): [0, front) and
+  // [back, n).
+  size_t rev_front = 0;
+  size_t rev_back = n;
   size_t fwd_written = 0;
   if (!parallel) {
     uint32_t applied = 0;
     rev_st = s.reverse.UpdateBatch(rkeys, rvalues, &applied);
-    rev_written = applied;
+    rev_front = applied;
     if (rev_st.ok()) {
       fwd_st = s.mappings.UpdateBatch(keys, values, &applied);
       fwd_written = applied;
     }
   } else {
-    absl::Mutex progress_mu;
-    size_t rev_done = 0;    // guarded by progress_mu
-    bool rev_over = false;  // guarded by progress_mu: the reverse writer finished or failed
-    std::atomic<bool> fwd_failed = false;
-    auto reverse_writer = [&] {
-      for (size_t at = 0; at < n && !fwd_failed.load(); at += kWriteChunk) {
-        size_t len = std::min(kWriteChunk, n - at);
+    // The kernel's hash insert is most of a large batch's time. One thread writes reverse entries
+    // chunk by chunk from the front; the other writes the mappings in order, each chunk as soon
+    // as its reverse entries are written, and while none is ready, reverse entries from the back.
+    absl::Mutex mu;
+    size_t lo = 0;           // guarded by mu: [lo, hi) is not claimed yet
+    size_t hi = n;           // guarded by mu
+    size_t front_done = 0;   // guarded by mu: [0, front_done) is written
+    size_t back_done = n;    // guarded by mu: [back_done, n) is written
+    bool failed = false;     // guarded by mu
+    absl::Status front_st, back_st;
+    auto front_writer = [&] {
+      while (true) {
+        size_t at, len;
+        {
+          absl::MutexLock l(&mu);
+          if (failed || lo >= hi) return;
+          at = lo;
+          len = std::min(kWriteChunk, hi - lo);
+          lo += len;
+        }
         uint32_t applied = 0;
         absl::Status st =
             s.reverse.UpdateBatch(rkeys.subspan(at, len), rvalues.subspan(at, len), &applied);
-        absl::MutexLock l(&progress_mu);
-        rev_done = at + applied;
+        absl::MutexLock l(&mu);
+        rev_front = at + applied;
         if (!st.ok()) {
-          rev_st = st;
-          break;
-        }
-      }
-      absl::MutexLock l(&progress_mu);
-      rev_over = true;
-    };
-    auto forward_writer = [&] {
-      for (size_t at = 0; at < n; at += kWriteChunk) {
-        size_t end = std::min(at + kWriteChunk, n);
-        {
-          absl::MutexLock l(&progress_mu);
-          auto ready = [&] { return rev_done >= end || rev_over; };
-          progress_mu.Await(absl::Condition(&ready));
-          if (rev_done < end) return;  // the reverse writer failed
-        }
-        uint32_t applied = 0;
-        fwd_st = s.mappings.UpdateBatch(keys.subspan(at, end - at), values.subspan(at, end - at),
-                                        &applied);
-        fwd_written = at + applied;
-        if (!fwd_st.ok()) {
-          fwd_failed = true;
+          front_st = st;
+          failed = true;
           return;
         }
+        front_done = at + len;
       }
     };
-    RunBoth(true, reverse_writer, forward_writer);
-    rev_written = rev_done;
+    auto back_writer = [&] {
+      size_t fwd_at = 0;
+      while (fwd_at < n) {
+        const size_t end = std::min(fwd_at + kWriteChunk, n);
+        size_t rat = 0, rlen = 0;
+        {
+          absl::MutexLock l(&mu);
+          auto ready = [&] {
+            return failed || end <= front_done || fwd_at >= back_done || front_done >= back_done;
+          };
+          if (!ready() && lo < hi) {
+            rlen = std::min(kWriteChunk, hi - lo);
+            hi -= rlen;
+            rat = hi;
+            rev_back = hi;  // claimed: restored on failure whether written or not
+          } else {
+            mu.Await(absl::Condition(&ready));
+            if (failed) return;
+          }
+        }
+        if (rlen > 0) {
+          uint32_t applied = 0;
+          absl::Status st = s.reverse.UpdateBatch(rkeys.subspan(rat, rlen),
+                                                  rvalues.subspan(rat, rlen), &applied);
+          absl::MutexLock l(&mu);
+          if (!st.ok()) {
+            back_st = st;
+            failed = true;
+            return;
+          }
+          back_done = rat;
+          continue;
+        }
+        uint32_t applied = 0;
+        fwd_st = s.mappings.UpdateBatch(keys.subspan(fwd_at, end - fwd_at),
+                                        values.subspan(fwd_at, end - fwd_at), &applied);
+        fwd_written = fwd_at + applied;
+        if (!fwd_st.ok()) {
+          absl::MutexLock l(&mu);
+          failed = true;
+          return;
+        }
+        fwd_at = end;
+      }
+    };
+    RunBoth(true, back_writer, front_writer);
+    rev_st = !front_st.ok() ? front_st : back_st;
   }
   if (!rev_st.ok() || !fwd_st.ok()) {
     Restore(s.mappings, keys, prior.forward, fwd_written);
-    Restore(s.reverse, rkeys, prior.reverse, rev_written);
+    Restore(s.reverse, rkeys, prior.reverse, 0, rev_front);
+    Restore(s.reverse, rkeys, prior.reverse, rev_back, n);
     return !rev_st.ok() ? rev_st : fwd_st;
   }
 
