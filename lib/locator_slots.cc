@@ -203,7 +203,12 @@ absl::Status LocatorSlots::Put(const abi::ila_locator_key& key,
   if (!record) return absl::OkStatus();
   absl::Status st = record();
   if (st.ok()) return st;
-  absl::Status undo = before ? PutLocked(key, *before) : (RemoveLocked(key), absl::OkStatus());
+  absl::Status undo = absl::OkStatus();
+  if (before) {
+    undo = PutLocked(key, *before);
+  } else {
+    RemoveLocked(key);
+  }
   if (!undo.ok()) {
     return absl::Status(st.code(), absl::StrCat(st.message(), "; and putting ", kName,
                                                 " back failed: ", undo.message()));

@@ -417,12 +417,6 @@ void Restore(const Map& map, std::span<const K> keys,
   DeleteAll(map, std::span<const K>(del_keys));
 }
 
-template <typename Map, typename K, typename V>
-void Restore(const Map& map, std::span<const K> keys,
-             const std::vector<std::optional<V>>& before, size_t written) {
-  Restore(map, keys, before, 0, written);
-}
-
 }  // namespace
 
 absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) {
@@ -666,7 +660,7 @@ absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) 
     rev_st = !front_st.ok() ? front_st : back_st;
   }
   if (!rev_st.ok() || !fwd_st.ok()) {
-    Restore(s.mappings, keys, prior.forward, fwd_written);
+    Restore(s.mappings, keys, prior.forward, 0, fwd_written);
     Restore(s.reverse, rkeys, prior.reverse, 0, rev_front);
     Restore(s.reverse, rkeys, prior.reverse, rev_back, n);
     return !rev_st.ok() ? rev_st : fwd_st;
