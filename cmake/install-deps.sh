@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   clang-16                        # BPF compiler (cmake/BpfObject.cmake says why this one)
   libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev
+  libmnl-dev                      # rtnetlink/genetlink framing (lib/kernel/)
   libabsl-dev catch2 libbenchmark-dev
   iproute2 iputils-ping ethtool tcpdump iperf3 procps
   nlohmann-json3-dev                # tests/tools: parses ilactl's -j output

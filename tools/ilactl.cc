@@ -30,6 +30,7 @@ std::string Usage() {
   ilactl [OPTIONS] status
   ilactl [OPTIONS] stats [--prometheus]
   ilactl [OPTIONS] upgrade
+  ilactl [OPTIONS] probe [dev DEV] [feature NAME]   (what this kernel offers libila)
   ilactl [OPTIONS] keep         (runs until stopped: keeps the next-hop cache, prints changes)
   ilactl [OPTIONS] attach container DEV sir SIR mac MAC [mode MODE]
   ilactl [OPTIONS] attach uplink DEV [mode MODE] [steer CPU[,CPU...]]
@@ -104,6 +105,7 @@ enum Object {
   kEndpoint,
   kRoute,
   kIla,
+  kProbe,
   kHelp,
 };
 
@@ -235,7 +237,7 @@ int Run(int argc, char** argv) {
     if (!ctx.options.stats) {
       return Fail(absl::InvalidArgumentError(
           "missing object; expected create, destroy, status, stats, upgrade, keep, attach, detach, "
-          "prefix, locator, map, endpoint, route, ila or help (ilactl help shows the usage)"));
+          "prefix, locator, map, endpoint, route, ila, probe or help (ilactl help shows the usage)"));
     }
     object = kStats;
   } else {
@@ -256,6 +258,7 @@ int Run(int argc, char** argv) {
                            {"endpoint", kEndpoint},
                            {"route", kRoute},
                            {"ila", kIla},
+                           {"probe", kProbe},
                            {"help", kHelp}},
                           "object");
     if (!o.ok()) return Fail(o.status());
@@ -314,6 +317,9 @@ int Run(int argc, char** argv) {
       break;
     case kIla:
       st = CmdIla(ctx, args);
+      break;
+    case kProbe:
+      st = CmdProbe(ctx, args);
       break;
     default:
       st = absl::InternalError("unhandled object");

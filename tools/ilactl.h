@@ -55,6 +55,8 @@ absl::Status CmdEndpoint(Context& ctx, Args& args);
 // The kernel's grammar: `ip -6 route ... encap ila ...` and `ip ila ...`.
 absl::Status CmdRoute(Context& ctx, Args& args);
 absl::Status CmdIla(Context& ctx, Args& args);
+// The kernel feature probe (ila/kernel_probe.h); needs no instance.
+absl::Status CmdProbe(Context& ctx, Args& args);
 
 // Usage text of the whole tool.
 std::string Usage();
