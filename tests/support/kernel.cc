@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <unistd.h>
 
 namespace ila::testing {
@@ -31,6 +33,24 @@ std::optional<std::string> BpfUnavailableReason() {
     }
     return std::nullopt;
   }();
+  return reason;
+}
+
+std::optional<std::string> FeatureMissingReason(KernelFeature feature) {
+  static std::mutex mu;
+  static std::map<KernelFeature, std::optional<std::string>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(feature);
+  if (it != cache.end()) return it->second;
+  std::optional<std::string> reason;
+  auto probe = ProbeKernelFeature(feature);
+  if (!probe.ok()) {
+    reason = "kernel feature " + std::string(ToString(feature)) +
+             " could not be probed: " + std::string(probe.status().message());
+  } else if (!probe->available) {
+    reason = "kernel feature " + std::string(ToString(feature)) + ": " + probe->detail;
+  }
+  cache.emplace(feature, reason);
   return reason;
 }
 

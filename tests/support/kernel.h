@@ -6,7 +6,14 @@
 #include <optional>
 #include <string>
 
+#include "ila/kernel_probe.h"
+
 namespace ila::testing {
+
+// Why a test needing `feature` cannot run here ("kernel feature test_run_live_frames: bpf(...):
+// Operation not permitted (EPERM)"), or nullopt when the kernel has it (ila::ProbeKernelFeature,
+// asked once per process and feature).
+std::optional<std::string> FeatureMissingReason(KernelFeature feature);
 
 // Why BPF programs cannot be loaded and run here, or nullopt when they can (probed by loading a
 // one-instruction XDP program and running it with BPF_PROG_TEST_RUN).
