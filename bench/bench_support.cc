@@ -349,6 +349,16 @@ void Fail(benchmark::State& state, const absl::Status& status) {
   state.SkipWithError(msg.c_str());
 }
 
+void Skip(benchmark::State& state, const std::string& reason) {
+  state.SkipWithError((kNotMeasured + reason).c_str());
+}
+
+std::string NotMeasuredLabel(const std::vector<std::string>& skipped) {
+  std::string label = kNotMeasured;
+  for (size_t i = 0; i < skipped.size(); ++i) label += (i ? "; " : "") + skipped[i];
+  return label;
+}
+
 namespace {
 std::atomic<bool> interrupted{false};
 void OnSignal(int) { interrupted.store(true); }

@@ -146,6 +146,13 @@ std::vector<SirAddress> MakeRandomSirs(SirPrefix prefix, size_t n, uint64_t seed
 
 // Reports a failed precondition and stops the benchmark.
 void Fail(benchmark::State& state, const absl::Status& status);
+// Google Benchmark has no "skipped": a benchmark this machine cannot run ends with an error
+// message that starts with kNotMeasured, which report.py lists apart from errors.
+inline constexpr char kNotMeasured[] = "not measured here: ";
+void Skip(benchmark::State& state, const std::string& reason);
+// The label of a benchmark that measured some of its methods: kNotMeasured and each left-out
+// method with its reason.
+std::string NotMeasuredLabel(const std::vector<std::string>& skipped);
 
 // SIGINT/SIGTERM: benchmarks stop at their next iteration (reporting "interrupted") and the rest
 // are skipped, so the worlds are torn down normally (no namespaces left behind).

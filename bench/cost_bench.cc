@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench_support.h"
 #include "benches.h"
+#include "support/kernel.h"
 #include "worlds.h"
 
 namespace ila::bench {
@@ -99,6 +100,11 @@ void RegisterCost(const std::string& name) {
 
 // The data plane's counters around one call of `prog_fd` with `repeat` (non-live or live).
 void CheckRepeat(benchmark::State& state, bool live, bool refresh) {
+  if (live) {
+    if (auto missing = testing::FeatureMissingReason(KernelFeature::kTestRunLiveFrames)) {
+      return Skip(state, *missing);
+    }
+  }
   auto w = GetPathsWorld();
   if (!w.ok()) return Fail(state, w.status());
   PathsWorld& pw = **w;

@@ -17,6 +17,7 @@
 #include "benches.h"
 #include "ila/translation.h"
 #include "live_rounds.h"
+#include "support/kernel.h"
 
 namespace ila::bench {
 namespace {
@@ -38,6 +39,9 @@ double OffGeneratorCpu(const Dataplane& dp) {
 
 void LiveCompare(benchmark::State& state, const std::string& name, Direction dir) {
   if (StopNow(state)) return;
+  if (auto missing = testing::FeatureMissingReason(KernelFeature::kTestRunLiveFrames)) {
+    return Skip(state, *missing + " (this group's generator; the AF_XDP one is not written yet)");
+  }
   auto w = GetPathsWorld();
   if (!w.ok()) return Fail(state, w.status());
   PathsWorld& pw = **w;

@@ -49,10 +49,14 @@ def figure(e):
     return e["real_time_ns"]
 
 
+# bench_support.h kNotMeasured: what this machine could not measure (a missing kernel feature).
+NOT_MEASURED = "not measured here: "
+
+
 def load(raw_dir):
     """Benchmarks by name. With repetitions, the median aggregate (counters included) stands for
     the benchmark, and the spread of the repetitions' headline figure is kept beside it."""
-    runs, context, errors = {}, {}, []
+    runs, context, errors, not_measured = {}, {}, [], []
     for path in sorted(glob.glob(os.path.join(raw_dir, "*.json"))):
         with open(path) as f:
             try:
@@ -67,9 +71,18 @@ def load(raw_dir):
     for name, entries in runs.items():
         failed = [e for e in entries if e.get("error_occurred")]
         for e in failed:
-            errors.append(f"{name}: {e.get('error_message', 'error')}")
+            msg = e.get("error_message", "error")
+            if msg.startswith(NOT_MEASURED):
+                not_measured.append(f"{name}: {msg[len(NOT_MEASURED):]}")
+            else:
+                errors.append(f"{name}: {msg}")
         if failed:
             continue
+        for e in entries:  # a benchmark that left some of its methods out says which, and why
+            label = e.get("label", "")
+            if label.startswith(NOT_MEASURED):
+                not_measured.append(f"{name}: {label[len(NOT_MEASURED):]}")
+                break
         medians = [e for e in entries
                    if e.get("run_type") == "aggregate" and e.get("aggregate_name") == "median"]
         reps = [numeric(e) for e in entries if e.get("run_type", "iteration") == "iteration"]
@@ -82,7 +95,7 @@ def load(raw_dir):
             entry["repetition_min"] = min(figs)
             entry["repetition_max"] = max(figs)
         benches[name] = entry
-    return benches, context, errors
+    return benches, context, errors, not_measured
 
 
 def ns(benches, name):
@@ -382,6 +395,12 @@ def markdown(res):
              f"kernel {m.get('kernel')}, VM: {m.get('hypervisor') or 'no'}; "
              f"SRSO: {m.get('mitigations', {}).get('spec_rstack_overflow', '?')}. Mode: {res['mode']}.")
     L.append("")
+    if res.get("not_measured"):
+        L.append("### Not measured on this machine (kernel features it lacks; `ilactl probe`)")
+        L.append("")
+        for n in res["not_measured"]:
+            L.append(f"- {n}")
+        L.append("")
     L.append("### Per-packet cost (BPF_PROG_TEST_RUN, ns/packet, median)")
     L.append("")
     L.append("| path | refresh | over empty | call | over empty |")
@@ -559,7 +578,7 @@ def main():
     ap.add_argument("--raw", required=True)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    benches, context, errors = load(args.raw)
+    benches, context, errors, not_measured = load(args.raw)
     if not benches:
         print("report.py: no benchmark results found in " + args.raw, file=sys.stderr)
         return 1
@@ -597,6 +616,7 @@ def main():
         "control": ct,
         "targets": targets(pp, sc, lv, ct, cp, tc),
         "errors": errors,
+        "not_measured": not_measured,
         "benchmarks": benches,
     }
     text = json.dumps(res, indent=2, sort_keys=False, allow_nan=False)

@@ -128,7 +128,9 @@ for r in "${RUNS[@]}"; do
     STATUS=1
   fi
   if [ -f "$OUT/raw/$name.json" ]; then
-    grep -o '"error_message": "[^"]*"' "$OUT/raw/$name.json" | sort | uniq -c | sed 's/^/  ERROR /' || true
+    grep -o '"error_message": "[^"]*"' "$OUT/raw/$name.json" | sort | uniq -c \
+      | sed -e 's/^ *[0-9]* "error_message": "not measured here: /  NOT MEASURED HERE: /' \
+            -e 's/^\( *[0-9]* "error_message"\)/  ERROR \1/' || true
   fi
   n=$(grep -c '"run_type": "iteration"' "$OUT/raw/$name.json" 2>/dev/null || true)
   DONE=$((DONE + ${n:-0}))

@@ -42,6 +42,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "support/kernel.h"
 #include "bench_support.h"
 #include "benches.h"
 #include "live_rounds.h"
@@ -60,6 +62,13 @@ using testing::VethPair;
 constexpr ChecksumMode kMode = ChecksumMode::kNeutralMapAuto;
 const char* const kMethods[] = {"ila",   "ila_tc",     "plain",         "plain_no_offload",
                                 "vxlan", "srv6_encap", "srv6_encap_red"};
+
+// The kernel features a method needs (the others need only veths and routing).
+std::vector<KernelFeature> FeaturesOf(const std::string& method) {
+  if (method == "vxlan") return {KernelFeature::kVxlan};
+  if (method.starts_with("srv6")) return {KernelFeature::kSeg6, KernelFeature::kSeg6Local};
+  return {};
+}
 
 // libila's methods: every program at XDP (native), or at tc (AttachMode::kTc: container and uplink
 // programs), which keeps the containers' offloads and GSO packets whole end to end.
@@ -442,6 +451,15 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
   TcpWorld& w = **built;
   AllCpus all_cpus;
   const int reps = Pick(5, 1), seconds = Pick(4, 1), omit = Pick(1, 0), pings = Pick(200, 50);
+  // Methods this kernel cannot do are left out, each named with the reason; the rest are measured.
+  std::vector<std::string> methods, skipped;
+  for (const char* m : kMethods) {
+    std::optional<std::string> missing;
+    for (KernelFeature f : FeaturesOf(m))
+      if (!missing) missing = testing::FeatureMissingReason(f);
+    if (missing) skipped.push_back(absl::StrCat(m, " (", *missing, ")"));
+    else methods.push_back(m);
+  }
   std::map<std::string, std::vector<Sample>> samples;
   std::map<std::string, bool> tso;
   int port = 5201;
@@ -450,9 +468,9 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
   for (auto _ : state) {
     auto start = std::chrono::steady_clock::now();
     for (int rep = 0; rep < reps; ++rep) {
-      for (size_t k = 0; k < std::size(kMethods); ++k) {
+      for (size_t k = 0; k < methods.size(); ++k) {
         if (StopNow(state)) return;
-        std::string method = kMethods[(k + static_cast<size_t>(rep)) % std::size(kMethods)];
+        std::string method = methods[(k + static_cast<size_t>(rep)) % methods.size()];
         if (absl::Status st = w.Apply(method); !st.ok()) return Fail(state, st);
         tso[method] = TsoOn(w);
         double drops_before = VethDrops(w);
@@ -484,7 +502,7 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
     state.SetIterationTime(total);
   }
   std::string line;
-  for (const char* m : kMethods) {
+  for (const std::string& m : methods) {
     const std::vector<Sample>& v = samples[m];
     std::vector<double> gbps, rtt, of_plain, retrans, drops;
     for (size_t i = 0; i < v.size(); ++i) {
@@ -517,6 +535,10 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
   state.counters["runs_per_method"] = reps;
   state.counters["seconds_per_run"] = seconds;
   state.counters["pings_per_run"] = pings;
+  if (!skipped.empty()) {
+    state.SetLabel(NotMeasuredLabel(skipped));
+    absl::StrAppend(&line, "  not measured: ", absl::StrJoin(skipped, "; "));
+  }
   Progress(name, line);
 }
 
