@@ -118,7 +118,9 @@ inline uint16_t ToWire16(uint16_t v) { return htons(v); }
 inline uint16_t FromWire16(uint16_t v) { return ntohs(v); }
 
 // Pins (lib/pinning.cc).
-absl::Status CheckBpffs(const std::string& dir);
+// OK when `dir` is (or would be made) on a bpffs. With `mount_default`, a /sys/fs/bpf that is not
+// a bpffs is mounted (as systemd does at boot); anything else is an error saying how to fix it.
+absl::Status CheckBpffs(const std::string& dir, bool mount_default = false);
 absl::Status PinInstance(const DataplaneState& state, const std::string& dir);
 absl::Status RepinPrograms(const DataplaneState& state, const std::string& dir);
 absl::Status RemovePins(const std::string& dir);

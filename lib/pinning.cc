@@ -1,5 +1,6 @@
 // Pinning an instance in bpffs: <dir>/maps/<name>, <dir>/progs/<name>.
 #include <bpf/bpf.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -35,24 +36,43 @@ absl::Status Pin(int fd, const std::string& path) {
 
 }  // namespace
 
-absl::Status CheckBpffs(const std::string& dir) {
+namespace {
+
+bool OnBpffs(const std::string& path) {
+  struct statfs fs {};
+  return statfs(path.c_str(), &fs) == 0 && static_cast<unsigned long>(fs.f_type) == BPF_FS_MAGIC;
+}
+
+}  // namespace
+
+absl::Status CheckBpffs(const std::string& dir, bool mount_default) {
   // The nearest existing ancestor must be on a bpffs (the directories below it are made later).
   std::filesystem::path p(dir);
   while (!p.empty() && !std::filesystem::exists(p)) p = p.parent_path();
-  struct statfs fs {};
-  if (p.empty() || statfs(p.c_str(), &fs) != 0 || fs.f_type != BPF_FS_MAGIC) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no bpffs is mounted at or above ", dir, " (", p.empty() ? std::string("/") : p.string(),
-        " is not a bpf filesystem): mount one with `mount -t bpf bpf /sys/fs/bpf`. Note that `ip "
-        "netns exec` remounts /sys, so an instance pinned in the host's /sys/fs/bpf is not "
-        "visible there: enter only the network namespace (setns, `ilactl -n NETNS`) or pin under "
-        "a bpffs mounted outside /sys"));
+  if (!p.empty() && OnBpffs(p.string())) return absl::OkStatus();
+  // The conventional place, not mounted (some systems boot without it): mount it, as systemd
+  // and iproute2 would. Nowhere else: another directory is the caller's to choose.
+  const std::string kDefault = "/sys/fs/bpf";
+  bool under_default = dir == kDefault || dir.rfind(kDefault + "/", 0) == 0;
+  if (mount_default && under_default && std::filesystem::is_directory(kDefault) &&
+      !OnBpffs(kDefault)) {
+    if (mount("bpf", kDefault.c_str(), "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "/sys/fs/bpf is not a bpffs and mounting one there failed (", std::strerror(errno),
+          "): run `mount -t bpf bpf /sys/fs/bpf` as root, or pin under another bpffs (--root)"));
+    }
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "no bpffs is mounted at or above ", dir, " (", p.empty() ? std::string("/") : p.string(),
+      " is not a bpf filesystem): mount one with `mount -t bpf bpf /sys/fs/bpf`. Note that `ip "
+      "netns exec` remounts /sys, so an instance pinned in the host's /sys/fs/bpf is not "
+      "visible there: enter only the network namespace (setns, `ilactl -n NETNS`) or pin under "
+      "a bpffs mounted outside /sys"));
 }
 
 absl::Status PinInstance(const DataplaneState& state, const std::string& dir) {
-  if (absl::Status st = CheckBpffs(dir); !st.ok()) return st;
+  if (absl::Status st = CheckBpffs(dir, true); !st.ok()) return st;
   if (std::filesystem::exists(dir + "/maps") || std::filesystem::exists(dir + "/progs")) {
     return absl::AlreadyExistsError(absl::StrCat(
         "an ILA instance is already pinned at ", dir,
