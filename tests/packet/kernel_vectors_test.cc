@@ -1,4 +1,4 @@
-// Replays the Linux kernel ILA reference vectors (shared/vectors/kernel-ila: frames translated by
+// Replays the Linux kernel ILA reference vectors (tests/data/kernel-ila: frames translated by
 // net/ipv6/ila in a VM, see its README.md) through the equivalent libila configuration, running the
 // real XDP programs with BPF_PROG_TEST_RUN, and compares libila's output with the kernel's at layer
 // 3. libila must produce the kernel's packet where the kernel is right and differ, knowingly and
@@ -86,7 +86,8 @@
 // every verdict with the counter that explains it (e.g. transport_not_adjusted where adj-transport
 // meets an extension header, a fragment or a cut-short transport header: cases 28-30, where libila
 // rewrites only the address, as Linux does). The vectors are found at ILA_VECTORS_DIR (the
-// environment variable, else the compile-time definition); when they are absent the tests skip.
+// environment variable, else the compile-time definition: tests/data/kernel-ila); they ship with
+// the repository, so their absence fails the tests.
 #include <linux/bpf.h>
 
 #include <algorithm>
@@ -1135,8 +1136,15 @@ class Replayer {
   std::set<uint64_t> routed_;
 };
 
+// The vectors ship with the repository (tests/data/kernel-ila): their absence is a failure.
+void RequireVectors() {
+  auto missing = VectorsMissingReason();
+  INFO(missing.value_or(""));
+  REQUIRE_FALSE(missing.has_value());
+}
+
 std::optional<std::string> SkipReason() {
-  if (auto r = VectorsMissingReason()) return r;
+  RequireVectors();
   if (auto r = BpfUnavailableReason()) return r;
   return NetnsUnavailableReason();
 }
@@ -1144,7 +1152,7 @@ std::optional<std::string> SkipReason() {
 }  // namespace
 
 TEST_CASE("Kernel ILA vectors: every case replays or is listed with no libila equivalent") {
-  ILA_SKIP_IF(VectorsMissingReason());
+  RequireVectors();
   fs::path dir = *VectorsDir();
   std::vector<std::string> cases = CaseNames(dir, "cases", ".case");
   std::vector<std::string> outputs = CaseNames(dir, "expected", ".out");

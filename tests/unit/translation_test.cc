@@ -1,6 +1,6 @@
 // Unit tests for include/ila/translation.h: the checksum-neutral mappings, the transport checksum
 // adjustment and the whole-packet reference, against the Linux kernel's documentation, packets
-// recorded from the kernel's ILA (/work/shared/vectors/kernel-ila, embedded below), an independent
+// recorded from the kernel's ILA (tests/data/kernel-ila, embedded below), an independent
 // RFC 1071 checksum, and properties over many random inputs.
 #include "ila/translation.h"
 
