@@ -169,7 +169,8 @@ struct TopologyOptions {
   // Checksum mode of every mapping and locator.
   ChecksumMode csum_mode = ChecksumMode::kAdjustTransport;
   int underlay_mtu = 1500;  // MTU of the r1 - r2 link (containers and other links have 1500)
-  AttachMode attach_mode = AttachMode::kNative;
+  // The library's default: containers and uplinks at tc (veths), the router at native XDP.
+  AttachMode attach_mode = AttachMode::kAuto;
   // How containers are attached when not as attach_mode (e.g. kTc: at tc, keeping their offloads).
   std::optional<AttachMode> container_attach_mode;
   // How host uplinks are attached when not as attach_mode (kTc with containers at tc: no XDP on

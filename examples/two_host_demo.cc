@@ -145,12 +145,12 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
         S(ila::ToString(h.uplink_attachment.mode)));
   }
   Say("ilr:   namespace " + topo->ila_router().ns->name() + ", " +
-      topo->ila_router().address.ToString() + ", router XDP " +
+      topo->ila_router().address.ToString() + ", router program at " +
       S(ila::ToString(topo->ila_router().attachment.mode)));
   for (const std::string& name : topo->container_names()) {
     Topology::Container* c = topo->container(name);
     Say(name + ":   SIR " + c->sir.ToString() + " on " + topo->host(c->host).name +
-        " (veth " + c->host_veth + ", container XDP " + S(ila::ToString(c->attachment.mode)) +
+        " (veth " + c->host_veth + ", container program at " + S(ila::ToString(c->attachment.mode)) +
         (c->attachment.peer_napi_attached ? ", peer given a pass-through XDP program" : "") + ")");
   }
 

@@ -1,5 +1,6 @@
 // ila::Dataplane: lifecycle (create, open, upgrade, destroy), attachments, stats.
 #include "ila/dataplane.h"
+#include "ila/kernel_probe.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -241,6 +242,39 @@ absl::Status DataplaneState::DropRedirectTargetLocked(int ifindex) {
   return st;
 }
 
+namespace {
+
+// Why an attachment runs in its mode: the text Attachment::mode_reason starts with, for each
+// code persisted in ila_attachments (so that Open() reports it too).
+struct ModeReason {
+  uint8_t code;
+  const char* text;
+};
+constexpr ModeReason kModeReasons[] = {
+    {abi::ILA_MODE_AUTO_NATIVE, "native: the driver supports XDP"},
+    {abi::ILA_MODE_AUTO_GENERIC, "generic: native attach failed"},
+    {abi::ILA_MODE_AUTO_TC_VETH,
+     "tc: a veth (native XDP there turns the peer's TSO off, so TCP would cross as 1.5 KB "
+     "segments; at tc 64 KB GSO packets stay whole)"},
+    {abi::ILA_MODE_AUTO_TC_NO_NATIVE,
+     "tc: the driver has no native XDP (generic XDP costs more than tc)"},
+    {abi::ILA_MODE_PEER_TAKEOVER, "took over the interface's pass-through program atomically"},
+};
+
+std::string ModeReasonText(uint8_t code) {
+  for (const ModeReason& r : kModeReasons)
+    if (r.code == code) return r.text;
+  return "";
+}
+
+uint8_t ModeReasonCode(std::string_view reason) {
+  for (const ModeReason& r : kModeReasons)
+    if (!reason.empty() && reason.find(r.text) != std::string_view::npos) return r.code;
+  return abi::ILA_MODE_ASKED;
+}
+
+}  // namespace
+
 void DataplaneState::RecordAttachmentLocked(int ifindex) {
   auto it = attached.find(ifindex);
   if (it == attached.end()) {
@@ -254,6 +288,7 @@ void DataplaneState::RecordAttachmentLocked(int ifindex) {
   rec.multiprog = a.multiprog;
   rec.steered = !a.steer_cpus.empty();
   rec.prog_id = a.program_id;
+  rec.mode_reason = ModeReasonCode(a.mode_reason);
   rec.peer_netnsid = -1;
   if (auto p = peer_napi.find(ifindex); p != peer_napi.end()) {
     rec.peer_ifindex = static_cast<uint32_t>(p->second.ifindex);
@@ -372,7 +407,7 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(const DataplaneConf
   if (config.pinning) {
     auto d = config.pinning->Directory();
     if (!d.ok()) return d.status();
-    if (absl::Status st = internal::CheckBpffs(*d); !st.ok()) return st;
+    if (absl::Status st = internal::CheckBpffs(*d, /*mount_default=*/true); !st.ok()) return st;
     dir = *d;
   }
   auto object = internal::LoadObject(config, nullptr);
@@ -460,6 +495,8 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& wh
                            : AttachMode::kGeneric;
     a.multiprog = rec.multiprog;
     a.program_id = rec.prog_id;
+    a.mode_reason = internal::ModeReasonText(rec.mode_reason);
+    if (a.mode == AttachMode::kTc) a.libxdp_note = "tc (clsact ingress) filter, not XDP";
     if (rec.steered) {
       auto steer = state->steer.Lookup(0);
       if (steer.ok() && steer->has_value()) {
@@ -644,9 +681,10 @@ absl::StatusOr<Attachment> AttachWithLibxdp(int prog_fd, const ResolvedInterface
       att.mode = m;
       att.program_id = ProgramId(prog_fd);
       if (mode == AttachMode::kAuto) {
-        att.mode_reason = m == AttachMode::kNative
-                              ? "native: the driver supports XDP"
-                              : absl::StrCat("generic: native attach failed (", failures, ")");
+        att.mode_reason =
+            m == AttachMode::kNative
+                ? internal::ModeReasonText(abi::ILA_MODE_AUTO_NATIVE)
+                : absl::StrCat(internal::ModeReasonText(abi::ILA_MODE_AUTO_GENERIC), " (", failures, ")");
       }
       xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(dev.ifindex);
       if (!libxdp_get_error(mp) && mp) {
@@ -720,8 +758,8 @@ absl::StatusOr<Attachment> ReplacePeerNapi(int prog_fd, const ResolvedInterface&
   att.ifindex = dev.ifindex;
   att.mode = mode;
   att.program_id = ProgramId(prog_fd);
-  att.mode_reason = absl::StrCat(Av(ToString(mode)),
-                                 ": took over the interface's pass-through program atomically");
+  att.mode_reason = absl::StrCat(Av(ToString(mode)), ": ",
+                                 internal::ModeReasonText(abi::ILA_MODE_PEER_TAKEOVER));
   att.libxdp_note = "attached by atomic replacement of a pass-through program (not through libxdp)";
   return att;
 }
@@ -745,6 +783,21 @@ absl::Status DetachProgram(const Attachment& a) {
   absl::Status st = internal::SetXdp(a.ifindex, -1, ModeFlags(a.mode) | XDP_FLAGS_REPLACE, fd.get());
   if (absl::IsNotFound(st) || absl::IsFailedPrecondition(st)) return absl::OkStatus();
   return st;
+}
+
+// An attach failure, prefixed with the kernel feature that is missing when the probe says so
+// (on `dev` for native XDP).
+absl::Status NameMissingFeature(const absl::Status& failure, KernelFeature feature,
+                                const std::string& dev) {
+  ProbeOptions where;
+  if (feature == KernelFeature::kNativeXdp) where.interface = dev;
+  auto probe = ProbeKernelFeature(feature, where);
+  if (!probe.ok() || probe->available) return failure;
+  std::string what = feature == KernelFeature::kNativeXdp
+                         ? absl::StrCat(dev, " has no native XDP (probe ", Av(ToString(feature)))
+                         : absl::StrCat("kernel feature ", Av(ToString(feature)), " is missing (");
+  return absl::Status(failure.code(),
+                      absl::StrCat(what, ": ", probe->detail, "): ", failure.message()));
 }
 
 absl::Status ConfigureSteering(DataplaneState& s, const std::vector<int>& cpus)
@@ -792,6 +845,22 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
         "cpumap steering is an XDP feature: attach ", dev->name,
         " at tc without steering CPUs, or in native or generic mode with them"));
   }
+  // kAuto for containers and uplinks: tc on a veth; native XDP where the driver has it, else tc
+  // (never generic XDP, which costs more than tc). Routers and steered uplinks need XDP: native,
+  // else generic (AttachWithLibxdp).
+  std::string auto_reason;
+  bool native_else_tc = false;
+  if (mode == AttachMode::kAuto && role != Role::kRouter && steer_cpus.empty()) {
+    auto link = internal::GetLink(dev->ifindex);
+    if (link.ok() && link->kind == "veth") {
+      mode = AttachMode::kTc;
+      auto_reason = internal::ModeReasonText(abi::ILA_MODE_AUTO_TC_VETH);
+    } else {
+      mode = AttachMode::kNative;
+      native_else_tc = true;
+      auto_reason = internal::ModeReasonText(abi::ILA_MODE_AUTO_NATIVE);
+    }
+  }
   {
     absl::MutexLock lock(&state_->mu);
     if (auto it = state_->attached.find(dev->ifindex); it != state_->attached.end()) {
@@ -811,14 +880,25 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   }
   int prog_fd = state_->prog(ProgFor(role, !steer_cpus.empty(), mode));
   absl::StatusOr<Attachment> att = Attachment{};
-  if (mode == AttachMode::kTc) {
-    att = AttachTc(prog_fd, *dev, role);
-  } else {
+  if (mode != AttachMode::kTc) {
     // A neighbour's data plane may have put its pass-through program on this interface (it is
     // the far end of that neighbour's veth): replace it atomically rather than fail with EBUSY.
     att = ReplacePeerNapi(prog_fd, *dev, role);
     if (att.ok() && att->ifindex == 0) att = AttachWithLibxdp(prog_fd, *dev, role, mode);
+    if (!att.ok() && native_else_tc) {
+      auto_reason = absl::StrCat(internal::ModeReasonText(abi::ILA_MODE_AUTO_TC_NO_NATIVE), " (",
+                                 att.status().message(), ")");
+      mode = AttachMode::kTc;
+      prog_fd = state_->prog(ProgFor(role, false, mode));
+    } else if (!att.ok() && mode == AttachMode::kNative) {
+      att = NameMissingFeature(att.status(), KernelFeature::kNativeXdp, dev->name);
+    }
   }
+  if (mode == AttachMode::kTc) {
+    att = AttachTc(prog_fd, *dev, role);
+    if (!att.ok()) att = NameMissingFeature(att.status(), KernelFeature::kTcClsact, dev->name);
+  }
+  if (att.ok() && !auto_reason.empty() && att->mode_reason.empty()) att->mode_reason = auto_reason;
   absl::MutexLock lock(&state_->mu);
   absl::Status target =
       att.ok() ? state_->AddRedirectTargetLocked(dev->ifindex, att->mode != AttachMode::kTc)

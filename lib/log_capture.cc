@@ -7,7 +7,10 @@
 #include <cstdio>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "ila/kernel_probe.h"
+#include "string_util.h"
 #include "absl/strings/str_split.h"
 
 namespace ila::internal {
@@ -70,28 +73,15 @@ std::string LogCapture::Tail(size_t n, std::string_view containing) const {
 }
 
 std::string MissingKernelFeature() {
-  struct Probe {
-    bool ok;
-    const char* name;
-  };
-  const Probe probes[] = {
-      {libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, nullptr) == 1,
-       "BPF program type XDP (probe: libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP))"},
-      {libbpf_probe_bpf_map_type(BPF_MAP_TYPE_DEVMAP_HASH, nullptr) == 1,
-       "map type DEVMAP_HASH (Linux 5.4+)"},
-      {libbpf_probe_bpf_map_type(BPF_MAP_TYPE_CPUMAP, nullptr) == 1, "map type CPUMAP"},
-      {libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1,
-       "map type RINGBUF (Linux 5.8+)"},
-      {libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_HASH, nullptr) == 1, "map type LRU_HASH"},
-      {libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_fib_lookup, nullptr) == 1,
-       "helper bpf_fib_lookup in XDP programs (Linux 4.18+)"},
-      {libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_redirect_map, nullptr) == 1,
-       "helper bpf_redirect_map in XDP programs"},
-      {libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_ringbuf_reserve, nullptr) == 1,
-       "helper bpf_ringbuf_reserve in XDP programs (Linux 5.8+)"},
-  };
-  for (const Probe& p : probes)
-    if (!p.ok) return p.name;
+  // Only the probes that need no scratch namespace (and take no LogCapture: the caller holds one).
+  for (int i = 0; i < kKernelFeatureCount; ++i) {
+    auto f = static_cast<KernelFeature>(i);
+    if (!RequiredForCreate(f)) continue;
+    auto probe = ProbeKernelFeature(f);
+    if (probe.ok() && !probe->available) {
+      return absl::StrCat("kernel feature ", Av(ToString(f)), " (", probe->detail, ")");
+    }
+  }
   return "";
 }
 

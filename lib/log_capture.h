@@ -30,8 +30,9 @@ class LogCapture {
   void* old_xdp_;
 };
 
-// The first kernel feature the data plane needs that this kernel lacks, named by what was probed;
-// "" when none is missing.
+// The first kernel feature Dataplane::Create needs that this kernel lacks, by its probe name
+// ("kernel feature ringbuf (bpf(BPF_MAP_CREATE): ...)"); "" when none is missing. Safe to call
+// while holding a LogCapture.
 std::string MissingKernelFeature();
 
 }  // namespace ila::internal

@@ -65,7 +65,8 @@ OPTIONS := --root DIR       bpffs directory holding the instances (default /sys/
            -d  details (also: errors keep the line breaks of the logs they carry)
            -s  with no object: stats; with status: status and stats
            -h  this help            -V  version
-MODE     := native | generic | auto (default auto: native, else generic) | tc (containers and
+MODE     := auto (default: containers and uplinks at tc on veth, native XDP on NICs that have
+            it, else tc; routers native, else generic) | native | generic | tc (containers and
             uplinks: at tc instead of XDP, keeping TSO and checksum offload on veth)
 CSUM     := adj-transport | neutral-map | neutral-map-auto | no-action |
             adj-transport-linux-compat

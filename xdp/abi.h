@@ -19,7 +19,7 @@ namespace ila::abi {
 
 // Bumped whenever any layout below changes; pinned maps record it so that a newer library never
 // misreads an older instance's maps.
-#define ILA_ABI_VERSION 6
+#define ILA_ABI_VERSION 7
 
 // enum ChecksumMode in include/ila/types.h, as stored in maps.
 enum ila_csum_mode {
@@ -353,6 +353,17 @@ struct ila_attachment {
   __u32 peer_ifindex;   // veth peer given a pass-through program, 0 if none
   __s32 peer_netnsid;   // its namespace id as seen from here, -1 when it is this namespace
   __u32 peer_prog_id;
+  __u8 mode_reason;  // enum ila_mode_reason: why the mode in use was chosen
+  __u8 pad[3];
+};
+// Why an attachment runs in its mode (Attachment::mode_reason is written from this on Open).
+enum ila_mode_reason {
+  ILA_MODE_ASKED = 0,            // the caller named the mode
+  ILA_MODE_AUTO_NATIVE = 1,      // auto: the driver has native XDP
+  ILA_MODE_AUTO_GENERIC = 2,     // auto (router, steering): native attach failed
+  ILA_MODE_AUTO_TC_VETH = 3,     // auto: tc, because the device is a veth
+  ILA_MODE_AUTO_TC_NO_NATIVE = 4,  // auto: tc, because the driver has no native XDP
+  ILA_MODE_PEER_TAKEOVER = 5,    // took over a neighbour's pass-through program
 };
 
 // Load-time options (const volatile rodata in the programs).
@@ -391,7 +402,7 @@ ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_locator_entry, value) == 8, "loc
 // The programs copy these as 64-bit words (xdp/mappings.h, xdp/nexthop.h).
 ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_mapping_slot, locator_be) == 16, "slot mapping offset");
 ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_nexthop_entry, macs) == 16, "nexthop macs offset");
-ILA_STATIC_ASSERT(sizeof(struct ila_attachment) == 20, "ila_attachment");
+ILA_STATIC_ASSERT(sizeof(struct ila_attachment) == 24, "ila_attachment");
 
 #ifdef __cplusplus
 }  // namespace ila::abi

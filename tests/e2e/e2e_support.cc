@@ -24,6 +24,7 @@ std::optional<std::string> SkipReason() {
 demo::TopologyOptions Options() {
   demo::TopologyOptions o;
   o.tag = "ilae2e";
+  o.attach_mode = AttachMode::kNative;  // XDP everywhere unless a test asks for tc
   return o;
 }
 

@@ -14,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "ila/kernel_probe.h"
 #include "ila/translation.h"
 #include "support/host_fixture.h"
 #include "support/host_test.h"
@@ -657,31 +658,60 @@ TEST_CASE("router role: translates and forwards, drops a SIR miss, passes non-SI
   }
 }
 
-TEST_CASE("AttachContainer in auto mode on a veth reports what it achieved") {
+TEST_CASE("AttachContainer in auto mode on a veth attaches at tc, says why, and keeps the reason") {
   ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options opt;
   opt.attach_mode = AttachMode::kAuto;
+  opt.pinned = true;
   auto host = MakeHost(opt);
-  std::vector<Attachment> all = host->dp().attachments();
-  int containers = 0;
-  for (const Attachment& a : all) {
-    CAPTURE(a.interface, ToString(a.role), a.mode_reason, a.libxdp_note);
-    if (a.role != Role::kContainer) continue;
-    ++containers;
-    CHECK((a.ifindex == host->c1h() || a.ifindex == host->c2h()));
-    CHECK(ToString(a.mode) == ToString(AttachMode::kNative));
-    CHECK(Contains(absl::string_view(a.mode_reason), "native"));
-    CHECK_FALSE(a.multiprog);
-    CHECK_FALSE(a.libxdp_note.empty());
-    CHECK(a.peer_napi_attached);
-  }
-  CHECK(containers == 2);
-  // The container side really carries the pass-through program.
+  auto check = [&](const std::vector<Attachment>& all) {
+    int containers = 0;
+    for (const Attachment& a : all) {
+      CAPTURE(a.interface, ToString(a.role), a.mode_reason, a.libxdp_note);
+      CHECK(ToString(a.mode) == ToString(AttachMode::kTc));  // uplinks on veth too
+      CHECK(Contains(absl::string_view(a.mode_reason), "tc: a veth"));
+      CHECK(Contains(absl::string_view(a.mode_reason), "TSO"));
+      if (a.role != Role::kContainer) continue;
+      ++containers;
+      CHECK((a.ifindex == host->c1h() || a.ifindex == host->c2h()));
+      CHECK_FALSE(a.multiprog);
+      CHECK_FALSE(a.peer_napi_attached);  // nothing at XDP: the container side needs no program
+    }
+    CHECK(containers == 2);
+  };
+  check(host->dp().attachments());
+  // The container side carries no XDP program, so its TSO stays on.
   for (const auto& [ns, name] : {std::pair{&host->c1_ns(), host->c1_name()},
                                  std::pair{&host->c2_ns(), host->c2_name()}}) {
     auto link = ns->RunOutput("ip link show dev " + name);
     REQUIRE(link.ok());
     CAPTURE(*link);
-    CHECK(Contains(absl::string_view(*link), "xdp"));
+    CHECK_FALSE(Contains(absl::string_view(*link), "xdp"));
+    auto offloads = ns->RunOutput("ethtool -k " + name);
+    REQUIRE(offloads.ok());
+    CHECK(Contains(absl::string_view(*offloads), "tcp-segmentation-offload: on"));
+  }
+  // Another process adopting the instance sees the same reasons.
+  host->DropDataplane();
+  auto reopened = Dataplane::Open(host->pin_location());
+  INFO(reopened.status().ToString());
+  REQUIRE(reopened.ok());
+  host->SetDataplane(std::move(*reopened));
+  check(host->dp().attachments());
+}
+
+TEST_CASE("native attachments use libxdp's dispatcher exactly where the probe finds it") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto probe = ProbeKernelFeature(KernelFeature::kLibxdpMultiprog);
+  REQUIRE(probe.ok());
+  CAPTURE(probe->detail);
+  auto host = MakeHost();
+  for (const Attachment& a : host->dp().attachments()) {
+    CAPTURE(a.interface, a.libxdp_note);
+    CHECK(ToString(a.mode) == ToString(AttachMode::kNative));
+    // Without the dispatcher, libila attaches alone and says why; with it, it may still attach
+    // alone (a program handed over by fd), but never claims a dispatcher the kernel refuses.
+    if (!probe->available) CHECK_FALSE(a.multiprog);
+    if (!a.multiprog) CHECK_FALSE(a.libxdp_note.empty());
   }
 }
