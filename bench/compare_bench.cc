@@ -11,6 +11,8 @@
 // The sink checks that what arrives is the encapsulation under test (UDP 4789, SRH, IPv6-in-IPv6),
 // and plain UDP for the others. A method the kernel lacks (ila::ProbeKernelFeature) is left out
 // and named in the label with the reason; the others are still measured.
+#include <net/if.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "benches.h"
@@ -57,9 +59,6 @@ const std::vector<Encap>& Encaps() {
 
 void Compare(benchmark::State& state, const std::string& name) {
   if (StopNow(state)) return;
-  if (auto missing = testing::FeatureMissingReason(KernelFeature::kTestRunLiveFrames)) {
-    return Skip(state, *missing + " (this group's generator; the AF_XDP one is not written yet)");
-  }
   auto w = GetPathsWorld();
   if (!w.ok()) return Fail(state, w.status());
   PathsWorld& pw = **w;
@@ -88,10 +87,22 @@ void Compare(benchmark::State& state, const std::string& name) {
     cs.push_back({e.name, UdpFromC1(h, dst), PassFd(pw.skel), e.kind});
   }
 
-  uint32_t burst = Pick(1u << 18, 1u << 16);
-  int rounds = Pick(12, 4);
+  const bool live_frames = !testing::FeatureMissingReason(KernelFeature::kTestRunLiveFrames);
+  uint32_t burst = live_frames ? Pick(1u << 18, 1u << 16) : Pick(1u << 17, 1u << 15);
+  int rounds = live_frames ? Pick(12, 4) : Pick(9, 3);
+  TrafficPath path;
+  path.sender_ns = &h.c1_ns();
+  path.sender_ifname = h.c1_name();
+  path.ingress_ns = &h.host_ns();
+  char c1h[IF_NAMESIZE] = {};
+  path.ingress_ifname = if_indextoname(static_cast<unsigned>(h.c1h()), c1h) ? c1h : "";
+  path.ingress_ifindex = h.c1h();
+  path.sink_ns = &h.fabric_ns();
+  path.sink_ifname = h.fabric_name();
+  TrafficRun run;
   for (auto _ : state) {
-    absl::Status st = RunRounds(state, pw, h.c1h(), cs, burst, rounds);
+    absl::Status st = live_frames ? RunRounds(state, pw, h.c1h(), cs, burst, rounds)
+                                  : RunTrafficRounds(state, pw, path, cs, burst, rounds, &run);
     if (absl::IsCancelled(st)) return;
     if (!st.ok()) return Fail(state, st);
     double seconds = 0;
@@ -108,10 +119,15 @@ void Compare(benchmark::State& state, const std::string& name) {
   }
   state.counters["rounds"] = rounds;
   state.counters["burst"] = burst;
-  if (!skipped.empty()) {
-    state.SetLabel(NotMeasuredLabel(skipped));
-    absl::StrAppend(&line, "  not measured: ", absl::StrJoin(skipped, "; "));
+  std::string not_measured = skipped.empty() ? "" : NotMeasuredLabel(skipped);
+  if (live_frames) {
+    state.SetLabel(absl::StrCat("generator=live_frames basis=throughput",
+                                not_measured.empty() ? "" : " ", not_measured));
+    absl::StrAppend(&line, "  generator=live_frames");
+  } else {
+    ReportTrafficRun(state, run, cs, not_measured, &line);
   }
+  if (!skipped.empty()) absl::StrAppend(&line, "  not measured: ", absl::StrJoin(skipped, "; "));
   Progress(name, line);
 }
 

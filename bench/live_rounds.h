@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "bench_support.h"
+#include "support/netns.h"
 #include "worlds.h"
 
 namespace ila::bench {
@@ -29,8 +30,12 @@ struct Contender {
   // (cpumap steering) drops what its queue cannot take when the generator outpaces it, as a NIC
   // ring would: there the figure is what gets through, and only a trickle is an error.
   double min_delivered = 0.5;
-  // Results, summed over the rounds (pps: one figure per round).
+  // Results, summed over the rounds (pps: one figure per round). With real traffic at a fixed
+  // offered rate (TrafficRun::cpu_basis), pps is 1e9 / cpu_ns: packets per second of the core
+  // that runs the path, so that ratios of pps are ratios of cost whichever basis was used.
   std::vector<double> pps;
+  std::vector<double> throughput_pps;  // real traffic: what reached the sink per second sent
+  std::vector<double> cpu_ns;          // real traffic, cpu basis: ns of the path's core a packet
   double delivered = 0, offered = 0, seconds = 0, of_expected_kind = 0;
 };
 
@@ -40,6 +45,44 @@ double Median(std::vector<double> v);
 // `ingress`. CANCELLED when interrupted (the benchmark is then already marked).
 absl::Status RunRounds(benchmark::State& state, PathsWorld& pw, int ingress,
                        std::vector<Contender>& cs, uint32_t burst, int rounds);
+
+// Where real traffic enters and is counted (RunTrafficRounds).
+struct TrafficPath {
+  const testing::Netns* sender_ns = nullptr;  // frames leave from here...
+  std::string sender_ifname;
+  const testing::Netns* ingress_ns = nullptr;  // ...and arrive here, where each contender's
+  std::string ingress_ifname;                  //    program is attached at XDP in turn
+  int ingress_ifindex = 0;
+  int restore_fd = -1;  // the program put back on the ingress afterwards
+  const testing::Netns* sink_ns = nullptr;  // the egress veth's far end, running bench_sink
+  std::string sink_ifname;
+};
+
+// What a run with real traffic used and found.
+struct TrafficRun {
+  std::string generator;       // traffic_generator.h name
+  std::vector<double> ceiling_pps;  // per round: generator -> bench_sink at the ingress
+  bool cpu_basis = false;      // the ceiling was under 1.5x the bare redirect: costs measured
+  double offered_pps = 0;      // the fixed rate of the cpu-basis rounds
+  int path_cpu = 0, generator_cpu = 0;
+};
+
+// The same measurement as RunRounds with real traffic, for kernels that refuse live frames: each
+// contender's program (next_fd) is attached at XDP on the ingress in turn and `burst` frames are
+// sent from the veth's other end (traffic_generator.h); the ingress NAPI runs as a thread on
+// another CPU than the generator. Then every contender runs again at one fixed offered rate and
+// the CPU time per packet of the path's thread is measured (Contender::cpu_ns); when the
+// generator's own ceiling is below 1.5x the bare redirect's rate, that is the figure (see
+// Contender::pps).
+absl::Status RunTrafficRounds(benchmark::State& state, PathsWorld& pw, const TrafficPath& path,
+                              std::vector<Contender>& cs, uint32_t burst, int rounds,
+                              TrafficRun* run);
+
+// Sets generator_ceiling_pps, cpu_basis, offered_pps and the label "generator=NAME basis=..."
+// (appending `extra_label`), and appends the same to `line`.
+void ReportTrafficRun(benchmark::State& state, const TrafficRun& run,
+                      const std::vector<Contender>& cs, const std::string& extra_label,
+                      std::string* line);
 
 // Sets pps/<name>, ns_per_packet/<name>, delivered_fraction/<name> and expected_kind/<name> (the
 // fraction of arrivals of the expected kind) and appends "name=pps" to `line`. An error when a

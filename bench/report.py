@@ -80,8 +80,8 @@ def load(raw_dir):
             continue
         for e in entries:  # a benchmark that left some of its methods out says which, and why
             label = e.get("label", "")
-            if label.startswith(NOT_MEASURED):
-                not_measured.append(f"{name}: {label[len(NOT_MEASURED):]}")
+            if NOT_MEASURED in label:
+                not_measured.append(f"{name}: {label[label.index(NOT_MEASURED) + len(NOT_MEASURED):]}")
                 break
         medians = [e for e in entries
                    if e.get("run_type") == "aggregate" and e.get("aggregate_name") == "median"]
@@ -90,6 +90,7 @@ def load(raw_dir):
             continue
         entry = numeric(medians[0]) if medians else reps[-1]
         entry["repetitions"] = len(reps)
+        entry["label"] = next((e.get("label", "") for e in entries if e.get("label")), "")
         if len(reps) > 1:
             figs = [figure(r) for r in reps]
             entry["repetition_min"] = min(figs)
@@ -208,7 +209,9 @@ def live(benches):
                     "pps": rnd(v, 0),
                     "ns_per_packet": rnd(b.get(f"ns_per_packet/{meth}")),
                     "delivered_fraction": rnd(b.get(f"delivered_fraction/{meth}"), 4),
+                    **traffic_figures(b, meth),
                 }
+        d.update(generator_of(b))
         for r in ("of_ceiling", "over_kernel_forward"):
             d[r] = {"median": rnd(b.get(r), 3), "min": rnd(b.get(f"{r}_min"), 3),
                     "max": rnd(b.get(f"{r}_max"), 3)}
@@ -229,6 +232,27 @@ def live(benches):
     return out
 
 
+def generator_of(b):
+    """Which generator produced a live or compare benchmark's figures, on which basis (label
+    "generator=NAME basis=throughput|cpu_time_at_fixed_rate"), and the generator's own ceiling."""
+    label = b.get("label", "")
+    gen = re.search(r"generator=(\S+)", label)
+    basis = re.search(r"basis=(\S+)", label)
+    return {"generator": gen.group(1) if gen else "live_frames",
+            "basis": basis.group(1) if basis else "throughput",
+            "generator_ceiling_pps": rnd(b.get("generator_ceiling_pps"), 0),
+            "offered_pps_cpu_rounds": rnd(b.get("offered_pps"), 0)}
+
+
+def traffic_figures(b, meth):
+    """A method's figures from real-traffic rounds (absent with live frames)."""
+    if f"throughput_pps/{meth}" not in b:
+        return {}
+    return {"throughput_pps": rnd(b.get(f"throughput_pps/{meth}"), 0),
+            "cpu_ns_per_packet": rnd(b.get(f"cpu_ns_per_packet/{meth}")),
+            "cpu_cost_over_first": rnd(b.get(f"cpu_ratio/{meth}"), 3)}
+
+
 def methods_of(b):
     out = {}
     for k, v in b.items():
@@ -240,6 +264,7 @@ def methods_of(b):
                 "ns_per_packet": rnd(b.get(f"ns_per_packet/{meth}")),
                 "delivered_fraction": rnd(b.get(f"delivered_fraction/{meth}"), 4),
                 "of_expected_kind": rnd(b.get(f"expected_kind/{meth}"), 4),
+                **traffic_figures(b, meth),
             }
     return out
 
@@ -250,7 +275,7 @@ def compare(benches):
     if not b:
         return {}
     out = {"methods": methods_of(b), "rounds": b.get("rounds"), "burst_frames": b.get("burst"),
-           "ratios": {}}
+           "ratios": {}, **generator_of(b)}
     for key in ["of_ceiling", "ila_over_kernel_forward"] + [f"ila_over_{e}" for e in ENCAPS]:
         if key in b:
             out["ratios"][key] = {"median": rnd(b[key], 3), "min": rnd(b.get(f"{key}_min"), 3),
@@ -388,6 +413,25 @@ def fmt(x, unit=""):
     return f"{x}{unit}"
 
 
+def generator_line(v):
+    """How a live or compare figure was made, in one line."""
+    g = v.get("generator", "live_frames")
+    if g == "live_frames":
+        return ("BPF_PROG_RUN live frames (bench_refresh -> program on the generator's CPU); "
+                "figures are packets/s")
+    ceiling = v.get("generator_ceiling_pps")
+    text = (f"{g} from the veth's far end, the ingress NAPI as a thread on the other CPU; the "
+            f"generator's own ceiling (-> XDP_DROP at the ingress) "
+            f"{fmt(None if ceiling is None else round(ceiling / 1e6, 3))} Mpps")
+    if v.get("basis") == "cpu_time_at_fixed_rate":
+        return (text + "; the ceiling is under 1.5x the bare redirect, so every figure (and "
+                "ratio) is the CPU time per packet of the path's thread at "
+                f"{fmt(v.get('offered_pps_cpu_rounds'))} frames/s, shown as packets per "
+                "second of that core")
+    return (text + "; figures are packets/s delivered (CPU time per packet at "
+            f"{fmt(v.get('offered_pps_cpu_rounds'))} frames/s is in results.json)")
+
+
 def markdown(res):
     L = []
     m = res["machine"]
@@ -427,15 +471,19 @@ def markdown(res):
                  f"| {cell('hot', 'slots')} | {cell('uniform', 'slots')} "
                  f"| {fmt(st.get('load_seconds'))}, {fmt(st.get('max_probes'))} |")
     L.append("")
-    L.append("### Live traffic (BPF_PROG_RUN live frames, one core, counted at the sink)")
+    L.append("### Live traffic (counted at the sink)")
     L.append("")
-    L.append("| direction | method | Mpps (median of rounds) | ns/packet | delivered |")
-    L.append("|---|---|---:|---:|---:|")
+    for d, v in res["live"].items():
+        L.append(f"- {d}: {generator_line(v)}")
+    L.append("")
+    L.append("| direction | method | Mpps (median of rounds) | ns/packet | delivered | "
+             "path CPU ns/packet at a fixed rate (real traffic) |")
+    L.append("|---|---|---:|---:|---:|---:|")
     for d, v in res["live"].items():
         for meth, x in sorted(v["methods"].items()):
             mpps = None if x["pps"] is None else round(x["pps"] / 1e6, 3)
             L.append(f"| {d} | {meth} | {fmt(mpps)} | {fmt(x['ns_per_packet'])} | "
-                     f"{fmt(x['delivered_fraction'])} |")
+                     f"{fmt(x['delivered_fraction'])} | {fmt(x.get('cpu_ns_per_packet'))} |")
     L.append("")
     L.append("| direction | ILA (neutral-map-auto) / bare redirect | ILA / kernel forwarding | rounds |")
     L.append("|---|---:|---:|---:|")
@@ -457,12 +505,16 @@ def markdown(res):
     if cp:
         L.append("### ILA against the alternatives (live from_container, same rounds)")
         L.append("")
-        L.append("| method | Mpps (median of rounds) | ns/packet | delivered | of expected kind |")
-        L.append("|---|---:|---:|---:|---:|")
+        L.append(f"Generator: {generator_line(cp)}")
+        L.append("")
+        L.append("| method | Mpps (median of rounds) | ns/packet | delivered | of expected kind | "
+                 "path CPU ns/packet at a fixed rate (real traffic) |")
+        L.append("|---|---:|---:|---:|---:|---:|")
         for meth, x in sorted(cp["methods"].items(), key=lambda kv: -(kv[1]["pps"] or 0)):
             mpps = None if x["pps"] is None else round(x["pps"] / 1e6, 3)
             L.append(f"| {meth} | {fmt(mpps)} | {fmt(x['ns_per_packet'])} | "
-                     f"{fmt(x['delivered_fraction'])} | {fmt(x['of_expected_kind'])} |")
+                     f"{fmt(x['delivered_fraction'])} | {fmt(x['of_expected_kind'])} | "
+                     f"{fmt(x.get('cpu_ns_per_packet'))} |")
         L.append("")
         L.append("| ratio (ILA neutral-map-auto over) | median of rounds | range |")
         L.append("|---|---:|---|")
