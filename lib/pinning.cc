@@ -43,6 +43,15 @@ bool OnBpffs(const std::string& path) {
   return statfs(path.c_str(), &fs) == 0 && static_cast<unsigned long>(fs.f_type) == BPF_FS_MAGIC;
 }
 
+// Whether this process shares the mount namespace of PID 1 (of its PID namespace): a mount made
+// there outlives the process. In a namespace of its own (`ip netns exec` makes one) it would
+// vanish with the process, and the pins with it.
+bool InInitsMountNamespace() {
+  struct stat self {}, init {};
+  return stat("/proc/self/ns/mnt", &self) == 0 && stat("/proc/1/ns/mnt", &init) == 0 &&
+         self.st_ino == init.st_ino && self.st_dev == init.st_dev;
+}
+
 }  // namespace
 
 absl::Status CheckBpffs(const std::string& dir, bool mount_default) {
@@ -56,6 +65,13 @@ absl::Status CheckBpffs(const std::string& dir, bool mount_default) {
   bool under_default = dir == kDefault || dir.rfind(kDefault + "/", 0) == 0;
   if (mount_default && under_default && std::filesystem::is_directory(kDefault) &&
       !OnBpffs(kDefault)) {
+    if (!InInitsMountNamespace()) {
+      return absl::FailedPreconditionError(
+          "/sys/fs/bpf is not a bpffs, and this process has a mount namespace of its own (`ip "
+          "netns exec` makes one), where a bpffs mounted now would vanish with it and the pins "
+          "too: mount one in the machine's namespace (`mount -t bpf bpf /sys/fs/bpf`) and use "
+          "`ilactl -n NETNS`, or pin under a bpffs outside /sys (--root)");
+    }
     if (mount("bpf", kDefault.c_str(), "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") != 0) {
       return absl::FailedPreconditionError(absl::StrCat(
           "/sys/fs/bpf is not a bpffs and mounting one there failed (", std::strerror(errno),

@@ -78,21 +78,33 @@ TEST_CASE("attaching where a feature is missing names it") {
         std::string::npos);
 }
 
-// In a child with a private mount namespace whose /sys/fs/bpf is hidden under a tmpfs: the probe
-// says bpffs is missing, and Create with pinning at the default place mounts one and pins there.
-// Returns "" on success, else what went wrong.
-static std::string PinWithoutBpffsInChild() {
-  if (unshare(CLONE_NEWNS) != 0) return std::string("unshare(CLONE_NEWNS): ") + strerror(errno);
+// Hides /sys/fs/bpf under a tmpfs in a mount namespace of the calling process's own. With
+// `as_init`, the process is also PID 1 of a new PID namespace with its own /proc (a machine or
+// container of its own: a mount made there lasts); without, it is like `ip netns exec`.
+static std::string HideBpffs(bool as_init) {
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return "making / private";
+  if (as_init && mount("proc", "/proc", "proc", 0, nullptr) != 0) {
+    return std::string("mounting /proc: ") + strerror(errno);
+  }
   if (mount("tmpfs", "/sys/fs/bpf", "tmpfs", 0, nullptr) != 0) {
     return std::string("hiding /sys/fs/bpf: ") + strerror(errno);
   }
   auto before = ProbeKernelFeature(KernelFeature::kBpffs);
   if (!before.ok() || before->available) return "the probe did not see bpffs missing";
+  return "";
+}
+
+static absl::StatusOr<std::unique_ptr<Dataplane>> CreatePinnedAtDefault() {
   DataplaneConfig config;
   config.nexthop_cache = false;
   config.pinning = PinLocation{"/sys/fs/bpf/ila", "bpffs-test"};
-  auto dp = Dataplane::Create(config);
+  return Dataplane::Create(config);
+}
+
+// As PID 1 of its namespaces: Create mounts bpffs at /sys/fs/bpf and pins there.
+static std::string MountsAsInit() {
+  if (std::string err = HideBpffs(true); !err.empty()) return err;
+  auto dp = CreatePinnedAtDefault();
   if (!dp.ok()) return "Create: " + std::string(dp.status().message());
   auto after = ProbeKernelFeature(KernelFeature::kBpffs);
   if (!after.ok() || !after->available) return "no bpffs at /sys/fs/bpf after Create";
@@ -102,14 +114,45 @@ static std::string PinWithoutBpffsInChild() {
   return "";
 }
 
-TEST_CASE("Create mounts bpffs at /sys/fs/bpf when it is not there, and pins") {
-  ILA_SKIP_IF(BpfUnavailableReason());
+// In a mount namespace of its own (as under `ip netns exec`): refused in one line, nothing
+// mounted.
+static std::string RefusesInTransientNamespace() {
+  if (std::string err = HideBpffs(false); !err.empty()) return err;
+  auto dp = CreatePinnedAtDefault();
+  if (dp.ok()) return "Create pinned in a mount namespace that vanishes with the process";
+  std::string msg(dp.status().message());
+  if (msg.find("mount namespace of its own") == std::string::npos) return "unclear error: " + msg;
+  auto after = ProbeKernelFeature(KernelFeature::kBpffs);
+  if (!after.ok() || after->available) return "a bpffs was mounted anyway";
+  return "";
+}
+
+// Runs `fn` in a child (in new mount, and with `new_pid_ns` PID, namespaces) and returns what it
+// reported ("" for success).
+template <typename F>
+static std::string InChild(bool new_pid_ns, F fn) {
   int pipefd[2];
-  REQUIRE(pipe(pipefd) == 0);
+  if (pipe(pipefd) != 0) return "pipe";
   pid_t pid = fork();
-  REQUIRE(pid >= 0);
+  if (pid < 0) return "fork";
   if (pid == 0) {
-    std::string err = PinWithoutBpffsInChild();
+    close(pipefd[0]);
+    std::string err;
+    if (unshare(CLONE_NEWNS | (new_pid_ns ? CLONE_NEWPID : 0)) != 0) {
+      err = std::string("unshare: ") + strerror(errno);
+    } else if (new_pid_ns) {
+      pid_t init = fork();  // PID 1 of the new PID namespace
+      if (init == 0) {
+        err = fn();
+        if (!err.empty()) (void)!write(pipefd[1], err.data(), err.size());
+        _exit(err.empty() ? 0 : 1);
+      }
+      int status = 0;
+      if (init < 0 || waitpid(init, &status, 0) != init) err = "fork in the PID namespace";
+      _exit(err.empty() && WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+    } else {
+      err = fn();
+    }
     if (!err.empty()) (void)!write(pipefd[1], err.data(), err.size());
     _exit(err.empty() ? 0 : 1);
   }
@@ -120,8 +163,13 @@ TEST_CASE("Create mounts bpffs at /sys/fs/bpf when it is not there, and pins") {
   while ((n = read(pipefd[0], buf, sizeof(buf))) > 0) err.append(buf, static_cast<size_t>(n));
   close(pipefd[0]);
   int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  INFO(err);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  if (waitpid(pid, &status, 0) != pid) return "waitpid";
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return err.empty() ? "child failed" : err;
+  return err;
+}
+
+TEST_CASE("Create mounts bpffs at /sys/fs/bpf where it would last, and refuses where it would not") {
+  ILA_SKIP_IF(BpfUnavailableReason());
+  CHECK(InChild(true, MountsAsInit) == "");
+  CHECK(InChild(false, RefusesInTransientNamespace) == "");
 }
