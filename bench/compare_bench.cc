@@ -14,7 +14,6 @@
 #include <net/if.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "benches.h"
 #include "ila/translation.h"
 #include "live_rounds.h"
@@ -119,15 +118,7 @@ void Compare(benchmark::State& state, const std::string& name) {
   }
   state.counters["rounds"] = rounds;
   state.counters["burst"] = burst;
-  std::string not_measured = skipped.empty() ? "" : NotMeasuredLabel(skipped);
-  if (live_frames) {
-    state.SetLabel(absl::StrCat("generator=live_frames basis=throughput",
-                                not_measured.empty() ? "" : " ", not_measured));
-    absl::StrAppend(&line, "  generator=live_frames");
-  } else {
-    ReportTrafficRun(state, run, cs, not_measured, &line);
-  }
-  if (!skipped.empty()) absl::StrAppend(&line, "  not measured: ", absl::StrJoin(skipped, "; "));
+  ReportGenerator(state, live_frames ? nullptr : &run, cs, skipped, &line);
   Progress(name, line);
 }
 

@@ -157,14 +157,7 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
   }
   state.counters["rounds"] = static_cast<double>(ila.pps.size());
   state.counters["burst"] = live_frames ? Pick(1u << 19, 1u << 17) : Pick(1u << 17, 1u << 15);
-  std::string not_measured = skipped.empty() ? "" : NotMeasuredLabel(skipped);
-  if (live_frames) {
-    state.SetLabel(absl::StrCat("generator=live_frames basis=throughput",
-                                not_measured.empty() ? "" : " ", not_measured));
-    absl::StrAppend(&line, "  generator=live_frames");
-  } else {
-    ReportTrafficRun(state, run, cs, not_measured, &line);
-  }
+  ReportGenerator(state, live_frames ? nullptr : &run, cs, skipped, &line);
   Progress(name, line);
 }
 

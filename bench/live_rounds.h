@@ -78,11 +78,13 @@ absl::Status RunTrafficRounds(benchmark::State& state, PathsWorld& pw, const Tra
                               std::vector<Contender>& cs, uint32_t burst, int rounds,
                               TrafficRun* run);
 
-// Sets generator_ceiling_pps, cpu_basis, offered_pps and the label "generator=NAME basis=..."
-// (appending `extra_label`), and appends the same to `line`.
-void ReportTrafficRun(benchmark::State& state, const TrafficRun& run,
-                      const std::vector<Contender>& cs, const std::string& extra_label,
-                      std::string* line);
+// Says which generator made the figures: the label "generator=NAME basis=..." (then
+// NotMeasuredLabel(skipped) when methods were left out), appended to `line` too. With `run` (real
+// traffic) also generator_ceiling_pps, cpu_basis, offered_pps and each method's throughput and CPU
+// time; without, the figures came from live frames.
+void ReportGenerator(benchmark::State& state, const TrafficRun* run,
+                     const std::vector<Contender>& cs, const std::vector<std::string>& skipped,
+                     std::string* line);
 
 // Sets pps/<name>, ns_per_packet/<name>, delivered_fraction/<name> and expected_kind/<name> (the
 // fraction of arrivals of the expected kind) and appends "name=pps" to `line`. An error when a

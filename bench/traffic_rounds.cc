@@ -173,32 +173,41 @@ absl::Status RunTrafficRounds(benchmark::State& state, PathsWorld& pw, const Tra
   return absl::OkStatus();
 }
 
-void ReportTrafficRun(benchmark::State& state, const TrafficRun& run,
-                      const std::vector<Contender>& cs, const std::string& extra_label,
-                      std::string* line) {
-  double ceiling = Median(run.ceiling_pps);
-  state.counters["generator_ceiling_pps"] = ceiling;
-  state.counters["cpu_basis"] = run.cpu_basis ? 1 : 0;
-  state.counters["offered_pps"] = run.offered_pps;
-  for (const Contender& c : cs) {
-    state.counters["throughput_pps/" + c.name] = Median(c.throughput_pps);
-    state.counters["cpu_ns_per_packet/" + c.name] = Median(c.cpu_ns);
-    // Per round, the first contender's cost against this one's (the ratio of throughputs the
-    // costs imply): cpu_ratio/bare_redirect is ILA's fraction of the ceiling on the cpu basis.
-    std::vector<double> r;
-    for (size_t i = 0; i < c.cpu_ns.size() && i < cs[0].cpu_ns.size(); ++i) {
-      if (cs[0].cpu_ns[i] > 0) r.push_back(c.cpu_ns[i] / cs[0].cpu_ns[i]);
+void ReportGenerator(benchmark::State& state, const TrafficRun* run,
+                     const std::vector<Contender>& cs, const std::vector<std::string>& skipped,
+                     std::string* line) {
+  std::string label = "generator=live_frames basis=throughput";
+  if (run) {
+    double ceiling = Median(run->ceiling_pps);
+    state.counters["generator_ceiling_pps"] = ceiling;
+    state.counters["cpu_basis"] = run->cpu_basis ? 1 : 0;
+    state.counters["offered_pps"] = run->offered_pps;
+    for (const Contender& c : cs) {
+      state.counters["throughput_pps/" + c.name] = Median(c.throughput_pps);
+      state.counters["cpu_ns_per_packet/" + c.name] = Median(c.cpu_ns);
+      // Per round, this contender's cost over the first one's (the throughput ratio the costs
+      // imply): cpu_ratio/bare_redirect is ILA's fraction of the ceiling on the cpu basis.
+      std::vector<double> r;
+      for (size_t i = 0; i < c.cpu_ns.size() && i < cs[0].cpu_ns.size(); ++i) {
+        if (cs[0].cpu_ns[i] > 0) r.push_back(c.cpu_ns[i] / cs[0].cpu_ns[i]);
+      }
+      if (&c != &cs[0]) state.counters["cpu_ratio/" + c.name] = Median(r);
     }
-    if (&c != &cs[0]) state.counters["cpu_ratio/" + c.name] = Median(r);
+    label = absl::StrCat("generator=", run->generator, " basis=",
+                         run->cpu_basis ? "cpu_time_at_fixed_rate" : "throughput");
+    absl::StrAppend(line, absl::StrFormat("  %s ceiling=%.0f cpu_ns@%.0f/s:", label, ceiling,
+                                          run->offered_pps));
+    for (const Contender& c : cs) {
+      absl::StrAppend(line, absl::StrFormat(" %s=%.0f", c.name, Median(c.cpu_ns)));
+    }
+  } else {
+    absl::StrAppend(line, "  ", label);
   }
-  std::string basis = run.cpu_basis ? "cpu_time_at_fixed_rate" : "throughput";
-  std::string label = absl::StrCat("generator=", run.generator, " basis=", basis);
-  if (!extra_label.empty()) absl::StrAppend(&label, " ", extra_label);
+  if (!skipped.empty()) {
+    absl::StrAppend(&label, " ", NotMeasuredLabel(skipped));
+    absl::StrAppend(line, "  ", NotMeasuredLabel(skipped));
+  }
   state.SetLabel(label);
-  absl::StrAppend(line, absl::StrFormat("  generator=%s ceiling=%.0f basis=%s", run.generator,
-                                        ceiling, basis));
-  absl::StrAppend(line, absl::StrFormat(" cpu_ns@%.0f/s:", run.offered_pps));
-  for (const Contender& c : cs) absl::StrAppend(line, absl::StrFormat(" %s=%.0f", c.name, Median(c.cpu_ns)));
 }
 
 }  // namespace ila::bench
