@@ -47,13 +47,25 @@ struct Scratch {
   absl::Status veth;     // why there is no veth pair, when there is none
 };
 
+// A program of `type` returning `verdict`, for a probe on the scratch veth; or why there is none
+// (no veth, or the load failed).
+absl::StatusOr<OwnedFd> ScratchProgram(const Scratch& s, bpf_prog_type type, int verdict) {
+  if (!s.veth.ok()) return s.veth;
+  int err = 0;
+  OwnedFd prog = LoadProgram(type, verdict, 0, &err);
+  if (prog.get() < 0) {
+    return absl::InternalError(absl::StrCat(
+        type == BPF_PROG_TYPE_XDP ? "loading an XDP program: " : "loading a sched_cls program: ",
+        ErrnoText(err)));
+  }
+  return prog;
+}
+
 FeatureProbe ProbeNativeXdp(const Scratch& s) {
   const KernelFeature f = KernelFeature::kNativeXdp;
-  if (!s.veth.ok()) return No(f, std::string(s.veth.message()));
-  int err = 0;
-  OwnedFd prog = LoadProgram(BPF_PROG_TYPE_XDP, XDP_PASS, 0, &err);
-  if (prog.get() < 0) return No(f, absl::StrCat("loading an XDP program: ", ErrnoText(err)));
-  int r = bpf_xdp_attach(s.ifindex, prog.get(), XDP_FLAGS_DRV_MODE, nullptr);
+  auto prog = ScratchProgram(s, BPF_PROG_TYPE_XDP, XDP_PASS);
+  if (!prog.ok()) return No(f, std::string(prog.status().message()));
+  int r = bpf_xdp_attach(s.ifindex, prog->get(), XDP_FLAGS_DRV_MODE, nullptr);
   if (r) return No(f, absl::StrCat("driver-mode XDP on a veth: ", ErrnoText(r)));
   bpf_xdp_detach(s.ifindex, XDP_FLAGS_DRV_MODE, nullptr);
   return Yes(f, "probed on a veth");
@@ -61,21 +73,17 @@ FeatureProbe ProbeNativeXdp(const Scratch& s) {
 
 FeatureProbe ProbeTcClsact(const Scratch& s) {
   const KernelFeature f = KernelFeature::kTcClsact;
-  if (!s.veth.ok()) return No(f, std::string(s.veth.message()));
-  int err = 0;
-  OwnedFd prog = LoadProgram(BPF_PROG_TYPE_SCHED_CLS, TC_ACT_OK, 0, &err);
-  if (prog.get() < 0) return No(f, absl::StrCat("loading a sched_cls program: ", ErrnoText(err)));
-  return FromStatus(f, AttachTcIngress(s.ifindex, prog.get()));
+  auto prog = ScratchProgram(s, BPF_PROG_TYPE_SCHED_CLS, TC_ACT_OK);
+  if (!prog.ok()) return No(f, std::string(prog.status().message()));
+  return FromStatus(f, AttachTcIngress(s.ifindex, prog->get()));
 }
 
 FeatureProbe ProbeTcx(const Scratch& s) {
   const KernelFeature f = KernelFeature::kTcxLink;
-  if (!s.veth.ok()) return No(f, std::string(s.veth.message()));
-  int err = 0;
-  OwnedFd prog = LoadProgram(BPF_PROG_TYPE_SCHED_CLS, TC_ACT_OK, 0, &err);
-  if (prog.get() < 0) return No(f, absl::StrCat("loading a sched_cls program: ", ErrnoText(err)));
+  auto prog = ScratchProgram(s, BPF_PROG_TYPE_SCHED_CLS, TC_ACT_OK);
+  if (!prog.ok()) return No(f, std::string(prog.status().message()));
   constexpr int kBpfTcxIngress = 46;  // enum bpf_attach_type, Linux 6.6 (newer than our headers)
-  OwnedFd link(bpf_link_create(prog.get(), s.ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress),
+  OwnedFd link(bpf_link_create(prog->get(), s.ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress),
                                nullptr));
   if (link.get() < 0) return No(f, absl::StrCat("bpf(BPF_LINK_CREATE, tcx ingress): ", ErrnoText(errno)));
   return Yes(f);
@@ -83,10 +91,8 @@ FeatureProbe ProbeTcx(const Scratch& s) {
 
 FeatureProbe ProbeLiveFrames(const Scratch& s) {
   const KernelFeature f = KernelFeature::kTestRunLiveFrames;
-  if (!s.veth.ok()) return No(f, std::string(s.veth.message()));
-  int err = 0;
-  OwnedFd prog = LoadProgram(BPF_PROG_TYPE_XDP, XDP_DROP, 0, &err);
-  if (prog.get() < 0) return No(f, absl::StrCat("loading an XDP program: ", ErrnoText(err)));
+  auto prog = ScratchProgram(s, BPF_PROG_TYPE_XDP, XDP_DROP);
+  if (!prog.ok()) return No(f, std::string(prog.status().message()));
   unsigned char frame[64] = {};
   xdp_md ctx{};
   ctx.data_end = sizeof(frame);
@@ -94,7 +100,7 @@ FeatureProbe ProbeLiveFrames(const Scratch& s) {
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof(frame),
               .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1,
               .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
-  if (bpf_prog_test_run_opts(prog.get(), &opts) != 0) {
+  if (bpf_prog_test_run_opts(prog->get(), &opts) != 0) {
     return No(f, absl::StrCat("bpf(BPF_PROG_TEST_RUN, BPF_F_TEST_XDP_LIVE_FRAMES): ", ErrnoText(errno)));
   }
   return Yes(f);
