@@ -19,13 +19,20 @@
 // under 1.5x the bare redirect every figure is the CPU time per packet of the path's thread at one
 // fixed offered rate. The label names the generator and the basis; figures of different
 // generators are never put in one ratio (one benchmark uses one generator).
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
 #include <net/if.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "benches.h"
 #include "ila/translation.h"
 #include "live_rounds.h"
+#include "traffic_generator.h"
 #include "support/kernel.h"
 
 namespace ila::bench {
@@ -161,9 +168,76 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
   Progress(name, line);
 }
 
+// The generator with two senders: a veth pair of two queues between two namespaces, bench_sink on
+// the far end. Every frame sent at a paced rate must arrive, through both of the far end's receive
+// queues; then the unpaced rate of the two senders together.
+void CheckGeneratorQueues(benchmark::State& state) {
+  if (StopNow(state)) return;
+  auto a = testing::Netns::Create("gqa");
+  auto b = testing::Netns::Create("gqb");
+  if (!a.ok() || !b.ok()) return Fail(state, a.ok() ? b.status() : a.status());
+  const std::string ea = testing::UniqueIfName("gqa"), eb = testing::UniqueIfName("gqb");
+  if (absl::Status st = a->Run(absl::StrCat(
+          "ip link add ", ea, " numtxqueues 2 numrxqueues 2 type veth peer name ", eb,
+          " numtxqueues 2 numrxqueues 2 netns ", b->name(), " && ip link set ", ea, " up"));
+      !st.ok()) {
+    return Fail(state, st);
+  }
+  if (absl::Status st = b->Run("ip link set " + eb + " up"); !st.ok()) return Fail(state, st);
+  auto skel = LoadBenchSkel(1, 1);
+  if (!skel.ok()) return Fail(state, skel.status());
+  {
+    auto in_b = testing::NetnsEntered::Enter(*b);
+    if (!in_b.ok()) return Fail(state, in_b.status());
+    int err = bpf_xdp_attach(static_cast<int>(if_nametoindex(eb.c_str())), SinkFd(*skel),
+                             XDP_FLAGS_DRV_MODE, nullptr);
+    if (err) return Fail(state, absl::InternalError(absl::StrCat("sink: ", strerror(-err))));
+  }
+  GeneratorOptions options;
+  options.queues = 2;
+  auto gen = MakeTrafficGenerator(*a, ea, options);
+  if (!gen.ok()) return Fail(state, gen.status());
+  const Ipv6Address src = HostFixture::C1().address(), dst = HostFixture::C2().address();
+  Bytes frame = testing::EthernetIpv6(HostFixture::C2Mac(), HostFixture::C1Mac(),
+                                      testing::Ipv6(src, dst, testing::kProtoUdp,
+                                                    testing::Udp(src, dst, 1000, 2000, {1, 2})));
+  const uint64_t paced = 20000;
+  for (auto _ : state) {
+    SinkCount before = ReadSink(*skel);
+    auto sent = (*gen)->Send(frame, paced, 100000);
+    if (!sent.ok()) return Fail(state, sent.status());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    double arrived = static_cast<double>(ReadSink(*skel).packets - before.packets);
+    auto stats = b->RunOutput("ethtool -S " + eb);
+    if (!stats.ok()) return Fail(state, stats.status());
+    for (const char* q : {"rx_queue_0_xdp_packets: ", "rx_queue_1_xdp_packets: "}) {
+      size_t at = stats->find(q);
+      if (at == std::string::npos || std::stoull(stats->substr(at + strlen(q))) == 0) {
+        return Fail(state, absl::InternalError(absl::StrCat("no frame arrived through ", q,
+                                                            "of the far end:\n", *stats)));
+      }
+    }
+    if (arrived < 0.99 * static_cast<double>(paced)) {
+      return Fail(state, absl::InternalError(absl::StrCat("paced at 100k frames/s, ", arrived,
+                                                          " of ", paced, " frames arrived")));
+    }
+    before = ReadSink(*skel);
+    auto fast = (*gen)->Send(frame, paced * 5, 0);
+    if (!fast.ok()) return Fail(state, fast.status());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    state.counters["arrived_paced"] = arrived;
+    state.counters["sent_paced"] = static_cast<double>(paced);
+    state.counters["unpaced_pps"] = static_cast<double>(ReadSink(*skel).packets - before.packets) / *fast;
+  }
+  state.SetLabel("generator=" + (*gen)->name());
+  Progress("check/generator_queues", absl::StrCat((*gen)->name(), ": ", paced, " of ", paced,
+                                                  " paced frames arrived through both queues"));
+}
+
 }  // namespace
 
 void RegisterLiveBenchmarks() {
+  benchmark::RegisterBenchmark("check/generator_queues", CheckGeneratorQueues)->Iterations(1);
   for (Direction dir : {Direction::kFromContainer, Direction::kFromUplink}) {
     std::string name =
         std::string("live/") + (dir == Direction::kFromContainer ? "from_container" : "from_uplink");

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -76,7 +77,8 @@ class AfXdpGenerator : public TrafficGenerator {
   }
   std::string name() const override { return zero_copy_ ? "af_xdp_zero_copy" : "af_xdp_copy"; }
 
-  static absl::StatusOr<std::unique_ptr<AfXdpGenerator>> Create(const std::string& ifname) {
+  static absl::StatusOr<std::unique_ptr<AfXdpGenerator>> Create(const std::string& ifname,
+                                                                 uint32_t queue) {
     std::unique_ptr<AfXdpGenerator> g(new AfXdpGenerator());
     g->area_ = mmap(nullptr, size_t{kFrames} * kFrameSize, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -103,7 +105,8 @@ class AfXdpGenerator : public TrafficGenerator {
       scfg.bind_flags = mode;
       // A socket bound right after another one on the queue closed can see EBUSY for a moment.
       for (int attempt = 0; attempt < 20; ++attempt) {
-        err = xsk_socket__create(&g->xsk_, ifname.c_str(), 0, g->umem_, nullptr, &g->tx_, &scfg);
+        err = xsk_socket__create(&g->xsk_, ifname.c_str(), queue, g->umem_, nullptr, &g->tx_,
+                                 &scfg);
         if (err != -EBUSY) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
@@ -114,7 +117,10 @@ class AfXdpGenerator : public TrafficGenerator {
       absl::StrAppend(&failures, mode == XDP_ZEROCOPY ? "zero-copy: " : "; copy: ",
                       std::strerror(-err));
     }
-    if (err) return absl::UnavailableError(absl::StrCat("AF_XDP on ", ifname, ": ", failures));
+    if (err) {
+      return absl::UnavailableError(
+          absl::StrCat("AF_XDP on ", ifname, " queue ", queue, ": ", failures));
+    }
     // Linux 6.17+: more frames per sendto in copy mode than the default 32 (older kernels refuse
     // the option, which only costs speed).
     constexpr int kXdpMaxTxSkbBudget = 9;
@@ -232,17 +238,76 @@ class AfPacketGenerator : public TrafficGenerator {
   int fd_ = -1;
 };
 
+// Several senders of one kind, each on a thread of its own (GeneratorOptions::queues).
+class ParallelGenerator : public TrafficGenerator {
+ public:
+  ParallelGenerator(std::vector<std::unique_ptr<TrafficGenerator>> senders, std::vector<int> cpus)
+      : senders_(std::move(senders)), cpus_(std::move(cpus)) {}
+  std::string name() const override {
+    return absl::StrCat(senders_[0]->name(), " x ", senders_.size(), " queues");
+  }
+  absl::StatusOr<double> Send(std::span<const uint8_t> frame, uint64_t count,
+                              double rate_pps) override {
+    const size_t n = senders_.size();
+    std::vector<absl::StatusOr<double>> results(n, absl::UnknownError("not run"));
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t share = count / n + (i < count % n ? 1 : 0);
+      threads.emplace_back([&, i, share] {
+        if (!cpus_.empty()) {
+          cpu_set_t set;
+          CPU_ZERO(&set);
+          CPU_SET(cpus_[i % cpus_.size()], &set);
+          sched_setaffinity(0, sizeof(set), &set);
+        }
+        results[i] = senders_[i]->Send(frame, share, rate_pps / static_cast<double>(n));
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    double seconds = 0;
+    for (const auto& r : results) {
+      if (!r.ok()) return r.status();
+      seconds = std::max(seconds, *r);
+    }
+    return seconds;
+  }
+
+ private:
+  std::vector<std::unique_ptr<TrafficGenerator>> senders_;
+  std::vector<int> cpus_;
+};
+
+// `options.queues` senders of one kind, `make(queue)` each (in the calling thread's namespace).
+template <typename Make>
+absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeSenders(const GeneratorOptions& options,
+                                                              Make make) {
+  std::vector<std::unique_ptr<TrafficGenerator>> senders;
+  for (int q = 0; q < options.queues; ++q) {
+    auto s = make(static_cast<uint32_t>(q));
+    if (!s.ok()) return s.status();
+    senders.push_back(std::move(*s));
+  }
+  if (senders.size() == 1) return std::move(senders[0]);
+  return std::unique_ptr<TrafficGenerator>(
+      new ParallelGenerator(std::move(senders), options.cpus));
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeTrafficGenerator(const testing::Netns& ns,
-                                                                       const std::string& ifname) {
+absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeTrafficGenerator(
+    const testing::Netns& ns, const std::string& ifname, const GeneratorOptions& options) {
+  if (options.queues < 1) return absl::InvalidArgumentError("a generator needs at least one queue");
   std::unique_ptr<TrafficGenerator> g;
   std::string af_xdp_failure = "the probe found no AF_XDP";
   auto probe = ProbeKernelFeature(KernelFeature::kAfXdpCopy);
   absl::Status st;
   if (probe.ok() && probe->available) {
     st = InNetns(ns, [&]() -> absl::Status {
-      auto x = AfXdpGenerator::Create(ifname);
+      auto x = MakeSenders(options, [&](uint32_t q) -> absl::StatusOr<std::unique_ptr<TrafficGenerator>> {
+        auto one = AfXdpGenerator::Create(ifname, q);
+        if (!one.ok()) return one.status();
+        return std::unique_ptr<TrafficGenerator>(std::move(*one));
+      });
       if (!x.ok()) return x.status();
       g = std::move(*x);
       return absl::OkStatus();
@@ -251,17 +316,22 @@ absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeTrafficGenerator(const tes
   } else if (probe.ok()) {
     af_xdp_failure = probe->detail;
   }
-  if (g) return g;
-  st = InNetns(ns, [&]() -> absl::Status {
-    auto p = AfPacketGenerator::Create(ifname);
-    if (!p.ok()) return p.status();
-    g = std::move(*p);
-    return absl::OkStatus();
-  });
-  if (!st.ok()) {
-    return absl::Status(st.code(), absl::StrCat("no traffic generator on ", ifname, ": AF_XDP (",
-                                                af_xdp_failure, "), AF_PACKET (", st.message(),
-                                                ")"));
+  if (!g) {
+    st = InNetns(ns, [&]() -> absl::Status {
+      auto p = MakeSenders(options, [&](uint32_t) -> absl::StatusOr<std::unique_ptr<TrafficGenerator>> {
+        auto one = AfPacketGenerator::Create(ifname);
+        if (!one.ok()) return one.status();
+        return std::unique_ptr<TrafficGenerator>(std::move(*one));
+      });
+      if (!p.ok()) return p.status();
+      g = std::move(*p);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("no traffic generator on ", ifname, ": AF_XDP (",
+                                                  af_xdp_failure, "), AF_PACKET (", st.message(),
+                                                  ")"));
+    }
   }
   return g;
 }

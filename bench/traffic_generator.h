@@ -18,6 +18,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "support/netns.h"
@@ -27,7 +28,7 @@ namespace ila::bench {
 class TrafficGenerator {
  public:
   virtual ~TrafficGenerator() = default;
-  // "af_xdp_zero_copy", "af_xdp_copy" or "af_packet".
+  // "af_xdp_zero_copy", "af_xdp_copy" or "af_packet" (with " x N queues" for several senders).
   virtual std::string name() const = 0;
   // Sends `count` copies of `frame` (as fast as possible when `rate_pps` is 0, else paced to it)
   // and returns the seconds it took. Frames the kernel refused (a full queue) are sent again, so
@@ -36,11 +37,21 @@ class TrafficGenerator {
                                       double rate_pps) = 0;
 };
 
+struct GeneratorOptions {
+  // Senders, each a socket of its own on its own thread: AF_XDP binds sender i to queue i (the
+  // interface needs that many TX queues; a veth made with `numtxqueues N`), AF_PACKET opens N
+  // sockets. The frames of a Send are split evenly between them.
+  int queues = 1;
+  // CPUs the sender threads are pinned to, round robin (empty: the calling thread's CPUs). With
+  // one queue the caller's thread sends itself.
+  std::vector<int> cpus;
+};
+
 // The best generator this kernel offers on interface `ifname` of namespace `ns` (AF_XDP when the
-// probe finds it and the socket binds, else AF_PACKET); the error says why none works. The
+// probe finds it and the sockets bind, else AF_PACKET); the error says why none works. The
 // calling thread's namespace is unchanged.
-absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeTrafficGenerator(const testing::Netns& ns,
-                                                                       const std::string& ifname);
+absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeTrafficGenerator(
+    const testing::Netns& ns, const std::string& ifname, const GeneratorOptions& options = {});
 
 // The NAPI of a veth end running as a kernel thread ("napi/<dev>-<id>") pinned to one CPU.
 class ThreadedNapi {

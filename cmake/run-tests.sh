@@ -8,7 +8,7 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 set +e
-ctest --output-on-failure --timeout 600 "$@" 2>&1 | tee Testing/ctest-output.txt
+ctest --output-on-failure --timeout 600 "$@" 2>&1 | tee ctest-output.txt
 rc=${PIPESTATUS[0]}
 set -e
 # What could not be tested on this kernel, and why (skipping tests print "ILA_SKIP: <reason>").
@@ -19,9 +19,9 @@ awk '/^[0-9]+\/[0-9]+ Testing: / { sub(/^[0-9]+\/[0-9]+ Testing: /, ""); name = 
        if (!seen[name]++) print "  " name "\n    because " $0
      }' Testing/Temporary/LastTest.log 2>/dev/null || true
 # The totals last, as one plain line.
-total=$(sed -n 's/.* tests failed out of \([0-9]*\)$/\1/p' Testing/ctest-output.txt | tail -1)
-failed=$(sed -n 's/.*, \([0-9]*\) tests failed out of .*/\1/p' Testing/ctest-output.txt | tail -1)
-skipped=$(grep -c '\*\*\*Skipped' Testing/ctest-output.txt || true)
+total=$(sed -n 's/.* tests failed out of \([0-9]*\)$/\1/p' ctest-output.txt | tail -1 || true)
+failed=$(sed -n 's/.*, \([0-9]*\) tests failed out of .*/\1/p' ctest-output.txt | tail -1 || true)
+skipped=$(grep -c '\*\*\*Skipped' ctest-output.txt || true)
 if [ -n "$total" ] && [ -n "$failed" ]; then
   echo "tests: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
 fi
