@@ -199,7 +199,7 @@ void CheckGeneratorQueues(benchmark::State& state) {
   if (!gen.ok()) return Fail(state, gen.status());
   const Ipv6Address src = HostFixture::C1().address(), dst = HostFixture::C2().address();
   Bytes frame = testing::EthernetIpv6(HostFixture::C2Mac(), HostFixture::C1Mac(),
-                                      testing::Ipv6(src, dst, testing::kProtoUdp,
+                                      testing::Ipv6(src, dst, kProtoUdp,
                                                     testing::Udp(src, dst, 1000, 2000, {1, 2})));
   const uint64_t paced = 20000;
   for (auto _ : state) {

@@ -343,7 +343,9 @@ def checks(benches):
     for n, b in benches.items():
         if n.startswith("check/"):
             out[n[len("check/"):]] = {k: b.get(k) for k in
-                                      ("runs", "translated_tx_remote", "pass_not_sir", "fresh_fraction")}
+                                      ("runs", "translated_tx_remote", "pass_not_sir", "fresh_fraction",
+                                       "sent_paced", "arrived_paced", "unpaced_pps", "label")
+                                      if k in b}
     return out
 
 
