@@ -1,6 +1,5 @@
 // ila::Dataplane: lifecycle (create, open, upgrade, destroy), attachments, stats.
 #include "ila/dataplane.h"
-#include "ila/kernel_probe.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -18,6 +17,7 @@
 
 #include "abi.h"
 #include "absl/strings/str_cat.h"
+#include "ila/kernel_probe.h"
 #include "dataplane_state.h"
 #include "nexthop_keeper.h"
 #include "tc_attach.h"
@@ -684,7 +684,8 @@ absl::StatusOr<Attachment> AttachWithLibxdp(int prog_fd, const ResolvedInterface
         att.mode_reason =
             m == AttachMode::kNative
                 ? internal::ModeReasonText(abi::ILA_MODE_AUTO_NATIVE)
-                : absl::StrCat(internal::ModeReasonText(abi::ILA_MODE_AUTO_GENERIC), " (", failures, ")");
+                : absl::StrCat(internal::ModeReasonText(abi::ILA_MODE_AUTO_GENERIC), " (",
+                               failures, ")");
       }
       xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(dev.ifindex);
       if (!libxdp_get_error(mp) && mp) {
