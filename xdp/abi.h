@@ -96,7 +96,7 @@ struct ila_endpoint_value {
 #define ILA_ENDPOINT_F_PEER 0x1
 
 // ila_slots: the SIR addresses this data plane knows, by open addressing in one array of 2^bits
-// slots (lib/object.h, MappingSlotBits: at least twice the mappings and endpoints it may hold).
+// slots (lib/kernel/object.h, MappingSlotBits: at least twice the mappings and endpoints it may hold).
 // A slot holds, for one SIR address, its mapping (a full data plane's mapping table; a
 // forwarding cache keeps mappings in the LRU hash ila_mappings) and whether the container is on
 // this host, with its endpoint at the same index of ila_slot_endpoints: one lookup answers "here,
@@ -110,7 +110,7 @@ struct ila_endpoint_value {
 // The mapping is kept in the form the translation needs: the ILA address is the SIR address with
 // the locator in the upper half, the identifier's last 16 bits replaced (neutral-map) and the
 // C-bit set when ILA_SLOT_F_C_BIT says so (neutral-map); everything else of the identifier is the
-// SIR address's own. lib/mapping_slots.cc converts to and from ila_mapping_value, and refuses a
+// SIR address's own. lib/tables/mapping_slots.cc converts to and from ila_mapping_value, and refuses a
 // mapping that does not have that form.
 // The control plane writes slots through the map's memory mapping; `seq` makes each write appear
 // whole, the endpoint at the same index included: odd while a slot changes. A reader that sees its
@@ -232,7 +232,7 @@ static inline __u32 ila_nexthop_index(__u64 locator, __u32 bits) {
 // first usable entry at or after ila_locator_home, at most ILA_LOCATOR_PROBES entries on; an empty
 // entry (never used, or emptied again) ends every probe run. `seq` only ever counts up, so a
 // reader whose two reads of it agree read one entry, not two that followed each other there.
-// Written only by the control plane (lib/locator_slots.cc), through the memory mapping, and never
+// Written only by the control plane (lib/tables/locator_slots.cc), through the memory mapping, and never
 // in place where there is room: a changed locator is written whole into another entry of its run
 // and only then is the old entry marked removed. A reader skips every entry being written (seq
 // odd, or changed while it was read), so what it finds is whole; and since a reader passing the
@@ -258,7 +258,7 @@ static inline __u32 ila_locator_home(__u64 locator, __u32 bits) {
 }
 
 // Every outcome a program can reach, counted per CPU in ila_stats (packets and bytes). Names in
-// lib/stats.cc; keep both in step (checked by a test over ILA_STAT__COUNT).
+// lib/stats/stats.cc; keep both in step (checked by a test over ILA_STAT__COUNT).
 enum ila_stat {
   // forwarded by XDP
   ILA_STAT_TX_REMOTE = 0,          // SIR->ILA, redirected to the uplink

@@ -60,7 +60,7 @@ struct DataplaneConfig {
   // The full mapping table is an open-addressing table of the smallest power of two of 32-byte
   // slots, with as many 32-byte endpoint cells, at least twice max_mappings + max_endpoints
   // (16 MiB for the defaults; 128 MiB for 1M mappings), plus a hash for ICMPv6 error translation
-  // (lib/mapping_slots.h).
+  // (lib/tables/mapping_slots.h).
   uint32_t max_mappings = 65536;
   uint32_t max_endpoints = 4096;
   // This host's locators: the programs find them in an open-addressing table of at least four

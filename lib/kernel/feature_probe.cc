@@ -20,7 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernel/probe_util.h"
-#include "string_util.h"
+#include "core/string_util.h"
 
 namespace ila::internal {
 

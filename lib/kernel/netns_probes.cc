@@ -27,8 +27,8 @@
 #include "kernel/netdev_features.h"
 #include "kernel/probe_util.h"
 #include "kernel/rtnl_requests.h"
-#include "log_capture.h"
-#include "tc_attach.h"
+#include "kernel/log_capture.h"
+#include "kernel/tc_attach.h"
 
 #ifndef AF_XDP
 #define AF_XDP 44

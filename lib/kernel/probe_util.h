@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "ila/kernel_probe.h"
-#include "object.h"
+#include "kernel/object.h"
 
 namespace ila::internal {
 

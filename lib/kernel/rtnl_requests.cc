@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "string_util.h"
+#include "core/string_util.h"
 
 namespace ila::internal {
 namespace {

@@ -1,8 +1,8 @@
 // Load failures reach the caller with their reason: the verifier's own words for a rejection.
 #include <catch2/catch.hpp>
 
-#include "log_capture.h"
-#include "object.h"
+#include "kernel/log_capture.h"
+#include "kernel/object.h"
 #include "support/kernel.h"
 #include "verifier_reject.skel.h"
 

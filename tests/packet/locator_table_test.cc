@@ -1,4 +1,4 @@
-// ila_locator_table (abi.h, lib/locator_slots.cc, xdp/locators.h): the writer's probe runs,
+// ila_locator_table (abi.h, lib/tables/locator_slots.cc, xdp/locators.h): the writer's probe runs,
 // replacement without a gap, removal, repair and sync on a table made here; and from_uplink
 // against the data plane's own table: every locator of a full probe run found, one more refused
 // with nothing written, and a locator that is replaced over and over never missed by a packet.
@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "ila/translation.h"
-#include "locator_slots.h"
-#include "object.h"
+#include "tables/locator_slots.h"
+#include "kernel/object.h"
 #include "support/host_fixture.h"
 #include "support/host_test.h"
 #include "support/kernel.h"

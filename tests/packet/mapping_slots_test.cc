@@ -1,4 +1,4 @@
-// The slot table of a full data plane (abi.h, ila_slots; lib/mapping_slots.h): the writer
+// The slot table of a full data plane (abi.h, ila_slots; lib/tables/mapping_slots.h): the writer
 // side on maps of its own (probing, removal, reclaiming, the probe limit, writers in two threads,
 // a writer that died mid-write), and the data plane reading mappings that change under it.
 // (The mapping table's semantics over the slot table are tables_test's, which runs on it.)
@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "ila/translation.h"
-#include "mapping_slots.h"
+#include "tables/mapping_slots.h"
 #include "support/host_fixture.h"
 #include "support/host_test.h"
 #include "support/kernel.h"

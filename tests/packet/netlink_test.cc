@@ -1,5 +1,5 @@
 // lib/netlink against the real kernel, inside throwaway network namespaces (needs root).
-#include "netlink.h"
+#include "kernel/netlink.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>

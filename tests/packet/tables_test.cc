@@ -11,7 +11,7 @@
 #include <map>
 #include <set>
 
-#include "../../lib/bpf_map.h"  // TypedMap's batch operations, tested directly below
+#include "kernel/bpf_map.h"  // TypedMap's batch operations, tested directly below
 #include "ila/dataplane.h"
 #include "support/host_fixture.h"
 #include "support/kernel.h"

@@ -12,13 +12,14 @@
 #include <set>
 
 #include "abi.h"
-#include "locator_slots.h"
-#include "mapping_slots.h"
+#include "tables/locator_slots.h"
+#include "tables/mapping_slots.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "bpf_map.h"
+#include "kernel/bpf_map.h"
 #include "ila/dataplane.h"
-#include "object.h"
+#include "kernel/object.h"
+#include "kernel/pinning.h"
 
 namespace ila::internal {
 
@@ -116,17 +117,6 @@ void Put64(uint8_t (&out)[8], uint64_t v);
 uint64_t Get64(const uint8_t (&in)[8]);
 inline uint16_t ToWire16(uint16_t v) { return htons(v); }
 inline uint16_t FromWire16(uint16_t v) { return ntohs(v); }
-
-// Pins (lib/pinning.cc).
-// OK when `dir` is (or would be made) on a bpffs. With `mount_default`, a /sys/fs/bpf that is not
-// a bpffs is mounted (as systemd does at boot); anything else is an error saying how to fix it.
-absl::Status CheckBpffs(const std::string& dir, bool mount_default = false);
-absl::Status PinInstance(const DataplaneState& state, const std::string& dir);
-absl::Status RepinPrograms(const DataplaneState& state, const std::string& dir);
-absl::Status RemovePins(const std::string& dir);
-// Opens every pinned map and program of the instance at `dir`; names whatever is missing.
-absl::Status OpenPins(const std::string& dir, std::map<std::string, OwnedFd>* maps,
-                      std::array<OwnedFd, kProgCount>* progs, const std::vector<MapSpec>& expected);
 
 }  // namespace ila::internal
 

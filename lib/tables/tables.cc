@@ -13,11 +13,11 @@
 #include "absl/functional/function_ref.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
-#include "dataplane_state.h"
+#include "dataplane/dataplane_state.h"
 #include "ila/mapping.h"
 #include "ila/translation.h"
-#include "netlink.h"
-#include "string_util.h"
+#include "kernel/netlink.h"
+#include "core/string_util.h"
 
 namespace ila {
 

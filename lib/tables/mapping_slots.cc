@@ -1,4 +1,4 @@
-#include "mapping_slots.h"
+#include "tables/mapping_slots.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -12,7 +12,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "map_writer_lock.h"
+#include "kernel/bpf_objects.h"
+#include "tables/map_writer_lock.h"
 
 namespace ila::internal {
 
@@ -60,15 +61,11 @@ absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, in
   if (bits == 0 || bits > 31) {
     return absl::InvalidArgumentError(absl::StrCat(kName, ": ", bits, " is not a slot table size"));
   }
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(slots_fd, &info, &len) != 0) {
-    return absl::InternalError(
-        absl::StrCat("bpf map ", kName, ": get info failed: ", std::strerror(errno)));
-  }
-  if (info.value_size != sizeof(abi::ila_mapping_slot) || info.max_entries != (1u << bits)) {
+  auto info = MapInfo(slots_fd, absl::StrCat("bpf map ", kName));
+  if (!info.ok()) return info.status();
+  if (info->value_size != sizeof(abi::ila_mapping_slot) || info->max_entries != (1u << bits)) {
     return absl::FailedPreconditionError(
-        absl::StrCat(kName, ": the map has ", info.max_entries, " entries of ", info.value_size,
+        absl::StrCat(kName, ": the map has ", info->max_entries, " entries of ", info->value_size,
                      " bytes, not 2^", bits, " slots of ", sizeof(abi::ila_mapping_slot)));
   }
   const size_t bytes = (size_t{1} << bits) * sizeof(abi::ila_mapping_slot);
@@ -76,14 +73,14 @@ absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, in
   if (mem == MAP_FAILED) {
     return absl::InternalError(absl::StrCat("bpf map ", kName, ": mmap failed: ", std::strerror(errno)));
   }
-  bpf_map_info ep_info{};
-  len = sizeof(ep_info);
-  if (bpf_obj_get_info_by_fd(endpoints_fd, &ep_info, &len) != 0 ||
-      ep_info.value_size != sizeof(abi::ila_slot_endpoint) || ep_info.max_entries != (1u << bits)) {
+  auto ep_info = MapInfo(endpoints_fd, "bpf map ila_slot_endpoints");
+  if (!ep_info.ok() || ep_info->value_size != sizeof(abi::ila_slot_endpoint) ||
+      ep_info->max_entries != (1u << bits)) {
     munmap(mem, bytes);
+    if (!ep_info.ok()) return ep_info.status();
     return absl::FailedPreconditionError(absl::StrCat(
         "ila_slot_endpoints: not 2^", bits, " entries of ", sizeof(abi::ila_slot_endpoint),
-        " bytes (", ep_info.max_entries, " of ", ep_info.value_size, ")"));
+        " bytes (", ep_info->max_entries, " of ", ep_info->value_size, ")"));
   }
   const size_t endpoints_bytes = (size_t{1} << bits) * sizeof(abi::ila_slot_endpoint);
   void* endpoints =
@@ -105,7 +102,7 @@ absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, in
   }
   std::unique_ptr<MappingSlots> table(new MappingSlots(slots_fd, bits, capacity, mem, bytes,
                                                        endpoints, endpoints_bytes, state,
-                                                       state_bytes, info.id));
+                                                       state_bytes, info->id));
   // Finish what a writer that died left, unless another writer is at work (it will).
   if (WriterLock lock(*table, /*wait=*/false); lock.status().ok()) table->RepairLocked();
   return table;

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "string_util.h"
+#include "core/string_util.h"
 
 namespace ila {
 namespace {

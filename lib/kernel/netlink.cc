@@ -1,4 +1,4 @@
-#include "netlink.h"
+#include "kernel/netlink.h"
 
 
 
@@ -39,7 +39,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "string_util.h"
+#include "core/string_util.h"
+#include "kernel/owned_fd.h"
 
 namespace ila::internal {
 namespace {
@@ -53,21 +54,6 @@ constexpr int kReplyTimeoutSeconds = 5;
 constexpr size_t Align4(size_t n) { return (n + 3) & ~size_t{3}; }
 
 std::string ErrnoText(int err) { return std::strerror(err); }
-
-// Owns a file descriptor.
-class OwnedFd {
- public:
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-  ~OwnedFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // ----- Request building ---------------------------------------------------------------------
 

@@ -14,34 +14,11 @@
 
 #include "absl/status/statusor.h"
 #include "ila/dataplane.h"
+#include "kernel/owned_fd.h"
 
 struct bpf_object;
 
 namespace ila::internal {
-
-// A file descriptor closed when the object goes.
-class OwnedFd {
- public:
-  OwnedFd() = default;
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  OwnedFd(OwnedFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  OwnedFd& operator=(OwnedFd&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~OwnedFd() { Reset(); }
-  int get() const { return fd_; }
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 enum class Prog {
   kContainer,

@@ -1,7 +1,7 @@
 #include "ila/translation.h"
 
 #include "absl/strings/str_cat.h"
-#include "string_util.h"
+#include "core/string_util.h"
 
 namespace ila {
 namespace {

@@ -1,4 +1,4 @@
-#include "object.h"
+#include "kernel/object.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -11,7 +11,7 @@
 #include "abi.h"
 #include "absl/strings/str_cat.h"
 #include "ila_xdp.skel.h"
-#include "log_capture.h"
+#include "kernel/log_capture.h"
 
 namespace ila::internal {
 namespace {

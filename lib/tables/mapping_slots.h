@@ -30,7 +30,7 @@
 #include "abi.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "bpf_map.h"
+#include "kernel/bpf_map.h"
 
 namespace ila::internal {
 

@@ -5,7 +5,7 @@
 #include "abi.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "string_util.h"
+#include "core/string_util.h"
 
 namespace ila {
 namespace internal {

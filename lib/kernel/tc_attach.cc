@@ -1,4 +1,4 @@
-#include "tc_attach.h"
+#include "kernel/tc_attach.h"
 
 #include <bpf/libbpf.h>
 
@@ -7,7 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "log_capture.h"
+#include "kernel/log_capture.h"
 
 namespace ila::internal {
 namespace {

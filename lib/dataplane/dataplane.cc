@@ -8,7 +8,6 @@
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xdp/libxdp.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -17,14 +16,16 @@
 
 #include "abi.h"
 #include "absl/strings/str_cat.h"
+#include "attach/attach.h"
 #include "ila/kernel_probe.h"
-#include "dataplane_state.h"
-#include "nexthop_keeper.h"
-#include "tc_attach.h"
-#include "log_capture.h"
-#include "netlink.h"
-#include "object.h"
-#include "string_util.h"
+#include "kernel/bpf_objects.h"
+#include "dataplane/dataplane_state.h"
+#include "nexthop/nexthop_keeper.h"
+#include "kernel/tc_attach.h"
+#include "kernel/log_capture.h"
+#include "kernel/netlink.h"
+#include "kernel/object.h"
+#include "core/string_util.h"
 
 namespace ila {
 
@@ -203,10 +204,7 @@ absl::Status DataplaneState::GivePeerNapiLocked(int ifindex) {
                                      "delivered only when its peer has one): ",
                                      st.message()));
   }
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  bpf_obj_get_info_by_fd(fd, &info, &len);
-  peer_napi[ifindex] = PeerNapi{link->peer_netnsid, link->peer_ifindex, info.id};
+  peer_napi[ifindex] = PeerNapi{link->peer_netnsid, link->peer_ifindex, ProgramId(fd)};
   return absl::OkStatus();
 }
 
@@ -241,39 +239,6 @@ absl::Status DataplaneState::DropRedirectTargetLocked(int ifindex) {
   }
   return st;
 }
-
-namespace {
-
-// Why an attachment runs in its mode: the text Attachment::mode_reason starts with, for each
-// code persisted in ila_attachments (so that Open() reports it too).
-struct ModeReason {
-  uint8_t code;
-  const char* text;
-};
-constexpr ModeReason kModeReasons[] = {
-    {abi::ILA_MODE_AUTO_NATIVE, "native: the driver supports XDP"},
-    {abi::ILA_MODE_AUTO_GENERIC, "generic: native attach failed"},
-    {abi::ILA_MODE_AUTO_TC_VETH,
-     "tc: a veth (native XDP there turns the peer's TSO off, so TCP would cross as 1.5 KB "
-     "segments; at tc 64 KB GSO packets stay whole)"},
-    {abi::ILA_MODE_AUTO_TC_NO_NATIVE,
-     "tc: the driver has no native XDP (generic XDP costs more than tc)"},
-    {abi::ILA_MODE_PEER_TAKEOVER, "took over the interface's pass-through program atomically"},
-};
-
-std::string ModeReasonText(uint8_t code) {
-  for (const ModeReason& r : kModeReasons)
-    if (r.code == code) return r.text;
-  return "";
-}
-
-uint8_t ModeReasonCode(std::string_view reason) {
-  for (const ModeReason& r : kModeReasons)
-    if (!reason.empty() && reason.find(r.text) != std::string_view::npos) return r.code;
-  return abi::ILA_MODE_ASKED;
-}
-
-}  // namespace
 
 void DataplaneState::RecordAttachmentLocked(int ifindex) {
   auto it = attached.find(ifindex);
@@ -392,13 +357,6 @@ DataplaneConfig ConfigOf(const abi::ila_meta& m) {
   return c;
 }
 
-uint32_t ProgramId(int fd) {
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return 0;
-  return info.id;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(const DataplaneConfig& config) {
@@ -422,7 +380,7 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(const DataplaneConf
   std::unique_ptr<Dataplane> dp(new Dataplane(state));
   if (absl::Status st = dp->StartNexthopKeeper(); !st.ok()) return st;
   if (dir) {
-    if (absl::Status st = internal::PinInstance(*state, *dir); !st.ok()) return st;
+    if (absl::Status st = internal::PinInstance(state->map_fds, state->prog_fds, *dir); !st.ok()) return st;
     state->pin_dir = dir;
   }
   return dp;
@@ -436,17 +394,16 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& wh
 
   // The options the instance was created with decide the sizes this build expects.
   std::string meta_path = *dir + "/maps/ila_meta";
-  internal::OwnedFd meta_fd(bpf_obj_get(meta_path.c_str()));
+  internal::OwnedFd meta_fd = internal::OpenPinned(meta_path);
   DataplaneConfig config;
   if (meta_fd.get() >= 0) {
     internal::TypedMap<uint32_t, abi::ila_meta> meta(meta_fd.get(), "ila_meta");
-    bpf_map_info info{};
-    uint32_t len = sizeof(info);
-    bpf_obj_get_info_by_fd(meta_fd.get(), &info, &len);
-    if (info.value_size != sizeof(abi::ila_meta)) {
+    auto info = internal::MapInfo(meta_fd.get(), "ila_meta");
+    if (!info.ok()) return info.status();
+    if (info->value_size != sizeof(abi::ila_meta)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the ILA instance at ", *dir, " was made by a build with another layout (ila_meta value "
-          "size ", info.value_size, ", this build's is ", sizeof(abi::ila_meta),
+          "size ", info->value_size, ", this build's is ", sizeof(abi::ila_meta),
           "); refusing to misread it: upgrade with the matching build or Destroy it"));
     }
     auto m = meta.Lookup(0);
@@ -575,9 +532,6 @@ Prog ProgFor(Role role, bool steered, AttachMode mode) {
   return Prog::kContainer;
 }
 
-uint32_t ModeFlags(AttachMode mode) {
-  return mode == AttachMode::kNative ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
-}
 
 }  // namespace
 
@@ -611,195 +565,29 @@ absl::Status Dataplane::Upgrade() {
     int new_fd = fresh->progs[static_cast<size_t>(p)].get();
     int old_fd = state_->prog(p);
     internal::OwnedFd attached_fd;
-    if (a.program_id != 0 && ProgramId(old_fd) != a.program_id) {
+    if (a.program_id != 0 && internal::ProgramId(old_fd) != a.program_id) {
       // Adopted from a process whose program fds we hold only through the pins of a later
       // upgrade: fetch the attached program itself.
-      attached_fd = internal::OwnedFd(bpf_prog_get_fd_by_id(a.program_id));
+      attached_fd = internal::ProgramById(a.program_id);
       old_fd = attached_fd.get();
     }
     absl::Status st =
         a.mode == AttachMode::kTc
             ? internal::ReplaceTcIngress(ifindex, new_fd, a.program_id)
-            : internal::SetXdp(ifindex, new_fd, ModeFlags(a.mode) | XDP_FLAGS_REPLACE, old_fd);
+            : internal::SetXdp(ifindex, new_fd, internal::ModeFlags(a.mode) | XDP_FLAGS_REPLACE, old_fd);
     if (!st.ok()) {
       return absl::Status(st.code(), absl::StrCat("upgrading the ", Av(ToString(a.role)),
                                                   " program on ", a.interface, ": ", st.message()));
     }
-    a.program_id = ProgramId(new_fd);
+    a.program_id = internal::ProgramId(new_fd);
     state_->RecordAttachmentLocked(ifindex);
   }
   state_->prog_fds = std::move(fresh->progs);
-  if (state_->pin_dir) return internal::RepinPrograms(*state_, *state_->pin_dir);
+  if (state_->pin_dir) return internal::RepinPrograms(state_->prog_fds, *state_->pin_dir);
   return absl::OkStatus();
 }
 
 namespace {
-
-struct ResolvedInterface {
-  int ifindex;
-  std::string name;
-};
-
-absl::StatusOr<ResolvedInterface> Resolve(const InterfaceRef& ref) {
-  if (const std::string* name = std::get_if<std::string>(&ref.id)) {
-    auto idx = internal::InterfaceIndex(*name);
-    if (!idx.ok()) return idx.status();
-    return ResolvedInterface{*idx, *name};
-  }
-  int ifindex = std::get<int>(ref.id);
-  auto name = internal::InterfaceName(ifindex);
-  if (!name.ok()) return name.status();
-  return ResolvedInterface{ifindex, *name};
-}
-
-// Attaches `prog_fd` with libxdp, trying native before generic under kAuto.
-absl::StatusOr<Attachment> AttachWithLibxdp(int prog_fd, const ResolvedInterface& dev, Role role,
-                                            AttachMode mode) {
-  Attachment att;
-  att.role = role;
-  att.interface = dev.name;
-  att.ifindex = dev.ifindex;
-
-  std::vector<AttachMode> tries;
-  if (mode == AttachMode::kAuto) tries = {AttachMode::kNative, AttachMode::kGeneric};
-  else tries = {mode};
-
-  std::string failures;
-  for (AttachMode m : tries) {
-    internal::LogCapture log;
-    int fd = fcntl(prog_fd, F_DUPFD_CLOEXEC, 3);  // libxdp closes the fd it is given
-    if (fd < 0) return absl::InternalError(absl::StrCat("dup: ", std::strerror(errno)));
-    xdp_program* prog = xdp_program__from_fd(fd);
-    if (long err = libxdp_get_error(prog); err) {
-      close(fd);
-      return absl::InternalError(absl::StrCat("libxdp cannot use the ", Av(ToString(role)),
-                                              " program: ", std::strerror(static_cast<int>(-err))));
-    }
-    xdp_attach_mode xmode = m == AttachMode::kNative ? XDP_MODE_NATIVE : XDP_MODE_SKB;
-    int err = xdp_program__attach(prog, dev.ifindex, xmode, 0);
-    if (err == 0) {
-      att.mode = m;
-      att.program_id = ProgramId(prog_fd);
-      if (mode == AttachMode::kAuto) {
-        att.mode_reason =
-            m == AttachMode::kNative
-                ? internal::ModeReasonText(abi::ILA_MODE_AUTO_NATIVE)
-                : absl::StrCat(internal::ModeReasonText(abi::ILA_MODE_AUTO_GENERIC), " (",
-                               failures, ")");
-      }
-      xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(dev.ifindex);
-      if (!libxdp_get_error(mp) && mp) {
-        att.multiprog = !xdp_multiprog__is_legacy(mp);
-        xdp_multiprog__close(mp);
-      }
-      if (!att.multiprog) {
-        std::string why = log.Tail(2, "ispatcher");
-        if (why.empty()) why = log.Tail(2, "bpffs");
-        att.libxdp_note = absl::StrCat(
-            "libxdp attached the program alone (no multi-program dispatcher)",
-            why.empty() ? "" : ": ", why);
-      }
-      xdp_program__close(prog);  // the attachment holds the program; the handle is not needed
-      return att;
-    }
-    xdp_program__close(prog);
-    std::string tail = log.Tail(3);
-    absl::StrAppend(&failures, failures.empty() ? "" : "; ", Av(ToString(m)), ": ",
-                    std::strerror(-err), tail.empty() ? "" : " [", tail, tail.empty() ? "" : "]");
-  }
-  return absl::FailedPreconditionError(absl::StrCat("attaching the ", Av(ToString(role)),
-                                                    " program to ", dev.name, " failed: ",
-                                                    failures));
-}
-
-// Turns a veth uplink's transmit checksum offload off (see Attach).
-absl::Status UplinkChecksumsInSoftware(int ifindex) {
-  auto link = internal::GetLink(ifindex);
-  if (!link.ok() || link->kind != "veth") return absl::OkStatus();
-  return internal::SetTxChecksumOffload(std::nullopt, ifindex, false);
-}
-
-// Attaches the tc flavour of `role`'s program to `dev`'s clsact ingress.
-absl::StatusOr<Attachment> AttachTc(int prog_fd, const ResolvedInterface& dev, Role role) {
-  if (absl::Status st = internal::AttachTcIngress(dev.ifindex, prog_fd); !st.ok()) {
-    return absl::Status(st.code(), absl::StrCat("attaching the ", Av(ToString(role)),
-                                                " program to ", dev.name, " at tc: ", st.message()));
-  }
-  Attachment att;
-  att.role = role;
-  att.interface = dev.name;
-  att.ifindex = dev.ifindex;
-  att.mode = AttachMode::kTc;
-  att.program_id = ProgramId(prog_fd);
-  att.libxdp_note = "tc (clsact ingress) filter, not XDP";
-  return att;
-}
-
-// When `dev` runs a pass-through ila_peer_napi program (put there by the data plane of the host
-// at the other end of its veth), swaps it for `prog_fd` atomically and returns the attachment;
-// returns an attachment with ifindex 0 when there is no such program.
-absl::StatusOr<Attachment> ReplacePeerNapi(int prog_fd, const ResolvedInterface& dev, Role role) {
-  auto link = internal::GetLink(dev.ifindex);
-  if (!link.ok() || link->xdp_prog_id == 0) return Attachment{};
-  internal::OwnedFd current(bpf_prog_get_fd_by_id(link->xdp_prog_id));
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  if (current.get() < 0 || bpf_obj_get_info_by_fd(current.get(), &info, &len) != 0 ||
-      std::string_view(info.name) != std::string_view("ila_peer_napi").substr(0, 15)) {
-    return Attachment{};
-  }
-  AttachMode mode = link->xdp_attached_mode == XDP_ATTACHED_SKB ? AttachMode::kGeneric
-                                                                : AttachMode::kNative;
-  absl::Status st =
-      internal::SetXdp(dev.ifindex, prog_fd, ModeFlags(mode) | XDP_FLAGS_REPLACE, current.get());
-  if (!st.ok()) return st;
-  Attachment att;
-  att.role = role;
-  att.interface = dev.name;
-  att.ifindex = dev.ifindex;
-  att.mode = mode;
-  att.program_id = ProgramId(prog_fd);
-  att.mode_reason = absl::StrCat(Av(ToString(mode)), ": ",
-                                 internal::ModeReasonText(abi::ILA_MODE_PEER_TAKEOVER));
-  att.libxdp_note = "attached by atomic replacement of a pass-through program (not through libxdp)";
-  return att;
-}
-
-// Removes an attached program, only if it is still the one recorded.
-absl::Status DetachProgram(const Attachment& a) {
-  if (a.mode == AttachMode::kTc) return internal::DetachTcIngress(a.ifindex, a.program_id);
-  internal::OwnedFd fd(bpf_prog_get_fd_by_id(a.program_id));
-  if (fd.get() < 0) return absl::OkStatus();  // gone already (interface deleted)
-  if (a.multiprog) {
-    xdp_program* prog = xdp_program__from_id(a.program_id);
-    if (libxdp_get_error(prog)) return absl::OkStatus();
-    int err = xdp_program__detach(prog, a.ifindex,
-                                  a.mode == AttachMode::kNative ? XDP_MODE_NATIVE : XDP_MODE_SKB, 0);
-    xdp_program__close(prog);
-    if (err && err != -ENOENT && err != -ENODEV) {
-      return absl::InternalError(absl::StrCat("detaching from ", a.interface, ": ", std::strerror(-err)));
-    }
-    return absl::OkStatus();
-  }
-  absl::Status st = internal::SetXdp(a.ifindex, -1, ModeFlags(a.mode) | XDP_FLAGS_REPLACE, fd.get());
-  if (absl::IsNotFound(st) || absl::IsFailedPrecondition(st)) return absl::OkStatus();
-  return st;
-}
-
-// An attach failure, prefixed with the kernel feature that is missing when the probe says so
-// (on `dev` for native XDP).
-absl::Status NameMissingFeature(const absl::Status& failure, KernelFeature feature,
-                                const std::string& dev) {
-  ProbeOptions where;
-  if (feature == KernelFeature::kNativeXdp) where.interface = dev;
-  auto probe = ProbeKernelFeature(feature, where);
-  if (!probe.ok() || probe->available) return failure;
-  std::string what = feature == KernelFeature::kNativeXdp
-                         ? absl::StrCat(dev, " has no native XDP (probe ", Av(ToString(feature)))
-                         : absl::StrCat("kernel feature ", Av(ToString(feature)), " is missing (");
-  return absl::Status(failure.code(),
-                      absl::StrCat(what, ": ", probe->detail, "): ", failure.message()));
-}
 
 absl::Status ConfigureSteering(DataplaneState& s, const std::vector<int>& cpus)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
@@ -834,7 +622,7 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
                                              const std::vector<int>& steer_cpus) {
   internal::InDataplaneNetns in_netns(*state_);
   if (!in_netns.status().ok()) return in_netns.status();
-  auto dev = Resolve(interface);
+  auto dev = internal::Resolve(interface);
   if (!dev.ok()) return dev.status();
   if (mode == AttachMode::kTc && role == Role::kRouter) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -884,20 +672,20 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   if (mode != AttachMode::kTc) {
     // A neighbour's data plane may have put its pass-through program on this interface (it is
     // the far end of that neighbour's veth): replace it atomically rather than fail with EBUSY.
-    att = ReplacePeerNapi(prog_fd, *dev, role);
-    if (att.ok() && att->ifindex == 0) att = AttachWithLibxdp(prog_fd, *dev, role, mode);
+    att = internal::ReplacePeerNapi(prog_fd, *dev, role);
+    if (att.ok() && att->ifindex == 0) att = internal::AttachXdp(prog_fd, *dev, role, mode);
     if (!att.ok() && native_else_tc) {
       auto_reason = absl::StrCat(internal::ModeReasonText(abi::ILA_MODE_AUTO_TC_NO_NATIVE), " (",
                                  att.status().message(), ")");
       mode = AttachMode::kTc;
       prog_fd = state_->prog(ProgFor(role, false, mode));
     } else if (!att.ok() && mode == AttachMode::kNative) {
-      att = NameMissingFeature(att.status(), KernelFeature::kNativeXdp, dev->name);
+      att = internal::NameMissingFeature(att.status(), KernelFeature::kNativeXdp, dev->name);
     }
   }
   if (mode == AttachMode::kTc) {
-    att = AttachTc(prog_fd, *dev, role);
-    if (!att.ok()) att = NameMissingFeature(att.status(), KernelFeature::kTcClsact, dev->name);
+    att = internal::AttachTc(prog_fd, *dev, role);
+    if (!att.ok()) att = internal::NameMissingFeature(att.status(), KernelFeature::kTcClsact, dev->name);
   }
   if (att.ok() && !auto_reason.empty() && att->mode_reason.empty()) att->mode_reason = auto_reason;
   absl::MutexLock lock(&state_->mu);
@@ -911,7 +699,7 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   }
   if (!target.ok()) {
     // Nothing half-applied: undo what this call did.
-    if (att.ok()) (void)DetachProgram(*att);
+    if (att.ok()) (void)internal::DetachProgram(*att);
     if (endpoint) {
       state_->DropEndpointLocked(abi::ila_endpoint_key{internal::ToAbi(endpoint->sir.address())});
       (void)state_->sources.Delete(abi::ila_source_key{static_cast<uint32_t>(dev->ifindex)});
@@ -931,7 +719,7 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   if (role == Role::kContainer && mode == AttachMode::kTc) {
     for (const auto& [ifindex, a] : state_->attached) {
       if (a.role == Role::kUplink && a.mode != AttachMode::kTc) {
-        (void)UplinkChecksumsInSoftware(ifindex);
+        (void)internal::UplinkChecksumsInSoftware(ifindex);
       }
     }
   }
@@ -947,7 +735,7 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
               ? internal::SetTxChecksumOffload(link->peer_netnsid, link->peer_ifindex, false)
               : internal::SetTxChecksumOffload(std::nullopt, dev->ifindex, false);
       if (!st.ok()) {
-        (void)DetachProgram(*att);
+        (void)internal::DetachProgram(*att);
         if (endpoint) {
           state_->DropEndpointLocked(
               abi::ila_endpoint_key{internal::ToAbi(endpoint->sir.address())});
@@ -990,7 +778,7 @@ absl::Status Dataplane::DetachLocked(int ifindex) {
   }
   Attachment a = it->second;
   state_->attached.erase(it);
-  absl::Status st = DetachProgram(a);
+  absl::Status st = internal::DetachProgram(a);
   if (a.role == Role::kContainer) {
     abi::ila_source_key skey{static_cast<uint32_t>(ifindex)};
     auto src = state_->sources.Lookup(skey);
@@ -1016,7 +804,7 @@ absl::Status Dataplane::Detach(const InterfaceRef& interface) {
   if (const int* idx = std::get_if<int>(&interface.id)) {
     ifindex = *idx;
   } else {
-    auto dev = Resolve(interface);
+    auto dev = internal::Resolve(interface);
     if (!dev.ok()) return dev.status();
     ifindex = dev->ifindex;
   }
@@ -1049,7 +837,7 @@ std::vector<Attachment> Dataplane::attachments() const {
 absl::Status Dataplane::AddRedirectTarget(const InterfaceRef& interface) {
   internal::InDataplaneNetns in_netns(*state_);
   if (!in_netns.status().ok()) return in_netns.status();
-  auto dev = Resolve(interface);
+  auto dev = internal::Resolve(interface);
   if (!dev.ok()) return dev.status();
   absl::MutexLock lock(&state_->mu);
   if (absl::Status st = state_->AddRedirectTargetLocked(dev->ifindex); !st.ok()) return st;

@@ -6,7 +6,7 @@
 
 #include "abi.h"
 #include "absl/strings/str_cat.h"
-#include "dataplane_state.h"
+#include "dataplane/dataplane_state.h"
 #include "ila/dataplane.h"
 
 namespace ila {

@@ -1,4 +1,4 @@
-#include "nexthop_keeper.h"
+#include "nexthop/nexthop_keeper.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,7 +14,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
-#include "netlink.h"
+#include "kernel/netlink.h"
 
 namespace ila::internal {
 namespace {

@@ -1,4 +1,4 @@
-#include "log_capture.h"
+#include "kernel/log_capture.h"
 
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ila/kernel_probe.h"
-#include "string_util.h"
+#include "core/string_util.h"
 #include "absl/strings/str_split.h"
 
 namespace ila::internal {

@@ -1,4 +1,5 @@
-// Pinning an instance in bpffs: <dir>/maps/<name>, <dir>/progs/<name>.
+#include "kernel/pinning.h"
+
 #include <bpf/bpf.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -11,7 +12,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "dataplane_state.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -87,7 +87,8 @@ absl::Status CheckBpffs(const std::string& dir, bool mount_default) {
       "a bpffs mounted outside /sys"));
 }
 
-absl::Status PinInstance(const DataplaneState& state, const std::string& dir) {
+absl::Status PinInstance(const std::map<std::string, OwnedFd>& maps,
+                         const std::array<OwnedFd, kProgCount>& progs, const std::string& dir) {
   if (absl::Status st = CheckBpffs(dir, true); !st.ok()) return st;
   if (std::filesystem::exists(dir + "/maps") || std::filesystem::exists(dir + "/progs")) {
     return absl::AlreadyExistsError(absl::StrCat(
@@ -97,22 +98,22 @@ absl::Status PinInstance(const DataplaneState& state, const std::string& dir) {
   if (absl::Status st = MakeDirs(dir + "/maps"); !st.ok()) return st;
   if (absl::Status st = MakeDirs(dir + "/progs"); !st.ok()) return st;
   absl::Status st;
-  for (const auto& [name, fd] : state.map_fds) {
+  for (const auto& [name, fd] : maps) {
     st = Pin(fd.get(), dir + "/maps/" + name);
     if (!st.ok()) break;
   }
   for (size_t i = 0; st.ok() && i < kProgCount; ++i) {
-    st = Pin(state.prog_fds[i].get(), dir + "/progs/" + kProgNames[i]);
+    st = Pin(progs[i].get(), dir + "/progs/" + kProgNames[i]);
   }
   if (!st.ok()) (void)RemovePins(dir);  // nothing half-made
   return st;
 }
 
-absl::Status RepinPrograms(const DataplaneState& state, const std::string& dir) {
+absl::Status RepinPrograms(const std::array<OwnedFd, kProgCount>& progs, const std::string& dir) {
   for (size_t i = 0; i < kProgCount; ++i) {
     std::string path = dir + "/progs/" + kProgNames[i];
     unlink(path.c_str());
-    if (absl::Status st = Pin(state.prog_fds[i].get(), path); !st.ok()) return st;
+    if (absl::Status st = Pin(progs[i].get(), path); !st.ok()) return st;
   }
   return absl::OkStatus();
 }

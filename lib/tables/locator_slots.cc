@@ -1,4 +1,4 @@
-#include "locator_slots.h"
+#include "tables/locator_slots.h"
 
 #include <sys/mman.h>
 
@@ -11,7 +11,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "map_writer_lock.h"
+#include "kernel/bpf_objects.h"
+#include "tables/map_writer_lock.h"
 
 namespace ila::internal {
 
@@ -69,16 +70,12 @@ absl::StatusOr<std::unique_ptr<LocatorSlots>> LocatorSlots::Map(int fd, uint32_t
     return absl::InvalidArgumentError(
         absl::StrCat(kName, ": ", bits, " is not a locator table size"));
   }
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) {
-    return absl::InternalError(
-        absl::StrCat("bpf map ", kName, ": get info failed: ", std::strerror(errno)));
-  }
-  if (info.value_size != sizeof(abi::ila_locator_entry) ||
-      info.max_entries != (1u << bits) + 1) {
+  auto info = MapInfo(fd, absl::StrCat("bpf map ", kName));
+  if (!info.ok()) return info.status();
+  if (info->value_size != sizeof(abi::ila_locator_entry) ||
+      info->max_entries != (1u << bits) + 1) {
     return absl::FailedPreconditionError(
-        absl::StrCat(kName, ": the map has ", info.max_entries, " entries of ", info.value_size,
+        absl::StrCat(kName, ": the map has ", info->max_entries, " entries of ", info->value_size,
                      " bytes, not 2^", bits, " + 1 entries of ", sizeof(abi::ila_locator_entry)));
   }
   const size_t bytes = ((size_t{1} << bits) + 1) * sizeof(abi::ila_locator_entry);
@@ -87,7 +84,7 @@ absl::StatusOr<std::unique_ptr<LocatorSlots>> LocatorSlots::Map(int fd, uint32_t
     return absl::InternalError(
         absl::StrCat("bpf map ", kName, ": mmap failed: ", std::strerror(errno)));
   }
-  return std::unique_ptr<LocatorSlots>(new LocatorSlots(fd, bits, info.id, mem, bytes));
+  return std::unique_ptr<LocatorSlots>(new LocatorSlots(fd, bits, info->id, mem, bytes));
 }
 
 LocatorSlots::~LocatorSlots() {

@@ -22,9 +22,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "bpf_map.h"
+#include "kernel/bpf_map.h"
 #include "ila/dataplane.h"
-#include "object.h"
+#include "kernel/object.h"
 
 namespace ila::internal {
 

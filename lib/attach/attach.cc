@@ -1,0 +1,186 @@
+#include "attach/attach.h"
+
+#include <linux/if_link.h>
+
+#include <variant>
+#include <vector>
+
+#include "abi.h"
+#include "absl/strings/str_cat.h"
+#include "core/string_util.h"
+#include "kernel/bpf_objects.h"
+#include "kernel/netlink.h"
+#include "kernel/tc_attach.h"
+#include "kernel/xdp_attach.h"
+
+namespace ila::internal {
+namespace {
+
+struct ModeReason {
+  uint8_t code;
+  const char* text;
+};
+constexpr ModeReason kModeReasons[] = {
+    {abi::ILA_MODE_AUTO_NATIVE, "native: the driver supports XDP"},
+    {abi::ILA_MODE_AUTO_GENERIC, "generic: native attach failed"},
+    {abi::ILA_MODE_AUTO_TC_VETH,
+     "tc: a veth (native XDP there turns the peer's TSO off, so TCP would cross as 1.5 KB "
+     "segments; at tc 64 KB GSO packets stay whole)"},
+    {abi::ILA_MODE_AUTO_TC_NO_NATIVE,
+     "tc: the driver has no native XDP (generic XDP costs more than tc)"},
+    {abi::ILA_MODE_PEER_TAKEOVER, "took over the interface's pass-through program atomically"},
+};
+
+}  // namespace
+
+std::string ModeReasonText(uint8_t code) {
+  for (const ModeReason& r : kModeReasons)
+    if (r.code == code) return r.text;
+  return "";
+}
+
+uint8_t ModeReasonCode(std::string_view reason) {
+  for (const ModeReason& r : kModeReasons)
+    if (!reason.empty() && reason.find(r.text) != std::string_view::npos) return r.code;
+  return abi::ILA_MODE_ASKED;
+}
+
+
+uint32_t ModeFlags(AttachMode mode) {
+  return mode == AttachMode::kNative ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+}
+
+absl::StatusOr<ResolvedInterface> Resolve(const InterfaceRef& ref) {
+  if (const std::string* name = std::get_if<std::string>(&ref.id)) {
+    auto idx = InterfaceIndex(*name);
+    if (!idx.ok()) return idx.status();
+    return ResolvedInterface{*idx, *name};
+  }
+  int ifindex = std::get<int>(ref.id);
+  auto name = InterfaceName(ifindex);
+  if (!name.ok()) return name.status();
+  return ResolvedInterface{ifindex, *name};
+}
+
+absl::StatusOr<Attachment> AttachXdp(int prog_fd, const ResolvedInterface& dev, Role role,
+                                     AttachMode mode) {
+  std::vector<AttachMode> tries;
+  if (mode == AttachMode::kAuto) tries = {AttachMode::kNative, AttachMode::kGeneric};
+  else tries = {mode};
+  std::string failures;
+  for (AttachMode m : tries) {
+    auto done = LibxdpAttach(prog_fd, dev.ifindex, m == AttachMode::kNative);
+    if (!done.ok() && !absl::IsFailedPrecondition(done.status())) {
+      return absl::Status(done.status().code(),
+                          absl::StrCat("the ", Av(ToString(role)), " program: ",
+                                       done.status().message()));
+    }
+    if (!done.ok()) {
+      absl::StrAppend(&failures, failures.empty() ? "" : "; ", Av(ToString(m)), ": ",
+                      done.status().message());
+      continue;
+    }
+    Attachment att;
+    att.role = role;
+    att.interface = dev.name;
+    att.ifindex = dev.ifindex;
+    att.mode = m;
+    att.program_id = ProgramId(prog_fd);
+    att.multiprog = done->multiprog;
+    att.libxdp_note = done->note;
+    if (mode == AttachMode::kAuto) {
+      att.mode_reason =
+          m == AttachMode::kNative
+              ? ModeReasonText(abi::ILA_MODE_AUTO_NATIVE)
+              : absl::StrCat(ModeReasonText(abi::ILA_MODE_AUTO_GENERIC), " (", failures, ")");
+    }
+    return att;
+  }
+  return absl::FailedPreconditionError(absl::StrCat("attaching the ", Av(ToString(role)),
+                                                    " program to ", dev.name, " failed: ",
+                                                    failures));
+}
+
+// Turns a veth uplink's transmit checksum offload off (see Attach).
+absl::Status UplinkChecksumsInSoftware(int ifindex) {
+  auto link = GetLink(ifindex);
+  if (!link.ok() || link->kind != "veth") return absl::OkStatus();
+  return SetTxChecksumOffload(std::nullopt, ifindex, false);
+}
+
+// Attaches the tc flavour of `role`'s program to `dev`'s clsact ingress.
+absl::StatusOr<Attachment> AttachTc(int prog_fd, const ResolvedInterface& dev, Role role) {
+  if (absl::Status st = AttachTcIngress(dev.ifindex, prog_fd); !st.ok()) {
+    return absl::Status(st.code(), absl::StrCat("attaching the ", Av(ToString(role)),
+                                                " program to ", dev.name, " at tc: ", st.message()));
+  }
+  Attachment att;
+  att.role = role;
+  att.interface = dev.name;
+  att.ifindex = dev.ifindex;
+  att.mode = AttachMode::kTc;
+  att.program_id = ProgramId(prog_fd);
+  att.libxdp_note = "tc (clsact ingress) filter, not XDP";
+  return att;
+}
+
+// When `dev` runs a pass-through ila_peer_napi program (put there by the data plane of the host
+// at the other end of its veth), swaps it for `prog_fd` atomically and returns the attachment;
+// returns an attachment with ifindex 0 when there is no such program.
+absl::StatusOr<Attachment> ReplacePeerNapi(int prog_fd, const ResolvedInterface& dev, Role role) {
+  auto link = GetLink(dev.ifindex);
+  if (!link.ok() || link->xdp_prog_id == 0) return Attachment{};
+  OwnedFd current = ProgramById(link->xdp_prog_id);
+  if (!current.valid()) return Attachment{};
+  auto info = ProgInfo(current.get(), "the interface's XDP program");
+  if (!info.ok() || std::string_view(info->name) != std::string_view("ila_peer_napi").substr(0, 15)) {
+    return Attachment{};
+  }
+  AttachMode mode = link->xdp_attached_mode == XDP_ATTACHED_SKB ? AttachMode::kGeneric
+                                                                : AttachMode::kNative;
+  absl::Status st =
+      SetXdp(dev.ifindex, prog_fd, ModeFlags(mode) | XDP_FLAGS_REPLACE, current.get());
+  if (!st.ok()) return st;
+  Attachment att;
+  att.role = role;
+  att.interface = dev.name;
+  att.ifindex = dev.ifindex;
+  att.mode = mode;
+  att.program_id = ProgramId(prog_fd);
+  att.mode_reason = absl::StrCat(Av(ToString(mode)), ": ",
+                                 ModeReasonText(abi::ILA_MODE_PEER_TAKEOVER));
+  att.libxdp_note = "attached by atomic replacement of a pass-through program (not through libxdp)";
+  return att;
+}
+
+// Removes an attached program, only if it is still the one recorded.
+absl::Status DetachProgram(const Attachment& a) {
+  if (a.mode == AttachMode::kTc) return DetachTcIngress(a.ifindex, a.program_id);
+  OwnedFd fd = ProgramById(a.program_id);
+  if (!fd.valid()) return absl::OkStatus();  // gone already (interface deleted)
+  if (a.multiprog) {
+    absl::Status st = LibxdpDetach(a.program_id, a.ifindex, a.mode == AttachMode::kNative);
+    if (!st.ok()) return absl::Status(st.code(), absl::StrCat(a.interface, ": ", st.message()));
+    return absl::OkStatus();
+  }
+  absl::Status st = SetXdp(a.ifindex, -1, ModeFlags(a.mode) | XDP_FLAGS_REPLACE, fd.get());
+  if (absl::IsNotFound(st) || absl::IsFailedPrecondition(st)) return absl::OkStatus();
+  return st;
+}
+
+// An attach failure, prefixed with the kernel feature that is missing when the probe says so
+// (on `dev` for native XDP).
+absl::Status NameMissingFeature(const absl::Status& failure, KernelFeature feature,
+                                const std::string& dev) {
+  ProbeOptions where;
+  if (feature == KernelFeature::kNativeXdp) where.interface = dev;
+  auto probe = ProbeKernelFeature(feature, where);
+  if (!probe.ok() || probe->available) return failure;
+  std::string what = feature == KernelFeature::kNativeXdp
+                         ? absl::StrCat(dev, " has no native XDP (probe ", Av(ToString(feature)))
+                         : absl::StrCat("kernel feature ", Av(ToString(feature)), " is missing (");
+  return absl::Status(failure.code(),
+                      absl::StrCat(what, ": ", probe->detail, "): ", failure.message()));
+}
+
+}  // namespace ila::internal
