@@ -1,6 +1,7 @@
 // Interface lookups and XDP attachment over rtnetlink (NETLINK_ROUTE), framed by netlink_wire.h
-// (which says why by hand), in netlink_links.cc, netlink_netns.cc and netlink_routing.cc. Every call opens its own short-lived netlink socket in the calling thread's network
-// namespace, so the functions are thread-safe and follow a thread that has setns()'d elsewhere.
+// (which says why by hand), in netlink_links.cc, netlink_netns.cc and netlink_routing.cc. Every
+// call opens its own short-lived netlink socket in the calling thread's network namespace, so the
+// functions are thread-safe and follow a thread that has setns()'d elsewhere.
 //
 // Network namespace ids ("nsids") are always relative to the namespace of the calling thread:
 // LinkInfo::peer_netnsid from GetLink() can be passed straight back to GetLinkInNetns() and
