@@ -61,7 +61,7 @@ absl::Status CmdProbe(Context& ctx, Args& args);
 // Usage text of the whole tool.
 std::string Usage();
 
-// Shared helpers (objects.cc).
+// Shared helpers (table_common.cc).
 // The interface index of `name` in this network namespace, or an error naming it.
 absl::StatusOr<int> InterfaceIndex(const Args& args, const std::string& name);
 // The interface name of `ifindex`, or "" when it has none here.

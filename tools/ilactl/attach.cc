@@ -1,0 +1,212 @@
+// ilactl attach, detach and upgrade.
+#include <algorithm>
+
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "instance_common.h"
+
+namespace ilactl {
+
+absl::Status CmdUpgrade(Context& ctx, Args& args) {
+  args.set_command("upgrade", "upgrade");
+  if (absl::Status st = args.ExpectEnd(); !st.ok()) return st;
+  auto dp = ctx.Open();
+  if (!dp.ok()) return dp.status();
+  std::vector<ila::Attachment> before = SortedAttachments(**dp);
+  if (absl::Status st = (*dp)->Upgrade(); !st.ok()) {
+    return absl::Status(st.code(), Cat("upgrade: ", st.message()));
+  }
+  std::vector<ila::Attachment> after = SortedAttachments(**dp);
+  auto old_id = [&](int ifindex) -> uint32_t {
+    for (const ila::Attachment& a : before)
+      if (a.ifindex == ifindex) return a.program_id;
+    return 0;
+  };
+  if (ctx.options.json) {
+    JsonWriter j = ctx.Json();
+    j.BeginArray();
+    for (const ila::Attachment& a : after) {
+      j.BeginObject();
+      j.Field("dev", DevName(a));
+      j.FieldInt("ifindex", a.ifindex);
+      j.Field("role", ila::ToString(a.role));
+      j.FieldUint("old_prog_id", old_id(a.ifindex));
+      j.FieldUint("prog_id", a.program_id);
+      j.EndObject();
+    }
+    j.EndArray();
+    ctx.out += j.Finish();
+    return absl::OkStatus();
+  }
+  if (after.empty()) ctx.out += "no attachments; the new programs are pinned for the next attach\n";
+  for (const ila::Attachment& a : after) {
+    Append(&ctx.out, DevName(a), " ", ila::ToString(a.role), " prog-id ", old_id(a.ifindex), " -> ",
+           a.program_id, "\n");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CmdAttach(Context& ctx, Args& args) {
+  args.set_command("attach",
+                   "attach {container DEV sir SIR mac MAC | uplink DEV [steer CPU[,CPU...]] | "
+                   "router DEV} [mode MODE]");
+  enum { kContainer, kUplink, kRouter };
+  auto role = args.NeedKeyword(
+      {{"container", kContainer}, {"uplink", kUplink}, {"router", kRouter}}, "role");
+  if (!role.ok()) return role.status();
+  auto dev = args.Need("an interface name");
+  if (!dev.ok()) return dev.status();
+  auto ifindex = InterfaceIndex(args, *dev);
+  if (!ifindex.ok()) return ifindex.status();
+
+  std::optional<ila::SirAddress> sir;
+  std::optional<ila::MacAddress> mac;
+  std::optional<ila::AttachMode> mode;
+  std::optional<std::vector<int>> steer;
+  enum { kSir, kMac, kMode, kSteer };
+  while (!args.done()) {
+    std::string word = args.take();
+    auto k = MatchKeyword(word, {{"sir", kSir}, {"mac", kMac}, {"mode", kMode}, {"steer", kSteer}},
+                          "keyword");
+    if (!k.ok()) {
+      return args.Unexpected(word, *role == kContainer ? "sir SIR, mac MAC or mode MODE"
+                                   : *role == kUplink  ? "mode MODE or steer CPU[,CPU...]"
+                                                       : "mode MODE");
+    }
+    if ((*k == kSir || *k == kMac) && *role != kContainer) {
+      return args.Error(Cat("\"", word, "\" is only for container attachments"));
+    }
+    if (*k == kSteer && *role != kUplink) {
+      return args.Error("\"steer\" (cpumap steering) is only for uplink attachments");
+    }
+    switch (*k) {
+      case kSir: {
+        if (sir) return args.Duplicate("sir");
+        auto w = args.Need("a SIR address");
+        if (!w.ok()) return w.status();
+        auto v = ila::SirAddress::Parse(*w);
+        if (!v.ok()) return args.Invalid(v.status());
+        sir = *v;
+        break;
+      }
+      case kMac: {
+        if (mac) return args.Duplicate("mac");
+        auto w = args.Need("a MAC address");
+        if (!w.ok()) return w.status();
+        auto v = ila::MacAddress::Parse(*w);
+        if (!v.ok()) return args.Invalid(v.status());
+        if (v->IsZero()) return args.Error("the container MAC cannot be 00:00:00:00:00:00");
+        mac = *v;
+        break;
+      }
+      case kMode: {
+        if (mode) return args.Duplicate("mode");
+        auto v = args.NeedKeyword({{"native", static_cast<int>(ila::AttachMode::kNative)},
+                                   {"generic", static_cast<int>(ila::AttachMode::kGeneric)},
+                                   {"auto", static_cast<int>(ila::AttachMode::kAuto)},
+                                   {"tc", static_cast<int>(ila::AttachMode::kTc)}},
+                                  "mode");
+        if (!v.ok()) return v.status();
+        mode = static_cast<ila::AttachMode>(*v);
+        break;
+      }
+      default: {
+        if (steer) return args.Duplicate("steer");
+        auto w = args.Need("a list of CPUs such as 0,1");
+        if (!w.ok()) return w.status();
+        std::vector<int> cpus;
+        for (absl::string_view part : absl::StrSplit(*w, ',')) {
+          auto n = ParseUnsigned(std::string_view(part.data(), part.size()), 63);
+          if (!n) {
+            return args.Error(Cat("invalid CPU list \"", *w,
+                                  "\"; expected CPU numbers from 0 to 63 separated by "
+                                  "commas, such as 0,1"));
+          }
+          int cpu = static_cast<int>(*n);
+          if (std::find(cpus.begin(), cpus.end(), cpu) != cpus.end()) {
+            return args.Error(Cat("CPU ", cpu, " appears twice in \"", *w, "\""));
+          }
+          cpus.push_back(cpu);
+        }
+        steer = cpus;
+      }
+    }
+  }
+  if (*role == kContainer) {
+    if (!sir) return args.Error("missing \"sir SIR\" (the container's SIR address)");
+    if (!mac) return args.Error("missing \"mac MAC\" (the container's MAC address)");
+  }
+
+  auto dp = ctx.Open();
+  if (!dp.ok()) return dp.status();
+  absl::StatusOr<ila::Attachment> att;
+  ila::AttachMode m = mode.value_or(ila::AttachMode::kAuto);
+  if (*role == kContainer) {
+    if (absl::Status st = RequirePrefix(**dp, sir->prefix, sir->ToString(), "attach"); !st.ok()) {
+      return st;
+    }
+    att = (*dp)->AttachContainer({.interface = *dev, .sir = *sir, .mac = *mac, .mode = m});
+  } else if (*role == kUplink) {
+    att = (*dp)->AttachUplink(
+        {.interface = *dev, .mode = m, .steer_cpus = steer.value_or(std::vector<int>{})});
+  } else {
+    att = (*dp)->AttachRouter({.interface = *dev, .mode = m, .steer_cpus = {}});
+  }
+  if (!att.ok()) {
+    return absl::Status(att.status().code(), Cat("attach: ", att.status().message()));
+  }
+  if (ctx.options.json) {
+    JsonWriter j = ctx.Json();
+    AttachmentJson(j, *att);
+    ctx.out += j.Finish();
+    return absl::OkStatus();
+  }
+  Append(&ctx.out, AttachmentLine(*att), "\n");
+  if (!att->mode_reason.empty()) Append(&ctx.out, "  mode: ", OneLine(att->mode_reason), "\n");
+  if (!att->multiprog && !att->libxdp_note.empty()) {
+    Append(&ctx.out, "  libxdp: ", OneLine(att->libxdp_note), "\n");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CmdDetach(Context& ctx, Args& args) {
+  args.set_command("detach", "detach {DEV | ifindex N}");
+  auto dev = args.Need("an interface name");
+  if (!dev.ok()) return dev.status();
+  int ifindex;
+  std::string label = *dev;
+  if (*dev == "ifindex") {
+    auto n = args.Need("an interface index");
+    if (!n.ok()) return n.status();
+    auto v = ParseUnsigned(*n, INT32_MAX);
+    if (!v || *v == 0) return args.Error(Cat("invalid interface index \"", *n, "\""));
+    ifindex = static_cast<int>(*v);
+    label = Cat("ifindex ", ifindex);
+  } else {
+    auto idx = InterfaceIndex(args, *dev);
+    if (!idx.ok()) return idx.status();
+    ifindex = *idx;
+  }
+  if (absl::Status st = args.ExpectEnd(); !st.ok()) return st;
+  auto dp = ctx.Open();
+  if (!dp.ok()) return dp.status();
+  std::vector<std::string> attached;
+  bool found = false;
+  for (const ila::Attachment& a : SortedAttachments(**dp)) {
+    attached.push_back(DevName(a));
+    found = found || a.ifindex == ifindex;
+  }
+  if (!found) {
+    return absl::NotFoundError(
+        Cat("detach: ", label, " has no program of this instance (attached: ",
+            attached.empty() ? std::string("none") : absl::StrJoin(attached, ", "), ")"));
+  }
+  absl::Status st = (*dp)->Detach(ifindex);
+  if (!st.ok()) return absl::Status(st.code(), Cat("detach: ", st.message()));
+  return absl::OkStatus();
+}
+
+
+
+
+}  // namespace ilactl
