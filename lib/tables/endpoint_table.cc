@@ -1,0 +1,126 @@
+// EndpointTable: local containers (slot table endpoint cells, sources, redirect targets).
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "core/string_util.h"
+#include "dataplane/dataplane_state.h"
+#include "ila/mapping.h"
+#include "ila/translation.h"
+#include "kernel/netlink.h"
+#include "tables/table_util.h"
+
+namespace ila {
+
+using internal::Av;
+using internal::DataplaneState;
+using internal::Decode;
+using internal::FromAbi;
+using internal::IsAdjustTransport;
+using internal::RequireSirPrefix;
+using internal::SameAddr;
+using internal::ToAbi;
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+
+EndpointTable::EndpointTable(std::shared_ptr<DataplaneState> state) : state_(std::move(state)) {}
+
+absl::Status EndpointTable::Upsert(const Endpoint& ep) {
+  internal::InDataplaneNetns in_netns(*state_);
+  if (!in_netns.status().ok()) return in_netns.status();
+  if (ep.mac.IsZero()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("endpoint ", ep.sir.ToString(), ": the container MAC is 00:00:00:00:00:00"));
+  }
+  auto name = internal::InterfaceName(ep.ifindex);
+  if (!name.ok()) {
+    return absl::NotFoundError(absl::StrCat("endpoint ", ep.sir.ToString(), ": ",
+                                            name.status().message()));
+  }
+  auto host_mac = internal::InterfaceMac(ep.ifindex);
+  if (!host_mac.ok()) return host_mac.status();
+
+  DataplaneState& s = *state_;
+  absl::MutexLock lock(&s.mu);
+  if (absl::Status st = RequireSirPrefix(s, ep.sir.prefix, [&] { return absl::StrCat("endpoint ", ep.sir.ToString()); });
+      !st.ok()) {
+    return st;
+  }
+  abi::ila_endpoint_key key{ToAbi(ep.sir.address())};
+  abi::ila_source_key skey{static_cast<uint32_t>(ep.ifindex)};
+  // The interface may have served another SIR address before: that registration ends.
+  auto old_source = s.sources.Lookup(skey);
+  if (!old_source.ok()) return old_source.status();
+
+  if (absl::Status st = s.AddRedirectTargetLocked(ep.ifindex); !st.ok()) return st;
+
+  abi::ila_endpoint_value v{};
+  v.ifindex = static_cast<uint32_t>(ep.ifindex);
+  std::memcpy(v.mac, ep.mac.bytes().data(), 6);
+  std::memcpy(v.host_mac, host_mac->data(), 6);
+  // The tc programs can hand a packet straight to the container's side of a veth pair.
+  // (bpf_redirect_peer only crosses into another namespace: a peer in this one is a plain
+  // redirect.)
+  if (auto link = internal::GetLink(ep.ifindex); link.ok() && link->kind == "veth" &&
+                                                 link->peer_ifindex != 0 && link->peer_netnsid) {
+    v.flags |= ILA_ENDPOINT_F_PEER;
+  }
+  if (absl::Status st = s.SetEndpointLocked(key, v); !st.ok()) return st;
+  if (absl::Status st = s.sources.Update(skey, abi::ila_source_value{key.sir}); !st.ok()) {
+    s.DropEndpointLocked(key);
+    return st;
+  }
+  if (old_source->has_value() && !SameAddr((*old_source)->sir, key.sir)) {
+    s.DropEndpointLocked(abi::ila_endpoint_key{(*old_source)->sir});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EndpointTable::Remove(const SirAddress& sir) {
+  internal::InDataplaneNetns in_netns(*state_);
+  if (!in_netns.status().ok()) return in_netns.status();
+  DataplaneState& s = *state_;
+  absl::MutexLock lock(&s.mu);
+  abi::ila_endpoint_key key{ToAbi(sir.address())};
+  auto v = s.endpoints.Lookup(key);
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return absl::NotFoundError(absl::StrCat("no endpoint ", sir.ToString()));
+  if (absl::Status st = s.slot_table->ClearEndpoint(abi::ila_mapping_key{key.sir}); !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = s.endpoints.Delete(key); !st.ok()) return st;
+  abi::ila_source_key skey{(*v)->ifindex};
+  auto src = s.sources.Lookup(skey);
+  if (src.ok() && src->has_value() && SameAddr((*src)->sir, key.sir)) (void)s.sources.Delete(skey);
+  return s.DropRedirectTargetLocked(static_cast<int>((*v)->ifindex));
+}
+
+namespace {
+Endpoint DecodeEndpoint(const abi::ila_endpoint_key& k, const abi::ila_endpoint_value& v) {
+  std::array<uint8_t, 6> mac;
+  std::memcpy(mac.data(), v.mac, 6);
+  return {static_cast<int>(v.ifindex), SirAddress::From(FromAbi(k.sir)), MacAddress(mac)};
+}
+}  // namespace
+
+absl::StatusOr<Endpoint> EndpointTable::Get(const SirAddress& sir) const {
+  abi::ila_endpoint_key key{ToAbi(sir.address())};
+  auto v = state_->endpoints.Lookup(key);
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return absl::NotFoundError(absl::StrCat("no endpoint ", sir.ToString()));
+  return DecodeEndpoint(key, **v);
+}
+
+absl::StatusOr<std::vector<Endpoint>> EndpointTable::List() const {
+  auto all = state_->endpoints.Dump();
+  if (!all.ok()) return all.status();
+  std::vector<Endpoint> out;
+  for (const auto& [k, v] : *all) out.push_back(DecodeEndpoint(k, v));
+  std::sort(out.begin(), out.end(), [](const Endpoint& a, const Endpoint& b) { return a.sir < b.sir; });
+  return out;
+}
+
+
+}  // namespace ila

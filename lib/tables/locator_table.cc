@@ -1,0 +1,134 @@
+// LocatorTable: this host's locators, in the record (ila_locators) and the programs' table.
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "core/string_util.h"
+#include "dataplane/dataplane_state.h"
+#include "ila/mapping.h"
+#include "ila/translation.h"
+#include "tables/table_util.h"
+
+namespace ila {
+
+using internal::Av;
+using internal::DataplaneState;
+using internal::Decode;
+using internal::FromAbi;
+using internal::IsAdjustTransport;
+using internal::RequireSirPrefix;
+using internal::SameAddr;
+using internal::ToAbi;
+
+// ---------------------------------------------------------------------------------------------
+// Locators
+
+LocatorTable::LocatorTable(std::shared_ptr<DataplaneState> state) : state_(std::move(state)) {}
+
+absl::Status LocatorTable::Upsert(const LocatorEntry& e) { return Write(e, false); }
+absl::Status LocatorTable::Add(const LocatorEntry& e) { return Write(e, true); }
+
+absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
+  if (e.locator.value() == 0) {
+    return absl::InvalidArgumentError("locator 0:0:0:0 cannot be a host's locator");
+  }
+  if (e.csum_mode == ChecksumMode::kNeutralMap || e.csum_mode == ChecksumMode::kNeutralMapAuto ||
+      e.csum_mode == ChecksumMode::kNoAction || IsAdjustTransport(e.csum_mode)) {
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("locator ", e.locator.ToString(),
+                                                   ": unknown checksum mode ",
+                                                   static_cast<int>(e.csum_mode)));
+  }
+  DataplaneState& s = *state_;
+  absl::MutexLock lock(&s.mu);
+  if (absl::Status st = RequireSirPrefix(s, e.sir_prefix, [&] { return absl::StrCat("locator ", e.locator.ToString()); });
+      !st.ok()) {
+    return st;
+  }
+  abi::ila_locator_key key{};
+  internal::Put64(key.locator_be, e.locator.value());
+  abi::ila_locator_value v{};
+  internal::Put64(v.sir_prefix_be, e.sir_prefix.value());
+  // ILA->SIR changes the address sum by (prefix - locator): adj-transport adds that to the
+  // transport checksum; the neutral modes make the identifier absorb its inverse (and, for
+  // neutral-map, the 0x1000 that clearing the C-bit removes).
+  uint16_t back = OnesComplementDelta64(e.locator.value(), e.sir_prefix.value());
+  uint16_t absorb = static_cast<uint16_t>(~back);
+  v.csum_mode = static_cast<uint8_t>(e.csum_mode);
+  if (e.csum_mode == ChecksumMode::kNeutralMap) {
+    v.identifier_delta_be = internal::ToWire16(OnesComplementAdd(absorb, 0x1000));
+  } else if (e.csum_mode == ChecksumMode::kNeutralMapAuto) {
+    v.identifier_delta_be = internal::ToWire16(absorb);
+  } else if (e.csum_mode == ChecksumMode::kAdjustTransport) {
+    v.transport_delta_be = internal::ToWire16(back);
+  } else if (e.csum_mode == ChecksumMode::kAdjustTransportLinuxCompat) {
+    v.transport_delta_be = internal::ToWire16(static_cast<uint16_t>(~back));
+  }
+  // The programs' table first (it may be full where the record is not), then the record, both
+  // under the table's writer lock (other processes write too); a record that refuses puts the
+  // table back.
+  bool record_ran = false;
+  absl::Status st = s.locator_slots->Put(key, v, [&]() -> absl::Status {
+    record_ran = true;
+    absl::Status recorded = s.locators.Update(key, v, only_new ? BPF_NOEXIST : BPF_ANY);
+    if (only_new && !recorded.ok()) {
+      auto existing = s.locators.Lookup(key);
+      if (existing.ok() && existing->has_value()) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "locator ", e.locator.ToString(), " is already registered; replace it with Upsert"));
+      }
+    }
+    return recorded;
+  });
+  if (!st.ok() && !record_ran) {
+    return absl::Status(st.code(), absl::StrCat("locator ", e.locator.ToString(), ": ", st.message()));
+  }
+  return st;
+}
+
+absl::Status LocatorTable::Remove(Locator locator) {
+  abi::ila_locator_key key{};
+  internal::Put64(key.locator_be, locator.value());
+  absl::MutexLock lock(&state_->mu);
+  // The programs' table first, then the record, under the table's writer lock; a record that
+  // refuses (the locator is not registered) puts the table back.
+  return state_->locator_slots->Remove(key, [&]() -> absl::Status {
+    absl::Status st = state_->locators.Delete(key);
+    if (absl::IsNotFound(st)) {
+      return absl::NotFoundError(absl::StrCat("locator ", locator.ToString(), " is not registered"));
+    }
+    return st;
+  });
+}
+
+namespace {
+LocatorEntry DecodeLocator(const abi::ila_locator_key& k, const abi::ila_locator_value& v) {
+  return {Locator(internal::Get64(k.locator_be)), SirPrefix(internal::Get64(v.sir_prefix_be)),
+          static_cast<ChecksumMode>(v.csum_mode)};
+}
+}  // namespace
+
+absl::StatusOr<LocatorEntry> LocatorTable::Get(Locator locator) const {
+  abi::ila_locator_key key{};
+  internal::Put64(key.locator_be, locator.value());
+  auto v = state_->locators.Lookup(key);
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) {
+    return absl::NotFoundError(absl::StrCat("locator ", locator.ToString(), " is not registered"));
+  }
+  return DecodeLocator(key, **v);
+}
+
+absl::StatusOr<std::vector<LocatorEntry>> LocatorTable::List() const {
+  auto all = state_->locators.Dump();
+  if (!all.ok()) return all.status();
+  std::vector<LocatorEntry> out;
+  for (const auto& [k, v] : *all) out.push_back(DecodeLocator(k, v));
+  std::sort(out.begin(), out.end(),
+            [](const LocatorEntry& a, const LocatorEntry& b) { return a.locator < b.locator; });
+  return out;
+}
+
+
+}  // namespace ila

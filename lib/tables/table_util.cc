@@ -1,0 +1,76 @@
+#include "tables/table_util.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "core/string_util.h"
+#include "ila/translation.h"
+
+namespace ila::internal {
+
+bool IsAdjustTransport(ChecksumMode m) {
+  return m == ChecksumMode::kAdjustTransport || m == ChecksumMode::kAdjustTransportLinuxCompat;
+}
+
+absl::Status RequireSirPrefix(DataplaneState& s, SirPrefix prefix,
+                              absl::FunctionRef<std::string()> what) {
+  abi::ila_sir_prefix_key key{};
+  internal::Put64(key.prefix_be, prefix.value());
+  auto found = s.sir_prefixes.Lookup(key);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(Av(what()), ": SIR prefix ", prefix.ToString(),
+                     " is not registered; add it first (SirPrefixTable::Add)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Encode(const Mapping& m, abi::ila_mapping_key& key, abi::ila_mapping_value& value,
+                    abi::ila_addr& ila_key, abi::ila_reverse_value& reverse) {
+  auto ila = m.IlaDestination();
+  if (!ila.ok()) return ila.status();
+  Ipv6Address sir = m.sir.address();
+  Ipv6Address dst = ila->address();
+  uint16_t sir_sum = OnesComplementSum(sir);
+  uint16_t dst_sum = OnesComplementSum(dst);
+  // One's-complement sum(to) - sum(from).
+  uint16_t forward = OnesComplementAdd(dst_sum, static_cast<uint16_t>(~sir_sum));
+  uint16_t back = OnesComplementAdd(sir_sum, static_cast<uint16_t>(~dst_sum));
+  key.sir = ToAbi(sir);
+  value = {};
+  value.ila = ToAbi(dst);
+  value.csum_mode = static_cast<uint8_t>(m.csum_mode);
+  value.pad[0] = static_cast<uint8_t>(m.ident_type);
+  if (m.csum_mode == ChecksumMode::kAdjustTransport) {
+    value.transport_delta_be = internal::ToWire16(forward);
+  } else if (m.csum_mode == ChecksumMode::kAdjustTransportLinuxCompat) {
+    value.transport_delta_be = internal::ToWire16(static_cast<uint16_t>(~forward));
+  }
+  ila_key = value.ila;
+  reverse = {};
+  reverse.sir = key.sir;
+  reverse.address_delta_be = internal::ToWire16(back);
+  reverse.csum_mode = static_cast<uint8_t>(m.csum_mode);
+  return absl::OkStatus();
+}
+
+Mapping Decode(const abi::ila_mapping_key& k, const abi::ila_mapping_value& v) {
+  Mapping m;
+  m.sir = SirAddress::From(FromAbi(k.sir));
+  m.locator = Locator(FromAbi(v.ila).high64());
+  m.csum_mode = static_cast<ChecksumMode>(v.csum_mode);
+  m.ident_type = static_cast<IdentifierType>(v.pad[0]);
+  return m;
+}
+
+bool SameAddr(const abi::ila_addr& a, const abi::ila_addr& b) {
+  return std::memcmp(a.bytes, b.bytes, sizeof(a.bytes)) == 0;
+}
+
+bool StillMapsTo(const DataplaneState& s, const abi::ila_addr& sir, const abi::ila_addr& ila) {
+  auto m = s.mappings.Lookup(abi::ila_mapping_key{sir});
+  return m.ok() && m->has_value() && SameAddr((*m)->ila, ila);
+}
+
+}  // namespace ila::internal

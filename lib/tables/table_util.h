@@ -1,0 +1,33 @@
+// What the tables share (tables/*.cc): encoding a mapping into its map entries and back, and
+// the checks every table makes against the SIR prefix table.
+#ifndef ILA_LIB_TABLES_TABLE_UTIL_H_
+#define ILA_LIB_TABLES_TABLE_UTIL_H_
+
+#include <string>
+
+#include "abi.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "dataplane/dataplane_state.h"
+#include "ila/mapping.h"
+
+namespace ila::internal {
+
+bool IsAdjustTransport(ChecksumMode m);
+// OK when `prefix` is registered. `what` names the caller's entry in the error; it is only called
+// on failure.
+absl::Status RequireSirPrefix(DataplaneState& s, SirPrefix prefix,
+                              absl::FunctionRef<std::string()> what)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
+// Validates one mapping and writes its forward and reverse entries (every byte of each).
+absl::Status Encode(const Mapping& m, abi::ila_mapping_key& key, abi::ila_mapping_value& value,
+                    abi::ila_addr& ila_key, abi::ila_reverse_value& reverse);
+Mapping Decode(const abi::ila_mapping_key& k, const abi::ila_mapping_value& v);
+bool SameAddr(const abi::ila_addr& a, const abi::ila_addr& b);
+// Whether `sir` is still mapped to `ila`: a reverse entry can outlive its mapping when a
+// forwarding cache evicts the mapping, and such a stale entry must not block anyone.
+bool StillMapsTo(const DataplaneState& s, const abi::ila_addr& sir, const abi::ila_addr& ila);
+
+}  // namespace ila::internal
+
+#endif  // ILA_LIB_TABLES_TABLE_UTIL_H_
