@@ -183,4 +183,57 @@ absl::Status NameMissingFeature(const absl::Status& failure, KernelFeature featu
                       absl::StrCat(what, ": ", probe->detail, "): ", failure.message()));
 }
 
+absl::StatusOr<AttachPlan> PlanAttach(Role role, const ResolvedInterface& dev, AttachMode mode,
+                                      bool steered) {
+  if (mode == AttachMode::kTc && role == Role::kRouter) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tc mode is for container and uplink interfaces (the router program runs at XDP only); "
+        "attach ", dev.name, " in native, generic or auto mode"));
+  }
+  if (mode == AttachMode::kTc && steered) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cpumap steering is an XDP feature: attach ", dev.name,
+        " at tc without steering CPUs, or in native or generic mode with them"));
+  }
+  AttachPlan plan;
+  plan.mode = mode;
+  if (mode != AttachMode::kAuto || role == Role::kRouter || steered) return plan;
+  auto link = GetLink(dev.ifindex);
+  if (link.ok() && link->kind == "veth") {
+    plan.mode = AttachMode::kTc;
+    plan.reason = ModeReasonText(abi::ILA_MODE_AUTO_TC_VETH);
+  } else {
+    plan.mode = AttachMode::kNative;
+    plan.tc_if_no_native = true;
+    plan.reason = ModeReasonText(abi::ILA_MODE_AUTO_NATIVE);
+  }
+  return plan;
+}
+
+absl::StatusOr<Attachment> AttachByPlan(const AttachPlan& plan, int prog_fd, int tc_prog_fd,
+                                        const ResolvedInterface& dev, Role role) {
+  std::string reason = plan.reason;
+  bool at_tc = plan.mode == AttachMode::kTc;
+  absl::StatusOr<Attachment> att = Attachment{};
+  if (!at_tc) {
+    // A neighbour's data plane may have put its pass-through program on this interface (it is
+    // the far end of that neighbour's veth): replace it atomically rather than fail with EBUSY.
+    att = ReplacePeerNapi(prog_fd, dev, role);
+    if (att.ok() && att->ifindex == 0) att = AttachXdp(prog_fd, dev, role, plan.mode);
+    if (!att.ok() && plan.tc_if_no_native) {
+      reason = absl::StrCat(ModeReasonText(abi::ILA_MODE_AUTO_TC_NO_NATIVE), " (",
+                            att.status().message(), ")");
+      at_tc = true;
+    } else if (!att.ok() && plan.mode == AttachMode::kNative) {
+      return NameMissingFeature(att.status(), KernelFeature::kNativeXdp, dev.name);
+    }
+  }
+  if (at_tc) {
+    att = AttachTc(tc_prog_fd, dev, role);
+    if (!att.ok()) return NameMissingFeature(att.status(), KernelFeature::kTcClsact, dev.name);
+  }
+  if (att.ok() && !reason.empty() && att->mode_reason.empty()) att->mode_reason = reason;
+  return att;
+}
+
 }  // namespace ila::internal

@@ -21,6 +21,24 @@ struct ResolvedInterface {
 // The interface `ref` names, in the calling thread's namespace.
 absl::StatusOr<ResolvedInterface> Resolve(const InterfaceRef& ref);
 
+// Which mode an attach request ends in (kAuto resolved) and why.
+struct AttachPlan {
+  AttachMode mode = AttachMode::kNative;  // never kAuto for containers and uplinks
+  bool tc_if_no_native = false;  // native XDP first, tc if the driver has none
+  std::string reason;            // Attachment::mode_reason when it is set here
+};
+// kAuto for containers and uplinks: tc on a veth (native XDP there turns the peer's TSO off);
+// native XDP where the driver has it, else tc (never generic XDP, which costs more than tc).
+// Routers and steered uplinks need XDP: kAuto stays, for AttachXdp's native-else-generic. Refuses
+// tc for a router or with steering.
+absl::StatusOr<AttachPlan> PlanAttach(Role role, const ResolvedInterface& dev, AttachMode mode,
+                                      bool steered);
+// Attaches as `plan` says: `prog_fd` in the plan's mode, or `tc_prog_fd` at tc (planned, or the
+// fallback when native XDP fails). A failure names the missing kernel feature when the probe
+// finds one.
+absl::StatusOr<Attachment> AttachByPlan(const AttachPlan& plan, int prog_fd, int tc_prog_fd,
+                                        const ResolvedInterface& dev, Role role);
+
 // XDP_FLAGS_* of a native or generic mode.
 uint32_t ModeFlags(AttachMode mode);
 

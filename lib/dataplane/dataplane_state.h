@@ -95,6 +95,9 @@ struct DataplaneState {
   void RecordAttachmentLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 };
 
+// The program that `role` runs in `mode` (steered: an uplink with cpumap steering).
+Prog ProgFor(Role role, bool steered, AttachMode mode);
+
 // Scope guard: while alive, the calling thread is in the data plane's network namespace (entered
 // with setns only when the thread is elsewhere, and left again on destruction).
 class InDataplaneNetns {
