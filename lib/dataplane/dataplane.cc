@@ -183,7 +183,9 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& wh
       return absl::FailedPreconditionError(absl::StrCat(
           "the ILA instance at ", *dir, " has map layout version ",
           m->has_value() ? (*m)->abi_version : 0, ", this build reads version ", ILA_ABI_VERSION,
-          "; refusing to misread it"));
+          "; refusing to misread it. To move across layouts: create this build's instance beside "
+          "it under another name, fill its tables, move the interfaces to it, then destroy the "
+          "old one with the build that made it (docs/abi.md)"));
     }
     config = ConfigOf(**m);
   }

@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "abi.h"
 #include "ila/translation.h"
 #include "support/host_fixture.h"
 #include "support/host_test.h"
@@ -385,6 +386,30 @@ TEST_CASE("Open refuses what it cannot adopt, and changes nothing") {
     CHECK(absl::IsFailedPrecondition(adopted.status()));
     CHECK_THAT(std::string(adopted.status().message()),
                Catch::Contains("ila_mappings has value size 20 where this build expects 24"));
+    CHECK((*dp)->Destroy().ok());
+  }
+  SECTION("an instance pinned by the previous ABI version") {
+    DataplaneConfig config;
+    config.pinning = PinLocation{*dir, "previous"};
+    auto dp = Dataplane::Create(config);
+    REQUIRE(dp.ok());
+    std::string pins = *config.pinning->Directory();
+    // The version an instance of the previous layout recorded (docs/abi.md).
+    int meta = bpf_obj_get((pins + "/maps/ila_meta").c_str());
+    REQUIRE(meta >= 0);
+    uint32_t zero = 0;
+    ila::abi::ila_meta m{};
+    REQUIRE(bpf_map_lookup_elem(meta, &zero, &m) == 0);
+    m.abi_version = ILA_ABI_VERSION - 1;
+    REQUIRE(bpf_map_update_elem(meta, &zero, &m, BPF_ANY) == 0);
+    close(meta);
+    auto adopted = Dataplane::Open(*config.pinning);
+    CHECK(absl::IsFailedPrecondition(adopted.status()));
+    std::string why(adopted.status().message());
+    CHECK_THAT(why, Catch::Contains("map layout version " + std::to_string(ILA_ABI_VERSION - 1) +
+                                    ", this build reads version " +
+                                    std::to_string(ILA_ABI_VERSION)));
+    CHECK_THAT(why, Catch::Contains("docs/abi.md"));
     CHECK((*dp)->Destroy().ok());
   }
   SECTION("Create refuses to overwrite a pinned instance") {
