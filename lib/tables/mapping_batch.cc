@@ -221,6 +221,107 @@ absl::Status PlanBatch(const DataplaneState& s, const EncodedBatch& b, const Sir
   return absl::OkStatus();
 }
 
+namespace {
+
+// How far a write of a batch got: the reverse entries written (or claimed, which Restore treats
+// alike), [0, rev_front) and [rev_back, n), and the mappings written, [0, fwd_written).
+struct WriteProgress {
+  size_t rev_front = 0;
+  size_t rev_back = 0;
+  size_t fwd_written = 0;
+  absl::Status rev_st;
+  absl::Status fwd_st;
+};
+
+// The kernel's hash insert is most of a large batch's time. One thread writes reverse entries
+// chunk by chunk from the front; the other writes the mappings in order, each chunk as soon as
+// its reverse entries are written, and while none is ready, reverse entries from the back.
+void WriteOnTwoThreads(const DataplaneState& s, std::span<const abi::ila_mapping_key> keys,
+                       std::span<const abi::ila_mapping_value> values,
+                       std::span<const abi::ila_addr> rkeys,
+                       std::span<const abi::ila_reverse_value> rvalues, WriteProgress& w) {
+  const size_t n = keys.size();
+  absl::Mutex mu;
+  size_t lo = 0;           // guarded by mu: [lo, hi) is not claimed yet
+  size_t hi = n;           // guarded by mu
+  size_t front_done = 0;   // guarded by mu: [0, front_done) is written
+  size_t back_done = n;    // guarded by mu: [back_done, n) is written
+  bool failed = false;     // guarded by mu
+  absl::Status front_st, back_st;
+  auto front_writer = [&] {
+    while (true) {
+      size_t at, len;
+      {
+        absl::MutexLock l(&mu);
+        if (failed || lo >= hi) return;
+        at = lo;
+        len = std::min(kWriteChunk, hi - lo);
+        lo += len;
+      }
+      uint32_t applied = 0;
+      absl::Status st =
+          s.reverse.UpdateBatch(rkeys.subspan(at, len), rvalues.subspan(at, len), &applied);
+      absl::MutexLock l(&mu);
+      w.rev_front = at + applied;
+      if (!st.ok()) {
+        front_st = st;
+        failed = true;
+        return;
+      }
+      front_done = at + len;
+    }
+  };
+  auto back_writer = [&] {
+    size_t fwd_at = 0;
+    while (fwd_at < n) {
+      const size_t end = std::min(fwd_at + kWriteChunk, n);
+      size_t rat = 0, rlen = 0;
+      {
+        absl::MutexLock l(&mu);
+        auto ready = [&] {
+          return failed || end <= front_done || fwd_at >= back_done || front_done >= back_done;
+        };
+        if (!ready() && lo < hi) {
+          rlen = std::min(kWriteChunk, hi - lo);
+          hi -= rlen;
+          rat = hi;
+          w.rev_back = hi;  // claimed: restored on failure whether written or not
+        } else {
+          mu.Await(absl::Condition(&ready));
+          if (failed) return;
+        }
+      }
+      if (rlen > 0) {
+        uint32_t applied = 0;
+        absl::Status st = s.reverse.UpdateBatch(rkeys.subspan(rat, rlen),
+                                                rvalues.subspan(rat, rlen), &applied);
+        absl::MutexLock l(&mu);
+        if (!st.ok()) {
+          back_st = st;
+          failed = true;
+          return;
+        }
+        back_done = rat;
+        continue;
+      }
+      uint32_t applied = 0;
+      w.fwd_st = s.mappings.UpdateBatch(keys.subspan(fwd_at, end - fwd_at),
+                                      values.subspan(fwd_at, end - fwd_at), &applied);
+      w.fwd_written = fwd_at + applied;
+      if (!w.fwd_st.ok()) {
+        absl::MutexLock l(&mu);
+        failed = true;
+        return;
+      }
+      fwd_at = end;
+    }
+  };
+  RunBoth(true, back_writer, front_writer);
+  w.rev_st = !front_st.ok() ? front_st : back_st;
+}
+
+}  // namespace
+
 absl::Status ApplyBatch(const DataplaneState& s, const EncodedBatch& b, const Prior& prior,
                         bool parallel) {
   const size_t n = b.keys.size();
@@ -228,111 +329,26 @@ absl::Status ApplyBatch(const DataplaneState& s, const EncodedBatch& b, const Pr
   std::span<const abi::ila_mapping_value> values(b.values);
   std::span<const abi::ila_addr> rkeys(b.rkeys);
   std::span<const abi::ila_reverse_value> rvalues(b.rvalues);
-  absl::Status rev_st;
-  absl::Status fwd_st;
-  // The reverse entries written (or claimed, which Restore treats alike): [0, front) and
-  // [back, n).
-  size_t rev_front = 0;
-  size_t rev_back = n;
-  size_t fwd_written = 0;
-  if (!parallel) {
-    uint32_t applied = 0;
-    rev_st = s.reverse.UpdateBatch(rkeys, rvalues, &applied);
-    rev_front = applied;
-    if (rev_st.ok()) {
-      fwd_st = s.mappings.UpdateBatch(keys, values, &applied);
-      fwd_written = applied;
-    }
+  WriteProgress w;
+  w.rev_back = n;
+  if (parallel) {
+    WriteOnTwoThreads(s, keys, values, rkeys, rvalues, w);
   } else {
-    // The kernel's hash insert is most of a large batch's time. One thread writes reverse entries
-    // chunk by chunk from the front; the other writes the mappings in order, each chunk as soon
-    // as its reverse entries are written, and while none is ready, reverse entries from the back.
-    absl::Mutex mu;
-    size_t lo = 0;           // guarded by mu: [lo, hi) is not claimed yet
-    size_t hi = n;           // guarded by mu
-    size_t front_done = 0;   // guarded by mu: [0, front_done) is written
-    size_t back_done = n;    // guarded by mu: [back_done, n) is written
-    bool failed = false;     // guarded by mu
-    absl::Status front_st, back_st;
-    auto front_writer = [&] {
-      while (true) {
-        size_t at, len;
-        {
-          absl::MutexLock l(&mu);
-          if (failed || lo >= hi) return;
-          at = lo;
-          len = std::min(kWriteChunk, hi - lo);
-          lo += len;
-        }
-        uint32_t applied = 0;
-        absl::Status st =
-            s.reverse.UpdateBatch(rkeys.subspan(at, len), rvalues.subspan(at, len), &applied);
-        absl::MutexLock l(&mu);
-        rev_front = at + applied;
-        if (!st.ok()) {
-          front_st = st;
-          failed = true;
-          return;
-        }
-        front_done = at + len;
-      }
-    };
-    auto back_writer = [&] {
-      size_t fwd_at = 0;
-      while (fwd_at < n) {
-        const size_t end = std::min(fwd_at + kWriteChunk, n);
-        size_t rat = 0, rlen = 0;
-        {
-          absl::MutexLock l(&mu);
-          auto ready = [&] {
-            return failed || end <= front_done || fwd_at >= back_done || front_done >= back_done;
-          };
-          if (!ready() && lo < hi) {
-            rlen = std::min(kWriteChunk, hi - lo);
-            hi -= rlen;
-            rat = hi;
-            rev_back = hi;  // claimed: restored on failure whether written or not
-          } else {
-            mu.Await(absl::Condition(&ready));
-            if (failed) return;
-          }
-        }
-        if (rlen > 0) {
-          uint32_t applied = 0;
-          absl::Status st = s.reverse.UpdateBatch(rkeys.subspan(rat, rlen),
-                                                  rvalues.subspan(rat, rlen), &applied);
-          absl::MutexLock l(&mu);
-          if (!st.ok()) {
-            back_st = st;
-            failed = true;
-            return;
-          }
-          back_done = rat;
-          continue;
-        }
-        uint32_t applied = 0;
-        fwd_st = s.mappings.UpdateBatch(keys.subspan(fwd_at, end - fwd_at),
-                                        values.subspan(fwd_at, end - fwd_at), &applied);
-        fwd_written = fwd_at + applied;
-        if (!fwd_st.ok()) {
-          absl::MutexLock l(&mu);
-          failed = true;
-          return;
-        }
-        fwd_at = end;
-      }
-    };
-    RunBoth(true, back_writer, front_writer);
-    rev_st = !front_st.ok() ? front_st : back_st;
+    uint32_t applied = 0;
+    w.rev_st = s.reverse.UpdateBatch(rkeys, rvalues, &applied);
+    w.rev_front = applied;
+    if (w.rev_st.ok()) {
+      w.fwd_st = s.mappings.UpdateBatch(keys, values, &applied);
+      w.fwd_written = applied;
+    }
   }
-  if (!rev_st.ok() || !fwd_st.ok()) {
-    Restore(s.mappings, keys, prior.forward, 0, fwd_written);
-    Restore(s.reverse, rkeys, prior.reverse, 0, rev_front);
-    Restore(s.reverse, rkeys, prior.reverse, rev_back, n);
-    return !rev_st.ok() ? rev_st : fwd_st;
+  if (!w.rev_st.ok() || !w.fwd_st.ok()) {
+    Restore(s.mappings, keys, prior.forward, 0, w.fwd_written);
+    Restore(s.reverse, rkeys, prior.reverse, 0, w.rev_front);
+    Restore(s.reverse, rkeys, prior.reverse, w.rev_back, n);
+    return !w.rev_st.ok() ? w.rev_st : w.fwd_st;
   }
   return absl::OkStatus();
-
 }
 
 size_t PublishBatch(const DataplaneState& s, const EncodedBatch& b, const IlaIndex& by_ila,
