@@ -157,44 +157,82 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(const DataplaneConf
   return dp;
 }
 
+namespace {
+
+// The options a pinned instance was created with (they decide the sizes this build expects), or
+// why this build must not read it. No ila_meta at all: the default options (OpenPins then names
+// what is missing).
+absl::StatusOr<DataplaneConfig> PinnedConfig(const std::string& dir) {
+  internal::OwnedFd meta_fd = internal::OpenPinned(dir + "/maps/ila_meta");
+  if (meta_fd.get() < 0) return DataplaneConfig{};
+  auto info = internal::MapInfo(meta_fd.get(), "ila_meta");
+  if (!info.ok()) return info.status();
+  if (info->value_size != sizeof(abi::ila_meta)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the ILA instance at ", dir, " was made by a build with another layout (ila_meta value "
+        "size ", info->value_size, ", this build's is ", sizeof(abi::ila_meta),
+        "); refusing to misread it: upgrade with the matching build or Destroy it"));
+  }
+  internal::TypedMap<uint32_t, abi::ila_meta> meta(meta_fd.get(), "ila_meta");
+  auto m = meta.Lookup(0);
+  if (!m.ok()) return m.status();
+  if (!m->has_value() || (*m)->abi_version != ILA_ABI_VERSION) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the ILA instance at ", dir, " has map layout version ",
+        m->has_value() ? (*m)->abi_version : 0, ", this build reads version ", ILA_ABI_VERSION,
+        "; refusing to misread it. To move across layouts: create this build's instance beside "
+        "it under another name, fill its tables, move the interfaces to it, then destroy the "
+        "old one with the build that made it (docs/abi.md)"));
+  }
+  return ConfigOf(**m);
+}
+
+// The attachment `rec` records (made by this or another process) on `ifindex`.
+Attachment AdoptedAttachment(DataplaneState& s, uint32_t ifindex, const abi::ila_attachment& rec)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+  Attachment a;
+  a.role = static_cast<Role>(rec.role);
+  a.ifindex = static_cast<int>(ifindex);
+  a.interface = internal::InterfaceName(a.ifindex).value_or(absl::StrCat("ifindex ", ifindex));
+  a.mode = rec.native == 2 ? AttachMode::kTc
+           : rec.native  ? AttachMode::kNative
+                         : AttachMode::kGeneric;
+  a.multiprog = rec.multiprog;
+  a.program_id = rec.prog_id;
+  a.mode_reason = internal::ModeReasonText(rec.mode_reason);
+  if (a.mode == AttachMode::kTc) a.libxdp_note = "tc (clsact ingress) filter, not XDP";
+  if (rec.steered) {
+    auto steer = s.steer.Lookup(0);
+    if (steer.ok() && steer->has_value()) {
+      for (uint32_t i = 0; i < (*steer)->count && i < ILA_MAX_STEER_CPUS; ++i) {
+        a.steer_cpus.push_back(static_cast<int>((*steer)->cpus[i]));
+      }
+    }
+  }
+  if (rec.peer_ifindex != 0) {
+    s.peer_napi[a.ifindex] = internal::PeerNapi{
+        rec.peer_netnsid < 0 ? std::nullopt : std::optional<int>(rec.peer_netnsid),
+        static_cast<int>(rec.peer_ifindex), rec.peer_prog_id};
+    a.peer_napi_attached = true;
+  }
+  return a;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& where,
                                                            const OpenOptions& options) {
   auto dir = where.Directory();
   if (!dir.ok()) return dir.status();
   if (absl::Status st = internal::CheckBpffs(*dir); !st.ok()) return st;
-
-  // The options the instance was created with decide the sizes this build expects.
-  std::string meta_path = *dir + "/maps/ila_meta";
-  internal::OwnedFd meta_fd = internal::OpenPinned(meta_path);
-  DataplaneConfig config;
-  if (meta_fd.get() >= 0) {
-    internal::TypedMap<uint32_t, abi::ila_meta> meta(meta_fd.get(), "ila_meta");
-    auto info = internal::MapInfo(meta_fd.get(), "ila_meta");
-    if (!info.ok()) return info.status();
-    if (info->value_size != sizeof(abi::ila_meta)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the ILA instance at ", *dir, " was made by a build with another layout (ila_meta value "
-          "size ", info->value_size, ", this build's is ", sizeof(abi::ila_meta),
-          "); refusing to misread it: upgrade with the matching build or Destroy it"));
-    }
-    auto m = meta.Lookup(0);
-    if (!m.ok()) return m.status();
-    if (!m->has_value() || (*m)->abi_version != ILA_ABI_VERSION) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the ILA instance at ", *dir, " has map layout version ",
-          m->has_value() ? (*m)->abi_version : 0, ", this build reads version ", ILA_ABI_VERSION,
-          "; refusing to misread it. To move across layouts: create this build's instance beside "
-          "it under another name, fill its tables, move the interfaces to it, then destroy the "
-          "old one with the build that made it (docs/abi.md)"));
-    }
-    config = ConfigOf(**m);
-  }
-  config.pinning = where;
-  auto expected = internal::ExpectedMaps(config);
+  auto config = PinnedConfig(*dir);
+  if (!config.ok()) return config.status();
+  config->pinning = where;
+  auto expected = internal::ExpectedMaps(*config);
   if (!expected.ok()) return expected.status();
 
   auto state = std::make_shared<DataplaneState>();
-  state->config = config;
+  state->config = *config;
   state->netns = internal::OwnedFd(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (absl::Status st = internal::OpenPins(*dir, &state->map_fds, &state->prog_fds, *expected);
       !st.ok()) {
@@ -214,34 +252,11 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& wh
   // Adopt the attachments another process made.
   auto records = state->attachment_records.Dump();
   if (!records.ok()) return records.status();
-  absl::MutexLock lock(&state->mu);
-  for (const auto& [ifindex, rec] : *records) {
-    Attachment a;
-    a.role = static_cast<Role>(rec.role);
-    a.ifindex = static_cast<int>(ifindex);
-    a.interface = internal::InterfaceName(a.ifindex).value_or(absl::StrCat("ifindex ", ifindex));
-    a.mode = rec.native == 2 ? AttachMode::kTc
-             : rec.native  ? AttachMode::kNative
-                           : AttachMode::kGeneric;
-    a.multiprog = rec.multiprog;
-    a.program_id = rec.prog_id;
-    a.mode_reason = internal::ModeReasonText(rec.mode_reason);
-    if (a.mode == AttachMode::kTc) a.libxdp_note = "tc (clsact ingress) filter, not XDP";
-    if (rec.steered) {
-      auto steer = state->steer.Lookup(0);
-      if (steer.ok() && steer->has_value()) {
-        for (uint32_t i = 0; i < (*steer)->count && i < ILA_MAX_STEER_CPUS; ++i) {
-          a.steer_cpus.push_back(static_cast<int>((*steer)->cpus[i]));
-        }
-      }
+  {
+    absl::MutexLock lock(&state->mu);
+    for (const auto& [ifindex, rec] : *records) {
+      state->attached[static_cast<int>(ifindex)] = AdoptedAttachment(*state, ifindex, rec);
     }
-    if (rec.peer_ifindex != 0) {
-      state->peer_napi[a.ifindex] = internal::PeerNapi{
-          rec.peer_netnsid < 0 ? std::nullopt : std::optional<int>(rec.peer_netnsid),
-          static_cast<int>(rec.peer_ifindex), rec.peer_prog_id};
-      a.peer_napi_attached = true;
-    }
-    state->attached[a.ifindex] = a;
   }
   std::unique_ptr<Dataplane> dp(new Dataplane(std::move(state)));
   if (options.keep_nexthop_cache) {
