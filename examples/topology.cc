@@ -32,513 +32,14 @@ extern char** environ;
 namespace ila::demo {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-std::atomic<bool> g_stop{false};
-
-void OnStopSignal(int) { g_stop.store(true); }
-
-std::string Errno(int err) { return std::strerror(err); }
-
-std::string Joined(const std::vector<std::string>& argv) { return absl::StrJoin(argv, " "); }
-
-bool PathExists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
-
-// Spawns argv in its own process group (a Ctrl-C on the terminal reaches only us; we stop the
-// children ourselves), stdout+stderr into `out_fd`, stdin from `in_fd` (or /dev/null when -1).
-absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int in_fd, int out_fd) {
-  if (argv.empty()) return absl::InvalidArgumentError("empty command");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (in_fd >= 0) {
-    posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  }
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) sigaddset(&defaults, s);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int err = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (err != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot run `", Joined(argv), "`: ", Errno(err)));
-  }
-  return pid;
-}
-
-int ExitCode(int wstatus) {
-  if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
-  if (WIFSIGNALED(wstatus)) return 128 + WTERMSIG(wstatus);
-  return -1;
-}
-
-// Terminates the process group of `pid` and reaps it: SIGTERM, then SIGKILL after `grace`.
-int TerminateAndReap(pid_t pid, Duration grace) {
-  kill(-pid, SIGTERM);
-  auto deadline = Clock::now() + grace;
-  int wstatus = 0;
-  while (true) {
-    pid_t r = waitpid(pid, &wstatus, WNOHANG);
-    if (r == pid) return ExitCode(wstatus);
-    if (r < 0 && errno != EINTR) return -1;
-    if (Clock::now() > deadline) {
-      kill(-pid, SIGKILL);
-      while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-      }
-      return ExitCode(wstatus);
-    }
-    usleep(10000);
-  }
-}
-
+// Topologies made by this process so far: part of their namespace names.
 std::atomic<unsigned> g_topology_serial{0};
-
 const SirPrefix kSir(0x20010db800000001ull);       // 2001:db8:0:1::/64
 constexpr char kSirAggregate[] = "2001:db8:0::/48";  // every SIR prefix, routed to the ILA router
 
 std::string Net64(uint64_t high) { return Ipv6Address::FromHalves(high, 0).ToString() + "/64"; }
 
 }  // namespace
-
-// ----- Stopping ------------------------------------------------------------------------------
-
-void RequestStop() { g_stop.store(true); }
-bool StopRequested() { return g_stop.load(); }
-
-void InstallStopSignalHandlers() {
-  struct sigaction sa {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: blocking calls return EINTR and look at the flag
-  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaction(s, &sa, nullptr);
-}
-
-absl::Status CheckNotStopped() {
-  if (StopRequested()) return absl::CancelledError("stopped by a signal");
-  return absl::OkStatus();
-}
-
-// ----- Child processes -----------------------------------------------------------------------
-
-namespace {
-
-// RunCommand; with honour_stop false it runs even after a stop was requested (cleanup).
-absl::StatusOr<CommandResult> RunCommandImpl(const std::vector<std::string>& argv,
-                                             Duration timeout, const std::string& input,
-                                             bool honour_stop) {
-  auto stopped = [honour_stop] { return honour_stop && StopRequested(); };
-  if (stopped()) return absl::CancelledError("stopped by a signal");
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe2: " + Errno(errno));
-  int in[2] = {-1, -1};
-  if (!input.empty() && pipe2(in, O_CLOEXEC) != 0) {
-    close(out[0]);
-    close(out[1]);
-    return absl::InternalError("pipe2: " + Errno(errno));
-  }
-  auto pid = Spawn(argv, in[0], out[1]);
-  close(out[1]);
-  if (in[0] >= 0) close(in[0]);
-  if (!pid.ok()) {
-    close(out[0]);
-    if (in[1] >= 0) close(in[1]);
-    return pid.status();
-  }
-  if (in[1] >= 0) {
-    // Inputs are small (ip batches): they fit the pipe buffer.
-    size_t off = 0;
-    while (off < input.size()) {
-      ssize_t n = write(in[1], input.data() + off, input.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      off += static_cast<size_t>(n);
-    }
-    close(in[1]);
-  }
-
-  CommandResult result;
-  const auto deadline = Clock::now() + timeout;
-  std::string why_killed;
-  bool eof = false;
-  while (!eof) {
-    if (stopped()) {
-      why_killed = "stopped by a signal";
-      break;
-    }
-    if (Clock::now() > deadline) {
-      why_killed = absl::StrCat("did not finish within ", timeout.count(), " ms");
-      break;
-    }
-    pollfd p{out[0], POLLIN, 0};
-    int r = poll(&p, 1, 100);
-    if (r <= 0) continue;
-    char buf[4096];
-    ssize_t n = read(out[0], buf, sizeof(buf));
-    if (n > 0) {
-      result.output.append(buf, static_cast<size_t>(n));
-    } else if (n == 0 || errno != EINTR) {
-      eof = true;
-    }
-  }
-  close(out[0]);
-  if (!why_killed.empty()) {
-    TerminateAndReap(*pid, Duration(1000));
-    absl::StatusCode code =
-        stopped() ? absl::StatusCode::kCancelled : absl::StatusCode::kDeadlineExceeded;
-    return absl::Status(code, absl::StrCat("`", Joined(argv), "` ", why_killed, "; output:\n",
-                                           result.output));
-  }
-  // The output is closed; the child is exiting (or has detached its output, which ours do not).
-  int wstatus = 0;
-  while (true) {
-    pid_t r = waitpid(*pid, &wstatus, WNOHANG);
-    if (r == *pid) break;
-    if (r < 0 && errno != EINTR) return absl::InternalError("waitpid: " + Errno(errno));
-    if (stopped() || Clock::now() > deadline) {
-      TerminateAndReap(*pid, Duration(1000));
-      return absl::DeadlineExceededError(absl::StrCat("`", Joined(argv), "` did not exit"));
-    }
-    usleep(2000);
-  }
-  result.exit_code = ExitCode(wstatus);
-  return result;
-}
-
-}  // namespace
-
-absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv, Duration timeout,
-                                         const std::string& input) {
-  return RunCommandImpl(argv, timeout, input, /*honour_stop=*/true);
-}
-
-absl::StatusOr<std::string> RunChecked(const std::vector<std::string>& argv, Duration timeout,
-                                       const std::string& input) {
-  auto r = RunCommand(argv, timeout, input);
-  if (!r.ok()) return r.status();
-  if (r->exit_code != 0) {
-    std::string out = r->output;
-    while (!out.empty() && out.back() == '\n') out.pop_back();
-    return absl::InternalError(
-        absl::StrCat("`", Joined(argv), "` failed (exit status ", r->exit_code, "): ", out));
-  }
-  return std::move(r->output);
-}
-
-struct BackgroundProcess::Shared {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::string output;
-  bool eof = false;
-  std::thread reader;
-};
-
-absl::StatusOr<std::unique_ptr<BackgroundProcess>> BackgroundProcess::Start(
-    const std::vector<std::string>& argv) {
-  if (absl::Status st = CheckNotStopped(); !st.ok()) return st;
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe2: " + Errno(errno));
-  auto pid = Spawn(argv, -1, out[1]);
-  close(out[1]);
-  if (!pid.ok()) {
-    close(out[0]);
-    return pid.status();
-  }
-  std::unique_ptr<BackgroundProcess> p(new BackgroundProcess());
-  p->pid_ = *pid;
-  p->shared_ = std::make_shared<Shared>();
-  p->shared_->reader = std::thread([s = p->shared_.get(), fd = out[0]] {
-    char buf[4096];
-    while (true) {
-      ssize_t n = read(fd, buf, sizeof(buf));
-      if (n < 0 && errno == EINTR) continue;
-      std::lock_guard<std::mutex> lock(s->mu);
-      if (n <= 0) {
-        s->eof = true;
-        s->cv.notify_all();
-        break;
-      }
-      s->output.append(buf, static_cast<size_t>(n));
-      s->cv.notify_all();
-    }
-    close(fd);
-  });
-  return p;
-}
-
-bool BackgroundProcess::WaitForOutput(const std::string& text, Duration timeout) {
-  std::unique_lock<std::mutex> lock(shared_->mu);
-  auto deadline = Clock::now() + timeout;
-  while (shared_->output.find(text) == std::string::npos) {
-    if (shared_->eof || StopRequested() || Clock::now() > deadline) return false;
-    shared_->cv.wait_for(lock, std::chrono::milliseconds(50));
-  }
-  return true;
-}
-
-void BackgroundProcess::Reap(bool terminate, Duration timeout) {
-  if (pid_ < 0) return;
-  auto deadline = Clock::now() + timeout;
-  int wstatus = 0;
-  while (!terminate) {
-    pid_t r = waitpid(pid_, &wstatus, WNOHANG);
-    if (r == pid_) {
-      exit_code_ = ExitCode(wstatus);
-      pid_ = -1;
-      break;
-    }
-    if ((r < 0 && errno != EINTR) || StopRequested() || Clock::now() > deadline) break;
-    usleep(10000);
-  }
-  if (pid_ >= 0) {
-    exit_code_ = TerminateAndReap(pid_, Duration(1000));
-    pid_ = -1;
-  }
-  if (shared_->reader.joinable()) shared_->reader.join();
-}
-
-CommandResult BackgroundProcess::Finish(Duration timeout) {
-  Reap(false, timeout);
-  std::lock_guard<std::mutex> lock(shared_->mu);
-  return CommandResult{exit_code_, shared_->output};
-}
-
-void BackgroundProcess::Signal(int sig) {
-  if (pid_ >= 0) kill(pid_, sig);
-}
-
-BackgroundProcess::~BackgroundProcess() {
-  if (shared_) Reap(true, Duration(0));
-}
-
-// ----- Network namespaces --------------------------------------------------------------------
-
-absl::StatusOr<std::unique_ptr<Netns>> Netns::Create(const std::string& name) {
-  const std::string path = "/run/netns/" + name;
-  if (PathExists(path)) {
-    return absl::AlreadyExistsError("network namespace " + name + " already exists");
-  }
-  // Not interruptible: a stop arriving while `ip netns add` runs would otherwise kill it after the
-  // namespace exists but before anything owns it, and the namespace would outlive the process.
-  auto added = RunCommandImpl({"ip", "netns", "add", name}, Duration(10000), "", false);
-  int fd = -1;
-  if (added.ok() && added->exit_code == 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    if (PathExists(path)) (void)RunCommandImpl({"ip", "netns", "del", name}, Duration(10000), "", false);
-    if (!added.ok()) return added.status();
-    if (added->exit_code != 0) {
-      return absl::InternalError(absl::StrCat("`ip netns add ", name, "` failed (exit status ",
-                                              added->exit_code, "): ", added->output));
-    }
-    return absl::InternalError("opening " + path + ": " + Errno(err));
-  }
-  std::unique_ptr<Netns> ns(new Netns(name, fd));  // owned from here: failures below delete it
-  if (absl::Status st = CheckNotStopped(); !st.ok()) return st;
-  // DAD would keep new addresses tentative for a second; "default" covers links created later.
-  for (const char* key : {"net/ipv6/conf/all/accept_dad", "net/ipv6/conf/default/accept_dad"}) {
-    if (absl::Status st = ns->Sysctl(key, "0"); !st.ok()) return st;
-  }
-  if (absl::Status st = ns->Ip({"link", "set", "lo", "up"}); !st.ok()) return st;
-  return ns;
-}
-
-Netns::~Netns() {
-  if (absl::Status st = Delete(); !st.ok()) {
-    std::fprintf(stderr, "warning: %s\n", std::string(st.message()).c_str());
-  }
-}
-
-absl::Status Netns::Delete() {
-  if (fd_ >= 0) {
-    close(fd_);  // an open fd would keep the namespace, and its links, alive
-    fd_ = -1;
-  }
-  if (name_.empty()) return absl::OkStatus();
-  std::string name = std::exchange(name_, {});
-  if (!PathExists("/run/netns/" + name)) return absl::OkStatus();
-  // Cleanup must happen even after a stop was requested.
-  auto r = RunCommandImpl({"ip", "netns", "del", name}, Duration(10000), "", false);
-  if (!r.ok()) return absl::InternalError("deleting network namespace " + name + ": " +
-                                          std::string(r.status().message()));
-  if (r->exit_code != 0) {
-    return absl::InternalError("deleting network namespace " + name + ": " + r->output);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Netns::Ip(const std::vector<std::string>& args) const {
-  std::vector<std::string> argv = {"ip", "-n", name_};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunChecked(argv).status();
-}
-
-absl::Status Netns::IpBatch(const std::vector<std::string>& commands) const {
-  std::string input = absl::StrJoin(commands, "\n") + "\n";
-  auto out = RunChecked({"ip", "-6", "-n", name_, "-batch", "-"}, Duration(30000), input);
-  if (!out.ok()) {
-    return absl::Status(out.status().code(), absl::StrCat(out.status().message(), "\nbatch:\n",
-                                                          input));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<CommandResult> Netns::Exec(const std::vector<std::string>& argv,
-                                          Duration timeout) const {
-  std::vector<std::string> full = {"ip", "netns", "exec", name_};
-  full.insert(full.end(), argv.begin(), argv.end());
-  return RunCommand(full, timeout);
-}
-
-absl::StatusOr<std::string> Netns::ExecChecked(const std::vector<std::string>& argv,
-                                               Duration timeout) const {
-  std::vector<std::string> full = {"ip", "netns", "exec", name_};
-  full.insert(full.end(), argv.begin(), argv.end());
-  return RunChecked(full, timeout);
-}
-
-absl::Status Netns::Sysctl(const std::string& key, const std::string& value) const {
-  // /proc/sys/net shows the namespace of the thread that opens it.
-  auto scope = NetnsScope::Enter(*this);
-  if (!scope.ok()) return scope.status();
-  const std::string path = "/proc/sys/" + key;
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return absl::InternalError("opening " + path + " in " + name_ + ": " + Errno(errno));
-  ssize_t n = write(fd, value.data(), value.size());
-  int err = errno;
-  close(fd);
-  if (n != static_cast<ssize_t>(value.size())) {
-    return absl::InternalError("writing " + value + " to " + path + " in " + name_ + ": " +
-                               Errno(err));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Netns::WaitForAddresses(Duration timeout) const {
-  const auto deadline = Clock::now() + timeout;
-  std::string last;
-  while (true) {
-    // One line per address: "2: up    inet6 fe80::.../64 scope link tentative ...".
-    auto out = RunChecked({"ip", "-6", "-n", name_, "-o", "addr", "show"});
-    if (!out.ok()) return out.status();
-    auto links = RunChecked({"ip", "-n", name_, "-o", "link", "show", "up"});
-    if (!links.ok()) return links.status();
-    // Tokens of each line: index, interface, family, address/len, ..., flags.
-    std::set<std::string> with_link_local;
-    bool ready = true;
-    std::istringstream addrs(*out);
-    std::string line;
-    while (std::getline(addrs, line)) {
-      std::istringstream words(line);
-      std::vector<std::string> w{std::istream_iterator<std::string>(words),
-                                 std::istream_iterator<std::string>()};
-      if (w.size() < 4) continue;
-      if (std::find(w.begin(), w.end(), "tentative") != w.end()) ready = false;
-      if (w[3].rfind("fe80:", 0) == 0) with_link_local.insert(w[1]);
-    }
-    std::istringstream up(*links);
-    while (ready && std::getline(up, line)) {
-      std::istringstream words(line);
-      std::string index, ifname;
-      words >> index >> ifname;
-      // ip may add lines of its own ("Error: Peer netns reference is invalid." while another
-      // namespace is being deleted): only "<index>: <name>..." lines describe links.
-      if (index.size() < 2 || index.back() != ':' ||
-          index.find_first_not_of("0123456789") != index.size() - 1) {
-        continue;
-      }
-      ifname = ifname.substr(0, ifname.find_first_of("@:"));
-      if (ifname != "lo" && !ifname.empty()) ready = with_link_local.contains(ifname);
-    }
-    if (ready) return absl::OkStatus();
-    last = *out;
-    if (absl::Status st = CheckNotStopped(); !st.ok()) return st;
-    if (Clock::now() > deadline) {
-      return absl::DeadlineExceededError("addresses in " + name_ + " still not usable after " +
-                                         std::to_string(timeout.count()) + " ms:\n" + last);
-    }
-    usleep(20000);
-  }
-}
-
-absl::StatusOr<NetnsScope> NetnsScope::Enter(const Netns& ns) {
-  int original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (original < 0) return absl::InternalError("opening /proc/thread-self/ns/net: " + Errno(errno));
-  if (setns(ns.fd(), CLONE_NEWNET) != 0) {
-    int err = errno;
-    close(original);
-    return absl::InternalError("entering network namespace " + ns.name() + ": " + Errno(err));
-  }
-  return NetnsScope(original);
-}
-
-NetnsScope::NetnsScope(NetnsScope&& other) noexcept
-    : original_(std::exchange(other.original_, -1)) {}
-
-NetnsScope::~NetnsScope() {
-  if (original_ < 0) return;
-  if (setns(original_, CLONE_NEWNET) != 0) {
-    std::fprintf(stderr, "fatal: cannot return to the original network namespace: %s\n",
-                 std::strerror(errno));
-    std::abort();
-  }
-  close(original_);
-}
-
-std::vector<std::string> NamespacesWithPrefix(const std::string& prefix) {
-  std::vector<std::string> found;
-  DIR* dir = opendir("/run/netns");
-  if (dir == nullptr) return found;
-  while (const dirent* e = readdir(dir)) {
-    std::string name = e->d_name;
-    if (name.rfind(prefix, 0) == 0) found.push_back(name);
-  }
-  closedir(dir);
-  return found;
-}
-
-std::vector<std::string> RemoveStaleNamespaces(const std::string& tag) {
-  std::vector<std::string> removed;
-  const std::string prefix = tag + "-";
-  for (const std::string& name : NamespacesWithPrefix(prefix)) {
-    const std::string rest = name.substr(prefix.size());
-    const size_t dash = rest.find('-');
-    if (dash == 0 || dash == std::string::npos ||
-        rest.find_first_not_of("0123456789") != dash) {
-      continue;  // not one of ours
-    }
-    const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
-    if (kill(pid, 0) == 0 || errno != ESRCH) continue;  // its process is alive
-    if (auto pids = RunCommandImpl({"ip", "netns", "pids", name}, Duration(5000), "", false);
-        pids.ok()) {
-      std::istringstream in(pids->output);
-      long stray;
-      while (in >> stray) kill(static_cast<pid_t>(stray), SIGKILL);
-    }
-    auto r = RunCommandImpl({"ip", "netns", "del", name}, Duration(10000), "", false);
-    if (r.ok() && r->exit_code == 0) removed.push_back(name);
-  }
-  return removed;
-}
-
 // ----- The topology --------------------------------------------------------------------------
 
 SirPrefix Topology::Sir() { return kSir; }
@@ -579,9 +80,32 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Topology::MakeDataplane(const Netns& 
 
 absl::Status Topology::Build() {
   hosts_.resize(kHosts);
-  const std::string mtu = std::to_string(options_.underlay_mtu);
-  const std::string csum(ToString(options_.csum_mode));
+  if (absl::Status st = MakeNamespaces(); !st.ok()) return st;
+  if (absl::Status st = PlumbUnderlay(); !st.ok()) return st;
+  std::vector<SirPrefix> prefixes = {kSir};
+  prefixes.insert(prefixes.end(), options_.extra_sir_prefixes.begin(),
+                  options_.extra_sir_prefixes.end());
+  if (absl::Status st = StartRouter(prefixes); !st.ok()) return st;
+  for (int i = 0; i < kHosts; ++i) {
+    if (absl::Status st = StartHost(i, prefixes); !st.ok()) return st;
+  }
+  if (options_.default_containers) {
+    const std::pair<const char*, int> defaults[] = {{"c1a", 0}, {"c1b", 0}, {"c2a", 1}, {"c2b", 1}};
+    for (const auto& [name, host] : defaults) {
+      const uint64_t id = std::strtoull(name, nullptr, 16);  // "c1a" -> ::c1a
+      auto c = AddContainerNoWait(name, host, Identifier(id));
+      if (!c.ok()) return c.status();
+    }
+  }
+  Log("waiting until every address is usable (the kernel's linkwatch can take a second)");
+  for (const Netns* ns : AllNamespaces()) {
+    if (absl::Status st = ns->WaitForAddresses(); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
 
+// The namespaces: the underlay routers r1 and r2, the ILA router, the hosts (with forwarding).
+absl::Status Topology::MakeNamespaces() {
   Log("namespaces " + prefix_ + "{r1,r2,ilr,host1,host2}: the underlay, the ILA router, two hosts");
   auto r1 = NewNetns("r1");
   if (!r1.ok()) return r1.status();
@@ -612,6 +136,13 @@ absl::Status Topology::Build() {
     if (absl::Status st = ns->Sysctl("net/ipv6/conf/all/forwarding", "1"); !st.ok()) return st;
   }
 
+  return absl::OkStatus();
+}
+
+// The underlay: links r1 <-> r2, hosts and router to r1/r2, addresses and routes (locators to
+// their hosts, the SIR aggregate to the ILA router).
+absl::Status Topology::PlumbUnderlay() {
+  const std::string mtu = std::to_string(options_.underlay_mtu);
   // Underlay links, created from r1 / r2 with the peer placed straight into its namespace.
   const std::string& n_r2 = r2_->name();
   const std::string& n_h1 = hosts_[0].ns->name();
@@ -687,11 +218,11 @@ absl::Status Topology::Build() {
     return st;
   }
 
-  std::vector<SirPrefix> prefixes = {kSir};
-  prefixes.insert(prefixes.end(), options_.extra_sir_prefixes.begin(),
-                  options_.extra_sir_prefixes.end());
+  return absl::OkStatus();
+}
 
-  // The ILA router: the router role on its only interface, the full mapping table.
+// The ILA router: the router role on its only interface, the full mapping table.
+absl::Status Topology::StartRouter(const std::vector<SirPrefix>& prefixes) {
   Log("ILA router: Dataplane::Create, sir_prefixes().Add, AttachRouter(\"up\")");
   auto rdp = MakeDataplane(*router_.ns, options_.router_config);
   if (!rdp.ok()) return rdp.status();
@@ -710,45 +241,36 @@ absl::Status Topology::Build() {
     return st;
   }
 
-  for (int i = 0; i < kHosts; ++i) {
-    Host& h = hosts_[static_cast<size_t>(i)];
-    Log(h.name + ": Dataplane::Create, sir_prefixes().Add, locators().Upsert(" +
-        h.locator.ToString() + " -> " + kSir.ToString() + ", " + csum + "), AttachUplink(\"up\")");
-    auto dp = MakeDataplane(*h.ns, options_.host_config);
-    if (!dp.ok()) return dp.status();
-    h.dp = std::move(*dp);
-    if (absl::Status st = OnHost(i, [&](Dataplane& d) -> absl::Status {
-          for (SirPrefix p : prefixes) {
-            if (absl::Status s = d.sir_prefixes().Add(p); !s.ok()) return s;
-          }
-          if (absl::Status s = d.locators().Upsert(
-                  {.locator = h.locator, .sir_prefix = kSir, .csum_mode = options_.csum_mode});
-              !s.ok()) {
-            return s;
-          }
-          InterfaceAttach request{h.uplink, options_.uplink_attach_mode.value_or(options_.attach_mode),
-                                  {}};
-          auto att = d.AttachUplink(request);
-          if (!att.ok()) return att.status();
-          h.uplink_attachment = *att;
-          return absl::OkStatus();
-        });
-        !st.ok()) {
-      return st;
-    }
-  }
+  return absl::OkStatus();
+}
 
-  if (options_.default_containers) {
-    const std::pair<const char*, int> defaults[] = {{"c1a", 0}, {"c1b", 0}, {"c2a", 1}, {"c2b", 1}};
-    for (const auto& [name, host] : defaults) {
-      const uint64_t id = std::strtoull(name, nullptr, 16);  // "c1a" -> ::c1a
-      auto c = AddContainerNoWait(name, host, Identifier(id));
-      if (!c.ok()) return c.status();
-    }
-  }
-  Log("waiting until every address is usable (the kernel's linkwatch can take a second)");
-  for (const Netns* ns : AllNamespaces()) {
-    if (absl::Status st = ns->WaitForAddresses(); !st.ok()) return st;
+// Host `i`: its data plane, prefixes, locator and uplink.
+absl::Status Topology::StartHost(int i, const std::vector<SirPrefix>& prefixes) {
+  const std::string csum(ToString(options_.csum_mode));
+  Host& h = hosts_[static_cast<size_t>(i)];
+  Log(h.name + ": Dataplane::Create, sir_prefixes().Add, locators().Upsert(" +
+      h.locator.ToString() + " -> " + kSir.ToString() + ", " + csum + "), AttachUplink(\"up\")");
+  auto dp = MakeDataplane(*h.ns, options_.host_config);
+  if (!dp.ok()) return dp.status();
+  h.dp = std::move(*dp);
+  if (absl::Status st = OnHost(i, [&](Dataplane& d) -> absl::Status {
+        for (SirPrefix p : prefixes) {
+          if (absl::Status s = d.sir_prefixes().Add(p); !s.ok()) return s;
+        }
+        if (absl::Status s = d.locators().Upsert(
+                {.locator = h.locator, .sir_prefix = kSir, .csum_mode = options_.csum_mode});
+            !s.ok()) {
+          return s;
+        }
+        InterfaceAttach request{h.uplink, options_.uplink_attach_mode.value_or(options_.attach_mode),
+                                {}};
+        auto att = d.AttachUplink(request);
+        if (!att.ok()) return att.status();
+        h.uplink_attachment = *att;
+        return absl::OkStatus();
+      });
+      !st.ok()) {
+    return st;
   }
   return absl::OkStatus();
 }

@@ -274,6 +274,11 @@ class Topology {
  private:
   explicit Topology(TopologyOptions options) : options_(std::move(options)) {}
   absl::Status Build();
+  // The steps of Build.
+  absl::Status MakeNamespaces();
+  absl::Status PlumbUnderlay();
+  absl::Status StartRouter(const std::vector<SirPrefix>& prefixes);
+  absl::Status StartHost(int i, const std::vector<SirPrefix>& prefixes);
   void Log(const std::string& line) const;
   std::string NsName(const std::string& role) const { return prefix_ + role; }
   absl::StatusOr<std::unique_ptr<Netns>> NewNetns(const std::string& role);

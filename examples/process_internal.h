@@ -1,0 +1,21 @@
+// What the demo's namespace code (netns.cc) shares with its process code (process.cc).
+#ifndef ILA_EXAMPLES_PROCESS_INTERNAL_H_
+#define ILA_EXAMPLES_PROCESS_INTERNAL_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "topology.h"
+
+namespace ila::demo::internal {
+
+bool PathExists(const std::string& path);
+// RunCommand, optionally ignoring a stop request (cleanup must run after one).
+absl::StatusOr<CommandResult> RunCommandImpl(const std::vector<std::string>& argv,
+                                             Duration timeout, const std::string& input,
+                                             bool honour_stop);
+
+}  // namespace ila::demo::internal
+
+#endif  // ILA_EXAMPLES_PROCESS_INTERNAL_H_
