@@ -112,11 +112,14 @@ class EndpointTable {
   // Registers (or updates) a container; the interface must exist and the SIR prefix be registered.
   // The interface becomes a redirect target. Does not attach a program (Dataplane does that).
   [[nodiscard]] absl::Status Upsert(const Endpoint& endpoint);
+  // The same, but AlreadyExists (nothing changed) when the SIR address has an endpoint already.
+  [[nodiscard]] absl::Status Add(const Endpoint& endpoint);
   [[nodiscard]] absl::Status Remove(const SirAddress& sir);
   [[nodiscard]] absl::StatusOr<Endpoint> Get(const SirAddress& sir) const;
   [[nodiscard]] absl::StatusOr<std::vector<Endpoint>> List() const;
 
  private:
+  absl::Status Write(const Endpoint& endpoint, bool only_new);
   std::shared_ptr<internal::DataplaneState> state_;
 };
 
@@ -124,7 +127,10 @@ class EndpointTable {
 class SirPrefixTable {
  public:
   explicit SirPrefixTable(std::shared_ptr<internal::DataplaneState> state);
+  // AlreadyExists (nothing changed) when the prefix is registered already.
   [[nodiscard]] absl::Status Add(SirPrefix prefix);
+  // Registers the prefix unless it is registered already.
+  [[nodiscard]] absl::Status Upsert(SirPrefix prefix);
   // Refused while mappings or endpoints in the prefix exist.
   [[nodiscard]] absl::Status Remove(SirPrefix prefix);
   [[nodiscard]] absl::StatusOr<std::vector<SirPrefix>> List() const;

@@ -27,7 +27,10 @@ using internal::ToAbi;
 
 EndpointTable::EndpointTable(std::shared_ptr<DataplaneState> state) : state_(std::move(state)) {}
 
-absl::Status EndpointTable::Upsert(const Endpoint& ep) {
+absl::Status EndpointTable::Add(const Endpoint& ep) { return Write(ep, true); }
+absl::Status EndpointTable::Upsert(const Endpoint& ep) { return Write(ep, false); }
+
+absl::Status EndpointTable::Write(const Endpoint& ep, bool only_new) {
   internal::InDataplaneNetns in_netns(*state_);
   if (!in_netns.status().ok()) return in_netns.status();
   if (ep.mac.IsZero()) {
@@ -49,6 +52,15 @@ absl::Status EndpointTable::Upsert(const Endpoint& ep) {
     return st;
   }
   abi::ila_endpoint_key key{ToAbi(ep.sir.address())};
+  if (only_new) {
+    auto existing = s.endpoints.Lookup(key);
+    if (!existing.ok()) return existing.status();
+    if (existing->has_value()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "SIR address ", ep.sir.ToString(), " has an endpoint already (on ifindex ",
+          (*existing)->ifindex, "); replace it with Upsert"));
+    }
+  }
   abi::ila_source_key skey{static_cast<uint32_t>(ep.ifindex)};
   // The interface may have served another SIR address before: that registration ends.
   auto old_source = s.sources.Lookup(skey);

@@ -26,10 +26,23 @@ using internal::ToAbi;
 
 SirPrefixTable::SirPrefixTable(std::shared_ptr<DataplaneState> state) : state_(std::move(state)) {}
 
+absl::Status SirPrefixTable::Upsert(SirPrefix prefix) {
+  abi::ila_sir_prefix_key key{};
+  internal::Put64(key.prefix_be, prefix.value());
+  absl::MutexLock lock(&state_->mu);
+  return state_->sir_prefixes.Update(key, abi::ila_sir_prefix_value{});
+}
+
 absl::Status SirPrefixTable::Add(SirPrefix prefix) {
   abi::ila_sir_prefix_key key{};
   internal::Put64(key.prefix_be, prefix.value());
   absl::MutexLock lock(&state_->mu);
+  auto found = state_->sir_prefixes.Lookup(key);
+  if (!found.ok()) return found.status();
+  if (found->has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat("SIR prefix ", prefix.ToString(),
+                                                 " is registered already"));
+  }
   return state_->sir_prefixes.Update(key, abi::ila_sir_prefix_value{});
 }
 

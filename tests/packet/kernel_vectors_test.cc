@@ -732,7 +732,7 @@ class Replayer {
         for (const Ipv6Address& sir : sirs) {
           Mapping mapping{SirAddress::From(sir), lwt->locator, Flavour(lwt->mode, compat),
                           lwt->ident};
-          REQUIRE(dp_.sir_prefixes().Add(mapping.sir.prefix).ok());
+          REQUIRE(dp_.sir_prefixes().Upsert(mapping.sir.prefix).ok());
           absl::Status st = dp_.mappings().Upsert(mapping);
           INFO("Upsert(" << sir << " -> " << lwt->locator << "): " << st.ToString());
           if (st.ok()) {
@@ -762,7 +762,7 @@ class Replayer {
         }
       } else if (const auto* x = std::get_if<XlatLine>(&c.config[n])) {
         LocatorEntry entry{x->match, x->sir_prefix, Flavour(x->mode, compat)};
-        REQUIRE(dp_.sir_prefixes().Add(x->sir_prefix).ok());
+        REQUIRE(dp_.sir_prefixes().Upsert(x->sir_prefix).ok());
         absl::Status st = dp_.locators().Upsert(entry);
         INFO("LocatorTable::Upsert: " << st.ToString());
         if (kernel.rc != 0 && duplicate) {

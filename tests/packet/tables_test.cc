@@ -458,3 +458,36 @@ TEST_CASE("TypedMap batch operations: chunks, buckets bigger than the buffer, li
   REQUIRE(elems->keys.size() == 100);
   for (uint32_t i = 0; i < 100; ++i) CHECK(elems->keys[i] == i);
 }
+
+TEST_CASE("Add means add and Upsert means upsert, for SIR prefixes and endpoints") {
+  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  ILA_SKIP_IF(testing::NetnsUnavailableReason());
+  auto host = testing::HostFixture::Create();
+  INFO(host.status().ToString());
+  REQUIRE(host.ok());
+  Dataplane& dp = (*host)->dp();
+  using H = testing::HostFixture;
+  // The fixture registered the SIR prefix and attached c1 (its endpoint).
+  absl::Status again = dp.sir_prefixes().Add(H::Sir());
+  CHECK(absl::IsAlreadyExists(again));
+  CHECK_THAT(std::string(again.message()), Catch::Contains("is registered already"));
+  CHECK(dp.sir_prefixes().Upsert(H::Sir()).ok());
+  auto prefixes = dp.sir_prefixes().List();
+  REQUIRE(prefixes.ok());
+  CHECK(prefixes->size() == 1);
+
+  Endpoint c1{(*host)->c1h(), H::C1(), H::C1Mac()};
+  auto before = dp.endpoints().Get(H::C1());
+  REQUIRE(before.ok());
+  absl::Status twice = dp.endpoints().Add(c1);
+  CHECK(absl::IsAlreadyExists(twice));
+  CHECK_THAT(std::string(twice.message()), Catch::Contains("has an endpoint already"));
+  CHECK(dp.endpoints().Upsert(c1).ok());
+  auto after = dp.endpoints().Get(H::C1());
+  REQUIRE(after.ok());
+  CHECK(*after == *before);
+  // A new address is added.
+  SirAddress c9{H::Sir(), Identifier(0x9)};
+  CHECK(dp.endpoints().Add({(*host)->c2h(), c9, MacAddress({0x02, 0, 0, 0, 0xc9, 0x01})}).ok());
+  CHECK(dp.endpoints().Get(c9).ok());
+}
