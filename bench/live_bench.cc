@@ -144,7 +144,7 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
     // The data plane's own count of what it translated and redirected in the ILA bursts.
     Stats d = stats_after->Since(*stats_before);
     state.counters["translated"] =
-        static_cast<double>(d.Packets(out ? "tx_remote" : "rx_delivered"));
+        static_cast<double>(out ? d.Packets("tx_remote") : d.Packets("rx_delivered"));
     if (!out) state.counters["steered"] = static_cast<double>(d.Packets("steered"));
   }
   if (steered) {

@@ -31,7 +31,9 @@ absl::Status Expect(HostFixture& host, const PathCase& c) {
                                    : std::string(testing::VerdictName(r.verdict)),
                      "; counters: ", r.delta.ToText()));
   }
-  if (!c.counter.empty() && r.delta.Packets(c.counter) != 1) {
+  auto counter = CounterName::Parse(c.counter.empty() ? "tx_remote" : c.counter);
+  if (!counter.ok()) return counter.status();
+  if (!c.counter.empty() && r.delta.Packets(*counter) != 1) {
     return absl::FailedPreconditionError(absl::StrCat(c.name, ": expected counter ", c.counter,
                                                       " to count it; counters: ", r.delta.ToText()));
   }

@@ -74,10 +74,10 @@ void Expect(bool ok, const std::string& what) {
   if (!ok) throw Failure{what};
 }
 
-std::string Counters(const ila::Stats& s, const std::vector<std::string>& names) {
+std::string Counters(const ila::Stats& s, const std::vector<ila::CounterName>& names) {
   std::string out;
-  for (const std::string& n : names) {
-    out += (out.empty() ? "" : "  ") + n + "=" + std::to_string(s.Packets(n));
+  for (ila::CounterName n : names) {
+    out += (out.empty() ? "" : "  ") + std::string(n.str()) + "=" + std::to_string(s.Packets(n));
   }
   return out;
 }
@@ -188,8 +188,8 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   Ping(*topo, "c1a", "c1b");
   auto h1_delta = Check(topo->HostStats(0), "stats").Since(h1_before);
   auto h2_delta = Check(topo->HostStats(1), "stats").Since(h2_before);
-  const std::vector<std::string> moved = {"tx_remote", "rx_delivered", "tx_local",
-                                          "pass_no_neighbour"};
+  const std::vector<ila::CounterName> moved = {"tx_remote", "rx_delivered", "tx_local",
+                                              "pass_no_neighbour"};
   Say("host1 counters moved: " + Counters(h1_delta, moved));
   Say("host2 counters moved: " + Counters(h2_delta, moved));
   Say("=> tx_remote: translated and sent to the other host; rx_delivered: translated back and");

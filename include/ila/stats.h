@@ -3,12 +3,71 @@
 #ifndef ILA_STATS_H_
 #define ILA_STATS_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/status/statusor.h"
+
 namespace ila {
+
+// Every counter's stable snake_case name, in the data plane's order.
+inline constexpr std::string_view kCounterNames[] = {
+    "tx_remote",
+    "tx_local",
+    "rx_delivered",
+    "rx_reforwarded",
+    "router_forwarded",
+    "pass_not_ipv6",
+    "pass_link_local",
+    "pass_not_sir",
+    "pass_not_local_locator",
+    "pass_hop_limit",
+    "pass_miss",
+    "pass_no_neighbour",
+    "pass_fib",
+    "pass_egress_not_redirectable",
+    "drop_spoofed_source",
+    "drop_unregistered_interface",
+    "drop_miss",
+    "drop_router_miss",
+    "drop_endpoint_gone",
+    "drop_truncated",
+    "drop_bad_version",
+    "drop_bad_length",
+    "transport_not_adjusted",
+    "icmp_inner_translated",
+    "icmp_inner_unknown",
+    "miss_event",
+    "miss_event_lost",
+    "steered",
+    "nexthop_learned",
+    "nexthop_hit",
+};
+inline constexpr size_t kCounterCount = sizeof(kCounterNames) / sizeof(kCounterNames[0]);
+
+// A counter's name, checked: a literal that names no counter does not compile
+// (Packets("tx_remtoe") is an error, not a silent zero); a name known only at run time goes
+// through Parse, which says NotFound.
+class CounterName {
+ public:
+  consteval CounterName(const char* name) : index_(IndexOf(name)) {}  // NOLINT: implicit
+  static absl::StatusOr<CounterName> Parse(std::string_view name);
+  std::string_view str() const { return kCounterNames[index_]; }
+  size_t index() const { return index_; }
+
+ private:
+  struct FromIndex {};
+  CounterName(FromIndex, size_t index) : index_(index) {}
+  static consteval size_t IndexOf(std::string_view name) {
+    for (size_t i = 0; i < kCounterCount; ++i)
+      if (kCounterNames[i] == name) return i;
+    throw "no counter has this name (ila::kCounterNames lists them)";
+  }
+  size_t index_;
+};
 
 enum class CounterKind { kForwarded, kPassed, kDropped, kObservation };
 
@@ -23,9 +82,9 @@ struct Counter {
 struct Stats {
   std::vector<Counter> counters;  // every counter, in a fixed order, zeros included
 
-  // The counter with `name`; packets and bytes 0 for an unknown name.
-  const Counter& Get(std::string_view name) const;
-  uint64_t Packets(std::string_view name) const { return Get(name).packets; }
+  // The counter `name` (zeros in a Stats that holds no counters).
+  const Counter& Get(CounterName name) const;
+  uint64_t Packets(CounterName name) const { return Get(name).packets; }
   uint64_t TotalDropped() const;
   // Per-counter difference (this - earlier), for deltas around an action.
   Stats Since(const Stats& earlier) const;

@@ -87,6 +87,13 @@ constexpr bool SpecsInEnumOrder() {
   return true;
 }
 static_assert(SpecsInEnumOrder(), "kCounterSpecs must list every ila_stat in enum order");
+constexpr bool NamesAsPublished() {
+  if (kCounterCount != kCounterSpecs.size()) return false;
+  for (size_t i = 0; i < kCounterCount; ++i)
+    if (kCounterNames[i] != kCounterSpecs[i].name) return false;
+  return true;
+}
+static_assert(NamesAsPublished(), "ila::kCounterNames (stats.h) must match kCounterSpecs");
 
 Stats MakeStats(const std::array<abi::ila_stat_value, abi::ILA_STAT__COUNT>& totals) {
   Stats s;
@@ -111,11 +118,21 @@ std::vector<std::string_view> CounterNames() {
   return out;
 }
 
-const Counter& Stats::Get(std::string_view name) const {
-  static const Counter kNone{"", CounterKind::kObservation, "", 0, 0};
+const Counter& Stats::Get(CounterName name) const {
+  if (name.index() < counters.size() && counters[name.index()].name == name.str()) {
+    return counters[name.index()];
+  }
   for (const Counter& c : counters)
-    if (c.name == name) return c;
-  return kNone;
+    if (c.name == name.str()) return c;
+  static const Counter kNone{"", CounterKind::kObservation, "", 0, 0};
+  return kNone;  // a Stats with no counters: nothing counted
+}
+
+absl::StatusOr<CounterName> CounterName::Parse(std::string_view name) {
+  for (size_t i = 0; i < kCounterCount; ++i) {
+    if (kCounterNames[i] == name) return CounterName(FromIndex{}, i);
+  }
+  return absl::NotFoundError(absl::StrCat("no counter named \"", internal::Av(name), "\""));
 }
 
 uint64_t Stats::TotalDropped() const {
@@ -128,7 +145,9 @@ uint64_t Stats::TotalDropped() const {
 Stats Stats::Since(const Stats& earlier) const {
   Stats out = *this;
   for (Counter& c : out.counters) {
-    const Counter& e = earlier.Get(c.name);
+    auto name = CounterName::Parse(c.name);
+    if (!name.ok()) continue;
+    const Counter& e = earlier.Get(*name);
     c.packets -= e.packets;
     c.bytes -= e.bytes;
   }

@@ -1,3 +1,4 @@
+#include "support/host_fixture.h"
 #include "e2e/e2e_support.h"
 
 #include <algorithm>
@@ -59,7 +60,7 @@ uint64_t Packets(const Stats& stats, const std::string& name) {
   std::vector<std::string_view> names = CounterNames();
   INFO("counter " << name);
   REQUIRE(std::find(names.begin(), names.end(), std::string_view(name)) != names.end());
-  return stats.Packets(name);
+  return stats.Packets(ila::testing::CounterNamed(name));
 }
 
 Stats HostStats(demo::Topology& topo, int host) {

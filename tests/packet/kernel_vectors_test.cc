@@ -946,7 +946,7 @@ class Replayer {
                  << "), got " << VerdictName(r.verdict) << "; counters:\n"
                  << r.delta.ToText());
     REQUIRE(VerdictName(r.verdict) == VerdictName(p.verdict));
-    CHECK(r.delta.Packets(p.stat) == 1);
+    CHECK(r.delta.Packets(CounterNamed(p.stat)) == 1);
     if (p.verdict != XDP_DROP) CHECK(r.delta.TotalDropped() == 0);
     CHECK(r.delta.Packets("transport_not_adjusted") == (p.not_adjustable ? 1u : 0u));
     if (p.icmp_error_delivered) {

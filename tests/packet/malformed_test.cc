@@ -296,7 +296,7 @@ void EveryPrefix(HostFixture& host, const Path& p, const Bytes& full, size_t upt
     CHECK((r.verdict == XDP_DROP || r.verdict == XDP_PASS));
     CHECK(VerdictName(r.verdict) == VerdictName(XDP_DROP));
     CHECK(Hex(r.frame) == Hex(in));
-    RequireOnly(r, why);
+    RequireOnly(r, CounterNamed(why));
   }
 }
 
@@ -339,7 +339,7 @@ TEST_CASE("frames truncated at every length are never translated and always coun
     // The whole frame is translated: what is refused below is refused for being short.
     XdpRun whole = Run(*host, c.path.role, c.full, c.path.ingress);
     RequireVerdict(whole, XDP_REDIRECT);
-    RequireOnly(whole, c.whole_outcome);
+    RequireOnly(whole, CounterNamed(c.whole_outcome));
     REQUIRE(c.full.size() > kTcpEnd);
 
     // Cut anywhere up to the end of the TCP header, the payload length still claiming it all.
@@ -368,7 +368,7 @@ TEST_CASE("frames truncated at every length are never translated and always coun
         CHECK(Hex(r.frame) == Hex(EthernetIpv6(c.dst_mac, c.src_mac, want)));
         CHECK(Hex(Bytes(r.frame.begin() + kEthLen + kIpv6Len, r.frame.end())) ==
               Hex(Bytes(in.begin() + kEthLen + kIpv6Len, in.end())));
-        RequireOnly(r, c.whole_outcome, {"transport_not_adjusted"});
+        RequireOnly(r, CounterNamed(c.whole_outcome), {"transport_not_adjusted"});
       }
     }
 

@@ -43,9 +43,9 @@ void SameAsXdp(HostFixture& host, const Bytes& in, int expected_xdp_verdict,
   XdpRun b = RunQuiet([&] { return host.RunTc(tc, in, host.c1h()); });
   INFO("xdp moved: " << Moved(a.delta) << "\ntc moved: " << Moved(b.delta));
   REQUIRE(a.verdict == expected_xdp_verdict);
-  CHECK(a.delta.Packets(expected_counter) == 1);
+  CHECK(a.delta.Packets(CounterNamed(expected_counter)) == 1);
   CheckTcSameAsXdp(a, b);
-  for (const char* nexthop : {"nexthop_hit", "nexthop_learned"})
+  for (CounterName nexthop : {CounterName("nexthop_hit"), CounterName("nexthop_learned")})
     CHECK(b.delta.Packets(nexthop) == a.delta.Packets(nexthop));
 }
 

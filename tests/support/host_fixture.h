@@ -15,6 +15,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "ila/dataplane.h"
@@ -22,6 +23,14 @@
 #include "support/packet.h"
 
 namespace ila::testing {
+
+// The counter called `name`, known only at run time (a literal converts to CounterName by itself
+// and is checked when compiled); an unknown name fails the test with the library's message.
+inline CounterName CounterNamed(std::string_view name) {
+  auto n = CounterName::Parse(name);
+  if (!n.ok()) throw std::invalid_argument(std::string(n.status().message()));
+  return *n;
+}
 
 struct XdpRun {
   int verdict = -1;  // XDP_* return code

@@ -1,5 +1,6 @@
 // Unit tests for include/ila/types.h: text forms (iproute2 / RFC 5952), parse errors, accessors,
 // ordering and hashing.
+#include "ila/stats.h"
 #include "ila/types.h"
 
 #include <array>
@@ -528,3 +529,22 @@ TEST_CASE("Value types hash with absl::Hash and work in hash and ordered sets",
 
 }  // namespace
 }  // namespace ila
+
+TEST_CASE("counter names: a literal is checked when compiled, a run-time name by Parse") {
+  ila::CounterName tx = "tx_remote";
+  CHECK(tx.str() == "tx_remote");
+  auto parsed = ila::CounterName::Parse("drop_spoofed_source");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->str() == "drop_spoofed_source");
+  auto bad = ila::CounterName::Parse("tx_remtoe");
+  CHECK(absl::IsNotFound(bad.status()));
+  CHECK(std::string(bad.status().message()) == "no counter named \"tx_remtoe\"");
+  // Every published name parses to itself, in order.
+  for (size_t i = 0; i < ila::kCounterCount; ++i) {
+    auto n = ila::CounterName::Parse(ila::kCounterNames[i]);
+    REQUIRE(n.ok());
+    CHECK(n->index() == i);
+  }
+  // An empty Stats counts nothing.
+  CHECK(ila::Stats{}.Packets("tx_remote") == 0);
+}

@@ -1,0 +1,20 @@
+# A counter name that does not exist is a compile error (ila::CounterName is consteval), and a
+# real one compiles: both snippets are compiled here. Arguments: -DINCLUDE_DIR= -DCXX= -DDIR=
+foreach(kind good bad)
+  if(kind STREQUAL good)
+    set(name "tx_remote")
+  else()
+    set(name "tx_remtoe")
+  endif()
+  set(src "${DIR}/counter_name_${kind}.cc")
+  file(WRITE "${src}" "#include \"ila/stats.h\"\nuint64_t F(const ila::Stats& s) { return s.Packets(\"${name}\"); }\n")
+  execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -I${INCLUDE_DIR} ${src}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(kind STREQUAL good AND NOT rc EQUAL 0)
+    message(FATAL_ERROR "Packets(\"tx_remote\") does not compile:\n${err}")
+  endif()
+  if(kind STREQUAL bad AND rc EQUAL 0)
+    message(FATAL_ERROR "Packets(\"tx_remtoe\") compiled: an unknown counter name must not")
+  endif()
+endforeach()
+message(STATUS "an unknown counter name is a compile error; a known one compiles")
