@@ -179,7 +179,9 @@ static inline __u32 ila_slot_home(__u64 k0, __u64 k1, __u32 bits) {
 }
 
 
-// ila_sources: host-side container interface -> the only source address it may send from.
+// ila_sources: host-side container interface -> one of the SIR addresses registered on it (an
+// interface may serve several; each is checked in its own slot). The programs read it only to
+// tell an interface without an endpoint from a spoofed source.
 struct ila_source_key {
   __u32 ifindex;
 };

@@ -71,7 +71,7 @@ void UndoAttachLocked(DataplaneState& s, const Attachment* att,
   if (att) (void)internal::DetachProgram(*att);
   if (endpoint) {
     s.DropEndpointLocked(abi::ila_endpoint_key{internal::ToAbi(endpoint->sir.address())});
-    (void)s.sources.Delete(abi::ila_source_key{static_cast<uint32_t>(ifindex)});
+    s.RefreshSourceLocked(ifindex);
   }
   (void)s.DropRedirectTargetLocked(ifindex);
 }
@@ -188,17 +188,10 @@ absl::Status Dataplane::DetachLocked(int ifindex) {
   state_->attached.erase(it);
   absl::Status st = internal::DetachProgram(a);
   if (a.role == Role::kContainer) {
-    abi::ila_source_key skey{static_cast<uint32_t>(ifindex)};
-    auto src = state_->sources.Lookup(skey);
-    if (src.ok() && src->has_value()) {
-      // The address may have been registered on another interface since: that endpoint stays.
-      abi::ila_endpoint_key ekey{(*src)->sir};
-      auto ep = state_->endpoints.Lookup(ekey);
-      if (ep.ok() && ep->has_value() && (*ep)->ifindex == static_cast<uint32_t>(ifindex)) {
-        state_->DropEndpointLocked(ekey);
-      }
-      (void)state_->sources.Delete(skey);
-    }
+    // Every address the container had on this interface (one registered on another interface
+    // since stays there).
+    for (const auto& key : state_->EndpointsOnLocked(ifindex)) state_->DropEndpointLocked(key);
+    state_->RefreshSourceLocked(ifindex);
   }
   absl::Status drop = state_->DropRedirectTargetLocked(ifindex);
   state_->RecordAttachmentLocked(ifindex);

@@ -156,6 +156,31 @@ void DataplaneState::DropEndpointLocked(const abi::ila_endpoint_key& key) {
   (void)endpoints.Delete(key);
 }
 
+std::vector<abi::ila_endpoint_key> DataplaneState::EndpointsOnLocked(int ifindex) const {
+  std::vector<abi::ila_endpoint_key> out;
+  auto all = endpoints.Dump();
+  if (!all.ok()) return out;
+  for (const auto& [key, value] : *all) {
+    if (value.ifindex == static_cast<uint32_t>(ifindex)) out.push_back(key);
+  }
+  return out;
+}
+
+void DataplaneState::RefreshSourceLocked(int ifindex) {
+  abi::ila_source_key skey{static_cast<uint32_t>(ifindex)};
+  auto on = EndpointsOnLocked(ifindex);
+  if (on.empty()) {
+    (void)sources.Delete(skey);
+    return;
+  }
+  auto now = sources.Lookup(skey);
+  if (now.ok() && now->has_value()) {
+    for (const auto& key : on)
+      if (std::memcmp(key.sir.bytes, (*now)->sir.bytes, 16) == 0) return;  // still one of them
+  }
+  (void)sources.Update(skey, abi::ila_source_value{on.front().sir});
+}
+
 bool DataplaneState::EndpointUsesInterfaceLocked(int ifindex) {
   auto src = sources.Lookup(abi::ila_source_key{static_cast<uint32_t>(ifindex)});
   return src.ok() && src->has_value();

@@ -91,6 +91,14 @@ struct DataplaneState {
                                  const abi::ila_endpoint_value& value)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void DropEndpointLocked(const abi::ila_endpoint_key& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // The SIR addresses whose endpoint is interface `ifindex` (an interface may serve several: a
+  // container with several addresses).
+  std::vector<abi::ila_endpoint_key> EndpointsOnLocked(int ifindex) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Makes ila_sources[ifindex] say whether the interface has an endpoint (it names one of its
+  // addresses: the programs read it only to tell an unregistered interface from a spoofed
+  // source).
+  void RefreshSourceLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Persists an attachment (and the peer program of its interface) in ila_attachments.
   void RecordAttachmentLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 };

@@ -61,10 +61,9 @@ absl::Status EndpointTable::Write(const Endpoint& ep, bool only_new) {
           (*existing)->ifindex, "); replace it with Upsert"));
     }
   }
-  abi::ila_source_key skey{static_cast<uint32_t>(ep.ifindex)};
-  // The interface may have served another SIR address before: that registration ends.
-  auto old_source = s.sources.Lookup(skey);
-  if (!old_source.ok()) return old_source.status();
+  // The address may have had its endpoint on another interface: it moves here.
+  auto before = s.endpoints.Lookup(key);
+  if (!before.ok()) return before.status();
 
   if (absl::Status st = s.AddRedirectTargetLocked(ep.ifindex); !st.ok()) return st;
 
@@ -80,12 +79,10 @@ absl::Status EndpointTable::Write(const Endpoint& ep, bool only_new) {
     v.flags |= ILA_ENDPOINT_F_PEER;
   }
   if (absl::Status st = s.SetEndpointLocked(key, v); !st.ok()) return st;
-  if (absl::Status st = s.sources.Update(skey, abi::ila_source_value{key.sir}); !st.ok()) {
-    s.DropEndpointLocked(key);
-    return st;
-  }
-  if (old_source->has_value() && !SameAddr((*old_source)->sir, key.sir)) {
-    s.DropEndpointLocked(abi::ila_endpoint_key{(*old_source)->sir});
+  // An interface serves several addresses; each is checked in its own slot by the programs.
+  s.RefreshSourceLocked(ep.ifindex);
+  if (before->has_value() && (*before)->ifindex != v.ifindex) {
+    s.RefreshSourceLocked(static_cast<int>((*before)->ifindex));
   }
   return absl::OkStatus();
 }
@@ -103,9 +100,7 @@ absl::Status EndpointTable::Remove(const SirAddress& sir) {
     return st;
   }
   if (absl::Status st = s.endpoints.Delete(key); !st.ok()) return st;
-  abi::ila_source_key skey{(*v)->ifindex};
-  auto src = s.sources.Lookup(skey);
-  if (src.ok() && src->has_value() && SameAddr((*src)->sir, key.sir)) (void)s.sources.Delete(skey);
+  s.RefreshSourceLocked(static_cast<int>((*v)->ifindex));
   return s.DropRedirectTargetLocked(static_cast<int>((*v)->ifindex));
 }
 

@@ -255,7 +255,7 @@ TEST_CASE("extension headers and fragments: address translated, transport left a
           RequireOnly(back, "rx_delivered");
         }
         REQUIRE(host->dp().locators().Remove(H::L2()).ok());
-        REQUIRE(host->dp().endpoints().Upsert({host->c2h(), H::C2(), H::C2Mac()}).ok());
+        REQUIRE(host->dp().endpoints().Remove(H::Remote()).ok());  // Remote is remote again
       }
     }
   }

@@ -78,8 +78,8 @@ Bytes FromC1Packet(const Ipv6Address& dst, uint8_t proto, uint8_t hop = 64) {
 void RoundTrip(HostFixture& host, const SirAddress& z, Locator loc, ChecksumMode mode,
                uint8_t proto) {
   CAPTURE(z, loc, mode, static_cast<int>(proto));
-  // z is not on this host while it sends.
-  REQUIRE(host.dp().endpoints().Upsert({host.c2h(), H::C2(), H::C2Mac()}).ok());
+  // z is not on this host while it sends (a previous round registered it beside C2).
+  if (z != H::C2()) (void)host.dp().endpoints().Remove(z);
   (void)host.dp().locators().Remove(loc);
   REQUIRE(host.dp().mappings().Upsert({z, loc, mode, IdentifierType::kLuid}).ok());
 
@@ -714,4 +714,37 @@ TEST_CASE("native attachments use libxdp's dispatcher exactly where the probe fi
     if (!probe->available) CHECK_FALSE(a.multiprog);
     if (!a.multiprog) CHECK_FALSE(a.libxdp_note.empty());
   }
+}
+
+TEST_CASE("a container interface serves several SIR addresses: each may send, others may not") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHost();
+  Dataplane& dp = host->dp();
+  const SirAddress c3{H::Sir(), Identifier(0x3)}, c4{H::Sir(), Identifier(0x4)};
+  // C1 is registered on c1h by the fixture's attach; a second address joins it.
+  REQUIRE(dp.endpoints().Add({host->c1h(), c3, H::C1Mac()}).ok());
+  REQUIRE(dp.endpoints().Get(H::C1()).ok());  // the first one stays
+  auto from = [&](const SirAddress& src) {
+    const Ipv6Address s = src.address(), d = H::C2().address();
+    Bytes in = EthernetIpv6(host->C1hMac(), H::C1Mac(), Ipv6(s, d, kProtoUdp, Udp(s, d, 7, 9, {1})));
+    return Run(*host, Role::kContainer, in, host->c1h());
+  };
+  for (const SirAddress& own : {H::C1(), c3}) {
+    CAPTURE(own);
+    XdpRun r = from(own);
+    RequireVerdict(r, XDP_REDIRECT);
+    RequireOnly(r, "tx_local");
+  }
+  RequireOnly(from(c4), "drop_spoofed_source");
+
+  // Removing one address leaves the other.
+  REQUIRE(dp.endpoints().Remove(H::C1()).ok());
+  RequireOnly(from(H::C1()), "drop_spoofed_source");
+  RequireOnly(from(c3), "tx_local");
+  // Detaching the interface removes every address it had.
+  REQUIRE(dp.endpoints().Add({host->c1h(), H::C1(), H::C1Mac()}).ok());
+  REQUIRE(dp.Detach(host->c1h()).ok());
+  CHECK(absl::IsNotFound(dp.endpoints().Get(H::C1()).status()));
+  CHECK(absl::IsNotFound(dp.endpoints().Get(c3).status()));
+  RequireOnly(from(c3), "drop_unregistered_interface");
 }

@@ -48,7 +48,7 @@ absl::Status CmdEndpoint(Context& ctx, Args& args) {
           !st.ok()) {
         return st;
       }
-      return WithCommand((*dp)->endpoints().Upsert(ep), "endpoint add");
+      return WithCommand((*dp)->endpoints().Add(ep), "endpoint add");
     }
     case kDel:
       return DeleteOne<ila::SirAddress>(
