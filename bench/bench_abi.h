@@ -13,7 +13,7 @@ struct bench_template {
   __u16 csum_offset;  // offset of the transport checksum in the frame; 0: none to restore
   __u16 csum;         // its original value (wire order)
   __u16 pad;
-  __u32 ndests;       // > 0: the destination is drawn from bench_dests in turn
+  __u32 ndests;  // > 0: the destination is drawn from bench_dests in turn
 };
 
 struct bench_addr {
@@ -51,13 +51,13 @@ struct bench_slot_value {
   __u8 upper[8];     // the ILA address's upper 64 bits (the locator)
   __u8 ident_byte8;  // identifier byte 8 after translation (the C-bit of neutral-map)
   __u8 csum_mode;
-  __u16 ident_low;   // identifier bits 0..15 after translation (neutral modes), wire order
+  __u16 ident_low;  // identifier bits 0..15 after translation (neutral modes), wire order
   __u16 transport_delta;
 };
 struct bench_slot {
   __u64 key[2];  // the SIR address as two words; all zero: empty (seq 0) or removed (seq != 0)
   struct bench_slot_value value;
-  __u16 seq;     // 0: never used; odd while the writer changes the slot; even otherwise
+  __u16 seq;  // 0: never used; odd while the writer changes the slot; even otherwise
 };
 
 // Probes a lookup makes before it gives up; the loader refuses a table where a key would need more.

@@ -206,8 +206,8 @@ absl::StatusOr<SlotLoad> LoadSlots(const BenchSkel& s, std::span<const Ipv6Addre
   const uint32_t bits = s->rodata->bench_slot_bits;
   const size_t slots = size_t{1} << bits;
   const size_t bytes = slots * sizeof(bench_slot);
-  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   bpf_map__fd(s->maps.bench_slots), 0);
+  void* mem =
+      mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(s->maps.bench_slots), 0);
   if (mem == MAP_FAILED) return Errno("mapping the slot table");
   auto* table = static_cast<bench_slot*>(mem);
   SlotLoad load;
@@ -222,8 +222,8 @@ absl::StatusOr<SlotLoad> LoadSlots(const BenchSkel& s, std::span<const Ipv6Addre
       ++probes;
     }
     if (probes > BENCH_SLOT_PROBES) {
-      st = absl::ResourceExhaustedError(absl::StrCat(
-          "slot table: key ", i, " needs more than ", BENCH_SLOT_PROBES, " probes"));
+      st = absl::ResourceExhaustedError(
+          absl::StrCat("slot table: key ", i, " needs more than ", BENCH_SLOT_PROBES, " probes"));
       break;
     }
     load.max_probes = std::max(load.max_probes, probes);

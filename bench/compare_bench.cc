@@ -26,10 +26,10 @@ using testing::HostFixture;
 
 struct Encap {
   std::string name;
-  Identifier id;     // the destination container (Sir() + id), routed by this method
-  int kind;          // what the sink must see
+  Identifier id;          // the destination container (Sir() + id), routed by this method
+  int kind;               // what the sink must see
   KernelFeature feature;  // what the kernel must have
-  std::string setup;    // ip commands in the host namespace; %D = destination, %U = uplink
+  std::string setup;      // ip commands in the host namespace; %D = destination, %U = uplink
 };
 
 std::string Expand(std::string s, const std::string& dst, const std::string& up) {
@@ -79,8 +79,7 @@ void Compare(benchmark::State& state, const std::string& name) {
       continue;
     }
     Ipv6Address dst = SirAddress{HostFixture::Sir(), e.id}.address();
-    if (absl::Status st = h.host_ns().Run(Expand(e.setup, dst.ToString(), h.up_name()));
-        !st.ok()) {
+    if (absl::Status st = h.host_ns().Run(Expand(e.setup, dst.ToString(), h.up_name())); !st.ok()) {
       return Fail(state, absl::Status(st.code(), absl::StrCat(e.name, ": ", st.message())));
     }
     cs.push_back({e.name, UdpFromC1(h, dst), PassFd(pw.skel), e.kind});

@@ -77,7 +77,8 @@ void UpsertBatch(benchmark::State& state) {
     if (absl::Status st = (*dp)->mappings().UpsertBatch(window); !st.ok()) return Fail(state, st);
   }
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(batch));
-  Progress(absl::StrCat("control/upsert_batch/", batch), absl::StrCat("iterations=", state.iterations()));
+  Progress(absl::StrCat("control/upsert_batch/", batch),
+           absl::StrCat("iterations=", state.iterations()));
 }
 
 // A fresh table sized for N, loaded with N mappings in one UpsertBatch (timed), and what the
@@ -226,7 +227,8 @@ void List(benchmark::State& state) {
     auto all = (*dp)->mappings().List();
     if (!all.ok()) return Fail(state, all.status());
     if (all->size() != n) {
-      return Fail(state, absl::InternalError(absl::StrCat("List returned ", all->size(), " of ", n)));
+      return Fail(state,
+                  absl::InternalError(absl::StrCat("List returned ", all->size(), " of ", n)));
     }
   }
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(n));
@@ -239,26 +241,38 @@ void List(benchmark::State& state) {
 void RegisterControlBenchmarks() {
   // Fixed iteration counts (no calibration runs): one progress line each, predictable time.
   benchmark::RegisterBenchmark("control/upsert_single", UpsertSingle)
-      ->Iterations(Pick<int64_t>(20000, 5000))->UseRealTime()->Unit(benchmark::kMicrosecond);
+      ->Iterations(Pick<int64_t>(20000, 5000))
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
   for (int64_t b : {100, 1000, 10000}) {
     benchmark::RegisterBenchmark("control/upsert_batch", UpsertBatch)
-        ->Arg(b)->Iterations(std::max<int64_t>(Pick<int64_t>(40000, 10000) / b, 2))->UseRealTime()
+        ->Arg(b)
+        ->Iterations(std::max<int64_t>(Pick<int64_t>(40000, 10000) / b, 2))
+        ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }
   std::vector<int64_t> sizes = {1000, 100000, 1000000};
   if (Quick()) sizes = {1000, 100000};
   for (int64_t n : sizes) {
     benchmark::RegisterBenchmark("control/load", Load)
-        ->Arg(n)->Iterations(n >= 1000000 ? 2 : Pick<int64_t>(3, 1))->UseRealTime()
+        ->Arg(n)
+        ->Iterations(n >= 1000000 ? 2 : Pick<int64_t>(3, 1))
+        ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("control/kernel_floor", KernelFloor)
-        ->Arg(n)->Iterations(n >= 1000000 ? 2 : Pick<int64_t>(3, 1))->UseRealTime()
+        ->Arg(n)
+        ->Iterations(n >= 1000000 ? 2 : Pick<int64_t>(3, 1))
+        ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("control/get", Get)
-        ->Arg(n)->Iterations(Pick<int64_t>(50000, 20000))->UseRealTime()
+        ->Arg(n)
+        ->Iterations(Pick<int64_t>(50000, 20000))
+        ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark("control/list", List)
-        ->Arg(n)->Iterations(n >= 1000000 ? 1 : Pick<int64_t>(3, 1))->UseRealTime()
+        ->Arg(n)
+        ->Iterations(n >= 1000000 ? 1 : Pick<int64_t>(3, 1))
+        ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }
 }

@@ -81,21 +81,31 @@ int64_t CallIterations() { return Pick<int64_t>(50000, 20000); }
 int64_t RefreshIterations() { return Pick<int64_t>(40, 10); }
 
 void RegisterCost(const std::string& name) {
-  benchmark::RegisterBenchmark(("cost/" + name + "/call").c_str(), [name](benchmark::State& s) {
-    if (StopNow(s)) return;
-    auto w = GetPathsWorld();
-    if (!w.ok()) return Fail(s, w.status());
-    const PathCase& c = (*w)->cases.at(name);
-    TimeCalls(s, "cost/" + name + "/call", c.prog_fd, c.frame, c.ingress_ifindex, {});
-  })->UseManualTime()->Iterations(CallIterations())->Unit(benchmark::kNanosecond);
-  benchmark::RegisterBenchmark(("cost/" + name + "/refresh").c_str(), [name](benchmark::State& s) {
-    auto w = GetPathsWorld();
-    if (!w.ok()) return Fail(s, w.status());
-    const PathCase& c = (*w)->cases.at(name);
-    // The refresh baseline is bench_empty (a tail call target of bench_refresh's prog array).
-    int fd = name == "empty" ? EmptyFd((*w)->skel) : c.prog_fd;
-    TimeRefresh(s, "cost/" + name + "/refresh", (*w)->skel, fd, c.frame, c.ingress_ifindex, 0);
-  })->UseManualTime()->Iterations(RefreshIterations())->Unit(benchmark::kNanosecond);
+  benchmark::RegisterBenchmark(("cost/" + name + "/call").c_str(),
+                               [name](benchmark::State& s) {
+                                 if (StopNow(s)) return;
+                                 auto w = GetPathsWorld();
+                                 if (!w.ok()) return Fail(s, w.status());
+                                 const PathCase& c = (*w)->cases.at(name);
+                                 TimeCalls(s, "cost/" + name + "/call", c.prog_fd, c.frame,
+                                           c.ingress_ifindex, {});
+                               })
+      ->UseManualTime()
+      ->Iterations(CallIterations())
+      ->Unit(benchmark::kNanosecond);
+  benchmark::RegisterBenchmark(("cost/" + name + "/refresh").c_str(),
+                               [name](benchmark::State& s) {
+                                 auto w = GetPathsWorld();
+                                 if (!w.ok()) return Fail(s, w.status());
+                                 const PathCase& c = (*w)->cases.at(name);
+                                 // The refresh baseline is bench_empty (a tail call target of bench_refresh's prog array).
+                                 int fd = name == "empty" ? EmptyFd((*w)->skel) : c.prog_fd;
+                                 TimeRefresh(s, "cost/" + name + "/refresh", (*w)->skel, fd,
+                                             c.frame, c.ingress_ifindex, 0);
+                               })
+      ->UseManualTime()
+      ->Iterations(RefreshIterations())
+      ->Unit(benchmark::kNanosecond);
 }
 
 // The data plane's counters around one call of `prog_fd` with `repeat` (non-live or live).
@@ -172,34 +182,45 @@ void RegisterScale(size_t size) {
         if (prog == "slots") return SlotsFd(w.skel);
         return EmptyFd(w.skel);
       };
-      benchmark::RegisterBenchmark((base + "/call").c_str(), [=](benchmark::State& s) {
-        if (StopNow(s)) return;
-        auto w = GetScaleWorld(size);
-        if (!w.ok()) return Fail(s, w.status());
-        ScaleWorld& sw = **w;
-        Bytes frame = UdpFromC1(*sw.host, sw.hot.address());
-        static const std::vector<Ipv6Address> none;
-        TimeCalls(s, base + "/call", fd_of(sw), frame, sw.host->c1h(), uniform ? sw.uniform : none);
-        s.counters["mappings"] = static_cast<double>(size);
-        s.counters["load_seconds"] = sw.load_seconds;
-        if (prog == "slots") {
-          s.counters["slots_load_seconds"] = sw.slots.seconds;
-          s.counters["slots_max_probes"] = sw.slots.max_probes;
-          s.counters["slots_mean_probes"] =
-              static_cast<double>(sw.slots.total_probes) / static_cast<double>(size);
-          s.counters["slots_bytes"] = static_cast<double>(sw.slots.slots * sizeof(bench_slot));
-        }
-      })->UseManualTime()->Iterations(Pick<int64_t>(100000, 20000))->Unit(benchmark::kNanosecond);
-      benchmark::RegisterBenchmark((base + "/refresh").c_str(), [=](benchmark::State& s) {
-        if (StopNow(s)) return;
-        auto w = GetScaleWorld(size);
-        if (!w.ok()) return Fail(s, w.status());
-        ScaleWorld& sw = **w;
-        Bytes frame = UdpFromC1(*sw.host, sw.hot.address());
-        TimeRefresh(s, base + "/refresh", sw.skel, fd_of(sw), frame, sw.host->c1h(),
-                    uniform ? static_cast<uint32_t>(sw.uniform.size()) : 0);
-        s.counters["mappings"] = static_cast<double>(size);
-      })->UseManualTime()->Iterations(Pick<int64_t>(30, 10))->Unit(benchmark::kNanosecond);
+      benchmark::RegisterBenchmark(
+          (base + "/call").c_str(),
+          [=](benchmark::State& s) {
+            if (StopNow(s)) return;
+            auto w = GetScaleWorld(size);
+            if (!w.ok()) return Fail(s, w.status());
+            ScaleWorld& sw = **w;
+            Bytes frame = UdpFromC1(*sw.host, sw.hot.address());
+            static const std::vector<Ipv6Address> none;
+            TimeCalls(s, base + "/call", fd_of(sw), frame, sw.host->c1h(),
+                      uniform ? sw.uniform : none);
+            s.counters["mappings"] = static_cast<double>(size);
+            s.counters["load_seconds"] = sw.load_seconds;
+            if (prog == "slots") {
+              s.counters["slots_load_seconds"] = sw.slots.seconds;
+              s.counters["slots_max_probes"] = sw.slots.max_probes;
+              s.counters["slots_mean_probes"] =
+                  static_cast<double>(sw.slots.total_probes) / static_cast<double>(size);
+              s.counters["slots_bytes"] = static_cast<double>(sw.slots.slots * sizeof(bench_slot));
+            }
+          })
+          ->UseManualTime()
+          ->Iterations(Pick<int64_t>(100000, 20000))
+          ->Unit(benchmark::kNanosecond);
+      benchmark::RegisterBenchmark(
+          (base + "/refresh").c_str(),
+          [=](benchmark::State& s) {
+            if (StopNow(s)) return;
+            auto w = GetScaleWorld(size);
+            if (!w.ok()) return Fail(s, w.status());
+            ScaleWorld& sw = **w;
+            Bytes frame = UdpFromC1(*sw.host, sw.hot.address());
+            TimeRefresh(s, base + "/refresh", sw.skel, fd_of(sw), frame, sw.host->c1h(),
+                        uniform ? static_cast<uint32_t>(sw.uniform.size()) : 0);
+            s.counters["mappings"] = static_cast<double>(size);
+          })
+          ->UseManualTime()
+          ->Iterations(Pick<int64_t>(30, 10))
+          ->Unit(benchmark::kNanosecond);
     }
   }
 }

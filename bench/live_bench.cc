@@ -88,8 +88,9 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
   std::vector<std::string> skipped;
   std::vector<int> steer_to;
   if (!out && !live_frames) {
-    skipped.push_back("ila_steered (with real traffic the generator and the path already use "
-                      "both CPUs; cpumap steering is measured with live frames)");
+    skipped.push_back(
+        "ila_steered (with real traffic the generator and the path already use "
+        "both CPUs; cpumap steering is measured with live frames)");
   } else if (!out) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     for (int cpu = 0; cpu + 1 < ncpu; ++cpu) steer_to.push_back(cpu);
@@ -103,8 +104,8 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
     cs.back().min_delivered = 0.05;
   }
   const bool steered = !out && live_frames;
-  cs.push_back({"bare_redirect", out ? pw.ContainerFrame(mode) : pw.UplinkFrame(mode),
-                RedirectFd(pw.skel)});
+  cs.push_back(
+      {"bare_redirect", out ? pw.ContainerFrame(mode) : pw.UplinkFrame(mode), RedirectFd(pw.skel)});
   // Kernel forwarding gets the frame as the data plane would have left it (destination already
   // translated), addressed to the ingress interface so that the kernel takes it in and routes it.
   Ipv6Address dst = out ? SirToIla(pw.remote.at(mode), HostFixture::L2(), mode)->address()
@@ -130,9 +131,9 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
   double off_cpu_before = OffGeneratorCpu(h.dp());
   for (auto _ : state) {
     absl::Status st =
-        live_frames ? RunRounds(state, pw, ingress, cs, Pick(1u << 19, 1u << 17), Pick(15, 5))
-                    : RunTrafficRounds(state, pw, path, cs, Pick(1u << 17, 1u << 15), Pick(9, 3),
-                                       &run);
+        live_frames
+            ? RunRounds(state, pw, ingress, cs, Pick(1u << 19, 1u << 17), Pick(15, 5))
+            : RunTrafficRounds(state, pw, path, cs, Pick(1u << 17, 1u << 15), Pick(9, 3), &run);
     if (absl::IsCancelled(st)) return;
     if (!st.ok()) return Fail(state, st);
     double seconds = 0;
@@ -198,9 +199,9 @@ void CheckGeneratorQueues(benchmark::State& state) {
   auto gen = MakeTrafficGenerator(*a, ea, options);
   if (!gen.ok()) return Fail(state, gen.status());
   const Ipv6Address src = HostFixture::C1().address(), dst = HostFixture::C2().address();
-  Bytes frame = testing::EthernetIpv6(HostFixture::C2Mac(), HostFixture::C1Mac(),
-                                      testing::Ipv6(src, dst, kProtoUdp,
-                                                    testing::Udp(src, dst, 1000, 2000, {1, 2})));
+  Bytes frame = testing::EthernetIpv6(
+      HostFixture::C2Mac(), HostFixture::C1Mac(),
+      testing::Ipv6(src, dst, kProtoUdp, testing::Udp(src, dst, 1000, 2000, {1, 2})));
   const uint64_t paced = 20000;
   for (auto _ : state) {
     SinkCount before = ReadSink(*skel);
@@ -227,7 +228,8 @@ void CheckGeneratorQueues(benchmark::State& state) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     state.counters["arrived_paced"] = arrived;
     state.counters["sent_paced"] = static_cast<double>(paced);
-    state.counters["unpaced_pps"] = static_cast<double>(ReadSink(*skel).packets - before.packets) / *fast;
+    state.counters["unpaced_pps"] =
+        static_cast<double>(ReadSink(*skel).packets - before.packets) / *fast;
   }
   state.SetLabel("generator=" + (*gen)->name());
   Progress("check/generator_queues", absl::StrCat((*gen)->name(), ": ", paced, " of ", paced,
@@ -239,11 +241,13 @@ void CheckGeneratorQueues(benchmark::State& state) {
 void RegisterLiveBenchmarks() {
   benchmark::RegisterBenchmark("check/generator_queues", CheckGeneratorQueues)->Iterations(1);
   for (Direction dir : {Direction::kFromContainer, Direction::kFromUplink}) {
-    std::string name =
-        std::string("live/") + (dir == Direction::kFromContainer ? "from_container" : "from_uplink");
-    benchmark::RegisterBenchmark(name.c_str(), [name, dir](benchmark::State& s) {
-      LiveCompare(s, name, dir);
-    })->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+    std::string name = std::string("live/") +
+                       (dir == Direction::kFromContainer ? "from_container" : "from_uplink");
+    benchmark::RegisterBenchmark(name.c_str(),
+                                 [name, dir](benchmark::State& s) { LiveCompare(s, name, dir); })
+        ->UseManualTime()
+        ->Iterations(1)
+        ->Unit(benchmark::kMillisecond);
   }
 }
 

@@ -68,9 +68,9 @@ absl::Status ReportContenders(benchmark::State& state, const std::vector<Contend
     if (kind < 0.99) {
       static constexpr const char* kKinds[] = {"other", "plain UDP", "VXLAN (UDP 4789)",
                                                "IPv6 + SRH", "IPv6-in-IPv6"};
-      return absl::InternalError(absl::StrCat(
-          c.name, ": only ", c.of_expected_kind, " of the ", c.delivered,
-          " frames that reached the sink were ", kKinds[c.expect_kind]));
+      return absl::InternalError(absl::StrCat(c.name, ": only ", c.of_expected_kind, " of the ",
+                                              c.delivered, " frames that reached the sink were ",
+                                              kKinds[c.expect_kind]));
     }
   }
   return absl::OkStatus();

@@ -20,11 +20,13 @@ namespace ila::bench {
 
 struct Contender {
   Contender(std::string name_, Bytes frame_, int next_fd_, int expect_kind_ = BENCH_KIND_UDP)
-      : name(std::move(name_)), frame(std::move(frame_)), next_fd(next_fd_),
+      : name(std::move(name_)),
+        frame(std::move(frame_)),
+        next_fd(next_fd_),
         expect_kind(expect_kind_) {}
-  std::string name;  // "ila/neutral-map-auto", "bare_redirect", "vxlan", ...
-  Bytes frame;       // what the generator injects
-  int next_fd = -1;  // the program bench_refresh tail-calls
+  std::string name;                  // "ila/neutral-map-auto", "bare_redirect", "vxlan", ...
+  Bytes frame;                       // what the generator injects
+  int next_fd = -1;                  // the program bench_refresh tail-calls
   int expect_kind = BENCH_KIND_UDP;  // what must arrive at the sink (bench_abi.h)
   // Below this fraction delivered the method counts as broken. A pipeline over several CPUs
   // (cpumap steering) drops what its queue cannot take when the generator outpaces it, as a NIC
@@ -53,17 +55,17 @@ struct TrafficPath {
   const testing::Netns* ingress_ns = nullptr;  // ...and arrive here, where each contender's
   std::string ingress_ifname;                  //    program is attached at XDP in turn
   int ingress_ifindex = 0;
-  int restore_fd = -1;  // the program put back on the ingress afterwards
+  int restore_fd = -1;                      // the program put back on the ingress afterwards
   const testing::Netns* sink_ns = nullptr;  // the egress veth's far end, running bench_sink
   std::string sink_ifname;
 };
 
 // What a run with real traffic used and found.
 struct TrafficRun {
-  std::string generator;       // traffic_generator.h name
+  std::string generator;            // traffic_generator.h name
   std::vector<double> ceiling_pps;  // per round: generator -> bench_sink at the ingress
-  bool cpu_basis = false;      // the ceiling was under 1.5x the bare redirect: costs measured
-  double offered_pps = 0;      // the fixed rate of the cpu-basis rounds
+  bool cpu_basis = false;           // the ceiling was under 1.5x the bare redirect: costs measured
+  double offered_pps = 0;           // the fixed rate of the cpu-basis rounds
   int path_cpu = 0, generator_cpu = 0;
 };
 

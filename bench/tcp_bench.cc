@@ -77,9 +77,9 @@ bool IsIla(const std::string& method) { return method == "ila" || method == "ila
 SirPrefix Sir() { return SirPrefix(0x20010db800000001ull); }
 
 struct Side {
-  std::string tag;           // "a", "b"
+  std::string tag;            // "a", "b"
   std::optional<Netns> c, h;  // container, host
-  std::string eth, vc, up;   // container's interface, host's container veth, host's uplink
+  std::string eth, vc, up;    // container's interface, host's container veth, host's uplink
   SirAddress sir;
   MacAddress mac;
   Locator locator;
@@ -91,7 +91,7 @@ struct TcpWorld : World {
   std::optional<Netns> fab;
   Side side[2];
   std::optional<VethPair> links[4];  // after the namespaces: destroyed first
-  std::string attached;               // the method currently applied ("" none)
+  std::string attached;              // the method currently applied ("" none)
   ~TcpWorld() override {
     for (Side& s : side) {
       if (!s.dp || !s.h) continue;
@@ -144,9 +144,9 @@ absl::StatusOr<TcpWorld*> Build() {
                               {&*s.c, s.eth, s.mac.ToString(), {s.sir.ToString() + "/128"}});
     if (!c.ok()) return c.status();
     w->links[2 * i].emplace(std::move(*c));
-    auto up = VethPair::Create({&*s.h, s.up, "", {s.up_addr + "/64"}},
-                               {&*w->fab, testing::UniqueIfName("f" + s.tag), "",
-                                {s.fabric_addr + "/64"}});
+    auto up = VethPair::Create(
+        {&*s.h, s.up, "", {s.up_addr + "/64"}},
+        {&*w->fab, testing::UniqueIfName("f" + s.tag), "", {s.fabric_addr + "/64"}});
     if (!up.ok()) return up.status();
     w->links[2 * i + 1].emplace(std::move(*up));
   }
@@ -160,15 +160,14 @@ absl::StatusOr<TcpWorld*> Build() {
     std::string host = absl::StrCat(
         "ip -6 route add default via ", s.fabric_addr, " dev ", s.up, " && ip -6 route add ",
         s.sir.ToString(), "/128 dev ", s.vc,
-        " && sysctl -qw net.ipv6.conf.all.seg6_enabled=1 net.ipv6.conf.", s.up,
-        ".seg6_enabled=1");
+        " && sysctl -qw net.ipv6.conf.all.seg6_enabled=1 net.ipv6.conf.", s.up, ".seg6_enabled=1");
     if (absl::Status st = TcpWorld::Sh(*s.h, host); !st.ok()) return st;
     if (absl::Status st = s.h->EnableForwarding(); !st.ok()) return st;
     std::string loc = Ipv6Address::FromHalves(s.locator.value(), 0).ToString();
     std::string sidnet = "fd00:5" + std::to_string(i + 1) + "::";
-    if (absl::Status st = TcpWorld::Sh(*w->fab, absl::StrCat("ip -6 route add ", loc, "/64 via ",
-                                                            s.up_addr, " && ip -6 route add ",
-                                                            sidnet, "/64 via ", s.up_addr));
+    if (absl::Status st = TcpWorld::Sh(
+            *w->fab, absl::StrCat("ip -6 route add ", loc, "/64 via ", s.up_addr,
+                                  " && ip -6 route add ", sidnet, "/64 via ", s.up_addr));
         !st.ok()) {
       return st;
     }
@@ -247,11 +246,11 @@ absl::Status TcpWorld::Apply(const std::string& method) {
       continue;
     }
     if (method == "vxlan") {
-      cmd = absl::StrCat("ip link add bvx type vxlan id 42 local ", s.up_addr, " remote ",
-                         o.up_addr, " dstport 4789 dev ", s.up, " nolearning && ip link set bvx address ",
-                         s.vx_mac, " up && ip -6 route add ", o.sir.ToString(),
-                         "/128 dev bvx && ip -6 neigh replace ", o.sir.ToString(), " lladdr ",
-                         o.vx_mac, " dev bvx nud permanent");
+      cmd = absl::StrCat(
+          "ip link add bvx type vxlan id 42 local ", s.up_addr, " remote ", o.up_addr,
+          " dstport 4789 dev ", s.up, " nolearning && ip link set bvx address ", s.vx_mac,
+          " up && ip -6 route add ", o.sir.ToString(), "/128 dev bvx && ip -6 neigh replace ",
+          o.sir.ToString(), " lladdr ", o.vx_mac, " dev bvx nud permanent");
     } else if (method == "srv6_encap" || method == "srv6_encap_red") {
       cmd = absl::StrCat("ip -6 route add ", o.sir.ToString(), "/128 encap seg6 mode ",
                          method == "srv6_encap" ? "encap" : "encap.red", " segs ", o.sid, " dev ",
@@ -264,7 +263,7 @@ absl::Status TcpWorld::Apply(const std::string& method) {
     // would configure it: SRv6 encapsulation on the forwarding path reports "packet too big" to
     // the outer source (the host itself), not to the container, so path MTU discovery cannot.
     if (absl::Status st = Sh(*s.c, absl::StrCat("ip -6 route replace default via fe80::1 dev ",
-                                               s.eth, " mtu ", EncapMtu(method)));
+                                                s.eth, " mtu ", EncapMtu(method)));
         !st.ok()) {
       return st;
     }
@@ -378,8 +377,8 @@ Stats IlaStats(const TcpWorld& w) {
 absl::StatusOr<Sample> Iperf(TcpWorld& w, int port, int seconds, int omit) {
   const Side& a = w.side[0];
   const Side& b = w.side[1];
-  auto server = Child::Start({"ip", "netns", "exec", b.c->name(), "iperf3", "-s", "-1", "-p",
-                              std::to_string(port)});
+  auto server = Child::Start(
+      {"ip", "netns", "exec", b.c->name(), "iperf3", "-s", "-1", "-p", std::to_string(port)});
   if (!server.ok()) return server.status();
   std::string listening = absl::StrCat("ss -Hltn sport = :", port, " | grep -q .");
   for (int i = 0;; ++i) {
@@ -387,10 +386,10 @@ absl::StatusOr<Sample> Iperf(TcpWorld& w, int port, int seconds, int omit) {
     if (i == 100) return absl::DeadlineExceededError("iperf3 -s did not start listening in 5 s");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  auto out = testing::RunCommand(
-      {"ip", "netns", "exec", a.c->name(), "iperf3", "-c", b.sir.ToString(), "-p",
-       std::to_string(port), "-t", std::to_string(seconds), "-O", std::to_string(omit), "-J",
-       "--connect-timeout", "3000"});
+  auto out =
+      testing::RunCommand({"ip", "netns", "exec", a.c->name(), "iperf3", "-c", b.sir.ToString(),
+                           "-p", std::to_string(port), "-t", std::to_string(seconds), "-O",
+                           std::to_string(omit), "-J", "--connect-timeout", "3000"});
   if (!out.ok()) {
     return absl::Status(out.status().code(),
                         absl::StrCat("iperf3: ", out.status().message().substr(0, 400)));
@@ -457,8 +456,10 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
     std::optional<std::string> missing;
     for (KernelFeature f : FeaturesOf(m))
       if (!missing) missing = testing::FeatureMissingReason(f);
-    if (missing) skipped.push_back(absl::StrCat(m, " (", *missing, ")"));
-    else methods.push_back(m);
+    if (missing)
+      skipped.push_back(absl::StrCat(m, " (", *missing, ")"));
+    else
+      methods.push_back(m);
   }
   std::map<std::string, std::vector<Sample>> samples;
   std::map<std::string, bool> tso;
@@ -524,8 +525,8 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
     state.counters["retransmits/" + k] = Median(retrans);
     state.counters["veth_drops/" + k] = Median(drops);
     state.counters["sender_tso/" + k] = tso[k] ? 1 : 0;
-    absl::StrAppend(&line, absl::StrFormat(" %s=%.2fGb/s,%.0fus", k, Median(gbps),
-                                           Percentile(rtt, 0.5)));
+    absl::StrAppend(&line,
+                    absl::StrFormat(" %s=%.2fGb/s,%.0fus", k, Median(gbps), Percentile(rtt, 0.5)));
   }
   // What the data planes did during the ila runs: translated towards the other host, translated
   // back and delivered, and left to the kernel (XDP_PASS).

@@ -78,7 +78,7 @@ class AfXdpGenerator : public TrafficGenerator {
   std::string name() const override { return zero_copy_ ? "af_xdp_zero_copy" : "af_xdp_copy"; }
 
   static absl::StatusOr<std::unique_ptr<AfXdpGenerator>> Create(const std::string& ifname,
-                                                                 uint32_t queue) {
+                                                                uint32_t queue) {
     std::unique_ptr<AfXdpGenerator> g(new AfXdpGenerator());
     g->area_ = mmap(nullptr, size_t{kFrames} * kFrameSize, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -105,8 +105,8 @@ class AfXdpGenerator : public TrafficGenerator {
       scfg.bind_flags = mode;
       // A socket bound right after another one on the queue closed can see EBUSY for a moment.
       for (int attempt = 0; attempt < 20; ++attempt) {
-        err = xsk_socket__create(&g->xsk_, ifname.c_str(), queue, g->umem_, nullptr, &g->tx_,
-                                 &scfg);
+        err =
+            xsk_socket__create(&g->xsk_, ifname.c_str(), queue, g->umem_, nullptr, &g->tx_, &scfg);
         if (err != -EBUSY) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
@@ -114,8 +114,8 @@ class AfXdpGenerator : public TrafficGenerator {
         g->zero_copy_ = mode == XDP_ZEROCOPY;
         break;
       }
-      absl::StrAppend(&failures, mode == XDP_ZEROCOPY ? "zero-copy: " : "; copy: ",
-                      std::strerror(-err));
+      absl::StrAppend(&failures,
+                      mode == XDP_ZEROCOPY ? "zero-copy: " : "; copy: ", std::strerror(-err));
     }
     if (err) {
       return absl::UnavailableError(
@@ -131,7 +131,8 @@ class AfXdpGenerator : public TrafficGenerator {
 
   absl::StatusOr<double> Send(std::span<const uint8_t> frame, uint64_t count,
                               double rate_pps) override {
-    if (frame.size() > kFrameSize) return absl::InvalidArgumentError("frame larger than a UMEM frame");
+    if (frame.size() > kFrameSize)
+      return absl::InvalidArgumentError("frame larger than a UMEM frame");
     auto* base = static_cast<uint8_t*>(area_);
     for (uint32_t i = 0; i < kFrames; ++i) {
       std::memcpy(base + size_t{i} * kFrameSize, frame.data(), frame.size());
@@ -288,8 +289,7 @@ absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeSenders(const GeneratorOpt
     senders.push_back(std::move(*s));
   }
   if (senders.size() == 1) return std::move(senders[0]);
-  return std::unique_ptr<TrafficGenerator>(
-      new ParallelGenerator(std::move(senders), options.cpus));
+  return std::unique_ptr<TrafficGenerator>(new ParallelGenerator(std::move(senders), options.cpus));
 }
 
 }  // namespace
@@ -303,11 +303,12 @@ absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeTrafficGenerator(
   absl::Status st;
   if (probe.ok() && probe->available) {
     st = InNetns(ns, [&]() -> absl::Status {
-      auto x = MakeSenders(options, [&](uint32_t q) -> absl::StatusOr<std::unique_ptr<TrafficGenerator>> {
-        auto one = AfXdpGenerator::Create(ifname, q);
-        if (!one.ok()) return one.status();
-        return std::unique_ptr<TrafficGenerator>(std::move(*one));
-      });
+      auto x = MakeSenders(options,
+                           [&](uint32_t q) -> absl::StatusOr<std::unique_ptr<TrafficGenerator>> {
+                             auto one = AfXdpGenerator::Create(ifname, q);
+                             if (!one.ok()) return one.status();
+                             return std::unique_ptr<TrafficGenerator>(std::move(*one));
+                           });
       if (!x.ok()) return x.status();
       g = std::move(*x);
       return absl::OkStatus();
@@ -318,19 +319,20 @@ absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeTrafficGenerator(
   }
   if (!g) {
     st = InNetns(ns, [&]() -> absl::Status {
-      auto p = MakeSenders(options, [&](uint32_t) -> absl::StatusOr<std::unique_ptr<TrafficGenerator>> {
-        auto one = AfPacketGenerator::Create(ifname);
-        if (!one.ok()) return one.status();
-        return std::unique_ptr<TrafficGenerator>(std::move(*one));
-      });
+      auto p =
+          MakeSenders(options, [&](uint32_t) -> absl::StatusOr<std::unique_ptr<TrafficGenerator>> {
+            auto one = AfPacketGenerator::Create(ifname);
+            if (!one.ok()) return one.status();
+            return std::unique_ptr<TrafficGenerator>(std::move(*one));
+          });
       if (!p.ok()) return p.status();
       g = std::move(*p);
       return absl::OkStatus();
     });
     if (!st.ok()) {
-      return absl::Status(st.code(), absl::StrCat("no traffic generator on ", ifname, ": AF_XDP (",
-                                                  af_xdp_failure, "), AF_PACKET (", st.message(),
-                                                  ")"));
+      return absl::Status(
+          st.code(), absl::StrCat("no traffic generator on ", ifname, ": AF_XDP (", af_xdp_failure,
+                                  "), AF_PACKET (", st.message(), ")"));
     }
   }
   return g;
@@ -340,8 +342,7 @@ absl::StatusOr<ThreadedNapi> ThreadedNapi::Start(const testing::Netns& ns,
                                                  const std::string& ifname, int cpu) {
   // sysfs shows a namespace's devices only to `ip netns exec` (which mounts the namespace's /sys).
   if (absl::Status st = ns.Run("echo 1 > /sys/class/net/" + ifname + "/threaded"); !st.ok()) {
-    return absl::Status(st.code(),
-                        absl::StrCat("threaded NAPI on ", ifname, ": ", st.message()));
+    return absl::Status(st.code(), absl::StrCat("threaded NAPI on ", ifname, ": ", st.message()));
   }
   // The thread is "napi/<dev>-<napi id>", cut to the 15 characters of a task name.
   const std::string want = ("napi/" + ifname + "-").substr(0, 15);

@@ -108,7 +108,8 @@ absl::Status RunTrafficRounds(benchmark::State& state, PathsWorld& pw, const Tra
   Contender ceiling("generator_ceiling", cs.at(0).frame, SinkFd(pw.skel), cs.at(0).expect_kind);
   for (Contender& c : cs) {  // warm-up: neighbours, routes, page pools
     auto s = Burst(pw, path, **gen, c, c.next_fd, 1u << 12, 0, nullptr);
-    if (!s.ok()) return absl::Status(s.status().code(), absl::StrCat(c.name, ": ", s.status().message()));
+    if (!s.ok())
+      return absl::Status(s.status().code(), absl::StrCat(c.name, ": ", s.status().message()));
   }
   for (int round = 0; round < rounds; ++round) {
     if (StopNow(state)) return absl::CancelledError("interrupted");
@@ -157,9 +158,9 @@ absl::Status RunTrafficRounds(benchmark::State& state, PathsWorld& pw, const Tra
         return absl::Status(s.status().code(), absl::StrCat(c.name, ": ", s.status().message()));
       }
       if (s->delivered < 0.9 * static_cast<double>(paced)) {
-        return absl::InternalError(absl::StrCat(c.name, ": at ", static_cast<uint64_t>(run->offered_pps),
-                                                " frames/s only ", s->delivered, " of ", paced,
-                                                " reached the sink"));
+        return absl::InternalError(
+            absl::StrCat(c.name, ": at ", static_cast<uint64_t>(run->offered_pps),
+                         " frames/s only ", s->delivered, " of ", paced, " reached the sink"));
       }
       c.cpu_ns.push_back(s->cpu_ns);
     }
@@ -193,8 +194,8 @@ void ReportGenerator(benchmark::State& state, const TrafficRun* run,
       }
       if (&c != &cs[0]) state.counters["cpu_ratio/" + c.name] = Median(r);
     }
-    label = absl::StrCat("generator=", run->generator, " basis=",
-                         run->cpu_basis ? "cpu_time_at_fixed_rate" : "throughput");
+    label = absl::StrCat("generator=", run->generator,
+                         " basis=", run->cpu_basis ? "cpu_time_at_fixed_rate" : "throughput");
     absl::StrAppend(line, absl::StrFormat("  %s ceiling=%.0f cpu_ns@%.0f/s:", label, ceiling,
                                           run->offered_pps));
     for (const Contender& c : cs) {

@@ -34,8 +34,8 @@ absl::Status Expect(HostFixture& host, const PathCase& c) {
   auto counter = CounterName::Parse(c.counter.empty() ? "tx_remote" : c.counter);
   if (!counter.ok()) return counter.status();
   if (!c.counter.empty() && r.delta.Packets(*counter) != 1) {
-    return absl::FailedPreconditionError(absl::StrCat(c.name, ": expected counter ", c.counter,
-                                                      " to count it; counters: ", r.delta.ToText()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        c.name, ": expected counter ", c.counter, " to count it; counters: ", r.delta.ToText()));
   }
   return absl::OkStatus();
 }
@@ -109,27 +109,31 @@ absl::StatusOr<PathsWorld*> GetPathsWorld() {
     Locator loc(0x20010db8aaaa0010ull + i);
     ++i;
     if (absl::Status st = dp.mappings().Upsert({r, HostFixture::L2(), mode}); !st.ok()) return st;
-    if (absl::Status st = dp.locators().Upsert({loc, HostFixture::Sir(), mode}); !st.ok()) return st;
+    if (absl::Status st = dp.locators().Upsert({loc, HostFixture::Sir(), mode}); !st.ok())
+      return st;
     w->remote[mode] = r;
     w->locator[mode] = loc;
     std::string m = ChecksumModeName(mode);
-    w->cases["from_container_remote/" + m] = {"from_container_remote/" + m, container,
-                                              w->ContainerFrame(mode), h.c1h(), XDP_REDIRECT,
+    w->cases["from_container_remote/" + m] = {"from_container_remote/" + m,
+                                              container,
+                                              w->ContainerFrame(mode),
+                                              h.c1h(),
+                                              XDP_REDIRECT,
                                               "tx_remote"};
-    w->cases["from_uplink/" + m] = {"from_uplink/" + m, uplink, w->UplinkFrame(mode), h.uplink(),
-                                    XDP_REDIRECT, "rx_delivered"};
+    w->cases["from_uplink/" + m] = {"from_uplink/" + m, uplink,       w->UplinkFrame(mode),
+                                    h.uplink(),         XDP_REDIRECT, "rx_delivered"};
   }
   Bytes local = UdpFromC1(h, HostFixture::C2().address());
   w->cases["from_container_local"] = {"from_container_local", container, local, h.c1h(),
-                                      XDP_REDIRECT, "tx_local"};
-  w->cases["miss"] = {"miss", container, UdpFromC1(h, PathsWorld::Unmapped().address()), h.c1h(),
-                      XDP_PASS, "pass_miss"};
+                                      XDP_REDIRECT,           "tx_local"};
+  w->cases["miss"] = {"miss",  container, UdpFromC1(h, PathsWorld::Unmapped().address()),
+                      h.c1h(), XDP_PASS,  "pass_miss"};
   w->cases["not_sir"] = {"not_sir", container, UdpFromC1(h, HostFixture::FabricAddress()),
-                         h.c1h(), XDP_PASS, "pass_not_sir"};
+                         h.c1h(),   XDP_PASS,  "pass_not_sir"};
   Ipv6Address host_up = Ipv6Address::FromHalves(0xfd0000ff00000000ull, 1);
-  w->cases["uplink_not_local"] = {"uplink_not_local", uplink,
-                                  UdpFromFabric(h, HostFixture::FabricAddress(), host_up),
-                                  h.uplink(), XDP_PASS, "pass_not_local_locator"};
+  w->cases["uplink_not_local"] = {
+      "uplink_not_local", uplink,   UdpFromFabric(h, HostFixture::FabricAddress(), host_up),
+      h.uplink(),         XDP_PASS, "pass_not_local_locator"};
   // An IPv4 frame of the same size (its IPv4 content is never looked at).
   Bytes v4 = local;
   v4[12] = 0x08;
@@ -140,16 +144,16 @@ absl::StatusOr<PathsWorld*> GetPathsWorld() {
   w->cases["empty"] = {"empty", BaselineEmptyFd(w->base), frame, h.c1h(), XDP_PASS, ""};
   w->cases["parse_only"] = {"parse_only", BaselineParseFd(w->base), frame, h.c1h(), XDP_PASS, ""};
   // Components of the remote path: the FIB lookup of a translated destination on its own.
-  Ipv6Address translated =
-      SirToIla(w->remote.at(ChecksumMode::kNeutralMapAuto), HostFixture::L2(),
-               ChecksumMode::kNeutralMapAuto)->address();
-  w->cases["component_fib_lookup"] = {"component_fib_lookup", FibOnlyFd(w->skel),
-                                      UdpFromC1(h, translated), h.c1h(), XDP_DROP, ""};
+  Ipv6Address translated = SirToIla(w->remote.at(ChecksumMode::kNeutralMapAuto), HostFixture::L2(),
+                                    ChecksumMode::kNeutralMapAuto)
+                               ->address();
+  w->cases["component_fib_lookup"] = {
+      "component_fib_lookup", FibOnlyFd(w->skel), UdpFromC1(h, translated), h.c1h(), XDP_DROP, ""};
   // ... and the redirect every forwarding program ends with: a devmap redirect and nothing else
   // (the live ceiling's program), so that the rest of a path's cost can be told from it.
   if (absl::Status st = SetRedirectTarget(w->skel, h.uplink()); !st.ok()) return st;
-  w->cases["component_redirect"] = {"component_redirect", RedirectFd(w->skel), frame, h.c1h(),
-                                    XDP_REDIRECT, ""};
+  w->cases["component_redirect"] = {
+      "component_redirect", RedirectFd(w->skel), frame, h.c1h(), XDP_REDIRECT, ""};
 
   for (const auto& [name, c] : w->cases) {
     if (absl::Status st = Expect(h, c); !st.ok()) return st;
@@ -172,9 +176,9 @@ absl::Status PathsWorld::PrepareLive() {
     return absl::InternalError("no name for the c1 host interface");
   }
   std::string c1 = HostFixture::C1().ToString();
-  if (absl::Status st = h.host_ns().Run(absl::StrCat(
-          "ip -6 route replace ", c1, "/128 dev ", c1h, " && ip -6 neigh replace ", c1,
-          " lladdr ", HostFixture::C1Mac().ToString(), " nud permanent dev ", c1h));
+  if (absl::Status st = h.host_ns().Run(
+          absl::StrCat("ip -6 route replace ", c1, "/128 dev ", c1h, " && ip -6 neigh replace ", c1,
+                       " lladdr ", HostFixture::C1Mac().ToString(), " nud permanent dev ", c1h));
       !st.ok()) {
     return st;
   }
@@ -189,9 +193,9 @@ absl::StatusOr<int> PathsWorld::SteeredUplinkFd(const std::vector<int>& cpus) {
   auto att = dp.AttachUplink(
       {.interface = host->uplink(), .mode = AttachMode::kNative, .steer_cpus = cpus});
   if (!att.ok()) {
-    return absl::Status(att.status().code(),
-                        absl::StrCat("attaching the uplink with cpumap steering: ",
-                                     att.status().message()));
+    return absl::Status(
+        att.status().code(),
+        absl::StrCat("attaching the uplink with cpumap steering: ", att.status().message()));
   }
   if (att->steer_cpus != cpus) {
     return absl::InternalError("the uplink was attached without the steering asked for");
@@ -230,8 +234,7 @@ absl::StatusOr<ScaleWorld*> GetScaleWorld(size_t size) {
   }
   auto start = std::chrono::steady_clock::now();
   if (absl::Status st = w->host->dp().mappings().UpsertBatch(mappings); !st.ok()) return st;
-  w->load_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  w->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   size_t draws = Pick<size_t>(1u << 20, 1u << 16);
   std::mt19937_64 rng(42);

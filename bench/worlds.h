@@ -26,8 +26,8 @@ struct PathCase {
   int prog_fd = -1;
   Bytes frame;
   int ingress_ifindex = 0;
-  int verdict = 0;        // expected XDP_* verdict
-  std::string counter;    // data plane counter it must increment ("" for the baselines)
+  int verdict = 0;      // expected XDP_* verdict
+  std::string counter;  // data plane counter it must increment ("" for the baselines)
 };
 
 class World {
@@ -42,8 +42,8 @@ struct PathsWorld : World {
   BenchSkel skel;
   BaselineSkel base;
   std::map<std::string, PathCase> cases;
-  std::map<ChecksumMode, SirAddress> remote;   // mapped to L2 with that mode
-  std::map<ChecksumMode, Locator> locator;     // this host's locator with that mode
+  std::map<ChecksumMode, SirAddress> remote;  // mapped to L2 with that mode
+  std::map<ChecksumMode, Locator> locator;    // this host's locator with that mode
   bool live_ready = false;
   ~PathsWorld() override;
 

@@ -58,7 +58,8 @@ int main() {
   absl::Status refused = dp->mappings().Upsert(bad);
   std::printf("refused as expected: %s\n\n", std::string(refused.message()).c_str());
 
-  std::printf("%-28s %-16s %-18s %-10s %s\n", "SIR", "locator", "csum-mode", "ident", "ILA destination");
+  std::printf("%-28s %-16s %-18s %-10s %s\n", "SIR", "locator", "csum-mode", "ident",
+              "ILA destination");
   for (const ila::Mapping& m : OrDie(dp->mappings().List(), "listing mappings")) {
     ila::IlaAddress ila = OrDie(m.IlaDestination(), "translating");
     std::printf("%-28s %-16s %-18s %-10s %s\n", m.sir.ToString().c_str(),

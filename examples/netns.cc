@@ -57,7 +57,8 @@ absl::StatusOr<std::unique_ptr<Netns>> Netns::Create(const std::string& name) {
   if (added.ok() && added->exit_code == 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    if (PathExists(path)) (void)RunCommandImpl({"ip", "netns", "del", name}, Duration(10000), "", false);
+    if (PathExists(path))
+      (void)RunCommandImpl({"ip", "netns", "del", name}, Duration(10000), "", false);
     if (!added.ok()) return added.status();
     if (added->exit_code != 0) {
       return absl::InternalError(absl::StrCat("`ip netns add ", name, "` failed (exit status ",
@@ -91,8 +92,9 @@ absl::Status Netns::Delete() {
   if (!PathExists("/run/netns/" + name)) return absl::OkStatus();
   // Cleanup must happen even after a stop was requested.
   auto r = RunCommandImpl({"ip", "netns", "del", name}, Duration(10000), "", false);
-  if (!r.ok()) return absl::InternalError("deleting network namespace " + name + ": " +
-                                          std::string(r.status().message()));
+  if (!r.ok())
+    return absl::InternalError("deleting network namespace " + name + ": " +
+                               std::string(r.status().message()));
   if (r->exit_code != 0) {
     return absl::InternalError("deleting network namespace " + name + ": " + r->output);
   }
@@ -109,8 +111,8 @@ absl::Status Netns::IpBatch(const std::vector<std::string>& commands) const {
   std::string input = absl::StrJoin(commands, "\n") + "\n";
   auto out = RunChecked({"ip", "-6", "-n", name_, "-batch", "-"}, Duration(30000), input);
   if (!out.ok()) {
-    return absl::Status(out.status().code(), absl::StrCat(out.status().message(), "\nbatch:\n",
-                                                          input));
+    return absl::Status(out.status().code(),
+                        absl::StrCat(out.status().message(), "\nbatch:\n", input));
   }
   return absl::OkStatus();
 }
@@ -235,8 +237,7 @@ std::vector<std::string> RemoveStaleNamespaces(const std::string& tag) {
   for (const std::string& name : NamespacesWithPrefix(prefix)) {
     const std::string rest = name.substr(prefix.size());
     const size_t dash = rest.find('-');
-    if (dash == 0 || dash == std::string::npos ||
-        rest.find_first_not_of("0123456789") != dash) {
+    if (dash == 0 || dash == std::string::npos || rest.find_first_not_of("0123456789") != dash) {
       continue;  // not one of ours
     }
     const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
@@ -252,6 +253,5 @@ std::vector<std::string> RemoveStaleNamespaces(const std::string& tag) {
   }
   return removed;
 }
-
 
 }  // namespace ila::demo

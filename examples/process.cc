@@ -51,7 +51,6 @@ std::string Errno(int err) { return std::strerror(err); }
 
 std::string Joined(const std::vector<std::string>& argv) { return absl::StrJoin(argv, " "); }
 
-
 // Spawns argv in its own process group (a Ctrl-C on the terminal reaches only us; we stop the
 // children ourselves), stdout+stderr into `out_fd`, stdin from `in_fd` (or /dev/null when -1).
 absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int in_fd, int out_fd) {
@@ -74,8 +73,8 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int in_fd, int
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -115,7 +114,6 @@ int TerminateAndReap(pid_t pid, Duration grace) {
   }
 }
 
-
 }  // namespace
 
 // ----- Stopping ------------------------------------------------------------------------------
@@ -144,8 +142,8 @@ namespace {
 }  // namespace
 
 absl::StatusOr<CommandResult> internal::RunCommandImpl(const std::vector<std::string>& argv,
-                                             Duration timeout, const std::string& input,
-                                             bool honour_stop) {
+                                                       Duration timeout, const std::string& input,
+                                                       bool honour_stop) {
   auto stopped = [honour_stop] { return honour_stop && StopRequested(); };
   if (stopped()) return absl::CancelledError("stopped by a signal");
   int out[2];
@@ -205,8 +203,8 @@ absl::StatusOr<CommandResult> internal::RunCommandImpl(const std::vector<std::st
     TerminateAndReap(*pid, Duration(1000));
     absl::StatusCode code =
         stopped() ? absl::StatusCode::kCancelled : absl::StatusCode::kDeadlineExceeded;
-    return absl::Status(code, absl::StrCat("`", Joined(argv), "` ", why_killed, "; output:\n",
-                                           result.output));
+    return absl::Status(
+        code, absl::StrCat("`", Joined(argv), "` ", why_killed, "; output:\n", result.output));
   }
   // The output is closed; the child is exiting (or has detached its output, which ours do not).
   int wstatus = 0;
@@ -223,7 +221,6 @@ absl::StatusOr<CommandResult> internal::RunCommandImpl(const std::vector<std::st
   result.exit_code = ExitCode(wstatus);
   return result;
 }
-
 
 absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv, Duration timeout,
                                          const std::string& input) {
@@ -328,6 +325,5 @@ void BackgroundProcess::Signal(int sig) {
 BackgroundProcess::~BackgroundProcess() {
   if (shared_) Reap(true, Duration(0));
 }
-
 
 }  // namespace ila::demo

@@ -12,9 +12,8 @@ namespace ila::demo::internal {
 
 bool PathExists(const std::string& path);
 // RunCommand, optionally ignoring a stop request (cleanup must run after one).
-absl::StatusOr<CommandResult> RunCommandImpl(const std::vector<std::string>& argv,
-                                             Duration timeout, const std::string& input,
-                                             bool honour_stop);
+absl::StatusOr<CommandResult> RunCommandImpl(const std::vector<std::string>& argv, Duration timeout,
+                                             const std::string& input, bool honour_stop);
 
 }  // namespace ila::demo::internal
 

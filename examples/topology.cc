@@ -34,7 +34,7 @@ namespace {
 
 // Topologies made by this process so far: part of their namespace names.
 std::atomic<unsigned> g_topology_serial{0};
-const SirPrefix kSir(0x20010db800000001ull);       // 2001:db8:0:1::/64
+const SirPrefix kSir(0x20010db800000001ull);         // 2001:db8:0:1::/64
 constexpr char kSirAggregate[] = "2001:db8:0::/48";  // every SIR prefix, routed to the ILA router
 
 std::string Net64(uint64_t high) { return Ipv6Address::FromHalves(high, 0).ToString() + "/64"; }
@@ -131,8 +131,8 @@ absl::Status Topology::MakeNamespaces() {
   hosts_[1].address = *Ipv6Address::Parse("fd00:0:b2::2");
   hosts_[1].gateway = *Ipv6Address::Parse("fd00:0:b2::1");
 
-  for (const Netns* ns : {r1_.get(), r2_.get(), router_.ns.get(), hosts_[0].ns.get(),
-                          hosts_[1].ns.get()}) {
+  for (const Netns* ns :
+       {r1_.get(), r2_.get(), router_.ns.get(), hosts_[0].ns.get(), hosts_[1].ns.get()}) {
     if (absl::Status st = ns->Sysctl("net/ipv6/conf/all/forwarding", "1"); !st.ok()) return st;
   }
 
@@ -253,22 +253,24 @@ absl::Status Topology::StartHost(int i, const std::vector<SirPrefix>& prefixes) 
   auto dp = MakeDataplane(*h.ns, options_.host_config);
   if (!dp.ok()) return dp.status();
   h.dp = std::move(*dp);
-  if (absl::Status st = OnHost(i, [&](Dataplane& d) -> absl::Status {
-        for (SirPrefix p : prefixes) {
-          if (absl::Status s = d.sir_prefixes().Add(p); !s.ok()) return s;
-        }
-        if (absl::Status s = d.locators().Upsert(
-                {.locator = h.locator, .sir_prefix = kSir, .csum_mode = options_.csum_mode});
-            !s.ok()) {
-          return s;
-        }
-        InterfaceAttach request{h.uplink, options_.uplink_attach_mode.value_or(options_.attach_mode),
-                                {}};
-        auto att = d.AttachUplink(request);
-        if (!att.ok()) return att.status();
-        h.uplink_attachment = *att;
-        return absl::OkStatus();
-      });
+  if (absl::Status st = OnHost(
+          i,
+          [&](Dataplane& d) -> absl::Status {
+            for (SirPrefix p : prefixes) {
+              if (absl::Status s = d.sir_prefixes().Add(p); !s.ok()) return s;
+            }
+            if (absl::Status s = d.locators().Upsert(
+                    {.locator = h.locator, .sir_prefix = kSir, .csum_mode = options_.csum_mode});
+                !s.ok()) {
+              return s;
+            }
+            InterfaceAttach request{
+                h.uplink, options_.uplink_attach_mode.value_or(options_.attach_mode), {}};
+            auto att = d.AttachUplink(request);
+            if (!att.ok()) return att.status();
+            h.uplink_attachment = *att;
+            return absl::OkStatus();
+          });
       !st.ok()) {
     return st;
   }
@@ -302,11 +304,11 @@ absl::Status Topology::PlumbContainer(const Container& c, const Host& h, const N
 
 absl::Status Topology::AttachContainerOnHost(Container& c, int host) {
   return OnHost(host, [&](Dataplane& dp) -> absl::Status {
-    auto att = dp.AttachContainer(
-        {.interface = c.host_veth,
-         .sir = c.sir,
-         .mac = c.mac,
-         .mode = options_.container_attach_mode.value_or(options_.attach_mode)});
+    auto att =
+        dp.AttachContainer({.interface = c.host_veth,
+                            .sir = c.sir,
+                            .mac = c.mac,
+                            .mode = options_.container_attach_mode.value_or(options_.attach_mode)});
     if (!att.ok()) return att.status();
     c.attachment = *att;
     return absl::OkStatus();
@@ -317,14 +319,15 @@ absl::StatusOr<Topology::Container*> Topology::AddContainer(const std::string& n
                                                             Identifier id) {
   auto c = AddContainerNoWait(name, host, id);
   if (!c.ok()) return c.status();
-  for (const Netns* ns : std::initializer_list<const Netns*>{(*c)->ns.get(), hosts_[static_cast<size_t>(host)].ns.get()}) {
+  for (const Netns* ns : std::initializer_list<const Netns*>{
+           (*c)->ns.get(), hosts_[static_cast<size_t>(host)].ns.get()}) {
     if (absl::Status st = ns->WaitForAddresses(); !st.ok()) return st;
   }
   return c;
 }
 
-absl::StatusOr<Topology::Container*> Topology::AddContainerNoWait(const std::string& name,
-                                                                  int host, Identifier id) {
+absl::StatusOr<Topology::Container*> Topology::AddContainerNoWait(const std::string& name, int host,
+                                                                  Identifier id) {
   if (host < 0 || host >= kHosts) return absl::InvalidArgumentError("no such host");
   if (container(name) != nullptr) return absl::AlreadyExistsError("container " + name + " exists");
   auto c = std::make_unique<Container>();
@@ -345,8 +348,8 @@ absl::StatusOr<Topology::Container*> Topology::AddContainerNoWait(const std::str
   Container* raw = c.get();
   containers_.push_back(std::move(c));  // owned (and cleaned up) from here
   if (absl::Status st = PlumbContainer(*raw, h, *raw->ns, raw->ifname); !st.ok()) return st;
-  if (absl::Status st = raw->ns->Ip({"-6", "route", "add", "default", "via", "fe80::1", "dev",
-                                     raw->ifname});
+  if (absl::Status st =
+          raw->ns->Ip({"-6", "route", "add", "default", "via", "fe80::1", "dev", raw->ifname});
       !st.ok()) {
     return st;
   }
@@ -369,7 +372,8 @@ absl::Status Topology::MoveContainer(const std::string& name, int to_host, MoveM
   std::unique_ptr<Netns> new_ns;
   std::string new_if = "eth0";
   if (mode == MoveMode::kNewNamespace) {
-    Log("new namespace for " + name + " on " + to.name + " (the old one goes once the old host has let go of it)");
+    Log("new namespace for " + name + " on " + to.name +
+        " (the old one goes once the old host has let go of it)");
     auto ns = NewNetns(name + "-on-" + to.name);
     if (!ns.ok()) return ns.status();
     new_ns = std::move(*ns);
@@ -422,7 +426,8 @@ absl::Status Topology::MoveContainer(const std::string& name, int to_host, MoveM
 }
 
 absl::Status Topology::OnHost(int i, const std::function<absl::Status(Dataplane&)>& fn) {
-  if (i < 0 || i >= static_cast<int>(hosts_.size())) return absl::InvalidArgumentError("no such host");
+  if (i < 0 || i >= static_cast<int>(hosts_.size()))
+    return absl::InvalidArgumentError("no such host");
   Host& h = hosts_[static_cast<size_t>(i)];
   if (!h.dp) return absl::FailedPreconditionError(h.name + " has no data plane");
   auto scope = NetnsScope::Enter(*h.ns);
@@ -450,9 +455,12 @@ absl::StatusOr<Stats> Topology::RouterStats() const {
 }
 
 absl::Status Topology::MapEverywhere(const SirAddress& sir, Locator locator) {
-  Mapping m{.sir = sir, .locator = locator, .csum_mode = options_.csum_mode,
+  Mapping m{.sir = sir,
+            .locator = locator,
+            .csum_mode = options_.csum_mode,
             .ident_type = IdentifierType::kLuid};
-  if (absl::Status st = OnRouter([&](Dataplane& dp) { return dp.mappings().Upsert(m); }); !st.ok()) {
+  if (absl::Status st = OnRouter([&](Dataplane& dp) { return dp.mappings().Upsert(m); });
+      !st.ok()) {
     return st;
   }
   for (int i = 0; i < kHosts; ++i) {
@@ -498,11 +506,12 @@ std::vector<std::string> Topology::namespace_names() const {
 }
 
 absl::StatusOr<CommandResult> Topology::Ping(const std::string& from, const Ipv6Address& to,
-                                             int count, const std::vector<std::string>& extra_args) {
+                                             int count,
+                                             const std::vector<std::string>& extra_args) {
   Container* c = container(from);
   if (c == nullptr) return absl::NotFoundError("no container " + from);
-  std::vector<std::string> argv = {"ping", "-6", "-n", "-c", std::to_string(count), "-i", "0.2",
-                                   "-W", "1"};
+  std::vector<std::string> argv = {"ping", "-6",  "-n", "-c", std::to_string(count),
+                                   "-i",   "0.2", "-W", "1"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   argv.push_back(to.ToString());
   return c->ns->Exec(argv, Duration(5000 + 1200 * count));

@@ -201,8 +201,8 @@ class Topology {
     std::string name;  // "host1", "host2"
     std::unique_ptr<Netns> ns;
     Locator locator;
-    Ipv6Address address;     // of its uplink, in the underlay (not in the locator /64)
-    Ipv6Address gateway;     // its underlay router's address on that link
+    Ipv6Address address;  // of its uplink, in the underlay (not in the locator /64)
+    Ipv6Address gateway;  // its underlay router's address on that link
     std::string uplink = "up";
     std::unique_ptr<Dataplane> dp;
     Attachment uplink_attachment;
@@ -213,7 +213,7 @@ class Topology {
     int host = 0;  // index into hosts
     SirAddress sir;
     MacAddress mac;
-    std::string host_veth;     // "veth-c1a", in the host's namespace
+    std::string host_veth;        // "veth-c1a", in the host's namespace
     std::string ifname = "eth0";  // in the container's namespace
     Attachment attachment;
   };

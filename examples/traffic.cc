@@ -78,7 +78,8 @@ absl::Status WaitFor(int fd, short events, Clock::time_point deadline, const cha
   while (true) {
     if (StopRequested()) return absl::CancelledError("stopped by a signal");
     if (abort && abort->load()) return absl::AbortedError(std::string("gave up ") + what);
-    if (Clock::now() > deadline) return absl::DeadlineExceededError(std::string("timed out ") + what);
+    if (Clock::now() > deadline)
+      return absl::DeadlineExceededError(std::string("timed out ") + what);
     pollfd p{fd, events, 0};
     int r = poll(&p, 1, 100);
     if (r > 0) return absl::OkStatus();
@@ -188,7 +189,8 @@ absl::StatusOr<TcpTransferResult> TcpTransfer(const TcpTransferOptions& o) {
         errno != EINPROGRESS) {
       return absl::InternalError("connect to [" + o.to.ToString() + "]: " + Errno(errno));
     }
-    if (absl::Status st = WaitFor(sock->get(), POLLOUT, deadline, "connecting"); !st.ok()) return st;
+    if (absl::Status st = WaitFor(sock->get(), POLLOUT, deadline, "connecting"); !st.ok())
+      return st;
     int err = 0;
     socklen_t len = sizeof(err);
     getsockopt(sock->get(), SOL_SOCKET, SO_ERROR, &err, &len);
@@ -247,9 +249,8 @@ absl::StatusOr<TcpTransferResult> TcpTransfer(const TcpTransferOptions& o) {
     abort.store(true);
     sock->Reset();
     receiver.join();
-    return absl::Status(sent.code(),
-                        absl::StrCat(sent.message(), " after ", result.bytes_sent, " bytes sent, ",
-                                     received.bytes, " received"));
+    return absl::Status(sent.code(), absl::StrCat(sent.message(), " after ", result.bytes_sent,
+                                                  " bytes sent, ", received.bytes, " received"));
   }
   receiver.join();
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();

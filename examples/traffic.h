@@ -45,18 +45,20 @@ struct TcpTransferOptions {
 struct TcpTransferResult {
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
-  bool content_ok = false;   // every byte received, in order, equal to what was sent
+  bool content_ok = false;      // every byte received, in order, equal to what was sent
   uint64_t first_mismatch = 0;  // offset of the first wrong byte when !content_ok
   double seconds = 0;
-  uint32_t sender_retransmits = 0;  // TCP_INFO tcpi_total_retrans of the sender
+  uint32_t sender_retransmits = 0;          // TCP_INFO tcpi_total_retrans of the sender
   uint64_t sender_bytes_retransmitted = 0;  // tcpi_bytes_retrans
-  uint32_t sender_pmtu = 0;         // TCP_INFO tcpi_pmtu at the end
-  uint32_t sender_mss = 0;          // TCP_INFO tcpi_snd_mss at the end
+  uint32_t sender_pmtu = 0;                 // TCP_INFO tcpi_pmtu at the end
+  uint32_t sender_mss = 0;                  // TCP_INFO tcpi_snd_mss at the end
   // Retransmissions the receiver reported as duplicates (D-SACK): spurious ones, sent because
   // later segments overtook earlier ones, not because anything was lost.
   uint32_t sender_dsack_dups = 0;
   uint32_t sender_reordering_seen = 0;  // tcpi_reord_seen: reordering events the sender detected
-  double MegabytesPerSecond() const { return seconds > 0 ? static_cast<double>(bytes_received) / seconds / 1e6 : 0; }
+  double MegabytesPerSecond() const {
+    return seconds > 0 ? static_cast<double>(bytes_received) / seconds / 1e6 : 0;
+  }
 };
 
 // Sends `bytes` bytes of PatternStream(seed) from the sender namespace to [to]:port, where the
@@ -71,18 +73,18 @@ struct UdpStreamOptions {
   uint16_t port = 5301;
   uint32_t packets = 1000;
   uint32_t rate_pps = 1000;
-  uint32_t payload = 256;  // bytes, at least 16
+  uint32_t payload = 256;          // bytes, at least 16
   Duration drain = Duration(500);  // how long the receiver waits after the last packet
   std::atomic<uint32_t>* sent_progress = nullptr;  // packets sent so far
 };
 
 struct UdpStreamResult {
   uint32_t sent = 0;
-  uint32_t received = 0;    // distinct sequence numbers with intact content
-  uint32_t lost = 0;        // sent - received
+  uint32_t received = 0;  // distinct sequence numbers with intact content
+  uint32_t lost = 0;      // sent - received
   uint32_t duplicates = 0;
-  uint32_t corrupt = 0;     // wrong length or content
-  uint32_t longest_gap = 0; // the longest run of consecutive lost sequence numbers
+  uint32_t corrupt = 0;      // wrong length or content
+  uint32_t longest_gap = 0;  // the longest run of consecutive lost sequence numbers
 };
 
 // Sends `packets` sequenced datagrams at `rate_pps` and reports what arrived.

@@ -102,8 +102,8 @@ void Ping(Topology& topo, const std::string& from, const std::string& to, int co
   Topology::Container* dst = topo.container(to);
   Expect(dst != nullptr, "no container " + to);
   auto r = Check(topo.Ping(from, dst->sir.address(), count), "ping");
-  Say("ping " + from + " -> " + to + " (" + dst->sir.ToString() + "): " +
-      (r.exit_code == 0 ? "OK  " : "FAILED  ") + PingSummary(r.output));
+  Say("ping " + from + " -> " + to + " (" + dst->sir.ToString() +
+      "): " + (r.exit_code == 0 ? "OK  " : "FAILED  ") + PingSummary(r.output));
   if (r.exit_code != 0) Indented(r.output);
   Expect(r.exit_code == 0, "ping " + from + " -> " + to + " failed");
 }
@@ -140,17 +140,16 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   Say("            ilr");
   for (int i = 0; i < Topology::kHosts; ++i) {
     Topology::Host& h = topo->host(i);
-    Say(h.name + ": namespace " + h.ns->name() + ", uplink " + h.address.ToString() +
-        ", locator " + h.locator.ToString() + "::/64, uplink XDP " +
-        S(ila::ToString(h.uplink_attachment.mode)));
+    Say(h.name + ": namespace " + h.ns->name() + ", uplink " + h.address.ToString() + ", locator " +
+        h.locator.ToString() + "::/64, uplink XDP " + S(ila::ToString(h.uplink_attachment.mode)));
   }
   Say("ilr:   namespace " + topo->ila_router().ns->name() + ", " +
       topo->ila_router().address.ToString() + ", router program at " +
       S(ila::ToString(topo->ila_router().attachment.mode)));
   for (const std::string& name : topo->container_names()) {
     Topology::Container* c = topo->container(name);
-    Say(name + ":   SIR " + c->sir.ToString() + " on " + topo->host(c->host).name +
-        " (veth " + c->host_veth + ", container program at " + S(ila::ToString(c->attachment.mode)) +
+    Say(name + ":   SIR " + c->sir.ToString() + " on " + topo->host(c->host).name + " (veth " +
+        c->host_veth + ", container program at " + S(ila::ToString(c->attachment.mode)) +
         (c->attachment.peer_napi_attached ? ", peer given a pass-through XDP program" : "") + ")");
   }
 
@@ -158,11 +157,11 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   Step(2, "the mapping table (identical on both hosts and the ILA router)");
   std::vector<ila::Mapping> mappings;
   Check(topo->OnRouter([&](ila::Dataplane& dp) -> absl::Status {
-          auto list = dp.mappings().List();
-          if (!list.ok()) return list.status();
-          mappings = *list;
-          return absl::OkStatus();
-        }),
+    auto list = dp.mappings().List();
+    if (!list.ok()) return list.status();
+    mappings = *list;
+    return absl::OkStatus();
+  }),
         "listing the router's mappings");
   Say("SIR address                 -> locator            ILA destination on the wire");
   for (const ila::Mapping& m : mappings) {
@@ -189,7 +188,7 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   auto h1_delta = Check(topo->HostStats(0), "stats").Since(h1_before);
   auto h2_delta = Check(topo->HostStats(1), "stats").Since(h2_before);
   const std::vector<ila::CounterName> moved = {"tx_remote", "rx_delivered", "tx_local",
-                                              "pass_no_neighbour"};
+                                               "pass_no_neighbour"};
   Say("host1 counters moved: " + Counters(h1_delta, moved));
   Say("host2 counters moved: " + Counters(h2_delta, moved));
   Say("=> tx_remote: translated and sent to the other host; rx_delivered: translated back and");
@@ -206,10 +205,10 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   auto wire = Check(BackgroundProcess::Start({"ip", "netns", "exec", topo->r1().name(), "tcpdump",
                                               "-l", "-n", "-t", "-i", "to-r2", "-c", "4", filter}),
                     "starting tcpdump on r1");
-  auto inside = Check(BackgroundProcess::Start({"ip", "netns", "exec", c2a->ns->name(), "tcpdump",
-                                                "-l", "-n", "-t", "-i", c2a->ifname, "-c", "4",
-                                                filter}),
-                      "starting tcpdump in c2a");
+  auto inside =
+      Check(BackgroundProcess::Start({"ip", "netns", "exec", c2a->ns->name(), "tcpdump", "-l", "-n",
+                                      "-t", "-i", c2a->ifname, "-c", "4", filter}),
+            "starting tcpdump in c2a");
   Expect(wire->WaitForOutput("listening on", Duration(5000)) &&
              inside->WaitForOutput("listening on", Duration(5000)),
          "tcpdump did not start");
@@ -244,7 +243,8 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   Step(5, "TCP: " + std::to_string(bytes >> 20) +
               " MiB of a pseudo-random stream, verified byte for byte by the receiver");
   uint16_t port = 5201;
-  for (auto [from, to] : {std::pair{"c1a", "c2a"}, std::pair{"c2b", "c1b"}, std::pair{"c1a", "c1b"}}) {
+  for (auto [from, to] :
+       {std::pair{"c1a", "c2a"}, std::pair{"c2b", "c1b"}, std::pair{"c1a", "c1b"}}) {
     Topology::Container* src = topo->container(from);
     Topology::Container* dst = topo->container(to);
     ila::demo::TcpTransferOptions t;
@@ -272,12 +272,13 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   Step(6, "a miss: host1 forgets c2b's mapping; its traffic goes untranslated to the ILA router");
   const ila::SirAddress c2b_sir = topo->container("c2b")->sir;
   ila::Mapping c2b_mapping;
-  Check(topo->OnHost(0, [&](ila::Dataplane& dp) -> absl::Status {
-          auto m = dp.mappings().Get(c2b_sir);
-          if (!m.ok()) return m.status();
-          c2b_mapping = *m;
-          return dp.mappings().Remove(c2b_sir);
-        }),
+  Check(topo->OnHost(0,
+                     [&](ila::Dataplane& dp) -> absl::Status {
+                       auto m = dp.mappings().Get(c2b_sir);
+                       if (!m.ok()) return m.status();
+                       c2b_mapping = *m;
+                       return dp.mappings().Remove(c2b_sir);
+                     }),
         "removing c2b's mapping on host1");
   Say("host1: mappings().Remove(" + c2b_sir.ToString() + ")");
   h1_before = Check(topo->HostStats(0), "stats");
@@ -286,8 +287,10 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   h1_delta = Check(topo->HostStats(0), "stats").Since(h1_before);
   auto router_delta = Check(topo->RouterStats(), "stats").Since(router_before);
   Say("host1 counters moved:  " + Counters(h1_delta, {"pass_miss", "tx_remote"}));
-  Say("router counters moved: " + Counters(router_delta, {"router_forwarded", "pass_no_neighbour"}));
-  Say("=> host1 handed the requests to its kernel untranslated; the underlay routes the SIR prefix");
+  Say("router counters moved: " +
+      Counters(router_delta, {"router_forwarded", "pass_no_neighbour"}));
+  Say("=> host1 handed the requests to its kernel untranslated; the underlay routes the SIR "
+      "prefix");
   Say("   to the ILA router, whose full table translated them to host2's locator.");
   Expect(h1_delta.Packets("pass_miss") > 0 && router_delta.Packets("router_forwarded") > 0,
          "the miss did not go through the ILA router");
@@ -361,10 +364,12 @@ int main(int argc, char** argv) {
   ila::demo::InstallStopSignalHandlers();
   // Exit status 77 means "cannot run here" (ctest reports the demo test as skipped).
   if (geteuid() != 0) {
-    std::fprintf(stderr, "ila_demo loads XDP programs and creates network namespaces: run it as root\n");
+    std::fprintf(stderr,
+                 "ila_demo loads XDP programs and creates network namespaces: run it as root\n");
     return 77;
   }
-  if (auto probe = ila::Dataplane::Create({}); !probe.ok() &&
+  if (auto probe = ila::Dataplane::Create({});
+      !probe.ok() &&
       (absl::IsPermissionDenied(probe.status()) || absl::IsFailedPrecondition(probe.status()))) {
     std::fprintf(stderr, "ila_demo cannot load the XDP programs here: %s\n",
                  probe.status().ToString().c_str());
@@ -396,6 +401,7 @@ int main(int argc, char** argv) {
                  Elapsed().c_str());
     return 130;
   }
-  std::printf("\n[%s] %s\n", Elapsed().c_str(), rc == 0 ? "demo finished: all steps passed" : "demo failed");
+  std::printf("\n[%s] %s\n", Elapsed().c_str(),
+              rc == 0 ? "demo finished: all steps passed" : "demo failed");
   return rc;
 }

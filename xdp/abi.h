@@ -82,10 +82,10 @@ struct ila_endpoint_key {
   struct ila_addr sir;
 };
 struct ila_endpoint_value {
-  __u32 ifindex;        // host-side interface of the container's veth pair
-  __u8 mac[6];          // the container's MAC (destination of delivered frames)
-  __u8 host_mac[6];     // the host-side interface's MAC (their source)
-  __u8 flags;           // ILA_ENDPOINT_F_*
+  __u32 ifindex;     // host-side interface of the container's veth pair
+  __u8 mac[6];       // the container's MAC (destination of delivered frames)
+  __u8 host_mac[6];  // the host-side interface's MAC (their source)
+  __u8 flags;        // ILA_ENDPOINT_F_*
   __u8 pad[3];
 };
 
@@ -117,12 +117,12 @@ struct ila_endpoint_value {
 // address's slot odd takes the write's result from the journal in ila_slot_state (the writer
 // records it there first), and one that sees the slot changed while it read reads again.
 struct ila_mapping_slot {
-  struct ila_mapping_key key;   // all zero when removed or free
-  __u8 locator_be[8];           // when flags & ILA_SLOT_F_MAPPING: the ILA address's upper half
-  __u16 identifier_low_be;      // the ILA address's last 16 bits
-  __u16 transport_delta_be;     // as ila_mapping_value
-  __u8 csum_mode;               // as ila_mapping_value
-  __u8 flags;  // ILA_SLOT_F_*; 0 with seq != 0: removed (lookups probe on past it)
+  struct ila_mapping_key key;  // all zero when removed or free
+  __u8 locator_be[8];          // when flags & ILA_SLOT_F_MAPPING: the ILA address's upper half
+  __u16 identifier_low_be;     // the ILA address's last 16 bits
+  __u16 transport_delta_be;    // as ila_mapping_value
+  __u8 csum_mode;              // as ila_mapping_value
+  __u8 flags;                  // ILA_SLOT_F_*; 0 with seq != 0: removed (lookups probe on past it)
   // Odd while being written. Only ever counts up (a reader that read the same value twice read
   // one version, however many writes fell in between would have to wrap 2^16 first).
   __u16 seq;
@@ -158,10 +158,10 @@ struct ila_slot_endpoint {
 // the journal holds that write's result, which a writer preempted (or dead) in the middle of it
 // would otherwise keep from readers for as long as it is away.
 struct ila_mapping_slot_state {
-  __u64 count;    // live mappings in slots
-  __u32 writing;  // 1 + the index of the slot a writer is changing; 0: none. Non-zero when the
-                  // writer lock is free means a writer died mid-write: the next one finishes it
-                  // from the journal below.
+  __u64 count;        // live mappings in slots
+  __u32 writing;      // 1 + the index of the slot a writer is changing; 0: none. Non-zero when the
+                      // writer lock is free means a writer died mid-write: the next one finishes it
+                      // from the journal below.
   __u32 journal_seq;  // odd while the journal is written (a seqcount, as a slot's)
   // The write in progress, recorded before the slot is touched: its whole new contents (with the
   // endpoint at its index) and the count after it.
@@ -177,7 +177,6 @@ static inline __u32 ila_slot_home(__u64 k0, __u64 k1, __u32 bits) {
   __u64 x = (k0 ^ (k1 * 0x9E3779B97F4A7C15ULL)) * 0xBF58476D1CE4E5B9ULL;
   return (__u32)(x >> (64 - bits));
 }
-
 
 // ila_sources: host-side container interface -> one of the SIR addresses registered on it (an
 // interface may serve several; each is checked in its own slot). The programs read it only to
@@ -244,8 +243,8 @@ static inline __u32 ila_nexthop_index(__u64 locator, __u32 bits) {
 struct ila_locator_entry {
   __u8 locator_be[8];
   struct ila_locator_value value;
-  __u32 seq;    // odd: being written
-  __u8 state;   // ILA_LOCATOR_ENTRY_*
+  __u32 seq;   // odd: being written
+  __u8 state;  // ILA_LOCATOR_ENTRY_*
   __u8 pad[3];
 };
 #define ILA_LOCATOR_ENTRY_EMPTY 0
@@ -263,20 +262,20 @@ static inline __u32 ila_locator_home(__u64 locator, __u32 bits) {
 // lib/stats/stats.cc; keep both in step (checked by a test over ILA_STAT__COUNT).
 enum ila_stat {
   // forwarded by XDP
-  ILA_STAT_TX_REMOTE = 0,          // SIR->ILA, redirected to the uplink
-  ILA_STAT_TX_LOCAL,               // container to container on this host, no translation
-  ILA_STAT_RX_DELIVERED,           // ILA->SIR, redirected into a container
-  ILA_STAT_RX_REFORWARDED,         // ILA->SIR for a container that moved, re-translated, forwarded
-  ILA_STAT_ROUTER_FORWARDED,       // router role: SIR->ILA and forwarded
+  ILA_STAT_TX_REMOTE = 0,     // SIR->ILA, redirected to the uplink
+  ILA_STAT_TX_LOCAL,          // container to container on this host, no translation
+  ILA_STAT_RX_DELIVERED,      // ILA->SIR, redirected into a container
+  ILA_STAT_RX_REFORWARDED,    // ILA->SIR for a container that moved, re-translated, forwarded
+  ILA_STAT_ROUTER_FORWARDED,  // router role: SIR->ILA and forwarded
   // handed to the kernel
   ILA_STAT_PASS_NOT_IPV6,
-  ILA_STAT_PASS_LINK_LOCAL,        // link-local or multicast destination or source (ND, DAD, MLD)
-  ILA_STAT_PASS_NOT_SIR,           // destination outside every SIR prefix
-  ILA_STAT_PASS_NOT_LOCAL_LOCATOR, // uplink: destination locator is not this host's
-  ILA_STAT_PASS_HOP_LIMIT,         // hop limit <= 1: the kernel answers with Time Exceeded
-  ILA_STAT_PASS_MISS,              // no mapping, miss policy pass: untranslated toward a router
-  ILA_STAT_PASS_NO_NEIGHBOUR,      // translated; the kernel resolves the neighbour and forwards
-  ILA_STAT_PASS_FIB,               // translated; the FIB says the kernel must handle it
+  ILA_STAT_PASS_LINK_LOCAL,         // link-local or multicast destination or source (ND, DAD, MLD)
+  ILA_STAT_PASS_NOT_SIR,            // destination outside every SIR prefix
+  ILA_STAT_PASS_NOT_LOCAL_LOCATOR,  // uplink: destination locator is not this host's
+  ILA_STAT_PASS_HOP_LIMIT,          // hop limit <= 1: the kernel answers with Time Exceeded
+  ILA_STAT_PASS_MISS,               // no mapping, miss policy pass: untranslated toward a router
+  ILA_STAT_PASS_NO_NEIGHBOUR,       // translated; the kernel resolves the neighbour and forwards
+  ILA_STAT_PASS_FIB,                // translated; the FIB says the kernel must handle it
   ILA_STAT_PASS_EGRESS_NOT_REDIRECTABLE,  // egress device is not in the devmap
   // dropped
   ILA_STAT_DROP_SPOOFED_SOURCE,
@@ -288,15 +287,15 @@ enum ila_stat {
   ILA_STAT_DROP_BAD_VERSION,             // EtherType IPv6 but version != 6
   ILA_STAT_DROP_BAD_LENGTH,              // payload length runs past the end of the frame
   // observations (counted besides one of the outcomes above)
-  ILA_STAT_TRANSPORT_NOT_ADJUSTED,       // adj-transport with no transport header right after
-                                         // the IPv6 header: address translated, checksum left
-  ILA_STAT_ICMP_INNER_TRANSLATED,        // ICMPv6 error: quoted destination translated to SIR
-  ILA_STAT_ICMP_INNER_UNKNOWN,           // ICMPv6 error quoting an ILA address we cannot map
-  ILA_STAT_MISS_EVENT,                   // a miss event was sent to the control plane
-  ILA_STAT_MISS_EVENT_LOST,              // a miss event was due but the ring buffer was full
-  ILA_STAT_STEERED,                      // uplink: handed to another CPU through the cpumap
-  ILA_STAT_NEXTHOP_LEARNED,              // a FIB answer was stored in ila_nexthop_cache
-  ILA_STAT_NEXTHOP_HIT,                  // forwarded with a stored FIB answer (no FIB walk)
+  ILA_STAT_TRANSPORT_NOT_ADJUSTED,  // adj-transport with no transport header right after
+                                    // the IPv6 header: address translated, checksum left
+  ILA_STAT_ICMP_INNER_TRANSLATED,   // ICMPv6 error: quoted destination translated to SIR
+  ILA_STAT_ICMP_INNER_UNKNOWN,      // ICMPv6 error quoting an ILA address we cannot map
+  ILA_STAT_MISS_EVENT,              // a miss event was sent to the control plane
+  ILA_STAT_MISS_EVENT_LOST,         // a miss event was due but the ring buffer was full
+  ILA_STAT_STEERED,                 // uplink: handed to another CPU through the cpumap
+  ILA_STAT_NEXTHOP_LEARNED,         // a FIB answer was stored in ila_nexthop_cache
+  ILA_STAT_NEXTHOP_HIT,             // forwarded with a stored FIB answer (no FIB walk)
   ILA_STAT__COUNT
 };
 
@@ -347,25 +346,25 @@ struct ila_meta {
 // Open()s an instance can detach and upgrade what another process attached.
 enum ila_role { ILA_ROLE_CONTAINER = 0, ILA_ROLE_UPLINK = 1, ILA_ROLE_ROUTER = 2 };
 struct ila_attachment {
-  __u8 role;       // enum ila_role
-  __u8 native;     // 1 native (driver) mode, 0 generic
-  __u8 multiprog;  // libxdp dispatcher in use
-  __u8 steered;    // uplink with cpumap steering
-  __u32 prog_id;   // the program attached
-  __u32 peer_ifindex;   // veth peer given a pass-through program, 0 if none
-  __s32 peer_netnsid;   // its namespace id as seen from here, -1 when it is this namespace
+  __u8 role;           // enum ila_role
+  __u8 native;         // 1 native (driver) mode, 0 generic
+  __u8 multiprog;      // libxdp dispatcher in use
+  __u8 steered;        // uplink with cpumap steering
+  __u32 prog_id;       // the program attached
+  __u32 peer_ifindex;  // veth peer given a pass-through program, 0 if none
+  __s32 peer_netnsid;  // its namespace id as seen from here, -1 when it is this namespace
   __u32 peer_prog_id;
   __u8 mode_reason;  // enum ila_mode_reason: why the mode in use was chosen
   __u8 pad[3];
 };
 // Why an attachment runs in its mode (Attachment::mode_reason is written from this on Open).
 enum ila_mode_reason {
-  ILA_MODE_ASKED = 0,            // the caller named the mode
-  ILA_MODE_AUTO_NATIVE = 1,      // auto: the driver has native XDP
-  ILA_MODE_AUTO_GENERIC = 2,     // auto (router, steering): native attach failed
-  ILA_MODE_AUTO_TC_VETH = 3,     // auto: tc, because the device is a veth
+  ILA_MODE_ASKED = 0,              // the caller named the mode
+  ILA_MODE_AUTO_NATIVE = 1,        // auto: the driver has native XDP
+  ILA_MODE_AUTO_GENERIC = 2,       // auto (router, steering): native attach failed
+  ILA_MODE_AUTO_TC_VETH = 3,       // auto: tc, because the device is a veth
   ILA_MODE_AUTO_TC_NO_NATIVE = 4,  // auto: tc, because the driver has no native XDP
-  ILA_MODE_PEER_TAKEOVER = 5,    // took over a neighbour's pass-through program
+  ILA_MODE_PEER_TAKEOVER = 5,      // took over a neighbour's pass-through program
 };
 
 // Load-time options (const volatile rodata in the programs).
@@ -402,7 +401,8 @@ ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_entry) == 40, "ila_nexthop_entry");
 ILA_STATIC_ASSERT(sizeof(struct ila_locator_entry) == 32, "ila_locator_entry");
 ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_locator_entry, value) == 8, "locator value offset");
 // The programs copy these as 64-bit words (xdp/mappings.h, xdp/nexthop.h).
-ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_mapping_slot, locator_be) == 16, "slot mapping offset");
+ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_mapping_slot, locator_be) == 16,
+                  "slot mapping offset");
 ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_nexthop_entry, macs) == 16, "nexthop macs offset");
 ILA_STATIC_ASSERT(sizeof(struct ila_attachment) == 24, "ila_attachment");
 

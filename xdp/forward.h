@@ -32,8 +32,8 @@ static __always_inline int redirect_to(struct xdp_md *ctx, struct packet *pkt,
 // The next hop of a container on this host: its veth, the container's MAC and the host side's.
 static __always_inline struct next_hop endpoint_hop(const struct ila_endpoint_value *ep) {
   const __u32 *macs = (const __u32 *)ep->mac;  // mac and host_mac: 12 bytes, 4-aligned
-  struct next_hop hop = {.macs_lo = macs[0] | (__u64)macs[1] << 32, .macs_hi = macs[2],
-                         .ifindex = ep->ifindex};
+  struct next_hop hop = {
+      .macs_lo = macs[0] | (__u64)macs[1] << 32, .macs_hi = macs[2], .ifindex = ep->ifindex};
   return hop;
 }
 
@@ -48,8 +48,8 @@ static __always_inline int deliver_local(struct xdp_md *ctx, struct packet *pkt,
 // (no neighbour entry yet, a route the kernel must handle, an egress outside the devmap) the
 // packet goes to the kernel translated and with its hop limit untouched: the kernel decrements it
 // once. A next hop stored for the locator in the current epoch stands in for the FIB walk.
-static __always_inline int forward_translated(struct xdp_md *ctx, struct packet *pkt,
-                                              __u64 locator, __u32 stat) {
+static __always_inline int forward_translated(struct xdp_md *ctx, struct packet *pkt, __u64 locator,
+                                              __u32 stat) {
   const __u32 len = bpf_ntohs(pkt->ip6->payload_len) + sizeof(struct ipv6hdr);
   const __u64 epoch = nexthop_epoch();
   struct next_hop hop;

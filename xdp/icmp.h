@@ -43,16 +43,19 @@ static __always_inline __u32 translate_quoted_destination(struct packet *pkt) {
     __u8 proto = q->ip6.nexthdr;
     void *inner = (void *)(q + 1);
     if (bpf_ntohs(q->ip6.payload_len) >= transport_min_len(proto)) {
-      if (proto == IPPROTO_TCP && PKT_BYTES(inner, 18, pkt->data_end)) field = inner + 16;
-      else if (proto == IPPROTO_UDP && PKT_BYTES(inner, 8, pkt->data_end)) field = inner + 6;
-      else if (proto == IPPROTO_ICMPV6 && PKT_BYTES(inner, 4, pkt->data_end)) field = inner + 2;
+      if (proto == IPPROTO_TCP && PKT_BYTES(inner, 18, pkt->data_end))
+        field = inner + 16;
+      else if (proto == IPPROTO_UDP && PKT_BYTES(inner, 8, pkt->data_end))
+        field = inner + 6;
+      else if (proto == IPPROTO_ICMPV6 && PKT_BYTES(inner, 4, pkt->data_end))
+        field = inner + 2;
     }
     if (field) {
       __u16 delta = rev->csum_mode == ILA_CSUM_ADJUST_TRANSPORT ? rev->address_delta_be
                                                                 : (__u16)~rev->address_delta_be;
       __u16 old = *field;
-      __u16 updated = proto == IPPROTO_UDP ? udp_csum_field_update(old, delta)
-                                           : csum_field_update(old, delta);
+      __u16 updated =
+          proto == IPPROTO_UDP ? udp_csum_field_update(old, delta) : csum_field_update(old, delta);
       *field = updated;
       outer_delta = csum16_add(outer_delta, csum16_delta(old, updated));
     }

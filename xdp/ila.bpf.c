@@ -71,7 +71,8 @@ int ila_from_container(struct xdp_md *ctx) {
   const struct ila_addr *dst = (const struct ila_addr *)&pkt.ip6->daddr;
   struct sir_entry e;
   const __u8 flags = find_slot(dst, &e);
-  const __u32 spoofed = source_check(ctx->ingress_ifindex, (const struct ila_addr *)&pkt.ip6->saddr);
+  const __u32 spoofed =
+      source_check(ctx->ingress_ifindex, (const struct ila_addr *)&pkt.ip6->saddr);
   if (spoofed != ILA_STAT__COUNT) return count(ctx, spoofed, XDP_DROP);
 
   if (flags & ILA_SLOT_F_ENDPOINT) {
@@ -101,7 +102,8 @@ static __always_inline int uplink_translate(struct xdp_md *ctx, struct packet *p
   const struct ila_addr *sir = (const struct ila_addr *)&pkt->ip6->daddr;
   struct sir_entry e;
   const __u8 flags = find_slot(sir, &e);
-  if (flags & ILA_SLOT_F_ENDPOINT) return deliver_local(ctx, pkt, &e.endpoint, ILA_STAT_RX_DELIVERED);
+  if (flags & ILA_SLOT_F_ENDPOINT)
+    return deliver_local(ctx, pkt, &e.endpoint, ILA_STAT_RX_DELIVERED);
 
   // The container is not here (any more).
   if (cfg_moved_policy == ILA_MOVED_DROP) return count(ctx, ILA_STAT_DROP_ENDPOINT_GONE, XDP_DROP);

@@ -86,8 +86,8 @@ static __always_inline int read_slot(const struct ila_mapping_slot *slot,
 // result from the journal (abi.h, ila_slot_state), if the journal is that write's and was read
 // whole; 0 otherwise (read the slot again). The writer journals before it touches the slot, so
 // while the slot is still odd with the same count, the journal naming this slot is its write's.
-static __always_inline int read_journal(__u32 idx, const struct ila_mapping_slot *slot,
-                                        __u16 seq, __u64 k0, __u64 k1, struct sir_entry *out) {
+static __always_inline int read_journal(__u32 idx, const struct ila_mapping_slot *slot, __u16 seq,
+                                        __u64 k0, __u64 k1, struct sir_entry *out) {
   __u32 zero = 0;
   const struct ila_mapping_slot_state *st = bpf_map_lookup_elem(&ila_slot_state, &zero);
   if (!st) return 0;
@@ -100,8 +100,7 @@ static __always_inline int read_journal(__u32 idx, const struct ila_mapping_slot
   if (key[0] != k0 || key[1] != k1) return 0;
   copy_entry(&st->journal, &st->journal_endpoint, k1, out);
   asm volatile("" ::: "memory");
-  return *(volatile __u32 *)&st->journal_seq == journal_seq &&
-         *(volatile __u16 *)&slot->seq == seq;
+  return *(volatile __u32 *)&st->journal_seq == journal_seq && *(volatile __u16 *)&slot->seq == seq;
 }
 
 // Probe steps taken inline after the home slot, before the rest go to bpf_loop.
@@ -164,7 +163,7 @@ static __always_inline __u8 find_slot(const struct ila_addr *sir, struct sir_ent
   if (!slot || !ref.cell) return 0;
   const __u16 seq = *(volatile __u16 *)&slot->seq;
   asm volatile("" ::: "memory");  // as in slot_probe
-  if (seq == 0) return 0;  // never used: no key lives beyond it
+  if (seq == 0) return 0;         // never used: no key lives beyond it
   const __u64 *key = (const __u64 *)slot->key.sir.bytes;
   if (key[0] == k.k0 && key[1] == k.k1) {
     if (!(seq & 1) && read_slot(slot, ref.cell, seq, k.k1, out)) return out->flags;
@@ -191,8 +190,7 @@ static __always_inline __u8 find_slot(const struct ila_addr *sir, struct sir_ent
 // The mapping of `sir`: in its slot `e` (with the slot's `flags`) or, for a forwarding cache, in
 // ila_mappings; NULL when there is none.
 static __always_inline const struct ila_mapping_value *mapping_of(const struct ila_addr *sir,
-                                                                  struct sir_entry *e,
-                                                                  __u8 flags) {
+                                                                  struct sir_entry *e, __u8 flags) {
   if (cfg_mappings_in_slots) return (flags & ILA_SLOT_F_MAPPING) ? &e->mapping : NULL;
   // Copied at once: an LRU entry may be reused for another address as soon as it is replaced.
   const struct ila_mapping_value *m = bpf_map_lookup_elem(&ila_mappings, sir);
@@ -214,8 +212,8 @@ static __always_inline __u32 source_check(__u32 ifindex, const struct ila_addr *
     const __u16 seq = *(volatile __u16 *)&ref.slot->seq;
     asm volatile("" ::: "memory");  // as in slot_probe
     const __u64 *key = (const __u64 *)ref.slot->key.sir.bytes;
-    if (!(seq & 1) && key[0] == k.k0 && key[1] == k.k1 &&
-        (ref.slot->flags & ILA_SLOT_F_ENDPOINT) && ref.cell->endpoint.ifindex == ifindex) {
+    if (!(seq & 1) && key[0] == k.k0 && key[1] == k.k1 && (ref.slot->flags & ILA_SLOT_F_ENDPOINT) &&
+        ref.cell->endpoint.ifindex == ifindex) {
       asm volatile("" ::: "memory");
       if (*(volatile __u16 *)&ref.slot->seq == seq) return ILA_STAT__COUNT;
     }

@@ -69,8 +69,8 @@ static __always_inline int cached_nexthop(__u64 locator, __u64 epoch, __u32 len,
 // that finds the entry being written by another leaves it (the next packet learns it again).
 // Returns whether it stored one (the caller counts it).
 static __always_inline int learn_nexthop(__u64 locator, const struct bpf_fib_lookup *fib,
-                                          const struct next_hop *hop,
-                                          const struct in6_addr *dst, __u64 epoch, __u32 len) {
+                                         const struct next_hop *hop, const struct in6_addr *dst,
+                                         __u64 epoch, __u32 len) {
   const __u64 *gw = (const __u64 *)fib->ipv6_dst;
   const __u64 *d = (const __u64 *)dst;
   if (gw[0] == d[0] && gw[1] == d[1]) return 0;  // on-link: a neighbour per destination
@@ -81,8 +81,8 @@ static __always_inline int learn_nexthop(__u64 locator, const struct bpf_fib_loo
   if (seq & 1) return 0;
   if (__sync_val_compare_and_swap(&e->seq, seq, seq + 1) != seq) return 0;
   // Same locator, epoch and egress: a longer packet seen before still fits.
-  if (*(const __u64 *)e->locator_be == locator && e->epoch == epoch &&
-      e->ifindex == hop->ifindex && e->max_len > len)
+  if (*(const __u64 *)e->locator_be == locator && e->epoch == epoch && e->ifindex == hop->ifindex &&
+      e->max_len > len)
     len = e->max_len;
   *(__u64 *)e->locator_be = locator;
   e->epoch = epoch;

@@ -185,8 +185,7 @@ static __always_inline int tc_translate_and_forward(struct __sk_buff *skb,
     if (!csum_off || bpf_l4_csum_replace(skb, csum_off, 0, m.transport_delta_be, csum_flags))
       note_len(skb->len, ILA_STAT_TRANSPORT_NOT_ADJUSTED);
   }
-  return tc_forward(skb, &m.ila, &shape->src, shape->proto, shape->hop_limit, shape->headers,
-                    stat);
+  return tc_forward(skb, &m.ila, &shape->src, shape->proto, shape->hop_limit, shape->headers, stat);
 }
 
 SEC("tc")
@@ -197,7 +196,8 @@ int ila_tc_from_container(struct __sk_buff *skb) {
   if (is_link_scoped(&pkt.ip6->daddr) || is_link_scoped(&pkt.ip6->saddr))
     return tc_count(skb, ILA_STAT_PASS_LINK_LOCAL, TC_ACT_OK);
 
-  const __u32 spoofed = source_check(skb->ingress_ifindex, (const struct ila_addr *)&pkt.ip6->saddr);
+  const __u32 spoofed =
+      source_check(skb->ingress_ifindex, (const struct ila_addr *)&pkt.ip6->saddr);
   if (spoofed != ILA_STAT__COUNT) return tc_count(skb, spoofed, TC_ACT_SHOT);
   if (tc_bad_length(skb, &pkt)) return tc_count(skb, ILA_STAT_DROP_BAD_LENGTH, TC_ACT_SHOT);
   const __u8 hop_limit = pkt.ip6->hop_limit;

@@ -52,8 +52,7 @@ static __always_inline __u16 *transport_csum_field(const struct packet *pkt, __u
       __u8 *ih = transport_header(pkt, 8);  // Linux adjusts only a whole icmp6hdr
       return ih ? (__u16 *)(ih + 2) : NULL;
     }
-    default:
-      return NULL;
+    default: return NULL;
   }
 }
 
@@ -113,8 +112,7 @@ static __always_inline void restore_sir_address(__u64 *dst, const struct ila_loc
     case ILA_CSUM_NEUTRAL_MAP_AUTO:
       id = undo_neutral_adjustment(id, loc->identifier_delta_be);
       break;
-    default:
-      break;
+    default: break;
   }
   dst[0] = *(const __u64 *)loc->sir_prefix_be;  // a map value or its stack copy: 8-aligned
   dst[1] = id;

@@ -115,9 +115,9 @@ std::string_view ToString(AttachMode mode);
 // An interface by name (in the current network namespace) or by index.
 struct InterfaceRef {
   std::variant<std::string, int> id;
-  InterfaceRef(std::string name) : id(std::move(name)) {}  // NOLINT: implicit on purpose
+  InterfaceRef(std::string name) : id(std::move(name)) {}    // NOLINT: implicit on purpose
   InterfaceRef(const char* name) : id(std::string(name)) {}  // NOLINT
-  InterfaceRef(int ifindex) : id(ifindex) {}                  // NOLINT
+  InterfaceRef(int ifindex) : id(ifindex) {}                 // NOLINT
 };
 
 enum class Role { kContainer, kUplink, kRouter };
@@ -178,9 +178,9 @@ class MissEventReader {
 
 // The next-hop cache (DataplaneConfig::nexthop_cache) as this Dataplane sees it.
 struct NexthopCacheState {
-  bool kept = false;     // this Dataplane runs the keeper
-  bool enabled = false;  // the programs use stored FIB answers now (kept here or elsewhere)
-  std::string reason;    // why not, when off
+  bool kept = false;           // this Dataplane runs the keeper
+  bool enabled = false;        // the programs use stored FIB answers now (kept here or elsewhere)
+  std::string reason;          // why not, when off
   uint64_t invalidations = 0;  // epochs this keeper started (each retires every stored answer)
 };
 
@@ -240,7 +240,8 @@ class Dataplane {
 
   [[nodiscard]] absl::StatusOr<Stats> ReadStats() const;
   // Per-CPU values of one counter (index = CPU), e.g. to see work spread by cpumap steering.
-  [[nodiscard]] absl::StatusOr<std::vector<uint64_t>> ReadCounterPerCpu(std::string_view name) const;
+  [[nodiscard]] absl::StatusOr<std::vector<uint64_t>> ReadCounterPerCpu(
+      std::string_view name) const;
 
   [[nodiscard]] absl::StatusOr<std::unique_ptr<MissEventReader>> OpenMissEvents();
 

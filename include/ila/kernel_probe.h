@@ -80,9 +80,9 @@ struct ProbeOptions {
 };
 
 struct KernelProbe {
-  std::string kernel_release;          // uname -r
+  std::string kernel_release;            // uname -r
   std::optional<std::string> interface;  // ProbeOptions::interface, when given
-  std::vector<FeatureProbe> features;  // every KernelFeature, in enum order
+  std::vector<FeatureProbe> features;    // every KernelFeature, in enum order
 
   bool Has(KernelFeature feature) const;
   const FeatureProbe& Get(KernelFeature feature) const;

@@ -45,7 +45,6 @@ uint8_t ModeReasonCode(std::string_view reason) {
   return abi::ILA_MODE_ASKED;
 }
 
-
 uint32_t ModeFlags(AttachMode mode) {
   return mode == AttachMode::kNative ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
 }
@@ -65,15 +64,17 @@ absl::StatusOr<ResolvedInterface> Resolve(const InterfaceRef& ref) {
 absl::StatusOr<Attachment> AttachXdp(int prog_fd, const ResolvedInterface& dev, Role role,
                                      AttachMode mode) {
   std::vector<AttachMode> tries;
-  if (mode == AttachMode::kAuto) tries = {AttachMode::kNative, AttachMode::kGeneric};
-  else tries = {mode};
+  if (mode == AttachMode::kAuto)
+    tries = {AttachMode::kNative, AttachMode::kGeneric};
+  else
+    tries = {mode};
   std::string failures;
   for (AttachMode m : tries) {
     auto done = LibxdpAttach(prog_fd, dev.ifindex, m == AttachMode::kNative);
     if (!done.ok() && !absl::IsFailedPrecondition(done.status())) {
-      return absl::Status(done.status().code(),
-                          absl::StrCat("the ", Av(ToString(role)), " program: ",
-                                       done.status().message()));
+      return absl::Status(
+          done.status().code(),
+          absl::StrCat("the ", Av(ToString(role)), " program: ", done.status().message()));
     }
     if (!done.ok()) {
       absl::StrAppend(&failures, failures.empty() ? "" : "; ", Av(ToString(m)), ": ",
@@ -96,9 +97,8 @@ absl::StatusOr<Attachment> AttachXdp(int prog_fd, const ResolvedInterface& dev, 
     }
     return att;
   }
-  return absl::FailedPreconditionError(absl::StrCat("attaching the ", Av(ToString(role)),
-                                                    " program to ", dev.name, " failed: ",
-                                                    failures));
+  return absl::FailedPreconditionError(absl::StrCat(
+      "attaching the ", Av(ToString(role)), " program to ", dev.name, " failed: ", failures));
 }
 
 // Turns a veth uplink's transmit checksum offload off (see Attach).
@@ -111,8 +111,9 @@ absl::Status UplinkChecksumsInSoftware(int ifindex) {
 // Attaches the tc flavour of `role`'s program to `dev`'s clsact ingress.
 absl::StatusOr<Attachment> AttachTc(int prog_fd, const ResolvedInterface& dev, Role role) {
   if (absl::Status st = AttachTcIngress(dev.ifindex, prog_fd); !st.ok()) {
-    return absl::Status(st.code(), absl::StrCat("attaching the ", Av(ToString(role)),
-                                                " program to ", dev.name, " at tc: ", st.message()));
+    return absl::Status(st.code(),
+                        absl::StrCat("attaching the ", Av(ToString(role)), " program to ", dev.name,
+                                     " at tc: ", st.message()));
   }
   Attachment att;
   att.role = role;
@@ -133,11 +134,12 @@ absl::StatusOr<Attachment> ReplacePeerNapi(int prog_fd, const ResolvedInterface&
   OwnedFd current = ProgramById(link->xdp_prog_id);
   if (!current.valid()) return Attachment{};
   auto info = ProgInfo(current.get(), "the interface's XDP program");
-  if (!info.ok() || std::string_view(info->name) != std::string_view("ila_peer_napi").substr(0, 15)) {
+  if (!info.ok() ||
+      std::string_view(info->name) != std::string_view("ila_peer_napi").substr(0, 15)) {
     return Attachment{};
   }
-  AttachMode mode = link->xdp_attached_mode == XDP_ATTACHED_SKB ? AttachMode::kGeneric
-                                                                : AttachMode::kNative;
+  AttachMode mode =
+      link->xdp_attached_mode == XDP_ATTACHED_SKB ? AttachMode::kGeneric : AttachMode::kNative;
   absl::Status st =
       SetXdp(dev.ifindex, prog_fd, ModeFlags(mode) | XDP_FLAGS_REPLACE, current.get());
   if (!st.ok()) return st;
@@ -147,8 +149,8 @@ absl::StatusOr<Attachment> ReplacePeerNapi(int prog_fd, const ResolvedInterface&
   att.ifindex = dev.ifindex;
   att.mode = mode;
   att.program_id = ProgramId(prog_fd);
-  att.mode_reason = absl::StrCat(Av(ToString(mode)), ": ",
-                                 ModeReasonText(abi::ILA_MODE_PEER_TAKEOVER));
+  att.mode_reason =
+      absl::StrCat(Av(ToString(mode)), ": ", ModeReasonText(abi::ILA_MODE_PEER_TAKEOVER));
   att.libxdp_note = "attached by atomic replacement of a pass-through program (not through libxdp)";
   return att;
 }
@@ -188,12 +190,13 @@ absl::StatusOr<AttachPlan> PlanAttach(Role role, const ResolvedInterface& dev, A
   if (mode == AttachMode::kTc && role == Role::kRouter) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tc mode is for container and uplink interfaces (the router program runs at XDP only); "
-        "attach ", dev.name, " in native, generic or auto mode"));
+        "attach ",
+        dev.name, " in native, generic or auto mode"));
   }
   if (mode == AttachMode::kTc && steered) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cpumap steering is an XDP feature: attach ", dev.name,
-        " at tc without steering CPUs, or in native or generic mode with them"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cpumap steering is an XDP feature: attach ", dev.name,
+                     " at tc without steering CPUs, or in native or generic mode with them"));
   }
   AttachPlan plan;
   plan.mode = mode;

@@ -24,8 +24,8 @@ absl::StatusOr<ResolvedInterface> Resolve(const InterfaceRef& ref);
 // Which mode an attach request ends in (kAuto resolved) and why.
 struct AttachPlan {
   AttachMode mode = AttachMode::kNative;  // never kAuto for containers and uplinks
-  bool tc_if_no_native = false;  // native XDP first, tc if the driver has none
-  std::string reason;            // Attachment::mode_reason when it is set here
+  bool tc_if_no_native = false;           // native XDP first, tc if the driver has none
+  std::string reason;                     // Attachment::mode_reason when it is set here
 };
 // kAuto for containers and uplinks: tc on a veth (native XDP there turns the peer's TSO off);
 // native XDP where the driver has it, else tc (never generic XDP, which costs more than tc).

@@ -136,9 +136,8 @@ absl::StatusOr<RewriteOutcome> RewriteDestination(std::span<uint8_t> ipv6,
                                                   const Ipv6Address& new_dst, ChecksumMode mode) {
   constexpr size_t kHeader = 40;
   if (ipv6.size() < kHeader || (ipv6[0] >> 4) != 6) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not an IPv6 packet: ", ipv6.size(), " bytes, version ",
-                     ipv6.empty() ? 0 : ipv6[0] >> 4));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "not an IPv6 packet: ", ipv6.size(), " bytes, version ", ipv6.empty() ? 0 : ipv6[0] >> 4));
   }
   Ipv6Address old_dst = Ipv6Address::FromBytes(ipv6.subspan<24, 16>());
   std::copy(new_dst.bytes().begin(), new_dst.bytes().end(), ipv6.begin() + 24);

@@ -28,10 +28,14 @@ std::optional<uint16_t> ParseHexGroup(std::string_view g) {
   uint32_t v = 0;
   for (char c : g) {
     int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else return std::nullopt;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      return std::nullopt;
     v = v * 16 + static_cast<uint32_t>(d);
   }
   return static_cast<uint16_t>(v);
@@ -49,9 +53,9 @@ absl::StatusOr<uint64_t> ParseFourGroups(std::string_view what, std::string_view
   for (size_t i = 0; i < groups.size(); ++i) {
     auto g = ParseHexGroup(internal::Sv(groups[i]));
     if (!g) {
-      return BadText(what, text,
-                     absl::StrCat("group ", i + 1, " \"", groups[i],
-                                  "\" is not 1 to 4 hex digits"));
+      return BadText(
+          what, text,
+          absl::StrCat("group ", i + 1, " \"", groups[i], "\" is not 1 to 4 hex digits"));
     }
     v = (v << 16) | *g;
   }
@@ -59,8 +63,8 @@ absl::StatusOr<uint64_t> ParseFourGroups(std::string_view what, std::string_view
 }
 
 std::string FormatFourGroups(uint64_t v) {
-  return absl::StrFormat("%x:%x:%x:%x", (v >> 48) & 0xffff, (v >> 32) & 0xffff,
-                         (v >> 16) & 0xffff, v & 0xffff);
+  return absl::StrFormat("%x:%x:%x:%x", (v >> 48) & 0xffff, (v >> 32) & 0xffff, (v >> 16) & 0xffff,
+                         v & 0xffff);
 }
 
 }  // namespace
@@ -112,7 +116,8 @@ std::string Identifier::ToString() const { return FormatFourGroups(value()); }
 absl::StatusOr<SirPrefix> SirPrefix::Parse(std::string_view text) {
   size_t slash = text.find('/');
   if (slash == std::string_view::npos) {
-    if (std::count(text.begin(), text.end(), ':') == 3 && text.find("::") == std::string_view::npos) {
+    if (std::count(text.begin(), text.end(), ':') == 3 &&
+        text.find("::") == std::string_view::npos) {
       auto v = ParseFourGroups("SIR prefix", text);
       if (!v.ok()) return v.status();
       return SirPrefix(*v);

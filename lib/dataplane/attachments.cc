@@ -2,7 +2,6 @@
 // undo), detaching, redirect targets.
 #include "ila/dataplane.h"
 
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -42,13 +41,16 @@ absl::Status ConfigureSteering(DataplaneState& s, const std::vector<int>& cpus)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
   int possible = libbpf_num_possible_cpus();
   if (cpus.size() > ILA_MAX_STEER_CPUS) {
-    return absl::InvalidArgumentError(absl::StrCat("at most ", ILA_MAX_STEER_CPUS, " steering CPUs"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", ILA_MAX_STEER_CPUS, " steering CPUs"));
   }
   abi::ila_steer_config cfg{};
   for (int cpu : cpus) {
     if (cpu < 0 || cpu >= possible || cpu >= static_cast<int>(ILA_MAX_STEER_CPUS)) {
-      return absl::InvalidArgumentError(absl::StrCat("steering CPU ", cpu, " does not exist (this "
-                                                     "machine has CPUs 0 to ", possible - 1, ")"));
+      return absl::InvalidArgumentError(absl::StrCat("steering CPU ", cpu,
+                                                     " does not exist (this "
+                                                     "machine has CPUs 0 to ",
+                                                     possible - 1, ")"));
     }
     cfg.cpus[cfg.count++] = static_cast<uint32_t>(cpu);
   }
@@ -62,7 +64,6 @@ absl::Status ConfigureSteering(DataplaneState& s, const std::vector<int>& cpus)
   }
   return s.steer.Update(0, cfg);
 }
-
 
 // Undoes what an Attach call did so far, so that nothing is half-applied.
 void UndoAttachLocked(DataplaneState& s, const Attachment* att,
@@ -101,9 +102,9 @@ absl::Status SetChecksumsForLocked(DataplaneState& s, Role role, AttachMode mode
   }
   auto link = internal::GetLink(dev.ifindex);
   if (!link.ok() || link->kind != "veth" || link->peer_ifindex == 0) return absl::OkStatus();
-  absl::Status st = container_side
-                        ? internal::SetTxChecksumOffload(link->peer_netnsid, link->peer_ifindex, false)
-                        : internal::SetTxChecksumOffload(std::nullopt, dev.ifindex, false);
+  absl::Status st =
+      container_side ? internal::SetTxChecksumOffload(link->peer_netnsid, link->peer_ifindex, false)
+                     : internal::SetTxChecksumOffload(std::nullopt, dev.ifindex, false);
   if (st.ok()) return st;
   return absl::Status(st.code(), absl::StrCat(container_side ? "preparing the container side of "
                                                              : "preparing uplink ",
@@ -139,9 +140,9 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
     ep.ifindex = dev->ifindex;
     if (absl::Status st = endpoints_.Upsert(ep); !st.ok()) return st;
   }
-  absl::StatusOr<Attachment> att = internal::AttachByPlan(
-      *plan, state_->prog(ProgFor(role, !steer_cpus.empty(), plan->mode)),
-      state_->prog(ProgFor(role, false, AttachMode::kTc)), *dev, role);
+  absl::StatusOr<Attachment> att =
+      internal::AttachByPlan(*plan, state_->prog(ProgFor(role, !steer_cpus.empty(), plan->mode)),
+                             state_->prog(ProgFor(role, false, AttachMode::kTc)), *dev, role);
   absl::MutexLock lock(&state_->mu);
   absl::Status st =
       att.ok() ? state_->AddRedirectTargetLocked(dev->ifindex, att->mode != AttachMode::kTc)
@@ -182,7 +183,8 @@ absl::StatusOr<Attachment> Dataplane::AttachRouter(const InterfaceAttach& reques
 absl::Status Dataplane::DetachLocked(int ifindex) {
   auto it = state_->attached.find(ifindex);
   if (it == state_->attached.end()) {
-    return absl::NotFoundError(absl::StrCat("ifindex ", ifindex, " has no program of this data plane"));
+    return absl::NotFoundError(
+        absl::StrCat("ifindex ", ifindex, " has no program of this data plane"));
   }
   Attachment a = it->second;
   state_->attached.erase(it);

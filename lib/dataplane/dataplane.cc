@@ -2,7 +2,6 @@
 // modes and roles, pin locations.
 #include "ila/dataplane.h"
 
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -60,8 +59,8 @@ absl::StatusOr<std::string> PinLocation::Directory() const {
   if (name.empty()) {
     struct stat st {};
     if (stat("/proc/thread-self/ns/net", &st) != 0) {
-      return absl::InternalError(absl::StrCat("reading this thread's network namespace: ",
-                                              std::strerror(errno)));
+      return absl::InternalError(
+          absl::StrCat("reading this thread's network namespace: ", std::strerror(errno)));
     }
     name = absl::StrCat("netns-", st.st_ino);
   }
@@ -114,8 +113,10 @@ abi::ila_meta MetaOf(const DataplaneConfig& c) {
 
 DataplaneConfig ConfigOf(const abi::ila_meta& m) {
   DataplaneConfig c;
-  c.miss_policy = m.miss_policy == abi::ILA_MISS_DROP ? MissPolicy::kDrop : MissPolicy::kPassToRouter;
-  c.moved_policy = m.moved_policy == abi::ILA_MOVED_DROP ? MovedPolicy::kDrop : MovedPolicy::kForward;
+  c.miss_policy =
+      m.miss_policy == abi::ILA_MISS_DROP ? MissPolicy::kDrop : MissPolicy::kPassToRouter;
+  c.moved_policy =
+      m.moved_policy == abi::ILA_MOVED_DROP ? MovedPolicy::kDrop : MovedPolicy::kForward;
   c.miss_event_interval = std::chrono::nanoseconds(m.miss_interval_ns);
   c.forwarding_cache = m.forwarding_cache != 0;
   c.max_mappings = m.max_mappings;
@@ -151,7 +152,8 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(const DataplaneConf
   std::unique_ptr<Dataplane> dp(new Dataplane(state));
   if (absl::Status st = dp->StartNexthopKeeper(); !st.ok()) return st;
   if (dir) {
-    if (absl::Status st = internal::PinInstance(state->map_fds, state->prog_fds, *dir); !st.ok()) return st;
+    if (absl::Status st = internal::PinInstance(state->map_fds, state->prog_fds, *dir); !st.ok())
+      return st;
     state->pin_dir = dir;
   }
   return dp;
@@ -168,10 +170,12 @@ absl::StatusOr<DataplaneConfig> PinnedConfig(const std::string& dir) {
   auto info = internal::MapInfo(meta_fd.get(), "ila_meta");
   if (!info.ok()) return info.status();
   if (info->value_size != sizeof(abi::ila_meta)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the ILA instance at ", dir, " was made by a build with another layout (ila_meta value "
-        "size ", info->value_size, ", this build's is ", sizeof(abi::ila_meta),
-        "); refusing to misread it: upgrade with the matching build or Destroy it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the ILA instance at ", dir,
+                     " was made by a build with another layout (ila_meta value "
+                     "size ",
+                     info->value_size, ", this build's is ", sizeof(abi::ila_meta),
+                     "); refusing to misread it: upgrade with the matching build or Destroy it"));
   }
   internal::TypedMap<uint32_t, abi::ila_meta> meta(meta_fd.get(), "ila_meta");
   auto m = meta.Lookup(0);
@@ -195,8 +199,8 @@ Attachment AdoptedAttachment(DataplaneState& s, uint32_t ifindex, const abi::ila
   a.ifindex = static_cast<int>(ifindex);
   a.interface = internal::InterfaceName(a.ifindex).value_or(absl::StrCat("ifindex ", ifindex));
   a.mode = rec.native == 2 ? AttachMode::kTc
-           : rec.native  ? AttachMode::kNative
-                         : AttachMode::kGeneric;
+           : rec.native    ? AttachMode::kNative
+                           : AttachMode::kGeneric;
   a.multiprog = rec.multiprog;
   a.program_id = rec.prog_id;
   a.mode_reason = internal::ModeReasonText(rec.mode_reason);
@@ -242,8 +246,8 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& wh
     std::string diff = internal::MapMismatch(state->map_fd(spec.name), spec);
     if (!diff.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "the ILA instance at ", *dir, " was made by a build with another map layout: ",
-          spec.name, " has ", diff, "; refusing to misread it"));
+          "the ILA instance at ", *dir, " was made by a build with another map layout: ", spec.name,
+          " has ", diff, "; refusing to misread it"));
     }
   }
   if (absl::Status st = state->BindMaps(); !st.ok()) return st;
@@ -298,16 +302,15 @@ NexthopCacheState Dataplane::nexthop_cache() const {
   auto epoch = state_->nexthop_epoch.Lookup(0);
   s.enabled = epoch.ok() && epoch->has_value() && **epoch != 0;
   if (!s.enabled) {
-    s.reason = !state_->config.nexthop_cache
-                   ? "off in this instance's configuration"
-                   : "no process keeps it: a long-lived controller (or ilactl keep) must hold the instance open";
+    s.reason = !state_->config.nexthop_cache ? "off in this instance's configuration"
+                                             : "no process keeps it: a long-lived controller (or "
+                                               "ilactl keep) must hold the instance open";
   }
   return s;
 }
 
 std::optional<std::string> Dataplane::pin_directory() const { return state_->pin_dir; }
 const DataplaneConfig& Dataplane::config() const { return state_->config; }
-
 
 int Dataplane::program_fd(Role role, AttachMode mode) const {
   return state_->prog(ProgFor(role, false, mode));
@@ -348,7 +351,8 @@ absl::Status Dataplane::Upgrade() {
     absl::Status st =
         a.mode == AttachMode::kTc
             ? internal::ReplaceTcIngress(ifindex, new_fd, a.program_id)
-            : internal::SetXdp(ifindex, new_fd, internal::ModeFlags(a.mode) | XDP_FLAGS_REPLACE, old_fd);
+            : internal::SetXdp(ifindex, new_fd, internal::ModeFlags(a.mode) | XDP_FLAGS_REPLACE,
+                               old_fd);
     if (!st.ok()) {
       return absl::Status(st.code(), absl::StrCat("upgrading the ", Av(ToString(a.role)),
                                                   " program on ", a.interface, ": ", st.message()));

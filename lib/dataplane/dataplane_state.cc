@@ -2,7 +2,6 @@
 // the wire conversions done once.
 #include "ila/dataplane.h"
 
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -63,17 +62,19 @@ uint64_t Get64(const uint8_t (&in)[8]) {
 
 InDataplaneNetns::InDataplaneNetns(const DataplaneState& state) {
   if (state.netns.get() < 0) return;
-  struct stat want {}, have {};
+  struct stat want {
+  }, have{};
   if (fstat(state.netns.get(), &want) != 0 || stat("/proc/thread-self/ns/net", &have) != 0) {
-    status_ = absl::InternalError(absl::StrCat("reading network namespaces: ", std::strerror(errno)));
+    status_ =
+        absl::InternalError(absl::StrCat("reading network namespaces: ", std::strerror(errno)));
     return;
   }
   if (want.st_ino == have.st_ino && want.st_dev == have.st_dev) return;
   saved_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   if (saved_ < 0 || setns(state.netns.get(), CLONE_NEWNET) != 0) {
-    status_ = absl::InternalError(absl::StrCat(
-        "entering the data plane's network namespace (the thread is in another): ",
-        std::strerror(errno)));
+    status_ = absl::InternalError(
+        absl::StrCat("entering the data plane's network namespace (the thread is in another): ",
+                     std::strerror(errno)));
     if (saved_ >= 0) close(saved_);
     saved_ = -1;
   }
@@ -96,16 +97,15 @@ int DataplaneState::map_fd(const std::string& name) const {
 
 absl::Status DataplaneState::BindMaps() {
   for (const char* name :
-       {"ila_mappings", "ila_slots", "ila_slot_endpoints", "ila_slot_state", "ila_reverse", "ila_locators",
-        "ila_endpoints", "ila_sources",
-        "ila_sir_prefixes", "ila_locator_table", "ila_tx_ports", "ila_cpus", "ila_steer", "ila_meta",
-        "ila_attachments", "ila_stats", "ila_miss_events", "ila_nexthop_cache", "ila_nexthop_epoch"}) {
+       {"ila_mappings", "ila_slots", "ila_slot_endpoints", "ila_slot_state", "ila_reverse",
+        "ila_locators", "ila_endpoints", "ila_sources", "ila_sir_prefixes", "ila_locator_table",
+        "ila_tx_ports", "ila_cpus", "ila_steer", "ila_meta", "ila_attachments", "ila_stats",
+        "ila_miss_events", "ila_nexthop_cache", "ila_nexthop_epoch"}) {
     if (map_fd(name) < 0) return absl::InternalError(absl::StrCat("map ", name, " is missing"));
   }
-  auto slots = MappingSlots::Map(map_fd("ila_slots"), map_fd("ila_slot_endpoints"),
-                                 map_fd("ila_slot_state"),
-                                 MappingSlotBits(config),
-                                 config.forwarding_cache ? 0 : config.max_mappings);
+  auto slots =
+      MappingSlots::Map(map_fd("ila_slots"), map_fd("ila_slot_endpoints"), map_fd("ila_slot_state"),
+                        MappingSlotBits(config), config.forwarding_cache ? 0 : config.max_mappings);
   if (!slots.ok()) return slots.status();
   slot_table = std::shared_ptr<const MappingSlots>(std::move(*slots));
   mappings = config.forwarding_cache
@@ -201,8 +201,8 @@ absl::Status DataplaneState::AddRedirectTargetLocked(int ifindex, bool xdp_attac
   bpf_devmap_val val{};
   val.ifindex = static_cast<uint32_t>(ifindex);
   if (absl::Status st = tx_ports.Update(static_cast<uint32_t>(ifindex), val); !st.ok()) {
-    return absl::Status(st.code(), absl::StrCat("making ifindex ", ifindex,
-                                                " a redirect target: ", st.message()));
+    return absl::Status(
+        st.code(), absl::StrCat("making ifindex ", ifindex, " a redirect target: ", st.message()));
   }
   // The tc programs redirect skbs, which a veth delivers without help; and a pass-through program
   // on the far end of a veth would turn this end's segmentation offload off.
@@ -240,7 +240,8 @@ absl::Status DataplaneState::GivePeerNapiToTargetsLocked() {
   if (!targets.ok()) return targets.status();
   for (const auto& [ifindex, val] : *targets) {
     if (absl::Status st = GivePeerNapiLocked(static_cast<int>(ifindex)); !st.ok()) return st;
-    if (attached.contains(static_cast<int>(ifindex))) RecordAttachmentLocked(static_cast<int>(ifindex));
+    if (attached.contains(static_cast<int>(ifindex)))
+      RecordAttachmentLocked(static_cast<int>(ifindex));
   }
   return absl::OkStatus();
 }
@@ -289,7 +290,6 @@ void DataplaneState::RecordAttachmentLocked(int ifindex) {
   }
   (void)attachment_records.Update(static_cast<uint32_t>(ifindex), rec);
 }
-
 
 Prog ProgFor(Role role, bool steered, AttachMode mode) {
   switch (role) {

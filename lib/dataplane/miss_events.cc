@@ -16,10 +16,11 @@ class RingBufferMissEvents : public MissEventReader {
  public:
   static absl::StatusOr<std::unique_ptr<MissEventReader>> Open(int map_fd) {
     auto reader = std::unique_ptr<RingBufferMissEvents>(new RingBufferMissEvents());
-    reader->ring_ = ring_buffer__new(map_fd, &RingBufferMissEvents::OnSample, reader.get(), nullptr);
+    reader->ring_ =
+        ring_buffer__new(map_fd, &RingBufferMissEvents::OnSample, reader.get(), nullptr);
     if (!reader->ring_) {
-      return absl::InternalError(absl::StrCat("opening the miss event ring buffer: ",
-                                              std::strerror(errno)));
+      return absl::InternalError(
+          absl::StrCat("opening the miss event ring buffer: ", std::strerror(errno)));
     }
     return std::unique_ptr<MissEventReader>(std::move(reader));
   }

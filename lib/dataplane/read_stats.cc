@@ -1,7 +1,6 @@
 // ila::Dataplane's counters, summed over CPUs or per CPU.
 #include "ila/dataplane.h"
 
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -63,6 +62,5 @@ absl::StatusOr<std::vector<uint64_t>> Dataplane::ReadCounterPerCpu(std::string_v
   for (const abi::ila_stat_value& v : *per_cpu) out.push_back(v.packets);
   return out;
 }
-
 
 }  // namespace ila

@@ -99,8 +99,8 @@ class TypedMap {
       out.values.resize(base + chunk);
       uint32_t count = chunk;
       LIBBPF_OPTS(bpf_map_batch_opts, opts);
-      int rc = bpf_map_lookup_batch(fd_, in, next, out.keys.data() + base,
-                                    out.values.data() + base, &count, &opts);
+      int rc = bpf_map_lookup_batch(fd_, in, next, out.keys.data() + base, out.values.data() + base,
+                                    &count, &opts);
       int err = rc != 0 ? errno : 0;
       if (err != 0 && err != ENOENT) count = 0;
       if (count > chunk) count = chunk;  // never trust a count beyond the buffer
@@ -112,8 +112,8 @@ class TypedMap {
         continue;
       }
       if (err == EINVAL || err == EOPNOTSUPP || err == kKernelEnotsupp) {
-        return absl::UnimplementedError(
-            absl::StrCat("bpf map ", name_, ": batch lookup not supported (", std::strerror(err), ")"));
+        return absl::UnimplementedError(absl::StrCat(
+            "bpf map ", name_, ": batch lookup not supported (", std::strerror(err), ")"));
       }
       if (err != 0) return MapError(name_, "lookup batch", err);
       if (out.keys.size() >= limit) {
@@ -135,7 +135,8 @@ class TypedMap {
     if (!batch.ok()) return batch.status();
     std::vector<std::pair<K, V>> out;
     out.reserve(batch->keys.size());
-    for (size_t i = 0; i < batch->keys.size(); ++i) out.emplace_back(batch->keys[i], batch->values[i]);
+    for (size_t i = 0; i < batch->keys.size(); ++i)
+      out.emplace_back(batch->keys[i], batch->values[i]);
     return out;
   }
 

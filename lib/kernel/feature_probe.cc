@@ -32,7 +32,10 @@ std::string ErrnoText(int err) {
 
 OwnedFd LoadProgram(bpf_prog_type type, int verdict, uint32_t prog_flags, int* err) {
   const bpf_insn insns[] = {
-      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0,
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K,
+       .dst_reg = BPF_REG_0,
+       .src_reg = 0,
+       .off = 0,
        .imm = verdict},
       {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
   };
@@ -65,35 +68,57 @@ struct FeatureInfo {
 };
 
 constexpr FeatureInfo kFeatures[kKernelFeatureCount] = {
-    {KernelFeature::kBtf, "btf", "CO-RE and libxdp's dispatcher; without it libxdp attaches one "
-     "program per interface", false, false},
-    {KernelFeature::kBpffs, "bpffs", "pinning (restartable instances, ilactl): libila mounts it "
-     "when missing", false, false},
+    {KernelFeature::kBtf, "btf",
+     "CO-RE and libxdp's dispatcher; without it libxdp attaches one "
+     "program per interface",
+     false, false},
+    {KernelFeature::kBpffs, "bpffs",
+     "pinning (restartable instances, ilactl): libila mounts it "
+     "when missing",
+     false, false},
     {KernelFeature::kDevmap, "devmap", "every redirect to a container veth or uplink", true, false},
     {KernelFeature::kCpumap, "cpumap", "uplink cpumap steering", true, false},
     {KernelFeature::kRingbuf, "ringbuf", "miss events", true, false},
-    {KernelFeature::kMmapableArray, "mmapable_array", "the mapping, endpoint, locator and "
-     "next-hop tables (written by the control plane through mmap)", true, false},
+    {KernelFeature::kMmapableArray, "mmapable_array",
+     "the mapping, endpoint, locator and "
+     "next-hop tables (written by the control plane through mmap)",
+     true, false},
     {KernelFeature::kBpfLoop, "bpf_loop", "slot probes past the inline ones", true, false},
     {KernelFeature::kFibLookup, "fib_lookup", "forwarding translated packets (every remote path)",
      true, false},
-    {KernelFeature::kCheckMtu, "check_mtu", "MTU checks before redirecting; without it packets "
-     "over the egress MTU are left to the stack", false, false},
-    {KernelFeature::kNativeXdp, "native_xdp", "attach mode native (routers; uplinks on NICs); "
-     "without it XDP runs in generic mode and containers/uplinks at tc", false, true},
-    {KernelFeature::kXdpFrags, "xdp_frags", "XDP on interfaces with an MTU above one page "
-     "(jumbo frames); without it those stay at tc", false, false},
+    {KernelFeature::kCheckMtu, "check_mtu",
+     "MTU checks before redirecting; without it packets "
+     "over the egress MTU are left to the stack",
+     false, false},
+    {KernelFeature::kNativeXdp, "native_xdp",
+     "attach mode native (routers; uplinks on NICs); "
+     "without it XDP runs in generic mode and containers/uplinks at tc",
+     false, true},
+    {KernelFeature::kXdpFrags, "xdp_frags",
+     "XDP on interfaces with an MTU above one page "
+     "(jumbo frames); without it those stay at tc",
+     false, false},
     {KernelFeature::kTcClsact, "tc_clsact", "attach mode tc (the default on veth)", false, true},
-    {KernelFeature::kTcxLink, "tcx_link", "nothing yet (clsact filters are used); reported for "
-     "planning", false, true},
-    {KernelFeature::kTestRunLiveFrames, "test_run_live_frames", "tests and benchmarks that inject "
-     "frames with BPF_PROG_TEST_RUN; they fall back to AF_XDP/AF_PACKET traffic", false, true},
-    {KernelFeature::kAfXdpCopy, "af_xdp_copy", "the benchmark's traffic generator (else "
-     "AF_PACKET)", false, true},
-    {KernelFeature::kAfXdpZeroCopy, "af_xdp_zero_copy", "a faster benchmark generator on NICs "
-     "that support it", false, true},
-    {KernelFeature::kLibxdpMultiprog, "libxdp_multiprog", "sharing an interface's XDP hook with "
-     "other programs; without it libila's program is attached alone", false, true},
+    {KernelFeature::kTcxLink, "tcx_link",
+     "nothing yet (clsact filters are used); reported for "
+     "planning",
+     false, true},
+    {KernelFeature::kTestRunLiveFrames, "test_run_live_frames",
+     "tests and benchmarks that inject "
+     "frames with BPF_PROG_TEST_RUN; they fall back to AF_XDP/AF_PACKET traffic",
+     false, true},
+    {KernelFeature::kAfXdpCopy, "af_xdp_copy",
+     "the benchmark's traffic generator (else "
+     "AF_PACKET)",
+     false, true},
+    {KernelFeature::kAfXdpZeroCopy, "af_xdp_zero_copy",
+     "a faster benchmark generator on NICs "
+     "that support it",
+     false, true},
+    {KernelFeature::kLibxdpMultiprog, "libxdp_multiprog",
+     "sharing an interface's XDP hook with "
+     "other programs; without it libila's program is attached alone",
+     false, true},
     {KernelFeature::kVxlan, "vxlan", "benchmark peer (compare, tcp groups)", false, true},
     {KernelFeature::kSeg6, "seg6", "benchmark peer SRv6 encapsulation", false, true},
     {KernelFeature::kSeg6Local, "seg6local", "benchmark peer SRv6 decapsulation", false, true},
@@ -120,7 +145,8 @@ FeatureProbe ProbeMap(KernelFeature f, bpf_map_type type, uint32_t key, uint32_t
 FeatureProbe ProbeHelper(KernelFeature f, bpf_func_id id, const char* name) {
   int r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, id, nullptr);
   if (r == 1) return Yes(f);
-  if (r == 0) return No(f, absl::StrCat("the verifier rejects a call to ", name, " in XDP programs"));
+  if (r == 0)
+    return No(f, absl::StrCat("the verifier rejects a call to ", name, " in XDP programs"));
   return No(f, absl::StrCat("libbpf_probe_bpf_helper(", name, "): ", ErrnoText(r)));
 }
 
@@ -205,22 +231,22 @@ const FeatureProbe& KernelProbe::Get(KernelFeature feature) const {
 }
 
 std::string KernelProbe::ToText() const {
-  std::string out = absl::StrCat("kernel ", kernel_release,
-                                 interface ? absl::StrCat(" (interface ", *interface, ")") : "",
-                                 "\n");
+  std::string out =
+      absl::StrCat("kernel ", kernel_release,
+                   interface ? absl::StrCat(" (interface ", *interface, ")") : "", "\n");
   for (const FeatureProbe& p : features) {
     std::string name(ToString(p.feature));
     name.resize(std::max<size_t>(name.size(), 21), ' ');
-    absl::StrAppend(&out, name, p.available ? " yes" : " no ",
-                    p.detail.empty() ? "" : "  ", p.detail, "\n");
+    absl::StrAppend(&out, name, p.available ? " yes" : " no ", p.detail.empty() ? "" : "  ",
+                    p.detail, "\n");
   }
   return out;
 }
 
 absl::StatusOr<FeatureProbe> ProbeKernelFeature(KernelFeature feature,
                                                 const ProbeOptions& options) {
-  if (options.interface && (feature == KernelFeature::kNativeXdp ||
-                            feature == KernelFeature::kAfXdpZeroCopy)) {
+  if (options.interface &&
+      (feature == KernelFeature::kNativeXdp || feature == KernelFeature::kAfXdpZeroCopy)) {
     return ProbeOnInterface(feature, *options.interface);
   }
   if (!Info(feature).needs_netns) return ProbeLocal(feature);
@@ -240,12 +266,13 @@ absl::StatusOr<KernelProbe> ProbeKernel(const ProbeOptions& options) {
   std::vector<FeatureProbe> scratch;
   if (absl::Status st = ProbeInScratchNetns(in_netns, &scratch); !st.ok()) return st;
   for (const FeatureInfo& i : kFeatures) {
-    if (options.interface && (i.feature == KernelFeature::kNativeXdp ||
-                              i.feature == KernelFeature::kAfXdpZeroCopy)) {
+    if (options.interface &&
+        (i.feature == KernelFeature::kNativeXdp || i.feature == KernelFeature::kAfXdpZeroCopy)) {
       probe.features.push_back(ProbeOnInterface(i.feature, *options.interface));
     } else if (i.needs_netns) {
-      probe.features.push_back(*std::find_if(scratch.begin(), scratch.end(),
-                                             [&](const FeatureProbe& p) { return p.feature == i.feature; }));
+      probe.features.push_back(
+          *std::find_if(scratch.begin(), scratch.end(),
+                        [&](const FeatureProbe& p) { return p.feature == i.feature; }));
     } else {
       probe.features.push_back(ProbeLocal(i.feature));
     }

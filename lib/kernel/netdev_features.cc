@@ -44,7 +44,8 @@ absl::Status GenlRequest(mnl_socket* nl, uint16_t family, uint8_t cmd,
   }
   for (;;) {
     ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
-    if (n < 0) return absl::InternalError(absl::StrCat("genetlink receive: ", std::strerror(errno)));
+    if (n < 0)
+      return absl::InternalError(absl::StrCat("genetlink receive: ", std::strerror(errno)));
     for (auto* m = reinterpret_cast<nlmsghdr*>(buf.data()); mnl_nlmsg_ok(m, static_cast<int>(n));
          m = mnl_nlmsg_next(m, reinterpret_cast<int*>(&n))) {
       if (m->nlmsg_type == NLMSG_ERROR) {
@@ -53,7 +54,8 @@ absl::Status GenlRequest(mnl_socket* nl, uint16_t family, uint8_t cmd,
         return absl::Status(absl::ErrnoToStatusCode(-err), std::strerror(-err));
       }
       if (m->nlmsg_type == NLMSG_DONE) return absl::OkStatus();
-      const auto* payload = static_cast<const char*>(mnl_nlmsg_get_payload_offset(m, sizeof(genlmsghdr)));
+      const auto* payload =
+          static_cast<const char*>(mnl_nlmsg_get_payload_offset(m, sizeof(genlmsghdr)));
       const char* end = reinterpret_cast<const char*>(m) + m->nlmsg_len;
       for (auto* a = reinterpret_cast<const nlattr*>(payload);
            mnl_attr_ok(a, static_cast<int>(end - reinterpret_cast<const char*>(a)));
@@ -85,13 +87,15 @@ absl::StatusOr<uint64_t> NetdevXdpFeatures(int ifindex) {
   std::optional<uint64_t> features;
   st = GenlRequest(
       nl.get(), static_cast<uint16_t>(family), kNetdevCmdDevGet,
-      [&](nlmsghdr* nlh) { mnl_attr_put_u32(nlh, kNetdevADevIfindex, static_cast<uint32_t>(ifindex)); },
+      [&](nlmsghdr* nlh) {
+        mnl_attr_put_u32(nlh, kNetdevADevIfindex, static_cast<uint32_t>(ifindex));
+      },
       [&](const nlattr* a) {
         if (mnl_attr_get_type(a) == kNetdevADevXdpFeatures) features = mnl_attr_get_u64(a);
       });
   if (!st.ok()) {
-    return absl::Status(st.code(), absl::StrCat("netdev dev-get of ifindex ", ifindex, ": ",
-                                                st.message()));
+    return absl::Status(st.code(),
+                        absl::StrCat("netdev dev-get of ifindex ", ifindex, ": ", st.message()));
   }
   if (!features) return absl::UnimplementedError("the netdev family reported no XDP features");
   return *features;

@@ -142,7 +142,7 @@ struct RoutingChange {
   // ... possibly in a way that changes PerLocatorRoutingObstacle() (rules, netconf, links, next-hop
   // objects, multipath or source-specific routes), or any route change while `obstructed`
   bool reevaluate = false;
-  bool overflow = false;    // notifications were lost (socket buffer full): assume anything changed
+  bool overflow = false;  // notifications were lost (socket buffer full): assume anything changed
 };
 
 // A NETLINK_ROUTE socket, in the namespace of the thread that opens it, subscribed to every

@@ -16,9 +16,7 @@ absl::Status rtnl::ParseLink(std::span<const uint8_t> payload, std::string_view 
   std::optional<uint32_t> drv_id, skb_id, hw_id;
   while (auto a = r.Next()) {
     switch (a->type) {
-      case IFLA_IFNAME:
-        link->name = AttrString(*a);
-        break;
+      case IFLA_IFNAME: link->name = AttrString(*a); break;
       case IFLA_MTU:
         if (auto v = AttrValue<uint32_t>(*a)) link->mtu = *v;
         break;
@@ -52,24 +50,16 @@ absl::Status rtnl::ParseLink(std::span<const uint8_t> payload, std::string_view 
             case IFLA_XDP_PROG_ID:
               if (auto v = AttrValue<uint32_t>(*x)) link->xdp_prog_id = *v;
               break;
-            case IFLA_XDP_DRV_PROG_ID:
-              drv_id = AttrValue<uint32_t>(*x);
-              break;
-            case IFLA_XDP_SKB_PROG_ID:
-              skb_id = AttrValue<uint32_t>(*x);
-              break;
-            case IFLA_XDP_HW_PROG_ID:
-              hw_id = AttrValue<uint32_t>(*x);
-              break;
-            default:
-              break;
+            case IFLA_XDP_DRV_PROG_ID: drv_id = AttrValue<uint32_t>(*x); break;
+            case IFLA_XDP_SKB_PROG_ID: skb_id = AttrValue<uint32_t>(*x); break;
+            case IFLA_XDP_HW_PROG_ID: hw_id = AttrValue<uint32_t>(*x); break;
+            default: break;
           }
         }
         if (xdp.malformed()) return Malformed(what);
         break;
       }
-      default:
-        break;
+      default: break;
     }
   }
   if (r.malformed()) return Malformed(what);
@@ -78,7 +68,6 @@ absl::Status rtnl::ParseLink(std::span<const uint8_t> payload, std::string_view 
     link->xdp_prog_id = drv_id.value_or(skb_id.value_or(hw_id.value_or(0)));
   return absl::OkStatus();
 }
-
 
 absl::StatusOr<LinkInfo> rtnl::QueryLink(std::optional<int> netnsid, int ifindex,
                                          std::string_view name, std::vector<uint8_t>* mac) {
@@ -141,7 +130,6 @@ absl::StatusOr<LinkInfo> rtnl::QueryLink(std::optional<int> netnsid, int ifindex
   }
   return *std::move(link);
 }
-
 
 absl::StatusOr<int> InterfaceIndex(std::string_view name) {
   if (name.empty() || name.size() >= IFNAMSIZ) {

@@ -291,5 +291,4 @@ absl::Status SetTxChecksumOffload(std::optional<int> netnsid, int ifindex, bool 
   return st;
 }
 
-
 }  // namespace ila::internal

@@ -40,12 +40,8 @@ std::string RuleObstacle(std::span<const uint8_t> payload, std::string_view what
   AttrReader r(payload.subspan(Align4(sizeof(fib_rule_hdr))));
   while (auto a = r.Next()) {
     switch (a->type) {
-      case FRA_PRIORITY:
-        priority = AttrValue<uint32_t>(*a).value_or(0);
-        break;
-      case FRA_TABLE:
-        table = AttrValue<uint32_t>(*a).value_or(table);
-        break;
+      case FRA_PRIORITY: priority = AttrValue<uint32_t>(*a).value_or(0); break;
+      case FRA_TABLE: table = AttrValue<uint32_t>(*a).value_or(table); break;
       case FRA_IIFNAME:
       case FRA_OIFNAME:
       case FRA_FWMARK:
@@ -53,16 +49,13 @@ std::string RuleObstacle(std::span<const uint8_t> payload, std::string_view what
       case FRA_UID_RANGE:
       case FRA_IP_PROTO:
       case FRA_SPORT_RANGE:
-      case FRA_DPORT_RANGE:
-        selectors = true;
-        break;
+      case FRA_DPORT_RANGE: selectors = true; break;
       case FRA_SUPPRESS_PREFIXLEN:
       case FRA_SUPPRESS_IFGROUP:
         // Always reported; -1 means unset.
         if (AttrValue<int32_t>(*a).value_or(-1) != -1) selectors = true;
         break;
-      default:
-        break;
+      default: break;
     }
   }
   if (r.malformed()) *error = Malformed(what);
@@ -106,7 +99,8 @@ std::string RouteObstacle(std::span<const uint8_t> payload, std::string_view wha
     return absl::StrCat("the route ", route, " uses a next-hop object (possibly a group)");
   }
   if (rt.rtm_src_len != 0) {
-    return absl::StrCat("the source-specific route ", route, " makes the route depend on the source");
+    return absl::StrCat("the source-specific route ", route,
+                        " makes the route depend on the source");
   }
   return "";
 }
@@ -169,10 +163,10 @@ absl::StatusOr<std::string> PerLocatorRoutingObstacle() {
     // Per interface only (not "all"/"default"), and lo never receives what XDP forwards.
     if (ifindex && *ifindex > 1 && forwarding && *forwarding == 0) {
       auto name = names.find(*ifindex);
-      keep_first(absl::StrCat("IPv6 forwarding is off on ",
-                              name == names.end() ? absl::StrCat("interface index ", *ifindex)
-                                                  : name->second,
-                              ", and the FIB refuses to forward what arrives there"));
+      keep_first(absl::StrCat(
+          "IPv6 forwarding is off on ",
+          name == names.end() ? absl::StrCat("interface index ", *ifindex) : name->second,
+          ", and the FIB refuses to forward what arrives there"));
     }
     return absl::OkStatus();
   });
@@ -184,18 +178,18 @@ absl::StatusOr<RoutingMonitor> RoutingMonitor::Open() {
   const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
   if (fd < 0) {
     const int err = errno;
-    return absl::Status(absl::ErrnoToStatusCode(err),
-                        absl::StrCat("opening a NETLINK_ROUTE socket to watch routing changes: ",
-                                     ErrnoText(err)));
+    return absl::Status(
+        absl::ErrnoToStatusCode(err),
+        absl::StrCat("opening a NETLINK_ROUTE socket to watch routing changes: ", ErrnoText(err)));
   }
   RoutingMonitor m(fd);
   sockaddr_nl local{};
   local.nl_family = AF_NETLINK;
   if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
     const int err = errno;
-    return absl::Status(absl::ErrnoToStatusCode(err),
-                        absl::StrCat("binding a netlink socket to watch routing changes: ",
-                                     ErrnoText(err)));
+    return absl::Status(
+        absl::ErrnoToStatusCode(err),
+        absl::StrCat("binding a netlink socket to watch routing changes: ", ErrnoText(err)));
   }
   // Bursts (an interface going down withdraws its routes one message each) must not overflow it;
   // FORCE needs CAP_NET_ADMIN, the plain size is the fallback.
@@ -256,15 +250,12 @@ absl::StatusOr<RoutingChange> RoutingMonitor::Drain(bool obstructed) {
             change.invalidate = true;
           break;
         case RTM_NEWADDR:
-        case RTM_DELADDR:
-          change.invalidate = true;
-          break;
+        case RTM_DELADDR: change.invalidate = true; break;
         case RTM_NEWROUTE:
         case RTM_DELROUTE: {
           change.invalidate = true;
           absl::Status ignored;
-          if (obstructed || !RouteObstacle(payload, "", &ignored).empty())
-            change.reevaluate = true;
+          if (obstructed || !RouteObstacle(payload, "", &ignored).empty()) change.reevaluate = true;
           break;
         }
         case RTM_NEWLINK:
@@ -283,15 +274,11 @@ absl::StatusOr<RoutingChange> RoutingMonitor::Drain(bool obstructed) {
         case RTM_NEWNETCONF:
         case RTM_DELNETCONF:
         case RTM_NEWNEXTHOP:
-        case RTM_DELNEXTHOP:
-          change.invalidate = change.reevaluate = true;
-          break;
-        default:
-          break;
+        case RTM_DELNEXTHOP: change.invalidate = change.reevaluate = true; break;
+        default: break;
       }
     }
   }
 }
-
 
 }  // namespace ila::internal

@@ -7,7 +7,6 @@
 #ifndef ILA_LIB_KERNEL_NETLINK_WIRE_H_
 #define ILA_LIB_KERNEL_NETLINK_WIRE_H_
 
-
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <linux/ethtool.h>
@@ -232,7 +231,7 @@ struct KernelError {
 
 // Parses the payload of an NLMSG_ERROR message. Returns nullopt for a malformed one.
 inline std::optional<KernelError> ParseError(const nlmsghdr& h, std::span<const uint8_t> payload,
-                                      const Request& req) {
+                                             const Request& req) {
   if (payload.size() < sizeof(nlmsgerr)) return std::nullopt;
   const auto e = Load<nlmsgerr>(payload);
   KernelError out;
@@ -249,17 +248,12 @@ inline std::optional<KernelError> ParseError(const nlmsghdr& h, std::span<const 
   AttrReader r(payload.subspan(tlv_at));
   while (auto a = r.Next()) {
     switch (a->type) {
-      case NLMSGERR_ATTR_MSG:
-        out.message = AttrString(*a);
-        break;
+      case NLMSGERR_ATTR_MSG: out.message = AttrString(*a); break;
       case NLMSGERR_ATTR_OFFS:
         if (auto off = AttrValue<uint32_t>(*a)) out.bad_attr = req.LabelAt(*off);
         break;
-      case NLMSGERR_ATTR_MISS_TYPE:
-        out.missing_type = AttrValue<uint32_t>(*a);
-        break;
-      default:
-        break;
+      case NLMSGERR_ATTR_MISS_TYPE: out.missing_type = AttrValue<uint32_t>(*a); break;
+      default: break;
     }
   }
   return out;

@@ -43,8 +43,8 @@ constexpr char kVethA[] = "ilaprobe0";
 constexpr char kVethB[] = "ilaprobe1";
 
 struct Scratch {
-  int ifindex = 0;       // kVethA, up
-  absl::Status veth;     // why there is no veth pair, when there is none
+  int ifindex = 0;    // kVethA, up
+  absl::Status veth;  // why there is no veth pair, when there is none
 };
 
 // A program of `type` returning `verdict`, for a probe on the scratch veth; or why there is none
@@ -85,7 +85,8 @@ FeatureProbe ProbeTcx(const Scratch& s) {
   constexpr int kBpfTcxIngress = 46;  // enum bpf_attach_type, Linux 6.6 (newer than our headers)
   OwnedFd link(bpf_link_create(prog->get(), s.ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress),
                                nullptr));
-  if (link.get() < 0) return No(f, absl::StrCat("bpf(BPF_LINK_CREATE, tcx ingress): ", ErrnoText(errno)));
+  if (link.get() < 0)
+    return No(f, absl::StrCat("bpf(BPF_LINK_CREATE, tcx ingress): ", ErrnoText(errno)));
   return Yes(f);
 }
 
@@ -101,7 +102,8 @@ FeatureProbe ProbeLiveFrames(const Scratch& s) {
               .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1,
               .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
   if (bpf_prog_test_run_opts(prog->get(), &opts) != 0) {
-    return No(f, absl::StrCat("bpf(BPF_PROG_TEST_RUN, BPF_F_TEST_XDP_LIVE_FRAMES): ", ErrnoText(errno)));
+    return No(
+        f, absl::StrCat("bpf(BPF_PROG_TEST_RUN, BPF_F_TEST_XDP_LIVE_FRAMES): ", ErrnoText(errno)));
   }
   return Yes(f);
 }
@@ -110,7 +112,8 @@ FeatureProbe ProbeLiveFrames(const Scratch& s) {
 // `ifindex`.
 absl::Status BindXsk(int ifindex, uint16_t bind_flags) {
   OwnedFd sock(socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0));
-  if (sock.get() < 0) return absl::InternalError(absl::StrCat("socket(AF_XDP): ", ErrnoText(errno)));
+  if (sock.get() < 0)
+    return absl::InternalError(absl::StrCat("socket(AF_XDP): ", ErrnoText(errno)));
   constexpr size_t kFrames = 16, kFrameSize = 4096;
   void* area = mmap(nullptr, kFrames * kFrameSize, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -161,7 +164,8 @@ FeatureProbe ProbeLibxdpMultiprog(const Scratch& s) {
   xdp_program* prog = xdp_program__create(&opts);
   if (long err = libxdp_get_error(prog); err) {
     bpf_object__close(obj);
-    return No(f, absl::StrCat("libxdp cannot use a test program: ", ErrnoText(static_cast<int>(err))));
+    return No(f,
+              absl::StrCat("libxdp cannot use a test program: ", ErrnoText(static_cast<int>(err))));
   }
   int err = xdp_program__attach(prog, s.ifindex, XDP_MODE_SKB, 0);
   FeatureProbe result;
@@ -177,8 +181,8 @@ FeatureProbe ProbeLibxdpMultiprog(const Scratch& s) {
       std::string why;
       for (size_t i = 1; i < lines.size(); ++i)
         if (lines[i].find("Falling back") != std::string::npos) why = lines[i - 1];
-      result = No(f, absl::StrCat("libxdp attached the program alone",
-                                  why.empty() ? "" : ": ", why));
+      result =
+          No(f, absl::StrCat("libxdp attached the program alone", why.empty() ? "" : ": ", why));
     } else {
       result = Yes(f);
     }
@@ -199,21 +203,20 @@ constexpr uint8_t kProbeDst[16] = {0xfc, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 
 FeatureProbe ProbeSeg6(const Scratch& s) {
   const KernelFeature f = KernelFeature::kSeg6;
   if (!s.veth.ok()) return No(f, std::string(s.veth.message()));
-  return FromStatus(f, AddEncapRoute(kProbeDst, s.ifindex, LWTUNNEL_ENCAP_SEG6,
-                                               [](nlmsghdr* nlh) {
-    // Encapsulation with a one-segment SRH: mode, then the header (8 bytes) and one segment.
-    alignas(4) uint8_t buf[4 + 8 + 16] = {};
-    auto* tun = reinterpret_cast<seg6_iptunnel_encap*>(buf);
-    tun->mode = SEG6_IPTUN_MODE_ENCAP;
-    ipv6_sr_hdr* srh = tun->srh;
-    srh->hdrlen = 2;  // (8 + 16) / 8 - 1
-    srh->type = 4;  // IPV6_SRCRT_TYPE_4, the segment routing header
-    srh->segments_left = 0;
-    srh->first_segment = 0;
-    uint8_t seg[16] = {0xfc, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
-    std::memcpy(buf + 4 + 8, seg, 16);
-    mnl_attr_put(nlh, SEG6_IPTUNNEL_SRH, sizeof(buf), buf);
-  }));
+  return FromStatus(f, AddEncapRoute(kProbeDst, s.ifindex, LWTUNNEL_ENCAP_SEG6, [](nlmsghdr* nlh) {
+                      // Encapsulation with a one-segment SRH: mode, then the header (8 bytes) and one segment.
+                      alignas(4) uint8_t buf[4 + 8 + 16] = {};
+                      auto* tun = reinterpret_cast<seg6_iptunnel_encap*>(buf);
+                      tun->mode = SEG6_IPTUN_MODE_ENCAP;
+                      ipv6_sr_hdr* srh = tun->srh;
+                      srh->hdrlen = 2;  // (8 + 16) / 8 - 1
+                      srh->type = 4;    // IPV6_SRCRT_TYPE_4, the segment routing header
+                      srh->segments_left = 0;
+                      srh->first_segment = 0;
+                      uint8_t seg[16] = {0xfc, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+                      std::memcpy(buf + 4 + 8, seg, 16);
+                      mnl_attr_put(nlh, SEG6_IPTUNNEL_SRH, sizeof(buf), buf);
+                    }));
 }
 
 FeatureProbe ProbeSeg6Local(const Scratch& s) {
@@ -222,10 +225,9 @@ FeatureProbe ProbeSeg6Local(const Scratch& s) {
   uint8_t dst[16];
   std::memcpy(dst, kProbeDst, 16);
   dst[15] = 3;
-  return FromStatus(f, AddEncapRoute(dst, s.ifindex, LWTUNNEL_ENCAP_SEG6_LOCAL,
-                                               [](nlmsghdr* nlh) {
-    mnl_attr_put_u32(nlh, SEG6_LOCAL_ACTION, SEG6_LOCAL_ACTION_END);
-  }));
+  return FromStatus(f, AddEncapRoute(dst, s.ifindex, LWTUNNEL_ENCAP_SEG6_LOCAL, [](nlmsghdr* nlh) {
+                      mnl_attr_put_u32(nlh, SEG6_LOCAL_ACTION, SEG6_LOCAL_ACTION_END);
+                    }));
 }
 
 FeatureProbe ProbeInScratch(KernelFeature f, const Scratch& s) {
@@ -261,9 +263,9 @@ absl::Status ProbeInScratchNetns(const std::vector<KernelFeature>& wanted,
   absl::Status status;
   std::thread t([&] {
     if (unshare(CLONE_NEWNET) != 0) {
-      status = absl::PermissionDeniedError(
-          absl::StrCat("cannot make a scratch network namespace (unshare(CLONE_NEWNET)): ",
-                       ErrnoText(errno), "; the probe needs root"));
+      status = absl::PermissionDeniedError(absl::StrCat(
+          "cannot make a scratch network namespace (unshare(CLONE_NEWNET)): ", ErrnoText(errno),
+          "; the probe needs root"));
       return;
     }
     Scratch s;
@@ -277,8 +279,8 @@ absl::Status ProbeInScratchNetns(const std::vector<KernelFeature>& wanted,
       if (!up.ok()) s.veth = up;
     }
     if (!s.veth.ok()) {
-      s.veth = absl::Status(s.veth.code(), absl::StrCat("no veth pair to probe on: ",
-                                                        s.veth.message()));
+      s.veth =
+          absl::Status(s.veth.code(), absl::StrCat("no veth pair to probe on: ", s.veth.message()));
     }
     for (KernelFeature f : wanted) out->push_back(ProbeInScratch(f, s));
   });
@@ -294,13 +296,11 @@ FeatureProbe ProbeOnInterface(KernelFeature f, const std::string& name) {
     return No(f, absl::StrCat("cannot tell without attaching to ", name, ": ",
                               features.status().message()));
   }
-  bool has = f == KernelFeature::kNativeXdp
-                 ? (*features & kNetdevXdpActBasic) != 0
-                 : (*features & kNetdevXdpActXskZerocopy) != 0;
+  bool has = f == KernelFeature::kNativeXdp ? (*features & kNetdevXdpActBasic) != 0
+                                            : (*features & kNetdevXdpActXskZerocopy) != 0;
   std::string what = f == KernelFeature::kNativeXdp ? "driver XDP" : "AF_XDP zero-copy";
   if (!has) return No(f, absl::StrCat(name, "'s driver does not offer ", what, " (xdp-features)"));
   return Yes(f, absl::StrCat("on ", name, " (xdp-features)"));
 }
-
 
 }  // namespace ila::internal

@@ -25,8 +25,8 @@ using Skeleton = std::unique_ptr<ila_xdp, SkeletonCloser>;
 absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCapture& log) {
   Skeleton skel(ila_xdp::open());
   if (!skel) {
-    return absl::InternalError(absl::StrCat("opening the embedded ILA BPF object failed: ",
-                                            std::strerror(errno), "\n", log.Tail(10)));
+    return absl::InternalError(absl::StrCat(
+        "opening the embedded ILA BPF object failed: ", std::strerror(errno), "\n", log.Tail(10)));
   }
   skel->rodata->cfg_miss_policy =
       config.miss_policy == MissPolicy::kDrop ? abi::ILA_MISS_DROP : abi::ILA_MISS_PASS;
@@ -44,7 +44,8 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
   skel->rodata->cfg_mappings_in_slots = !config.forwarding_cache;
   bpf_map__set_max_entries(skel->maps.ila_slots, 1u << slot_bits);
   bpf_map__set_max_entries(skel->maps.ila_slot_endpoints, 1u << slot_bits);
-  bpf_map__set_max_entries(skel->maps.ila_mappings, config.forwarding_cache ? config.max_mappings : 1);
+  bpf_map__set_max_entries(skel->maps.ila_mappings,
+                           config.forwarding_cache ? config.max_mappings : 1);
   bpf_map__set_max_entries(skel->maps.ila_reverse, config.max_mappings);
   bpf_map__set_max_entries(skel->maps.ila_endpoints, config.max_endpoints);
   bpf_map__set_max_entries(skel->maps.ila_sources, config.max_endpoints);
@@ -62,8 +63,8 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
 }  // namespace
 
 uint32_t MappingSlotBits(const DataplaneConfig& config) {
-  const uint64_t keys =
-      uint64_t{config.max_endpoints} + (config.forwarding_cache ? 0 : uint64_t{config.max_mappings});
+  const uint64_t keys = uint64_t{config.max_endpoints} +
+                        (config.forwarding_cache ? 0 : uint64_t{config.max_mappings});
   uint32_t bits = 1;
   while (bits < 31 && (uint64_t{1} << bits) < 2 * keys) ++bits;
   return bits;
@@ -102,8 +103,8 @@ absl::StatusOr<LoadedObject> LoadObject(const DataplaneConfig& config,
       auto it = reuse->find(bpf_map__name(map));
       if (it == reuse->end()) continue;
       if (int err = bpf_map__reuse_fd(map, it->second); err != 0) {
-        return absl::FailedPreconditionError(absl::StrCat("reusing map ", bpf_map__name(map),
-                                                          ": ", std::strerror(-err)));
+        return absl::FailedPreconditionError(
+            absl::StrCat("reusing map ", bpf_map__name(map), ": ", std::strerror(-err)));
       }
     }
   }
@@ -144,9 +145,9 @@ absl::Status LoadFailure(int err, const LogCapture& log) {
         absl::StrCat("this kernel lacks ", missing, ", which the ILA data plane needs"));
   }
   std::string failed = log.Tail(1, "failed to load:");
-  return absl::InternalError(absl::StrCat(
-      "the kernel rejected the BPF programs (", std::strerror(e), ")", failed.empty() ? "" : ": ",
-      failed, "; last lines of the verifier log:\n", log.Tail(25)));
+  return absl::InternalError(absl::StrCat("the kernel rejected the BPF programs (",
+                                          std::strerror(e), ")", failed.empty() ? "" : ": ", failed,
+                                          "; last lines of the verifier log:\n", log.Tail(25)));
 }
 
 absl::StatusOr<std::vector<MapSpec>> ExpectedMaps(const DataplaneConfig& config) {
@@ -172,8 +173,8 @@ std::string MapMismatch(int fd, const MapSpec& want) {
   std::string diff;
   auto add = [&](const char* what, uint32_t have, uint32_t expect) {
     if (have != expect) {
-      absl::StrAppend(&diff, diff.empty() ? "" : ", ", what, " ", have, " where this build expects ",
-                      expect);
+      absl::StrAppend(&diff, diff.empty() ? "" : ", ", what, " ", have,
+                      " where this build expects ", expect);
     }
   };
   add("type", info.type, want.type);

@@ -32,9 +32,9 @@ enum class Prog {
 };
 inline constexpr size_t kProgCount = 8;
 inline constexpr std::array<const char*, kProgCount> kProgNames = {
-    "ila_from_container", "ila_from_uplink",       "ila_router",        "ila_uplink_steer",
-    "ila_uplink_cpu",     "ila_peer_napi",         "ila_tc_from_container",
-    "ila_tc_from_uplink"};
+    "ila_from_container",    "ila_from_uplink",   "ila_router",
+    "ila_uplink_steer",      "ila_uplink_cpu",    "ila_peer_napi",
+    "ila_tc_from_container", "ila_tc_from_uplink"};
 
 // log2 of the slot count of ila_slots for `config`: the smallest power of two at least twice the
 // keys it may hold (open addressing at a load factor of at most 1/2): max_endpoints, plus

@@ -47,7 +47,8 @@ bool OnBpffs(const std::string& path) {
 // there outlives the process. In a namespace of its own (`ip netns exec` makes one) it would
 // vanish with the process, and the pins with it.
 bool InInitsMountNamespace() {
-  struct stat self {}, init {};
+  struct stat self {
+  }, init{};
   return stat("/proc/self/ns/mnt", &self) == 0 && stat("/proc/1/ns/mnt", &init) == 0 &&
          self.st_ino == init.st_ino && self.st_dev == init.st_dev;
 }
@@ -91,9 +92,9 @@ absl::Status PinInstance(const std::map<std::string, OwnedFd>& maps,
                          const std::array<OwnedFd, kProgCount>& progs, const std::string& dir) {
   if (absl::Status st = CheckBpffs(dir, true); !st.ok()) return st;
   if (std::filesystem::exists(dir + "/maps") || std::filesystem::exists(dir + "/progs")) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "an ILA instance is already pinned at ", dir,
-        ": adopt it with Dataplane::Open(), or remove it with Destroy() first"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("an ILA instance is already pinned at ", dir,
+                     ": adopt it with Dataplane::Open(), or remove it with Destroy() first"));
   }
   if (absl::Status st = MakeDirs(dir + "/maps"); !st.ok()) return st;
   if (absl::Status st = MakeDirs(dir + "/progs"); !st.ok()) return st;

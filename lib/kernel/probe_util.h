@@ -19,7 +19,9 @@ namespace ila::internal {
 // "Operation not permitted (EPERM)" for errno `err` (either sign).
 std::string ErrnoText(int err);
 
-inline FeatureProbe Yes(KernelFeature f, std::string note = "") { return {f, true, std::move(note)}; }
+inline FeatureProbe Yes(KernelFeature f, std::string note = "") {
+  return {f, true, std::move(note)};
+}
 inline FeatureProbe No(KernelFeature f, std::string why) { return {f, false, std::move(why)}; }
 inline FeatureProbe FromStatus(KernelFeature f, const absl::Status& st) {
   return st.ok() ? Yes(f) : No(f, std::string(st.message()));

@@ -60,7 +60,8 @@ absl::Status Transact(nlmsghdr* request, std::string_view what) {
   }
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   ssize_t n = mnl_socket_recvfrom(nl.get(), buf.data(), buf.size());
-  if (n < 0) return absl::InternalError(absl::StrCat(Av(what), ": netlink receive: ", std::strerror(errno)));
+  if (n < 0)
+    return absl::InternalError(absl::StrCat(Av(what), ": netlink receive: ", std::strerror(errno)));
   const auto* reply = reinterpret_cast<const nlmsghdr*>(buf.data());
   if (!mnl_nlmsg_ok(reply, static_cast<int>(n)) || reply->nlmsg_type != NLMSG_ERROR) {
     return absl::InternalError(absl::StrCat(Av(what), ": unexpected netlink reply"));
@@ -68,9 +69,9 @@ absl::Status Transact(nlmsghdr* request, std::string_view what) {
   const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(reply));
   if (err->error == 0) return absl::OkStatus();
   std::string extack = ExtackMessage(reply);
-  return absl::Status(absl::ErrnoToStatusCode(-err->error),
-                      absl::StrCat(Av(what), ": ", std::strerror(-err->error),
-                                   extack.empty() ? "" : ": ", extack));
+  return absl::Status(
+      absl::ErrnoToStatusCode(-err->error),
+      absl::StrCat(Av(what), ": ", std::strerror(-err->error), extack.empty() ? "" : ": ", extack));
 }
 
 nlmsghdr* NewLinkHeader(char* buf, uint16_t type, uint16_t flags) {

@@ -24,8 +24,9 @@ absl::StatusOr<uint32_t> FilterProgramId(int ifindex) {
   int err = bpf_tc_query(&hook, &opts);
   if (err == -ENOENT || err == -EINVAL || err == -ENODEV) return 0u;  // no qdisc, filter or link
   if (err) {
-    return absl::Status(absl::ErrnoToStatusCode(-err),
-                        absl::StrCat("querying the tc filter on ifindex ", ifindex, ": ", Errno(err)));
+    return absl::Status(
+        absl::ErrnoToStatusCode(-err),
+        absl::StrCat("querying the tc filter on ifindex ", ifindex, ": ", Errno(err)));
   }
   return opts.prog_id;
 }
@@ -53,8 +54,9 @@ absl::Status AttachTcIngress(int ifindex, int prog_fd) {
         "the interface already has a tc ingress filter at libila's handle 0x11a, priority 1");
   }
   if (err) {
-    return absl::Status(absl::ErrnoToStatusCode(-err),
-                        absl::StrCat("adding the tc ingress filter: ", Errno(err), " ", log.Tail(2)));
+    return absl::Status(
+        absl::ErrnoToStatusCode(-err),
+        absl::StrCat("adding the tc ingress filter: ", Errno(err), " ", log.Tail(2)));
   }
   return absl::OkStatus();
 }
@@ -64,13 +66,12 @@ absl::Status ReplaceTcIngress(int ifindex, int prog_fd, uint32_t expected_prog_i
   auto current = FilterProgramId(ifindex);
   if (!current.ok()) return current.status();
   if (*current != expected_prog_id) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the tc filter runs program ", *current, ", not the expected ",
-                     expected_prog_id));
+    return absl::FailedPreconditionError(absl::StrCat("the tc filter runs program ", *current,
+                                                      ", not the expected ", expected_prog_id));
   }
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE,
-              .handle = kHandle, .priority = kPriority);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE, .handle = kHandle,
+              .priority = kPriority);
   if (int err = bpf_tc_attach(&hook, &opts); err) {
     return absl::Status(absl::ErrnoToStatusCode(-err),
                         absl::StrCat("replacing the tc ingress filter: ", Errno(err)));

@@ -26,8 +26,8 @@ absl::StatusOr<LibxdpAttachment> LibxdpAttach(int prog_fd, int ifindex, bool nat
   if (err != 0) {
     xdp_program__close(prog);
     std::string tail = log.Tail(3);
-    return absl::FailedPreconditionError(absl::StrCat(
-        std::strerror(-err), tail.empty() ? "" : " [", tail, tail.empty() ? "" : "]"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(std::strerror(-err), tail.empty() ? "" : " [", tail, tail.empty() ? "" : "]"));
   }
   LibxdpAttachment a;
   xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(ifindex);
@@ -51,8 +51,8 @@ absl::Status LibxdpDetach(uint32_t prog_id, int ifindex, bool native) {
   int err = xdp_program__detach(prog, ifindex, native ? XDP_MODE_NATIVE : XDP_MODE_SKB, 0);
   xdp_program__close(prog);
   if (err && err != -ENOENT && err != -ENODEV) {
-    return absl::InternalError(absl::StrCat("detaching from ifindex ", ifindex, ": ",
-                                            std::strerror(-err)));
+    return absl::InternalError(
+        absl::StrCat("detaching from ifindex ", ifindex, ": ", std::strerror(-err)));
   }
   return absl::OkStatus();
 }

@@ -26,7 +26,8 @@ constexpr auto kMinReevaluateInterval = std::chrono::milliseconds(200);
 absl::StatusOr<OwnedFd> Dup(int fd, const char* what) {
   const int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (d < 0) {
-    return absl::InternalError(absl::StrCat("duplicating the ", what, " fd: ", std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("duplicating the ", what, " fd: ", std::strerror(errno)));
   }
   return OwnedFd(d);
 }
@@ -40,7 +41,8 @@ uint64_t MonotonicNs() {
 // Whether the calling thread is in the network namespace `fd` refers to (setns() would need
 // CAP_SYS_ADMIN even to stay put).
 bool InNamespace(int fd) {
-  struct stat want {}, here {};
+  struct stat want {
+  }, here{};
   return fstat(fd, &want) == 0 && stat("/proc/thread-self/ns/net", &here) == 0 &&
          want.st_dev == here.st_dev && want.st_ino == here.st_ino;
 }
@@ -55,8 +57,8 @@ absl::StatusOr<std::unique_ptr<NexthopKeeper>> NexthopKeeper::Start(
   if (!epoch.ok()) return epoch.status();
   OwnedFd wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (wake.get() < 0) {
-    return absl::InternalError(absl::StrCat("eventfd for the next-hop cache keeper: ",
-                                            std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("eventfd for the next-hop cache keeper: ", std::strerror(errno)));
   }
   std::unique_ptr<NexthopKeeper> k(
       new NexthopKeeper(*std::move(netns), *std::move(epoch), std::move(wake), refresh));
@@ -116,7 +118,8 @@ void NexthopKeeper::SetOff(const std::string& reason) {
   absl::Status st = epoch_.Update(0, 0);
   absl::MutexLock lock(&mu_);
   state_.enabled = false;
-  state_.reason = st.ok() ? reason : absl::StrCat(reason, "; and switching off failed: ", st.message());
+  state_.reason =
+      st.ok() ? reason : absl::StrCat(reason, "; and switching off failed: ", st.message());
 }
 
 void NexthopKeeper::Reevaluate() {
@@ -145,9 +148,9 @@ void NexthopKeeper::Run() {
     started_ = true;
   };
   if (!InNamespace(netns_.get()) && setns(netns_.get(), CLONE_NEWNET) != 0) {
-    fail(absl::InternalError(absl::StrCat(
-        "the next-hop cache keeper cannot enter the data plane's network namespace: ",
-        std::strerror(errno))));
+    fail(absl::InternalError(
+        absl::StrCat("the next-hop cache keeper cannot enter the data plane's network namespace: ",
+                     std::strerror(errno))));
     return;
   }
   // Subscribe first, then read the configuration: a change in between is seen as a notification.
@@ -170,8 +173,8 @@ void NexthopKeeper::Run() {
     int timeout_ms = -1;
     const auto now = Clock::now();
     auto until = [&now](Clock::time_point t) {
-      return static_cast<int>(std::max<int64_t>(
-          0, std::chrono::ceil<std::chrono::milliseconds>(t - now).count()));
+      return static_cast<int>(
+          std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(t - now).count()));
     };
     if (refresh_.count() > 0) timeout_ms = until(last_epoch + refresh_);
     if (reevaluate_due) {

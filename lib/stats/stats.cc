@@ -189,9 +189,9 @@ std::string Stats::ToText() const {
   std::string out;
   for (const Counter& c : counters) {
     if (c.packets == 0) continue;
-    absl::StrAppend(&out, absl::StrFormat("  %-30s %12u pkts %14u bytes  (%s)\n",
-                                          internal::Av(c.name), c.packets, c.bytes,
-                                          internal::Av(KindName(c.kind))));
+    absl::StrAppend(&out,
+                    absl::StrFormat("  %-30s %12u pkts %14u bytes  (%s)\n", internal::Av(c.name),
+                                    c.packets, c.bytes, internal::Av(KindName(c.kind))));
   }
   if (out.empty()) out = "  (no packets)\n";
   return out;

@@ -39,15 +39,16 @@ absl::Status EndpointTable::Write(const Endpoint& ep, bool only_new) {
   }
   auto name = internal::InterfaceName(ep.ifindex);
   if (!name.ok()) {
-    return absl::NotFoundError(absl::StrCat("endpoint ", ep.sir.ToString(), ": ",
-                                            name.status().message()));
+    return absl::NotFoundError(
+        absl::StrCat("endpoint ", ep.sir.ToString(), ": ", name.status().message()));
   }
   auto host_mac = internal::InterfaceMac(ep.ifindex);
   if (!host_mac.ok()) return host_mac.status();
 
   DataplaneState& s = *state_;
   absl::MutexLock lock(&s.mu);
-  if (absl::Status st = RequireSirPrefix(s, ep.sir.prefix, [&] { return absl::StrCat("endpoint ", ep.sir.ToString()); });
+  if (absl::Status st = RequireSirPrefix(
+          s, ep.sir.prefix, [&] { return absl::StrCat("endpoint ", ep.sir.ToString()); });
       !st.ok()) {
     return st;
   }
@@ -56,9 +57,9 @@ absl::Status EndpointTable::Write(const Endpoint& ep, bool only_new) {
     auto existing = s.endpoints.Lookup(key);
     if (!existing.ok()) return existing.status();
     if (existing->has_value()) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "SIR address ", ep.sir.ToString(), " has an endpoint already (on ifindex ",
-          (*existing)->ifindex, "); replace it with Upsert"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("SIR address ", ep.sir.ToString(), " has an endpoint already (on ifindex ",
+                       (*existing)->ifindex, "); replace it with Upsert"));
     }
   }
   // The address may have had its endpoint on another interface: it moves here.
@@ -74,8 +75,8 @@ absl::Status EndpointTable::Write(const Endpoint& ep, bool only_new) {
   // The tc programs can hand a packet straight to the container's side of a veth pair.
   // (bpf_redirect_peer only crosses into another namespace: a peer in this one is a plain
   // redirect.)
-  if (auto link = internal::GetLink(ep.ifindex); link.ok() && link->kind == "veth" &&
-                                                 link->peer_ifindex != 0 && link->peer_netnsid) {
+  if (auto link = internal::GetLink(ep.ifindex);
+      link.ok() && link->kind == "veth" && link->peer_ifindex != 0 && link->peer_netnsid) {
     v.flags |= ILA_ENDPOINT_F_PEER;
   }
   if (absl::Status st = s.SetEndpointLocked(key, v); !st.ok()) return st;
@@ -125,9 +126,9 @@ absl::StatusOr<std::vector<Endpoint>> EndpointTable::List() const {
   if (!all.ok()) return all.status();
   std::vector<Endpoint> out;
   for (const auto& [k, v] : *all) out.push_back(DecodeEndpoint(k, v));
-  std::sort(out.begin(), out.end(), [](const Endpoint& a, const Endpoint& b) { return a.sir < b.sir; });
+  std::sort(out.begin(), out.end(),
+            [](const Endpoint& a, const Endpoint& b) { return a.sir < b.sir; });
   return out;
 }
-
 
 }  // namespace ila

@@ -72,8 +72,7 @@ absl::StatusOr<std::unique_ptr<LocatorSlots>> LocatorSlots::Map(int fd, uint32_t
   }
   auto info = MapInfo(fd, absl::StrCat("bpf map ", kName));
   if (!info.ok()) return info.status();
-  if (info->value_size != sizeof(abi::ila_locator_entry) ||
-      info->max_entries != (1u << bits) + 1) {
+  if (info->value_size != sizeof(abi::ila_locator_entry) || info->max_entries != (1u << bits) + 1) {
     return absl::FailedPreconditionError(
         absl::StrCat(kName, ": the map has ", info->max_entries, " entries of ", info->value_size,
                      " bytes, not 2^", bits, " + 1 entries of ", sizeof(abi::ila_locator_entry)));
@@ -189,8 +188,7 @@ void LocatorSlots::RemoveLocked(const abi::ila_locator_key& key) const {
   }
 }
 
-absl::Status LocatorSlots::Put(const abi::ila_locator_key& key,
-                               const abi::ila_locator_value& value,
+absl::Status LocatorSlots::Put(const abi::ila_locator_key& key, const abi::ila_locator_value& value,
                                const std::function<absl::Status()>& record) const {
   WriterLock lock(*this);
   if (!lock.status().ok()) return lock.status();

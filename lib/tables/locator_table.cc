@@ -42,7 +42,8 @@ absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
   }
   DataplaneState& s = *state_;
   absl::MutexLock lock(&s.mu);
-  if (absl::Status st = RequireSirPrefix(s, e.sir_prefix, [&] { return absl::StrCat("locator ", e.locator.ToString()); });
+  if (absl::Status st = RequireSirPrefix(
+          s, e.sir_prefix, [&] { return absl::StrCat("locator ", e.locator.ToString()); });
       !st.ok()) {
     return st;
   }
@@ -82,7 +83,8 @@ absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
     return recorded;
   });
   if (!st.ok() && !record_ran) {
-    return absl::Status(st.code(), absl::StrCat("locator ", e.locator.ToString(), ": ", st.message()));
+    return absl::Status(st.code(),
+                        absl::StrCat("locator ", e.locator.ToString(), ": ", st.message()));
   }
   return st;
 }
@@ -96,7 +98,8 @@ absl::Status LocatorTable::Remove(Locator locator) {
   return state_->locator_slots->Remove(key, [&]() -> absl::Status {
     absl::Status st = state_->locators.Delete(key);
     if (absl::IsNotFound(st)) {
-      return absl::NotFoundError(absl::StrCat("locator ", locator.ToString(), " is not registered"));
+      return absl::NotFoundError(
+          absl::StrCat("locator ", locator.ToString(), " is not registered"));
     }
     return st;
   });
@@ -129,6 +132,5 @@ absl::StatusOr<std::vector<LocatorEntry>> LocatorTable::List() const {
             [](const LocatorEntry& a, const LocatorEntry& b) { return a.locator < b.locator; });
   return out;
 }
-
 
 }  // namespace ila

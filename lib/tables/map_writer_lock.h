@@ -56,7 +56,7 @@ class MapWriterLock {
 
  private:
   struct flock Range(short type) const {
-    struct flock fl{};
+    struct flock fl {};
     fl.l_type = type;
     fl.l_whence = SEEK_SET;
     fl.l_start = offset_;

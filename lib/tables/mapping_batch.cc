@@ -147,10 +147,11 @@ absl::Status ValidateBatch(DataplaneState& s, std::span<const Mapping> batch, bo
             if (i + kPrefetch < checked) by_ila.Prefetch(b.rkeys[i + kPrefetch]);
             auto j = by_ila.Insert(static_cast<uint32_t>(i));
             if (!j) continue;
-            ila_dup.Offer(i, 3, absl::InvalidArgumentError(absl::StrCat(
-                                    EntryLabel(n, i), "ILA address ", FromAbi(b.rkeys[i]).ToString(),
-                                    " would be the destination of both ", batch[i].sir.ToString(),
-                                    " and ", batch[*j].sir.ToString())));
+            ila_dup.Offer(i, 3,
+                          absl::InvalidArgumentError(absl::StrCat(
+                              EntryLabel(n, i), "ILA address ", FromAbi(b.rkeys[i]).ToString(),
+                              " would be the destination of both ", batch[i].sir.ToString(),
+                              " and ", batch[*j].sir.ToString())));
             return;
           }
         },
@@ -160,9 +161,10 @@ absl::Status ValidateBatch(DataplaneState& s, std::span<const Mapping> batch, bo
             if (i + kPrefetch < checked) by_sir.Prefetch(b.keys[i + kPrefetch].sir);
             auto j = by_sir.Insert(static_cast<uint32_t>(i));
             if (!j) continue;
-            sir_dup.Offer(i, 2, absl::InvalidArgumentError(absl::StrCat(
-                                    EntryLabel(n, i), "SIR address ", batch[i].sir.ToString(),
-                                    " appears twice in the batch (also entry ", *j, ")")));
+            sir_dup.Offer(i, 2,
+                          absl::InvalidArgumentError(absl::StrCat(
+                              EntryLabel(n, i), "SIR address ", batch[i].sir.ToString(),
+                              " appears twice in the batch (also entry ", *j, ")")));
             return;
           }
         });
@@ -203,10 +205,10 @@ absl::Status PlanBatch(const DataplaneState& s, const EncodedBatch& b, const Sir
     if (!still_owner) continue;
     bool remapped = j && !SameAddr(b.rkeys[*j], b.rkeys[i]);
     if (!remapped) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          EntryLabel(n, i), "ILA address ", FromAbi(b.rkeys[i]).ToString(),
-          " is already the destination of ", FromAbi(owner->sir).ToString(),
-          "; two SIR addresses cannot share one ILA address"));
+      return absl::AlreadyExistsError(
+          absl::StrCat(EntryLabel(n, i), "ILA address ", FromAbi(b.rkeys[i]).ToString(),
+                       " is already the destination of ", FromAbi(owner->sir).ToString(),
+                       "; two SIR addresses cannot share one ILA address"));
     }
   }
   if (only_new) {
@@ -214,7 +216,8 @@ absl::Status PlanBatch(const DataplaneState& s, const EncodedBatch& b, const Sir
       if (!prior->forward[i]) continue;
       return absl::AlreadyExistsError(absl::StrCat(
           "SIR address ", FromAbi(b.keys[i].sir).ToString(), " already has a mapping (to ",
-          Locator(FromAbi(prior->forward[i]->ila).high64()).ToString(), "); replace it with Upsert"));
+          Locator(FromAbi(prior->forward[i]->ila).high64()).ToString(),
+          "); replace it with Upsert"));
     }
   }
 
@@ -242,11 +245,11 @@ void WriteOnTwoThreads(const DataplaneState& s, std::span<const abi::ila_mapping
                        std::span<const abi::ila_reverse_value> rvalues, WriteProgress& w) {
   const size_t n = keys.size();
   absl::Mutex mu;
-  size_t lo = 0;           // guarded by mu: [lo, hi) is not claimed yet
-  size_t hi = n;           // guarded by mu
-  size_t front_done = 0;   // guarded by mu: [0, front_done) is written
-  size_t back_done = n;    // guarded by mu: [back_done, n) is written
-  bool failed = false;     // guarded by mu
+  size_t lo = 0;          // guarded by mu: [lo, hi) is not claimed yet
+  size_t hi = n;          // guarded by mu
+  size_t front_done = 0;  // guarded by mu: [0, front_done) is written
+  size_t back_done = n;   // guarded by mu: [back_done, n) is written
+  bool failed = false;    // guarded by mu
   absl::Status front_st, back_st;
   auto front_writer = [&] {
     while (true) {
@@ -293,8 +296,8 @@ void WriteOnTwoThreads(const DataplaneState& s, std::span<const abi::ila_mapping
       }
       if (rlen > 0) {
         uint32_t applied = 0;
-        absl::Status st = s.reverse.UpdateBatch(rkeys.subspan(rat, rlen),
-                                                rvalues.subspan(rat, rlen), &applied);
+        absl::Status st =
+            s.reverse.UpdateBatch(rkeys.subspan(rat, rlen), rvalues.subspan(rat, rlen), &applied);
         absl::MutexLock l(&mu);
         if (!st.ok()) {
           back_st = st;
@@ -306,7 +309,7 @@ void WriteOnTwoThreads(const DataplaneState& s, std::span<const abi::ila_mapping
       }
       uint32_t applied = 0;
       w.fwd_st = s.mappings.UpdateBatch(keys.subspan(fwd_at, end - fwd_at),
-                                      values.subspan(fwd_at, end - fwd_at), &applied);
+                                        values.subspan(fwd_at, end - fwd_at), &applied);
       w.fwd_written = fwd_at + applied;
       if (!w.fwd_st.ok()) {
         absl::MutexLock l(&mu);
@@ -380,7 +383,8 @@ size_t PublishBatch(const DataplaneState& s, const EncodedBatch& b, const IlaInd
       const ReverseEntries& rev = *prior.reverse_dump;
       for (size_t k = 0; k < rev.keys.size(); ++k) {
         auto at = by_old_ila.Find(rev.keys[k]);
-        if (at && SameAddr(rev.values[k].sir, b.keys[moved[*at]].sir)) unused.push_back(rev.keys[k]);
+        if (at && SameAddr(rev.values[k].sir, b.keys[moved[*at]].sir))
+          unused.push_back(rev.keys[k]);
       }
     }
   }

@@ -177,8 +177,7 @@ absl::StatusOr<bool> DumpPrior(const DataplaneState& s, const EncodedBatch& b,
 // Writes every key with its value, skipping keys the kernel refuses: undoing is best effort and
 // does not stop at the first problem.
 template <typename Map, typename K, typename V>
-void UpdateAll(const Map& map, std::span<const K> keys,
-               std::span<const V> values) {
+void UpdateAll(const Map& map, std::span<const K> keys, std::span<const V> values) {
   size_t done = 0;
   while (done < keys.size()) {
     uint32_t applied = 0;
@@ -203,8 +202,8 @@ void DeleteAll(const Map& map, std::span<const K> keys) {
 // Puts back what a map held for keys[from, to) before they were written (also for keys of that
 // range that were not written: putting back what is there, or deleting what is not, is harmless).
 template <typename Map, typename K, typename V>
-void Restore(const Map& map, std::span<const K> keys,
-             const std::vector<std::optional<V>>& before, size_t from, size_t to) {
+void Restore(const Map& map, std::span<const K> keys, const std::vector<std::optional<V>>& before,
+             size_t from, size_t to) {
   std::vector<K> put_keys;
   std::vector<V> put_values;
   std::vector<K> del_keys;

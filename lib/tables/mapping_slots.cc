@@ -71,7 +71,8 @@ absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, in
   const size_t bytes = (size_t{1} << bits) * sizeof(abi::ila_mapping_slot);
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, slots_fd, 0);
   if (mem == MAP_FAILED) {
-    return absl::InternalError(absl::StrCat("bpf map ", kName, ": mmap failed: ", std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("bpf map ", kName, ": mmap failed: ", std::strerror(errno)));
   }
   auto ep_info = MapInfo(endpoints_fd, "bpf map ila_slot_endpoints");
   if (!ep_info.ok() || ep_info->value_size != sizeof(abi::ila_slot_endpoint) ||
@@ -123,15 +124,17 @@ absl::StatusOr<abi::ila_mapping_slot> MappingSlots::Encode(const K& key, const V
   if (ila[8] != sir[8]) {
     if ((ila[8] ^ sir[8]) != ILA_C_BIT || !(ila[8] & ILA_C_BIT)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          kName, ": the ILA address's identifier differs from the SIR address's in its first byte "
-                 "by more than the C-bit"));
+          kName,
+          ": the ILA address's identifier differs from the SIR address's in its first byte "
+          "by more than the C-bit"));
     }
     out.flags = ILA_SLOT_F_C_BIT;
   }
   if (std::memcmp(ila + 9, sir + 9, 5) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        kName, ": the ILA address's identifier differs from the SIR address's outside its last "
-               "16 bits and the C-bit"));
+        kName,
+        ": the ILA address's identifier differs from the SIR address's outside its last "
+        "16 bits and the C-bit"));
   }
   // pad[0]: the control plane's identifier type (tables.cc), 0-5 or 32 (use-format).
   const uint8_t type = value.pad[0];
@@ -270,14 +273,15 @@ void MappingSlots::Reclaim(uint32_t index) const {
 
 absl::Status MappingSlots::UpdateLocked(const K& key, const V& value) const {
   if (IsZero(key)) {
-    return absl::InvalidArgumentError(absl::StrCat(kName, ": the all-zero address is no SIR address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(kName, ": the all-zero address is no SIR address"));
   }
   std::optional<Place> place = Locate(key);
   const abi::ila_mapping_slot* at = place && place->found ? &slots_[place->index] : nullptr;
   const bool had_mapping = at && (at->flags & ILA_SLOT_F_MAPPING);
   if (!had_mapping && Count() >= capacity_) {
-    return absl::ResourceExhaustedError(absl::StrCat("bpf map ", kName, ": update failed: ",
-                                                     capacity_, " mappings (the table is full)"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "bpf map ", kName, ": update failed: ", capacity_, " mappings (the table is full)"));
   }
   if (!place) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -307,18 +311,20 @@ absl::Status MappingSlots::DeleteLocked(const K& key) const {
   return absl::OkStatus();
 }
 
-absl::Status MappingSlots::SetEndpoint(const K& key, const abi::ila_endpoint_value& endpoint) const {
+absl::Status MappingSlots::SetEndpoint(const K& key,
+                                       const abi::ila_endpoint_value& endpoint) const {
   if (IsZero(key)) {
-    return absl::InvalidArgumentError(absl::StrCat(kName, ": the all-zero address is no SIR address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(kName, ": the all-zero address is no SIR address"));
   }
   WriterLock lock(*this);
   if (!lock.status().ok()) return lock.status();
   RepairLocked();
   std::optional<Place> place = Locate(key);
   if (!place) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "bpf map ", kName, ": no free slot within ", ILA_SLOT_PROBES,
-        " of this endpoint's home slot (the table is full around it)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("bpf map ", kName, ": no free slot within ", ILA_SLOT_PROBES,
+                     " of this endpoint's home slot (the table is full around it)"));
   }
   abi::ila_mapping_slot next{};
   if (place->found) next = slots_[place->index];

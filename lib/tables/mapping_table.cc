@@ -17,21 +17,21 @@ namespace ila {
 using internal::Av;
 using internal::CanRunTwo;
 using internal::DataplaneState;
+using internal::Decode;
 using internal::DeleteAll;
 using internal::ForwardEntries;
+using internal::FromAbi;
+using internal::IlaIndex;
 using internal::kDumpFactor;
 using internal::kDumpMinBatch;
 using internal::kParallelMinBatch;
 using internal::kPrefetch;
 using internal::ReverseEntries;
 using internal::RunBoth;
-using internal::SirIndex;
-using internal::UpdateAll;
-using internal::Decode;
-using internal::FromAbi;
-using internal::IlaIndex;
 using internal::SameAddr;
+using internal::SirIndex;
 using internal::ToAbi;
+using internal::UpdateAll;
 
 // ---------------------------------------------------------------------------------------------
 // Mapping
@@ -42,7 +42,9 @@ absl::StatusOr<IlaAddress> Mapping::IlaDestination() const {
 }
 
 absl::Status ValidateMapping(const Mapping& m) {
-  auto where = [&] { return absl::StrCat("mapping ", m.sir.ToString(), " -> ", m.locator.ToString()); };
+  auto where = [&] {
+    return absl::StrCat("mapping ", m.sir.ToString(), " -> ", m.locator.ToString());
+  };
   if (m.locator.value() == 0) {
     return absl::InvalidArgumentError(absl::StrCat(where(), ": the locator is zero"));
   }
@@ -51,8 +53,7 @@ absl::Status ValidateMapping(const Mapping& m) {
     case ChecksumMode::kNeutralMap:
     case ChecksumMode::kNeutralMapAuto:
     case ChecksumMode::kNoAction:
-    case ChecksumMode::kAdjustTransportLinuxCompat:
-      break;
+    case ChecksumMode::kAdjustTransportLinuxCompat: break;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat(where(), ": unknown checksum mode ", static_cast<int>(m.csum_mode)));
@@ -78,7 +79,9 @@ MappingTable::MappingTable(std::shared_ptr<DataplaneState> state) : state_(std::
 
 absl::Status MappingTable::Upsert(const Mapping& m) { return Write(std::span(&m, 1), false); }
 absl::Status MappingTable::Add(const Mapping& m) { return Write(std::span(&m, 1), true); }
-absl::Status MappingTable::UpsertBatch(std::span<const Mapping> batch) { return Write(batch, false); }
+absl::Status MappingTable::UpsertBatch(std::span<const Mapping> batch) {
+  return Write(batch, false);
+}
 
 absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) {
   DataplaneState& s = *state_;
@@ -98,8 +101,8 @@ absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) 
     return st;
   }
   internal::Prior prior;
-  if (absl::Status st = internal::PlanBatch(s, b, by_sir, by_ila, only_new, parallel, &size_hint_,
-                                            &prior);
+  if (absl::Status st =
+          internal::PlanBatch(s, b, by_sir, by_ila, only_new, parallel, &size_hint_, &prior);
       !st.ok()) {
     return st;
   }
@@ -219,7 +222,8 @@ absl::StatusOr<std::vector<Mapping>> MappingTable::List() const {
     return all.status();
   } else {
     out.reserve(all->keys.size());
-    for (size_t i = 0; i < all->keys.size(); ++i) out.push_back(Decode(all->keys[i], all->values[i]));
+    for (size_t i = 0; i < all->keys.size(); ++i)
+      out.push_back(Decode(all->keys[i], all->values[i]));
   }
   auto by_sir = [](const Mapping& a, const Mapping& b) { return a.sir < b.sir; };
   // Large tables: each half sorted on its own thread, then merged.

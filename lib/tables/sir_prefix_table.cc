@@ -40,8 +40,8 @@ absl::Status SirPrefixTable::Add(SirPrefix prefix) {
   auto found = state_->sir_prefixes.Lookup(key);
   if (!found.ok()) return found.status();
   if (found->has_value()) {
-    return absl::AlreadyExistsError(absl::StrCat("SIR prefix ", prefix.ToString(),
-                                                 " is registered already"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("SIR prefix ", prefix.ToString(), " is registered already"));
   }
   return state_->sir_prefixes.Update(key, abi::ila_sir_prefix_value{});
 }
@@ -71,7 +71,8 @@ absl::Status SirPrefixTable::Remove(SirPrefix prefix) {
   }
   absl::Status st = s.sir_prefixes.Delete(key);
   if (absl::IsNotFound(st)) {
-    return absl::NotFoundError(absl::StrCat("SIR prefix ", prefix.ToString(), " is not registered"));
+    return absl::NotFoundError(
+        absl::StrCat("SIR prefix ", prefix.ToString(), " is not registered"));
   }
   return st;
 }
@@ -84,6 +85,5 @@ absl::StatusOr<std::vector<SirPrefix>> SirPrefixTable::List() const {
   std::sort(out.begin(), out.end());
   return out;
 }
-
 
 }  // namespace ila

@@ -26,21 +26,24 @@ void CheckPlacement(Topology& topo, const std::string& name, int host) {
   const Locator want = topo.host(host).locator;
   for (int i = 0; i < Topology::kHosts; ++i) {
     CAPTURE(i);
-    REQUIRE(topo.OnHost(i, [&](Dataplane& dp) -> absl::Status {
-                  auto m = dp.mappings().Get(c->sir);
-                  if (!m.ok()) return m.status();
-                  CHECK(m->locator == want);
-                  auto ep = dp.endpoints().Get(c->sir);
-                  CHECK(ep.ok() == (i == host));  // registered only where it runs
-                  return absl::OkStatus();
-                }).ok());
+    REQUIRE(topo.OnHost(i,
+                        [&](Dataplane& dp) -> absl::Status {
+                          auto m = dp.mappings().Get(c->sir);
+                          if (!m.ok()) return m.status();
+                          CHECK(m->locator == want);
+                          auto ep = dp.endpoints().Get(c->sir);
+                          CHECK(ep.ok() == (i == host));  // registered only where it runs
+                          return absl::OkStatus();
+                        })
+                .ok());
   }
   REQUIRE(topo.OnRouter([&](Dataplane& dp) -> absl::Status {
                 auto m = dp.mappings().Get(c->sir);
                 if (!m.ok()) return m.status();
                 CHECK(m->locator == want);
                 return absl::OkStatus();
-              }).ok());
+              })
+              .ok());
 }
 
 }  // namespace
@@ -116,9 +119,8 @@ TEST_CASE("a container moved during running TCP transfers: both complete intact"
     REQUIRE(r.ok());
     std::cout << "  " << r->bytes_received << " bytes in " << r->seconds << " s, "
               << r->sender_retransmits << " segments (" << (r->sender_bytes_retransmitted >> 10)
-              << " KiB) retransmitted, " << r->sender_dsack_dups
-              << " reported as duplicates, " << r->sender_reordering_seen << " reorderings seen"
-              << std::endl;
+              << " KiB) retransmitted, " << r->sender_dsack_dups << " reported as duplicates, "
+              << r->sender_reordering_seen << " reorderings seen" << std::endl;
     CHECK(r->content_ok);
     CHECK(r->bytes_received == kBytes);
     // Bound: at most 16 MiB (about 5% of the transfer) retransmitted. When the moved container's
@@ -180,7 +182,8 @@ TEST_CASE("UDP loss while a container moves is bounded") {
   TearDownAndCheck(topo);
 }
 
-TEST_CASE("arrivals at the old host after a move are forwarded to the new one, or dropped, by policy") {
+TEST_CASE(
+    "arrivals at the old host after a move are forwarded to the new one, or dropped, by policy") {
   ILA_SKIP_IF(SkipReason());
   for (MovedPolicy policy : {MovedPolicy::kForward, MovedPolicy::kDrop}) {
     CAPTURE(policy == MovedPolicy::kForward ? "forward" : "drop");
@@ -190,7 +193,9 @@ TEST_CASE("arrivals at the old host after a move are forwarded to the new one, o
     WarmUp(*topo);
     const SirAddress c1b = topo->container("c1b")->sir;
     // The ILA destination c1b had on host1: what a sender with a stale mapping still uses.
-    Mapping stale{.sir = c1b, .locator = topo->host(0).locator, .csum_mode = o.csum_mode,
+    Mapping stale{.sir = c1b,
+                  .locator = topo->host(0).locator,
+                  .csum_mode = o.csum_mode,
                   .ident_type = IdentifierType::kLuid};
     auto old_ila = stale.IlaDestination();
     REQUIRE(old_ila.ok());
@@ -199,8 +204,8 @@ TEST_CASE("arrivals at the old host after a move are forwarded to the new one, o
     Stats h1_before = HostStats(*topo, 0), h2_before = HostStats(*topo, 1);
     // Stragglers: echo requests from r2 to the old ILA address (c1b's replies, to r2's own
     // address, are not SIR: they leave host2 untranslated).
-    auto r = topo->r2().Exec({"ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "1",
-                              old_ila->ToString()});
+    auto r = topo->r2().Exec(
+        {"ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "1", old_ila->ToString()});
     REQUIRE(r.ok());
     Stats h1 = HostStats(*topo, 0).Since(h1_before);
     Stats h2 = HostStats(*topo, 1).Since(h2_before);

@@ -83,7 +83,8 @@ TEST_CASE("UDP flows both ways between containers on different hosts, at the sam
   TearDownAndCheck(topo);
 }
 
-TEST_CASE("a host without a mapping delivers through the ILA router (pass_miss, router_forwarded)") {
+TEST_CASE(
+    "a host without a mapping delivers through the ILA router (pass_miss, router_forwarded)") {
   ILA_SKIP_IF(SkipReason());
   auto topo = MakeTopology();  // hosts: MissPolicy::kPassToRouter
   const SirAddress c2a = topo->container("c2a")->sir;
@@ -125,12 +126,13 @@ TEST_CASE("a container that spoofs its source is dropped and counted") {
   const std::string c2a = topo->container("c2a")->sir.ToString();
   const std::string c2b = topo->container("c2b")->sir.ToString();
   // Another SIR address of the prefix, another container's address, and a non-SIR address.
-  for (const std::string& spoofed : {std::string("2001:db8:0:1::dead"), c2b,
-                                     std::string("fd00:99::1")}) {
+  for (const std::string& spoofed :
+       {std::string("2001:db8:0:1::dead"), c2b, std::string("fd00:99::1")}) {
     CAPTURE(spoofed);
     REQUIRE(c1a->ns->Ip({"-6", "addr", "add", spoofed + "/128", "dev", c1a->ifname, "nodad"}).ok());
     Stats h1_before = HostStats(*topo, 0), h2_before = HostStats(*topo, 1);
-    auto r = c1a->ns->Exec({"ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-I", spoofed, c2a});
+    auto r =
+        c1a->ns->Exec({"ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-I", spoofed, c2a});
     REQUIRE(r.ok());
     INFO(r->output);
     CHECK(r->exit_code != 0);
@@ -181,7 +183,8 @@ TEST_CASE("a container cannot reach a SIR prefix it has no mapping for") {
   }
 }
 
-TEST_CASE("traffic that is not ILA passes untouched: host to host, neighbour discovery, link-local") {
+TEST_CASE(
+    "traffic that is not ILA passes untouched: host to host, neighbour discovery, link-local") {
   ILA_SKIP_IF(SkipReason());
   auto topo = MakeTopology();
   auto translated = [](const Stats& s) {
@@ -192,14 +195,14 @@ TEST_CASE("traffic that is not ILA passes untouched: host to host, neighbour dis
         r_before = RouterStats(*topo);
 
   // host1 -> host2 over the underlay: the uplink programs see it and pass it.
-  auto host_ping = topo->host(0).ns->Exec({"ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "1",
-                                           topo->host(1).address.ToString()});
+  auto host_ping = topo->host(0).ns->Exec(
+      {"ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "1", topo->host(1).address.ToString()});
   REQUIRE(host_ping.ok());
   INFO(host_ping->output);
   CHECK(host_ping->exit_code == 0);
   // The ILA router's own traffic: its program passes it.
-  auto router_ping = topo->ila_router().ns->Exec({"ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W",
-                                                  "1", topo->host(0).address.ToString()});
+  auto router_ping = topo->ila_router().ns->Exec(
+      {"ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "1", topo->host(0).address.ToString()});
   REQUIRE(router_ping.ok());
   INFO(router_ping->output);
   CHECK(router_ping->exit_code == 0);
@@ -207,8 +210,8 @@ TEST_CASE("traffic that is not ILA passes untouched: host to host, neighbour dis
   // neighbour discovery runs again).
   Topology::Container* c1a = topo->container("c1a");
   REQUIRE(c1a->ns->Ip({"neigh", "flush", "dev", c1a->ifname}).ok());
-  auto ll_ping = c1a->ns->Exec({"ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "1",
-                                "fe80::1%" + c1a->ifname});
+  auto ll_ping = c1a->ns->Exec(
+      {"ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "1", "fe80::1%" + c1a->ifname});
   REQUIRE(ll_ping.ok());
   INFO(ll_ping->output);
   CHECK(ll_ping->exit_code == 0);

@@ -62,8 +62,8 @@ void TransferEveryWay(ChecksumMode mode, AttachMode container_mode = AttachMode:
   auto topo = MakeTopology(o);
   WarmUp(*topo);
   if (tc) {
-    auto features = topo->container("c1a")->ns->ExecChecked(
-        {"ethtool", "-k", topo->container("c1a")->ifname});
+    auto features =
+        topo->container("c1a")->ns->ExecChecked({"ethtool", "-k", topo->container("c1a")->ifname});
     INFO(features.status().ToString());
     REQUIRE(features.ok());
     CHECK_THAT(*features, Catch::Contains("tcp-segmentation-offload: on"));
@@ -158,7 +158,8 @@ TEST_CASE("100 MB over TCP between containers of one host, content verified") {
   TearDownAndCheck(topo);
 }
 
-TEST_CASE("path MTU: Packet Too Big from an underlay router reaches the sender through the ILA router") {
+TEST_CASE(
+    "path MTU: Packet Too Big from an underlay router reaches the sender through the ILA router") {
   ILA_SKIP_IF(SkipReason());
   // r1 - r2 carries at most 1400 bytes; containers send 1500-byte packets until told otherwise.
   for (ChecksumMode mode : {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMapAuto}) {

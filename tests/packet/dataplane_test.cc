@@ -14,7 +14,6 @@ using namespace ila::testing;
 
 namespace {
 
-
 std::unique_ptr<HostFixture> MakeHost(const HostFixture::Options& options = {}) {
   return MakeHostOrFail(options);
 }

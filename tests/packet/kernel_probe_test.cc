@@ -55,9 +55,10 @@ TEST_CASE("the probe agrees with what the data plane can do on this kernel") {
 
   // Live frames: the probe's answer is what BPF_PROG_TEST_RUN really does with the data plane's
   // own program (a frame from c1 to an address outside every SIR prefix: passed to the kernel).
-  Bytes frame = host->FromC1(Ipv6Address::FromHalves(0x20010db800000002ull, 5), kProtoUdp,
-                             Udp(H::C1().address(), Ipv6Address::FromHalves(0x20010db800000002ull, 5),
-                                 1000, 2000, {1, 2, 3}));
+  Bytes frame =
+      host->FromC1(Ipv6Address::FromHalves(0x20010db800000002ull, 5), kProtoUdp,
+                   Udp(H::C1().address(), Ipv6Address::FromHalves(0x20010db800000002ull, 5), 1000,
+                       2000, {1, 2, 3}));
   absl::Status live = host->RunLive(Role::kContainer, frame, host->c1h());
   INFO(live.ToString());
   CHECK(live.ok() == probe->Has(KernelFeature::kTestRunLiveFrames));
@@ -168,7 +169,8 @@ static std::string InChild(bool new_pid_ns, F fn) {
   return err;
 }
 
-TEST_CASE("Create mounts bpffs at /sys/fs/bpf where it would last, and refuses where it would not") {
+TEST_CASE(
+    "Create mounts bpffs at /sys/fs/bpf where it would last, and refuses where it would not") {
   ILA_SKIP_IF(BpfUnavailableReason());
   CHECK(InChild(true, MountsAsInit) == "");
   CHECK(InChild(false, RefusesInTransientNamespace) == "");

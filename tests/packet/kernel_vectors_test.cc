@@ -172,9 +172,9 @@ struct LwtLine {
   std::string text;
   Prefix prefix;
   Locator locator;
-  ChecksumMode mode = ChecksumMode::kNoAction;           // Linux's default
-  IdentifierType ident = IdentifierType::kUseFormat;     // Linux's default
-  bool hook_input = false;                               // default hook-type output
+  ChecksumMode mode = ChecksumMode::kNoAction;        // Linux's default
+  IdentifierType ident = IdentifierType::kUseFormat;  // Linux's default
+  bool hook_input = false;                            // default hook-type output
   bool nh_dev = false;
   friend bool operator==(const LwtLine& a, const LwtLine& b) {
     return a.prefix.address == b.prefix.address && a.prefix.length == b.prefix.length &&
@@ -751,8 +751,9 @@ class Replayer {
               CHECK(lwt->mode == ChecksumMode::kNeutralMap);
               CHECK(SirAddress::From(sir).identifier.checksum_neutral());
               CHECK_THAT(std::string(st.message()), Catch::Matchers::Contains("C-bit"));
-              labels.insert("neutral-map meets a C-bit identifier: libila refuses the mapping, "
-                            "Linux half-translates (README §3)");
+              labels.insert(
+                  "neutral-map meets a C-bit identifier: libila refuses the mapping, "
+                  "Linux half-translates (README §3)");
             }
           }
         }
@@ -854,8 +855,9 @@ class Replayer {
           r.ip[kIpv6Len + 2] = static_cast<uint8_t>(sum >> 8);
           r.ip[kIpv6Len + 3] = static_cast<uint8_t>(sum);
           p.kernel = KernelDid::kQuoteUntranslated;
-          p.label = "ICMPv6 error: libila translates the quoted destination back, Linux does "
-                    "not (README §2)";
+          p.label =
+              "ICMPv6 error: libila translates the quoted destination back, Linux does "
+              "not (README §2)";
         }
       }
       if (m.endpoints.count(sir)) {
@@ -896,8 +898,9 @@ class Replayer {
         p.kernel = KernelDid::kTimeExceeded;
         if (lwt.hook_input) {
           p.quote = Rewrite(ip, LinuxLwtDestination(dst, lwt), LinuxLwtMode(lwt)).ip;
-          p.label = "hop limit 1: libila passes untranslated, Linux (hook-type input) quotes the "
-                    "translated packet";
+          p.label =
+              "hop limit 1: libila passes untranslated, Linux (hook-type input) quotes the "
+              "translated packet";
         } else {
           p.quote = ip;
         }
@@ -914,8 +917,9 @@ class Replayer {
       p.stat = "router_forwarded";
       if (lwt.hook_input && lwt.mode == ChecksumMode::kNeutralMap) {
         p.kernel = KernelDid::kSkippedNeutral;
-        p.label = "hook-type input + neutral-map: Linux skips the neutral adjustment, libila "
-                  "translates as for any hook";
+        p.label =
+            "hook-type input + neutral-map: Linux skips the neutral adjustment, libila "
+            "translates as for any hook";
       }
       return p;
     }
@@ -926,8 +930,9 @@ class Replayer {
         p.kernel = KernelDid::kHalfTranslated;
       } else {
         p.kernel = KernelDid::kForwardedUntranslated;
-        p.label = "SIR destination without mapping: a libila router drops the miss, Linux routes "
-                  "it untranslated";
+        p.label =
+            "SIR destination without mapping: a libila router drops the miss, Linux routes "
+            "it untranslated";
       }
       return p;
     }
@@ -1042,8 +1047,9 @@ class Replayer {
           return s.find("WARNING") != std::string::npos;
         });
         if (!warned) return fail("the kernel did not warn");
-        label = "neutral-map meets a C-bit identifier: libila refuses the mapping, Linux "
-                "half-translates (README §3)";
+        label =
+            "neutral-map meets a C-bit identifier: libila refuses the mapping, Linux "
+            "half-translates (README §3)";
         return true;
       }
       case KernelDid::kSkippedNeutral: {
@@ -1051,7 +1057,8 @@ class Replayer {
         std::vector<size_t> diff = DiffIgnoringHopLimit(mine, kernel);
         std::set<size_t> identifier;
         for (size_t i = kDstOffset + 8; i < kDstOffset + 16; ++i) identifier.insert(i);
-        if (!OnlyAt(diff, identifier)) return fail("differs beyond the identifier, at " + DiffText(diff));
+        if (!OnlyAt(diff, identifier))
+          return fail("differs beyond the identifier, at " + DiffText(diff));
         const LwtLine& lwt = *m.origin.at(DstOf(in));
         if (DstOf(kernel) != LinuxLwtDestination(DstOf(in), lwt)) {
           return fail("the kernel's destination is not the locator-only rewrite");
@@ -1223,8 +1230,10 @@ TEST_CASE("Kernel ILA vectors: libila matches Linux where it is right, and diffe
   std::ostringstream summary;
   for (const auto& [name, labels] : results) {
     bool is_exact = labels == std::set<std::string>{kExact};
-    if (is_exact) ++exact;
-    else if (!labels.count(kMismatch)) ++documented;
+    if (is_exact)
+      ++exact;
+    else if (!labels.count(kMismatch))
+      ++documented;
     summary << "  " << name << ": ";
     for (const std::string& l : labels) {
       if (l != kExact || is_exact) summary << l << "; ";

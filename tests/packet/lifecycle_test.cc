@@ -28,8 +28,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
-std::unique_ptr<HostFixture> MakeHost(const HostFixture::Options& opt) { return MakeHostOrFail(opt); }
+std::unique_ptr<HostFixture> MakeHost(const HostFixture::Options& opt) {
+  return MakeHostOrFail(opt);
+}
 
 HostFixture::Options Pinned() {
   HostFixture::Options opt;
@@ -45,7 +46,8 @@ class Flow {
  public:
   Flow(HostFixture& host, const SirAddress& dst, uint16_t dport) : host_(host), dport_(dport) {
     Ipv6Address d = dst.address();
-    frame_ = host.FromC1(d, kProtoUdp, Udp(HostFixture::C1().address(), d, 5000, dport, Bytes(32, 0x5a)));
+    frame_ = host.FromC1(d, kProtoUdp,
+                         Udp(HostFixture::C1().address(), d, 5000, dport, Bytes(32, 0x5a)));
   }
   void Start(int packets, std::chrono::microseconds gap, bool to_c2 = false) {
     auto capture = to_c2 ? Capture::Open(host_.c2_ns(), host_.c2_name())
@@ -101,10 +103,17 @@ TEST_CASE("a new control process adopts a running instance under traffic without
   SirAddress steady = HostFixture::Remote();
   SirAddress moving{HostFixture::Sir(), Identifier(0x77)};
   Locator l3(0x20010db8cccc0003ull);
-  REQUIRE(host->host_ns().Run("ip -6 route add 2001:db8:cccc:3::/64 via fd00:ff::2 dev " +
-                              host->up_name()).ok());
-  REQUIRE(host->dp().mappings().Upsert({steady, HostFixture::L2(), ChecksumMode::kNeutralMapAuto}).ok());
-  REQUIRE(host->dp().mappings().Upsert({moving, HostFixture::L2(), ChecksumMode::kNeutralMapAuto}).ok());
+  REQUIRE(host->host_ns()
+              .Run("ip -6 route add 2001:db8:cccc:3::/64 via fd00:ff::2 dev " + host->up_name())
+              .ok());
+  REQUIRE(host->dp()
+              .mappings()
+              .Upsert({steady, HostFixture::L2(), ChecksumMode::kNeutralMapAuto})
+              .ok());
+  REQUIRE(host->dp()
+              .mappings()
+              .Upsert({moving, HostFixture::L2(), ChecksumMode::kNeutralMapAuto})
+              .ok());
   auto before = host->dp().ReadStats();
   REQUIRE(before.ok());
 
@@ -134,9 +143,9 @@ TEST_CASE("a new control process adopts a running instance under traffic without
   CHECK(local.received() == local.sent());
   // The change took effect: the moved destination now goes to its new locator.
   Ipv6Address d = moving.address();
-  XdpRun r = host->Run(Role::kContainer,
-                       host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d)),
-                       host->c1h());
+  XdpRun r = host->Run(
+      Role::kContainer,
+      host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d)), host->c1h());
   CHECK(r.verdict == XDP_REDIRECT);
   CHECK(FrameDst(r.frame) == SirToIla(moving, l3, ChecksumMode::kNeutralMapAuto)->address());
   // The counters carried on across the change of process.
@@ -148,8 +157,10 @@ TEST_CASE("a new control process adopts a running instance under traffic without
 TEST_CASE("Upgrade replaces the running programs under traffic: no loss, counters carry on") {
   ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost(Pinned());
-  REQUIRE(host->dp().mappings().Upsert({HostFixture::Remote(), HostFixture::L2(),
-                                        ChecksumMode::kNeutralMapAuto}).ok());
+  REQUIRE(host->dp()
+              .mappings()
+              .Upsert({HostFixture::Remote(), HostFixture::L2(), ChecksumMode::kNeutralMapAuto})
+              .ok());
   std::map<int, uint32_t> old_ids;
   for (const Attachment& a : host->dp().attachments()) old_ids[a.ifindex] = a.program_id;
   auto before = host->dp().ReadStats();
@@ -243,9 +254,10 @@ TEST_CASE("many distinct unmapped destinations each get an event") {
     SirAddress dst{HostFixture::Sir(), Identifier(id)};
     sent.insert(dst);
     Ipv6Address d = dst.address();
-    XdpRun r = host->Run(Role::kContainer,
-                         host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d)),
-                         host->c1h());
+    XdpRun r =
+        host->Run(Role::kContainer,
+                  host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d)),
+                  host->c1h());
     REQUIRE(r.verdict == XDP_PASS);
   }
   std::set<SirAddress> seen;
@@ -283,14 +295,18 @@ TEST_CASE("cpumap steering keeps a flow on one CPU, spreads flows, and translate
     Ipv6Address c1 = HostFixture::C1().address();
     Bytes original = Ipv6(src, c1, kProtoUdp, Udp(src, c1, sport, 53, Bytes(16, 1)));
     Bytes wire = original;
-    REQUIRE(RewriteDestination(wire, SirToIla(HostFixture::C1(), HostFixture::L1(),
-                                              ChecksumMode::kNeutralMap)->address(),
-                               ChecksumMode::kNeutralMap).ok());
+    REQUIRE(
+        RewriteDestination(
+            wire,
+            SirToIla(HostFixture::C1(), HostFixture::L1(), ChecksumMode::kNeutralMap)->address(),
+            ChecksumMode::kNeutralMap)
+            .ok());
     Bytes want = original;
     want[7] -= 1;
     for (int i = 0; i < packets; ++i) {
       REQUIRE(Inject(host->fabric_ns(), host->fabric_name(),
-                     EthernetIpv6(host->UplinkMac(), HostFixture::FabricMac(), wire)).ok());
+                     EthernetIpv6(host->UplinkMac(), HostFixture::FabricMac(), wire))
+                  .ok());
       auto got = (*capture)->NextIpv6(2000ms);
       REQUIRE(got.has_value());
       // Identical to what direct (unsteered) mode delivers.
@@ -406,9 +422,9 @@ TEST_CASE("Open refuses what it cannot adopt, and changes nothing") {
     auto adopted = Dataplane::Open(*config.pinning);
     CHECK(absl::IsFailedPrecondition(adopted.status()));
     std::string why(adopted.status().message());
-    CHECK_THAT(why, Catch::Contains("map layout version " + std::to_string(ILA_ABI_VERSION - 1) +
-                                    ", this build reads version " +
-                                    std::to_string(ILA_ABI_VERSION)));
+    CHECK_THAT(why,
+               Catch::Contains("map layout version " + std::to_string(ILA_ABI_VERSION - 1) +
+                               ", this build reads version " + std::to_string(ILA_ABI_VERSION)));
     CHECK_THAT(why, Catch::Contains("docs/abi.md"));
     CHECK((*dp)->Destroy().ok());
   }
@@ -430,18 +446,18 @@ TEST_CASE("every combination of load-time options passes the verifier") {
     for (MovedPolicy moved : {MovedPolicy::kForward, MovedPolicy::kDrop}) {
       for (auto interval : {std::chrono::nanoseconds(0), std::chrono::nanoseconds(1000000000)}) {
         for (uint32_t size : {1u, 65536u}) {
-         for (bool cache : {false, true}) {
-          DataplaneConfig config;
-          config.forwarding_cache = cache;
-          config.miss_policy = miss;
-          config.moved_policy = moved;
-          config.miss_event_interval = interval;
-          config.max_mappings = size;
-          auto dp = Dataplane::Create(config);
-          INFO(dp.status().ToString());
-          CHECK(dp.ok());
-          loaded += dp.ok();
-         }
+          for (bool cache : {false, true}) {
+            DataplaneConfig config;
+            config.forwarding_cache = cache;
+            config.miss_policy = miss;
+            config.moved_policy = moved;
+            config.miss_event_interval = interval;
+            config.max_mappings = size;
+            auto dp = Dataplane::Create(config);
+            INFO(dp.status().ToString());
+            CHECK(dp.ok());
+            loaded += dp.ok();
+          }
         }
       }
     }
@@ -458,7 +474,8 @@ TEST_CASE("a forwarding cache stays bounded, evicts the least recent, and refill
   auto host = MakeHost(opt);
   for (uint64_t id = 0x100; id < 0x100 + 300; ++id) {
     SirAddress sir{HostFixture::Sir(), Identifier(id)};
-    absl::Status st = host->dp().mappings().Upsert({sir, HostFixture::L2(), ChecksumMode::kNeutralMapAuto});
+    absl::Status st =
+        host->dp().mappings().Upsert({sir, HostFixture::L2(), ChecksumMode::kNeutralMapAuto});
     INFO(st.ToString());
     REQUIRE(st.ok());
   }
@@ -474,17 +491,21 @@ TEST_CASE("a forwarding cache stays bounded, evicts the least recent, and refill
   auto reader = host->dp().OpenMissEvents();
   REQUIRE(reader.ok());
   Ipv6Address d = oldest.address();
-  XdpRun r = host->Run(Role::kContainer,
-                       host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d)),
-                       host->c1h());
+  XdpRun r = host->Run(
+      Role::kContainer,
+      host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d)), host->c1h());
   CHECK(r.verdict == XDP_PASS);
   CHECK(r.delta.Packets("pass_miss") == 1);
   std::vector<SirAddress> events;
-  REQUIRE((*reader)->Poll(200ms, [&](const MissEvent& e) { events.push_back(e.destination); }).ok());
+  REQUIRE(
+      (*reader)->Poll(200ms, [&](const MissEvent& e) { events.push_back(e.destination); }).ok());
   REQUIRE(events.size() == 1);
   CHECK(events[0] == oldest);
   // Installing it again (what the control plane does on the event) makes it hit.
-  REQUIRE(host->dp().mappings().Upsert({oldest, HostFixture::L2(), ChecksumMode::kNeutralMapAuto}).ok());
+  REQUIRE(host->dp()
+              .mappings()
+              .Upsert({oldest, HostFixture::L2(), ChecksumMode::kNeutralMapAuto})
+              .ok());
   r = host->Run(Role::kContainer,
                 host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d)),
                 host->c1h());

@@ -35,15 +35,16 @@ struct Table {
   uint32_t bits;
   explicit Table(uint32_t b) : bits(b) {
     LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
-    fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_locators", 4,
-                        sizeof(ila::abi::ila_locator_entry), (1u << bits) + 1, &opts);
+    fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_locators", 4, sizeof(ila::abi::ila_locator_entry),
+                        (1u << bits) + 1, &opts);
   }
   ~Table() {
     if (fd >= 0) close(fd);
   }
   std::vector<ila::abi::ila_locator_entry> Raw() const {
     const size_t n = size_t{1} << bits;
-    void* mem = mmap(nullptr, n * sizeof(ila::abi::ila_locator_entry), PROT_READ, MAP_SHARED, fd, 0);
+    void* mem =
+        mmap(nullptr, n * sizeof(ila::abi::ila_locator_entry), PROT_READ, MAP_SHARED, fd, 0);
     REQUIRE(mem != MAP_FAILED);
     auto* p = static_cast<ila::abi::ila_locator_entry*>(mem);
     std::vector<ila::abi::ila_locator_entry> out(p, p + n);
@@ -119,13 +120,15 @@ TEST_CASE("locator table: a full probe run refuses one more locator, with nothin
   for (size_t i : {0, 1, 4, 5, 6, 7}) CHECK(Holds(*t, run[i], static_cast<uint8_t>(i)));
 }
 
-TEST_CASE("locator table: a replacement is written beside the old entry, which is removed only after") {
+TEST_CASE(
+    "locator table: a replacement is written beside the old entry, which is removed only after") {
   ILA_SKIP_IF(HostTestSkipReason());
   Table table(6);
   REQUIRE(table.fd >= 0);
   auto t = MapOrFail(table.fd, table.bits);
   const auto run = SameHome(0x20010db8aaaa0000ull, 9, table.bits, 3);
-  for (size_t i = 0; i < run.size(); ++i) REQUIRE(t->Put(KeyOf(run[i]), ValueTagged(static_cast<uint8_t>(i))).ok());
+  for (size_t i = 0; i < run.size(); ++i)
+    REQUIRE(t->Put(KeyOf(run[i]), ValueTagged(static_cast<uint8_t>(i))).ok());
   auto raw = table.Raw();
   const uint32_t first = 9;
   REQUIRE(std::memcmp(raw[first].locator_be, KeyOf(run[0]).locator_be, 8) == 0);
@@ -159,7 +162,8 @@ TEST_CASE("locator table: a replacement is written beside the old entry, which i
   CHECK(Holds(*t, run[1], 5));
 }
 
-TEST_CASE("locator table: an entry a dead writer left odd is repaired, and Sync follows the record") {
+TEST_CASE(
+    "locator table: an entry a dead writer left odd is repaired, and Sync follows the record") {
   ILA_SKIP_IF(HostTestSkipReason());
   Table table(5);
   REQUIRE(table.fd >= 0);
@@ -217,13 +221,14 @@ TEST_CASE("locator table: an entry a dead writer left odd is repaired, and Sync 
   munmap(mem, bytes);
 }
 
-TEST_CASE("from_uplink finds every locator of a full probe run, and never misses one being replaced") {
+TEST_CASE(
+    "from_uplink finds every locator of a full probe run, and never misses one being replaced") {
   ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHostOrFail();
   const uint32_t bits = ila::internal::LocatorTableBits(host->dp().config());
   // L1 (the fixture's) and seven more sharing its home entry: a full probe run.
-  const auto more = SameHome(H::L1().value() + 1, HomeOf(H::L1().value(), bits), bits,
-                             ILA_LOCATOR_PROBES);
+  const auto more =
+      SameHome(H::L1().value() + 1, HomeOf(H::L1().value(), bits), bits, ILA_LOCATOR_PROBES);
   const ChecksumMode modes[] = {ChecksumMode::kNeutralMapAuto, ChecksumMode::kAdjustTransport,
                                 ChecksumMode::kNoAction};
   for (size_t i = 0; i + 1 < more.size(); ++i) {
@@ -239,7 +244,8 @@ TEST_CASE("from_uplink finds every locator of a full probe run, and never misses
   };
   for (size_t i = 0; i + 1 < more.size(); ++i) {
     CAPTURE(i);
-    XdpRun r = host->Run(prog, arriving(Locator(more[i]), modes[i % 3]), host->uplink(), host->dp());
+    XdpRun r =
+        host->Run(prog, arriving(Locator(more[i]), modes[i % 3]), host->uplink(), host->dp());
     CHECK(r.verdict == XDP_REDIRECT);
     CHECK(r.delta.Packets("rx_delivered") == 1);
   }
@@ -251,13 +257,15 @@ TEST_CASE("from_uplink finds every locator of a full probe run, and never misses
   auto listed_after = host->dp().locators().List();
   REQUIRE(listed_after.ok());
   CHECK(listed_after->size() == listed->size());
-  XdpRun refused = host->Run(prog, arriving(Locator(more.back()), modes[0]), host->uplink(), host->dp());
+  XdpRun refused =
+      host->Run(prog, arriving(Locator(more.back()), modes[0]), host->uplink(), host->dp());
   CHECK(refused.verdict == XDP_PASS);
   CHECK(refused.delta.Packets("pass_not_local_locator") == 1);
   // Removing one of the run makes room.
   REQUIRE(host->dp().locators().Remove(Locator(more[0])).ok());
   REQUIRE(host->dp().locators().Upsert({Locator(more.back()), H::Sir(), modes[0]}).ok());
-  XdpRun taken = host->Run(prog, arriving(Locator(more.back()), modes[0]), host->uplink(), host->dp());
+  XdpRun taken =
+      host->Run(prog, arriving(Locator(more.back()), modes[0]), host->uplink(), host->dp());
   CHECK(taken.delta.Packets("rx_delivered") == 1);
   REQUIRE(host->dp().locators().Remove(Locator(more.back())).ok());  // room for replacements
 
@@ -286,7 +294,8 @@ TEST_CASE("from_uplink finds every locator of a full probe run, and never misses
   CHECK(other == 0);
 }
 
-TEST_CASE("two handles writing one locator at once leave the programs' table agreeing with the record") {
+TEST_CASE(
+    "two handles writing one locator at once leave the programs' table agreeing with the record") {
   ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options o;
   o.pinned = true;
@@ -323,7 +332,8 @@ TEST_CASE("two handles writing one locator at once leave the programs' table agr
     auto held = table->Find(KeyOf(contested.value()));
     if (recorded.ok()) {
       ++recorded_rounds;
-      disagreed += !held.has_value() || held->csum_mode != static_cast<uint8_t>(recorded->csum_mode);
+      disagreed +=
+          !held.has_value() || held->csum_mode != static_cast<uint8_t>(recorded->csum_mode);
     } else {
       disagreed += held.has_value();
     }
@@ -332,14 +342,14 @@ TEST_CASE("two handles writing one locator at once leave the programs' table agr
   CHECK(disagreed == 0);
   // And the packets follow: translated when recorded, passed when not. (The frame is made in the
   // recorded mode: a neutral-map-auto locator restores the identifier a neutral sender adjusted.)
-  auto ila = SirToIla(H::C1(), contested,
-                      recorded.ok() ? recorded->csum_mode : ChecksumMode::kNoAction);
+  auto ila =
+      SirToIla(H::C1(), contested, recorded.ok() ? recorded->csum_mode : ChecksumMode::kNoAction);
   REQUIRE(ila.ok());
   const Ipv6Address src = H::Remote().address();
-  XdpRun r = host->Run(host->dp().program_fd(Role::kUplink),
-                       host->FromFabric(src, ila->address(), kProtoUdp,
-                                        Segment(kProtoUdp, src, H::C1().address())),
-                       host->uplink(), host->dp());
+  XdpRun r = host->Run(
+      host->dp().program_fd(Role::kUplink),
+      host->FromFabric(src, ila->address(), kProtoUdp, Segment(kProtoUdp, src, H::C1().address())),
+      host->uplink(), host->dp());
   CHECK(r.verdict == (recorded.ok() ? XDP_REDIRECT : XDP_PASS));
   table.reset();
   close(fd);

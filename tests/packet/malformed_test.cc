@@ -28,7 +28,6 @@ namespace {
 
 using H = HostFixture;
 
-
 std::unique_ptr<HostFixture> MakeHost(const HostFixture::Options& options = {}) {
   return MakeHostOrFail(options);
 }
@@ -82,7 +81,8 @@ Bytes NeighbourSolicitation(const Ipv6Address& src, const Ipv6Address& dst,
 }
 
 Ipv6Address SolicitedNode(const Ipv6Address& a) {
-  return Ipv6Address::FromHalves(0xff02000000000000ull, 0x00000001ff000000ull | (a.low64() & 0xffffff));
+  return Ipv6Address::FromHalves(0xff02000000000000ull,
+                                 0x00000001ff000000ull | (a.low64() & 0xffffff));
 }
 
 Ipv6Address LinkLocal(uint64_t low) { return Ipv6Address::FromHalves(0xfe80000000000000ull, low); }
@@ -124,8 +124,8 @@ TEST_CASE("non-IPv6 frames are the kernel's on every program") {
   arp.insert(arp.end(), c1_mac.bytes().begin(), c1_mac.bytes().end());
   for (int b : {10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2}) arp.push_back(static_cast<uint8_t>(b));
   // IPv4 + UDP (checksums are irrelevant here).
-  Bytes ipv4 = {0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-                0x03, 0xe8, 0x07, 0xd0, 0, 8, 0, 0};
+  Bytes ipv4 = {0x45, 0, 0,  28, 0, 0, 0x40, 0,    64,   17,   0, 0, 10, 0,
+                0,    1, 10, 0,  0, 2, 0x03, 0xe8, 0x07, 0xd0, 0, 8, 0,  0};
   // An 802.1Q-tagged IPv6 packet to a mapped destination: not parsed, so not translated.
   Bytes tagged = {0x00, 0x64, 0x86, 0xdd};
   Bytes inner = Ipv6(H::C1().address(), H::Remote().address(), kProtoUdp,
@@ -165,8 +165,8 @@ TEST_CASE("neighbour discovery and link-local traffic are the kernel's on every 
   };
   const Case cases[] = {
       // Address resolution of C2's SIR address, as c1's kernel sends it.
-      {"NS to the solicited-node group", NeighbourSolicitation(ll1, SolicitedNode(H::C2().address()),
-                                                                H::C2().address(), H::C1Mac())},
+      {"NS to the solicited-node group",
+       NeighbourSolicitation(ll1, SolicitedNode(H::C2().address()), H::C2().address(), H::C1Mac())},
       // Duplicate address detection: unspecified source.
       {"DAD NS", NeighbourSolicitation(Ipv6Address(), SolicitedNode(c1), c1, H::C1Mac())},
       // Unicast NS (reachability confirmation), link-local to link-local.
@@ -213,7 +213,8 @@ TEST_CASE("extension headers and fragments: address translated, transport left a
     for (uint8_t ext : {kProtoHopByHop, kProtoFragment}) {
       for (uint8_t proto : {kProtoUdp, kProtoTcp}) {
         CAPTURE(mode, static_cast<int>(ext), static_cast<int>(proto));
-        Bytes original = Ipv6(c1, remote, ext, WithExtensionHeader(ext, proto, Segment(proto, c1, remote)));
+        Bytes original =
+            Ipv6(c1, remote, ext, WithExtensionHeader(ext, proto, Segment(proto, c1, remote)));
         Bytes in = EthernetIpv6(host->C1hMac(), H::C1Mac(), original);
         REQUIRE(ChecksumAfterExtensionValid(in, proto));
 
@@ -223,7 +224,8 @@ TEST_CASE("extension headers and fragments: address translated, transport left a
         auto outcome = RewriteDestination(ip, ila->address(), mode);
         REQUIRE(outcome.ok());
         bool adjust = mode == ChecksumMode::kAdjustTransport;
-        CHECK(*outcome == (adjust ? RewriteOutcome::kTransportNotAdjustable : RewriteOutcome::kTranslated));
+        CHECK(*outcome ==
+              (adjust ? RewriteOutcome::kTransportNotAdjustable : RewriteOutcome::kTranslated));
         ip[7] -= 1;
         CHECK(Hex(r.frame) == Hex(EthernetIpv6(H::FabricMac(), host->UplinkMac(), ip)));
         CHECK(FrameDst(r.frame) == ila->address());
@@ -302,7 +304,9 @@ void EveryPrefix(HostFixture& host, const Path& p, const Bytes& full, size_t upt
 
 }  // namespace
 
-TEST_CASE("frames truncated at every length are never translated and always counted, short transport headers are translated untouched") {
+TEST_CASE(
+    "frames truncated at every length are never translated and always counted, short transport "
+    "headers are translated untouched") {
   ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   const ChecksumMode mode = ChecksumMode::kAdjustTransport;
@@ -328,12 +332,24 @@ TEST_CASE("frames truncated at every length are never translated and always coun
     Ipv6Address new_dst;
     MacAddress dst_mac, src_mac;
   };
-  const Case cases[] = {{{Role::kContainer, host->c1h(), "from_container"}, to_remote, "tx_remote",
-                         remote_ila->address(), H::FabricMac(), host->UplinkMac()},
-                        {{Role::kUplink, host->uplink(), "from_uplink"}, to_c1, "rx_delivered",
-                         c1, H::C1Mac(), host->C1hMac()},
-                        {{Role::kRouter, host->uplink(), "router"}, routed, "router_forwarded",
-                         remote_ila->address(), H::FabricMac(), host->UplinkMac()}};
+  const Case cases[] = {{{Role::kContainer, host->c1h(), "from_container"},
+                         to_remote,
+                         "tx_remote",
+                         remote_ila->address(),
+                         H::FabricMac(),
+                         host->UplinkMac()},
+                        {{Role::kUplink, host->uplink(), "from_uplink"},
+                         to_c1,
+                         "rx_delivered",
+                         c1,
+                         H::C1Mac(),
+                         host->C1hMac()},
+                        {{Role::kRouter, host->uplink(), "router"},
+                         routed,
+                         "router_forwarded",
+                         remote_ila->address(),
+                         H::FabricMac(),
+                         host->UplinkMac()}};
   const size_t kTcpEnd = kEthLen + kIpv6Len + 20;
   for (const Case& c : cases) {
     // The whole frame is translated: what is refused below is refused for being short.
@@ -351,8 +367,8 @@ TEST_CASE("frames truncated at every length are never translated and always coun
     // header shorter than its fixed size. As Linux does (kernel vector 30), the address is
     // translated and the transport left alone (RewriteDestination: kTransportNotAdjustable);
     // nothing past the frame is touched.
-    for (auto [proto, fixed] : {std::pair<uint8_t, size_t>{kProtoTcp, 20}, {kProtoUdp, 8},
-                                {kProtoIcmpv6, 8}}) {
+    for (auto [proto, fixed] :
+         {std::pair<uint8_t, size_t>{kProtoTcp, 20}, {kProtoUdp, 8}, {kProtoIcmpv6, 8}}) {
       for (size_t have = 0; have < fixed; ++have) {
         CAPTURE(c.path.name, static_cast<int>(proto), have);
         Bytes in(c.full.begin(), c.full.begin() + static_cast<long>(kEthLen + kIpv6Len + have));

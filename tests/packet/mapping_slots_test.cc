@@ -63,7 +63,8 @@ struct Maps {
   // The raw slots, for checks the interface does not offer.
   std::vector<ila::abi::ila_mapping_slot> Raw() const {
     size_t n = size_t{1} << bits;
-    void* mem = mmap(nullptr, n * sizeof(ila::abi::ila_mapping_slot), PROT_READ, MAP_SHARED, slots, 0);
+    void* mem =
+        mmap(nullptr, n * sizeof(ila::abi::ila_mapping_slot), PROT_READ, MAP_SHARED, slots, 0);
     REQUIRE(mem != MAP_FAILED);
     auto* p = static_cast<ila::abi::ila_mapping_slot*>(mem);
     std::vector<ila::abi::ila_mapping_slot> out(p, p + n);
@@ -110,7 +111,8 @@ std::unique_ptr<MappingSlots> MapOrFail(int slots, int endpoints, int state, uin
 
 }  // namespace
 
-TEST_CASE("slot table: inserts, replaces, removes and finds like a map, and gives back every slot") {
+TEST_CASE(
+    "slot table: inserts, replaces, removes and finds like a map, and gives back every slot") {
   ILA_SKIP_IF(BpfUnavailableReason());
   Maps maps(8);  // 256 slots
   REQUIRE(maps.slots >= 0);
@@ -150,10 +152,12 @@ TEST_CASE("slot table: inserts, replaces, removes and finds like a map, and give
   // Removing everything leaves every slot unused again: no removed markers pile up.
   for (const auto& [id, tag] : model) REQUIRE(t->Delete(Key(id)).ok());
   CHECK(t->Count() == 0);
-  for (const ila::abi::ila_mapping_slot& s : maps.Raw()) CHECK((s.seq == 0 || s.flags == ILA_SLOT_F_FREE));
+  for (const ila::abi::ila_mapping_slot& s : maps.Raw())
+    CHECK((s.seq == 0 || s.flags == ILA_SLOT_F_FREE));
 }
 
-TEST_CASE("slot table: an address's mapping and endpoint share its slot and leave it independently") {
+TEST_CASE(
+    "slot table: an address's mapping and endpoint share its slot and leave it independently") {
   ILA_SKIP_IF(BpfUnavailableReason());
   Maps maps(6);
   REQUIRE(maps.slots >= 0);
@@ -338,7 +342,9 @@ TEST_CASE("slot table: a write a dead writer left half done is finished from its
   CHECK(t->Count() == 21);
 }
 
-TEST_CASE("the data plane never reads a mapping half-written: every frame is one mapping's or the other's") {
+TEST_CASE(
+    "the data plane never reads a mapping half-written: every frame is one mapping's or the "
+    "other's") {
   ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHostOrFail();
   const Mapping a{H::Remote(), H::L2(), ChecksumMode::kAdjustTransport, IdentifierType::kLuid};
@@ -367,12 +373,14 @@ TEST_CASE("the data plane never reads a mapping half-written: every frame is one
   int seen_a = 0, seen_b = 0, other = 0;
   for (int i = 0; i < 20000; ++i) {
     XdpRun r = host->Run(prog, in, host->c1h(), host->dp());
-    if (r.frame == out_a) ++seen_a;
-    else if (r.frame == out_b) ++seen_b;
+    if (r.frame == out_a)
+      ++seen_a;
+    else if (r.frame == out_b)
+      ++seen_b;
     else {
       ++other;
-      UNSCOPED_INFO("neither: verdict " << r.verdict << " " << Hex(r.frame) << "\n a "
-                                        << Hex(out_a) << "\n b " << Hex(out_b));
+      UNSCOPED_INFO("neither: verdict " << r.verdict << " " << Hex(r.frame) << "\n a " << Hex(out_a)
+                                        << "\n b " << Hex(out_b));
     }
   }
   stop = true;

@@ -227,8 +227,8 @@ TEST_CASE("a neighbour or route change retires stored answers before the next pa
     CHECK(out.delta.Packets("nexthop_hit") == 0);
   }
   SECTION("forwarding is switched off on the container's interface") {
-    auto name = host->host_ns().RunOutput("ip -o link show | awk -F': ' '$1==" +
-                                          std::to_string(host->c1h()) + " {print $2}'");
+    auto name = host->host_ns().RunOutput(
+        "ip -o link show | awk -F': ' '$1==" + std::to_string(host->c1h()) + " {print $2}'");
     REQUIRE(name.ok());
     std::string ifname = name->substr(0, name->find_first_of("@\n"));
     REQUIRE(host->host_ns().Run("sysctl -qw net.ipv6.conf." + ifname + ".forwarding=0").ok());
@@ -400,14 +400,15 @@ TEST_CASE("locators that share a cache entry take turns and never get each other
   }
   auto frame_to = [&](const SirAddress& dst) {
     Bytes udp = Segment(kProtoUdp, H::C1().address(), dst.address());
-    return EthernetIpv6(host->C1hMac(), H::C1Mac(), Ipv6(H::C1().address(), dst.address(),
-                                                          kProtoUdp, udp));
+    return EthernetIpv6(host->C1hMac(), H::C1Mac(),
+                        Ipv6(H::C1().address(), dst.address(), kProtoUdp, udp));
   };
   const std::vector<XdpRun> runs = WithoutInvalidation(*host, [&] {
     StartFreshEpoch(*host);
     std::vector<XdpRun> out;
     for (int round = 0; round < 4; ++round)
-      for (const Peer& p : peers) out.push_back(Run(*host, Role::kContainer, frame_to(p.sir), host->c1h()));
+      for (const Peer& p : peers)
+        out.push_back(Run(*host, Role::kContainer, frame_to(p.sir), host->c1h()));
     return out;
   });
   for (size_t n = 0; n < runs.size(); ++n) {
@@ -455,11 +456,11 @@ TEST_CASE("two CPUs writing and reading one cache entry never send a packet to a
               .mappings()
               .Upsert({other, same, ChecksumMode::kNoAction, IdentifierType::kLuid})
               .ok());
-  const Bytes frames[2] = {RemoteFrame(*host),
-                           EthernetIpv6(host->C1hMac(), H::C1Mac(),
-                                        Ipv6(H::C1().address(), other.address(), kProtoUdp,
-                                             Segment(kProtoUdp, H::C1().address(),
-                                                     other.address())))};
+  const Bytes frames[2] = {
+      RemoteFrame(*host),
+      EthernetIpv6(host->C1hMac(), H::C1Mac(),
+                   Ipv6(H::C1().address(), other.address(), kProtoUdp,
+                        Segment(kProtoUdp, H::C1().address(), other.address())))};
   // Each frame's Ethernet header as the FIB makes it (the gateway's MAC, the uplink's).
   Bytes want[2];
   for (int i = 0; i < 2; ++i) {

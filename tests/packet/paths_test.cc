@@ -27,7 +27,6 @@ namespace {
 
 using H = HostFixture;
 
-
 std::unique_ptr<HostFixture> MakeHost(const HostFixture::Options& options = {}) {
   return MakeHostOrFail(options);
 }
@@ -47,7 +46,6 @@ Bytes Delivered(Bytes ip, int hops, const MacAddress& dst_mac, const MacAddress&
   ip[7] = static_cast<uint8_t>(ip[7] - hops);
   return EthernetIpv6(dst_mac, src_mac, ip);
 }
-
 
 bool Contains(absl::string_view haystack, std::string_view needle) {
   return std::string(haystack).find(needle) != std::string::npos;
@@ -89,7 +87,8 @@ void RoundTrip(HostFixture& host, const SirAddress& z, Locator loc, ChecksumMode
   RequireVerdict(out, XDP_REDIRECT);
   auto ila = SirToIla(z, loc, mode);
   REQUIRE(ila.ok());
-  CHECK(Hex(out.frame) == Hex(Forwarded(in, ila->address(), mode, H::FabricMac(), host.UplinkMac())));
+  CHECK(Hex(out.frame) ==
+        Hex(Forwarded(in, ila->address(), mode, H::FabricMac(), host.UplinkMac())));
   CHECK(FrameTransportChecksumValid(out.frame));  // neutral: valid in transit too
   RequireOnly(out, "tx_remote");
   // The reference itself round-trips.
@@ -110,7 +109,8 @@ void RoundTrip(HostFixture& host, const SirAddress& z, Locator loc, ChecksumMode
 
 }  // namespace
 
-TEST_CASE("identifier types: use-format with a luid type field translates, other types are refused") {
+TEST_CASE(
+    "identifier types: use-format with a luid type field translates, other types are refused") {
   ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   const ChecksumMode mode = ChecksumMode::kAdjustTransport;
@@ -130,7 +130,8 @@ TEST_CASE("identifier types: use-format with a luid type field translates, other
     RequireVerdict(r, XDP_REDIRECT);
     auto ila = SirToIla(luid, H::L2(), mode);
     REQUIRE(ila.ok());
-    CHECK(Hex(r.frame) == Hex(Forwarded(in, ila->address(), mode, H::FabricMac(), host->UplinkMac())));
+    CHECK(Hex(r.frame) ==
+          Hex(Forwarded(in, ila->address(), mode, H::FabricMac(), host->UplinkMac())));
     CHECK(FrameTransportChecksumValid(r.frame));
     RequireOnly(r, "tx_remote");
   }
@@ -168,8 +169,8 @@ TEST_CASE("a SIR whose C-bit is set: neutral-map refused, neutral-map-auto works
   SirAddress cbit{H::Sir(), Identifier(0x1000000000000042ull)};
   REQUIRE(cbit.identifier.checksum_neutral());
 
-  absl::Status st =
-      host->dp().mappings().Upsert({cbit, H::L2(), ChecksumMode::kNeutralMap, IdentifierType::kLuid});
+  absl::Status st = host->dp().mappings().Upsert(
+      {cbit, H::L2(), ChecksumMode::kNeutralMap, IdentifierType::kLuid});
   INFO(st.ToString());
   CHECK(absl::IsInvalidArgument(st));
   CHECK(Contains(st.message(), "C-bit"));
@@ -190,7 +191,7 @@ TEST_CASE("identifiers whose low 16 bits are 0x0000 round-trip exactly in the ne
   // Besides L2: a locator whose 16-bit sum equals the SIR prefix's (the neutral-map-auto
   // adjustment is one's-complement zero, 0xffff), and one whose sum is the prefix's minus 0x1000
   // (the same for neutral-map). Routed like L2.
-  const Locator same_sum(0x20010db800010000ull);   // 2001:db8:1:0, sum 0x2dba like 2001:db8:0:1
+  const Locator same_sum(0x20010db800010000ull);    // 2001:db8:1:0, sum 0x2dba like 2001:db8:0:1
   const Locator minus_cbit(0x10010db800000001ull);  // 1001:db8:0:1, sum 0x1dba
   REQUIRE(OnesComplementSum64(same_sum.value()) == OnesComplementSum64(H::Sir().value()));
   for (Locator l : {same_sum, minus_cbit}) {
@@ -235,7 +236,8 @@ TEST_CASE("hop limit 1 and 0 are handed to the kernel untouched on every path") 
       // from_container, remote mapped destination and local destination.
       for (const SirAddress& dst : {H::Remote(), H::C2()}) {
         CAPTURE(dst);
-        Bytes in = EthernetIpv6(host->C1hMac(), H::C1Mac(), FromC1Packet(dst.address(), proto, hop));
+        Bytes in =
+            EthernetIpv6(host->C1hMac(), H::C1Mac(), FromC1Packet(dst.address(), proto, hop));
         XdpRun r = Run(*host, Role::kContainer, in, host->c1h());
         RequireVerdict(r, XDP_PASS);
         CHECK(Hex(r.frame) == Hex(in));
@@ -260,7 +262,8 @@ TEST_CASE("hop limit 1 and 0 are handed to the kernel untouched on every path") 
     }
   }
   // Hop limit 2 is still forwarded (the boundary is right).
-  Bytes in = EthernetIpv6(host->C1hMac(), H::C1Mac(), FromC1Packet(H::C2().address(), kProtoUdp, 2));
+  Bytes in =
+      EthernetIpv6(host->C1hMac(), H::C1Mac(), FromC1Packet(H::C2().address(), kProtoUdp, 2));
   XdpRun r = Run(*host, Role::kContainer, in, host->c1h());
   RequireVerdict(r, XDP_REDIRECT);
   CHECK(FrameHopLimit(r.frame) == 1);
@@ -332,9 +335,8 @@ TEST_CASE("local delivery for real: a frame c1 sends reaches c2 as redirected, a
                 .Upsert({H::C2(), H::L2(), ChecksumMode::kAdjustTransport, IdentifierType::kLuid})
                 .ok());
     // Sent by c1's own interface: it crosses the veth into c1h and the attached program.
-    CheckLocalDeliveryForReal(*host, [&](const Bytes& frame) {
-      return Inject(host->c1_ns(), host->c1_name(), frame);
-    });
+    CheckLocalDeliveryForReal(
+        *host, [&](const Bytes& frame) { return Inject(host->c1_ns(), host->c1_name(), frame); });
   }
 }
 
@@ -469,32 +471,36 @@ TEST_CASE("a moved container with moved policy drop is dropped even with a mappi
     Ipv6Address src = H::Remote().address();
     Bytes original = Ipv6(src, H::C1().address(), proto, Segment(proto, src, H::C1().address()));
     Bytes wire = original;
-    REQUIRE(RewriteDestination(wire, SirToIla(H::C1(), H::L1(), ChecksumMode::kAdjustTransport)->address(),
-                               ChecksumMode::kAdjustTransport)
+    REQUIRE(RewriteDestination(
+                wire, SirToIla(H::C1(), H::L1(), ChecksumMode::kAdjustTransport)->address(),
+                ChecksumMode::kAdjustTransport)
                 .ok());
     XdpRun d = Run(*host, Role::kUplink, EthernetIpv6(host->UplinkMac(), H::FabricMac(), wire),
-                         host->uplink());
+                   host->uplink());
     RequireVerdict(d, XDP_REDIRECT);
     CHECK(Hex(d.frame) == Hex(Delivered(original, 1, H::C1Mac(), host->C1hMac())));
     RequireOnly(d, "rx_delivered");
   }
 }
 
-TEST_CASE("a spoofed source is dropped, and a container interface without endpoint drops everything") {
+TEST_CASE(
+    "a spoofed source is dropped, and a container interface without endpoint drops everything") {
   ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
   REQUIRE(host->dp()
               .mappings()
               .Upsert({H::Remote(), H::L2(), ChecksumMode::kAdjustTransport, IdentifierType::kLuid})
               .ok());
-  const Ipv6Address spoofed[] = {H::C2().address(), SirAddress{H::Sir(), Identifier(0x1234)}.address(),
+  const Ipv6Address spoofed[] = {H::C2().address(),
+                                 SirAddress{H::Sir(), Identifier(0x1234)}.address(),
                                  Ipv6Address::FromHalves(0x20010db800000002ull, 1)};
   for (uint8_t proto : kProtos) {
     for (const Ipv6Address& src : spoofed) {
       for (const SirAddress& dst : {H::Remote(), H::C2()}) {
         CAPTURE(static_cast<int>(proto), src, dst);
-        Bytes in = EthernetIpv6(host->C1hMac(), H::C1Mac(),
-                                Ipv6(src, dst.address(), proto, Segment(proto, src, dst.address())));
+        Bytes in =
+            EthernetIpv6(host->C1hMac(), H::C1Mac(),
+                         Ipv6(src, dst.address(), proto, Segment(proto, src, dst.address())));
         XdpRun r = Run(*host, Role::kContainer, in, host->c1h());
         RequireVerdict(r, XDP_DROP);
         CHECK(Hex(r.frame) == Hex(in));
@@ -543,10 +549,9 @@ TEST_CASE("an ICMPv6 Packet Too Big quoting a translated packet reaches the send
 
       XdpRun r = Run(*host, Role::kUplink, in, host->uplink());
       RequireVerdict(r, XDP_REDIRECT);
-      Bytes want = EthernetIpv6(
-          H::C1Mac(), host->C1hMac(),
-          Ipv6(fab, H::C1().address(), kProtoIcmpv6, IcmpError(fab, H::C1().address(), 2, 0, 1280, p),
-               63));
+      Bytes want = EthernetIpv6(H::C1Mac(), host->C1hMac(),
+                                Ipv6(fab, H::C1().address(), kProtoIcmpv6,
+                                     IcmpError(fab, H::C1().address(), 2, 0, 1280, p), 63));
       CHECK(Hex(r.frame) == Hex(want));
       CHECK(FrameTransportChecksumValid(r.frame));
       RequireOnly(r, "rx_delivered", {"icmp_inner_translated"});
@@ -562,7 +567,7 @@ TEST_CASE("an ICMPv6 Packet Too Big quoting a translated packet reaches the send
       Bytes wire = original;
       REQUIRE(RewriteDestination(wire, c1_ila->address(), mode).ok());
       XdpRun r = Run(*host, Role::kUplink, EthernetIpv6(host->UplinkMac(), H::FabricMac(), wire),
-                           host->uplink());
+                     host->uplink());
       RequireVerdict(r, XDP_REDIRECT);
       CHECK(Hex(r.frame) == Hex(Delivered(original, 1, H::C1Mac(), host->C1hMac())));
       CHECK(FrameTransportChecksumValid(r.frame));
@@ -590,8 +595,8 @@ TEST_CASE("an ICMPv6 error quoting a packet whose transport the sender could not
     REQUIRE(remote_ila.ok());
     REQUIRE(c1_ila.ok());
     // TCP with 18 and 19 header bytes (the checksum field is there), ICMPv6 with 4 to 7.
-    const std::pair<uint8_t, size_t> shorts[] = {{kProtoTcp, 18}, {kProtoTcp, 19}, {kProtoIcmpv6, 4},
-                                                 {kProtoIcmpv6, 6}, {kProtoIcmpv6, 7}};
+    const std::pair<uint8_t, size_t> shorts[] = {
+        {kProtoTcp, 18}, {kProtoTcp, 19}, {kProtoIcmpv6, 4}, {kProtoIcmpv6, 6}, {kProtoIcmpv6, 7}};
     for (auto [proto, have] : shorts) {
       CAPTURE(mode, static_cast<int>(proto), have);
       Bytes seg = Segment(proto, c1, remote);
@@ -635,7 +640,8 @@ TEST_CASE("router role: translates and forwards, drops a SIR miss, passes non-SI
                                   Segment(proto, src, H::Remote().address()));
       XdpRun r = Run(*host, Role::kRouter, in, host->uplink());
       RequireVerdict(r, XDP_REDIRECT);
-      CHECK(Hex(r.frame) == Hex(Forwarded(in, ila->address(), mode, H::FabricMac(), host->UplinkMac())));
+      CHECK(Hex(r.frame) ==
+            Hex(Forwarded(in, ila->address(), mode, H::FabricMac(), host->UplinkMac())));
       CHECK(FrameTransportChecksumValid(r.frame) == ValidInTransit(mode));
       RequireOnly(r, "router_forwarded");
     }
@@ -681,8 +687,8 @@ TEST_CASE("AttachContainer in auto mode on a veth attaches at tc, says why, and 
   };
   check(host->dp().attachments());
   // The container side carries no XDP program, so its TSO stays on.
-  for (const auto& [ns, name] : {std::pair{&host->c1_ns(), host->c1_name()},
-                                 std::pair{&host->c2_ns(), host->c2_name()}}) {
+  for (const auto& [ns, name] :
+       {std::pair{&host->c1_ns(), host->c1_name()}, std::pair{&host->c2_ns(), host->c2_name()}}) {
     auto link = ns->RunOutput("ip link show dev " + name);
     REQUIRE(link.ok());
     CAPTURE(*link);
@@ -726,7 +732,8 @@ TEST_CASE("a container interface serves several SIR addresses: each may send, ot
   REQUIRE(dp.endpoints().Get(H::C1()).ok());  // the first one stays
   auto from = [&](const SirAddress& src) {
     const Ipv6Address s = src.address(), d = H::C2().address();
-    Bytes in = EthernetIpv6(host->C1hMac(), H::C1Mac(), Ipv6(s, d, kProtoUdp, Udp(s, d, 7, 9, {1})));
+    Bytes in =
+        EthernetIpv6(host->C1hMac(), H::C1Mac(), Ipv6(s, d, kProtoUdp, Udp(s, d, 7, 9, {1})));
     return Run(*host, Role::kContainer, in, host->c1h());
   };
   for (const SirAddress& own : {H::C1(), c3}) {

@@ -15,7 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
 std::unique_ptr<HostFixture> MakeHost(ChecksumMode mode) {
   HostFixture::Options opt;
   opt.locator_mode = mode;
@@ -57,7 +56,9 @@ TEST_CASE("a container's frame is translated and leaves through the uplink by a 
   }
 }
 
-TEST_CASE("an ILA frame from the fabric is restored and delivered into the container by a real redirect") {
+TEST_CASE(
+    "an ILA frame from the fabric is restored and delivered into the container by a real "
+    "redirect") {
   ILA_SKIP_IF(HostTestSkipReason());
   for (ChecksumMode mode : {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMap}) {
     CAPTURE(mode);
@@ -69,8 +70,8 @@ TEST_CASE("an ILA frame from the fabric is restored and delivered into the conta
     Ipv6Address c1 = HostFixture::C1().address();
     Bytes original = Ipv6(src, c1, kProtoTcp, Segment(kProtoTcp, src, c1));
     Bytes wire = original;
-    REQUIRE(RewriteDestination(wire, SirToIla(HostFixture::C1(), HostFixture::L1(), mode)->address(),
-                               mode)
+    REQUIRE(RewriteDestination(
+                wire, SirToIla(HostFixture::C1(), HostFixture::L1(), mode)->address(), mode)
                 .ok());
     auto before = host->dp().ReadStats();
     REQUIRE(Inject(host->fabric_ns(), host->fabric_name(),
@@ -92,7 +93,8 @@ TEST_CASE("container to container on one host goes veth to veth without translat
   auto capture = Capture::Open(host->c2_ns(), host->c2_name());
   REQUIRE(capture.ok());
   Ipv6Address c2 = HostFixture::C2().address();
-  Bytes sent = host->FromC1(c2, kProtoIcmpv6, Segment(kProtoIcmpv6, HostFixture::C1().address(), c2));
+  Bytes sent =
+      host->FromC1(c2, kProtoIcmpv6, Segment(kProtoIcmpv6, HostFixture::C1().address(), c2));
   REQUIRE(Inject(host->c1_ns(), host->c1_name(), sent).ok());
   std::optional<Bytes> got = (*capture)->NextIpv6(2000ms);
   REQUIRE(got.has_value());
@@ -101,7 +103,9 @@ TEST_CASE("container to container on one host goes veth to veth without translat
   CHECK(Hex(*got) == Hex(EthernetIpv6(HostFixture::C2Mac(), host->C2hMac(), want)));
 }
 
-TEST_CASE("two hosts joined by one veth can both attach: the second takes over the pass-through program") {
+TEST_CASE(
+    "two hosts joined by one veth can both attach: the second takes over the pass-through "
+    "program") {
   ILA_SKIP_IF(HostTestSkipReason());
   auto a_ns = Netns::Create("pa");
   auto b_ns = Netns::Create("pb");

@@ -51,7 +51,8 @@ std::unique_ptr<Dataplane> MakeSized(uint32_t max_mappings) {
 // locator and the identifier, so tests can construct collisions).
 std::vector<Mapping> Range(uint64_t first, size_t n, uint64_t locator) {
   std::vector<Mapping> out;
-  for (size_t i = 0; i < n; ++i) out.push_back({Sir(first + i), Loc(locator), ChecksumMode::kNoAction});
+  for (size_t i = 0; i < n; ++i)
+    out.push_back({Sir(first + i), Loc(locator), ChecksumMode::kNoAction});
   return out;
 }
 
@@ -199,7 +200,8 @@ TEST_CASE("mappings are checked against the tables: prefix registered, no shared
 TEST_CASE("endpoints and attach name the interface that does not exist") {
   ILA_SKIP_IF(testing::BpfUnavailableReason());
   auto dp = Make();
-  absl::Status st = dp->endpoints().Upsert({999999, Sir(1), *MacAddress::Parse("02:00:00:00:00:01")});
+  absl::Status st =
+      dp->endpoints().Upsert({999999, Sir(1), *MacAddress::Parse("02:00:00:00:00:01")});
   CHECK(absl::IsNotFound(st));
   auto att = dp->AttachUplink({"no-such-dev0", AttachMode::kAuto, {}});
   CHECK(absl::IsNotFound(att.status()));
@@ -265,10 +267,12 @@ void CheckBatch(size_t preload, size_t n, size_t clash, bool reopen = false) {
   batch[clash].sir = Sir(2'000'001);  // on B: the ILA address of `other`
   absl::Status st = dp->mappings().UpsertBatch(batch);
   CHECK(absl::IsAlreadyExists(st));
-  CHECK_THAT(Message(st), Catch::Contains(absl::StrCat(
-                              "batch entry ", clash, ": ILA address 2001:db8:bbbb:2::1e:8481 is "
-                              "already the destination of 2001:db8:0:ff::1e:8481; two SIR addresses "
-                              "cannot share one ILA address")));
+  CHECK_THAT(Message(st),
+             Catch::Contains(absl::StrCat(
+                 "batch entry ", clash,
+                 ": ILA address 2001:db8:bbbb:2::1e:8481 is "
+                 "already the destination of 2001:db8:0:ff::1e:8481; two SIR addresses "
+                 "cannot share one ILA address")));
   CheckTableIs(*dp, before);
 
   // Moving the other mapping in the same batch frees its address; but first, a duplicate.
@@ -277,9 +281,10 @@ void CheckBatch(size_t preload, size_t n, size_t clash, bool reopen = false) {
   batch[dup].sir = Sir(3);
   st = dp->mappings().UpsertBatch(batch);
   CHECK(absl::IsInvalidArgument(st));
-  CHECK_THAT(Message(st), Catch::Contains(absl::StrCat(
-                              "batch entry ", dup,
-                              ": SIR address 2001:db8:0:1::3 appears twice in the batch (also entry 2)")));
+  CHECK_THAT(Message(st),
+             Catch::Contains(absl::StrCat(
+                 "batch entry ", dup,
+                 ": SIR address 2001:db8:0:1::3 appears twice in the batch (also entry 2)")));
   CheckTableIs(*dp, before);
 
   batch[dup].sir = Sir(dup + 1);
@@ -349,7 +354,8 @@ TEST_CASE("a forwarding cache (LRU maps) is read and written in batches the same
   CheckTableIs(dp, all);
 }
 
-TEST_CASE("large removals: a missing or repeated address removes nothing, Flush empties both maps") {
+TEST_CASE(
+    "large removals: a missing or repeated address removes nothing, Flush empties both maps") {
   ILA_SKIP_IF(testing::BpfUnavailableReason());
   auto dp = MakeSized(1 << 16);
   std::vector<Mapping> all = Range(1, 5000, kLocA);
@@ -421,7 +427,8 @@ TEST_CASE("TypedMap batch operations: chunks, buckets bigger than the buffer, li
   REQUIRE(all.ok());
   CHECK(all->complete);
   std::map<Bytes16, Bytes24> seen;
-  for (size_t i = 0; i < all->keys.size(); ++i) CHECK(seen.emplace(all->keys[i], all->values[i]).second);
+  for (size_t i = 0; i < all->keys.size(); ++i)
+    CHECK(seen.emplace(all->keys[i], all->values[i]).second);
   CHECK(seen.size() == kMax);
   for (uint32_t i = 0; i < kMax; ++i) CHECK(seen[keys[i]] == values[i]);
   CHECK(map.Dump()->size() == kMax);

@@ -65,20 +65,18 @@ std::string InterfaceNameOf(int ifindex) {
 TEST_CASE("tc from_container translates and forwards exactly as XDP does, in every mode") {
   ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHostOrFail();
-  for (ChecksumMode mode : {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMap,
-                            ChecksumMode::kNeutralMapAuto, ChecksumMode::kNoAction,
-                            ChecksumMode::kAdjustTransportLinuxCompat}) {
+  for (ChecksumMode mode :
+       {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMap, ChecksumMode::kNeutralMapAuto,
+        ChecksumMode::kNoAction, ChecksumMode::kAdjustTransportLinuxCompat}) {
     for (uint8_t proto : {kProtoTcp, kProtoUdp, kProtoIcmpv6}) {
       CAPTURE(mode, static_cast<int>(proto));
-      REQUIRE(host->dp()
-                  .mappings()
-                  .Upsert({H::Remote(), H::L2(), mode, IdentifierType::kLuid})
-                  .ok());
+      REQUIRE(
+          host->dp().mappings().Upsert({H::Remote(), H::L2(), mode, IdentifierType::kLuid}).ok());
       Bytes in = FromC1(*host, H::Remote().address(), proto);
       SameAsXdp(*host, in, XDP_REDIRECT, "tx_remote");
       // And the tc output is the C++ reference's translation.
-      XdpRun b = host->RunTc(host->dp().program_fd(Role::kContainer, AttachMode::kTc), in,
-                             host->c1h());
+      XdpRun b =
+          host->RunTc(host->dp().program_fd(Role::kContainer, AttachMode::kTc), in, host->c1h());
       auto ila = SirToIla(H::Remote(), H::L2(), mode);
       REQUIRE(ila.ok());
       CHECK(FrameDst(b.frame) == ila->address());
@@ -101,15 +99,17 @@ TEST_CASE("tc from_container: local delivery, misses, spoofing, hop limits and n
               "pass_not_sir");
   }
   SECTION("from a source the interface does not own") {
-    SameAsXdp(*host,
-              FromC1(*host, H::C2().address(), kProtoUdp, 64, *Ipv6Address::Parse("2001:db8:0:1::66")),
-              XDP_DROP, "drop_spoofed_source");
+    SameAsXdp(
+        *host,
+        FromC1(*host, H::C2().address(), kProtoUdp, 64, *Ipv6Address::Parse("2001:db8:0:1::66")),
+        XDP_DROP, "drop_spoofed_source");
   }
   SECTION("with hop limit 1") {
-    REQUIRE(host->dp()
-                .mappings()
-                .Upsert({H::Remote(), H::L2(), ChecksumMode::kNeutralMapAuto, IdentifierType::kLuid})
-                .ok());
+    REQUIRE(
+        host->dp()
+            .mappings()
+            .Upsert({H::Remote(), H::L2(), ChecksumMode::kNeutralMapAuto, IdentifierType::kLuid})
+            .ok());
     SameAsXdp(*host, FromC1(*host, H::Remote().address(), kProtoUdp, 1), XDP_PASS,
               "pass_hop_limit");
   }
@@ -131,10 +131,11 @@ Attachment AttachAtTc(HostFixture& host, Role role, int ifindex, const std::stri
   INFO(att.status().ToString());
   REQUIRE(att.ok());
   CHECK(att->mode == AttachMode::kTc);
-  auto out = host.host_ns().RunOutput("tc filter show dev " + InterfaceNameOf(ifindex) + " ingress");
+  auto out =
+      host.host_ns().RunOutput("tc filter show dev " + InterfaceNameOf(ifindex) + " ingress");
   REQUIRE(out.ok());
-  CHECK_THAT(*out, Catch::Contains(program) &&
-                       Catch::Contains("id " + std::to_string(att->program_id)));
+  CHECK_THAT(*out,
+             Catch::Contains(program) && Catch::Contains("id " + std::to_string(att->program_id)));
   return *att;
 }
 
@@ -154,7 +155,8 @@ TEST_CASE("tc attachments of containers and uplinks: attach, upgrade, adoption b
   const int c2h = host->c2h();
   const int up = host->uplink();
   auto filter = [&](int ifindex) -> std::string {
-    auto out = host->host_ns().RunOutput("tc filter show dev " + InterfaceNameOf(ifindex) + " ingress");
+    auto out =
+        host->host_ns().RunOutput("tc filter show dev " + InterfaceNameOf(ifindex) + " ingress");
     REQUIRE(out.ok());
     return *out;
   };
@@ -216,18 +218,21 @@ TEST_CASE("tc mode is refused for a router and with steering CPUs, with nothing 
   auto router = host->dp().AttachRouter({up, AttachMode::kTc, {}});
   REQUIRE_FALSE(router.ok());
   CHECK(absl::IsInvalidArgument(router.status()));
-  CHECK_THAT(std::string(router.status().message()), Catch::Contains("router program runs at XDP only"));
+  CHECK_THAT(std::string(router.status().message()),
+             Catch::Contains("router program runs at XDP only"));
   auto steered = host->dp().AttachUplink({up, AttachMode::kTc, {0}});
   REQUIRE_FALSE(steered.ok());
   CHECK(absl::IsInvalidArgument(steered.status()));
-  CHECK_THAT(std::string(steered.status().message()), Catch::Contains("cpumap steering is an XDP feature"));
+  CHECK_THAT(std::string(steered.status().message()),
+             Catch::Contains("cpumap steering is an XDP feature"));
   CHECK(AttachedProgram(host->dp(), up) == 0);
   auto filters = host->host_ns().RunOutput("tc filter show dev " + host->up_name() + " ingress");
   REQUIRE(filters.ok());
   CHECK(*filters == "");
 }
 
-TEST_CASE("with tc programs only no veth gets a pass-through program, until any handle attaches XDP") {
+TEST_CASE(
+    "with tc programs only no veth gets a pass-through program, until any handle attaches XDP") {
   ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options o;
   o.pinned = true;

@@ -26,7 +26,9 @@ std::string_view VerdictName(int verdict) {
   }
 }
 
-Ipv6Address HostFixture::FabricAddress() { return Ipv6Address::FromHalves(0xfd0000ff00000000ull, 2); }
+Ipv6Address HostFixture::FabricAddress() {
+  return Ipv6Address::FromHalves(0xfd0000ff00000000ull, 2);
+}
 
 Bytes Segment(uint8_t proto, const Ipv6Address& src, const Ipv6Address& dst) {
   Bytes payload = {'h', 'e', 'l', 'l', 'o', '-', 'i', 'l', 'a'};
@@ -112,8 +114,8 @@ absl::Status Inject(const Netns& ns, const std::string& ifname, const Bytes& fra
   addr.sll_ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
   addr.sll_halen = 6;
   std::copy(frame.begin(), frame.begin() + 6, addr.sll_addr);
-  ssize_t n = sendto(fd, frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&addr),
-                     sizeof(addr));
+  ssize_t n =
+      sendto(fd, frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   int e = errno;
   close(fd);
   if (n != static_cast<ssize_t>(frame.size())) {
@@ -136,24 +138,27 @@ absl::StatusOr<std::unique_ptr<HostFixture>> HostFixture::Create(const Options& 
   f->fab_name_ = UniqueIfName("fab");
   f->up_name_ = UniqueIfName("up");
   std::string c1h = UniqueIfName("c1h"), c2h = UniqueIfName("c2h");
-  auto c1 = VethPair::Create({&*f->host_, c1h, "", {}},
-                             {&*f->c1_, f->c1_name_, C1Mac().ToString(), {C1().ToString() + "/64"}});
+  auto c1 =
+      VethPair::Create({&*f->host_, c1h, "", {}},
+                       {&*f->c1_, f->c1_name_, C1Mac().ToString(), {C1().ToString() + "/64"}});
   if (!c1.ok()) return c1.status();
   f->c1_link_.emplace(std::move(*c1));
-  auto c2 = VethPair::Create({&*f->host_, c2h, "", {}},
-                             {&*f->c2_, f->c2_name_, C2Mac().ToString(), {C2().ToString() + "/64"}});
+  auto c2 =
+      VethPair::Create({&*f->host_, c2h, "", {}},
+                       {&*f->c2_, f->c2_name_, C2Mac().ToString(), {C2().ToString() + "/64"}});
   if (!c2.ok()) return c2.status();
   f->c2_link_.emplace(std::move(*c2));
-  auto up = VethPair::Create({&*f->host_, f->up_name_, "", {"fd00:ff::1/64"}},
-                             {&*f->fabric_, f->fab_name_, FabricMac().ToString(), {"fd00:ff::2/64"}});
+  auto up =
+      VethPair::Create({&*f->host_, f->up_name_, "", {"fd00:ff::1/64"}},
+                       {&*f->fabric_, f->fab_name_, FabricMac().ToString(), {"fd00:ff::2/64"}});
   if (!up.ok()) return up.status();
   f->up_link_.emplace(std::move(*up));
 
-  std::string routes =
-      "ip -6 route add " + Ipv6Address::FromHalves(L2().value(), 0).ToString() +
-      "/64 via fd00:ff::2 dev " + f->up_name_ + " && ip -6 route add " + Sir().ToString() +
-      " via fd00:ff::2 dev " + f->up_name_ + " && ip -6 neigh replace fd00:ff::2 lladdr " +
-      FabricMac().ToString() + " nud permanent dev " + f->up_name_;
+  std::string routes = "ip -6 route add " + Ipv6Address::FromHalves(L2().value(), 0).ToString() +
+                       "/64 via fd00:ff::2 dev " + f->up_name_ + " && ip -6 route add " +
+                       Sir().ToString() + " via fd00:ff::2 dev " + f->up_name_ +
+                       " && ip -6 neigh replace fd00:ff::2 lladdr " + FabricMac().ToString() +
+                       " nud permanent dev " + f->up_name_;
   if (absl::Status st = f->host_->Run(routes); !st.ok()) return st;
   if (absl::Status st = f->host_->EnableForwarding(); !st.ok()) return st;
 
@@ -176,13 +181,16 @@ absl::StatusOr<std::unique_ptr<HostFixture>> HostFixture::Create(const Options& 
   f->dp_ = std::move(*dp);
   Dataplane& d = *f->dp_;
   if (absl::Status st = d.sir_prefixes().Add(Sir()); !st.ok()) return st;
-  if (auto a = d.AttachContainer({c1h, C1(), C1Mac(), options.attach_mode}); !a.ok()) return a.status();
-  if (auto a = d.AttachContainer({c2h, C2(), C2Mac(), options.attach_mode}); !a.ok()) return a.status();
+  if (auto a = d.AttachContainer({c1h, C1(), C1Mac(), options.attach_mode}); !a.ok())
+    return a.status();
+  if (auto a = d.AttachContainer({c2h, C2(), C2Mac(), options.attach_mode}); !a.ok())
+    return a.status();
   if (auto a = d.AttachUplink({f->up_name_, options.attach_mode, options.uplink_steer_cpus});
       !a.ok()) {
     return a.status();
   }
-  if (absl::Status st = d.locators().Upsert({L1(), Sir(), options.locator_mode}); !st.ok()) return st;
+  if (absl::Status st = d.locators().Upsert({L1(), Sir(), options.locator_mode}); !st.ok())
+    return st;
 
   for (auto [name, mac] : {std::pair{c1h, &f->c1h_mac_}, std::pair{c2h, &f->c2h_mac_},
                            std::pair{f->up_name_, &f->up_mac_}}) {

@@ -114,7 +114,8 @@ class HostFixture {
   absl::Status RunLive(Role role, const Bytes& frame, int ingress_ifindex);
 
   // Frames as the scenario's parties send them.
-  Bytes FromC1(const Ipv6Address& dst, uint8_t proto, const Bytes& transport, uint8_t hop = 64) const;
+  Bytes FromC1(const Ipv6Address& dst, uint8_t proto, const Bytes& transport,
+               uint8_t hop = 64) const;
   Bytes FromFabric(const Ipv6Address& src, const Ipv6Address& dst, uint8_t proto,
                    const Bytes& transport, uint8_t hop = 64) const;
 

@@ -34,7 +34,6 @@ inline std::unique_ptr<HostFixture> MakeHostOrFail(const HostFixture::Options& o
   return std::move(*f);
 }
 
-
 // Sum of the outcome counters (forwarded, passed, dropped) that moved: every run has exactly one.
 inline uint64_t Outcomes(const Stats& delta) {
   uint64_t n = 0;
@@ -79,9 +78,8 @@ inline int TcVerdictFor(int xdp_verdict) {
 // The tc flavour's run `tc` of a frame is the XDP program's run `xdp` of it: the same verdict, the
 // same bytes, the same outcome and translation counters.
 inline void CheckTcSameAsXdp(const XdpRun& xdp, const XdpRun& tc) {
-  INFO("the same frame through the tc program\nxdp moved: " << OutcomesText(xdp.delta)
-                                                            << "\ntc moved: "
-                                                            << OutcomesText(tc.delta));
+  INFO("the same frame through the tc program\nxdp moved: "
+       << OutcomesText(xdp.delta) << "\ntc moved: " << OutcomesText(tc.delta));
   CHECK(tc.verdict == TcVerdictFor(xdp.verdict));
   CHECK(Hex(tc.frame) == Hex(xdp.frame));
   CHECK(OutcomesText(tc.delta) == OutcomesText(xdp.delta));
@@ -134,9 +132,9 @@ inline void RequireOnly(const XdpRun& r, CounterName name,
   }
   for (CounterName o : observations) {
     CAPTURE(o.str());
-    CHECK(listed({kTranslationObservations[0], kTranslationObservations[1],
-                  kTranslationObservations[2]},
-                 o));
+    CHECK(listed(
+        {kTranslationObservations[0], kTranslationObservations[1], kTranslationObservations[2]},
+        o));
   }
 }
 

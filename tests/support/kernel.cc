@@ -14,7 +14,10 @@ namespace ila::testing {
 std::optional<std::string> BpfUnavailableReason() {
   static const std::optional<std::string> reason = []() -> std::optional<std::string> {
     const struct bpf_insn insns[] = {
-        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0,
+        {.code = BPF_ALU64 | BPF_MOV | BPF_K,
+         .dst_reg = BPF_REG_0,
+         .src_reg = 0,
+         .off = 0,
          .imm = XDP_PASS},
         {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
     };

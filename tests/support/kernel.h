@@ -22,12 +22,12 @@ std::optional<std::string> BpfUnavailableReason();
 }  // namespace ila::testing
 
 // Ends the current test as skipped (ctest matches "ILA_SKIP: ") when `reason` holds a reason.
-#define ILA_SKIP_IF(reason_opt)                                        \
-  do {                                                                 \
-    if (auto ila_skip_reason_ = (reason_opt)) {                        \
-      std::cout << "ILA_SKIP: " << *ila_skip_reason_ << std::endl;     \
-      return;                                                          \
-    }                                                                  \
+#define ILA_SKIP_IF(reason_opt)                                    \
+  do {                                                             \
+    if (auto ila_skip_reason_ = (reason_opt)) {                    \
+      std::cout << "ILA_SKIP: " << *ila_skip_reason_ << std::endl; \
+      return;                                                      \
+    }                                                              \
   } while (0)
 
 #endif  // ILA_TESTS_SUPPORT_KERNEL_H_

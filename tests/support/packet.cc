@@ -12,7 +12,8 @@ void Put16(Bytes& b, size_t at, uint16_t v) {
   b[at + 1] = static_cast<uint8_t>(v);
 }
 void Put32(Bytes& b, size_t at, uint32_t v) {
-  for (int i = 0; i < 4; ++i) b[at + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (24 - 8 * i));
+  for (int i = 0; i < 4; ++i)
+    b[at + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (24 - 8 * i));
 }
 uint16_t Get16(const Bytes& b, size_t at) {
   return static_cast<uint16_t>((b.at(at) << 8) | b.at(at + 1));
@@ -66,7 +67,8 @@ Bytes IcmpError(const Ipv6Address& src, const Ipv6Address& dst, uint8_t type, ui
   seg[1] = code;
   Put32(seg, 4, param);
   size_t room = 1280 - kIpv6Len - 8;
-  seg.insert(seg.end(), quoted.begin(), quoted.begin() + static_cast<long>(std::min(room, quoted.size())));
+  seg.insert(seg.end(), quoted.begin(),
+             quoted.begin() + static_cast<long>(std::min(room, quoted.size())));
   return WithChecksum(src, dst, kProtoIcmpv6, seg);
 }
 
@@ -138,10 +140,14 @@ Bytes FromHex(const std::string& hex) {
   for (char c : hex) {
     if (std::isspace(static_cast<unsigned char>(c))) continue;
     int v;
-    if (c >= '0' && c <= '9') v = c - '0';
-    else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-    else throw std::invalid_argument(std::string("not hex: ") + c);
+    if (c >= '0' && c <= '9')
+      v = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      v = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      v = c - 'A' + 10;
+    else
+      throw std::invalid_argument(std::string("not hex: ") + c);
     if (nibble < 0) {
       nibble = v;
     } else {

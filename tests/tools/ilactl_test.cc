@@ -239,7 +239,8 @@ TEST_CASE("ilactl create, status, stats, destroy on a pinned instance") {
   // ilactl keeps no next-hop cache, and the process that created the instance has exited.
   CHECK(status["config"]["nexthop_cache"] == true);
   CHECK(status["nexthop_cache"]["enabled"] == false);
-  CHECK_THAT(std::string(status["nexthop_cache"]["reason"]), Catch::Contains("no process keeps it"));
+  CHECK_THAT(std::string(status["nexthop_cache"]["reason"]),
+             Catch::Contains("no process keeps it"));
   std::string text = h.Ok({"status"});
   CHECK_THAT(text, Catch::Contains("nexthop-cache off (no process keeps it"));
   CHECK_THAT(text, Catch::Contains("miss-policy drop moved-policy drop miss-event-interval 250ms"));
@@ -569,8 +570,7 @@ TEST_CASE("ilactl accepts the kernel's ILA grammar and names what has no equival
   // As with ip: adding what exists is refused (ip route add / ip ila add say "File exists").
   h.Fails({"route", "add", "3333:0:0:1:2000:0:1:87/128", "encap", "ila", "2001:0:99:0"},
           "already has a mapping");
-  h.Fails({"ila", "add", "loc_match", "2001:0:87:0", "loc", "3333:0:0:1"},
-          "already registered");
+  h.Fails({"ila", "add", "loc_match", "2001:0:87:0", "loc", "3333:0:0:1"}, "already registered");
   h.Fails({"route", "add", "3333:0:0:1::/64", "encap", "ila", "2001:0:87:0"},
           "prefixes shorter than /128 have no equivalent");
   h.Fails({"route", "add", "3333:0:0:1::5/128", "encap", "ila", "2001:0:87:0", "via", "fe80::1"},
@@ -868,7 +868,8 @@ TEST_CASE("ilactl keep holds the next-hop cache on until it is stopped") {
   CHECK(keeper.Stop(SIGTERM) == 0);
   Json status = h.OkJson({"status"});
   CHECK(status["nexthop_cache"]["enabled"] == false);
-  CHECK_THAT(std::string(status["nexthop_cache"]["reason"]), Catch::Contains("no process keeps it"));
+  CHECK_THAT(std::string(status["nexthop_cache"]["reason"]),
+             Catch::Contains("no process keeps it"));
 
   // With the cache configured off there is nothing to keep.
   h.Ok({"destroy"});
@@ -905,7 +906,7 @@ TEST_CASE("ilactl probe lists every kernel feature, as text and JSON, as the lib
   REQUIRE(text.status == 0);
   for (int i = 0; i < kKernelFeatureCount; ++i) {
     auto f = static_cast<KernelFeature>(i);
-    CHECK_THAT(text.out, Catch::Contains("\n" + std::string(ToString(f)) + " ") );
+    CHECK_THAT(text.out, Catch::Contains("\n" + std::string(ToString(f)) + " "));
   }
   Result one = Exec({ILACTL_PATH, "probe", "feature", "devmap"});
   CHECK(one.status == 0);

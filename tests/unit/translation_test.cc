@@ -29,11 +29,10 @@ constexpr size_t kDstOffset = 24;
 constexpr uint8_t kHopByHop = 0;
 constexpr uint8_t kNoNextHeader = 59;
 
-constexpr ChecksumMode kAllModes[] = {
-    ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMap, ChecksumMode::kNoAction,
-    ChecksumMode::kNeutralMapAuto, ChecksumMode::kAdjustTransportLinuxCompat};
-constexpr ChecksumMode kNeutralModes[] = {ChecksumMode::kNeutralMap,
-                                          ChecksumMode::kNeutralMapAuto};
+constexpr ChecksumMode kAllModes[] = {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMap,
+                                      ChecksumMode::kNoAction, ChecksumMode::kNeutralMapAuto,
+                                      ChecksumMode::kAdjustTransportLinuxCompat};
+constexpr ChecksumMode kNeutralModes[] = {ChecksumMode::kNeutralMap, ChecksumMode::kNeutralMapAuto};
 constexpr ChecksumMode kAdjustModes[] = {ChecksumMode::kAdjustTransport,
                                          ChecksumMode::kAdjustTransportLinuxCompat};
 constexpr uint8_t kTransports[] = {kProtoTcp, kProtoUdp, kProtoIcmpv6};
@@ -389,8 +388,8 @@ TEST_CASE("One's-complement helpers follow RFC 1071", "[translation][csum]") {
   for (int i = 0; i < 20000; ++i) {
     const uint64_t from = RandomWord(rng), to = RandomWord(rng);
     // Adding the delta to the sum of `from` gives (a representation of) the sum of `to`.
-    const uint16_t moved = OnesComplementAdd(OnesComplementSum64(from),
-                                             OnesComplementDelta64(from, to));
+    const uint16_t moved =
+        OnesComplementAdd(OnesComplementSum64(from), OnesComplementDelta64(from, to));
     if (!SameOnesComplement(moved, OnesComplementSum64(to))) {
       v.Add(std::to_string(from) + " -> " + std::to_string(to));
     }
@@ -421,8 +420,8 @@ TEST_CASE("ComputeTransportChecksum agrees with an independent RFC 1071 computat
   CHECK_NO_VIOLATIONS(v);
 
   // The packets the kernel vectors inject carry checksums made by an independent generator.
-  for (const KernelVector* k : {&k01UdpAdj, &k02TcpSynAdj, &k04IcmpEchoAdj, &k07UdpAdjResultZero,
-                                &k08TcpAdjResultZero}) {
+  for (const KernelVector* k :
+       {&k01UdpAdj, &k02TcpSynAdj, &k04IcmpEchoAdj, &k07UdpAdjResultZero, &k08TcpAdjResultZero}) {
     INFO(std::string(k->name));
     const Bytes p = FromHex(k->in);
     CHECK(ChecksumValid(p));
@@ -488,8 +487,7 @@ TEST_CASE("Kernel vectors: SIR to ILA with neutral-map and neutral-map-auto",
     CHECK(ila.address() == Addr("2001:db8:aaaa:1:3000::6789"));
 
     Bytes p = in;
-    CHECK(Rewrite(p, ila.address(), ChecksumMode::kNeutralMapAuto) ==
-          RewriteOutcome::kTranslated);
+    CHECK(Rewrite(p, ila.address(), ChecksumMode::kNeutralMapAuto) == RewriteOutcome::kTranslated);
     CheckMatchesKernel(p, k13UdpNeutralMapAutoCbit);
     CHECK(ChecksumValid(p));
     CHECK(IlaToSir(ila, VectorPrefix(), ChecksumMode::kNeutralMapAuto) == sir);
@@ -550,8 +548,8 @@ TEST_CASE("Neutral mappings keep the address sum and round-trip exactly (20000 r
         v.Add("SirToIla failed: " + sir.ToString());
         continue;
       }
-      const std::string example = sir.ToString() + " loc " + locator.ToString() + " -> " +
-                                  ila->ToString();
+      const std::string example =
+          sir.ToString() + " loc " + locator.ToString() + " -> " + ila->ToString();
       if (ila->locator != locator) v.Add("locator: " + example);
       // Only the C-bit (neutral-map) and the low 16 bits of the identifier may change.
       const uint64_t changed = (ila->identifier.value() ^ id) & ~uint64_t{0xffff};
@@ -580,8 +578,7 @@ TEST_CASE("Every identifier low-16 value except 0xFFFF round-trips through the n
       {"2001:db8:0:1", "2001:db8:aaaa:1"},  // the kernel vectors' mapping
       {"3333:0:0:1", "3333:0:0:1"},         // same upper 64 bits: the difference is zero
       {"0:0:0:0", "ffff:ffff:ffff:ffff"},   // both zeros of one's complement
-      {"ffff:ffff:ffff:ffff", "0:0:0:0"},
-      {"fd00:1:2:3", "2001:db8:ffff:fffe"},
+      {"ffff:ffff:ffff:ffff", "0:0:0:0"},  {"fd00:1:2:3", "2001:db8:ffff:fffe"},
   };
   for (const Pair& pair : pairs) {
     for (ChecksumMode mode : kNeutralModes) {
@@ -612,8 +609,7 @@ TEST_CASE("Identifiers ending in 0x0000 round-trip exactly, also where the ILA s
   // Same prefix and locator: neutral-map-auto adds a zero difference, which folds to 0xFFFF, so the
   // ILA identifier ends in 0xFFFF; the way back must still give 0x0000.
   const SirAddress sir = Sir("3333:0:0:1:2000::");
-  const IlaAddress ila =
-      ValueOf(SirToIla(sir, Loc("3333:0:0:1"), ChecksumMode::kNeutralMapAuto));
+  const IlaAddress ila = ValueOf(SirToIla(sir, Loc("3333:0:0:1"), ChecksumMode::kNeutralMapAuto));
   CHECK(ila.identifier.low16() == 0xffff);
   const SirAddress back = IlaToSir(ila, sir.prefix, ChecksumMode::kNeutralMapAuto);
   CHECK(back.identifier.low16() == 0x0000);
@@ -693,8 +689,8 @@ TEST_CASE("neutral-map IlaToSir leaves an identifier without the C-bit unchanged
     const SirAddress sir = IlaToSir(ila, prefix, ChecksumMode::kNeutralMap);
     if (sir.prefix != prefix || sir.identifier != ila.identifier) v.Add(ila.ToString());
     // neutral-map-auto, in contrast, always undoes an adjustment.
-    auto_differs += IlaToSir(ila, prefix, ChecksumMode::kNeutralMapAuto).identifier !=
-                    ila.identifier;
+    auto_differs +=
+        IlaToSir(ila, prefix, ChecksumMode::kNeutralMapAuto).identifier != ila.identifier;
   }
   CHECK_NO_VIOLATIONS(v);
   CHECK(auto_differs > 4000);
@@ -900,8 +896,8 @@ TEST_CASE("adj-transport writes a UDP result of 0 as 0xFFFF and keeps TCP's 0x00
 
 TEST_CASE("adj-transport-linux-compat reproduces the kernel's (wrong) checksums",
           "[translation][adjust][kernel]") {
-  for (const KernelVector* k : {&k01UdpAdj, &k02TcpSynAdj, &k04IcmpEchoAdj, &k07UdpAdjResultZero,
-                                &k08TcpAdjResultZero}) {
+  for (const KernelVector* k :
+       {&k01UdpAdj, &k02TcpSynAdj, &k04IcmpEchoAdj, &k07UdpAdjResultZero, &k08TcpAdjResultZero}) {
     INFO(std::string(k->name));
     const Bytes in = FromHex(k->in);
     REQUIRE(ChecksumValid(in));
@@ -923,14 +919,14 @@ TEST_CASE("adj-transport-linux-compat reproduces the kernel's (wrong) checksums"
   }
   // 07 and 08: the kernel's wrong result folds to 0, written 0xFFFF for UDP and kept for TCP.
   Bytes udp = FromHex(k07UdpAdjResultZero.in);
-  CHECK(Rewrite(udp, Addr("2001:db8:aaaa:1:2000::1234"),
-                ChecksumMode::kAdjustTransportLinuxCompat) ==
-        RewriteOutcome::kTranslatedWithTransport);
+  CHECK(
+      Rewrite(udp, Addr("2001:db8:aaaa:1:2000::1234"), ChecksumMode::kAdjustTransportLinuxCompat) ==
+      RewriteOutcome::kTranslatedWithTransport);
   CHECK(ChecksumFieldOf(udp) == 0xffff);
   Bytes tcp = FromHex(k08TcpAdjResultZero.in);
-  CHECK(Rewrite(tcp, Addr("2001:db8:aaaa:1:2000::1234"),
-                ChecksumMode::kAdjustTransportLinuxCompat) ==
-        RewriteOutcome::kTranslatedWithTransport);
+  CHECK(
+      Rewrite(tcp, Addr("2001:db8:aaaa:1:2000::1234"), ChecksumMode::kAdjustTransportLinuxCompat) ==
+      RewriteOutcome::kTranslatedWithTransport);
   CHECK(ChecksumFieldOf(tcp) == 0x0000);
 }
 
@@ -1038,8 +1034,9 @@ TEST_CASE("RewriteDestination does not adjust a truncated transport header",
 
   // The full headers alone are enough.
   for (const Bytes* segment : {&tcp, &udp, &icmp}) {
-    const uint8_t protocol = segment == &tcp ? kProtoTcp : segment == &udp ? kProtoUdp
-                                                                           : kProtoIcmpv6;
+    const uint8_t protocol = segment == &tcp   ? kProtoTcp
+                             : segment == &udp ? kProtoUdp
+                                               : kProtoIcmpv6;
     INFO("protocol " << int{protocol});
     Bytes p = Ipv6Packet(src, sir, protocol, *segment);
     CHECK(Rewrite(p, ila, ChecksumMode::kAdjustTransport) ==
@@ -1049,15 +1046,13 @@ TEST_CASE("RewriteDestination does not adjust a truncated transport header",
 
   // Kernel vector 30: UDP with only 4 transport bytes.
   Bytes p = FromHex(k30UdpTruncatedAdj.in);
-  CHECK(Rewrite(p, ila, ChecksumMode::kAdjustTransport) ==
-        RewriteOutcome::kTransportNotAdjustable);
+  CHECK(Rewrite(p, ila, ChecksumMode::kAdjustTransport) == RewriteOutcome::kTransportNotAdjustable);
   CheckMatchesKernel(p, k30UdpTruncatedAdj);
 
   // No transport at all.
   const Bytes none = Ipv6Packet(src, sir, kNoNextHeader, Bytes(24, 0xab));
   Bytes q = none;
-  CHECK(Rewrite(q, ila, ChecksumMode::kAdjustTransport) ==
-        RewriteOutcome::kTransportNotAdjustable);
+  CHECK(Rewrite(q, ila, ChecksumMode::kAdjustTransport) == RewriteOutcome::kTransportNotAdjustable);
   CHECK(ToHex(q) == ToHex(WithDst(none, ila)));
 }
 

@@ -56,7 +56,7 @@ TEST_CASE("Ipv6Address prints RFC 5952 canonical text and round-trips", "[types]
   const Case cases[] = {
       {"2001:DB8:0:0::1", "2001:db8::1"},
       {"2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"},
-      {"2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"},    // equal runs: the first is shortened
+      {"2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"},     // equal runs: the first is shortened
       {"1:0:0:2:0:0:0:3", "1:0:0:2::3"},                 // the longest run is shortened
       {"2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"},  // a single 0 group is not shortened
       {"3333:0:0:1:2000:0:1:87", "3333::1:2000:0:1:87"},
@@ -94,7 +94,7 @@ TEST_CASE("Ipv6Address byte layout and 64-bit halves", "[types][ipv6]") {
   const Ipv6Address a = Addr("2001:db8:0:1:2000::1234");
   CHECK(a.high64() == 0x20010db800000001u);
   CHECK(a.low64() == 0x2000000000001234u);
-  const std::array<uint8_t, 16> wire = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1,
+  const std::array<uint8_t, 16> wire = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0,    1,
                                         0x20, 0x00, 0,    0,    0, 0, 0x12, 0x34};
   CHECK(a.bytes() == wire);
   CHECK(Ipv6Address::FromBytes(wire) == a);
@@ -339,8 +339,7 @@ TEST_CASE("MacAddress parses and prints colon-separated octets", "[types][mac]")
 TEST_CASE("MacAddress rejects bad text with InvalidArgument naming text and reason",
           "[types][mac][errors]") {
   CheckRejected(MacAddress::Parse(""), "", {"MAC address", "expected six hex octets"});
-  CheckRejected(MacAddress::Parse("02:00:5e:10:00"), "02:00:5e:10:00",
-                {"expected six hex octets"});
+  CheckRejected(MacAddress::Parse("02:00:5e:10:00"), "02:00:5e:10:00", {"expected six hex octets"});
   CheckRejected(MacAddress::Parse("02:00:5e:10:00:01:02"), "02:00:5e:10:00:01:02",
                 {"expected six hex octets"});
   CheckRejected(MacAddress::Parse("2:0:5e:10:0:1"), "2:0:5e:10:0:1", {"expected six hex octets"});
@@ -350,10 +349,8 @@ TEST_CASE("MacAddress rejects bad text with InvalidArgument naming text and reas
                 {"octet 1 is not two hex digits"});
   CheckRejected(MacAddress::Parse("02:00:+e:10:00:01"), "02:00:+e:10:00:01",
                 {"octet 3 is not two hex digits"});
-  CheckRejected(MacAddress::Parse("02.00.5e.10.00.01"), "02.00.5e.10.00.01",
-                {"separated by ':'"});
-  CheckRejected(MacAddress::Parse("02:00:5e:10:00 01"), "02:00:5e:10:00 01",
-                {"separated by ':'"});
+  CheckRejected(MacAddress::Parse("02.00.5e.10.00.01"), "02.00.5e.10.00.01", {"separated by ':'"});
+  CheckRejected(MacAddress::Parse("02:00:5e:10:00 01"), "02:00:5e:10:00 01", {"separated by ':'"});
 }
 
 // ----- ChecksumMode / IdentifierType names ----------------------------------------------------
@@ -461,8 +458,7 @@ TEST_CASE("Value types order like their numeric values", "[types][compare]") {
 template <typename T>
 using HashSet = std::unordered_set<T, absl::Hash<T>>;
 
-TEST_CASE("Value types hash with absl::Hash and work in hash and ordered sets",
-          "[types][hash]") {
+TEST_CASE("Value types hash with absl::Hash and work in hash and ordered sets", "[types][hash]") {
   CHECK(absl::Hash<Ipv6Address>{}(Addr("2001:db8::1")) ==
         absl::Hash<Ipv6Address>{}(Addr("2001:DB8:0::1")));
   CHECK(absl::Hash<Locator>{}(Locator(5)) == absl::Hash<Locator>{}(Locator(5)));
@@ -483,10 +479,10 @@ TEST_CASE("Value types hash with absl::Hash and work in hash and ordered sets",
   for (size_t i = 0; i < kCount; ++i) {
     const uint64_t hi = rng(), lo = rng();
     const Ipv6Address a = Ipv6Address::FromHalves(hi, lo);
-    const MacAddress m(std::array<uint8_t, 6>{
-        static_cast<uint8_t>(hi), static_cast<uint8_t>(hi >> 8), static_cast<uint8_t>(hi >> 16),
-        static_cast<uint8_t>(hi >> 24), static_cast<uint8_t>(hi >> 32),
-        static_cast<uint8_t>(hi >> 40)});
+    const MacAddress m(
+        std::array<uint8_t, 6>{static_cast<uint8_t>(hi), static_cast<uint8_t>(hi >> 8),
+                               static_cast<uint8_t>(hi >> 16), static_cast<uint8_t>(hi >> 24),
+                               static_cast<uint8_t>(hi >> 32), static_cast<uint8_t>(hi >> 40)});
     inserted.push_back(a);
     CHECK(addrs.insert(a).second);
     CHECK(sirs.insert(SirAddress::From(a)).second);

@@ -206,7 +206,4 @@ absl::Status CmdDetach(Context& ctx, Args& args) {
   return absl::OkStatus();
 }
 
-
-
-
 }  // namespace ilactl

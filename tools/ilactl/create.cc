@@ -54,12 +54,8 @@ absl::Status CmdCreate(Context& ctx, Args& args) {
         config.moved_policy = *v == 1 ? ila::MovedPolicy::kDrop : ila::MovedPolicy::kForward;
         break;
       }
-      case kCache:
-        config.forwarding_cache = true;
-        break;
-      case kNoNexthopCache:
-        config.nexthop_cache = false;
-        break;
+      case kCache: config.forwarding_cache = true; break;
+      case kNoNexthopCache: config.nexthop_cache = false; break;
       case kInterval: {
         auto v = args.Need("a duration");
         if (!v.ok()) return v.status();
@@ -114,6 +110,5 @@ absl::Status CmdDestroy(Context& ctx, Args& args) {
   if (!st.ok()) return absl::Status(st.code(), Cat("destroy: ", st.message()));
   return absl::OkStatus();
 }
-
 
 }  // namespace ilactl

@@ -124,5 +124,4 @@ absl::Status CmdIla(Context& ctx, Args& args) {
   return WithCommand((*dp)->locators().Remove(*loc_match), "ila del");
 }
 
-
 }  // namespace ilactl

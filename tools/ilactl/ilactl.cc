@@ -238,7 +238,8 @@ int Run(int argc, char** argv) {
     if (!ctx.options.stats) {
       return Fail(absl::InvalidArgumentError(
           "missing object; expected create, destroy, status, stats, upgrade, keep, attach, detach, "
-          "prefix, locator, map, endpoint, route, ila, probe or help (ilactl help shows the usage)"));
+          "prefix, locator, map, endpoint, route, ila, probe or help (ilactl help shows the "
+          "usage)"));
     }
     object = kStats;
   } else {
@@ -277,53 +278,22 @@ int Run(int argc, char** argv) {
   Args args(std::move(rest), "", "");
   absl::Status st;
   switch (object) {
-    case kCreate:
-      st = CmdCreate(ctx, args);
-      break;
-    case kDestroy:
-      st = CmdDestroy(ctx, args);
-      break;
-    case kStatus:
-      st = CmdStatus(ctx, args);
-      break;
-    case kStats:
-      st = CmdStats(ctx, args);
-      break;
-    case kUpgrade:
-      st = CmdUpgrade(ctx, args);
-      break;
-    case kKeep:
-      st = CmdKeep(ctx, args);
-      break;
-    case kAttach:
-      st = CmdAttach(ctx, args);
-      break;
-    case kDetach:
-      st = CmdDetach(ctx, args);
-      break;
-    case kPrefix:
-      st = CmdPrefix(ctx, args);
-      break;
-    case kLocator:
-      st = CmdLocator(ctx, args);
-      break;
-    case kMap:
-      st = CmdMap(ctx, args);
-      break;
-    case kEndpoint:
-      st = CmdEndpoint(ctx, args);
-      break;
-    case kRoute:
-      st = CmdRoute(ctx, args);
-      break;
-    case kIla:
-      st = CmdIla(ctx, args);
-      break;
-    case kProbe:
-      st = CmdProbe(ctx, args);
-      break;
-    default:
-      st = absl::InternalError("unhandled object");
+    case kCreate: st = CmdCreate(ctx, args); break;
+    case kDestroy: st = CmdDestroy(ctx, args); break;
+    case kStatus: st = CmdStatus(ctx, args); break;
+    case kStats: st = CmdStats(ctx, args); break;
+    case kUpgrade: st = CmdUpgrade(ctx, args); break;
+    case kKeep: st = CmdKeep(ctx, args); break;
+    case kAttach: st = CmdAttach(ctx, args); break;
+    case kDetach: st = CmdDetach(ctx, args); break;
+    case kPrefix: st = CmdPrefix(ctx, args); break;
+    case kLocator: st = CmdLocator(ctx, args); break;
+    case kMap: st = CmdMap(ctx, args); break;
+    case kEndpoint: st = CmdEndpoint(ctx, args); break;
+    case kRoute: st = CmdRoute(ctx, args); break;
+    case kIla: st = CmdIla(ctx, args); break;
+    case kProbe: st = CmdProbe(ctx, args); break;
+    default: st = absl::InternalError("unhandled object");
   }
   if (!st.ok()) return Fail(st, ctx.options.details);
   std::fputs(ctx.out.c_str(), stdout);

@@ -8,7 +8,6 @@
 
 namespace ilactl {
 
-
 std::string_view PolicyName(ila::MissPolicy p) {
   return p == ila::MissPolicy::kDrop ? "drop" : "pass-to-router";
 }
@@ -18,14 +17,10 @@ std::string_view PolicyName(ila::MovedPolicy p) {
 
 std::string_view KindName(ila::CounterKind k) {
   switch (k) {
-    case ila::CounterKind::kForwarded:
-      return "forwarded";
-    case ila::CounterKind::kPassed:
-      return "passed";
-    case ila::CounterKind::kDropped:
-      return "dropped";
-    case ila::CounterKind::kObservation:
-      return "observed";
+    case ila::CounterKind::kForwarded: return "forwarded";
+    case ila::CounterKind::kPassed: return "passed";
+    case ila::CounterKind::kDropped: return "dropped";
+    case ila::CounterKind::kObservation: return "observed";
   }
   return "";
 }
@@ -212,6 +207,5 @@ absl::Status PrintStatus(Context& ctx, ila::Dataplane& dp) {
   }
   return absl::OkStatus();
 }
-
 
 }  // namespace ilactl

@@ -27,9 +27,9 @@ absl::Status CmdKeep(Context& ctx, Args& args) {
   if (!dp.ok()) return dp.status();
   const ila::NexthopCacheState first = (*dp)->nexthop_cache();
   if (!first.kept) {
-    return absl::FailedPreconditionError(Cat(
-        "the instance at ", (*dp)->pin_directory().value_or(""),
-        " was created with the next-hop cache off; there is nothing to keep"));
+    return absl::FailedPreconditionError(
+        Cat("the instance at ", (*dp)->pin_directory().value_or(""),
+            " was created with the next-hop cache off; there is nothing to keep"));
   }
   auto report = [&](const ila::NexthopCacheState& s) {
     std::string line;
@@ -59,6 +59,5 @@ absl::Status CmdKeep(Context& ctx, Args& args) {
   }
   return absl::OkStatus();  // the keeper switches the cache off as the Dataplane goes
 }
-
 
 }  // namespace ilactl

@@ -9,7 +9,6 @@
 namespace ilactl {
 namespace {
 
-
 struct RouteSpec {
   Mapping mapping;
   bool have_encap = false;

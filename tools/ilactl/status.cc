@@ -47,5 +47,4 @@ absl::Status CmdStats(Context& ctx, Args& args) {
   return absl::OkStatus();
 }
 
-
 }  // namespace ilactl

@@ -48,7 +48,6 @@ std::string FormatDuration(std::chrono::nanoseconds d) {
   return Cat(ns, "ns");
 }
 
-
 // The verb; no words at all means show, as `ip route` means `ip route show`.
 absl::StatusOr<int> TakeVerb(Args& args, std::string_view object, bool with_flush) {
   if (args.done()) return kShow;
@@ -73,11 +72,8 @@ absl::StatusOr<int> TakeVerb(Args& args, std::string_view object, bool with_flus
   return *v;
 }
 
-
 // Prefixes an error with the command it came from (defined below).
 absl::Status WithCommand(const absl::Status& st, std::string_view command);
-
-
 
 absl::StatusOr<ChecksumMode> ParseCsum(Args& args) {
   auto word = args.Need("a checksum mode");
@@ -262,7 +258,6 @@ absl::Status WithCommand(const absl::Status& st, std::string_view command) {
   if (st.ok()) return st;
   return absl::Status(st.code(), Cat(command, ": ", st.message()));
 }
-
 
 std::optional<std::string> NoEquivalent(std::string_view word) {
   static constexpr std::string_view kForwarding[] = {"via",     "dev",  "oif",

@@ -74,10 +74,6 @@ absl::StatusOr<std::vector<Entry>> ShowOneOrAll(
 // The verb; no words at all means show, as `ip route` means `ip route show`.
 absl::StatusOr<int> TakeVerb(Args& args, std::string_view object, bool with_flush);
 
-
-
-
-
 absl::StatusOr<ChecksumMode> ParseCsum(Args& args);
 
 absl::StatusOr<IdentifierType> ParseIdentType(Args& args);
