@@ -45,6 +45,18 @@ uint8_t ModeReasonCode(std::string_view reason) {
   return abi::ILA_MODE_ASKED;
 }
 
+// What is attached, before the mode's own details.
+static Attachment NewAttachment(Role role, const ResolvedInterface& dev, AttachMode mode,
+                                int prog_fd) {
+  Attachment att;
+  att.role = role;
+  att.interface = dev.name;
+  att.ifindex = dev.ifindex;
+  att.mode = mode;
+  att.program_id = ProgramId(prog_fd);
+  return att;
+}
+
 uint32_t ModeFlags(AttachMode mode) {
   return mode == AttachMode::kNative ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
 }
@@ -81,12 +93,7 @@ absl::StatusOr<Attachment> AttachXdp(int prog_fd, const ResolvedInterface& dev, 
                       done.status().message());
       continue;
     }
-    Attachment att;
-    att.role = role;
-    att.interface = dev.name;
-    att.ifindex = dev.ifindex;
-    att.mode = m;
-    att.program_id = ProgramId(prog_fd);
+    Attachment att = NewAttachment(role, dev, m, prog_fd);
     att.multiprog = done->multiprog;
     att.libxdp_note = done->note;
     if (mode == AttachMode::kAuto) {
@@ -115,12 +122,7 @@ absl::StatusOr<Attachment> AttachTc(int prog_fd, const ResolvedInterface& dev, R
                         absl::StrCat("attaching the ", Av(ToString(role)), " program to ", dev.name,
                                      " at tc: ", st.message()));
   }
-  Attachment att;
-  att.role = role;
-  att.interface = dev.name;
-  att.ifindex = dev.ifindex;
-  att.mode = AttachMode::kTc;
-  att.program_id = ProgramId(prog_fd);
+  Attachment att = NewAttachment(role, dev, AttachMode::kTc, prog_fd);
   att.libxdp_note = "tc (clsact ingress) filter, not XDP";
   return att;
 }
@@ -143,12 +145,7 @@ absl::StatusOr<Attachment> ReplacePeerNapi(int prog_fd, const ResolvedInterface&
   absl::Status st =
       SetXdp(dev.ifindex, prog_fd, ModeFlags(mode) | XDP_FLAGS_REPLACE, current.get());
   if (!st.ok()) return st;
-  Attachment att;
-  att.role = role;
-  att.interface = dev.name;
-  att.ifindex = dev.ifindex;
-  att.mode = mode;
-  att.program_id = ProgramId(prog_fd);
+  Attachment att = NewAttachment(role, dev, mode, prog_fd);
   att.mode_reason =
       absl::StrCat(Av(ToString(mode)), ": ", ModeReasonText(abi::ILA_MODE_PEER_TAKEOVER));
   att.libxdp_note = "attached by atomic replacement of a pass-through program (not through libxdp)";
