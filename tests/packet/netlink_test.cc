@@ -1,5 +1,6 @@
 // lib/netlink against the real kernel, inside throwaway network namespaces (needs root).
 #include "kernel/netlink.h"
+#include "kernel/owned_fd.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -106,20 +107,8 @@ ino_t CurrentNetnsInode() {
   return st.st_ino;
 }
 
-// An fd that is closed on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+// The library's own owned fd.
+using Fd = ila::internal::OwnedFd;
 
 // Loads `r0 = XDP_PASS; exit`, the smallest program that keeps a veth's NAPI path alive.
 Fd LoadPassProgram() {

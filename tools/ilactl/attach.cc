@@ -46,126 +46,165 @@ absl::Status CmdUpgrade(Context& ctx, Args& args) {
   return absl::OkStatus();
 }
 
-absl::Status CmdAttach(Context& ctx, Args& args) {
-  args.set_command("attach",
-                   "attach {container DEV sir SIR mac MAC | uplink DEV [steer CPU[,CPU...]] | "
-                   "router DEV} [mode MODE]");
-  enum { kContainer, kUplink, kRouter };
-  auto role = args.NeedKeyword(
-      {{"container", kContainer}, {"uplink", kUplink}, {"router", kRouter}}, "role");
-  if (!role.ok()) return role.status();
-  auto dev = args.Need("an interface name");
-  if (!dev.ok()) return dev.status();
-  auto ifindex = InterfaceIndex(args, *dev);
-  if (!ifindex.ok()) return ifindex.status();
+namespace {
 
+enum AttachRole { kContainer, kUplink, kRouter };
+
+// The words of an attach command, checked.
+struct AttachWords {
+  int role = kContainer;
+  std::string dev;
   std::optional<ila::SirAddress> sir;
   std::optional<ila::MacAddress> mac;
   std::optional<ila::AttachMode> mode;
   std::optional<std::vector<int>> steer;
-  enum { kSir, kMac, kMode, kSteer };
-  while (!args.done()) {
-    std::string word = args.take();
-    auto k = MatchKeyword(word, {{"sir", kSir}, {"mac", kMac}, {"mode", kMode}, {"steer", kSteer}},
-                          "keyword");
-    if (!k.ok()) {
-      return args.Unexpected(word, *role == kContainer ? "sir SIR, mac MAC or mode MODE"
-                                   : *role == kUplink  ? "mode MODE or steer CPU[,CPU...]"
-                                                       : "mode MODE");
-    }
-    if ((*k == kSir || *k == kMac) && *role != kContainer) {
-      return args.Error(Cat("\"", word, "\" is only for container attachments"));
-    }
-    if (*k == kSteer && *role != kUplink) {
-      return args.Error("\"steer\" (cpumap steering) is only for uplink attachments");
-    }
-    switch (*k) {
-      case kSir: {
-        if (sir) return args.Duplicate("sir");
-        auto w = args.Need("a SIR address");
-        if (!w.ok()) return w.status();
-        auto v = ila::SirAddress::Parse(*w);
-        if (!v.ok()) return args.Invalid(v.status());
-        sir = *v;
-        break;
-      }
-      case kMac: {
-        if (mac) return args.Duplicate("mac");
-        auto w = args.Need("a MAC address");
-        if (!w.ok()) return w.status();
-        auto v = ila::MacAddress::Parse(*w);
-        if (!v.ok()) return args.Invalid(v.status());
-        if (v->IsZero()) return args.Error("the container MAC cannot be 00:00:00:00:00:00");
-        mac = *v;
-        break;
-      }
-      case kMode: {
-        if (mode) return args.Duplicate("mode");
-        auto v = args.NeedKeyword({{"native", static_cast<int>(ila::AttachMode::kNative)},
-                                   {"generic", static_cast<int>(ila::AttachMode::kGeneric)},
-                                   {"auto", static_cast<int>(ila::AttachMode::kAuto)},
-                                   {"tc", static_cast<int>(ila::AttachMode::kTc)}},
-                                  "mode");
-        if (!v.ok()) return v.status();
-        mode = static_cast<ila::AttachMode>(*v);
-        break;
-      }
-      default: {
-        if (steer) return args.Duplicate("steer");
-        auto w = args.Need("a list of CPUs such as 0,1");
-        if (!w.ok()) return w.status();
-        std::vector<int> cpus;
-        for (absl::string_view part : absl::StrSplit(*w, ',')) {
-          auto n = ParseUnsigned(std::string_view(part.data(), part.size()), 63);
-          if (!n) {
-            return args.Error(Cat("invalid CPU list \"", *w,
-                                  "\"; expected CPU numbers from 0 to 63 separated by "
-                                  "commas, such as 0,1"));
-          }
-          int cpu = static_cast<int>(*n);
-          if (std::find(cpus.begin(), cpus.end(), cpu) != cpus.end()) {
-            return args.Error(Cat("CPU ", cpu, " appears twice in \"", *w, "\""));
-          }
-          cpus.push_back(cpu);
-        }
-        steer = cpus;
-      }
-    }
-  }
-  if (*role == kContainer) {
-    if (!sir) return args.Error("missing \"sir SIR\" (the container's SIR address)");
-    if (!mac) return args.Error("missing \"mac MAC\" (the container's MAC address)");
-  }
+};
 
-  auto dp = ctx.Open();
-  if (!dp.ok()) return dp.status();
-  absl::StatusOr<ila::Attachment> att;
-  ila::AttachMode m = mode.value_or(ila::AttachMode::kAuto);
-  if (*role == kContainer) {
-    if (absl::Status st = RequirePrefix(**dp, sir->prefix, sir->ToString(), "attach"); !st.ok()) {
+// "0,1": distinct CPU numbers from 0 to 63.
+absl::StatusOr<std::vector<int>> ParseCpuList(const Args& args, const std::string& w) {
+  std::vector<int> cpus;
+  for (absl::string_view part : absl::StrSplit(w, ',')) {
+    auto n = ParseUnsigned(std::string_view(part.data(), part.size()), 63);
+    if (!n) {
+      return args.Error(Cat("invalid CPU list \"", w,
+                            "\"; expected CPU numbers from 0 to 63 separated by "
+                            "commas, such as 0,1"));
+    }
+    int cpu = static_cast<int>(*n);
+    if (std::find(cpus.begin(), cpus.end(), cpu) != cpus.end()) {
+      return args.Error(Cat("CPU ", cpu, " appears twice in \"", w, "\""));
+    }
+    cpus.push_back(cpu);
+  }
+  return cpus;
+}
+
+// One keyword of an attach command and its value, into `a`.
+absl::Status ParseAttachWord(Args& args, const std::string& word, AttachWords& a) {
+  enum { kSir, kMac, kMode, kSteer };
+  auto k = MatchKeyword(word, {{"sir", kSir}, {"mac", kMac}, {"mode", kMode}, {"steer", kSteer}},
+                        "keyword");
+  if (!k.ok()) {
+    return args.Unexpected(word, a.role == kContainer ? "sir SIR, mac MAC or mode MODE"
+                                 : a.role == kUplink  ? "mode MODE or steer CPU[,CPU...]"
+                                                      : "mode MODE");
+  }
+  if ((*k == kSir || *k == kMac) && a.role != kContainer) {
+    return args.Error(Cat("\"", word, "\" is only for container attachments"));
+  }
+  if (*k == kSteer && a.role != kUplink) {
+    return args.Error("\"steer\" (cpumap steering) is only for uplink attachments");
+  }
+  auto& sir = a.sir;
+  auto& mac = a.mac;
+  auto& mode = a.mode;
+  switch (*k) {
+    case kSir: {
+      if (sir) return args.Duplicate("sir");
+      auto w = args.Need("a SIR address");
+      if (!w.ok()) return w.status();
+      auto v = ila::SirAddress::Parse(*w);
+      if (!v.ok()) return args.Invalid(v.status());
+      sir = *v;
+      break;
+    }
+    case kMac: {
+      if (mac) return args.Duplicate("mac");
+      auto w = args.Need("a MAC address");
+      if (!w.ok()) return w.status();
+      auto v = ila::MacAddress::Parse(*w);
+      if (!v.ok()) return args.Invalid(v.status());
+      if (v->IsZero()) return args.Error("the container MAC cannot be 00:00:00:00:00:00");
+      mac = *v;
+      break;
+    }
+    case kMode: {
+      if (mode) return args.Duplicate("mode");
+      auto v = args.NeedKeyword({{"native", static_cast<int>(ila::AttachMode::kNative)},
+                                 {"generic", static_cast<int>(ila::AttachMode::kGeneric)},
+                                 {"auto", static_cast<int>(ila::AttachMode::kAuto)},
+                                 {"tc", static_cast<int>(ila::AttachMode::kTc)}},
+                                "mode");
+      if (!v.ok()) return v.status();
+      mode = static_cast<ila::AttachMode>(*v);
+      break;
+    }
+    default: {
+      if (a.steer) return args.Duplicate("steer");
+      auto w = args.Need("a list of CPUs such as 0,1");
+      if (!w.ok()) return w.status();
+      auto cpus = ParseCpuList(args, *w);
+      if (!cpus.ok()) return cpus.status();
+      a.steer = *cpus;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AttachWords> ParseAttach(Args& args) {
+  AttachWords a;
+  auto role = args.NeedKeyword(
+      {{"container", kContainer}, {"uplink", kUplink}, {"router", kRouter}}, "role");
+  if (!role.ok()) return role.status();
+  a.role = *role;
+  auto dev = args.Need("an interface name");
+  if (!dev.ok()) return dev.status();
+  if (auto ifindex = InterfaceIndex(args, *dev); !ifindex.ok()) return ifindex.status();
+  a.dev = *dev;
+  while (!args.done()) {
+    if (absl::Status st = ParseAttachWord(args, args.take(), a); !st.ok()) return st;
+  }
+  if (a.role == kContainer) {
+    if (!a.sir) return args.Error("missing \"sir SIR\" (the container's SIR address)");
+    if (!a.mac) return args.Error("missing \"mac MAC\" (the container's MAC address)");
+  }
+  return a;
+}
+
+absl::StatusOr<ila::Attachment> Attach(ila::Dataplane& dp, const AttachWords& a) {
+  ila::AttachMode m = a.mode.value_or(ila::AttachMode::kAuto);
+  if (a.role == kContainer) {
+    if (absl::Status st = RequirePrefix(dp, a.sir->prefix, a.sir->ToString(), "attach"); !st.ok()) {
       return st;
     }
-    att = (*dp)->AttachContainer({.interface = *dev, .sir = *sir, .mac = *mac, .mode = m});
-  } else if (*role == kUplink) {
-    att = (*dp)->AttachUplink(
-        {.interface = *dev, .mode = m, .steer_cpus = steer.value_or(std::vector<int>{})});
-  } else {
-    att = (*dp)->AttachRouter({.interface = *dev, .mode = m, .steer_cpus = {}});
+    return dp.AttachContainer({.interface = a.dev, .sir = *a.sir, .mac = *a.mac, .mode = m});
   }
+  if (a.role == kUplink) {
+    return dp.AttachUplink(
+        {.interface = a.dev, .mode = m, .steer_cpus = a.steer.value_or(std::vector<int>{})});
+  }
+  return dp.AttachRouter({.interface = a.dev, .mode = m, .steer_cpus = {}});
+}
+
+void PrintAttachment(Context& ctx, const ila::Attachment& att) {
+  if (ctx.options.json) {
+    JsonWriter j = ctx.Json();
+    AttachmentJson(j, att);
+    ctx.out += j.Finish();
+    return;
+  }
+  Append(&ctx.out, AttachmentLine(att), "\n");
+  if (!att.mode_reason.empty()) Append(&ctx.out, "  mode: ", OneLine(att.mode_reason), "\n");
+  if (!att.multiprog && !att.libxdp_note.empty()) {
+    Append(&ctx.out, "  libxdp: ", OneLine(att.libxdp_note), "\n");
+  }
+}
+
+}  // namespace
+
+absl::Status CmdAttach(Context& ctx, Args& args) {
+  args.set_command("attach",
+                   "attach {container DEV sir SIR mac MAC | uplink DEV [steer CPU[,CPU...]] | "
+                   "router DEV} [mode MODE]");
+  auto words = ParseAttach(args);
+  if (!words.ok()) return words.status();
+  auto dp = ctx.Open();
+  if (!dp.ok()) return dp.status();
+  auto att = Attach(**dp, *words);
   if (!att.ok()) {
     return absl::Status(att.status().code(), Cat("attach: ", att.status().message()));
   }
-  if (ctx.options.json) {
-    JsonWriter j = ctx.Json();
-    AttachmentJson(j, *att);
-    ctx.out += j.Finish();
-    return absl::OkStatus();
-  }
-  Append(&ctx.out, AttachmentLine(*att), "\n");
-  if (!att->mode_reason.empty()) Append(&ctx.out, "  mode: ", OneLine(att->mode_reason), "\n");
-  if (!att->multiprog && !att->libxdp_note.empty()) {
-    Append(&ctx.out, "  libxdp: ", OneLine(att->libxdp_note), "\n");
-  }
+  PrintAttachment(ctx, *att);
   return absl::OkStatus();
 }
 
