@@ -119,15 +119,8 @@ std::vector<std::string> CaptureLines(const std::string& output) {
   return lines;
 }
 
-int Run(const ila::ChecksumMode mode, uint64_t bytes) {
-  std::printf(
-      "libila two-host demo: an encapsulation-free IPv6 overlay (ILA) in network namespaces.\n"
-      "Containers keep one SIR address wherever they run; XDP on each host rewrites the\n"
-      "destination's upper 64 bits to the locator of the host that holds it, and back.\n"
-      "Checksum mode: %s. Everything created here is removed at the end (also on Ctrl-C).\n",
-      S(ila::ToString(mode)).c_str());
-
-  // ------------------------------------------------------------------------------------------
+// Step 1 of the demo.
+std::unique_ptr<Topology> BuildAndShow(ila::ChecksumMode mode) {
   Step(1, "build the underlay, the ILA router, two hosts and four containers");
   ila::demo::TopologyOptions options;
   options.tag = "ilademo";
@@ -141,7 +134,8 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   for (int i = 0; i < Topology::kHosts; ++i) {
     Topology::Host& h = topo->host(i);
     Say(h.name + ": namespace " + h.ns->name() + ", uplink " + h.address.ToString() + ", locator " +
-        h.locator.ToString() + "::/64, uplink XDP " + S(ila::ToString(h.uplink_attachment.mode)));
+        h.locator.ToString() + "::/64, uplink program at " +
+        S(ila::ToString(h.uplink_attachment.mode)));
   }
   Say("ilr:   namespace " + topo->ila_router().ns->name() + ", " +
       topo->ila_router().address.ToString() + ", router program at " +
@@ -153,10 +147,14 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
         (c->attachment.peer_napi_attached ? ", peer given a pass-through XDP program" : "") + ")");
   }
 
-  // ------------------------------------------------------------------------------------------
+  return topo;
+}
+
+// Step 2 of the demo.
+void ShowMappings(Topology& topo, ila::ChecksumMode mode) {
   Step(2, "the mapping table (identical on both hosts and the ILA router)");
   std::vector<ila::Mapping> mappings;
-  Check(topo->OnRouter([&](ila::Dataplane& dp) -> absl::Status {
+  Check(topo.OnRouter([&](ila::Dataplane& dp) -> absl::Status {
     auto list = dp.mappings().List();
     if (!list.ok()) return list.status();
     mappings = *list;
@@ -177,16 +175,18 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   } else if (mode == ila::ChecksumMode::kAdjustTransport) {
     Say("(adj-transport keeps the identifier and adjusts each TCP/UDP/ICMPv6 checksum instead.)");
   }
+}
 
-  // ------------------------------------------------------------------------------------------
+// Step 3 of the demo.
+void PingAcross(Topology& topo) {
   Step(3, "ping between containers: across hosts (translated) and on one host (veth to veth)");
-  auto h1_before = Check(topo->HostStats(0), "stats");
-  auto h2_before = Check(topo->HostStats(1), "stats");
-  Ping(*topo, "c1a", "c2a");
-  Ping(*topo, "c2b", "c1a");
-  Ping(*topo, "c1a", "c1b");
-  auto h1_delta = Check(topo->HostStats(0), "stats").Since(h1_before);
-  auto h2_delta = Check(topo->HostStats(1), "stats").Since(h2_before);
+  auto h1_before = Check(topo.HostStats(0), "stats");
+  auto h2_before = Check(topo.HostStats(1), "stats");
+  Ping(topo, "c1a", "c2a");
+  Ping(topo, "c2b", "c1a");
+  Ping(topo, "c1a", "c1b");
+  auto h1_delta = Check(topo.HostStats(0), "stats").Since(h1_before);
+  auto h2_delta = Check(topo.HostStats(1), "stats").Since(h2_before);
   const std::vector<ila::CounterName> moved = {"tx_remote", "rx_delivered", "tx_local",
                                                "pass_no_neighbour"};
   Say("host1 counters moved: " + Counters(h1_delta, moved));
@@ -197,12 +197,14 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   Expect(h1_delta.Packets("tx_remote") > 0 && h1_delta.Packets("rx_delivered") > 0 &&
              h1_delta.Packets("tx_local") > 0,
          "host1's counters did not move as expected");
+}
 
-  // ------------------------------------------------------------------------------------------
+// Step 4 of the demo.
+void CaptureBoth(Topology& topo) {
   Step(4, "what the wire carries vs. what containers see (ping c1a -> c2a, captured twice)");
   const char* filter = "icmp6 and (ip6[40] == 128 or ip6[40] == 129)";  // echo request/reply
-  Topology::Container* c2a = topo->container("c2a");
-  auto wire = Check(BackgroundProcess::Start({"ip", "netns", "exec", topo->r1().name(), "tcpdump",
+  Topology::Container* c2a = topo.container("c2a");
+  auto wire = Check(BackgroundProcess::Start({"ip", "netns", "exec", topo.r1().name(), "tcpdump",
                                               "-l", "-n", "-t", "-i", "to-r2", "-c", "4", filter}),
                     "starting tcpdump on r1");
   auto inside =
@@ -212,7 +214,7 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   Expect(wire->WaitForOutput("listening on", Duration(5000)) &&
              inside->WaitForOutput("listening on", Duration(5000)),
          "tcpdump did not start");
-  Ping(*topo, "c1a", "c2a", 2);
+  Ping(topo, "c1a", "c2a", 2);
   auto wire_out = wire->Finish(Duration(3000));
   auto inside_out = inside->Finish(Duration(3000));
   Say("on the underlay link r1 -> r2 (tcpdump -i to-r2 in r1): locators, no SIR destination");
@@ -238,15 +240,17 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
          "the container capture did not show SIR addresses only");
   Say("=> the source stays SIR (ILA translates only the destination); the destination carries the");
   Say("   locator on the wire and is the SIR address again inside the container.");
+}
 
-  // ------------------------------------------------------------------------------------------
+// Step 5 of the demo.
+void TcpStreams(Topology& topo, uint64_t bytes) {
   Step(5, "TCP: " + std::to_string(bytes >> 20) +
               " MiB of a pseudo-random stream, verified byte for byte by the receiver");
   uint16_t port = 5201;
   for (auto [from, to] :
        {std::pair{"c1a", "c2a"}, std::pair{"c2b", "c1b"}, std::pair{"c1a", "c1b"}}) {
-    Topology::Container* src = topo->container(from);
-    Topology::Container* dst = topo->container(to);
+    Topology::Container* src = topo.container(from);
+    Topology::Container* dst = topo.container(to);
     ila::demo::TcpTransferOptions t;
     t.sender = src->ns.get();
     t.receiver = dst->ns.get();
@@ -267,25 +271,27 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
     Say(line);
     Expect(r.content_ok, std::string("TCP ") + from + " -> " + to + " arrived corrupted");
   }
+}
 
-  // ------------------------------------------------------------------------------------------
+// Step 6 of the demo.
+void MissThroughRouter(Topology& topo) {
   Step(6, "a miss: host1 forgets c2b's mapping; its traffic goes untranslated to the ILA router");
-  const ila::SirAddress c2b_sir = topo->container("c2b")->sir;
+  const ila::SirAddress c2b_sir = topo.container("c2b")->sir;
   ila::Mapping c2b_mapping;
-  Check(topo->OnHost(0,
-                     [&](ila::Dataplane& dp) -> absl::Status {
-                       auto m = dp.mappings().Get(c2b_sir);
-                       if (!m.ok()) return m.status();
-                       c2b_mapping = *m;
-                       return dp.mappings().Remove(c2b_sir);
-                     }),
+  Check(topo.OnHost(0,
+                    [&](ila::Dataplane& dp) -> absl::Status {
+                      auto m = dp.mappings().Get(c2b_sir);
+                      if (!m.ok()) return m.status();
+                      c2b_mapping = *m;
+                      return dp.mappings().Remove(c2b_sir);
+                    }),
         "removing c2b's mapping on host1");
   Say("host1: mappings().Remove(" + c2b_sir.ToString() + ")");
-  h1_before = Check(topo->HostStats(0), "stats");
-  auto router_before = Check(topo->RouterStats(), "stats");
-  Ping(*topo, "c1a", "c2b");
-  h1_delta = Check(topo->HostStats(0), "stats").Since(h1_before);
-  auto router_delta = Check(topo->RouterStats(), "stats").Since(router_before);
+  auto h1_before = Check(topo.HostStats(0), "stats");
+  auto router_before = Check(topo.RouterStats(), "stats");
+  Ping(topo, "c1a", "c2b");
+  auto h1_delta = Check(topo.HostStats(0), "stats").Since(h1_before);
+  auto router_delta = Check(topo.RouterStats(), "stats").Since(router_before);
   Say("host1 counters moved:  " + Counters(h1_delta, {"pass_miss", "tx_remote"}));
   Say("router counters moved: " +
       Counters(router_delta, {"router_forwarded", "pass_no_neighbour"}));
@@ -294,43 +300,68 @@ int Run(const ila::ChecksumMode mode, uint64_t bytes) {
   Say("   to the ILA router, whose full table translated them to host2's locator.");
   Expect(h1_delta.Packets("pass_miss") > 0 && router_delta.Packets("router_forwarded") > 0,
          "the miss did not go through the ILA router");
-  Check(topo->OnHost(0, [&](ila::Dataplane& dp) { return dp.mappings().Upsert(c2b_mapping); }),
+  Check(topo.OnHost(0, [&](ila::Dataplane& dp) { return dp.mappings().Upsert(c2b_mapping); }),
         "restoring c2b's mapping on host1");
   Say("host1: mappings().Upsert(" + c2b_sir.ToString() + " -> " + c2b_mapping.locator.ToString() +
       ") again");
+}
 
-  // ------------------------------------------------------------------------------------------
+// Step 7 of the demo.
+void ShowCounters(Topology& topo) {
   Step(7, "per-reason counters (Stats::ToText(), summed over CPUs)");
   for (int i = 0; i < Topology::kHosts; ++i) {
-    Say(topo->host(i).name + ":");
-    Indented(Check(topo->HostStats(i), "stats").ToText());
+    Say(topo.host(i).name + ":");
+    Indented(Check(topo.HostStats(i), "stats").ToText());
   }
   Say("ILA router:");
-  Indented(Check(topo->RouterStats(), "stats").ToText());
+  Indented(Check(topo.RouterStats(), "stats").ToText());
+}
 
-  // ------------------------------------------------------------------------------------------
+// Step 8 of the demo.
+void MoveContainer(Topology& topo) {
   Step(8, "move container c1b from host1 to host2 (same SIR address, new namespace and veth)");
-  Check(topo->MoveContainer("c1b", 1, ila::demo::MoveMode::kNewNamespace), "moving c1b");
-  h1_before = Check(topo->HostStats(0), "stats");
-  h2_before = Check(topo->HostStats(1), "stats");
-  Ping(*topo, "c1a", "c1b");  // was local to host1, now across hosts
-  Ping(*topo, "c2a", "c1b");  // was across hosts, now local to host2
-  h1_delta = Check(topo->HostStats(0), "stats").Since(h1_before);
-  h2_delta = Check(topo->HostStats(1), "stats").Since(h2_before);
+  Check(topo.MoveContainer("c1b", 1, ila::demo::MoveMode::kNewNamespace), "moving c1b");
+  auto h1_before = Check(topo.HostStats(0), "stats");
+  auto h2_before = Check(topo.HostStats(1), "stats");
+  Ping(topo, "c1a", "c1b");  // was local to host1, now across hosts
+  Ping(topo, "c2a", "c1b");  // was across hosts, now local to host2
+  auto h1_delta = Check(topo.HostStats(0), "stats").Since(h1_before);
+  auto h2_delta = Check(topo.HostStats(1), "stats").Since(h2_before);
   Say("host1 counters moved: " + Counters(h1_delta, {"tx_remote", "rx_delivered", "tx_local"}));
   Say("host2 counters moved: " + Counters(h2_delta, {"tx_remote", "rx_delivered", "tx_local"}));
   Say("=> c1a -> c1b is now translated to host2's locator; c2a -> c1b goes veth to veth on host2.");
   Expect(h1_delta.Packets("tx_local") == 0 && h1_delta.Packets("tx_remote") > 0 &&
              h2_delta.Packets("tx_local") > 0,
          "traffic did not follow the moved container");
+}
 
-  // ------------------------------------------------------------------------------------------
+// Step 9 of the demo.
+void TearDown(Topology& topo) {
   Step(9, "tear down: detach and unload every data plane, delete every namespace");
-  std::vector<std::string> names = topo->namespace_names();
-  std::string prefix = topo->name_prefix();
-  Check(topo->Teardown(), "teardown");
+  std::vector<std::string> names = topo.namespace_names();
+  std::string prefix = topo.name_prefix();
+  Check(topo.Teardown(), "teardown");
   Say("removed " + std::to_string(names.size()) + " namespaces (and with them every veth)");
   Expect(ila::demo::NamespacesWithPrefix(prefix).empty(), "namespaces left behind");
+}
+
+int Run(const ila::ChecksumMode mode, uint64_t bytes) {
+  std::printf(
+      "libila two-host demo: an encapsulation-free IPv6 overlay (ILA) in network namespaces.\n"
+      "Containers keep one SIR address wherever they run; XDP on each host rewrites the\n"
+      "destination's upper 64 bits to the locator of the host that holds it, and back.\n"
+      "Checksum mode: %s. Everything created here is removed at the end (also on Ctrl-C).\n",
+      S(ila::ToString(mode)).c_str());
+
+  auto topo = BuildAndShow(mode);
+  ShowMappings(*topo, mode);
+  PingAcross(*topo);
+  CaptureBoth(*topo);
+  TcpStreams(*topo, bytes);
+  MissThroughRouter(*topo);
+  ShowCounters(*topo);
+  MoveContainer(*topo);
+  TearDown(*topo);
   return 0;
 }
 
