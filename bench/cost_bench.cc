@@ -172,6 +172,17 @@ void RegisterChecks() {
   })->Iterations(1);
 }
 
+// The scale world of `size` mappings, or nullptr with the benchmark stopped or failed.
+ScaleWorld* ScaleWorldFor(benchmark::State& s, size_t size) {
+  if (StopNow(s)) return nullptr;
+  auto w = GetScaleWorld(size);
+  if (!w.ok()) {
+    Fail(s, w.status());
+    return nullptr;
+  }
+  return *w;
+}
+
 void RegisterScale(size_t size) {
   for (bool uniform : {false, true}) {
     for (std::string prog : {"ila", "plain_hash", "slots", "empty"}) {
@@ -185,10 +196,9 @@ void RegisterScale(size_t size) {
       benchmark::RegisterBenchmark(
           (base + "/call").c_str(),
           [=](benchmark::State& s) {
-            if (StopNow(s)) return;
-            auto w = GetScaleWorld(size);
-            if (!w.ok()) return Fail(s, w.status());
-            ScaleWorld& sw = **w;
+            ScaleWorld* w = ScaleWorldFor(s, size);
+            if (!w) return;
+            ScaleWorld& sw = *w;
             Bytes frame = UdpFromC1(*sw.host, sw.hot.address());
             static const std::vector<Ipv6Address> none;
             TimeCalls(s, base + "/call", fd_of(sw), frame, sw.host->c1h(),
@@ -209,10 +219,9 @@ void RegisterScale(size_t size) {
       benchmark::RegisterBenchmark(
           (base + "/refresh").c_str(),
           [=](benchmark::State& s) {
-            if (StopNow(s)) return;
-            auto w = GetScaleWorld(size);
-            if (!w.ok()) return Fail(s, w.status());
-            ScaleWorld& sw = **w;
+            ScaleWorld* w = ScaleWorldFor(s, size);
+            if (!w) return;
+            ScaleWorld& sw = *w;
             Bytes frame = UdpFromC1(*sw.host, sw.hot.address());
             TimeRefresh(s, base + "/refresh", sw.skel, fd_of(sw), frame, sw.host->c1h(),
                         uniform ? static_cast<uint32_t>(sw.uniform.size()) : 0);

@@ -20,7 +20,6 @@ using internal::DataplaneState;
 using internal::Decode;
 using internal::DeleteAll;
 using internal::ForwardEntries;
-using internal::FromAbi;
 using internal::IlaIndex;
 using internal::kDumpFactor;
 using internal::kDumpMinBatch;

@@ -12,14 +12,8 @@
 
 namespace ila {
 
-using internal::Av;
 using internal::DataplaneState;
-using internal::Decode;
 using internal::FromAbi;
-using internal::IsAdjustTransport;
-using internal::RequireSirPrefix;
-using internal::SameAddr;
-using internal::ToAbi;
 
 // ---------------------------------------------------------------------------------------------
 // SIR prefixes
