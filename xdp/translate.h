@@ -1,11 +1,14 @@
-// SIR<->ILA rewriting of a parsed packet's destination, with its checksum consequences.
+// SIR<->ILA rewriting of a parsed packet's destination, with its checksum consequences: in place
+// at XDP, through the skb helpers at tc.
 #ifndef ILA_XDP_TRANSLATE_H_
 #define ILA_XDP_TRANSLATE_H_
 
 #include <linux/in.h>
+#include <stddef.h>
 
 #include "abi.h"
 #include "csum.h"
+#include "ctx.h"
 #include "parse.h"
 #include "stats.h"
 
@@ -22,16 +25,6 @@ static __always_inline __u32 transport_min_len(__u8 proto) {
     case IPPROTO_ICMPV6: return 8;
     default: return 0;
   }
-}
-
-// Whether the packet is whole enough to translate: the payload length lies within the frame.
-// Returns the drop reason, or ILA_STAT__COUNT when the packet is fine. A transport header shorter
-// than its fixed size is no reason to refuse: the address is translated and the transport left
-// alone, as Linux does (kernel vector 30; RewriteOutcome::kTransportNotAdjustable).
-static __always_inline __u32 check_translatable(const struct packet *pkt) {
-  __u32 payload = bpf_ntohs(pkt->ip6->payload_len);
-  if ((void *)(pkt->ip6 + 1) + payload > pkt->data_end) return ILA_STAT_DROP_BAD_LENGTH;
-  return ILA_STAT__COUNT;
 }
 
 // The checksum field of the TCP/UDP/ICMPv6 header right after the IPv6 header, or NULL (also when
@@ -56,34 +49,70 @@ static __always_inline __u16 *transport_csum_field(const struct packet *pkt, __u
   }
 }
 
-// adj-transport: folds `delta_be` into the transport checksum. Counts (but otherwise ignores) a
-// packet whose transport header does not directly follow the IPv6 header: its address is still
-// translated, as Linux does, and the receiver's reverse translation makes the checksum valid again.
-static __always_inline void adjust_transport(struct xdp_md *ctx, const struct packet *pkt,
-                                             __u16 delta_be) {
+// adj-transport at XDP: folds `delta_be` into the transport checksum in place. Counts (but
+// otherwise ignores) a packet whose transport header does not directly follow the IPv6 header: its
+// address is still translated, as Linux does, and the receiver's reverse translation makes the
+// checksum valid again.
+static __always_inline void adjust_transport_in_place(const struct ila_ctx *c, __u16 delta_be) {
   __u8 proto;
-  __u16 *field = transport_csum_field(pkt, &proto);
+  __u16 *field = transport_csum_field(&c->pkt, &proto);
   if (!field) {
-    note(ctx, ILA_STAT_TRANSPORT_NOT_ADJUSTED);
+    note(c, ILA_STAT_TRANSPORT_NOT_ADJUSTED);
     return;
   }
   *field = proto == IPPROTO_UDP ? udp_csum_field_update(*field, delta_be)
                                 : csum_field_update(*field, delta_be);
 }
 
-// SIR -> ILA with a mapping: the ILA destination was precomputed by the control plane. Copied as
-// two words (a mapping is 8-aligned in its slot, its stack copy and ila_mappings). Returns the
-// locator written, for the next-hop lookup (read back from the packet it would wait for the
-// stores).
-static __always_inline __u64 write_ila_destination(struct xdp_md *ctx, struct packet *pkt,
-                                                   const struct ila_mapping_value *m) {
+// Offset of the transport checksum that adj-transport adjusts at tc, and the flags for
+// bpf_l4_csum_replace; 0 when there is none to adjust (as transport_csum_field decides for XDP).
+static __always_inline __u32 skb_transport_csum(__u8 proto, __u16 payload_len, __u64 *flags) {
+  if (payload_len < transport_min_len(proto)) return 0;
+  *flags = BPF_F_PSEUDO_HDR | sizeof(__u16);
+  switch (proto) {
+    case IPPROTO_TCP: return CTX_L4_OFF + 16;
+    case IPPROTO_UDP:
+      *flags |= BPF_F_MARK_MANGLED_0;  // 0 means "no checksum" and stays 0
+      return CTX_L4_OFF + 6;
+    case IPPROTO_ICMPV6: return CTX_L4_OFF + 2;
+    default: return 0;
+  }
+}
+
+// Writes c->kept->dst as the destination of a tc skb, and for adj-transport folds `delta_be` into
+// the transport checksum with the helper, which keeps the skb's checksum state right (a
+// CHECKSUM_PARTIAL packet carries only the pseudo-header sum, which must move the other way).
+// Returns CTX_GO_ON, or the verdict to stop with.
+static __always_inline int store_destination(const struct ila_ctx *c, __u8 csum_mode,
+                                             __u16 delta_be) {
+  struct __sk_buff *skb = ctx_skb(c);
+  const struct tc_kept *k = c->kept;
+  __u64 csum_flags = 0;
+  const __u32 csum_off = is_adjust_transport(csum_mode)
+                             ? skb_transport_csum(k->proto, k->payload_len, &csum_flags)
+                             : 0;
+  if (bpf_skb_store_bytes(skb, CTX_IP6_OFF + offsetof(struct ipv6hdr, daddr), k->dst, 16,
+                          BPF_F_RECOMPUTE_CSUM))
+    return drop(c, ILA_STAT_DROP_TRUNCATED);
+  if (is_adjust_transport(csum_mode)) {
+    if (!csum_off || bpf_l4_csum_replace(skb, csum_off, 0, delta_be, csum_flags))
+      note(c, ILA_STAT_TRANSPORT_NOT_ADJUSTED);
+  }
+  return CTX_GO_ON;
+}
+
+// SIR -> ILA with a mapping: the ILA destination was precomputed by the control plane. At XDP
+// copied as two words (a mapping is 8-aligned in its slot, its stack copy and ila_mappings).
+// Returns CTX_GO_ON, or the verdict to stop with.
+static __always_inline int write_ila_destination(struct ila_ctx *c,
+                                                 const struct ila_mapping_value *m) {
   const __u64 *ila = (const __u64 *)m->ila.bytes;
-  const __u64 locator = ila[0];
-  __u64 *daddr = (__u64 *)&pkt->ip6->daddr;
-  daddr[0] = locator;
+  __u64 *daddr = ctx_is_tc(c) ? c->kept->dst : (__u64 *)&c->pkt.ip6->daddr;
+  daddr[0] = ila[0];
   daddr[1] = ila[1];
-  if (is_adjust_transport(m->csum_mode)) adjust_transport(ctx, pkt, m->transport_delta_be);
-  return locator;
+  if (ctx_is_tc(c)) return store_destination(c, m->csum_mode, m->transport_delta_be);
+  if (is_adjust_transport(m->csum_mode)) adjust_transport_in_place(c, m->transport_delta_be);
+  return CTX_GO_ON;
 }
 
 // Restores an identifier's low 16 bits from a checksum-neutral ILA address: `id` is the address's
@@ -118,11 +147,18 @@ static __always_inline void restore_sir_address(__u64 *dst, const struct ila_loc
   dst[1] = id;
 }
 
-// ILA -> SIR for a destination whose locator is this host's.
-static __always_inline void write_sir_destination(struct xdp_md *ctx, struct packet *pkt,
-                                                  const struct ila_locator_value *loc) {
-  restore_sir_address((__u64 *)&pkt->ip6->daddr, loc);
-  if (is_adjust_transport(loc->csum_mode)) adjust_transport(ctx, pkt, loc->transport_delta_be);
+// ILA -> SIR for a destination whose locator is this host's. *sir is the restored address: in the
+// packet at XDP (written as words, so that the slot lookup that reads them next gets them from the
+// store buffer), its copy at tc. Returns CTX_GO_ON, or the verdict to stop with.
+static __always_inline int write_sir_destination(struct ila_ctx *c,
+                                                 const struct ila_locator_value *loc,
+                                                 const struct ila_addr **sir) {
+  __u64 *daddr = ctx_is_tc(c) ? c->kept->dst : (__u64 *)&c->pkt.ip6->daddr;
+  restore_sir_address(daddr, loc);
+  *sir = (const struct ila_addr *)daddr;
+  if (ctx_is_tc(c)) return store_destination(c, loc->csum_mode, loc->transport_delta_be);
+  if (is_adjust_transport(loc->csum_mode)) adjust_transport_in_place(c, loc->transport_delta_be);
+  return CTX_GO_ON;
 }
 
 #endif  // ILA_XDP_TRANSLATE_H_

@@ -1,8 +1,9 @@
-// The container program at tc (AttachMode::kTc) against the XDP one: for every path the two make
-// the same decision, write the same bytes and move the same counters. (The uplink program at tc is
-// held to the XDP one by every from_uplink case of the packet tests: see Run in host_test.h. What
-// tc adds — GSO packets, checksum offload, delivery with bpf_redirect_peer — is exercised by real
-// TCP in tests/e2e/transfer_test.cc.)
+// The container program at tc (AttachMode::kTc) against the XDP one, with the next-hop cache in the
+// same state for both: for every path the two make the same decision, write the same bytes and
+// move the same counters. (Beyond these, every from_container and from_uplink case of the packet
+// tests runs through both hooks: see Run in host_test.h. What tc adds — GSO packets, checksum
+// offload, delivery with bpf_redirect_peer — is exercised by real TCP in
+// tests/e2e/transfer_test.cc.)
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <net/if.h>

@@ -72,9 +72,10 @@ inline int TcVerdictFor(int xdp_verdict) {
 // so a run is repeated until its delta holds at most one outcome (a program that counted two
 // outcomes for one frame would do so every time and still fail RequireOnly).
 //
-// An uplink frame is then also run through the tc flavour of from_uplink (AttachMode::kTc), which
-// must give the same verdict, the same bytes and the same counters: every from_uplink case of the
-// packet tests holds for both.
+// A container's or an uplink's frame is then also run through the tc flavour of the program
+// (AttachMode::kTc), which must give the same verdict, the same bytes and the same counters: every
+// from_container and from_uplink case of the packet tests holds for both hooks (the router has no
+// tc flavour).
 // The tc flavour's run `tc` of a frame is the XDP program's run `xdp` of it: the same verdict, the
 // same bytes, the same outcome and translation counters.
 inline void CheckTcSameAsXdp(const XdpRun& xdp, const XdpRun& tc) {
@@ -102,8 +103,8 @@ inline XdpRun Run(HostFixture& host, Role role, const Bytes& frame, int ingress)
   // BPF_PROG_TEST_RUN refuses an skb shorter than an Ethernet header, or than an IPv6 header when
   // its EtherType says IPv6, so those frames are held to XDP alone.
   const bool ipv6 = frame.size() >= 14 && frame[12] == 0x86 && frame[13] == 0xdd;
-  if (role == Role::kUplink && frame.size() >= (ipv6 ? 54u : 14u)) {
-    const int tc_fd = host.dp().program_fd(Role::kUplink, AttachMode::kTc);
+  if (role != Role::kRouter && frame.size() >= (ipv6 ? 54u : 14u)) {
+    const int tc_fd = host.dp().program_fd(role, AttachMode::kTc);
     CheckTcSameAsXdp(r, RunQuiet([&] { return host.RunTc(tc_fd, frame, ingress); }));
   }
   return r;

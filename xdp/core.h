@@ -1,0 +1,172 @@
+// The decisions of the data plane, written once for XDP and tc (ctx.h): parse, look up, check,
+// rewrite, verdict. The entry points in ila.bpf.c only make the context.
+//   from_container  a container's egress, on its host-side veth
+//   from_uplink     arrivals from the underlay whose locator is this host's (uplink_locator, then
+//                   uplink_translate: ila_uplink_steer runs the first half on the receiving CPU)
+//   router          the ILA router's translation of SIR destinations
+#ifndef ILA_XDP_CORE_H_
+#define ILA_XDP_CORE_H_
+
+#include "abi.h"
+#include "ctx.h"
+#include "forward.h"
+#include "icmp.h"
+#include "locators.h"
+#include "mappings.h"
+#include "maps.h"
+#include "miss.h"
+#include "parse.h"
+#include "stats.h"
+#include "translate.h"
+
+// Load-time option, set by the library before loading (never #ifdef flavours).
+const volatile __u8 cfg_moved_policy = ILA_MOVED_FORWARD;
+
+static __always_inline int parse_failure(const struct ila_ctx *c, enum parse_result r) {
+  switch (r) {
+    case PARSE_NOT_IPV6: return pass(c, ILA_STAT_PASS_NOT_IPV6);
+    case PARSE_BAD_VERSION: return drop(c, ILA_STAT_DROP_BAD_VERSION);
+    default: return drop(c, ILA_STAT_DROP_TRUNCATED);
+  }
+}
+
+static __always_inline int is_link_scoped(const struct in6_addr *a) {
+  __u8 b0 = a->in6_u.u6_addr8[0];
+  __u8 b1 = a->in6_u.u6_addr8[1];
+  return b0 == 0xff || (b0 == 0xfe && (b1 & 0xc0) == 0x80);
+}
+
+// The checks before a packet is rewritten: whole (the payload length lies within the packet,
+// which at tc may go on past the linear part), and with hop limit left to forward. Returns
+// CTX_GO_ON, having kept what the rewrites need (ctx_keep), or the verdict to stop with. A
+// transport header shorter than its fixed size is no reason to refuse: the address is translated
+// and the transport left alone, as Linux does (kernel vector 30).
+static __always_inline int ready_to_rewrite(struct ila_ctx *c) {
+  const struct ipv6hdr *ip6 = c->pkt.ip6;
+  if (CTX_L4_OFF + bpf_ntohs(ip6->payload_len) > ctx_len(c))
+    return drop(c, ILA_STAT_DROP_BAD_LENGTH);
+  if (ip6->hop_limit <= 1) return pass(c, ILA_STAT_PASS_HOP_LIMIT);
+  ctx_keep(c);
+  return CTX_GO_ON;
+}
+
+// A SIR destination with no mapping: what the miss policy says, if the destination is SIR at all.
+static __always_inline int handle_miss(const struct ila_ctx *c) {
+  __u32 observed;
+  const __u32 outcome = host_miss(ctx_ingress_ifindex(c), &c->pkt.ip6->daddr, &observed);
+  if (observed != ILA_STAT__COUNT) note(c, observed);
+  return outcome == ILA_STAT_DROP_MISS ? drop(c, outcome) : pass(c, outcome);
+}
+
+// SIR -> ILA with mapping `m`, then on to the locator's next hop. The caller has called
+// ready_to_rewrite.
+static __always_inline int translate_and_forward(struct ila_ctx *c,
+                                                 const struct ila_mapping_value *m, __u32 stat) {
+  const __u64 locator = *(const __u64 *)m->ila.bytes;
+  int stop = write_ila_destination(c, m);
+  if (stop != CTX_GO_ON) return stop;
+  return forward_translated(c, locator, stat);
+}
+
+static __always_inline int from_container(struct ila_ctx *c) {
+  enum parse_result r = ctx_parse(c);
+  if (r != PARSE_OK) return parse_failure(c, r);
+  const struct ipv6hdr *ip6 = c->pkt.ip6;
+  if (is_link_scoped(&ip6->daddr) || is_link_scoped(&ip6->saddr))
+    return pass(c, ILA_STAT_PASS_LINK_LOCAL);
+
+  // The destination's slot first: in a large table it is the likely cache miss, and the source
+  // check (whose slot the container's own traffic keeps cached) runs while it is fetched.
+  const struct ila_addr *dst = (const struct ila_addr *)&ip6->daddr;
+  struct sir_entry e;
+  const __u8 flags = find_slot(dst, &e);
+  const __u32 spoofed = source_check(ctx_ingress_ifindex(c), (const struct ila_addr *)&ip6->saddr);
+  if (spoofed != ILA_STAT__COUNT) return drop(c, spoofed);
+
+  if (flags & ILA_SLOT_F_ENDPOINT) {
+    int stop = ready_to_rewrite(c);
+    if (stop != CTX_GO_ON) return stop;
+    return deliver_local(c, &e.endpoint, ILA_STAT_TX_LOCAL);
+  }
+
+  const struct ila_mapping_value *m = mapping_of(dst, &e, flags);
+  if (!m) return handle_miss(c);
+  int stop = ready_to_rewrite(c);
+  if (stop != CTX_GO_ON) return stop;
+  return translate_and_forward(c, m, ILA_STAT_TX_REMOTE);
+}
+
+// An ICMPv6 error quoting a packet translated on its way out: the quote goes back to what the
+// sender sent. At tc errors are small and never offloaded: the quote is made linear and
+// translated in place. Returns CTX_GO_ON, or the verdict to stop with.
+static __always_inline int translate_quote(struct ila_ctx *c) {
+  if (ctx_is_tc(c)) {
+    if (c->kept->proto != IPPROTO_ICMPV6) return CTX_GO_ON;
+    if (ctx_parse_upto(c, CTX_L4_OFF + sizeof(struct quoted_packet) + 20) != PARSE_OK)
+      return drop(c, ILA_STAT_DROP_TRUNCATED);
+  }
+  const __u32 quoted = translate_quoted_destination(&c->pkt);
+  if (quoted != ILA_STAT__COUNT) note(c, quoted);
+  return CTX_GO_ON;
+}
+
+// from_uplink after the locator check, for a packet whose locator is this host's.
+static __always_inline int uplink_translate(struct ila_ctx *c,
+                                            const struct ila_locator_value *loc) {
+  int stop = ready_to_rewrite(c);
+  if (stop != CTX_GO_ON) return stop;
+  const struct ila_addr *sir;
+  stop = write_sir_destination(c, loc, &sir);
+  if (stop != CTX_GO_ON) return stop;
+  stop = translate_quote(c);
+  if (stop != CTX_GO_ON) return stop;
+
+  struct sir_entry e;
+  const __u8 flags = find_slot(sir, &e);
+  if (flags & ILA_SLOT_F_ENDPOINT) return deliver_local(c, &e.endpoint, ILA_STAT_RX_DELIVERED);
+
+  // The container is not here (any more).
+  if (cfg_moved_policy == ILA_MOVED_DROP) return drop(c, ILA_STAT_DROP_ENDPOINT_GONE);
+  const struct ila_mapping_value *m = mapping_of(sir, &e, flags);
+  if (!m) return drop(c, ILA_STAT_DROP_ENDPOINT_GONE);
+  return translate_and_forward(c, m, ILA_STAT_RX_REFORWARDED);
+}
+
+// Parses an uplink arrival and copies this host's locator entry for it into *loc. Returns
+// CTX_GO_ON, or the verdict to stop with.
+static __always_inline int uplink_locator(struct ila_ctx *c, struct ila_locator_value *loc) {
+  enum parse_result r = ctx_parse(c);
+  if (r != PARSE_OK) return parse_failure(c, r);
+  if (is_link_scoped(&c->pkt.ip6->daddr)) return pass(c, ILA_STAT_PASS_LINK_LOCAL);
+  if (!find_locator(*(const __u64 *)&c->pkt.ip6->daddr, loc))
+    return pass(c, ILA_STAT_PASS_NOT_LOCAL_LOCATOR);
+  return CTX_GO_ON;
+}
+
+static __always_inline int from_uplink(struct ila_ctx *c) {
+  struct ila_locator_value loc __attribute__((aligned(8)));
+  int stop = uplink_locator(c, &loc);
+  if (stop != CTX_GO_ON) return stop;
+  return uplink_translate(c, &loc);
+}
+
+static __always_inline int router(struct ila_ctx *c) {
+  enum parse_result r = ctx_parse(c);
+  if (r != PARSE_OK) return parse_failure(c, r);
+  const struct in6_addr *daddr = &c->pkt.ip6->daddr;
+  if (is_link_scoped(daddr)) return pass(c, ILA_STAT_PASS_LINK_LOCAL);
+
+  const struct ila_addr *dst = (const struct ila_addr *)daddr;
+  struct sir_entry e;
+  const __u8 flags = cfg_mappings_in_slots ? find_slot(dst, &e) : 0;
+  const struct ila_mapping_value *m = mapping_of(dst, &e, flags);
+  if (!m) {
+    if (!in_sir_prefix(daddr)) return pass(c, ILA_STAT_PASS_NOT_SIR);
+    return drop(c, ILA_STAT_DROP_ROUTER_MISS);
+  }
+  int stop = ready_to_rewrite(c);
+  if (stop != CTX_GO_ON) return stop;
+  return translate_and_forward(c, m, ILA_STAT_ROUTER_FORWARDED);
+}
+
+#endif  // ILA_XDP_CORE_H_
