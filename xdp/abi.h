@@ -19,7 +19,7 @@ namespace ila::abi {
 
 // Bumped whenever any layout below changes; pinned maps record it so that a newer library never
 // misreads an older instance's maps.
-#define ILA_ABI_VERSION 7
+#define ILA_ABI_VERSION 8
 
 // enum ChecksumMode in include/ila/types.h, as stored in maps.
 enum ila_csum_mode {
@@ -296,8 +296,27 @@ enum ila_stat {
   ILA_STAT_STEERED,                 // uplink: handed to another CPU through the cpumap
   ILA_STAT_NEXTHOP_LEARNED,         // a FIB answer was stored in ila_nexthop_cache
   ILA_STAT_NEXTHOP_HIT,             // forwarded with a stored FIB answer (no FIB walk)
+  // New counters go here, at the end: each takes a spare entry of ila_stats (ILA_STAT_CAPACITY).
+  ILA_STAT_DROP_VLAN_TAGGED,        // a container's frame with an 802.1Q/802.1ad tag
+  ILA_STAT_PASS_NOT_FOR_THIS_HOST,  // uplink/router: to another host's MAC (the kernel drops it)
   ILA_STAT__COUNT
 };
+
+// ila_stats has room for this many counters, so that a counter added later takes a spare entry
+// instead of changing the map's layout: an older build reading a newer instance ignores it, a newer
+// build reading an older instance reads 0 (docs/abi.md).
+#define ILA_STAT_CAPACITY 64
+ILA_STATIC_ASSERT(ILA_STAT__COUNT <= ILA_STAT_CAPACITY, "ila_stats is full: raise its capacity");
+
+// What the programs know of an interface they run on (ila_interfaces, by ifindex): its MAC, so
+// that XDP, which runs before the kernel looks at the destination MAC, translates only frames sent
+// to this host (the kernel's PACKET_HOST). Written before the program is attached, for uplinks and
+// routers.
+struct ila_interface_value {
+  __u8 mac[6];
+  __u8 pad[2];
+};
+ILA_STATIC_ASSERT(sizeof(struct ila_interface_value) == 8, "ila_interface_value");
 
 struct ila_stat_value {
   __u64 packets;

@@ -7,6 +7,8 @@
 #ifndef ILA_XDP_CORE_H_
 #define ILA_XDP_CORE_H_
 
+#include <linux/if_packet.h>
+
 #include "abi.h"
 #include "ctx.h"
 #include "forward.h"
@@ -22,9 +24,12 @@
 // Load-time option, set by the library before loading (never #ifdef flavours).
 const volatile __u8 cfg_moved_policy = ILA_MOVED_FORWARD;
 
+// A frame that is not plain IPv6: the kernel's if it is another protocol (or, on an uplink or a
+// router, VLAN-tagged: the kernel's VLAN devices own those), dropped if it is broken.
 static __always_inline int parse_failure(const struct ila_ctx *c, enum parse_result r) {
   switch (r) {
-    case PARSE_NOT_IPV6: return pass(c, ILA_STAT_PASS_NOT_IPV6);
+    case PARSE_NOT_IPV6:
+    case PARSE_VLAN_TAGGED: return pass(c, ILA_STAT_PASS_NOT_IPV6);
     case PARSE_BAD_VERSION: return drop(c, ILA_STAT_DROP_BAD_VERSION);
     default: return drop(c, ILA_STAT_DROP_TRUNCATED);
   }
@@ -68,8 +73,26 @@ static __always_inline int translate_and_forward(struct ila_ctx *c,
   return forward_translated(c, locator, stat);
 }
 
+// Whether the frame was sent to this host: to the MAC of the interface it arrived on (the
+// kernel's PACKET_HOST). The kernel neither delivers nor forwards anything else, and a promiscuous
+// uplink or a bridge port sees frames for other hosts. tc runs after the kernel decided; XDP runs
+// before, and compares with the MAC recorded for the interface at attach (none recorded: not
+// ours to translate).
+static __always_inline int sent_to_this_host(const struct ila_ctx *c) {
+  if (ctx_is_tc(c)) return ctx_skb(c)->pkt_type == PACKET_HOST;
+  __u32 ifindex = ctx_ingress_ifindex(c);
+  const struct ila_interface_value *i = bpf_map_lookup_elem(&ila_interfaces, &ifindex);
+  if (!i) return 0;
+  const __u8 *d = c->pkt.eth->h_dest;
+  return *(const __u32 *)d == *(const __u32 *)i->mac &&
+         *(const __u16 *)(d + 4) == *(const __u16 *)(i->mac + 4);
+}
+
 static __always_inline int from_container(struct ila_ctx *c) {
   enum parse_result r = ctx_parse(c);
+  // A container has no business tagging frames: the kernel would take the tag off and route what
+  // is inside past every check here (priority-tagged VID 0 frames included).
+  if (r == PARSE_VLAN_TAGGED || ctx_vlan_tag_taken(c)) return drop(c, ILA_STAT_DROP_VLAN_TAGGED);
   if (r != PARSE_OK) return parse_failure(c, r);
   const struct ipv6hdr *ip6 = c->pkt.ip6;
   if (is_link_scoped(&ip6->daddr) || is_link_scoped(&ip6->saddr))
@@ -138,6 +161,7 @@ static __always_inline int uplink_locator(struct ila_ctx *c, struct ila_locator_
   enum parse_result r = ctx_parse(c);
   if (r != PARSE_OK) return parse_failure(c, r);
   if (is_link_scoped(&c->pkt.ip6->daddr)) return pass(c, ILA_STAT_PASS_LINK_LOCAL);
+  if (!sent_to_this_host(c)) return pass(c, ILA_STAT_PASS_NOT_FOR_THIS_HOST);
   if (!find_locator(*(const __u64 *)&c->pkt.ip6->daddr, loc))
     return pass(c, ILA_STAT_PASS_NOT_LOCAL_LOCATOR);
   return CTX_GO_ON;
@@ -155,6 +179,7 @@ static __always_inline int router(struct ila_ctx *c) {
   if (r != PARSE_OK) return parse_failure(c, r);
   const struct in6_addr *daddr = &c->pkt.ip6->daddr;
   if (is_link_scoped(daddr)) return pass(c, ILA_STAT_PASS_LINK_LOCAL);
+  if (!sent_to_this_host(c)) return pass(c, ILA_STAT_PASS_NOT_FOR_THIS_HOST);
 
   const struct ila_addr *dst = (const struct ila_addr *)daddr;
   struct sir_entry e;

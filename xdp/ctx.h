@@ -79,16 +79,25 @@ static __always_inline __u32 ctx_ingress_ifindex(const struct ila_ctx *c) {
   return ctx_is_tc(c) ? ctx_skb(c)->ingress_ifindex : ctx_xdp(c)->ingress_ifindex;
 }
 
-// What a step returns to let the caller go on; any other value is the verdict to stop with.
-#define CTX_GO_ON -1
+// What a step returns to let the caller go on; any other value is the verdict to stop with. No
+// XDP or tc verdict has this value (-1 would not do: it is TC_ACT_UNSPEC).
+#define CTX_GO_ON 1000
 
 // The verdicts: handed to the kernel's stack, and dropped.
 static __always_inline int ctx_verdict_pass(const struct ila_ctx *c) {
-  return ctx_is_tc(c) ? TC_ACT_OK : XDP_PASS;
+  // TC_ACT_UNSPEC, not TC_ACT_OK: OK would end the filter chain, and other tools' filters after
+  // ours on the same hook would never see what the data plane leaves to the kernel.
+  return ctx_is_tc(c) ? TC_ACT_UNSPEC : XDP_PASS;
 }
 
 static __always_inline int ctx_verdict_drop(const struct ila_ctx *c) {
   return ctx_is_tc(c) ? TC_ACT_SHOT : XDP_DROP;
+}
+
+// Whether the kernel has already taken a VLAN tag out of the frame into the skb (it does so before
+// tc ingress). At XDP a tag is still in the frame, where parsing finds it.
+static __always_inline int ctx_vlan_tag_taken(const struct ila_ctx *c) {
+  return ctx_is_tc(c) && ctx_skb(c)->vlan_present;
 }
 
 // Reads the frame from its start: XDP's whole frame, or for tc the linear part after making the

@@ -112,7 +112,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, ILA_STAT__COUNT);
+  __uint(max_entries, ILA_STAT_CAPACITY);
   __type(key, __u32);
   __type(value, struct ila_stat_value);
 } ila_stats SEC(".maps");
@@ -143,6 +143,13 @@ struct {
   __type(key, __u32);
   __type(value, struct ila_steer_config);
 } ila_steer SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32);
+  __type(value, struct ila_interface_value);
+} ila_interfaces SEC(".maps");
 
 // Control-plane state kept with the pins (no program reads these).
 struct {

@@ -20,6 +20,7 @@ enum parse_result {
   PARSE_TRUNCATED_ETH,   // shorter than an Ethernet header
   PARSE_TRUNCATED_IPV6,  // EtherType IPv6 but shorter than an IPv6 header
   PARSE_BAD_VERSION,     // EtherType IPv6 but the version field is not 6
+  PARSE_VLAN_TAGGED,     // an 802.1Q or 802.1ad tag in the frame
 };
 
 struct packet {
@@ -38,6 +39,8 @@ static __always_inline enum parse_result parse_frame(void *data, void *data_end,
   pkt->data_end = data_end;
   pkt->eth = PKT_BYTES(data, sizeof(struct ethhdr), data_end);
   if (!pkt->eth) return PARSE_TRUNCATED_ETH;
+  if (pkt->eth->h_proto == bpf_htons(ETH_P_8021Q) || pkt->eth->h_proto == bpf_htons(ETH_P_8021AD))
+    return PARSE_VLAN_TAGGED;
   if (pkt->eth->h_proto != bpf_htons(ETH_P_IPV6)) return PARSE_NOT_IPV6;
   pkt->ip6 = PKT_BYTES(pkt->eth + 1, sizeof(struct ipv6hdr), data_end);
   if (!pkt->ip6) return PARSE_TRUNCATED_IPV6;

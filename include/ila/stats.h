@@ -45,6 +45,8 @@ inline constexpr std::string_view kCounterNames[] = {
     "steered",
     "nexthop_learned",
     "nexthop_hit",
+    "drop_vlan_tagged",
+    "pass_not_for_this_host",
 };
 inline constexpr size_t kCounterCount = sizeof(kCounterNames) / sizeof(kCounterNames[0]);
 

@@ -75,6 +75,7 @@ void UndoAttachLocked(DataplaneState& s, const Attachment* att,
     s.RefreshSourceLocked(ifindex);
   }
   (void)s.DropRedirectTargetLocked(ifindex);
+  s.ForgetInterfaceLocked(ifindex);
 }
 
 // Frames must carry complete checksums wherever an XDP program may see them: a veth that leaves
@@ -133,6 +134,11 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
     if (!steer_cpus.empty()) {
       if (absl::Status st = ConfigureSteering(*state_, steer_cpus); !st.ok()) return st;
     }
+  }
+  // Record the MAC first: an uplink's or router's XDP program translates only frames sent to it.
+  if (role != Role::kContainer) {
+    absl::MutexLock lock(&state_->mu);
+    if (absl::Status st = state_->RecordInterfaceLocked(dev->ifindex); !st.ok()) return st;
   }
   // Register first: the container program drops traffic from interfaces without an endpoint.
   if (endpoint) {
@@ -196,6 +202,7 @@ absl::Status Dataplane::DetachLocked(int ifindex) {
     state_->RefreshSourceLocked(ifindex);
   }
   absl::Status drop = state_->DropRedirectTargetLocked(ifindex);
+  state_->ForgetInterfaceLocked(ifindex);
   state_->RecordAttachmentLocked(ifindex);
   return st.ok() ? drop : st;
 }

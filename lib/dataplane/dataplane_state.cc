@@ -99,7 +99,7 @@ absl::Status DataplaneState::BindMaps() {
   for (const char* name :
        {"ila_mappings", "ila_slots", "ila_slot_endpoints", "ila_slot_state", "ila_reverse",
         "ila_locators", "ila_endpoints", "ila_sources", "ila_sir_prefixes", "ila_locator_table",
-        "ila_tx_ports", "ila_cpus", "ila_steer", "ila_meta", "ila_attachments", "ila_stats",
+        "ila_tx_ports", "ila_cpus", "ila_steer", "ila_meta", "ila_attachments", "ila_interfaces", "ila_stats",
         "ila_miss_events", "ila_nexthop_cache", "ila_nexthop_epoch"}) {
     if (map_fd(name) < 0) return absl::InternalError(absl::StrCat("map ", name, " is missing"));
   }
@@ -129,6 +129,7 @@ absl::Status DataplaneState::BindMaps() {
   steer = {map_fd("ila_steer"), "ila_steer"};
   meta = {map_fd("ila_meta"), "ila_meta"};
   attachment_records = {map_fd("ila_attachments"), "ila_attachments"};
+  interfaces = {map_fd("ila_interfaces"), "ila_interfaces"};
   stats = {map_fd("ila_stats"), "ila_stats"};
   nexthop_epoch = {map_fd("ila_nexthop_epoch"), "ila_nexthop_epoch"};
   return absl::OkStatus();
@@ -289,6 +290,21 @@ void DataplaneState::RecordAttachmentLocked(int ifindex) {
     rec.peer_prog_id = p->second.prog_id;
   }
   (void)attachment_records.Update(static_cast<uint32_t>(ifindex), rec);
+}
+
+absl::Status DataplaneState::RecordInterfaceLocked(int ifindex) {
+  auto mac = InterfaceMac(ifindex);
+  if (!mac.ok()) return mac.status();
+  abi::ila_interface_value v{};
+  std::memcpy(v.mac, mac->data(), sizeof(v.mac));
+  absl::Status st = interfaces.Update(static_cast<uint32_t>(ifindex), v);
+  if (st.ok()) return st;
+  return absl::Status(st.code(),
+                      absl::StrCat("recording ifindex ", ifindex, "'s MAC: ", st.message()));
+}
+
+void DataplaneState::ForgetInterfaceLocked(int ifindex) {
+  (void)interfaces.Delete(static_cast<uint32_t>(ifindex));
 }
 
 Prog ProgFor(Role role, bool steered, AttachMode mode) {

@@ -56,6 +56,7 @@ struct DataplaneState {
   TypedMap<uint32_t, abi::ila_steer_config> steer;
   TypedMap<uint32_t, abi::ila_meta> meta;
   TypedMap<uint32_t, abi::ila_attachment> attachment_records;
+  TypedMap<uint32_t, abi::ila_interface_value> interfaces;
   PerCpuArray<abi::ila_stat_value> stats;
   TypedMap<uint32_t, uint64_t> nexthop_epoch;
 
@@ -101,6 +102,10 @@ struct DataplaneState {
   void RefreshSourceLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Persists an attachment (and the peer program of its interface) in ila_attachments.
   void RecordAttachmentLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Records the interface's MAC in ila_interfaces for the programs (uplinks and routers: XDP
+  // translates only frames sent to it), and forgets it.
+  absl::Status RecordInterfaceLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void ForgetInterfaceLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 };
 
 // The program that `role` runs in `mode` (steered: an uplink with cpumap steering).

@@ -79,6 +79,10 @@ constexpr std::array<CounterSpec, abi::ILA_STAT__COUNT> kCounterSpecs = {{
      "a FIB answer for a locator was stored in the next-hop cache"},
     {abi::ILA_STAT_NEXTHOP_HIT, "nexthop_hit", CounterKind::kObservation,
      "forwarded with the next-hop cache's answer instead of a FIB lookup"},
+    {abi::ILA_STAT_DROP_VLAN_TAGGED, "drop_vlan_tagged", CounterKind::kDropped,
+     "a container's frame with an 802.1Q or 802.1ad tag (the kernel would untag and route it)"},
+    {abi::ILA_STAT_PASS_NOT_FOR_THIS_HOST, "pass_not_for_this_host", CounterKind::kPassed,
+     "uplink or router: sent to another host's MAC, left to the kernel (which drops it)"},
 }};
 
 constexpr bool SpecsInEnumOrder() {

@@ -97,7 +97,7 @@ void RoundTrip(HostFixture& host, const SirAddress& z, Locator loc, ChecksumMode
   // The same frame arrives at the host that owns `loc`.
   REQUIRE(host.dp().locators().Upsert({loc, H::Sir(), mode}).ok());
   REQUIRE(host.dp().endpoints().Upsert({host.c2h(), z, H::C2Mac()}).ok());
-  XdpRun back = Run(host, Role::kUplink, out.frame, host.uplink());
+  XdpRun back = Run(host, Role::kUplink, WithEthDst(out.frame, host.UplinkMac()), host.uplink());
   RequireVerdict(back, XDP_REDIRECT);
   CHECK(Hex(back.frame) == Hex(Delivered(original, 2, H::C2Mac(), host.C2hMac())));
   CHECK(FrameDst(back.frame) == z.address());

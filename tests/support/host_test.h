@@ -59,7 +59,7 @@ inline std::string OutcomesText(const Stats& delta) {
 inline int TcVerdictFor(int xdp_verdict) {
   switch (xdp_verdict) {
     case XDP_REDIRECT: return TC_ACT_REDIRECT;
-    case XDP_PASS: return TC_ACT_OK;
+    case XDP_PASS: return TC_ACT_UNSPEC;  // the next filter on the hook runs, then the stack
     case XDP_DROP: return TC_ACT_SHOT;
     default: return -1000;
   }

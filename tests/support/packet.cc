@@ -107,6 +107,10 @@ MacAddress FrameEthDst(const Bytes& f) {
   std::copy(f.begin(), f.begin() + 6, m.begin());
   return MacAddress(m);
 }
+Bytes WithEthDst(Bytes f, const MacAddress& dst) {
+  std::copy(dst.bytes().begin(), dst.bytes().end(), f.begin());
+  return f;
+}
 MacAddress FrameEthSrc(const Bytes& f) {
   std::array<uint8_t, 6> m;
   std::copy(f.begin() + 6, f.begin() + 12, m.begin());

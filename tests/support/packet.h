@@ -43,6 +43,9 @@ Ipv6Address FrameDst(const Bytes& frame);
 uint8_t FrameHopLimit(const Bytes& frame);
 MacAddress FrameEthDst(const Bytes& frame);
 MacAddress FrameEthSrc(const Bytes& frame);
+// `frame` with its Ethernet destination set to `dst`: a frame one host sent, as it arrives at the
+// next (addressed to the receiving interface's MAC).
+Bytes WithEthDst(Bytes frame, const MacAddress& dst);
 uint16_t FrameTransportChecksum(const Bytes& frame);  // field right after the IPv6 header
 // Whether the transport segment right after the IPv6 header has a valid checksum.
 bool FrameTransportChecksumValid(const Bytes& frame);
