@@ -7,97 +7,127 @@
 
 namespace ilactl {
 
+namespace {
+
+enum CreateKeyword {
+  kMiss,
+  kMoved,
+  kMaxMappings,
+  kMaxEndpoints,
+  kMaxLocators,
+  kMaxPrefixes,
+  kInterval,
+  kCache,
+  kNoNexthopCache
+};
+
+// "miss-event-interval DURATION".
+absl::StatusOr<std::chrono::nanoseconds> ParseInterval(Args& args) {
+  auto v = args.Need("a duration");
+  if (!v.ok()) return v.status();
+  auto d = ParseDuration(*v);
+  if (!d) {
+    return args.Error(Cat("invalid duration \"", *v, "\"; expected N[ns|us|ms|s] such as 500ms"));
+  }
+  return *d;
+}
+
+// "max-... N" (`word` is the keyword as written, for the error), into the table size `k` names.
+absl::Status ParseTableSize(Args& args, const std::string& word, int k,
+                            ila::DataplaneConfig& config) {
+  auto v = args.Need("a table size");
+  if (!v.ok()) return v.status();
+  auto n = ParseUnsigned(*v, UINT32_MAX);
+  if (!n || *n == 0) {
+    return args.Error(Cat("invalid table size \"", *v, "\" for ", word,
+                          "; expected a whole number from 1 to ", UINT32_MAX));
+  }
+  uint32_t size = static_cast<uint32_t>(*n);
+  if (k == kMaxMappings)
+    config.max_mappings = size;
+  else if (k == kMaxEndpoints)
+    config.max_endpoints = size;
+  else if (k == kMaxLocators)
+    config.max_locators = size;
+  else
+    config.max_sir_prefixes = size;
+  return absl::OkStatus();
+}
+
+// One keyword of a create command and its value, into `config`; `seen` refuses repeats.
+absl::Status ParseCreateWord(Args& args, const std::string& word, std::vector<int>& seen,
+                             ila::DataplaneConfig& config) {
+  auto k = MatchKeyword(word,
+                        {{"miss-policy", kMiss},
+                         {"moved-policy", kMoved},
+                         {"max-mappings", kMaxMappings},
+                         {"max-endpoints", kMaxEndpoints},
+                         {"max-locators", kMaxLocators},
+                         {"max-sir-prefixes", kMaxPrefixes},
+                         {"miss-event-interval", kInterval},
+                         {"forwarding-cache", kCache},
+                         {"no-nexthop-cache", kNoNexthopCache}},
+                        "keyword");
+  if (!k.ok()) return args.Invalid(k.status());
+  if (std::find(seen.begin(), seen.end(), *k) != seen.end()) return args.Duplicate(word);
+  seen.push_back(*k);
+  switch (*k) {
+    case kMiss: {
+      auto v = args.NeedKeyword({{"pass-to-router", 0}, {"drop", 1}}, "miss-policy");
+      if (!v.ok()) return v.status();
+      config.miss_policy = *v == 1 ? ila::MissPolicy::kDrop : ila::MissPolicy::kPassToRouter;
+      return absl::OkStatus();
+    }
+    case kMoved: {
+      auto v = args.NeedKeyword({{"forward", 0}, {"drop", 1}}, "moved-policy");
+      if (!v.ok()) return v.status();
+      config.moved_policy = *v == 1 ? ila::MovedPolicy::kDrop : ila::MovedPolicy::kForward;
+      return absl::OkStatus();
+    }
+    case kCache: config.forwarding_cache = true; return absl::OkStatus();
+    case kNoNexthopCache: config.nexthop_cache = false; return absl::OkStatus();
+    case kInterval: {
+      auto d = ParseInterval(args);
+      if (!d.ok()) return d.status();
+      config.miss_event_interval = *d;
+      return absl::OkStatus();
+    }
+    default: return ParseTableSize(args, word, *k, config);
+  }
+}
+
+absl::StatusOr<ila::DataplaneConfig> ParseCreate(Args& args) {
+  ila::DataplaneConfig config;
+  std::vector<int> seen;
+  while (!args.done()) {
+    if (absl::Status st = ParseCreateWord(args, args.take(), seen, config); !st.ok()) return st;
+  }
+  return config;
+}
+
+// Create's failure, said for the instance it was about.
+absl::Status CreateError(const Context& ctx, const absl::Status& st) {
+  if (absl::IsAlreadyExists(st)) {
+    auto dir = ctx.where().Directory();
+    return absl::AlreadyExistsError(
+        Cat("create: an ILA instance is already pinned at ", dir.ok() ? *dir : ctx.options.root,
+            "; use it as it is, or remove it with \"ilactl destroy\" first"));
+  }
+  return absl::Status(st.code(), Cat("create: ", st.message()));
+}
+
+}  // namespace
+
 absl::Status CmdCreate(Context& ctx, Args& args) {
   args.set_command("create",
                    "create [miss-policy {pass-to-router|drop}] [moved-policy {forward|drop}] "
                    "[max-mappings N] [max-endpoints N] [max-locators N] [max-sir-prefixes N] "
                    "[miss-event-interval DURATION] [forwarding-cache] [no-nexthop-cache]");
-  ila::DataplaneConfig config;
-  enum {
-    kMiss,
-    kMoved,
-    kMaxMappings,
-    kMaxEndpoints,
-    kMaxLocators,
-    kMaxPrefixes,
-    kInterval,
-    kCache,
-    kNoNexthopCache
-  };
-  std::vector<int> seen;
-  while (!args.done()) {
-    std::string word = args.take();
-    auto k = MatchKeyword(word,
-                          {{"miss-policy", kMiss},
-                           {"moved-policy", kMoved},
-                           {"max-mappings", kMaxMappings},
-                           {"max-endpoints", kMaxEndpoints},
-                           {"max-locators", kMaxLocators},
-                           {"max-sir-prefixes", kMaxPrefixes},
-                           {"miss-event-interval", kInterval},
-                           {"forwarding-cache", kCache},
-                           {"no-nexthop-cache", kNoNexthopCache}},
-                          "keyword");
-    if (!k.ok()) return args.Invalid(k.status());
-    if (std::find(seen.begin(), seen.end(), *k) != seen.end()) return args.Duplicate(word);
-    seen.push_back(*k);
-    switch (*k) {
-      case kMiss: {
-        auto v = args.NeedKeyword({{"pass-to-router", 0}, {"drop", 1}}, "miss-policy");
-        if (!v.ok()) return v.status();
-        config.miss_policy = *v == 1 ? ila::MissPolicy::kDrop : ila::MissPolicy::kPassToRouter;
-        break;
-      }
-      case kMoved: {
-        auto v = args.NeedKeyword({{"forward", 0}, {"drop", 1}}, "moved-policy");
-        if (!v.ok()) return v.status();
-        config.moved_policy = *v == 1 ? ila::MovedPolicy::kDrop : ila::MovedPolicy::kForward;
-        break;
-      }
-      case kCache: config.forwarding_cache = true; break;
-      case kNoNexthopCache: config.nexthop_cache = false; break;
-      case kInterval: {
-        auto v = args.Need("a duration");
-        if (!v.ok()) return v.status();
-        auto d = ParseDuration(*v);
-        if (!d) {
-          return args.Error(
-              Cat("invalid duration \"", *v, "\"; expected N[ns|us|ms|s] such as 500ms"));
-        }
-        config.miss_event_interval = *d;
-        break;
-      }
-      default: {
-        auto v = args.Need("a table size");
-        if (!v.ok()) return v.status();
-        auto n = ParseUnsigned(*v, UINT32_MAX);
-        if (!n || *n == 0) {
-          return args.Error(Cat("invalid table size \"", *v, "\" for ", word,
-                                "; expected a whole number from 1 to ", UINT32_MAX));
-        }
-        uint32_t size = static_cast<uint32_t>(*n);
-        if (*k == kMaxMappings)
-          config.max_mappings = size;
-        else if (*k == kMaxEndpoints)
-          config.max_endpoints = size;
-        else if (*k == kMaxLocators)
-          config.max_locators = size;
-        else
-          config.max_sir_prefixes = size;
-      }
-    }
-  }
-  config.pinning = ctx.where();
-  auto dp = ila::Dataplane::Create(config);
-  if (!dp.ok()) {
-    if (absl::IsAlreadyExists(dp.status())) {
-      auto dir = ctx.where().Directory();
-      return absl::AlreadyExistsError(
-          Cat("create: an ILA instance is already pinned at ", dir.ok() ? *dir : ctx.options.root,
-              "; use it as it is, or remove it with \"ilactl destroy\" first"));
-    }
-    return absl::Status(dp.status().code(), Cat("create: ", dp.status().message()));
-  }
+  auto config = ParseCreate(args);
+  if (!config.ok()) return config.status();
+  config->pinning = ctx.where();
+  auto dp = ila::Dataplane::Create(*config);
+  if (!dp.ok()) return CreateError(ctx, dp.status());
   return PrintStatus(ctx, **dp);
 }
 
