@@ -116,77 +116,94 @@ std::string StatsText(const ila::Stats& s, bool details) {
   return out;
 }
 
-absl::Status PrintStatus(Context& ctx, ila::Dataplane& dp) {
-  const ila::DataplaneConfig& c = dp.config();
-  std::string dir = dp.pin_directory().value_or("");
+namespace {
+
+// What status prints, read before anything is printed.
+struct StatusView {
+  ila::DataplaneConfig config;
+  std::string dir;
+  size_t mappings = 0;
+  size_t locators = 0;
+  size_t endpoints = 0;
+  size_t prefixes = 0;
+  std::optional<ila::Stats> stats;  // with -s
+  std::vector<ila::Attachment> attachments;
+  ila::NexthopCacheState nexthops;
+};
+
+// Reads the tables' sizes, the stats when asked for, the attachments and the next-hop cache.
+absl::StatusOr<StatusView> ReadStatus(const Context& ctx, ila::Dataplane& dp) {
+  StatusView v;
+  v.config = dp.config();
+  v.dir = dp.pin_directory().value_or("");
   auto mappings = dp.mappings().List();
   if (!mappings.ok()) return mappings.status();
+  v.mappings = mappings->size();
   auto locators = dp.locators().List();
   if (!locators.ok()) return locators.status();
+  v.locators = locators->size();
   auto endpoints = dp.endpoints().List();
   if (!endpoints.ok()) return endpoints.status();
+  v.endpoints = endpoints->size();
   auto prefixes = dp.sir_prefixes().List();
   if (!prefixes.ok()) return prefixes.status();
-  std::optional<ila::Stats> stats;
+  v.prefixes = prefixes->size();
   if (ctx.options.stats) {
     auto s = dp.ReadStats();
     if (!s.ok()) return s.status();
-    stats = *s;
+    v.stats = *s;
   }
-  std::vector<ila::Attachment> attachments = SortedAttachments(dp);
-  const ila::NexthopCacheState nexthops = dp.nexthop_cache();
+  v.attachments = SortedAttachments(dp);
+  v.nexthops = dp.nexthop_cache();
+  return v;
+}
 
-  if (ctx.options.json) {
-    JsonWriter j = ctx.Json();
-    j.BeginObject();
-    j.Field("instance", dir);
-    j.Key("config");
-    j.BeginObject();
-    j.Field("miss_policy", PolicyName(c.miss_policy));
-    j.Field("moved_policy", PolicyName(c.moved_policy));
-    j.FieldUint("miss_event_interval_ns", static_cast<uint64_t>(c.miss_event_interval.count()));
-    j.FieldUint("max_mappings", c.max_mappings);
-    j.FieldUint("max_endpoints", c.max_endpoints);
-    j.FieldUint("max_locators", c.max_locators);
-    j.FieldUint("max_sir_prefixes", c.max_sir_prefixes);
-    j.Field("forwarding_cache", c.forwarding_cache);
-    j.Field("nexthop_cache", c.nexthop_cache);
-    j.EndObject();
-    j.Key("nexthop_cache");
-    j.BeginObject();
-    j.Field("enabled", nexthops.enabled);
-    if (!nexthops.enabled) j.Field("reason", nexthops.reason);
-    j.EndObject();
-    j.Key("tables");
-    j.BeginObject();
-    j.FieldUint("mappings", mappings->size());
-    j.FieldUint("locators", locators->size());
-    j.FieldUint("endpoints", endpoints->size());
-    j.FieldUint("sir_prefixes", prefixes->size());
-    j.EndObject();
-    j.Key("attachments");
-    j.BeginArray();
-    for (const ila::Attachment& a : attachments) AttachmentJson(j, a);
-    j.EndArray();
-    if (stats) {
-      j.Key("stats");
-      StatsJson(j, *stats);
-    }
-    j.EndObject();
-    ctx.out += j.Finish();
-    return absl::OkStatus();
+void ConfigJson(JsonWriter& j, const ila::DataplaneConfig& c) {
+  j.BeginObject();
+  j.Field("miss_policy", PolicyName(c.miss_policy));
+  j.Field("moved_policy", PolicyName(c.moved_policy));
+  j.FieldUint("miss_event_interval_ns", static_cast<uint64_t>(c.miss_event_interval.count()));
+  j.FieldUint("max_mappings", c.max_mappings);
+  j.FieldUint("max_endpoints", c.max_endpoints);
+  j.FieldUint("max_locators", c.max_locators);
+  j.FieldUint("max_sir_prefixes", c.max_sir_prefixes);
+  j.Field("forwarding_cache", c.forwarding_cache);
+  j.Field("nexthop_cache", c.nexthop_cache);
+  j.EndObject();
+}
+
+void PrintStatusJson(Context& ctx, const StatusView& v) {
+  JsonWriter j = ctx.Json();
+  j.BeginObject();
+  j.Field("instance", v.dir);
+  j.Key("config");
+  ConfigJson(j, v.config);
+  j.Key("nexthop_cache");
+  j.BeginObject();
+  j.Field("enabled", v.nexthops.enabled);
+  if (!v.nexthops.enabled) j.Field("reason", v.nexthops.reason);
+  j.EndObject();
+  j.Key("tables");
+  j.BeginObject();
+  j.FieldUint("mappings", v.mappings);
+  j.FieldUint("locators", v.locators);
+  j.FieldUint("endpoints", v.endpoints);
+  j.FieldUint("sir_prefixes", v.prefixes);
+  j.EndObject();
+  j.Key("attachments");
+  j.BeginArray();
+  for (const ila::Attachment& a : v.attachments) AttachmentJson(j, a);
+  j.EndArray();
+  if (v.stats) {
+    j.Key("stats");
+    StatsJson(j, *v.stats);
   }
-  Append(&ctx.out, "instance ", dir, "\n");
-  Append(&ctx.out, "  miss-policy ", PolicyName(c.miss_policy), " moved-policy ",
-         PolicyName(c.moved_policy), " miss-event-interval ", FormatDuration(c.miss_event_interval),
-         "\n");
-  Append(&ctx.out, "  max-mappings ", c.max_mappings, " max-endpoints ", c.max_endpoints,
-         " max-locators ", c.max_locators, " max-sir-prefixes ", c.max_sir_prefixes,
-         c.forwarding_cache ? " forwarding-cache" : "", "\n");
-  Append(&ctx.out, "  mappings ", mappings->size(), " locators ", locators->size(), " endpoints ",
-         endpoints->size(), " sir-prefixes ", prefixes->size(), "\n");
-  Append(&ctx.out, "  nexthop-cache ", nexthops.enabled ? "on" : "off",
-         nexthops.enabled ? "" : Cat(" (", nexthops.reason, ")"), "\n");
+  j.EndObject();
+  ctx.out += j.Finish();
+}
+
+// One line per attachment; with -d, why its mode and its libxdp note.
+void PrintAttachmentsText(Context& ctx, const std::vector<ila::Attachment>& attachments) {
   ctx.out += "attachments\n";
   if (attachments.empty()) ctx.out += "  (none)\n";
   for (const ila::Attachment& a : attachments) {
@@ -201,9 +218,37 @@ absl::Status PrintStatus(Context& ctx, ila::Dataplane& dp) {
       }
     }
   }
-  if (stats) {
+}
+
+void PrintStatusText(Context& ctx, const StatusView& v) {
+  const ila::DataplaneConfig& c = v.config;
+  Append(&ctx.out, "instance ", v.dir, "\n");
+  Append(&ctx.out, "  miss-policy ", PolicyName(c.miss_policy), " moved-policy ",
+         PolicyName(c.moved_policy), " miss-event-interval ", FormatDuration(c.miss_event_interval),
+         "\n");
+  Append(&ctx.out, "  max-mappings ", c.max_mappings, " max-endpoints ", c.max_endpoints,
+         " max-locators ", c.max_locators, " max-sir-prefixes ", c.max_sir_prefixes,
+         c.forwarding_cache ? " forwarding-cache" : "", "\n");
+  Append(&ctx.out, "  mappings ", v.mappings, " locators ", v.locators, " endpoints ", v.endpoints,
+         " sir-prefixes ", v.prefixes, "\n");
+  Append(&ctx.out, "  nexthop-cache ", v.nexthops.enabled ? "on" : "off",
+         v.nexthops.enabled ? "" : Cat(" (", v.nexthops.reason, ")"), "\n");
+  PrintAttachmentsText(ctx, v.attachments);
+  if (v.stats) {
     ctx.out += "stats\n";
-    ctx.out += StatsText(*stats, ctx.options.details);
+    ctx.out += StatsText(*v.stats, ctx.options.details);
+  }
+}
+
+}  // namespace
+
+absl::Status PrintStatus(Context& ctx, ila::Dataplane& dp) {
+  auto view = ReadStatus(ctx, dp);
+  if (!view.ok()) return view.status();
+  if (ctx.options.json) {
+    PrintStatusJson(ctx, *view);
+  } else {
+    PrintStatusText(ctx, *view);
   }
   return absl::OkStatus();
 }
