@@ -12,13 +12,12 @@ namespace {
 struct RouteSpec {
   Mapping mapping;
   bool have_encap = false;
+  bool have_csum = false;
+  bool have_type = false;
 };
 
-absl::StatusOr<RouteSpec> ParseRoute(Args& args, bool adding) {
-  RouteSpec r;
-  // The kernel's defaults for an ILA route.
-  r.mapping.csum_mode = ChecksumMode::kNoAction;
-  r.mapping.ident_type = IdentifierType::kUseFormat;
+// "[to] SIR[/128]": the destination, one SIR address (a mapping translates no wider prefix).
+absl::StatusOr<ila::SirAddress> ParseRouteDestination(Args& args) {
   auto dst = args.Need("the destination SIR address (SIR/128)");
   if (!dst.ok()) return dst.status();
   if (*dst == "to") {
@@ -47,49 +46,66 @@ absl::StatusOr<RouteSpec> ParseRoute(Args& args, bool adding) {
   }
   auto sir = ila::SirAddress::Parse(addr);
   if (!sir.ok()) return args.Invalid(sir.status());
-  r.mapping.sir = *sir;
+  return *sir;
+}
 
-  bool have_csum = false, have_type = false;
-  enum { kEncap, kCsum, kType };
-  while (!args.done()) {
-    std::string word = args.take();
-    if (auto why = NoEquivalent(word)) return args.Error(*why);
-    auto k = MatchKeyword(word, {{"encap", kEncap}, {"csum-mode", kCsum}, {"ident-type", kType}},
-                          "keyword");
-    if (!k.ok()) {
-      return args.Error(Cat("\"", word,
-                            "\" has no equivalent in a libila mapping (a SIR address, a locator, "
-                            "csum-mode and ident-type); expected encap ila LOCATOR [csum-mode "
-                            "CSUM] [ident-type TYPE]"));
-    }
-    if (*k == kEncap) {
-      if (r.have_encap) return args.Duplicate("encap");
-      auto type = args.Need("the encapsulation type (ila)");
-      if (!type.ok()) return type.status();
-      if (*type != "ila") {
-        return args.Error(
-            Cat("\"encap ", *type, "\" has no equivalent in libila; expected encap ila LOCATOR"));
-      }
-      auto loc =
-          ParseWord<ila::Locator>(args, "a locator after \"encap ila\"", &ila::Locator::Parse);
-      if (!loc.ok()) return loc.status();
-      r.mapping.locator = *loc;
-      r.have_encap = true;
-    } else if (*k == kCsum) {
-      if (have_csum) return args.Duplicate("csum-mode");
-      auto c = ParseCsum(args);
-      if (!c.ok()) return c.status();
-      r.mapping.csum_mode = *c;
-      have_csum = true;
-    } else {
-      if (have_type) return args.Duplicate("ident-type");
-      auto t = ParseIdentType(args);
-      if (!t.ok()) return t.status();
-      r.mapping.ident_type = *t;
-      have_type = true;
-    }
+// "ila LOCATOR", after "encap".
+absl::StatusOr<ila::Locator> ParseEncapIla(Args& args) {
+  auto type = args.Need("the encapsulation type (ila)");
+  if (!type.ok()) return type.status();
+  if (*type != "ila") {
+    return args.Error(
+        Cat("\"encap ", *type, "\" has no equivalent in libila; expected encap ila LOCATOR"));
   }
-  if ((have_csum || have_type) && !r.have_encap) {
+  return ParseWord<ila::Locator>(args, "a locator after \"encap ila\"", &ila::Locator::Parse);
+}
+
+// One keyword after the destination and its value, into `r`.
+absl::Status ParseRouteWord(Args& args, const std::string& word, RouteSpec& r) {
+  enum { kEncap, kCsum, kType };
+  if (auto why = NoEquivalent(word)) return args.Error(*why);
+  auto k = MatchKeyword(word, {{"encap", kEncap}, {"csum-mode", kCsum}, {"ident-type", kType}},
+                        "keyword");
+  if (!k.ok()) {
+    return args.Error(Cat("\"", word,
+                          "\" has no equivalent in a libila mapping (a SIR address, a locator, "
+                          "csum-mode and ident-type); expected encap ila LOCATOR [csum-mode "
+                          "CSUM] [ident-type TYPE]"));
+  }
+  if (*k == kEncap) {
+    if (r.have_encap) return args.Duplicate("encap");
+    auto loc = ParseEncapIla(args);
+    if (!loc.ok()) return loc.status();
+    r.mapping.locator = *loc;
+    r.have_encap = true;
+  } else if (*k == kCsum) {
+    if (r.have_csum) return args.Duplicate("csum-mode");
+    auto c = ParseCsum(args);
+    if (!c.ok()) return c.status();
+    r.mapping.csum_mode = *c;
+    r.have_csum = true;
+  } else {
+    if (r.have_type) return args.Duplicate("ident-type");
+    auto t = ParseIdentType(args);
+    if (!t.ok()) return t.status();
+    r.mapping.ident_type = *t;
+    r.have_type = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RouteSpec> ParseRoute(Args& args, bool adding) {
+  RouteSpec r;
+  // The kernel's defaults for an ILA route.
+  r.mapping.csum_mode = ChecksumMode::kNoAction;
+  r.mapping.ident_type = IdentifierType::kUseFormat;
+  auto sir = ParseRouteDestination(args);
+  if (!sir.ok()) return sir.status();
+  r.mapping.sir = *sir;
+  while (!args.done()) {
+    if (absl::Status st = ParseRouteWord(args, args.take(), r); !st.ok()) return st;
+  }
+  if ((r.have_csum || r.have_type) && !r.have_encap) {
     return args.Error("csum-mode and ident-type belong to \"encap ila LOCATOR\", which is missing");
   }
   if (adding) {
