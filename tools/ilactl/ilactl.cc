@@ -216,6 +216,66 @@ int Fail(const absl::Status& st, bool details = false) {
   return 1;
 }
 
+// The object word at words[first] and the words after it (`rest`); with no object, -s means
+// stats.
+absl::StatusOr<int> ParseObject(const std::vector<std::string>& words, size_t first,
+                                const Options& options, std::vector<std::string>* rest) {
+  if (first >= words.size()) {
+    if (!options.stats) {
+      return absl::InvalidArgumentError(
+          "missing object; expected create, destroy, status, stats, upgrade, keep, attach, detach, "
+          "prefix, locator, map, endpoint, route, ila, probe or help (ilactl help shows the "
+          "usage)");
+    }
+    return kStats;
+  }
+  auto o = MatchKeyword(words[first],
+                        {{"create", kCreate},
+                         {"destroy", kDestroy},
+                         {"status", kStatus},
+                         {"stats", kStats},
+                         {"statistics", kStats},
+                         {"upgrade", kUpgrade},
+                         {"keep", kKeep},
+                         {"attach", kAttach},
+                         {"detach", kDetach},
+                         {"prefix", kPrefix},
+                         {"locator", kLocator},
+                         {"map", kMap},
+                         {"mapping", kMap},
+                         {"endpoint", kEndpoint},
+                         {"route", kRoute},
+                         {"ila", kIla},
+                         {"probe", kProbe},
+                         {"help", kHelp}},
+                        "object");
+  if (!o.ok()) return o.status();
+  rest->assign(words.begin() + static_cast<std::ptrdiff_t>(first) + 1, words.end());
+  return *o;
+}
+
+// The object's command, its output left in ctx.out.
+absl::Status RunObject(int object, Context& ctx, Args& args) {
+  switch (object) {
+    case kCreate: return CmdCreate(ctx, args);
+    case kDestroy: return CmdDestroy(ctx, args);
+    case kStatus: return CmdStatus(ctx, args);
+    case kStats: return CmdStats(ctx, args);
+    case kUpgrade: return CmdUpgrade(ctx, args);
+    case kKeep: return CmdKeep(ctx, args);
+    case kAttach: return CmdAttach(ctx, args);
+    case kDetach: return CmdDetach(ctx, args);
+    case kPrefix: return CmdPrefix(ctx, args);
+    case kLocator: return CmdLocator(ctx, args);
+    case kMap: return CmdMap(ctx, args);
+    case kEndpoint: return CmdEndpoint(ctx, args);
+    case kRoute: return CmdRoute(ctx, args);
+    case kIla: return CmdIla(ctx, args);
+    case kProbe: return CmdProbe(ctx, args);
+    default: return absl::InternalError("unhandled object");
+  }
+}
+
 int Run(int argc, char** argv) {
   std::vector<std::string> words(argv + 1, argv + argc);
   Context ctx;
@@ -231,71 +291,20 @@ int Run(int argc, char** argv) {
     std::printf("ilactl (libila) %s\n", ILA_VERSION);
     return 0;
   }
-
-  int object;
   std::vector<std::string> rest;
-  if (*first >= words.size()) {
-    if (!ctx.options.stats) {
-      return Fail(absl::InvalidArgumentError(
-          "missing object; expected create, destroy, status, stats, upgrade, keep, attach, detach, "
-          "prefix, locator, map, endpoint, route, ila, probe or help (ilactl help shows the "
-          "usage)"));
-    }
-    object = kStats;
-  } else {
-    auto o = MatchKeyword(words[*first],
-                          {{"create", kCreate},
-                           {"destroy", kDestroy},
-                           {"status", kStatus},
-                           {"stats", kStats},
-                           {"statistics", kStats},
-                           {"upgrade", kUpgrade},
-                           {"keep", kKeep},
-                           {"attach", kAttach},
-                           {"detach", kDetach},
-                           {"prefix", kPrefix},
-                           {"locator", kLocator},
-                           {"map", kMap},
-                           {"mapping", kMap},
-                           {"endpoint", kEndpoint},
-                           {"route", kRoute},
-                           {"ila", kIla},
-                           {"probe", kProbe},
-                           {"help", kHelp}},
-                          "object");
-    if (!o.ok()) return Fail(o.status());
-    object = *o;
-    rest.assign(words.begin() + static_cast<std::ptrdiff_t>(*first) + 1, words.end());
-  }
-  if (object == kHelp || (!rest.empty() && rest[0] == "help")) {
+  auto object = ParseObject(words, *first, ctx.options, &rest);
+  if (!object.ok()) return Fail(object.status());
+  if (*object == kHelp || (!rest.empty() && rest[0] == "help")) {
     std::fputs(Usage().c_str(), stdout);
     return 0;
   }
   if (!netns.empty()) {
     if (absl::Status st = EnterNetns(netns); !st.ok()) return Fail(st, ctx.options.details);
   }
-
   Args args(std::move(rest), "", "");
-  absl::Status st;
-  switch (object) {
-    case kCreate: st = CmdCreate(ctx, args); break;
-    case kDestroy: st = CmdDestroy(ctx, args); break;
-    case kStatus: st = CmdStatus(ctx, args); break;
-    case kStats: st = CmdStats(ctx, args); break;
-    case kUpgrade: st = CmdUpgrade(ctx, args); break;
-    case kKeep: st = CmdKeep(ctx, args); break;
-    case kAttach: st = CmdAttach(ctx, args); break;
-    case kDetach: st = CmdDetach(ctx, args); break;
-    case kPrefix: st = CmdPrefix(ctx, args); break;
-    case kLocator: st = CmdLocator(ctx, args); break;
-    case kMap: st = CmdMap(ctx, args); break;
-    case kEndpoint: st = CmdEndpoint(ctx, args); break;
-    case kRoute: st = CmdRoute(ctx, args); break;
-    case kIla: st = CmdIla(ctx, args); break;
-    case kProbe: st = CmdProbe(ctx, args); break;
-    default: st = absl::InternalError("unhandled object");
+  if (absl::Status st = RunObject(*object, ctx, args); !st.ok()) {
+    return Fail(st, ctx.options.details);
   }
-  if (!st.ok()) return Fail(st, ctx.options.details);
   std::fputs(ctx.out.c_str(), stdout);
   if (std::fflush(stdout) != 0) return 1;
   return 0;
