@@ -110,6 +110,118 @@ absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) 
   return absl::OkStatus();
 }
 
+// ----- The steps of MappingTable::RemoveBatch ---------------------------------------------------
+
+namespace {
+
+using RemovedValues = std::vector<std::optional<abi::ila_mapping_value>>;
+
+// Indexes keys by SIR address up to the first one that repeats an earlier one, and returns that
+// one's index (keys.size() when none repeats).
+size_t IndexUpToRepeat(std::span<const abi::ila_mapping_key> keys, SirIndex& by_sir) {
+  const size_t n = keys.size();
+  by_sir.Reserve(n);
+  size_t dup = n;
+  for (size_t i = 0; i < n && dup == n; ++i) {
+    if (i + kPrefetch < n) by_sir.Prefetch(keys[i + kPrefetch].sir);
+    if (by_sir.Insert(static_cast<uint32_t>(i))) dup = i;
+  }
+  return dup;
+}
+
+// What the first `dup` entries map to, read with the whole forward map (as Write does) when the
+// batch is large and the map, as far as `size_hint` knows, not much larger; `size_hint` becomes
+// what the read saw. False, with `olds` untouched, when each entry must be looked up instead.
+absl::StatusOr<bool> DumpRemoved(const DataplaneState& s, const SirIndex& by_sir, size_t dup,
+                                 size_t* size_hint, RemovedValues& olds) {
+  if (dup < kDumpMinBatch || *size_hint > kDumpFactor * dup) return false;
+  auto fwd = s.mappings.DumpBatch(kDumpFactor * dup);
+  if (!fwd.ok() && !absl::IsUnimplemented(fwd.status())) return fwd.status();
+  if (!fwd.ok()) return false;
+  *size_hint = std::max(*size_hint, fwd->keys.size());
+  if (!fwd->complete) return false;
+  *size_hint = fwd->keys.size();
+  for (size_t k = 0; k < fwd->keys.size(); ++k) {
+    if (k + kPrefetch < fwd->keys.size()) by_sir.Prefetch(fwd->keys[k + kPrefetch].sir);
+    auto i = by_sir.Find(fwd->keys[k].sir);
+    if (i && *i < dup) olds[*i] = fwd->values[k];
+  }
+  return true;
+}
+
+// What the first olds.size() entries map to (by one read of the whole map, or looked up per
+// entry); NotFound for the first that is not mapped. Returns whether the map was read whole.
+absl::StatusOr<bool> ReadRemoved(const DataplaneState& s, std::span<const SirAddress> batch,
+                                 std::span<const abi::ila_mapping_key> keys, const SirIndex& by_sir,
+                                 size_t* size_hint, RemovedValues& olds) {
+  auto dumped = DumpRemoved(s, by_sir, olds.size(), size_hint, olds);
+  if (!dumped.ok()) return dumped.status();
+  for (size_t i = 0; i < olds.size(); ++i) {
+    if (!*dumped) {
+      auto old = s.mappings.Lookup(keys[i]);
+      if (!old.ok()) return old.status();
+      olds[i] = *old;
+    }
+    if (!olds[i]) return absl::NotFoundError(absl::StrCat("no mapping for ", batch[i].ToString()));
+  }
+  return *dumped;
+}
+
+// Deletes the mappings of `keys`; on a kernel failure part-way, puts back the ones deleted
+// (olds[i] is what keys[i] mapped to).
+absl::Status DeleteMappings(const DataplaneState& s, std::span<const abi::ila_mapping_key> keys,
+                            const RemovedValues& olds) {
+  uint32_t applied = 0;
+  absl::Status st = s.mappings.DeleteBatch(keys, &applied);
+  if (st.ok()) return st;
+  std::vector<abi::ila_mapping_value> back;
+  for (uint32_t i = 0; i < applied; ++i) back.push_back(*olds[i]);
+  UpdateAll(s.mappings, keys.first(applied), std::span<const abi::ila_mapping_value>(back));
+  return st;
+}
+
+// The reverse entries among `rev` (the whole reverse map) that were the removed mappings' own:
+// the old ILA destination of one, pointing back at its SIR address.
+std::vector<abi::ila_addr> OwnReverseEntriesIn(const ReverseEntries& rev,
+                                               std::span<const abi::ila_mapping_key> keys,
+                                               const RemovedValues& olds) {
+  const size_t n = keys.size();
+  std::vector<abi::ila_addr> own;
+  std::vector<abi::ila_addr> old_ila(n);
+  for (size_t i = 0; i < n; ++i) old_ila[i] = olds[i]->ila;
+  IlaIndex by_old{std::span<const abi::ila_addr>(old_ila)};
+  by_old.Reserve(n);
+  for (size_t i = 0; i < n; ++i) (void)by_old.Insert(static_cast<uint32_t>(i));
+  for (size_t k = 0; k < rev.keys.size(); ++k) {
+    auto i = by_old.Find(rev.keys[k]);
+    if (i && SameAddr(rev.values[k].sir, keys[*i].sir)) own.push_back(rev.keys[k]);
+  }
+  return own;
+}
+
+// The reverse entries that were the removed mappings' own: found in one read of the whole reverse
+// map when the forward map was read whole (`dumped`) and the reverse map can be, else looked up
+// per mapping.
+std::vector<abi::ila_addr> OwnReverseEntries(const DataplaneState& s,
+                                             std::span<const abi::ila_mapping_key> keys,
+                                             const RemovedValues& olds, bool dumped) {
+  const size_t n = keys.size();
+  if (dumped) {
+    auto r = s.reverse.DumpBatch(kDumpFactor * n);
+    if (r.ok() && r->complete) return OwnReverseEntriesIn(*r, keys, olds);
+  }
+  std::vector<abi::ila_addr> own;
+  for (size_t i = 0; i < n; ++i) {
+    auto owner = s.reverse.Lookup(olds[i]->ila);
+    if (owner.ok() && owner->has_value() && SameAddr((*owner)->sir, keys[i].sir)) {
+      own.push_back(olds[i]->ila);
+    }
+  }
+  return own;
+}
+
+}  // namespace
+
 absl::Status MappingTable::Remove(const SirAddress& sir) { return RemoveBatch(std::span(&sir, 1)); }
 
 absl::Status MappingTable::RemoveBatch(std::span<const SirAddress> batch) {
@@ -122,80 +234,17 @@ absl::Status MappingTable::RemoveBatch(std::span<const SirAddress> batch) {
   for (size_t i = 0; i < n; ++i) keys[i].sir = ToAbi(batch[i].address());
   // The first address that repeats an earlier one; the entries before it must all be mapped.
   SirIndex by_sir{std::span<const abi::ila_mapping_key>(keys)};
-  by_sir.Reserve(n);
-  size_t dup = n;
-  for (size_t i = 0; i < n && dup == n; ++i) {
-    if (i + kPrefetch < n) by_sir.Prefetch(keys[i + kPrefetch].sir);
-    if (by_sir.Insert(static_cast<uint32_t>(i))) dup = i;
-  }
-  // What is removed: read with the whole table (as Write does), or looked up per entry.
-  std::vector<std::optional<abi::ila_mapping_value>> olds(dup);
-  bool dumped = false;
-  if (dup >= kDumpMinBatch && size_hint_ <= kDumpFactor * dup) {
-    auto fwd = s.mappings.DumpBatch(kDumpFactor * dup);
-    if (!fwd.ok() && !absl::IsUnimplemented(fwd.status())) return fwd.status();
-    if (fwd.ok()) {
-      size_hint_ = std::max(size_hint_, fwd->keys.size());
-      if (fwd->complete) {
-        size_hint_ = fwd->keys.size();
-        for (size_t k = 0; k < fwd->keys.size(); ++k) {
-          if (k + kPrefetch < fwd->keys.size()) by_sir.Prefetch(fwd->keys[k + kPrefetch].sir);
-          auto i = by_sir.Find(fwd->keys[k].sir);
-          if (i && *i < dup) olds[*i] = fwd->values[k];
-        }
-        dumped = true;
-      }
-    }
-  }
-  for (size_t i = 0; i < dup; ++i) {
-    if (!dumped) {
-      auto old = s.mappings.Lookup(keys[i]);
-      if (!old.ok()) return old.status();
-      olds[i] = *old;
-    }
-    if (!olds[i]) return absl::NotFoundError(absl::StrCat("no mapping for ", batch[i].ToString()));
-  }
+  const size_t dup = IndexUpToRepeat(keys, by_sir);
+  RemovedValues olds(dup);
+  auto dumped = ReadRemoved(s, batch, keys, by_sir, &size_hint_, olds);
+  if (!dumped.ok()) return dumped.status();
   if (dup < n) {
     return absl::InvalidArgumentError(
         absl::StrCat("SIR address ", batch[dup].ToString(), " appears twice in the batch"));
   }
-
-  uint32_t applied = 0;
-  absl::Status st = s.mappings.DeleteBatch(keys, &applied);
-  if (!st.ok()) {
-    std::vector<abi::ila_mapping_value> back;
-    for (uint32_t i = 0; i < applied; ++i) back.push_back(*olds[i]);
-    UpdateAll(s.mappings, std::span<const abi::ila_mapping_key>(keys).first(applied),
-              std::span<const abi::ila_mapping_value>(back));
-    return st;
-  }
+  if (absl::Status st = DeleteMappings(s, keys, olds); !st.ok()) return st;
   size_hint_ -= std::min(size_hint_, n);
-
-  // The reverse entries that were these mappings' own.
-  std::vector<abi::ila_addr> unused;
-  std::optional<ReverseEntries> rev;
-  if (dumped) {
-    auto r = s.reverse.DumpBatch(kDumpFactor * n);
-    if (r.ok() && r->complete) rev = std::move(*r);
-  }
-  if (rev) {
-    std::vector<abi::ila_addr> old_ila(n);
-    for (size_t i = 0; i < n; ++i) old_ila[i] = olds[i]->ila;
-    IlaIndex by_old{std::span<const abi::ila_addr>(old_ila)};
-    by_old.Reserve(n);
-    for (size_t i = 0; i < n; ++i) (void)by_old.Insert(static_cast<uint32_t>(i));
-    for (size_t k = 0; k < rev->keys.size(); ++k) {
-      auto i = by_old.Find(rev->keys[k]);
-      if (i && SameAddr(rev->values[k].sir, keys[*i].sir)) unused.push_back(rev->keys[k]);
-    }
-  } else {
-    for (size_t i = 0; i < n; ++i) {
-      auto owner = s.reverse.Lookup(olds[i]->ila);
-      if (owner.ok() && owner->has_value() && SameAddr((*owner)->sir, keys[i].sir)) {
-        unused.push_back(olds[i]->ila);
-      }
-    }
-  }
+  std::vector<abi::ila_addr> unused = OwnReverseEntries(s, keys, olds, *dumped);
   DeleteAll(s.reverse, std::span<const abi::ila_addr>(unused));
   return absl::OkStatus();
 }
