@@ -140,15 +140,21 @@ void NexthopKeeper::Reevaluate() {
   NewEpoch();
 }
 
+void NexthopKeeper::FailStart(absl::Status st) {
+  (void)epoch_.Update(0, 0);
+  absl::MutexLock lock(&mu_);
+  start_error_ = std::move(st);
+  started_ = true;
+}
+
+bool NexthopKeeper::CacheEnabled() const {
+  absl::MutexLock lock(&mu_);
+  return state_.enabled;
+}
+
 void NexthopKeeper::Run() {
-  auto fail = [this](absl::Status st) {
-    (void)epoch_.Update(0, 0);
-    absl::MutexLock lock(&mu_);
-    start_error_ = std::move(st);
-    started_ = true;
-  };
   if (!InNamespace(netns_.get()) && setns(netns_.get(), CLONE_NEWNET) != 0) {
-    fail(absl::InternalError(
+    FailStart(absl::InternalError(
         absl::StrCat("the next-hop cache keeper cannot enter the data plane's network namespace: ",
                      std::strerror(errno))));
     return;
@@ -156,7 +162,7 @@ void NexthopKeeper::Run() {
   // Subscribe first, then read the configuration: a change in between is seen as a notification.
   auto monitor = RoutingMonitor::Open();
   if (!monitor.ok()) {
-    fail(monitor.status());
+    FailStart(monitor.status());
     return;
   }
   Reevaluate();
@@ -164,61 +170,71 @@ void NexthopKeeper::Run() {
     absl::MutexLock lock(&mu_);
     started_ = true;
   }
+  Watch(*monitor);
+}
 
-  using Clock = std::chrono::steady_clock;
-  auto last_epoch = Clock::now();
-  auto last_evaluation = Clock::now();
-  bool reevaluate_due = false;
+void NexthopKeeper::Watch(RoutingMonitor& monitor) {
+  Timing t;
+  t.last_epoch = Clock::now();
+  t.last_evaluation = Clock::now();
   for (;;) {
-    int timeout_ms = -1;
-    const auto now = Clock::now();
-    auto until = [&now](Clock::time_point t) {
-      return static_cast<int>(
-          std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(t - now).count()));
-    };
-    if (refresh_.count() > 0) timeout_ms = until(last_epoch + refresh_);
-    if (reevaluate_due) {
-      const int t = until(last_evaluation + kMinReevaluateInterval);
-      timeout_ms = timeout_ms < 0 ? t : std::min(timeout_ms, t);
-    }
-    pollfd fds[2] = {{wake_.get(), POLLIN, 0}, {monitor->fd(), POLLIN, 0}};
+    const int timeout_ms = PollTimeoutMs(t);
+    pollfd fds[2] = {{wake_.get(), POLLIN, 0}, {monitor.fd(), POLLIN, 0}};
     const int n = poll(fds, 2, timeout_ms);
     if (n < 0 && errno != EINTR) {
       SetOff(absl::StrCat("waiting for routing changes failed: ", std::strerror(errno)));
       return;
     }
     if (fds[0].revents) return;
-    bool enabled;
-    {
-      absl::MutexLock lock(&mu_);
-      enabled = state_.enabled;
-    }
-    if (fds[1].revents) {
-      auto change = monitor->Drain(!enabled);
-      if (!change.ok()) {
-        SetOff(std::string(change.status().message()));
-        return;
-      }
-      // Retire what was learned before the change first; deciding whether the cache may stay on
-      // takes a dump and comes second.
-      if (change->invalidate && enabled) {
-        NewEpoch();
-        last_epoch = Clock::now();
-      }
-      if (change->reevaluate) reevaluate_due = true;
-    }
-    const auto after = Clock::now();
-    if (reevaluate_due && after - last_evaluation >= kMinReevaluateInterval) {
-      Reevaluate();
-      last_evaluation = last_epoch = Clock::now();
-      reevaluate_due = false;
-    } else if (reevaluate_due && enabled) {
-      // The change may be one the cache cannot represent: off until the configuration is read.
-      SetOff("re-reading the routing configuration after a change");
-    } else if (refresh_.count() > 0 && after - last_epoch >= refresh_) {
-      if (enabled) NewEpoch();
-      last_epoch = after;
-    }
+    const bool enabled = CacheEnabled();
+    if (fds[1].revents && !TakeRoutingChanges(monitor, enabled, t)) return;
+    RenewDue(enabled, t);
+  }
+}
+
+int NexthopKeeper::PollTimeoutMs(const Timing& t) const {
+  int timeout_ms = -1;
+  const auto now = Clock::now();
+  auto until = [&now](Clock::time_point at) {
+    return static_cast<int>(
+        std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(at - now).count()));
+  };
+  if (refresh_.count() > 0) timeout_ms = until(t.last_epoch + refresh_);
+  if (t.reevaluate_due) {
+    const int r = until(t.last_evaluation + kMinReevaluateInterval);
+    timeout_ms = timeout_ms < 0 ? r : std::min(timeout_ms, r);
+  }
+  return timeout_ms;
+}
+
+bool NexthopKeeper::TakeRoutingChanges(RoutingMonitor& monitor, bool enabled, Timing& t) {
+  auto change = monitor.Drain(!enabled);
+  if (!change.ok()) {
+    SetOff(std::string(change.status().message()));
+    return false;
+  }
+  // Retire what was learned before the change first; deciding whether the cache may stay on
+  // takes a dump and comes second.
+  if (change->invalidate && enabled) {
+    NewEpoch();
+    t.last_epoch = Clock::now();
+  }
+  if (change->reevaluate) t.reevaluate_due = true;
+  return true;
+}
+
+void NexthopKeeper::RenewDue(bool enabled, Timing& t) {
+  const auto after = Clock::now();
+  if (t.reevaluate_due && after - t.last_evaluation >= kMinReevaluateInterval) {
+    Reevaluate();
+    t.last_evaluation = t.last_epoch = Clock::now();
+    t.reevaluate_due = false;
+  } else if (t.reevaluate_due && enabled) {
+    // The change may be one the cache cannot represent: off until the configuration is read.
+    SetOff("re-reading the routing configuration after a change");
+  } else if (refresh_.count() > 0 && after - t.last_epoch >= refresh_) {
+    if (enabled) NewEpoch();
+    t.last_epoch = after;
   }
 }
 

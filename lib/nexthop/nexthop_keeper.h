@@ -28,6 +28,8 @@
 
 namespace ila::internal {
 
+class RoutingMonitor;
+
 class NexthopKeeper {
  public:
   // Starts the keeper thread in the namespace `netns_fd` refers to, writing `epoch_map_fd`
@@ -43,11 +45,36 @@ class NexthopKeeper {
 
  private:
   NexthopKeeper(OwnedFd netns, OwnedFd epoch_fd, OwnedFd wake, std::chrono::milliseconds refresh);
+  // When the keeper last started an epoch and last read the routing configuration, and whether a
+  // change asks for the configuration to be read again. The thread's own.
+  using Clock = std::chrono::steady_clock;
+  struct Timing {
+    Clock::time_point last_epoch;
+    Clock::time_point last_evaluation;
+    bool reevaluate_due = false;
+  };
+
+  // The thread: enters the namespace, subscribes to routing changes, reads the configuration,
+  // says it has started (or why it could not), then watches until told to stop.
   void Run();
+  // Start failed: the cache off and `st` for Start to return.
+  void FailStart(absl::Status st);
+  // Waits for routing changes, the refresh and the stop, and acts on each.
+  void Watch(RoutingMonitor& monitor);
+  // How long Watch may wait: until the next refresh or the re-read due, if any; -1 for ever.
+  int PollTimeoutMs(const Timing& t) const;
+  // Reads the pending notifications: a new epoch at once for a change an answer can depend on (when
+  // the cache is on), and a re-read due for one that may decide whether the cache can stay on.
+  // False, with the cache off, when they cannot be read.
+  bool TakeRoutingChanges(RoutingMonitor& monitor, bool enabled, Timing& t);
+  // Does what is due now: the re-read (not more often than kMinReevaluateInterval; the cache off
+  // while it waits), else the periodic refresh.
+  void RenewDue(bool enabled, Timing& t);
   // Evaluates whether routing allows the cache and starts a new epoch (or 0).
   void Reevaluate();
   void NewEpoch();
   void SetOff(const std::string& reason);
+  bool CacheEnabled() const;
 
   OwnedFd netns_;
   OwnedFd epoch_fd_;
