@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ila/owned_fd.h"
 
 namespace ila::demo {
 namespace {
@@ -22,36 +23,13 @@ using Clock = std::chrono::steady_clock;
 
 std::string Errno(int err) { return std::strerror(err); }
 
-// A file descriptor closed on destruction.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
-
 // A socket of the namespace `ns` (a socket belongs to the namespace of the thread creating it).
-absl::StatusOr<Fd> SocketIn(const Netns& ns, int type) {
+absl::StatusOr<OwnedFd> SocketIn(const Netns& ns, int type) {
   auto scope = NetnsScope::Enter(ns);
   if (!scope.ok()) return scope.status();
   int fd = socket(AF_INET6, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError("socket in " + ns.name() + ": " + Errno(errno));
-  return Fd(fd);
+  return OwnedFd(fd);
 }
 
 sockaddr_in6 SockAddr(const Ipv6Address& a, uint16_t port) {
@@ -100,7 +78,7 @@ void ReceiveTcp(int listener, const TcpTransferOptions& o, Clock::time_point dea
       !out.status.ok()) {
     return;
   }
-  Fd conn(accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  OwnedFd conn(accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
   if (conn.get() < 0) {
     out.status = absl::InternalError("accept: " + Errno(errno));
     return;

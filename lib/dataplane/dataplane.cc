@@ -144,7 +144,7 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(const DataplaneConf
   if (!object.ok()) return object.status();
   auto state = std::make_shared<DataplaneState>();
   state->config = config;
-  state->netns = internal::OwnedFd(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  state->netns = OwnedFd(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   state->map_fds = std::move(object->maps);
   state->prog_fds = std::move(object->progs);
   if (absl::Status st = state->BindMaps(); !st.ok()) return st;
@@ -165,7 +165,7 @@ namespace {
 // why this build must not read it. No ila_meta at all: the default options (OpenPins then names
 // what is missing).
 absl::StatusOr<DataplaneConfig> PinnedConfig(const std::string& dir) {
-  internal::OwnedFd meta_fd = internal::OpenPinned(dir + "/maps/ila_meta");
+  OwnedFd meta_fd = internal::OpenPinned(dir + "/maps/ila_meta");
   if (meta_fd.get() < 0) return DataplaneConfig{};
   auto info = internal::MapInfo(meta_fd.get(), "ila_meta");
   if (!info.ok()) return info.status();
@@ -237,7 +237,7 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Open(const PinLocation& wh
 
   auto state = std::make_shared<DataplaneState>();
   state->config = *config;
-  state->netns = internal::OwnedFd(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  state->netns = OwnedFd(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (absl::Status st = internal::OpenPins(*dir, &state->map_fds, &state->prog_fds, *expected);
       !st.ok()) {
     return st;
@@ -341,7 +341,7 @@ absl::Status Dataplane::Upgrade() {
     Prog p = ProgFor(a.role, !a.steer_cpus.empty(), a.mode);
     int new_fd = fresh->progs[static_cast<size_t>(p)].get();
     int old_fd = state_->prog(p);
-    internal::OwnedFd attached_fd;
+    OwnedFd attached_fd;
     if (a.program_id != 0 && internal::ProgramId(old_fd) != a.program_id) {
       // Adopted from a process whose program fds we hold only through the pins of a later
       // upgrade: fetch the attached program itself.

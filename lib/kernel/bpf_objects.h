@@ -10,7 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "kernel/owned_fd.h"
+#include "ila/owned_fd.h"
 
 namespace ila::internal {
 

@@ -54,7 +54,6 @@ using internal::Av;
 using internal::ErrnoText;
 using internal::LoadProgram;
 using internal::No;
-using internal::OwnedFd;
 using internal::ProbeInScratchNetns;
 using internal::ProbeOnInterface;
 using internal::Yes;

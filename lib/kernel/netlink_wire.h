@@ -45,7 +45,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/string_util.h"
 #include "kernel/netlink.h"
-#include "kernel/owned_fd.h"
+#include "ila/owned_fd.h"
 
 namespace ila::internal::rtnl {
 

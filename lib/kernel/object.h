@@ -14,7 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "ila/dataplane.h"
-#include "kernel/owned_fd.h"
+#include "ila/owned_fd.h"
 
 struct bpf_object;
 

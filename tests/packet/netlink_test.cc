@@ -1,6 +1,6 @@
 // lib/netlink against the real kernel, inside throwaway network namespaces (needs root).
 #include "kernel/netlink.h"
-#include "kernel/owned_fd.h"
+#include "ila/owned_fd.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -108,7 +108,7 @@ ino_t CurrentNetnsInode() {
 }
 
 // The library's own owned fd.
-using Fd = ila::internal::OwnedFd;
+using Fd = ila::OwnedFd;
 
 // Loads `r0 = XDP_PASS; exit`, the smallest program that keeps a veth's NAPI path alive.
 Fd LoadPassProgram() {

@@ -1,13 +1,15 @@
-// The one owned file descriptor type of the library (and of the tests and benchmarks that use its
-// internals): closed when the owner goes, movable, not copyable.
-#ifndef ILA_LIB_KERNEL_OWNED_FD_H_
-#define ILA_LIB_KERNEL_OWNED_FD_H_
+// ila::OwnedFd: a file descriptor with one owner, closed when the owner goes; movable, not
+// copyable. The one owned-descriptor type of the tree: the library's own (BPF objects, maps,
+// links, namespaces, netlink sockets) and that of programs built on it (the examples' sockets and
+// namespaces).
+#ifndef ILA_OWNED_FD_H_
+#define ILA_OWNED_FD_H_
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace ila::internal {
+namespace ila {
 
 class OwnedFd {
  public:
@@ -38,6 +40,6 @@ class OwnedFd {
   int fd_ = -1;
 };
 
-}  // namespace ila::internal
+}  // namespace ila
 
-#endif  // ILA_LIB_KERNEL_OWNED_FD_H_
+#endif  // ILA_OWNED_FD_H_
