@@ -303,14 +303,14 @@ std::vector<MapMemory> ProcessMaps() {
 
 // ------------------------------------------------------------------------------------------------
 
-Bytes UdpFromC1(const testing::HostFixture& host, const Ipv6Address& dst) {
-  Ipv6Address src = testing::HostFixture::C1().address();
-  return host.FromC1(dst, kProtoUdp, testing::Udp(src, dst, 40000, 5201, Bytes(10, 0x5a)));
+Bytes UdpFromC1(const testbed::HostFixture& host, const Ipv6Address& dst) {
+  Ipv6Address src = testbed::HostFixture::C1().address();
+  return host.FromC1(dst, kProtoUdp, testbed::Udp(src, dst, 40000, 5201, Bytes(10, 0x5a)));
 }
 
-Bytes UdpFromFabric(const testing::HostFixture& host, const Ipv6Address& src,
+Bytes UdpFromFabric(const testbed::HostFixture& host, const Ipv6Address& src,
                     const Ipv6Address& dst) {
-  return host.FromFabric(src, dst, kProtoUdp, testing::Udp(src, dst, 40000, 5201, Bytes(10, 0x5a)));
+  return host.FromFabric(src, dst, kProtoUdp, testbed::Udp(src, dst, 40000, 5201, Bytes(10, 0x5a)));
 }
 
 void SetFrameDst(Bytes& frame, const Ipv6Address& dst) {

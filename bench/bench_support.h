@@ -1,6 +1,6 @@
 // Shared machinery of the benchmark suite: running XDP programs with BPF_PROG_RUN in the ways the
 // suite measures, the bench BPF object (frame refresh, sink, bare redirect, reference hash), the
-// kernel's memory accounting of maps, and the topologies (tests/support's HostFixture).
+// kernel's memory accounting of maps, and the topologies (testbed/'s HostFixture).
 #ifndef ILA_BENCH_BENCH_SUPPORT_H_
 #define ILA_BENCH_BENCH_SUPPORT_H_
 
@@ -18,14 +18,14 @@
 #include "absl/status/statusor.h"
 #include "bench_abi.h"
 #include "ila/dataplane.h"
-#include "support/host_fixture.h"
+#include "testbed/host_fixture.h"
 
 struct bench_xdp;
 struct baseline;
 
 namespace ila::bench {
 
-using testing::Bytes;
+using testbed::Bytes;
 
 // --quick: fewer iterations and smaller tables, for a smoke run.
 bool Quick();
@@ -128,9 +128,9 @@ std::vector<MapMemory> ProcessMaps();
 // Frames and addresses
 
 // A UDP frame (14 + 40 + 8 + 10 = 72 bytes, valid checksum) from the fixture's c1.
-Bytes UdpFromC1(const testing::HostFixture& host, const Ipv6Address& dst);
+Bytes UdpFromC1(const testbed::HostFixture& host, const Ipv6Address& dst);
 // The same arriving on the uplink from the fabric.
-Bytes UdpFromFabric(const testing::HostFixture& host, const Ipv6Address& src,
+Bytes UdpFromFabric(const testbed::HostFixture& host, const Ipv6Address& src,
                     const Ipv6Address& dst);
 // Writes `dst` into a frame's IPv6 destination.
 void SetFrameDst(Bytes& frame, const Ipv6Address& dst);

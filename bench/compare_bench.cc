@@ -17,12 +17,12 @@
 #include "benches.h"
 #include "ila/translation.h"
 #include "live_rounds.h"
-#include "support/kernel.h"
+#include "testbed/kernel.h"
 
 namespace ila::bench {
 namespace {
 
-using testing::HostFixture;
+using testbed::HostFixture;
 
 struct Encap {
   std::string name;
@@ -74,7 +74,7 @@ void Compare(benchmark::State& state, const std::string& name) {
   cs.push_back({"kernel_forward", UdpFromC1(h, translated), PassFd(pw.skel)});
   std::vector<std::string> skipped;
   for (const Encap& e : Encaps()) {
-    if (auto missing = testing::FeatureMissingReason(e.feature)) {
+    if (auto missing = testbed::FeatureMissingReason(e.feature)) {
       skipped.push_back(absl::StrCat(e.name, " (", *missing, ")"));
       continue;
     }
@@ -85,7 +85,7 @@ void Compare(benchmark::State& state, const std::string& name) {
     cs.push_back({e.name, UdpFromC1(h, dst), PassFd(pw.skel), e.kind});
   }
 
-  const bool live_frames = !testing::FeatureMissingReason(KernelFeature::kTestRunLiveFrames);
+  const bool live_frames = !testbed::FeatureMissingReason(KernelFeature::kTestRunLiveFrames);
   uint32_t burst = live_frames ? Pick(1u << 18, 1u << 16) : Pick(1u << 17, 1u << 15);
   int rounds = live_frames ? Pick(12, 4) : Pick(9, 3);
   TrafficPath path;

@@ -18,7 +18,7 @@
 namespace ila::bench {
 namespace {
 
-using testing::HostFixture;
+using testbed::HostFixture;
 
 absl::StatusOr<std::unique_ptr<Dataplane>> NewTable(uint32_t max_mappings) {
   DataplaneConfig config;

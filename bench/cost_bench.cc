@@ -17,13 +17,13 @@
 #include "absl/strings/str_cat.h"
 #include "bench_support.h"
 #include "benches.h"
-#include "support/kernel.h"
+#include "testbed/kernel.h"
 #include "worlds.h"
 
 namespace ila::bench {
 namespace {
 
-using testing::HostFixture;
+using testbed::HostFixture;
 
 double Median(std::vector<uint32_t>& v) {
   if (v.empty()) return 0;
@@ -111,7 +111,7 @@ void RegisterCost(const std::string& name) {
 // The data plane's counters around one call of `prog_fd` with `repeat` (non-live or live).
 void CheckRepeat(benchmark::State& state, bool live, bool refresh) {
   if (live) {
-    if (auto missing = testing::FeatureMissingReason(KernelFeature::kTestRunLiveFrames)) {
+    if (auto missing = testbed::FeatureMissingReason(KernelFeature::kTestRunLiveFrames)) {
       return Skip(state, *missing);
     }
   }

@@ -33,12 +33,12 @@
 #include "ila/translation.h"
 #include "live_rounds.h"
 #include "traffic_generator.h"
-#include "support/kernel.h"
+#include "testbed/kernel.h"
 
 namespace ila::bench {
 namespace {
 
-using testing::HostFixture;
+using testbed::HostFixture;
 
 enum class Direction { kFromContainer, kFromUplink };
 
@@ -84,7 +84,7 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
   // other one), so that translation and delivery leave the generator's CPU.
   // Live frames where the kernel allows them; else real traffic from the veth's far end
   // (traffic_generator.h), whose pipeline already spans both CPUs of a two-CPU machine.
-  const bool live_frames = !testing::FeatureMissingReason(KernelFeature::kTestRunLiveFrames);
+  const bool live_frames = !testbed::FeatureMissingReason(KernelFeature::kTestRunLiveFrames);
   std::vector<std::string> skipped;
   std::vector<int> steer_to;
   if (!out && !live_frames) {
@@ -174,10 +174,10 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
 // queues; then the unpaced rate of the two senders together.
 void CheckGeneratorQueues(benchmark::State& state) {
   if (StopNow(state)) return;
-  auto a = testing::Netns::Create("gqa");
-  auto b = testing::Netns::Create("gqb");
+  auto a = testbed::Netns::Create("gqa");
+  auto b = testbed::Netns::Create("gqb");
   if (!a.ok() || !b.ok()) return Fail(state, a.ok() ? b.status() : a.status());
-  const std::string ea = testing::UniqueIfName("gqa"), eb = testing::UniqueIfName("gqb");
+  const std::string ea = testbed::UniqueIfName("gqa"), eb = testbed::UniqueIfName("gqb");
   if (absl::Status st = a->Run(absl::StrCat(
           "ip link add ", ea, " numtxqueues 2 numrxqueues 2 type veth peer name ", eb,
           " numtxqueues 2 numrxqueues 2 netns ", b->name(), " && ip link set ", ea, " up"));
@@ -188,7 +188,7 @@ void CheckGeneratorQueues(benchmark::State& state) {
   auto skel = LoadBenchSkel(1, 1);
   if (!skel.ok()) return Fail(state, skel.status());
   {
-    auto in_b = testing::NetnsEntered::Enter(*b);
+    auto in_b = testbed::NetnsEntered::Enter(*b);
     if (!in_b.ok()) return Fail(state, in_b.status());
     int err = bpf_xdp_attach(static_cast<int>(if_nametoindex(eb.c_str())), SinkFd(*skel),
                              XDP_FLAGS_DRV_MODE, nullptr);
@@ -199,9 +199,9 @@ void CheckGeneratorQueues(benchmark::State& state) {
   auto gen = MakeTrafficGenerator(*a, ea, options);
   if (!gen.ok()) return Fail(state, gen.status());
   const Ipv6Address src = HostFixture::C1().address(), dst = HostFixture::C2().address();
-  Bytes frame = testing::EthernetIpv6(
+  Bytes frame = testbed::EthernetIpv6(
       HostFixture::C2Mac(), HostFixture::C1Mac(),
-      testing::Ipv6(src, dst, kProtoUdp, testing::Udp(src, dst, 1000, 2000, {1, 2})));
+      testbed::Ipv6(src, dst, kProtoUdp, testbed::Udp(src, dst, 1000, 2000, {1, 2})));
   const uint64_t paced = 20000;
   for (auto _ : state) {
     SinkCount before = ReadSink(*skel);

@@ -13,7 +13,7 @@
 
 #include "absl/status/status.h"
 #include "bench_support.h"
-#include "support/netns.h"
+#include "testbed/netns.h"
 #include "worlds.h"
 
 namespace ila::bench {
@@ -50,13 +50,13 @@ absl::Status RunRounds(benchmark::State& state, PathsWorld& pw, int ingress,
 
 // Where real traffic enters and is counted (RunTrafficRounds).
 struct TrafficPath {
-  const testing::Netns* sender_ns = nullptr;  // frames leave from here...
+  const testbed::Netns* sender_ns = nullptr;  // frames leave from here...
   std::string sender_ifname;
-  const testing::Netns* ingress_ns = nullptr;  // ...and arrive here, where each contender's
+  const testbed::Netns* ingress_ns = nullptr;  // ...and arrive here, where each contender's
   std::string ingress_ifname;                  //    program is attached at XDP in turn
   int ingress_ifindex = 0;
   int restore_fd = -1;                      // the program put back on the ingress afterwards
-  const testing::Netns* sink_ns = nullptr;  // the egress veth's far end, running bench_sink
+  const testbed::Netns* sink_ns = nullptr;  // the egress veth's far end, running bench_sink
   std::string sink_ifname;
 };
 

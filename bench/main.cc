@@ -14,8 +14,8 @@
 
 #include "bench_support.h"
 #include "benches.h"
-#include "support/kernel.h"
-#include "support/netns.h"
+#include "testbed/kernel.h"
+#include "testbed/netns.h"
 #include "worlds.h"
 
 namespace {
@@ -47,11 +47,11 @@ int main(int argc, char** argv) {
   int nargs = static_cast<int>(args.size());
   ila::bench::SetQuick(quick);
 
-  if (auto reason = ila::testing::BpfUnavailableReason()) {
+  if (auto reason = ila::testbed::BpfUnavailableReason()) {
     std::cout << "ILA_SKIP: " << *reason << std::endl;
     return 0;
   }
-  if (auto reason = ila::testing::NetnsUnavailableReason()) {
+  if (auto reason = ila::testbed::NetnsUnavailableReason()) {
     std::cout << "ILA_SKIP: " << *reason << std::endl;
     return 0;
   }

@@ -43,11 +43,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "support/kernel.h"
+#include "testbed/kernel.h"
 #include "bench_support.h"
 #include "benches.h"
 #include "live_rounds.h"
-#include "support/netns.h"
+#include "testbed/netns.h"
 #include "tcp_world.h"
 #include "worlds.h"
 
@@ -140,7 +140,7 @@ absl::StatusOr<Sample> Iperf(TcpWorld& w, int port, int seconds, int omit) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   auto out =
-      testing::RunCommand({"ip", "netns", "exec", a.c->name(), "iperf3", "-c", b.sir.ToString(),
+      testbed::RunCommand({"ip", "netns", "exec", a.c->name(), "iperf3", "-c", b.sir.ToString(),
                            "-p", std::to_string(port), "-t", std::to_string(seconds), "-O",
                            std::to_string(omit), "-J", "--connect-timeout", "3000"});
   if (!out.ok()) {
@@ -163,7 +163,7 @@ absl::StatusOr<Sample> Iperf(TcpWorld& w, int port, int seconds, int omit) {
 
 // `count` pings at 10 ms from a's container to b's; the round trips in microseconds.
 absl::StatusOr<std::vector<double>> Ping(TcpWorld& w, int count) {
-  auto out = testing::RunCommand({"ip", "netns", "exec", w.side[0].c->name(), "ping", "-6", "-n",
+  auto out = testbed::RunCommand({"ip", "netns", "exec", w.side[0].c->name(), "ping", "-6", "-n",
                                   "-c", std::to_string(count), "-i", "0.01", "-W", "1",
                                   w.side[1].sir.ToString()});
   if (!out.ok()) {
@@ -208,7 +208,7 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
   for (const char* m : kMethods) {
     std::optional<std::string> missing;
     for (KernelFeature f : FeaturesOf(m))
-      if (!missing) missing = testing::FeatureMissingReason(f);
+      if (!missing) missing = testbed::FeatureMissingReason(f);
     if (missing)
       skipped.push_back(absl::StrCat(m, " (", *missing, ")"));
     else

@@ -18,10 +18,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "support/kernel.h"
+#include "testbed/kernel.h"
 #include "bench_support.h"
 #include "benches.h"
-#include "support/netns.h"
+#include "testbed/netns.h"
 #include "worlds.h"
 
 extern char** environ;
@@ -55,9 +55,9 @@ absl::StatusOr<TcpWorld*> Build() {
       if (!ns.ok()) return ns.status();
       slot->emplace(std::move(*ns));
     }
-    s.eth = testing::UniqueIfName("eth");
-    s.vc = testing::UniqueIfName("vc");
-    s.up = testing::UniqueIfName("up");
+    s.eth = testbed::UniqueIfName("eth");
+    s.vc = testbed::UniqueIfName("vc");
+    s.up = testbed::UniqueIfName("up");
     s.sir = {Sir(), Identifier(0xa + static_cast<uint64_t>(i))};
     s.mac = MacAddress({0x02, 0, 0, 0, static_cast<uint8_t>(0xa + i), 0x01});
     s.locator = Locator(i == 0 ? 0x20010db8aaaa0001ull : 0x20010db8bbbb0002ull);
@@ -72,7 +72,7 @@ absl::StatusOr<TcpWorld*> Build() {
     w->links[2 * i].emplace(std::move(*c));
     auto up = VethPair::Create(
         {&*s.h, s.up, "", {s.up_addr + "/64"}},
-        {&*w->fab, testing::UniqueIfName("f" + s.tag), "", {s.fabric_addr + "/64"}});
+        {&*w->fab, testbed::UniqueIfName("f" + s.tag), "", {s.fabric_addr + "/64"}});
     if (!up.ok()) return up.status();
     w->links[2 * i + 1].emplace(std::move(*up));
   }

@@ -12,14 +12,14 @@
 #include "absl/strings/str_cat.h"
 #include "ila/dataplane.h"
 #include "ila/kernel_probe.h"
-#include "support/netns.h"
+#include "testbed/netns.h"
 #include "worlds.h"
 
 namespace ila::bench::tcp {
 
-using testing::Netns;
-using testing::NetnsEntered;
-using testing::VethPair;
+using testbed::Netns;
+using testbed::NetnsEntered;
+using testbed::VethPair;
 
 inline constexpr ChecksumMode kMode = ChecksumMode::kNeutralMapAuto;
 inline const char* const kMethods[] = {"ila",   "ila_tc",     "plain",         "plain_no_offload",

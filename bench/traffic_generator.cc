@@ -51,10 +51,10 @@ class Pacer {
 // The sockets are created in the interface's namespace (a socket stays in the namespace it was
 // made in), on a helper thread so the caller's thread never moves.
 template <typename F>
-absl::Status InNetns(const testing::Netns& ns, F&& fn) {
+absl::Status InNetns(const testbed::Netns& ns, F&& fn) {
   absl::Status st;
   std::thread t([&] {
-    auto entered = testing::NetnsEntered::Enter(ns);
+    auto entered = testbed::NetnsEntered::Enter(ns);
     st = entered.ok() ? fn() : entered.status();
   });
   t.join();
@@ -295,7 +295,7 @@ absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeSenders(const GeneratorOpt
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeTrafficGenerator(
-    const testing::Netns& ns, const std::string& ifname, const GeneratorOptions& options) {
+    const testbed::Netns& ns, const std::string& ifname, const GeneratorOptions& options) {
   if (options.queues < 1) return absl::InvalidArgumentError("a generator needs at least one queue");
   std::unique_ptr<TrafficGenerator> g;
   std::string af_xdp_failure = "the probe found no AF_XDP";
@@ -338,7 +338,7 @@ absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeTrafficGenerator(
   return g;
 }
 
-absl::StatusOr<ThreadedNapi> ThreadedNapi::Start(const testing::Netns& ns,
+absl::StatusOr<ThreadedNapi> ThreadedNapi::Start(const testbed::Netns& ns,
                                                  const std::string& ifname, int cpu) {
   // sysfs shows a namespace's devices only to `ip netns exec` (which mounts the namespace's /sys).
   if (absl::Status st = ns.Run("echo 1 > /sys/class/net/" + ifname + "/threaded"); !st.ok()) {

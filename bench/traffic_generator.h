@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "support/netns.h"
+#include "testbed/netns.h"
 
 namespace ila::bench {
 
@@ -51,14 +51,14 @@ struct GeneratorOptions {
 // probe finds it and the sockets bind, else AF_PACKET); the error says why none works. The
 // calling thread's namespace is unchanged.
 absl::StatusOr<std::unique_ptr<TrafficGenerator>> MakeTrafficGenerator(
-    const testing::Netns& ns, const std::string& ifname, const GeneratorOptions& options = {});
+    const testbed::Netns& ns, const std::string& ifname, const GeneratorOptions& options = {});
 
 // The NAPI of a veth end running as a kernel thread ("napi/<dev>-<id>") pinned to one CPU.
 class ThreadedNapi {
  public:
   // Switches `ifname` in `ns` to threaded NAPI and pins its thread to `cpu`. The interface must
   // have an XDP program (a veth has NAPI only then, or with GRO on).
-  static absl::StatusOr<ThreadedNapi> Start(const testing::Netns& ns, const std::string& ifname,
+  static absl::StatusOr<ThreadedNapi> Start(const testbed::Netns& ns, const std::string& ifname,
                                             int cpu);
   // Nanoseconds the thread has run so far (/proc/<tid>/schedstat).
   absl::StatusOr<uint64_t> CpuNanoseconds() const;

@@ -18,17 +18,17 @@
 namespace ila::bench {
 namespace {
 
-using testing::HostFixture;
+using testbed::HostFixture;
 
 std::unique_ptr<World> current;
 
 absl::Status Expect(HostFixture& host, const PathCase& c) {
-  testing::XdpRun r = host.Run(c.prog_fd, c.frame, c.ingress_ifindex, host.dp());
+  testbed::XdpRun r = host.Run(c.prog_fd, c.frame, c.ingress_ifindex, host.dp());
   if (r.verdict != c.verdict) {
     return absl::FailedPreconditionError(
-        absl::StrCat(c.name, ": expected ", std::string(testing::VerdictName(c.verdict)), ", got ",
+        absl::StrCat(c.name, ": expected ", std::string(testbed::VerdictName(c.verdict)), ", got ",
                      r.verdict < 0 ? std::string(std::strerror(-r.verdict))
-                                   : std::string(testing::VerdictName(r.verdict)),
+                                   : std::string(testbed::VerdictName(r.verdict)),
                      "; counters: ", r.delta.ToText()));
   }
   auto counter = CounterName::Parse(c.counter.empty() ? "tx_remote" : c.counter);
@@ -40,8 +40,8 @@ absl::Status Expect(HostFixture& host, const PathCase& c) {
   return absl::OkStatus();
 }
 
-absl::Status AttachSink(const testing::Netns& ns, const std::string& ifname, int prog_fd) {
-  auto entered = testing::NetnsEntered::Enter(ns);
+absl::Status AttachSink(const testbed::Netns& ns, const std::string& ifname, int prog_fd) {
+  auto entered = testbed::NetnsEntered::Enter(ns);
   if (!entered.ok()) return entered.status();
   int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
   if (ifindex == 0) return absl::NotFoundError("no interface " + ifname);
@@ -259,10 +259,10 @@ absl::StatusOr<ControlWorld*> GetControlWorld() {
   if (auto* w = dynamic_cast<ControlWorld*>(current.get())) return w;
   current.reset();
   auto w = std::make_unique<ControlWorld>();
-  auto ns = testing::Netns::Create("bctl");
+  auto ns = testbed::Netns::Create("bctl");
   if (!ns.ok()) return ns.status();
   w->ns.emplace(std::move(*ns));
-  auto entered = testing::NetnsEntered::Enter(*w->ns);
+  auto entered = testbed::NetnsEntered::Enter(*w->ns);
   if (!entered.ok()) return entered.status();
   w->entered.emplace(std::move(*entered));
   current = std::move(w);

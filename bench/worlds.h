@@ -38,7 +38,7 @@ class World {
 // The HostFixture topology with one mapping per checksum mode (remote destinations behind L2), one
 // locator of this host per checksum mode, and the sinks of the live runs.
 struct PathsWorld : World {
-  std::unique_ptr<testing::HostFixture> host;
+  std::unique_ptr<testbed::HostFixture> host;
   BenchSkel skel;
   BaselineSkel base;
   std::map<std::string, PathCase> cases;
@@ -47,7 +47,7 @@ struct PathsWorld : World {
   bool live_ready = false;
   ~PathsWorld() override;
 
-  static SirAddress Unmapped() { return {testing::HostFixture::Sir(), Identifier(0xdead)}; }
+  static SirAddress Unmapped() { return {testbed::HostFixture::Sir(), Identifier(0xdead)}; }
   // Frames of the live runs: from c1 to a remote container, and from the fabric to c1.
   Bytes ContainerFrame(ChecksumMode mode) const;
   Bytes UplinkFrame(ChecksumMode mode) const;
@@ -65,7 +65,7 @@ absl::StatusOr<PathsWorld*> GetPathsWorld();
 // behind L2), and the reference hash with the same keys.
 struct ScaleWorld : World {
   size_t size = 0;
-  std::unique_ptr<testing::HostFixture> host;
+  std::unique_ptr<testbed::HostFixture> host;
   BenchSkel skel;
   std::vector<SirAddress> sirs;
   std::vector<Ipv6Address> uniform;  // destinations drawn uniformly (with replacement) from sirs
@@ -79,8 +79,8 @@ absl::StatusOr<ScaleWorld*> GetScaleWorld(size_t size);
 // No topology: a private network namespace (so that nothing the control-plane runs create is in
 // the machine's own) in which tables are created and filled without attaching anything.
 struct ControlWorld : World {
-  std::optional<testing::Netns> ns;
-  std::optional<testing::NetnsEntered> entered;
+  std::optional<testbed::Netns> ns;
+  std::optional<testbed::NetnsEntered> entered;
   // The last table loaded with N mappings, for the Get and List runs.
   std::map<size_t, std::unique_ptr<Dataplane>> loaded;
   ~ControlWorld() override;

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "e2e/e2e_support.h"
-#include "support/kernel.h"
+#include "support/skip.h"
 
 using namespace ila;
 using namespace ila::e2e;

@@ -1,18 +1,18 @@
-#include "support/host_fixture.h"
+#include "testbed/host_fixture.h"
 #include "e2e/e2e_support.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <vector>
 
-#include "support/kernel.h"
-#include "support/netns.h"
+#include "support/skip.h"
+#include "testbed/netns.h"
 
 namespace ila::e2e {
 
 std::optional<std::string> SkipReason() {
-  if (auto r = testing::BpfUnavailableReason()) return r;
-  if (auto r = testing::NetnsUnavailableReason()) return r;
+  if (auto r = testbed::BpfUnavailableReason()) return r;
+  if (auto r = testbed::NetnsUnavailableReason()) return r;
   for (const char* tool : {"ping", "ethtool"}) {
     auto r = demo::RunCommand({"sh", "-c", std::string("command -v ") + tool});
     if (!r.ok() || r->exit_code != 0) {
@@ -60,7 +60,7 @@ uint64_t Packets(const Stats& stats, const std::string& name) {
   std::vector<std::string_view> names = CounterNames();
   INFO("counter " << name);
   REQUIRE(std::find(names.begin(), names.end(), std::string_view(name)) != names.end());
-  return stats.Packets(ila::testing::CounterNamed(name));
+  return stats.Packets(ila::testbed::CounterNamed(name));
 }
 
 Stats HostStats(demo::Topology& topo, int host) {

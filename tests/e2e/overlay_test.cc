@@ -5,7 +5,7 @@
 #include <future>
 
 #include "e2e/e2e_support.h"
-#include "support/kernel.h"
+#include "support/skip.h"
 
 using namespace ila;
 using namespace ila::e2e;

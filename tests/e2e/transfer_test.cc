@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "e2e/e2e_support.h"
-#include "support/kernel.h"
+#include "support/skip.h"
 
 using namespace ila;
 using namespace ila::e2e;

@@ -110,10 +110,10 @@
 
 #include "ila/dataplane.h"
 #include "ila/translation.h"
-#include "support/host_fixture.h"
+#include "testbed/host_fixture.h"
 #include "support/host_test.h"
-#include "support/kernel.h"
-#include "support/netns.h"
+#include "support/skip.h"
+#include "testbed/netns.h"
 
 #ifndef ILA_VECTORS_DIR
 #define ILA_VECTORS_DIR ""
@@ -121,6 +121,7 @@
 
 using namespace ila;
 using namespace ila::testing;
+using namespace ila::testbed;
 
 namespace {
 

@@ -3,11 +3,11 @@
 
 #include "kernel/log_capture.h"
 #include "kernel/object.h"
-#include "support/kernel.h"
+#include "support/skip.h"
 #include "verifier_reject.skel.h"
 
 TEST_CASE("a verifier rejection carries the program name and the tail of the verifier log") {
-  ILA_SKIP_IF(ila::testing::BpfUnavailableReason());
+  ILA_SKIP_IF(ila::testbed::BpfUnavailableReason());
   ila::internal::LogCapture log;
   verifier_reject* skel = verifier_reject::open();
   REQUIRE(skel != nullptr);

@@ -17,12 +17,13 @@
 #include <catch2/catch.hpp>
 
 #include "ila/translation.h"
-#include "support/host_fixture.h"
+#include "testbed/host_fixture.h"
 #include "support/host_test.h"
-#include "support/kernel.h"
+#include "support/skip.h"
 
 using namespace ila;
 using namespace ila::testing;
+using namespace ila::testbed;
 
 namespace {
 

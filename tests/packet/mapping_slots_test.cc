@@ -17,12 +17,13 @@
 
 #include "ila/translation.h"
 #include "tables/mapping_slots.h"
-#include "support/host_fixture.h"
+#include "testbed/host_fixture.h"
 #include "support/host_test.h"
-#include "support/kernel.h"
+#include "support/skip.h"
 
 using namespace ila;
 using namespace ila::testing;
+using namespace ila::testbed;
 using internal::MappingSlots;
 
 namespace {

@@ -22,8 +22,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "support/kernel.h"
-#include "support/netns.h"
+#include "support/skip.h"
+#include "testbed/netns.h"
 
 namespace ila {
 namespace {
@@ -40,12 +40,12 @@ using internal::OpenNetnsById;
 using internal::SetXdp;
 using internal::SetXdpInNetns;
 using internal::SetXdpInNetnsFd;
-using testing::Netns;
-using testing::NetnsEntered;
-using testing::NetnsUnavailableReason;
-using testing::UniqueIfName;
-using testing::VethEnd;
-using testing::VethPair;
+using testbed::Netns;
+using testbed::NetnsEntered;
+using testbed::NetnsUnavailableReason;
+using testbed::UniqueIfName;
+using testbed::VethEnd;
+using testbed::VethPair;
 
 const absl::Status& StatusOf(const absl::Status& s) { return s; }
 template <typename T>
@@ -72,8 +72,8 @@ int SysfsIfindex(const Netns& ns, const std::string& ifname) {
 
 // Both `ip netns list` and /run/netns agree that this process left no namespace behind.
 void CheckNoNetnsLeft() {
-  CHECK(testing::LeftoverNetnsOfThisProcess().empty());
-  auto list = testing::RunCommand({"ip", "netns", "list"});
+  CHECK(testbed::LeftoverNetnsOfThisProcess().empty());
+  auto list = testbed::RunCommand({"ip", "netns", "list"});
   REQUIRE_OK(list);
   CHECK_THAT(*list, !Contains("-" + std::to_string(getpid()) + "-"));
 }
@@ -296,7 +296,7 @@ TEST_CASE(
     "SetXdpInNetns attaches to, replaces on and detaches from a veth peer in another "
     "namespace") {
   ILA_SKIP_IF(NetnsUnavailableReason());
-  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
   const size_t fds_before = OpenFdCount();
   {
     auto host = Netns::Create("nlh");

@@ -16,12 +16,13 @@
 
 #include "ila/kernel_probe.h"
 #include "ila/translation.h"
-#include "support/host_fixture.h"
+#include "testbed/host_fixture.h"
 #include "support/host_test.h"
-#include "support/kernel.h"
+#include "support/skip.h"
 
 using namespace ila;
 using namespace ila::testing;
+using namespace ila::testbed;
 
 namespace {
 

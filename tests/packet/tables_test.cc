@@ -13,8 +13,8 @@
 
 #include "kernel/bpf_map.h"  // TypedMap's batch operations, tested directly below
 #include "ila/dataplane.h"
-#include "support/host_fixture.h"
-#include "support/kernel.h"
+#include "testbed/host_fixture.h"
+#include "support/skip.h"
 
 using namespace ila;
 
@@ -121,7 +121,7 @@ void CheckTableIs(Dataplane& dp, const std::vector<Mapping>& ms) {
 }  // namespace
 
 TEST_CASE("Add refuses an existing mapping or locator, Upsert replaces it") {
-  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
   auto dp = Make();
   Mapping m{Sir(7), Loc(0x20010db8aaaa0001), ChecksumMode::kNeutralMapAuto};
   REQUIRE(dp->mappings().Add(m).ok());
@@ -142,7 +142,7 @@ TEST_CASE("Add refuses an existing mapping or locator, Upsert replaces it") {
 }
 
 TEST_CASE("a batch with one bad mapping writes nothing and names the entry") {
-  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
   auto dp = Make();
   std::vector<Mapping> batch;
   for (uint64_t id = 1; id <= 100; ++id) {
@@ -172,7 +172,7 @@ TEST_CASE("a batch with one bad mapping writes nothing and names the entry") {
 }
 
 TEST_CASE("mappings are checked against the tables: prefix registered, no shared ILA address") {
-  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
   auto dp = Make();
   Mapping other_prefix{{SirPrefix(0x20010db8000000ffull), Identifier(1)}, Loc(0x20010db8aaaa0001)};
   absl::Status st = dp->mappings().Upsert(other_prefix);
@@ -198,7 +198,7 @@ TEST_CASE("mappings are checked against the tables: prefix registered, no shared
 }
 
 TEST_CASE("endpoints and attach name the interface that does not exist") {
-  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
   auto dp = Make();
   absl::Status st =
       dp->endpoints().Upsert({999999, Sir(1), *MacAddress::Parse("02:00:00:00:00:01")});
@@ -230,13 +230,13 @@ void CheckBatch(size_t preload, size_t n, size_t clash, bool reopen = false) {
   struct Unmount {
     std::optional<std::string>* dir;
     ~Unmount() {
-      if (*dir) testing::UnmountPrivateBpffs(**dir);
+      if (*dir) testbed::UnmountPrivateBpffs(**dir);
     }
   } unmount{&bpffs};
   DataplaneConfig config;
   config.max_mappings = 1 << 16;
   if (reopen) {
-    auto dir = testing::MountPrivateBpffs();
+    auto dir = testbed::MountPrivateBpffs();
     REQUIRE(dir.ok());
     bpffs = *dir;
     config.pinning = PinLocation{*dir, "tables"};
@@ -298,7 +298,7 @@ void CheckBatch(size_t preload, size_t n, size_t clash, bool reopen = false) {
 }  // namespace
 
 TEST_CASE("large batches: a duplicate or a shared ILA address in the middle writes nothing") {
-  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
   SECTION("one dump of each map, one thread") { CheckBatch(1000, 2000, 1500); }
   SECTION("one dump of each map, two threads") { CheckBatch(1000, 20000, 10000); }
   SECTION("table much bigger than the batch: lookups") { CheckBatch(10000, 1500, 700); }
@@ -309,7 +309,7 @@ TEST_CASE("large batches: a duplicate or a shared ILA address in the middle writ
 }
 
 TEST_CASE("a kernel failure part-way through a batch is undone exactly") {
-  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
   auto run = [](uint32_t max, size_t preload, size_t n) {
     auto dp = MakeSized(max);
     std::vector<Mapping> before = Range(1'000'000, preload, kLocA);
@@ -329,7 +329,7 @@ TEST_CASE("a kernel failure part-way through a batch is undone exactly") {
 }
 
 TEST_CASE("a forwarding cache (LRU maps) is read and written in batches the same way") {
-  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
   DataplaneConfig config;
   config.max_mappings = 1 << 16;
   config.forwarding_cache = true;
@@ -356,7 +356,7 @@ TEST_CASE("a forwarding cache (LRU maps) is read and written in batches the same
 
 TEST_CASE(
     "large removals: a missing or repeated address removes nothing, Flush empties both maps") {
-  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
   auto dp = MakeSized(1 << 16);
   std::vector<Mapping> all = Range(1, 5000, kLocA);
   REQUIRE(dp->mappings().UpsertBatch(all).ok());
@@ -381,7 +381,7 @@ TEST_CASE(
 }
 
 TEST_CASE("List of a table bigger than one lookup_batch chunk returns every mapping once") {
-  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
   auto dp = MakeSized(1 << 16);
   std::vector<Mapping> all = Range(1, 30000, kLocA);
   for (size_t i = 0; i < all.size(); i += 3) {
@@ -401,7 +401,7 @@ TEST_CASE("List of a table bigger than one lookup_batch chunk returns every mapp
 }
 
 TEST_CASE("TypedMap batch operations: chunks, buckets bigger than the buffer, limits, full maps") {
-  ILA_SKIP_IF(testing::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
   constexpr uint32_t kMax = 4096;
   int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "t_batch", 16, 24, kMax, nullptr);
   REQUIRE(fd >= 0);
@@ -467,13 +467,13 @@ TEST_CASE("TypedMap batch operations: chunks, buckets bigger than the buffer, li
 }
 
 TEST_CASE("Add means add and Upsert means upsert, for SIR prefixes and endpoints") {
-  ILA_SKIP_IF(testing::BpfUnavailableReason());
-  ILA_SKIP_IF(testing::NetnsUnavailableReason());
-  auto host = testing::HostFixture::Create();
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::NetnsUnavailableReason());
+  auto host = testbed::HostFixture::Create();
   INFO(host.status().ToString());
   REQUIRE(host.ok());
   Dataplane& dp = (*host)->dp();
-  using H = testing::HostFixture;
+  using H = testbed::HostFixture;
   // The fixture registered the SIR prefix and attached c1 (its endpoint).
   absl::Status again = dp.sir_prefixes().Add(H::Sir());
   CHECK(absl::IsAlreadyExists(again));

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "baseline.skel.h"
-#include "support/kernel.h"
+#include "support/skip.h"
 
 namespace {
 
@@ -30,7 +30,7 @@ std::vector<uint8_t> Ipv6Frame() {
 }  // namespace
 
 TEST_CASE("baseline XDP object loads through its skeleton and runs with BPF_PROG_TEST_RUN") {
-  ILA_SKIP_IF(ila::testing::BpfUnavailableReason());
+  ILA_SKIP_IF(ila::testbed::BpfUnavailableReason());
   std::unique_ptr<baseline, SkeletonDeleter> skel(baseline::open_and_load());
   REQUIRE(skel != nullptr);
 
@@ -64,7 +64,7 @@ TEST_CASE("baseline XDP object loads through its skeleton and runs with BPF_PROG
 }
 
 TEST_CASE("the empty baseline program passes every frame") {
-  ILA_SKIP_IF(ila::testing::BpfUnavailableReason());
+  ILA_SKIP_IF(ila::testbed::BpfUnavailableReason());
   std::unique_ptr<baseline, SkeletonDeleter> skel(baseline::open_and_load());
   REQUIRE(skel != nullptr);
   std::array<uint8_t, 60> junk{};

@@ -1,5 +1,5 @@
-// What every packet test file needs around HostFixture: the skip reason and a fixture or a failed
-// test.
+// What every packet test file needs around HostFixture (testbed/host_fixture.h): the skip reason
+// and a fixture or a failed test.
 #ifndef ILA_TESTS_SUPPORT_HOST_TEST_H_
 #define ILA_TESTS_SUPPORT_HOST_TEST_H_
 
@@ -14,21 +14,22 @@
 #include <optional>
 #include <string>
 
-#include "support/host_fixture.h"
-#include "support/kernel.h"
-#include "support/netns.h"
+#include "support/skip.h"
+#include "testbed/host_fixture.h"
+#include "testbed/netns.h"
 
 namespace ila::testing {
 
 // Why HostFixture tests cannot run here (no BPF, no network namespaces), or nullopt.
 inline std::optional<std::string> HostTestSkipReason() {
-  if (auto r = BpfUnavailableReason()) return r;
-  return NetnsUnavailableReason();
+  if (auto r = testbed::BpfUnavailableReason()) return r;
+  return testbed::NetnsUnavailableReason();
 }
 
 // A fixture, or the current test fails with the reason it could not be built.
-inline std::unique_ptr<HostFixture> MakeHostOrFail(const HostFixture::Options& options = {}) {
-  auto f = HostFixture::Create(options);
+inline std::unique_ptr<testbed::HostFixture> MakeHostOrFail(
+    const testbed::HostFixture::Options& options = {}) {
+  auto f = testbed::HostFixture::Create(options);
   INFO(f.status().ToString());
   REQUIRE(f.ok());
   return std::move(*f);
@@ -78,19 +79,19 @@ inline int TcVerdictFor(int xdp_verdict) {
 // tc flavour).
 // The tc flavour's run `tc` of a frame is the XDP program's run `xdp` of it: the same verdict, the
 // same bytes, the same outcome and translation counters.
-inline void CheckTcSameAsXdp(const XdpRun& xdp, const XdpRun& tc) {
+inline void CheckTcSameAsXdp(const testbed::XdpRun& xdp, const testbed::XdpRun& tc) {
   INFO("the same frame through the tc program\nxdp moved: "
        << OutcomesText(xdp.delta) << "\ntc moved: " << OutcomesText(tc.delta));
   CHECK(tc.verdict == TcVerdictFor(xdp.verdict));
-  CHECK(Hex(tc.frame) == Hex(xdp.frame));
+  CHECK(testbed::Hex(tc.frame) == testbed::Hex(xdp.frame));
   CHECK(OutcomesText(tc.delta) == OutcomesText(xdp.delta));
 }
 
 // Repeats `once` (a deterministic program run) until its counter delta holds at most one
 // outcome: see Run.
 template <typename F>
-XdpRun RunQuiet(F&& once) {
-  XdpRun r;
+testbed::XdpRun RunQuiet(F&& once) {
+  testbed::XdpRun r;
   for (int attempt = 0; attempt < 20; ++attempt) {
     r = once();
     if (r.verdict < 0 || Outcomes(r.delta) <= 1) break;
@@ -98,8 +99,9 @@ XdpRun RunQuiet(F&& once) {
   return r;
 }
 
-inline XdpRun Run(HostFixture& host, Role role, const Bytes& frame, int ingress) {
-  XdpRun r = RunQuiet([&] { return host.Run(role, frame, ingress); });
+inline testbed::XdpRun Run(testbed::HostFixture& host, Role role, const testbed::Bytes& frame,
+                           int ingress) {
+  testbed::XdpRun r = RunQuiet([&] { return host.Run(role, frame, ingress); });
   // BPF_PROG_TEST_RUN refuses an skb shorter than an Ethernet header, or than an IPv6 header when
   // its EtherType says IPv6, so those frames are held to XDP alone.
   const bool ipv6 = frame.size() >= 14 && frame[12] == 0x86 && frame[13] == 0xdd;
@@ -117,7 +119,7 @@ inline const CounterName kTranslationObservations[] = {
 
 // The run's only outcome is `name` (one packet), and of the translation observations exactly
 // `observations` moved (once each).
-inline void RequireOnly(const XdpRun& r, CounterName name,
+inline void RequireOnly(const testbed::XdpRun& r, CounterName name,
                         std::initializer_list<CounterName> observations = {}) {
   INFO("counters moved:\n" << r.delta.ToText());
   CHECK(r.delta.Packets(name) == 1);
@@ -139,8 +141,8 @@ inline void RequireOnly(const XdpRun& r, CounterName name,
   }
 }
 
-inline void RequireVerdict(const XdpRun& r, int verdict) {
-  REQUIRE(VerdictName(r.verdict) == VerdictName(verdict));
+inline void RequireVerdict(const testbed::XdpRun& r, int verdict) {
+  REQUIRE(testbed::VerdictName(r.verdict) == testbed::VerdictName(verdict));
 }
 
 }  // namespace ila::testing

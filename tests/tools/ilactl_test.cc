@@ -19,16 +19,16 @@
 
 #include "ila/stats.h"
 #include "ila/translation.h"
-#include "support/host_fixture.h"
-#include "support/kernel.h"
-#include "support/netns.h"
+#include "testbed/host_fixture.h"
+#include "support/skip.h"
+#include "testbed/netns.h"
 
 #ifndef ILACTL_PATH
 #error "ILACTL_PATH must name the built ilactl"
 #endif
 
 using namespace ila;
-using namespace ila::testing;
+using namespace ila::testbed;
 using Json = nlohmann::json;
 
 namespace {

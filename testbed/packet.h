@@ -1,6 +1,6 @@
 // Building test frames byte by byte, with valid checksums, and reading them back.
-#ifndef ILA_TESTS_SUPPORT_PACKET_H_
-#define ILA_TESTS_SUPPORT_PACKET_H_
+#ifndef ILA_TESTBED_PACKET_H_
+#define ILA_TESTBED_PACKET_H_
 
 #include <cstdint>
 #include <string>
@@ -9,7 +9,7 @@
 #include "ila/translation.h"
 #include "ila/types.h"
 
-namespace ila::testing {
+namespace ila::testbed {
 
 using Bytes = std::vector<uint8_t>;
 
@@ -55,6 +55,6 @@ Bytes Ipv6Of(const Bytes& frame);
 std::string Hex(const Bytes& b);
 Bytes FromHex(const std::string& hex);
 
-}  // namespace ila::testing
+}  // namespace ila::testbed
 
-#endif  // ILA_TESTS_SUPPORT_PACKET_H_
+#endif  // ILA_TESTBED_PACKET_H_

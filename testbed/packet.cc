@@ -1,10 +1,10 @@
-#include "support/packet.h"
+#include "testbed/packet.h"
 
 #include <algorithm>
 #include <cctype>
 #include <stdexcept>
 
-namespace ila::testing {
+namespace ila::testbed {
 namespace {
 
 void Put16(Bytes& b, size_t at, uint16_t v) {
@@ -163,4 +163,4 @@ Bytes FromHex(const std::string& hex) {
   return out;
 }
 
-}  // namespace ila::testing
+}  // namespace ila::testbed

@@ -1,4 +1,5 @@
-// A real ILA host in network namespaces, for packet tests (Katran's BpfTester, grown up):
+// A real ILA host in network namespaces, for the packet tests and the benchmarks (Katran's
+// BpfTester, grown up):
 //
 //   ns c1: c1 (02:00:00:00:c1:01)      <-veth->  c1h  (ns host)
 //   ns c2: c2 (02:00:00:00:c2:01)      <-veth->  c2h  (ns host)
@@ -9,8 +10,8 @@
 // neighbour entry for it, forwarding on. The test thread is inside the host namespace while the
 // fixture lives. Frames run through the real programs with BPF_PROG_TEST_RUN; RunLive also lets
 // redirects really happen, and Capture reads what arrives on an interface.
-#ifndef ILA_TESTS_SUPPORT_HOST_FIXTURE_H_
-#define ILA_TESTS_SUPPORT_HOST_FIXTURE_H_
+#ifndef ILA_TESTBED_HOST_FIXTURE_H_
+#define ILA_TESTBED_HOST_FIXTURE_H_
 
 #include <chrono>
 #include <memory>
@@ -19,10 +20,10 @@
 #include <string>
 
 #include "ila/dataplane.h"
-#include "support/netns.h"
-#include "support/packet.h"
+#include "testbed/netns.h"
+#include "testbed/packet.h"
 
-namespace ila::testing {
+namespace ila::testbed {
 
 // The counter called `name`, known only at run time (a literal converts to CounterName by itself
 // and is checked when compiled); an unknown name fails the test with the library's message.
@@ -142,6 +143,6 @@ void UnmountPrivateBpffs(const std::string& dir);
 // A transport segment of `proto` (TCP, UDP or ICMPv6 echo) with a valid checksum for src -> dst.
 Bytes Segment(uint8_t proto, const Ipv6Address& src, const Ipv6Address& dst);
 
-}  // namespace ila::testing
+}  // namespace ila::testbed
 
-#endif  // ILA_TESTS_SUPPORT_HOST_FIXTURE_H_
+#endif  // ILA_TESTBED_HOST_FIXTURE_H_

@@ -1,4 +1,4 @@
-#include "support/netns.h"
+#include "testbed/netns.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 
 extern char** environ;
 
-namespace ila::testing {
+namespace ila::testbed {
 namespace {
 
 // Debian's Abseil has its own string_view; absl::StrCat cannot take std::string_view directly.
@@ -317,4 +317,4 @@ std::optional<std::string> NetnsUnavailableReason() {
   return reason;
 }
 
-}  // namespace ila::testing
+}  // namespace ila::testbed

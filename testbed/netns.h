@@ -5,8 +5,8 @@
 //
 // Declare fixtures in creation order (namespaces first, then veths, then NetnsEntered): C++
 // destroys them in reverse, which is the order cleanup must happen in.
-#ifndef ILA_TESTS_SUPPORT_NETNS_H_
-#define ILA_TESTS_SUPPORT_NETNS_H_
+#ifndef ILA_TESTBED_NETNS_H_
+#define ILA_TESTBED_NETNS_H_
 
 #include <optional>
 #include <string>
@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace ila::testing {
+namespace ila::testbed {
 
 // Runs argv (no shell) and returns its combined stdout and stderr; an error carrying that output
 // when it cannot be started or exits non-zero.
@@ -123,6 +123,6 @@ std::vector<std::string> LeftoverNetnsOfThisProcess();
 // nullopt when they can.
 std::optional<std::string> NetnsUnavailableReason();
 
-}  // namespace ila::testing
+}  // namespace ila::testbed
 
-#endif  // ILA_TESTS_SUPPORT_NETNS_H_
+#endif  // ILA_TESTBED_NETNS_H_

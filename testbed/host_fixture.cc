@@ -1,4 +1,4 @@
-#include "support/host_fixture.h"
+#include "testbed/host_fixture.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -13,7 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace ila::testing {
+namespace ila::testbed {
 
 std::string_view VerdictName(int verdict) {
   switch (verdict) {
@@ -293,4 +293,4 @@ Bytes HostFixture::FromFabric(const Ipv6Address& src, const Ipv6Address& dst, ui
   return EthernetIpv6(up_mac_, FabricMac(), Ipv6(src, dst, proto, transport, hop));
 }
 
-}  // namespace ila::testing
+}  // namespace ila::testbed

@@ -1,4 +1,4 @@
-#include "support/kernel.h"
+#include "testbed/kernel.h"
 
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
@@ -9,7 +9,7 @@
 #include <mutex>
 #include <unistd.h>
 
-namespace ila::testing {
+namespace ila::testbed {
 
 std::optional<std::string> BpfUnavailableReason() {
   static const std::optional<std::string> reason = []() -> std::optional<std::string> {
@@ -57,4 +57,4 @@ std::optional<std::string> FeatureMissingReason(KernelFeature feature) {
   return reason;
 }
 
-}  // namespace ila::testing
+}  // namespace ila::testbed
