@@ -42,23 +42,22 @@ Bytes Segment(uint8_t proto, const Ipv6Address& src, const Ipv6Address& dst) {
 absl::StatusOr<std::unique_ptr<Capture>> Capture::Open(const Netns& ns, const std::string& ifname) {
   auto entered = NetnsEntered::Enter(ns);
   if (!entered.ok()) return entered.status();
-  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
-  if (fd < 0) return absl::InternalError(std::string("AF_PACKET socket: ") + std::strerror(errno));
+  OwnedFd fd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL)));
+  if (!fd.valid()) {
+    return absl::InternalError(std::string("AF_PACKET socket: ") + std::strerror(errno));
+  }
   sockaddr_ll addr{};
   addr.sll_family = AF_PACKET;
   addr.sll_protocol = htons(ETH_P_ALL);
   addr.sll_ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
   int rcvbuf = 16 << 20;  // bursts of test traffic must not overflow the capture
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
-  if (addr.sll_ifindex == 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    int e = errno;
-    close(fd);
-    return absl::InternalError("binding a capture to " + ifname + ": " + std::strerror(e));
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+  if (addr.sll_ifindex == 0 ||
+      bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return absl::InternalError("binding a capture to " + ifname + ": " + std::strerror(errno));
   }
-  return std::unique_ptr<Capture>(new Capture(fd));
+  return std::unique_ptr<Capture>(new Capture(std::move(fd)));
 }
-
-Capture::~Capture() { close(fd_); }
 
 std::optional<Bytes> Capture::NextIpv6(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -66,12 +65,13 @@ std::optional<Bytes> Capture::NextIpv6(std::chrono::milliseconds timeout) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{fd_.get(), POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
     Bytes buf(9216);
     sockaddr_ll from{};
     socklen_t len = sizeof(from);
-    ssize_t n = recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+    ssize_t n =
+        recvfrom(fd_.get(), buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
     if (n <= 0) continue;
     if (from.sll_pkttype == PACKET_OUTGOING) continue;
     buf.resize(static_cast<size_t>(n));
@@ -107,19 +107,19 @@ void UnmountPrivateBpffs(const std::string& dir) {
 absl::Status Inject(const Netns& ns, const std::string& ifname, const Bytes& frame) {
   auto entered = NetnsEntered::Enter(ns);
   if (!entered.ok()) return entered.status();
-  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(std::string("AF_PACKET socket: ") + std::strerror(errno));
+  OwnedFd fd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) {
+    return absl::InternalError(std::string("AF_PACKET socket: ") + std::strerror(errno));
+  }
   sockaddr_ll addr{};
   addr.sll_family = AF_PACKET;
   addr.sll_ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
   addr.sll_halen = 6;
   std::copy(frame.begin(), frame.begin() + 6, addr.sll_addr);
-  ssize_t n =
-      sendto(fd, frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  int e = errno;
-  close(fd);
+  ssize_t n = sendto(fd.get(), frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&addr),
+                     sizeof(addr));
   if (n != static_cast<ssize_t>(frame.size())) {
-    return absl::InternalError("sending a frame on " + ifname + ": " + std::strerror(e));
+    return absl::InternalError("sending a frame on " + ifname + ": " + std::strerror(errno));
   }
   return absl::OkStatus();
 }

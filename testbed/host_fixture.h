@@ -20,6 +20,7 @@
 #include <string>
 
 #include "ila/dataplane.h"
+#include "ila/owned_fd.h"
 #include "testbed/netns.h"
 #include "testbed/packet.h"
 
@@ -45,13 +46,12 @@ std::string_view VerdictName(int verdict);
 class Capture {
  public:
   static absl::StatusOr<std::unique_ptr<Capture>> Open(const Netns& ns, const std::string& ifname);
-  ~Capture();
   // The next frame of EtherType IPv6 that arrives within `timeout`, or nullopt.
   std::optional<Bytes> NextIpv6(std::chrono::milliseconds timeout);
 
  private:
-  explicit Capture(int fd) : fd_(fd) {}
-  int fd_;
+  explicit Capture(OwnedFd fd) : fd_(std::move(fd)) {}
+  OwnedFd fd_;
 };
 
 class HostFixture {
