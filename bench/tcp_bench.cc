@@ -25,13 +25,6 @@
 // Every repetition runs every method once, in rotating order; figures are medians over the
 // repetitions, and ratios to plain routing are taken within each repetition. The iperf3 and ping
 // processes may use every CPU (the benchmark thread's one-CPU pinning is lifted meanwhile).
-#include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -43,50 +36,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "testbed/kernel.h"
 #include "bench_support.h"
 #include "benches.h"
 #include "live_rounds.h"
-#include "testbed/netns.h"
 #include "tcp_world.h"
+#include "testbed/kernel.h"
+#include "testbed/netns.h"
+#include "testbed/process.h"
 #include "worlds.h"
-
-extern char** environ;
 
 namespace ila::bench {
 namespace {
 
 using namespace tcp;  // NOLINT: this file measures the tcp world's methods
-
-class Child {
- public:
-  static absl::StatusOr<std::unique_ptr<Child>> Start(const std::vector<std::string>& argv) {
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    pid_t pid = -1;
-    int err = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (err != 0) {
-      return absl::InternalError(absl::StrCat("starting ", argv[0], ": ", std::strerror(err)));
-    }
-    return std::unique_ptr<Child>(new Child(pid));
-  }
-  ~Child() {
-    if (waitpid(pid_, nullptr, WNOHANG) == 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
- private:
-  explicit Child(pid_t pid) : pid_(pid) {}
-  pid_t pid_;
-};
 
 struct Sample {
   double gbps = 0;
@@ -130,7 +92,7 @@ Stats IlaStats(const TcpWorld& w) {
 absl::StatusOr<Sample> Iperf(TcpWorld& w, int port, int seconds, int omit) {
   const Side& a = w.side[0];
   const Side& b = w.side[1];
-  auto server = Child::Start(
+  auto server = testbed::BackgroundProcess::Start(
       {"ip", "netns", "exec", b.c->name(), "iperf3", "-s", "-1", "-p", std::to_string(port)});
   if (!server.ok()) return server.status();
   std::string listening = absl::StrCat("ss -Hltn sport = :", port, " | grep -q .");
@@ -139,10 +101,10 @@ absl::StatusOr<Sample> Iperf(TcpWorld& w, int port, int seconds, int omit) {
     if (i == 100) return absl::DeadlineExceededError("iperf3 -s did not start listening in 5 s");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  auto out =
-      testbed::RunCommand({"ip", "netns", "exec", a.c->name(), "iperf3", "-c", b.sir.ToString(),
-                           "-p", std::to_string(port), "-t", std::to_string(seconds), "-O",
-                           std::to_string(omit), "-J", "--connect-timeout", "3000"});
+  auto out = a.c->ExecChecked(
+      {"iperf3", "-c", b.sir.ToString(), "-p", std::to_string(port), "-t", std::to_string(seconds),
+       "-O", std::to_string(omit), "-J", "--connect-timeout", "3000"},
+      testbed::Duration(1000 * (seconds + omit) + 30000));
   if (!out.ok()) {
     return absl::Status(out.status().code(),
                         absl::StrCat("iperf3: ", out.status().message().substr(0, 400)));
@@ -163,9 +125,9 @@ absl::StatusOr<Sample> Iperf(TcpWorld& w, int port, int seconds, int omit) {
 
 // `count` pings at 10 ms from a's container to b's; the round trips in microseconds.
 absl::StatusOr<std::vector<double>> Ping(TcpWorld& w, int count) {
-  auto out = testbed::RunCommand({"ip", "netns", "exec", w.side[0].c->name(), "ping", "-6", "-n",
-                                  "-c", std::to_string(count), "-i", "0.01", "-W", "1",
-                                  w.side[1].sir.ToString()});
+  auto out = w.side[0].c->ExecChecked({"ping", "-6", "-n", "-c", std::to_string(count), "-i",
+                                       "0.01", "-W", "1", w.side[1].sir.ToString()},
+                                      testbed::Duration(20 * count + 30000));
   if (!out.ok()) {
     return absl::Status(out.status().code(),
                         absl::StrCat("ping: ", out.status().message().substr(0, 400)));

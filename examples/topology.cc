@@ -49,7 +49,9 @@ void Topology::Log(const std::string& line) const {
 }
 
 absl::StatusOr<std::unique_ptr<Netns>> Topology::NewNetns(const std::string& role) {
-  return Netns::Create(NsName(role));
+  auto ns = Netns::CreateNamed(NsName(role));
+  if (!ns.ok()) return ns.status();
+  return std::make_unique<Netns>(std::move(*ns));
 }
 
 absl::StatusOr<std::unique_ptr<Topology>> Topology::Create(const TopologyOptions& options) {
@@ -73,7 +75,7 @@ Topology::~Topology() {
 
 absl::StatusOr<std::unique_ptr<Dataplane>> Topology::MakeDataplane(const Netns& ns,
                                                                    const DataplaneConfig& config) {
-  auto scope = NetnsScope::Enter(ns);
+  auto scope = NetnsEntered::Enter(ns);
   if (!scope.ok()) return scope.status();
   return Dataplane::Create(config);
 }
@@ -282,14 +284,14 @@ absl::Status Topology::OnHost(int i, const std::function<absl::Status(Dataplane&
     return absl::InvalidArgumentError("no such host");
   Host& h = hosts_[static_cast<size_t>(i)];
   if (!h.dp) return absl::FailedPreconditionError(h.name + " has no data plane");
-  auto scope = NetnsScope::Enter(*h.ns);
+  auto scope = NetnsEntered::Enter(*h.ns);
   if (!scope.ok()) return scope.status();
   return fn(*h.dp);
 }
 
 absl::Status Topology::OnRouter(const std::function<absl::Status(Dataplane&)>& fn) {
   if (!router_.dp) return absl::FailedPreconditionError("the ILA router has no data plane");
-  auto scope = NetnsScope::Enter(*router_.ns);
+  auto scope = NetnsEntered::Enter(*router_.ns);
   if (!scope.ok()) return scope.status();
   return fn(*router_.dp);
 }
@@ -376,7 +378,7 @@ absl::Status Topology::DestroyDataplane(const Netns* ns, std::unique_ptr<Datapla
     return absl::OkStatus();
   }
   // Detaching names interfaces by index: it must happen inside the namespace they live in.
-  auto scope = NetnsScope::Enter(*ns);
+  auto scope = NetnsEntered::Enter(*ns);
   if (!scope.ok()) return scope.status();
   absl::Status st = dp->DetachAll();
   dp.reset();

@@ -23,8 +23,8 @@
 //
 // Cleanup: Topology's destructor (or Teardown()) detaches and unloads every data plane inside its
 // namespace and deletes every namespace, which takes every link with it. On SIGINT/SIGTERM (see
-// InstallStopSignalHandlers) running commands and transfers stop, the caller's calls return
-// CANCELLED, and the caller unwinds into that destructor.
+// testbed::InstallStopSignalHandlers) running commands and transfers stop, the caller's calls
+// return CANCELLED, and the caller unwinds into that destructor.
 #ifndef ILA_EXAMPLES_TOPOLOGY_H_
 #define ILA_EXAMPLES_TOPOLOGY_H_
 
@@ -39,128 +39,20 @@
 #include "absl/status/statusor.h"
 #include "ila/dataplane.h"
 #include "ila/types.h"
+#include "testbed/netns.h"
+#include "testbed/process.h"
 
 namespace ila::demo {
 
-using Duration = std::chrono::milliseconds;
-
-// ----- Stopping on a signal ------------------------------------------------------------------
-
-// Sets the stop flag (async-signal-safe); every wait below checks it.
-void RequestStop();
-bool StopRequested();
-// SIGINT, SIGTERM and SIGHUP set the stop flag instead of killing the process.
-void InstallStopSignalHandlers();
-// CANCELLED if a stop was requested, else OK.
-absl::Status CheckNotStopped();
-
-// ----- Child processes -----------------------------------------------------------------------
-
-struct CommandResult {
-  int exit_code = 0;   // the child's exit status; 128 + signal if it was killed by one
-  std::string output;  // stdout and stderr, interleaved
-};
-
-// Runs argv (no shell) with `input` on stdin. Error (with the output) when it cannot be started,
-// does not finish within `timeout` (it is then killed), or a stop was requested; otherwise the
-// result, whatever the exit status.
-absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
-                                         Duration timeout = Duration(30000),
-                                         const std::string& input = "");
-// The same, but a non-zero exit status is an error carrying the output.
-absl::StatusOr<std::string> RunChecked(const std::vector<std::string>& argv,
-                                       Duration timeout = Duration(30000),
-                                       const std::string& input = "");
-
-// A child running in the background (e.g. tcpdump) whose output is collected. The destructor
-// terminates it if it still runs.
-class BackgroundProcess {
- public:
-  static absl::StatusOr<std::unique_ptr<BackgroundProcess>> Start(
-      const std::vector<std::string>& argv);
-  ~BackgroundProcess();
-  BackgroundProcess(const BackgroundProcess&) = delete;
-  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
-
-  // Waits until `text` appears in the output (true) or the process exits or the timeout passes.
-  bool WaitForOutput(const std::string& text, Duration timeout);
-  // Waits up to `timeout` for the process to exit, then terminates it; returns the whole output.
-  CommandResult Finish(Duration timeout);
-  // Sends `sig` to the process (not to its children).
-  void Signal(int sig);
-  int pid() const { return pid_; }
-
- private:
-  BackgroundProcess() = default;
-  void Reap(bool terminate, Duration timeout);
-  struct Shared;
-  std::shared_ptr<Shared> shared_;
-  int pid_ = -1;
-  int exit_code_ = -1;
-};
-
-// ----- Network namespaces --------------------------------------------------------------------
-
-// A named network namespace (`ip netns add`), with lo up and IPv6 DAD off; deleted on destruction.
-class Netns {
- public:
-  static absl::StatusOr<std::unique_ptr<Netns>> Create(const std::string& name);
-  ~Netns();
-  Netns(const Netns&) = delete;
-  Netns& operator=(const Netns&) = delete;
-
-  const std::string& name() const { return name_; }
-  // A file descriptor of the namespace (owned by this object), for setns().
-  int fd() const { return fd_; }
-
-  // `ip -n <name> <args...>`; error with ip's message on failure.
-  absl::Status Ip(const std::vector<std::string>& args) const;
-  // Several ip commands in one `ip -n <name> -batch -` (one command per element).
-  absl::Status IpBatch(const std::vector<std::string>& commands) const;
-  // argv inside the namespace (`ip netns exec`), whatever its exit status.
-  absl::StatusOr<CommandResult> Exec(const std::vector<std::string>& argv,
-                                     Duration timeout = Duration(30000)) const;
-  // argv inside the namespace; a non-zero exit is an error.
-  absl::StatusOr<std::string> ExecChecked(const std::vector<std::string>& argv,
-                                          Duration timeout = Duration(30000)) const;
-  // Writes a sysctl of this namespace ("net/ipv6/conf/all/forwarding", "1").
-  absl::Status Sysctl(const std::string& key, const std::string& value) const;
-  // Waits until every IPv6 address of the namespace is usable: none tentative, and every link
-  // that is up has its link-local address. A veth's carrier reaches IPv6 through the kernel's
-  // linkwatch, which batches events up to a second: until then addresses stay tentative and
-  // neighbour solicitations for them go unanswered.
-  absl::Status WaitForAddresses(Duration timeout = Duration(5000)) const;
-  // Deletes the namespace now (idempotent); the destructor does the same.
-  absl::Status Delete();
-
- private:
-  Netns(std::string name, int fd) : name_(std::move(name)), fd_(fd) {}
-  std::string name_;
-  int fd_ = -1;
-};
-
-// Scope guard: the calling thread enters a namespace (setns) and returns when the guard dies.
-// Interface names given to the library resolve, and sockets are created, in the entered namespace.
-class NetnsScope {
- public:
-  static absl::StatusOr<NetnsScope> Enter(const Netns& ns);
-  NetnsScope(NetnsScope&& other) noexcept;
-  NetnsScope& operator=(NetnsScope&&) = delete;
-  NetnsScope(const NetnsScope&) = delete;
-  ~NetnsScope();  // aborts if the thread cannot get back: everything after would go wrong
-
- private:
-  explicit NetnsScope(int original) : original_(original) {}
-  int original_ = -1;
-};
-
-// Namespaces in /run/netns whose name starts with `prefix`.
-std::vector<std::string> NamespacesWithPrefix(const std::string& prefix);
-
-// Deletes the namespaces "<tag>-<pid>-..." of processes that no longer exist (left behind by a
-// process that was killed outright), after killing what still runs inside them (a capture, a
-// ping); returns their names. Live processes' namespaces are kept.
-std::vector<std::string> RemoveStaleNamespaces(const std::string& tag);
+// The test bed's namespaces and processes (testbed/netns.h, testbed/process.h), which the topology
+// is made of.
+using testbed::CommandResult;
+using testbed::Duration;
+using testbed::NamespacesWithPrefix;
+using testbed::Netns;
+using testbed::NetnsEntered;
+using testbed::RemoveStaleNamespaces;
+using testbed::StopRequested;
 
 // ----- The topology --------------------------------------------------------------------------
 

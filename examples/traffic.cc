@@ -25,7 +25,7 @@ std::string Errno(int err) { return std::strerror(err); }
 
 // A socket of the namespace `ns` (a socket belongs to the namespace of the thread creating it).
 absl::StatusOr<OwnedFd> SocketIn(const Netns& ns, int type) {
-  auto scope = NetnsScope::Enter(ns);
+  auto scope = NetnsEntered::Enter(ns);
   if (!scope.ok()) return scope.status();
   int fd = socket(AF_INET6, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError("socket in " + ns.name() + ": " + Errno(errno));

@@ -24,9 +24,9 @@
 
 namespace {
 
-using ila::demo::BackgroundProcess;
-using ila::demo::Duration;
 using ila::demo::Topology;
+using ila::testbed::BackgroundProcess;
+using ila::testbed::Duration;
 using Clock = std::chrono::steady_clock;
 
 Clock::time_point g_start;
@@ -342,7 +342,7 @@ void TearDown(Topology& topo) {
   std::string prefix = topo.name_prefix();
   Check(topo.Teardown(), "teardown");
   Say("removed " + std::to_string(names.size()) + " namespaces (and with them every veth)");
-  Expect(ila::demo::NamespacesWithPrefix(prefix).empty(), "namespaces left behind");
+  Expect(ila::testbed::NamespacesWithPrefix(prefix).empty(), "namespaces left behind");
 }
 
 int Run(const ila::ChecksumMode mode, uint64_t bytes) {
@@ -392,7 +392,7 @@ int main(int argc, char** argv) {
   }
   // Before anything is created (the probe namespace below included): a Ctrl-C from here on is
   // noted, and everything made so far is removed before the demo exits.
-  ila::demo::InstallStopSignalHandlers();
+  ila::testbed::InstallStopSignalHandlers();
   // Exit status 77 means "cannot run here" (ctest reports the demo test as skipped).
   if (geteuid() != 0) {
     std::fprintf(stderr,
@@ -406,13 +406,13 @@ int main(int argc, char** argv) {
                  probe.status().ToString().c_str());
     return 77;
   }
-  if (auto ns = ila::demo::Netns::Create("ilademo-" + std::to_string(getpid()) + "-probe");
-      !ns.ok() && !ila::demo::StopRequested()) {
+  if (auto ns = ila::testbed::Netns::CreateNamed("ilademo-" + std::to_string(getpid()) + "-probe");
+      !ns.ok() && !ila::testbed::StopRequested()) {
     std::fprintf(stderr, "ila_demo cannot create network namespaces here: %s\n",
                  ns.status().ToString().c_str());
     return 77;
   }
-  if (ila::demo::StopRequested()) {
+  if (ila::testbed::StopRequested()) {
     std::fprintf(stderr, "\n[%s] interrupted: everything created has been removed\n",
                  Elapsed().c_str());
     return 130;
@@ -421,13 +421,13 @@ int main(int argc, char** argv) {
   try {
     rc = Run(mode, bytes);
   } catch (const Failure& f) {
-    if (!ila::demo::StopRequested()) {
+    if (!ila::testbed::StopRequested()) {
       std::fprintf(stderr, "\n[%s] FAILED: %s\n", Elapsed().c_str(), f.what.c_str());
     }
     rc = 1;
   }
   // Run's Topology has been destroyed (and with it every namespace) by now.
-  if (ila::demo::StopRequested()) {
+  if (ila::testbed::StopRequested()) {
     std::fprintf(stderr, "\n[%s] interrupted: everything created has been removed\n",
                  Elapsed().c_str());
     return 130;

@@ -3,210 +3,255 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <spawn.h>
+#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <set>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-
-extern char** environ;
+#include "testbed/process_internal.h"
 
 namespace ila::testbed {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+using internal::PathExists;
+using internal::RunCommandImpl;
 
 // Debian's Abseil has its own string_view; absl::StrCat cannot take std::string_view directly.
 absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 constexpr size_t kMaxIfName = 15;  // IFNAMSIZ - 1
+constexpr char kUniquePrefix[] = "ilat-";
 
-std::string ErrnoText(int err) { return std::strerror(err); }
+std::string Errno(int err) { return std::strerror(err); }
 
-std::string Joined(const std::vector<std::string>& argv) { return absl::StrJoin(argv, " "); }
-
-// Process-wide counters so that every fixture in this process gets a distinct name.
+// Process-wide counters so that every namespace and interface of this process gets its own name.
 std::atomic<unsigned> netns_counter{0};
 std::atomic<unsigned> ifname_counter{0};
 
 std::string NetnsPath(std::string_view name) { return absl::StrCat("/run/netns/", Av(name)); }
 
-bool PathExists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
+// A command that must run even after a stop was requested (creation that something will own, and
+// cleanup); error with its output when it exits non-zero.
+absl::Status RunToEnd(const std::vector<std::string>& argv) {
+  auto r = RunCommandImpl(argv, Duration(10000), "", /*honour_stop=*/false);
+  if (!r.ok()) return r.status();
+  if (r->exit_code != 0) {
+    return absl::InternalError(absl::StrCat("`", absl::StrJoin(argv, " "), "` failed (exit status ",
+                                            r->exit_code, "): ", r->output));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<std::string> RunCommand(const std::vector<std::string>& argv) {
-  if (argv.empty()) return absl::InvalidArgumentError("RunCommand: empty argv");
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    const int err = errno;
-    return absl::InternalError(absl::StrCat("pipe2 for `", Joined(argv), "`: ", ErrnoText(err)));
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  // stdout and stderr both go to the pipe (dup2 clears O_CLOEXEC on the copies); stdin is empty.
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
-
-  std::vector<char*> args;
-  args.reserve(argv.size() + 1);
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-
-  pid_t pid;
-  const int spawn_err = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(pipe_fds[1]);
-  if (spawn_err != 0) {
-    close(pipe_fds[0]);
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot run `", Joined(argv), "`: ", ErrnoText(spawn_err)));
-  }
-
-  std::string output;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = read(pipe_fds[0], buf, sizeof(buf));
-    if (n > 0) {
-      output.append(buf, static_cast<size_t>(n));
-    } else if (n == 0 || errno != EINTR) {
-      break;
-    }
-  }
-  close(pipe_fds[0]);
-
-  int wstatus = 0;
-  while (waitpid(pid, &wstatus, 0) < 0) {
-    if (errno != EINTR) {
-      const int err = errno;
-      return absl::InternalError(
-          absl::StrCat("waitpid for `", Joined(argv), "`: ", ErrnoText(err)));
-    }
-  }
-  if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
-    const std::string how = WIFEXITED(wstatus)
-                                ? absl::StrCat("exited with status ", WEXITSTATUS(wstatus))
-                                : absl::StrCat("was killed by signal ", WTERMSIG(wstatus));
-    return absl::InternalError(absl::StrCat("`", Joined(argv), "` ", how, "; output:\n", output));
-  }
-  return output;
-}
-
 // ----- Netns --------------------------------------------------------------------------------
 
 absl::StatusOr<Netns> Netns::Create(std::string_view prefix) {
-  const pid_t pid = getpid();
   std::string name;
   // Skip names a crashed earlier process with the same pid may have left behind.
   do {
-    name = absl::StrCat("ilat-", Av(prefix), "-", pid, "-", netns_counter.fetch_add(1));
+    name = absl::StrCat(kUniquePrefix, Av(prefix), "-", getpid(), "-", netns_counter.fetch_add(1));
   } while (PathExists(NetnsPath(name)));
+  return CreateNamed(name);
+}
 
-  if (auto out = RunCommand({"ip", "netns", "add", name}); !out.ok()) {
-    return absl::Status(out.status().code(), absl::StrCat("creating network namespace ", name, ": ",
-                                                          out.status().message()));
+absl::StatusOr<Netns> Netns::CreateNamed(const std::string& name) {
+  const std::string path = NetnsPath(name);
+  if (PathExists(path)) {
+    return absl::AlreadyExistsError("network namespace " + name + " already exists");
   }
-  const int fd = open(NetnsPath(name).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  // Not interruptible: a stop arriving while `ip netns add` runs would otherwise kill it after the
+  // namespace exists but before anything owns it, and the namespace would outlive the process.
+  absl::Status added = RunToEnd({"ip", "netns", "add", name});
+  OwnedFd fd;
+  if (added.ok()) fd = OwnedFd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
     const int err = errno;
-    (void)RunCommand({"ip", "netns", "del", name});
-    return absl::InternalError(absl::StrCat("opening ", NetnsPath(name), ": ", ErrnoText(err)));
+    if (PathExists(path)) (void)RunToEnd({"ip", "netns", "del", name});
+    if (!added.ok()) {
+      return absl::Status(added.code(),
+                          absl::StrCat("creating network namespace ", name, ": ", added.message()));
+    }
+    return absl::InternalError("opening " + path + ": " + Errno(err));
   }
-  // From here on the object owns the namespace, so any failure below still deletes it.
-  Netns ns(name, fd);
-  if (auto out = RunCommand({"ip", "-n", name, "link", "set", "lo", "up"}); !out.ok()) {
-    return out.status();
-  }
+  Netns ns(name, std::move(fd));  // owned from here: failures below delete it
+  if (absl::Status st = CheckNotStopped(); !st.ok()) return st;
   // DAD would keep new IPv6 addresses "tentative" (unusable) for about a second. "default" covers
   // interfaces created later in this namespace; the kernel honours DAD if either "all" or the
   // interface's own setting asks for it, so both are cleared.
-  if (absl::Status s = ns.Run("sysctl -q -w net.ipv6.conf.all.accept_dad=0 "
-                              "net.ipv6.conf.default.accept_dad=0");
-      !s.ok()) {
-    return s;
+  for (const char* key : {"net/ipv6/conf/all/accept_dad", "net/ipv6/conf/default/accept_dad"}) {
+    if (absl::Status st = ns.Sysctl(key, "0"); !st.ok()) return st;
   }
+  if (absl::Status st = ns.Ip({"link", "set", "lo", "up"}); !st.ok()) return st;
   return ns;
 }
 
 Netns::Netns(Netns&& other) noexcept
-    : name_(std::exchange(other.name_, {})), fd_(std::exchange(other.fd_, -1)) {}
+    : name_(std::exchange(other.name_, {})), fd_(std::move(other.fd_)) {}
 
 Netns& Netns::operator=(Netns&& other) noexcept {
   if (this != &other) {
-    Destroy();
+    if (absl::Status st = Delete(); !st.ok()) {
+      std::fprintf(stderr, "warning: %s\n", std::string(st.message()).c_str());
+    }
     name_ = std::exchange(other.name_, {});
-    fd_ = std::exchange(other.fd_, -1);
+    fd_ = std::move(other.fd_);
   }
   return *this;
 }
 
-Netns::~Netns() { Destroy(); }
+Netns::~Netns() {
+  if (absl::Status st = Delete(); !st.ok()) {
+    std::fprintf(stderr, "warning: %s\n", std::string(st.message()).c_str());
+  }
+}
 
-void Netns::Destroy() {
-  // Close our reference first: an open fd keeps the namespace (and its interfaces) alive even
-  // after its name is removed.
-  if (fd_ >= 0) {
-    close(fd_);
-    fd_ = -1;
+absl::Status Netns::Delete() {
+  fd_.Reset();  // first: an open descriptor keeps the namespace, and its links, alive
+  if (name_.empty()) return absl::OkStatus();
+  std::string name = std::exchange(name_, {});
+  if (!PathExists(NetnsPath(name))) return absl::OkStatus();
+  if (absl::Status st = RunToEnd({"ip", "netns", "del", name}); !st.ok()) {
+    return absl::Status(st.code(),
+                        absl::StrCat("deleting network namespace ", name, ": ", st.message()));
   }
-  if (name_.empty()) return;
-  if (auto out = RunCommand({"ip", "netns", "del", name_}); !out.ok()) {
-    std::fprintf(stderr, "warning: could not delete network namespace %s: %s\n", name_.c_str(),
-                 std::string(out.status().message()).c_str());
+  return absl::OkStatus();
+}
+
+absl::Status Netns::Ip(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {"ip", "-n", name_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunChecked(argv).status();
+}
+
+absl::Status Netns::IpBatch(const std::vector<std::string>& commands) const {
+  std::string input = absl::StrJoin(commands, "\n") + "\n";
+  auto out = RunChecked({"ip", "-6", "-n", name_, "-batch", "-"}, Duration(30000), input);
+  if (!out.ok()) {
+    return absl::Status(out.status().code(),
+                        absl::StrCat(out.status().message(), "\nbatch:\n", input));
   }
-  name_.clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CommandResult> Netns::Exec(const std::vector<std::string>& argv,
+                                          Duration timeout) const {
+  std::vector<std::string> full = {"ip", "netns", "exec", name_};
+  full.insert(full.end(), argv.begin(), argv.end());
+  return RunCommand(full, timeout);
+}
+
+absl::StatusOr<std::string> Netns::ExecChecked(const std::vector<std::string>& argv,
+                                               Duration timeout) const {
+  std::vector<std::string> full = {"ip", "netns", "exec", name_};
+  full.insert(full.end(), argv.begin(), argv.end());
+  return RunChecked(full, timeout);
 }
 
 absl::StatusOr<std::string> Netns::RunOutput(std::string_view cmd) const {
-  return RunCommand({"ip", "netns", "exec", name_, "sh", "-c", std::string(cmd)});
+  return ExecChecked({"sh", "-c", std::string(cmd)});
 }
 
-absl::Status Netns::Run(std::string_view cmd) const { return RunOutput(cmd).status(); }
+absl::Status Netns::Sysctl(const std::string& key, const std::string& value) const {
+  // /proc/sys/net shows the namespace of the thread that opens it.
+  auto entered = NetnsEntered::Enter(*this);
+  if (!entered.ok()) return entered.status();
+  const std::string path = "/proc/sys/" + key;
+  OwnedFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    return absl::InternalError("opening " + path + " in " + name_ + ": " + Errno(errno));
+  }
+  const ssize_t n = write(fd.get(), value.data(), value.size());
+  if (n != static_cast<ssize_t>(value.size())) {
+    return absl::InternalError("writing " + value + " to " + path + " in " + name_ + ": " +
+                               Errno(errno));
+  }
+  return absl::OkStatus();
+}
 
-absl::Status Netns::EnableForwarding() const {
-  return Run("sysctl -q -w net.ipv6.conf.all.forwarding=1");
+absl::Status Netns::EnableForwarding() const { return Sysctl("net/ipv6/conf/all/forwarding", "1"); }
+
+absl::Status Netns::WaitForAddresses(Duration timeout) const {
+  const auto deadline = Clock::now() + timeout;
+  std::string last;
+  while (true) {
+    // One line per address: "2: up    inet6 fe80::.../64 scope link tentative ...".
+    auto out = RunChecked({"ip", "-6", "-n", name_, "-o", "addr", "show"});
+    if (!out.ok()) return out.status();
+    auto links = RunChecked({"ip", "-n", name_, "-o", "link", "show", "up"});
+    if (!links.ok()) return links.status();
+    // Tokens of each line: index, interface, family, address/len, ..., flags.
+    std::set<std::string> with_link_local;
+    bool ready = true;
+    std::istringstream addrs(*out);
+    std::string line;
+    while (std::getline(addrs, line)) {
+      std::istringstream words(line);
+      std::vector<std::string> w{std::istream_iterator<std::string>(words),
+                                 std::istream_iterator<std::string>()};
+      if (w.size() < 4) continue;
+      if (std::find(w.begin(), w.end(), "tentative") != w.end()) ready = false;
+      if (w[3].rfind("fe80:", 0) == 0) with_link_local.insert(w[1]);
+    }
+    std::istringstream up(*links);
+    while (ready && std::getline(up, line)) {
+      std::istringstream words(line);
+      std::string index, ifname;
+      words >> index >> ifname;
+      // ip may add lines of its own ("Error: Peer netns reference is invalid." while another
+      // namespace is being deleted): only "<index>: <name>..." lines describe links.
+      if (index.size() < 2 || index.back() != ':' ||
+          index.find_first_not_of("0123456789") != index.size() - 1) {
+        continue;
+      }
+      ifname = ifname.substr(0, ifname.find_first_of("@:"));
+      if (ifname != "lo" && !ifname.empty()) ready = with_link_local.contains(ifname);
+    }
+    if (ready) return absl::OkStatus();
+    last = *out;
+    if (absl::Status st = CheckNotStopped(); !st.ok()) return st;
+    if (Clock::now() > deadline) {
+      return absl::DeadlineExceededError("addresses in " + name_ + " still not usable after " +
+                                         std::to_string(timeout.count()) + " ms:\n" + last);
+    }
+    usleep(20000);
+  }
 }
 
 // ----- NetnsEntered -------------------------------------------------------------------------
 
 absl::StatusOr<NetnsEntered> NetnsEntered::Enter(const Netns& ns) {
   // thread-self, not self: namespaces are per thread, and /proc/self names the main thread.
-  const int original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (original < 0) {
-    const int err = errno;
-    return absl::InternalError(absl::StrCat("opening /proc/thread-self/ns/net: ", ErrnoText(err)));
+  OwnedFd original(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!original.valid()) {
+    return absl::InternalError("opening /proc/thread-self/ns/net: " + Errno(errno));
   }
   if (setns(ns.fd(), CLONE_NEWNET) != 0) {
-    const int err = errno;
-    close(original);
-    return absl::InternalError(
-        absl::StrCat("setns into network namespace ", ns.name(), ": ", ErrnoText(err)));
+    return absl::InternalError("entering network namespace " + ns.name() + ": " + Errno(errno));
   }
-  return NetnsEntered(original);
+  return NetnsEntered(std::move(original));
 }
 
-NetnsEntered::NetnsEntered(NetnsEntered&& other) noexcept
-    : original_fd_(std::exchange(other.original_fd_, -1)) {}
-
 NetnsEntered::~NetnsEntered() {
-  if (original_fd_ < 0) return;
-  if (setns(original_fd_, CLONE_NEWNET) != 0) {
+  if (!original_.valid()) return;
+  if (setns(original_.get(), CLONE_NEWNET) != 0) {
     std::fprintf(stderr, "fatal: cannot return to the original network namespace: %s\n",
                  std::strerror(errno));
     std::abort();
   }
-  close(original_fd_);
 }
 
 // ----- Interfaces ---------------------------------------------------------------------------
@@ -240,7 +285,7 @@ absl::StatusOr<VethPair> VethPair::Create(const VethEnd& a, const VethEnd& b) {
   add.insert(add.end(), {"type", "veth", "peer", "name", b.name});
   if (!b.mac.empty()) add.insert(add.end(), {"address", b.mac});
   add.insert(add.end(), {"netns", b.netns->name()});
-  if (auto out = RunCommand(add); !out.ok()) return out.status();
+  if (auto out = RunChecked(add); !out.ok()) return out.status();
   // Owned from here: failures below delete the pair.
   VethPair pair(a.netns->name(), a.name, b.name);
 
@@ -249,9 +294,9 @@ absl::StatusOr<VethPair> VethPair::Create(const VethEnd& a, const VethEnd& b) {
     for (const std::string& addr : end->addresses) {
       std::vector<std::string> cmd = {"ip", "-n", ns, "addr", "add", addr, "dev", end->name};
       if (addr.find(':') != std::string::npos) cmd.push_back("nodad");
-      if (auto out = RunCommand(cmd); !out.ok()) return out.status();
+      if (auto out = RunChecked(cmd); !out.ok()) return out.status();
     }
-    if (auto out = RunCommand({"ip", "-n", ns, "link", "set", end->name, "up"}); !out.ok()) {
+    if (auto out = RunChecked({"ip", "-n", ns, "link", "set", end->name, "up"}); !out.ok()) {
       return out.status();
     }
   }
@@ -267,40 +312,69 @@ VethPair::~VethPair() {
   if (a_ns_.empty()) return;
   // If a_ns_ is already gone, so is the veth (a namespace takes its virtual devices with it).
   if (!PathExists(NetnsPath(a_ns_))) return;
-  auto out = RunCommand({"ip", "-n", a_ns_, "link", "del", a_name_});
-  // "Cannot find device": the peer's namespace went first, or the test moved the link away (it then
+  absl::Status st = RunToEnd({"ip", "-n", a_ns_, "link", "del", a_name_});
+  // "Cannot find device": the peer's namespace went first, or the link was moved away (it then
   // dies with the namespace it is in). Neither needs a warning.
-  if (!out.ok() && out.status().message().find("Cannot find device") == absl::string_view::npos) {
+  if (!st.ok() && st.message().find("Cannot find device") == absl::string_view::npos) {
     std::fprintf(stderr, "warning: could not delete veth %s in %s: %s\n", a_name_.c_str(),
-                 a_ns_.c_str(), std::string(out.status().message()).c_str());
+                 a_ns_.c_str(), std::string(st.message()).c_str());
   }
 }
 
-// ----- Probes -------------------------------------------------------------------------------
+// ----- Finding namespaces -------------------------------------------------------------------
 
-std::vector<std::string> LeftoverNetnsOfThisProcess() {
+std::vector<std::string> NamespacesWithPrefix(const std::string& prefix) {
   std::vector<std::string> found;
   DIR* dir = opendir("/run/netns");
-  if (dir == nullptr) return found;  // no namespace was ever added: nothing left over
-  const std::string tag = absl::StrCat("-", getpid(), "-");
+  if (dir == nullptr) return found;  // no namespace was ever added
   while (const dirent* e = readdir(dir)) {
-    const std::string_view name = e->d_name;
-    if (name.rfind("ilat-", 0) != 0) continue;
-    const size_t at = name.rfind(tag);
-    if (at == std::string_view::npos) continue;
-    const std::string_view rest = name.substr(at + tag.size());
-    if (!rest.empty() && rest.find_first_not_of("0123456789") == std::string_view::npos) {
-      found.emplace_back(name);
-    }
+    std::string name = e->d_name;
+    if (name.rfind(prefix, 0) == 0) found.push_back(name);
   }
   closedir(dir);
   return found;
 }
 
+std::vector<std::string> RemoveStaleNamespaces(const std::string& tag) {
+  std::vector<std::string> removed;
+  const std::string prefix = tag + "-";
+  for (const std::string& name : NamespacesWithPrefix(prefix)) {
+    const std::string rest = name.substr(prefix.size());
+    const size_t dash = rest.find('-');
+    if (dash == 0 || dash == std::string::npos || rest.find_first_not_of("0123456789") != dash) {
+      continue;  // not one of ours
+    }
+    const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue;  // its process is alive
+    if (auto pids = RunCommandImpl({"ip", "netns", "pids", name}, Duration(5000), "", false);
+        pids.ok()) {
+      std::istringstream in(pids->output);
+      long stray;
+      while (in >> stray) kill(static_cast<pid_t>(stray), SIGKILL);
+    }
+    if (RunToEnd({"ip", "netns", "del", name}).ok()) removed.push_back(name);
+  }
+  return removed;
+}
+
+std::vector<std::string> LeftoverNetnsOfThisProcess() {
+  std::vector<std::string> found;
+  const std::string tag = absl::StrCat("-", getpid(), "-");
+  for (const std::string& name : NamespacesWithPrefix(kUniquePrefix)) {
+    const size_t at = name.rfind(tag);
+    if (at == std::string::npos) continue;
+    const std::string rest = name.substr(at + tag.size());
+    if (!rest.empty() && rest.find_first_not_of("0123456789") == std::string::npos) {
+      found.push_back(name);
+    }
+  }
+  return found;
+}
+
 std::optional<std::string> NetnsUnavailableReason() {
   static const std::optional<std::string> reason = []() -> std::optional<std::string> {
-    if (geteuid() != 0) return "network namespace tests need root";
-    if (auto v = RunCommand({"ip", "-V"}); !v.ok()) {
+    if (geteuid() != 0) return "network namespaces need root";
+    if (auto v = RunChecked({"ip", "-V"}); !v.ok()) {
       return absl::StrCat("iproute2's ip is unavailable: ", v.status().message());
     }
     auto ns = Netns::Create("probe");

@@ -1,10 +1,9 @@
-// RAII fixtures for tests that need real network namespaces and veth pairs. Each fixture owns
-// what it creates and removes it in its destructor, so a failing REQUIRE (which throws) still
-// leaves the machine clean. Names embed the process id and a counter, so test binaries can run
-// side by side (ctest -j) without colliding.
+// Network namespaces and veth pairs, for the tests, the benchmarks and the demo. Each type owns
+// what it creates and removes it in its destructor, so a failing test (a REQUIRE throws) or an
+// interrupted run still leaves the machine clean.
 //
-// Declare fixtures in creation order (namespaces first, then veths, then NetnsEntered): C++
-// destroys them in reverse, which is the order cleanup must happen in.
+// Declare them in creation order (namespaces first, then veths, then NetnsEntered): C++ destroys
+// them in reverse, which is the order cleanup must happen in.
 #ifndef ILA_TESTBED_NETNS_H_
 #define ILA_TESTBED_NETNS_H_
 
@@ -15,76 +14,96 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "ila/owned_fd.h"
+#include "testbed/process.h"
 
 namespace ila::testbed {
 
-// Runs argv (no shell) and returns its combined stdout and stderr; an error carrying that output
-// when it cannot be started or exits non-zero.
-absl::StatusOr<std::string> RunCommand(const std::vector<std::string>& argv);
-
-// A named network namespace ("ilat-<prefix>-<pid>-<n>", made with `ip netns add`) with lo up and
-// IPv6 duplicate address detection off (addresses are usable at once). Deleted with
-// `ip netns del` on destruction; only the namespace is removed, no process is killed, so
-// destruction must not happen while the namespace is still in use by something that matters.
+// A named network namespace (`ip netns add`) with lo up and IPv6 duplicate address detection off
+// (addresses are usable at once). Deleted with `ip netns del` on destruction: only the namespace
+// is removed, no process in it is killed, so that must not happen while something that matters
+// still uses it.
 class Netns {
  public:
+  // A namespace of a name no other live process uses, "ilat-<prefix>-<pid>-<n>", so that test
+  // and benchmark processes can run side by side (LeftoverNetnsOfThisProcess finds them).
   static absl::StatusOr<Netns> Create(std::string_view prefix);
+  // A namespace called exactly `name`; AlreadyExists when there is one.
+  static absl::StatusOr<Netns> CreateNamed(const std::string& name);
 
   Netns(Netns&& other) noexcept;
   Netns& operator=(Netns&& other) noexcept;
   Netns(const Netns&) = delete;
   Netns& operator=(const Netns&) = delete;
-  ~Netns();
+  ~Netns();  // Delete(); a failure is reported on stderr
 
   const std::string& name() const { return name_; }
-  // An fd of /run/netns/NAME owned by this object (valid until destruction); for setns() or
+  // A descriptor of the namespace owned by this object (valid until destruction), for setns() or
   // NETNSA_FD. Do not close it.
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
 
-  // Runs `cmd` with `sh -c` inside the namespace (`ip netns exec`, which also gives it a /sys of
-  // the namespace). Error with the command's output when it exits non-zero.
-  absl::Status Run(std::string_view cmd) const;
-  // Like Run, returning the output.
+  // `ip -n <name> <args...>`; error with ip's message on failure.
+  absl::Status Ip(const std::vector<std::string>& args) const;
+  // Several ip commands in one `ip -6 -n <name> -batch -` (one command per element).
+  absl::Status IpBatch(const std::vector<std::string>& commands) const;
+  // argv inside the namespace (`ip netns exec`, which also gives it a /sys of the namespace),
+  // whatever its exit status.
+  absl::StatusOr<CommandResult> Exec(const std::vector<std::string>& argv,
+                                     Duration timeout = Duration(30000)) const;
+  // argv inside the namespace; a non-zero exit is an error carrying the output.
+  absl::StatusOr<std::string> ExecChecked(const std::vector<std::string>& argv,
+                                          Duration timeout = Duration(30000)) const;
+  // `sh -c cmd` inside the namespace (ExecChecked): its output, or an error carrying it.
   absl::StatusOr<std::string> RunOutput(std::string_view cmd) const;
-
+  absl::Status Run(std::string_view cmd) const { return RunOutput(cmd).status(); }
+  // Writes a sysctl of this namespace ("net/ipv6/conf/all/forwarding", "1").
+  absl::Status Sysctl(const std::string& key, const std::string& value) const;
   // net.ipv6.conf.all.forwarding=1 inside the namespace.
   absl::Status EnableForwarding() const;
+  // Waits until every IPv6 address of the namespace is usable: none tentative, and every link
+  // that is up has its link-local address. A veth's carrier reaches IPv6 through the kernel's
+  // linkwatch, which batches events up to a second: until then addresses stay tentative and
+  // neighbour solicitations for them go unanswered.
+  absl::Status WaitForAddresses(Duration timeout = Duration(5000)) const;
+  // Deletes the namespace now (idempotent, and done even after a stop was requested); the
+  // destructor does the same.
+  absl::Status Delete();
 
  private:
-  Netns(std::string name, int fd) : name_(std::move(name)), fd_(fd) {}
-  void Destroy();
+  Netns(std::string name, OwnedFd fd) : name_(std::move(name)), fd_(std::move(fd)) {}
 
-  std::string name_;
-  int fd_ = -1;
+  std::string name_;  // empty once deleted or moved from
+  OwnedFd fd_;
 };
 
-// Scope guard: moves the calling thread into a namespace (setns) and back when destroyed. Netlink
-// and bpf() calls made meanwhile act in that namespace; /sys is not remounted (only
-// `ip netns exec` does that), which none of those need.
+// Scope guard: moves the calling thread into a namespace (setns) and back when destroyed.
+// Netlink and bpf() calls, interface names given to the library and sockets created meanwhile act
+// in that namespace; /sys is not remounted (only `ip netns exec` does that), which none of those
+// need.
 class NetnsEntered {
  public:
   static absl::StatusOr<NetnsEntered> Enter(const Netns& ns);
 
-  NetnsEntered(NetnsEntered&& other) noexcept;
+  NetnsEntered(NetnsEntered&& other) noexcept = default;
   NetnsEntered& operator=(NetnsEntered&&) = delete;
   NetnsEntered(const NetnsEntered&) = delete;
   NetnsEntered& operator=(const NetnsEntered&) = delete;
-  // Returns the thread to its original namespace; aborts if that is impossible, since every later
-  // test would otherwise run in the wrong namespace.
+  // Returns the thread to its original namespace; aborts if that is impossible, since everything
+  // after would run in the wrong namespace.
   ~NetnsEntered();
 
  private:
-  explicit NetnsEntered(int original_fd) : original_fd_(original_fd) {}
-  int original_fd_ = -1;
+  explicit NetnsEntered(OwnedFd original) : original_(std::move(original)) {}
+  OwnedFd original_;
 };
 
-// A name of at most 15 bytes (IFNAMSIZ - 1) that no other live test process uses:
-// the prefix (shortened if need be) + "-" + hex pid + "-" + counter.
+// A name of at most 15 bytes (IFNAMSIZ - 1) that no other live process uses: the prefix
+// (shortened if need be) + "-" + hex pid + "-" + counter.
 std::string UniqueIfName(std::string_view prefix);
 
 // One end of a veth pair.
 struct VethEnd {
-  const Netns* netns = nullptr;        // required: tests never touch the host's own namespace
+  const Netns* netns = nullptr;        // required: the host's own namespace is never touched
   std::string name;                    // e.g. UniqueIfName("h")
   std::string mac;                     // "02:00:00:00:00:01"; empty for a random one
   std::vector<std::string> addresses;  // "fd00::1/64", "10.0.0.1/24"; IPv6 ones get nodad
@@ -115,11 +134,19 @@ class VethPair {
   std::string b_name_;
 };
 
-// Names of namespaces this process created (by their "-<pid>-" tag) that still exist; for
-// checking that fixtures cleaned up.
+// Namespaces in /run/netns whose name starts with `prefix`.
+std::vector<std::string> NamespacesWithPrefix(const std::string& prefix);
+
+// Deletes the namespaces "<tag>-<pid>-..." of processes that no longer exist (left behind by a
+// process that was killed outright), after killing what still runs inside them (a capture, a
+// ping); returns their names. Live processes' namespaces are kept.
+std::vector<std::string> RemoveStaleNamespaces(const std::string& tag);
+
+// Names of namespaces this process made with Netns::Create (by their "-<pid>-" tag) that still
+// exist; for checking that everything was cleaned up.
 std::vector<std::string> LeftoverNetnsOfThisProcess();
 
-// Why namespace tests cannot run here (probed once: `ip netns add`, a veth pair inside it), or
+// Why namespaces cannot be used here (probed once: `ip netns add`, a veth pair inside it), or
 // nullopt when they can.
 std::optional<std::string> NetnsUnavailableReason();
 

@@ -25,33 +25,33 @@ TEST_CASE("the demo removes everything it created when interrupted, at any step"
   // capturing, transferring, moving.
   for (auto after : {0ms, 20ms, 60ms, 120ms, 200ms, 300ms, 1500ms, 2500ms, 3500ms, 5000ms}) {
     CAPTURE(after.count());
-    auto demo = demo::BackgroundProcess::Start({ILA_DEMO_PATH});
+    auto demo = testbed::BackgroundProcess::Start({ILA_DEMO_PATH});
     INFO(demo.status().ToString());
     REQUIRE(demo.ok());
     const int pid = (*demo)->pid();
     std::this_thread::sleep_for(after);
     (*demo)->Signal(SIGINT);
-    demo::CommandResult r = (*demo)->Finish(demo::Duration(30000));
+    testbed::CommandResult r = (*demo)->Finish(testbed::Duration(30000));
     INFO(r.output);
     // 130: interrupted and cleaned up; 0: it had already finished.
     CHECK((r.exit_code == 130 || r.exit_code == 0));
-    CHECK(demo::NamespacesWithPrefix(DemoPrefix(pid)).empty());
+    CHECK(testbed::NamespacesWithPrefix(DemoPrefix(pid)).empty());
   }
 }
 
 TEST_CASE("the namespaces of a demo that was killed outright are removed by the next run") {
   ILA_SKIP_IF(SkipReason());
-  auto demo = demo::BackgroundProcess::Start({ILA_DEMO_PATH});
+  auto demo = testbed::BackgroundProcess::Start({ILA_DEMO_PATH});
   INFO(demo.status().ToString());
   REQUIRE(demo.ok());
   const int pid = (*demo)->pid();
   // Wait until it has built its topology.
-  REQUIRE((*demo)->WaitForOutput("Step 2", demo::Duration(30000)));
+  REQUIRE((*demo)->WaitForOutput("Step 2", testbed::Duration(30000)));
   (*demo)->Signal(SIGKILL);
-  demo::CommandResult r = (*demo)->Finish(demo::Duration(5000));
+  testbed::CommandResult r = (*demo)->Finish(testbed::Duration(5000));
   CHECK(r.exit_code == 128 + SIGKILL);
-  CHECK_FALSE(demo::NamespacesWithPrefix(DemoPrefix(pid)).empty());  // it had no chance
-  std::vector<std::string> removed = demo::RemoveStaleNamespaces("ilademo");
+  CHECK_FALSE(testbed::NamespacesWithPrefix(DemoPrefix(pid)).empty());  // it had no chance
+  std::vector<std::string> removed = testbed::RemoveStaleNamespaces("ilademo");
   CHECK_FALSE(removed.empty());
-  CHECK(demo::NamespacesWithPrefix(DemoPrefix(pid)).empty());
+  CHECK(testbed::NamespacesWithPrefix(DemoPrefix(pid)).empty());
 }

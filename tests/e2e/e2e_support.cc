@@ -14,7 +14,7 @@ std::optional<std::string> SkipReason() {
   if (auto r = testbed::BpfUnavailableReason()) return r;
   if (auto r = testbed::NetnsUnavailableReason()) return r;
   for (const char* tool : {"ping", "ethtool"}) {
-    auto r = demo::RunCommand({"sh", "-c", std::string("command -v ") + tool});
+    auto r = testbed::RunCommand({"sh", "-c", std::string("command -v ") + tool});
     if (!r.ok() || r->exit_code != 0) {
       return std::string(tool) + " is not installed (cmake/install-deps.sh installs it)";
     }
@@ -53,7 +53,7 @@ void TearDownAndCheck(std::unique_ptr<demo::Topology>& topo) {
   INFO(st.ToString());
   CHECK(st.ok());
   topo.reset();
-  CHECK(demo::NamespacesWithPrefix(prefix).empty());
+  CHECK(testbed::NamespacesWithPrefix(prefix).empty());
 }
 
 uint64_t Packets(const Stats& stats, const std::string& name) {
@@ -77,8 +77,8 @@ Stats RouterStats(demo::Topology& topo) {
   return *s;
 }
 
-demo::CommandResult Ping(demo::Topology& topo, const std::string& from, const std::string& to,
-                         int count) {
+testbed::CommandResult Ping(demo::Topology& topo, const std::string& from, const std::string& to,
+                            int count) {
   demo::Topology::Container* dst = topo.container(to);
   REQUIRE(dst != nullptr);
   auto r = topo.Ping(from, dst->sir.address(), count);
@@ -89,7 +89,7 @@ demo::CommandResult Ping(demo::Topology& topo, const std::string& from, const st
 
 void WarmUp(demo::Topology& topo) {
   for (auto [from, to] : {std::pair{"c1a", "c2a"}, std::pair{"c2b", "c1b"}}) {
-    demo::CommandResult r = Ping(topo, from, to, 1);
+    testbed::CommandResult r = Ping(topo, from, to, 1);
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
   }

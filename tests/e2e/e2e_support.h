@@ -32,8 +32,8 @@ Stats HostStats(demo::Topology& topo, int host);
 Stats RouterStats(demo::Topology& topo);
 
 // ping from a container to another container's SIR address; the exit status is 0 on success.
-demo::CommandResult Ping(demo::Topology& topo, const std::string& from, const std::string& to,
-                         int count = 3);
+testbed::CommandResult Ping(demo::Topology& topo, const std::string& from, const std::string& to,
+                            int count = 3);
 
 // One ping each way between the hosts' containers, so that every underlay neighbour is resolved
 // (the first packet to an unresolved neighbour goes through the kernel: pass_no_neighbour).

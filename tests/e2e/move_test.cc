@@ -55,11 +55,11 @@ TEST_CASE("a container moved to the other host in a new namespace: its traffic f
   const std::string old_ns = topo->container("c1b")->ns->name();
   REQUIRE(topo->MoveContainer("c1b", 1, MoveMode::kNewNamespace).ok());
   CheckPlacement(*topo, "c1b", 1);
-  const std::vector<std::string> left = demo::NamespacesWithPrefix(old_ns);
+  const std::vector<std::string> left = testbed::NamespacesWithPrefix(old_ns);
   CHECK(std::find(left.begin(), left.end(), old_ns) == left.end());  // the old container is gone
 
   Stats h1_before = HostStats(*topo, 0), h2_before = HostStats(*topo, 1);
-  demo::CommandResult r = Ping(*topo, "c1a", "c1b", 3);  // was on one host, now across
+  testbed::CommandResult r = Ping(*topo, "c1a", "c1b", 3);  // was on one host, now across
   INFO(r.output);
   CHECK(r.exit_code == 0);
   r = Ping(*topo, "c2a", "c1b", 3);  // was across, now on one host
@@ -92,7 +92,7 @@ TEST_CASE("a container moved during running TCP transfers: both complete intact"
     t.bytes = kBytes;
     t.seed = port;
     t.progress = p;
-    t.timeout = demo::Duration(90000);
+    t.timeout = testbed::Duration(90000);
     return std::async(std::launch::async, [t] { return demo::TcpTransfer(t); });
   };
   auto a = start("c2a", "c1b", 5201, &to_mover);

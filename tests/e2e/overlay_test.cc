@@ -25,7 +25,7 @@ TEST_CASE("containers ping each other across hosts and on one host, both ways") 
     const int src_host = topo->container(c.from)->host;
     const int dst_host = topo->container(c.to)->host;
     Stats src_before = HostStats(*topo, src_host), dst_before = HostStats(*topo, dst_host);
-    demo::CommandResult r = Ping(*topo, c.from, c.to, 3);
+    testbed::CommandResult r = Ping(*topo, c.from, c.to, 3);
     INFO(r.output);
     CHECK(r.exit_code == 0);
     Stats src = HostStats(*topo, src_host).Since(src_before);
@@ -92,7 +92,7 @@ TEST_CASE(
   REQUIRE(Ping(*topo, "c1a", "c2a", 1).exit_code == 0);  // resolves the router's neighbours
 
   Stats h1_before = HostStats(*topo, 0), r_before = RouterStats(*topo);
-  demo::CommandResult r = Ping(*topo, "c1a", "c2a", 3);
+  testbed::CommandResult r = Ping(*topo, "c1a", "c2a", 3);
   INFO(r.output);
   CHECK(r.exit_code == 0);
   Stats h1 = HostStats(*topo, 0).Since(h1_before);

@@ -23,7 +23,7 @@ demo::TcpTransferResult Transfer(Topology& topo, const std::string& from, const 
   t.to = topo.container(to)->sir.address();
   t.bytes = bytes;
   t.seed = seed;
-  t.timeout = demo::Duration(60000);
+  t.timeout = testbed::Duration(60000);
   auto r = demo::TcpTransfer(t);
   INFO(from << " -> " << to << ": " << r.status().ToString());
   REQUIRE(r.ok());

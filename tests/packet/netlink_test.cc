@@ -73,7 +73,7 @@ int SysfsIfindex(const Netns& ns, const std::string& ifname) {
 // Both `ip netns list` and /run/netns agree that this process left no namespace behind.
 void CheckNoNetnsLeft() {
   CHECK(testbed::LeftoverNetnsOfThisProcess().empty());
-  auto list = testbed::RunCommand({"ip", "netns", "list"});
+  auto list = testbed::RunChecked({"ip", "netns", "list"});
   REQUIRE_OK(list);
   CHECK_THAT(*list, !Contains("-" + std::to_string(getpid()) + "-"));
 }

@@ -919,7 +919,7 @@ TEST_CASE("ilactl probe lists every kernel feature, as text and JSON, as the lib
   CHECK(nodev.status == 1);
   CHECK_THAT(nodev.err, Catch::Contains("no-such-dev0"));
   // The probe's scratch interfaces never appear here.
-  auto links = RunCommand({"ip", "-o", "link"});
+  auto links = RunChecked({"ip", "-o", "link"});
   REQUIRE(links.ok());
   CHECK_THAT(*links, !Catch::Contains("ilaprobe"));
 }

@@ -1,20 +1,20 @@
-// What the demo's namespace code (netns.cc) shares with its process code (process.cc).
-#ifndef ILA_EXAMPLES_PROCESS_INTERNAL_H_
-#define ILA_EXAMPLES_PROCESS_INTERNAL_H_
+// What the test bed's namespace code (netns.cc) shares with its process code (process.cc).
+#ifndef ILA_TESTBED_PROCESS_INTERNAL_H_
+#define ILA_TESTBED_PROCESS_INTERNAL_H_
 
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "topology.h"
+#include "testbed/process.h"
 
-namespace ila::demo::internal {
+namespace ila::testbed::internal {
 
 bool PathExists(const std::string& path);
 // RunCommand, optionally ignoring a stop request (cleanup must run after one).
 absl::StatusOr<CommandResult> RunCommandImpl(const std::vector<std::string>& argv, Duration timeout,
                                              const std::string& input, bool honour_stop);
 
-}  // namespace ila::demo::internal
+}  // namespace ila::testbed::internal
 
-#endif  // ILA_EXAMPLES_PROCESS_INTERNAL_H_
+#endif  // ILA_TESTBED_PROCESS_INTERNAL_H_

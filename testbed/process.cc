@@ -1,29 +1,21 @@
-// The demo's child processes and stop handling (topology.h: RunCommand, BackgroundProcess,
-// RequestStop).
-#include "topology.h"
-#include "process_internal.h"
+#include "testbed/process.h"
+#include "testbed/process_internal.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
 #include <mutex>
-#include <set>
-#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -32,7 +24,7 @@
 
 extern char** environ;
 
-namespace ila::demo {
+namespace ila::testbed {
 
 bool internal::PathExists(const std::string& path) {
   struct stat st;
@@ -135,11 +127,6 @@ absl::Status CheckNotStopped() {
 }
 
 // ----- Child processes -----------------------------------------------------------------------
-
-namespace {
-
-// RunCommand; with honour_stop false it runs even after a stop was requested (cleanup).
-}  // namespace
 
 absl::StatusOr<CommandResult> internal::RunCommandImpl(const std::vector<std::string>& argv,
                                                        Duration timeout, const std::string& input,
@@ -326,4 +313,4 @@ BackgroundProcess::~BackgroundProcess() {
   if (shared_) Reap(true, Duration(0));
 }
 
-}  // namespace ila::demo
+}  // namespace ila::testbed
