@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -24,6 +23,7 @@
 #include "baseline.skel.h"
 #include "bench_xdp.skel.h"
 #include "ila/translation.h"
+#include "testbed/process.h"
 
 namespace ila::bench {
 namespace {
@@ -359,24 +359,13 @@ std::string NotMeasuredLabel(const std::vector<std::string>& skipped) {
   return label;
 }
 
-namespace {
-std::atomic<bool> interrupted{false};
-void OnSignal(int) { interrupted.store(true); }
-}  // namespace
-
 void InstallInterruptHandler() {
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  testbed::InstallStopSignalHandlers();
   signal(SIGPIPE, SIG_IGN);  // run.sh's tee/awk going first must not kill us before cleanup
 }
 
-bool Interrupted() { return interrupted.load(); }
-
 bool StopNow(benchmark::State& state) {
-  if (!Interrupted()) return false;
+  if (!testbed::StopRequested()) return false;
   state.SkipWithError("interrupted");
   return true;
 }

@@ -154,10 +154,10 @@ void Skip(benchmark::State& state, const std::string& reason);
 // method with its reason.
 std::string NotMeasuredLabel(const std::vector<std::string>& skipped);
 
-// SIGINT/SIGTERM: benchmarks stop at their next iteration (reporting "interrupted") and the rest
-// are skipped, so the worlds are torn down normally (no namespaces left behind).
+// SIGINT/SIGTERM/SIGHUP set the test bed's stop flag (testbed/process.h): benchmarks stop at their
+// next iteration (reporting "interrupted"), the rest are skipped and running commands are stopped,
+// so the worlds are torn down normally (no namespaces left behind). SIGPIPE is ignored.
 void InstallInterruptHandler();
-bool Interrupted();
 // Call inside a benchmark loop: true (and the benchmark marked) when it must stop.
 bool StopNow(benchmark::State& state);
 

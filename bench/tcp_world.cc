@@ -1,30 +1,12 @@
 #include "tcp_world.h"
 
-#include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <algorithm>
 #include <chrono>
-#include <cstring>
-#include <map>
-#include <optional>
-#include <regex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
-#include "testbed/kernel.h"
 #include "bench_support.h"
-#include "benches.h"
 #include "testbed/netns.h"
 #include "worlds.h"
-
-extern char** environ;
 
 namespace ila::bench::tcp {
 
@@ -230,5 +212,4 @@ absl::Status TcpWorld::Remove(const std::string& method) {
   return absl::OkStatus();
 }
 
-// A child process (no shell) whose output is discarded; terminated and reaped on destruction.
 }  // namespace ila::bench::tcp
