@@ -14,16 +14,20 @@
 //   bench_redirect  bare devmap redirect, no parsing, no rewriting: the ceiling.
 //   bench_sink      counts what arrives on an interface (and of which kind: plain UDP, VXLAN, SRv6
 //                   with an SRH, IPv6-in-IPv6) and drops it.
-//   bench_plain_hash a plain BPF hash keyed by the 128-bit destination, its 16-byte value copied
-//                   into the destination: the lookup cost a translator cannot avoid, for reference.
-//   bench_slots     the same lookup and rewrite in the candidate open-addressing layout
-//                   (bench_abi.h, struct bench_slot), with the reader side of its seqcount.
+//   bench_plain_hash a plain BPF hash keyed by the 128-bit destination (abi.h's mapping key and
+//                   value, as the forwarding cache's ila_mappings), the ILA address copied into the
+//                   destination: the lookup cost a translator cannot avoid, for reference.
+//   bench_slots_lookup the same lookup and rewrite, bare, in libila's own slot table: the data
+//                   plane's ila_slots itself (the loader reuses its map, abi.h's layout, filled by
+//                   the library), read with the reader side of its seqcount and nothing else (no
+//                   endpoint, no journal, no bpf_loop).
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ipv6.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "abi.h"
 #include "bench_abi.h"
 
 struct {
@@ -38,7 +42,7 @@ struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);  // sized by the loader
   __type(key, __u32);
-  __type(value, struct bench_addr);
+  __type(value, struct ila_addr);
 } bench_dests SEC(".maps");
 
 struct {
@@ -72,8 +76,8 @@ struct {
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1);  // sized by the loader
-  __type(key, struct bench_addr);
-  __type(value, struct bench_plain_value);
+  __type(key, struct ila_mapping_key);
+  __type(value, struct ila_mapping_value);
 } bench_plain SEC(".maps");
 
 SEC("xdp")
@@ -108,7 +112,7 @@ int bench_refresh(struct xdp_md *ctx) {
     if (!seq) return XDP_ABORTED;
     __u32 i = (__u32)(*seq % t->ndests);
     *seq += 1;
-    struct bench_addr *d = bpf_map_lookup_elem(&bench_dests, &i);
+    struct ila_addr *d = bpf_map_lookup_elem(&bench_dests, &i);
     if (!d) return XDP_ABORTED;
     // The destination address sits at 14 + 24 (checked above: inside BENCH_HEADER_LEN).
     __u64 *dst = data + 14 + 24;  // words, as above
@@ -187,23 +191,29 @@ int bench_plain_hash(struct xdp_md *ctx) {
   int verdict;
   struct ipv6hdr *ip6 = bench_ipv6(ctx, &verdict);
   if (!ip6) return verdict;
-  struct bench_plain_value *v = bpf_map_lookup_elem(&bench_plain, &ip6->daddr);
+  struct ila_mapping_value *v = bpf_map_lookup_elem(&bench_plain, &ip6->daddr);
   if (!v) return XDP_PASS;
-  __builtin_memcpy(&ip6->daddr, &v->addr, sizeof(v->addr));
+  __builtin_memcpy(&ip6->daddr, &v->ila, sizeof(v->ila));
   return XDP_DROP;
 }
 
-// Slots of the candidate layout: 2^bench_slot_bits of them (set with max_entries by the loader).
+// libila's slot table (abi.h, ila_slots): 2^bench_slot_bits slots. The loader makes this map the
+// data plane's own ila_slots (bpf_map__reuse_fd) and sets the bits from its size.
 const volatile __u32 bench_slot_bits = 1;
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 2);  // sized by the loader
+  __uint(max_entries, 2);  // the data plane's table, or a placeholder
   __uint(map_flags, BPF_F_MMAPABLE);
   __type(key, __u32);
-  __type(value, struct bench_slot);
+  __type(value, struct ila_mapping_slot);
 } bench_slots SEC(".maps");
 
+// The destination's slot, probed from its home slot (ila_slot_home) as abi.h says: a slot never
+// used, or free again, ends the run; a slot being written (odd seqcount) holding the key is a miss
+// here, where the data plane would read the write's journal. A mapping found rewrites the
+// destination as the data plane does: the locator, then the SIR identifier with its last 16 bits
+// replaced and maybe the C-bit set.
 SEC("xdp")
 int bench_slots_lookup(struct xdp_md *ctx) {
   int verdict;
@@ -213,24 +223,32 @@ int bench_slots_lookup(struct xdp_md *ctx) {
   __builtin_memcpy(&k0, &ip6->daddr, 8);
   __builtin_memcpy(&k1, (__u8 *)&ip6->daddr + 8, 8);
   const __u32 bits = bench_slot_bits;
-  const __u32 mask = bits >= 32 ? 0xffffffffu : (1u << bits) - 1;
-  __u32 idx = bench_slot_home(k0, k1, bits);
-  for (int i = 0; i < BENCH_SLOT_PROBES; ++i) {
-    struct bench_slot *slot = bpf_map_lookup_elem(&bench_slots, &idx);
+  const __u32 mask = bits >= 31 ? 0x7fffffffu : (1u << bits) - 1;
+  __u32 idx = ila_slot_home(k0, k1, bits);
+  for (int i = 0; i < ILA_SLOT_PROBES; ++i) {
+    const struct ila_mapping_slot *slot = bpf_map_lookup_elem(&bench_slots, &idx);
     if (!slot) return XDP_PASS;
     const __u16 seq = *(volatile __u16 *)&slot->seq;
-    if (seq == 0) return XDP_PASS;  // never used: the key is not in the table
-    if (slot->key[0] == k0 && slot->key[1] == k1) {
-      struct bench_slot_value v = slot->value;
+    // Nothing of the slot may be loaded before its seqcount.
+    asm volatile("" ::: "memory");
+    if (seq == 0) return XDP_PASS;             // never used: the key is not in the table
+    const __u64 *words = (const __u64 *)slot;  // key (2 words), locator, the rest
+    if (words[0] == k0 && words[1] == k1) {
+      const __u64 locator = words[2];
+      const __u64 rest = words[3];  // identifier_low_be, transport_delta_be, csum_mode, flags, seq
       // x86 keeps loads in order; the compiler must too. A changed or odd seqcount means the
       // writer was in the slot: the copy may be torn, so it is not used.
       asm volatile("" ::: "memory");
       if ((seq & 1) || *(volatile __u16 *)&slot->seq != seq) return XDP_PASS;
-      __builtin_memcpy(&ip6->daddr, v.upper, 8);
-      ip6->daddr.in6_u.u6_addr8[8] = v.ident_byte8;
-      __builtin_memcpy(&ip6->daddr.in6_u.u6_addr8[14], &v.ident_low, 2);
+      const __u8 flags = rest >> 40;
+      if (!(flags & ILA_SLOT_F_MAPPING)) return XDP_PASS;
+      __u64 *daddr = (__u64 *)&ip6->daddr;
+      daddr[0] = locator;
+      daddr[1] = (k1 & 0x0000ffffffffffffULL) | (rest & 0xffff) << 48 |
+                 ((flags & ILA_SLOT_F_C_BIT) ? ILA_C_BIT : 0);
       return XDP_DROP;
     }
+    if (!(seq & 1) && (slot->flags & ILA_SLOT_F_FREE)) return XDP_PASS;
     idx = (idx + 1) & mask;
   }
   return XDP_PASS;

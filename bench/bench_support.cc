@@ -19,6 +19,7 @@
 #include <unordered_set>
 #include <sstream>
 
+#include "abi.h"
 #include "absl/strings/str_cat.h"
 #include "baseline.skel.h"
 #include "bench_xdp.skel.h"
@@ -90,18 +91,26 @@ absl::StatusOr<double> RunLive(int prog_fd, std::span<const uint8_t> frame, int 
 void BenchSkelDeleter::operator()(bench_xdp* s) const { bench_xdp::destroy(s); }
 void BaselineDeleter::operator()(baseline* s) const { baseline::destroy(s); }
 
-absl::StatusOr<BenchSkel> LoadBenchSkel(uint32_t dests, uint32_t plain_entries) {
+absl::StatusOr<BenchSkel> LoadBenchSkel(uint32_t dests, uint32_t plain_entries, int slot_table_fd) {
   BenchSkel s(bench_xdp::open());
   if (!s) return Errno("opening the bench BPF object");
   bpf_map__set_max_entries(s->maps.bench_dests, std::max<uint32_t>(dests, 1));
   bpf_map__set_max_entries(s->maps.bench_plain, std::max<uint32_t>(plain_entries, 1));
-  // The candidate layout at a load factor of at most 1/2.
-  uint32_t bits = 1;
-  while (bits < 32 && (uint64_t{1} << bits) < 2 * uint64_t{std::max<uint32_t>(plain_entries, 1)}) {
-    ++bits;
+  if (slot_table_fd >= 0) {
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(slot_table_fd, &info, &len) != 0) return Errno("the slot table");
+    uint32_t bits = 1;
+    while (bits < 31 && (1u << bits) < info.max_entries) ++bits;
+    if ((1u << bits) != info.max_entries || info.value_size != sizeof(abi::ila_mapping_slot)) {
+      return absl::FailedPreconditionError(absl::StrCat("the slot table has ", info.max_entries,
+                                                        " entries of ", info.value_size, " bytes"));
+    }
+    s->rodata->bench_slot_bits = bits;
+    if (bpf_map__reuse_fd(s->maps.bench_slots, slot_table_fd) != 0) {
+      return Errno("reusing the slot table");
+    }
   }
-  s->rodata->bench_slot_bits = bits;
-  bpf_map__set_max_entries(s->maps.bench_slots, 1u << bits);
   if (int err = bench_xdp::load(s.get()); err != 0) {
     return absl::InternalError(absl::StrCat("loading the bench BPF object: ", std::strerror(-err)));
   }
@@ -160,7 +169,7 @@ absl::Status SetRefresh(const BenchSkel& s, std::span<const uint8_t> frame, int 
 
 absl::Status SetDests(const BenchSkel& s, std::span<const Ipv6Address> dests) {
   std::vector<uint32_t> keys(dests.size());
-  std::vector<bench_addr> values(dests.size());
+  std::vector<abi::ila_addr> values(dests.size());
   for (size_t i = 0; i < dests.size(); ++i) {
     keys[i] = static_cast<uint32_t>(i);
     std::memcpy(values[i].bytes, dests[i].bytes().data(), 16);
@@ -185,11 +194,11 @@ absl::Status SetRedirectTarget(const BenchSkel& s, int ifindex) {
 
 absl::Status LoadPlainHash(const BenchSkel& s, std::span<const Ipv6Address> keys,
                            std::span<const Ipv6Address> values) {
-  std::vector<bench_addr> k(keys.size());
-  std::vector<bench_plain_value> v(keys.size());
+  std::vector<abi::ila_mapping_key> k(keys.size());
+  std::vector<abi::ila_mapping_value> v(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    std::memcpy(k[i].bytes, keys[i].bytes().data(), 16);
-    std::memcpy(v[i].addr.bytes, values[i].bytes().data(), 16);
+    std::memcpy(k[i].sir.bytes, keys[i].bytes().data(), 16);
+    std::memcpy(v[i].ila.bytes, values[i].bytes().data(), 16);
   }
   uint32_t count = static_cast<uint32_t>(k.size());
   LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -200,50 +209,53 @@ absl::Status LoadPlainHash(const BenchSkel& s, std::span<const Ipv6Address> keys
   return absl::OkStatus();
 }
 
-absl::StatusOr<SlotLoad> LoadSlots(const BenchSkel& s, std::span<const Ipv6Address> keys,
-                                   std::span<const Ipv6Address> values) {
-  const auto start = std::chrono::steady_clock::now();
-  const uint32_t bits = s->rodata->bench_slot_bits;
-  const size_t slots = size_t{1} << bits;
-  const size_t bytes = slots * sizeof(bench_slot);
-  void* mem =
-      mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(s->maps.bench_slots), 0);
-  if (mem == MAP_FAILED) return Errno("mapping the slot table");
-  auto* table = static_cast<bench_slot*>(mem);
-  SlotLoad load;
-  absl::Status st;
-  for (size_t i = 0; i < keys.size() && st.ok(); ++i) {
-    uint64_t k[2];
-    std::memcpy(k, keys[i].bytes().data(), 16);
-    uint32_t idx = bench_slot_home(k[0], k[1], bits);
-    uint32_t probes = 1;
-    while (table[idx].seq != 0 && probes <= BENCH_SLOT_PROBES) {
-      idx = static_cast<uint32_t>((idx + 1) & (slots - 1));
-      ++probes;
+absl::StatusOr<OwnedFd> SlotTableOf(int prog_fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) return Errno("the program's maps");
+  std::vector<uint32_t> ids(info.nr_map_ids);
+  info = bpf_prog_info{};
+  info.nr_map_ids = static_cast<uint32_t>(ids.size());
+  info.map_ids = reinterpret_cast<uint64_t>(ids.data());
+  len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) return Errno("the program's maps");
+  for (uint32_t id : ids) {
+    OwnedFd fd(bpf_map_get_fd_by_id(id));
+    if (!fd.valid()) continue;
+    bpf_map_info map{};
+    uint32_t map_len = sizeof(map);
+    if (bpf_obj_get_info_by_fd(fd.get(), &map, &map_len) == 0 &&
+        std::strcmp(map.name, "ila_slots") == 0) {
+      return fd;
     }
-    if (probes > BENCH_SLOT_PROBES) {
-      st = absl::ResourceExhaustedError(
-          absl::StrCat("slot table: key ", i, " needs more than ", BENCH_SLOT_PROBES, " probes"));
-      break;
-    }
-    load.max_probes = std::max(load.max_probes, probes);
-    load.total_probes += probes;
-    bench_slot& slot = table[idx];
-    // The writer side of the seqcount: odd, then the contents, then even again.
-    __atomic_store_n(&slot.seq, static_cast<uint16_t>(slot.seq | 1), __ATOMIC_RELEASE);
-    const auto& b = values[i].bytes();
-    std::memcpy(slot.value.upper, b.data(), 8);
-    slot.value.ident_byte8 = b[8];
-    std::memcpy(&slot.value.ident_low, b.data() + 14, 2);
-    slot.key[0] = k[0];
-    slot.key[1] = k[1];
-    __atomic_store_n(&slot.seq, static_cast<uint16_t>(slot.seq + 1), __ATOMIC_RELEASE);
   }
-  munmap(mem, bytes);
-  if (!st.ok()) return st;
-  load.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  load.slots = slots;
-  return load;
+  return absl::NotFoundError("the program uses no map called ila_slots");
+}
+
+absl::StatusOr<SlotTableShape> ShapeOfSlotTable(int slot_table_fd) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(slot_table_fd, &info, &len) != 0) return Errno("the slot table");
+  SlotTableShape shape;
+  shape.slots = info.max_entries;
+  uint32_t bits = 1;
+  while (bits < 31 && (size_t{1} << bits) < shape.slots) ++bits;
+  shape.bytes = shape.slots * sizeof(abi::ila_mapping_slot);
+  void* mem = mmap(nullptr, shape.bytes, PROT_READ, MAP_SHARED, slot_table_fd, 0);
+  if (mem == MAP_FAILED) return Errno("mapping the slot table");
+  const auto* table = static_cast<const abi::ila_mapping_slot*>(mem);
+  for (size_t i = 0; i < shape.slots; ++i) {
+    if (!(table[i].flags & ILA_SLOT_F_MAPPING)) continue;
+    uint64_t k[2];
+    std::memcpy(k, table[i].key.sir.bytes, sizeof(k));
+    const uint32_t home = abi::ila_slot_home(k[0], k[1], bits);
+    const uint32_t probes = static_cast<uint32_t>((i - home) & (shape.slots - 1)) + 1;
+    shape.mappings += 1;
+    shape.total_probes += probes;
+    shape.max_probes = std::max(shape.max_probes, probes);
+  }
+  munmap(mem, shape.bytes);
+  return shape;
 }
 
 SinkCount ReadSink(const BenchSkel& s) {

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "bench_abi.h"
 #include "ila/dataplane.h"
+#include "ila/owned_fd.h"
 #include "testbed/host_fixture.h"
 
 struct bench_xdp;
@@ -65,8 +66,9 @@ struct BenchSkelDeleter {
 };
 using BenchSkel = std::unique_ptr<bench_xdp, BenchSkelDeleter>;
 // Loads bench/bench.bpf.c with room for `dests` refresh destinations and a reference hash of
-// `plain_entries`.
-absl::StatusOr<BenchSkel> LoadBenchSkel(uint32_t dests, uint32_t plain_entries);
+// `plain_entries`. With `slot_table_fd` (SlotTableOf), bench_slots_lookup reads that table.
+absl::StatusOr<BenchSkel> LoadBenchSkel(uint32_t dests, uint32_t plain_entries,
+                                        int slot_table_fd = -1);
 
 struct BaselineDeleter {
   void operator()(baseline* s) const;
@@ -94,16 +96,19 @@ absl::Status SetDests(const BenchSkel& s, std::span<const Ipv6Address> dests);
 absl::Status SetRedirectTarget(const BenchSkel& s, int ifindex);
 absl::Status LoadPlainHash(const BenchSkel& s, std::span<const Ipv6Address> keys,
                            std::span<const Ipv6Address> values);
-// Fills the candidate slot table (bench_slots) through its memory mapping, as a control plane
-// would: no system call per key.
-struct SlotLoad {
-  double seconds = 0;
-  size_t slots = 0;           // table size (a power of two, at least twice the keys)
-  uint32_t max_probes = 0;    // the longest probe sequence a key needed
-  uint64_t total_probes = 0;  // over all keys (mean = total / keys)
+// The slot table (abi.h, ila_slots) of the data plane whose program is `prog_fd`: a new
+// descriptor of that map, found among the maps the program uses.
+absl::StatusOr<OwnedFd> SlotTableOf(int prog_fd);
+// What a filled slot table looks like: its size and how far its mappings sit from their home
+// slots (the probes a lookup of each takes).
+struct SlotTableShape {
+  size_t slots = 0;           // a power of two, at least twice the mappings and endpoints
+  size_t bytes = 0;           // of the slots (32 each)
+  uint64_t mappings = 0;      // slots holding a mapping
+  uint32_t max_probes = 0;    // the longest probe sequence of a mapping
+  uint64_t total_probes = 0;  // over all mappings (mean = total / mappings)
 };
-absl::StatusOr<SlotLoad> LoadSlots(const BenchSkel& s, std::span<const Ipv6Address> keys,
-                                   std::span<const Ipv6Address> values);
+absl::StatusOr<SlotTableShape> ShapeOfSlotTable(int slot_table_fd);
 uint64_t SinkPackets(const BenchSkel& s);
 // bench_sink's totals over all CPUs: packets, and packets of each bench_kind.
 struct SinkCount {

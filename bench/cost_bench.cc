@@ -206,11 +206,10 @@ void RegisterScale(size_t size) {
             s.counters["mappings"] = static_cast<double>(size);
             s.counters["load_seconds"] = sw.load_seconds;
             if (prog == "slots") {
-              s.counters["slots_load_seconds"] = sw.slots.seconds;
               s.counters["slots_max_probes"] = sw.slots.max_probes;
-              s.counters["slots_mean_probes"] =
-                  static_cast<double>(sw.slots.total_probes) / static_cast<double>(size);
-              s.counters["slots_bytes"] = static_cast<double>(sw.slots.slots * sizeof(bench_slot));
+              s.counters["slots_mean_probes"] = static_cast<double>(sw.slots.total_probes) /
+                                                static_cast<double>(sw.slots.mappings);
+              s.counters["slots_bytes"] = static_cast<double>(sw.slots.bytes);
             }
           })
           ->UseManualTime()

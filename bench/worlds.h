@@ -71,7 +71,7 @@ struct ScaleWorld : World {
   std::vector<Ipv6Address> uniform;  // destinations drawn uniformly (with replacement) from sirs
   SirAddress hot;
   double load_seconds = 0;
-  SlotLoad slots;  // the candidate layout's table, filled with the same mappings
+  SlotTableShape slots;  // of the data plane's slot table, which bench_slots_lookup reads
   ~ScaleWorld() override;
 };
 absl::StatusOr<ScaleWorld*> GetScaleWorld(size_t size);

@@ -1,8 +1,9 @@
-# bpf_object(<name> <source.bpf.c> [DEPENDS headers...])
+# bpf_object(<name> <source.bpf.c> [INCLUDES dirs...] [DEPENDS headers...])
 #
 # Compiles an XDP/BPF C source with clang for the BPF target, generates its libbpf skeleton with
 # bpftool, and provides an INTERFACE target `<name>_skel` whose include directory holds
 # `<name>.skel.h`. The skeleton embeds the object's bytes, so nothing reads a .o at run time.
+# INCLUDES are searched after the source's own directory (bench/ takes xdp/, for abi.h).
 # clang 16 (Debian 12's newest): its BPF code for the data plane's hot paths is about 5 ns a packet
 # shorter than clang 14's (fewer spills and register moves; docs/performance.md), and the verifier
 # is only ever shown that code. An explicit -DBPF_CLANG=... picks another compiler.
@@ -14,17 +15,21 @@ if(NOT CMAKE_LIBRARY_ARCHITECTURE)
 endif()
 
 function(bpf_object name source)
-  cmake_parse_arguments(ARG "" "" "DEPENDS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "DEPENDS;INCLUDES" ${ARGN})
   set(src ${CMAKE_CURRENT_SOURCE_DIR}/${source})
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/bpf)
   set(obj ${out_dir}/${name}.bpf.o)
   set(skel ${out_dir}/${name}.skel.h)
   file(GLOB headers ${CMAKE_CURRENT_SOURCE_DIR}/*.h)
+  set(include_flags)
+  foreach(dir ${ARG_INCLUDES})
+    list(APPEND include_flags -I${dir})
+  endforeach()
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
     COMMAND ${BPF_CLANG} -O2 -g -target bpf -mcpu=v3 -Wall -Werror
-            -I${BPF_MULTIARCH_INCLUDE} -I${CMAKE_CURRENT_SOURCE_DIR}
+            -I${BPF_MULTIARCH_INCLUDE} -I${CMAKE_CURRENT_SOURCE_DIR} ${include_flags}
             -c ${src} -o ${obj}
     DEPENDS ${src} ${headers} ${ARG_DEPENDS}
     COMMENT "BPF ${name}: clang -target bpf ${source}"
