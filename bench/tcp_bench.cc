@@ -155,68 +155,66 @@ bool TsoOn(const TcpWorld& w) {
   return out.ok() && out->find("tcp-segmentation-offload: on") != std::string::npos;
 }
 
-// The benchmark thread is pinned to one CPU (main.cc), and children inherit that: lift it while
-// the tools run, restore it after.
-
-void TcpCompare(benchmark::State& state, const std::string& name) {
-  if (StopNow(state)) return;
-  auto built = Build();
-  if (!built.ok()) return Fail(state, built.status());
-  TcpWorld& w = **built;
-  AllCpus all_cpus;
-  const int reps = Pick(5, 1), seconds = Pick(4, 1), omit = Pick(1, 0), pings = Pick(200, 50);
-  // Methods this kernel cannot do are left out, each named with the reason; the rest are measured.
-  std::vector<std::string> methods, skipped;
+// The methods of kMethods this kernel can do; the others go to `skipped`, each with the reason.
+std::vector<std::string> MeasurableMethods(std::vector<std::string>* skipped) {
+  std::vector<std::string> methods;
   for (const char* m : kMethods) {
     std::optional<std::string> missing;
     for (KernelFeature f : FeaturesOf(m))
       if (!missing) missing = testbed::FeatureMissingReason(f);
     if (missing)
-      skipped.push_back(absl::StrCat(m, " (", *missing, ")"));
+      skipped->push_back(absl::StrCat(m, " (", *missing, ")"));
     else
       methods.push_back(m);
   }
-  std::map<std::string, std::vector<Sample>> samples;
-  std::map<std::string, bool> tso;
-  int port = 5201;
-  double ila_translated = 0, ila_delivered = 0, ila_passed = 0;
-  double total = 0;
-  for (auto _ : state) {
-    auto start = std::chrono::steady_clock::now();
-    for (int rep = 0; rep < reps; ++rep) {
-      for (size_t k = 0; k < methods.size(); ++k) {
-        if (StopNow(state)) return;
-        std::string method = methods[(k + static_cast<size_t>(rep)) % methods.size()];
-        if (absl::Status st = w.Apply(method); !st.ok()) return Fail(state, st);
-        tso[method] = TsoOn(w);
-        double drops_before = VethDrops(w);
-        Stats ila_before = IlaStats(w);
-        auto s = Iperf(w, port++, seconds, omit);
-        absl::StatusOr<std::vector<double>> rtt =
-            s.ok() ? Ping(w, pings) : absl::StatusOr<std::vector<double>>(s.status());
-        absl::Status removed = w.Remove(method);
-        if (StopNow(state)) return;
-        if (!rtt.ok()) {
-          return Fail(state, absl::Status(rtt.status().code(),
-                                          absl::StrCat(method, ": ", rtt.status().message())));
-        }
-        if (!removed.ok()) return Fail(state, removed);
-        s->rtt_us = std::move(*rtt);
-        s->veth_drops = VethDrops(w) - drops_before;
-        if (method == "ila") {  // (ila_tc counts GSO packets, not segments)
-          Stats d = IlaStats(w).Since(ila_before);
-          ila_translated += static_cast<double>(d.Packets("tx_remote"));
-          ila_delivered += static_cast<double>(d.Packets("rx_delivered"));
-          for (const Counter& c : d.counters) {
-            if (c.name.starts_with("pass_")) ila_passed += static_cast<double>(c.packets);
-          }
-        }
-        samples[method].push_back(std::move(*s));
-      }
-    }
-    total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    state.SetIterationTime(total);
+  return methods;
+}
+
+// How long each run is, and how many pings follow it.
+struct RunShape {
+  int seconds = 0, omit = 0, pings = 0;
+};
+
+// What the data planes did during the ila runs: translated towards the other host, translated
+// back and delivered, and left to the kernel (XDP_PASS).
+struct IlaCounts {
+  double translated = 0, delivered = 0, passed = 0;
+};
+
+// One run of `method`: applied, measured (iperf3 on `port`, then pings), removed again. The ila
+// method's counters are added to *ila (ila_tc's are not: it counts GSO packets, not segments).
+absl::StatusOr<Sample> RunMethod(TcpWorld& w, const std::string& method, int port,
+                                 const RunShape& shape, bool* tso, IlaCounts* ila) {
+  if (absl::Status st = w.Apply(method); !st.ok()) return st;
+  *tso = TsoOn(w);
+  const double drops_before = VethDrops(w);
+  const Stats ila_before = IlaStats(w);
+  auto s = Iperf(w, port, shape.seconds, shape.omit);
+  absl::StatusOr<std::vector<double>> rtt =
+      s.ok() ? Ping(w, shape.pings) : absl::StatusOr<std::vector<double>>(s.status());
+  absl::Status removed = w.Remove(method);
+  if (!rtt.ok()) {
+    return absl::Status(rtt.status().code(), absl::StrCat(method, ": ", rtt.status().message()));
   }
+  if (!removed.ok()) return removed;
+  s->rtt_us = std::move(*rtt);
+  s->veth_drops = VethDrops(w) - drops_before;
+  if (method == "ila") {
+    Stats d = IlaStats(w).Since(ila_before);
+    ila->translated += static_cast<double>(d.Packets("tx_remote"));
+    ila->delivered += static_cast<double>(d.Packets("rx_delivered"));
+    for (const Counter& c : d.counters) {
+      if (c.name.starts_with("pass_")) ila->passed += static_cast<double>(c.packets);
+    }
+  }
+  return s;
+}
+
+// Each method's figures as counters of `state` (medians over the runs, ratios to plain routing
+// taken run by run), and a line of them for the progress display.
+std::string ReportMethods(benchmark::State& state, const std::vector<std::string>& methods,
+                          std::map<std::string, std::vector<Sample>>& samples,
+                          std::map<std::string, bool>& tso) {
   std::string line;
   for (const std::string& m : methods) {
     const std::vector<Sample>& v = samples[m];
@@ -228,29 +226,62 @@ void TcpCompare(benchmark::State& state, const std::string& name) {
       rtt.insert(rtt.end(), v[i].rtt_us.begin(), v[i].rtt_us.end());
       of_plain.push_back(v[i].gbps / samples["plain"][i].gbps);
     }
-    std::string k(m);
-    state.counters["gbps/" + k] = Median(gbps);
-    state.counters["gbps_min/" + k] = *std::min_element(gbps.begin(), gbps.end());
-    state.counters["gbps_max/" + k] = *std::max_element(gbps.begin(), gbps.end());
-    state.counters["of_plain/" + k] = Median(of_plain);
-    state.counters["of_plain_min/" + k] = *std::min_element(of_plain.begin(), of_plain.end());
-    state.counters["of_plain_max/" + k] = *std::max_element(of_plain.begin(), of_plain.end());
-    state.counters["rtt_us_p50/" + k] = Percentile(rtt, 0.5);
-    state.counters["rtt_us_p99/" + k] = Percentile(rtt, 0.99);
-    state.counters["retransmits/" + k] = Median(retrans);
-    state.counters["veth_drops/" + k] = Median(drops);
-    state.counters["sender_tso/" + k] = tso[k] ? 1 : 0;
+    state.counters["gbps/" + m] = Median(gbps);
+    state.counters["gbps_min/" + m] = *std::min_element(gbps.begin(), gbps.end());
+    state.counters["gbps_max/" + m] = *std::max_element(gbps.begin(), gbps.end());
+    state.counters["of_plain/" + m] = Median(of_plain);
+    state.counters["of_plain_min/" + m] = *std::min_element(of_plain.begin(), of_plain.end());
+    state.counters["of_plain_max/" + m] = *std::max_element(of_plain.begin(), of_plain.end());
+    state.counters["rtt_us_p50/" + m] = Percentile(rtt, 0.5);
+    state.counters["rtt_us_p99/" + m] = Percentile(rtt, 0.99);
+    state.counters["retransmits/" + m] = Median(retrans);
+    state.counters["veth_drops/" + m] = Median(drops);
+    state.counters["sender_tso/" + m] = tso[m] ? 1 : 0;
     absl::StrAppend(&line,
-                    absl::StrFormat(" %s=%.2fGb/s,%.0fus", k, Median(gbps), Percentile(rtt, 0.5)));
+                    absl::StrFormat(" %s=%.2fGb/s,%.0fus", m, Median(gbps), Percentile(rtt, 0.5)));
   }
-  // What the data planes did during the ila runs: translated towards the other host, translated
-  // back and delivered, and left to the kernel (XDP_PASS).
-  state.counters["ila_tx_remote"] = ila_translated;
-  state.counters["ila_rx_delivered"] = ila_delivered;
-  state.counters["ila_passed"] = ila_passed;
+  return line;
+}
+
+void TcpCompare(benchmark::State& state, const std::string& name) {
+  if (StopNow(state)) return;
+  auto built = Build();
+  if (!built.ok()) return Fail(state, built.status());
+  TcpWorld& w = **built;
+  // The benchmark thread is pinned to one CPU (main.cc), and children inherit that: lifted while
+  // the tools run, restored after.
+  AllCpus all_cpus;
+  const int reps = Pick(5, 1);
+  const RunShape shape{.seconds = Pick(4, 1), .omit = Pick(1, 0), .pings = Pick(200, 50)};
+  std::vector<std::string> skipped;
+  const std::vector<std::string> methods = MeasurableMethods(&skipped);
+  std::map<std::string, std::vector<Sample>> samples;
+  std::map<std::string, bool> tso;
+  IlaCounts ila;
+  int port = 5201;
+  for (auto _ : state) {
+    auto start = std::chrono::steady_clock::now();
+    // Every repetition runs every method once, in rotating order.
+    for (int rep = 0; rep < reps; ++rep) {
+      for (size_t k = 0; k < methods.size(); ++k) {
+        if (StopNow(state)) return;
+        const std::string& method = methods[(k + static_cast<size_t>(rep)) % methods.size()];
+        auto s = RunMethod(w, method, port++, shape, &tso[method], &ila);
+        if (StopNow(state)) return;
+        if (!s.ok()) return Fail(state, s.status());
+        samples[method].push_back(std::move(*s));
+      }
+    }
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::string line = ReportMethods(state, methods, samples, tso);
+  state.counters["ila_tx_remote"] = ila.translated;
+  state.counters["ila_rx_delivered"] = ila.delivered;
+  state.counters["ila_passed"] = ila.passed;
   state.counters["runs_per_method"] = reps;
-  state.counters["seconds_per_run"] = seconds;
-  state.counters["pings_per_run"] = pings;
+  state.counters["seconds_per_run"] = shape.seconds;
+  state.counters["pings_per_run"] = shape.pings;
   if (!skipped.empty()) {
     state.SetLabel(NotMeasuredLabel(skipped));
     absl::StrAppend(&line, "  not measured: ", absl::StrJoin(skipped, "; "));

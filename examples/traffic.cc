@@ -137,6 +137,75 @@ void PatternStream::Next(uint8_t* out, size_t n) {
   }
 }
 
+namespace {
+
+// Connects the non-blocking socket `sock` to [to]:port, waiting until `deadline`.
+absl::Status Connect(int sock, const Ipv6Address& to, uint16_t port, Clock::time_point deadline) {
+  sockaddr_in6 sa = SockAddr(to, port);
+  if (connect(sock, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 && errno != EINPROGRESS) {
+    return absl::InternalError("connect to [" + to.ToString() + "]: " + Errno(errno));
+  }
+  if (absl::Status st = WaitFor(sock, POLLOUT, deadline, "connecting"); !st.ok()) return st;
+  int err = 0;
+  socklen_t len = sizeof(err);
+  getsockopt(sock, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) return absl::InternalError("connect to [" + to.ToString() + "]: " + Errno(err));
+  return absl::OkStatus();
+}
+
+// Sends o.bytes bytes of PatternStream(o.seed) on the connected `sock` (*sent counts them), then
+// closes the sending side and waits for the receiver to close once it has read everything.
+absl::Status SendPattern(int sock, const TcpTransferOptions& o, Clock::time_point deadline,
+                         uint64_t* sent) {
+  PatternStream stream(o.seed);
+  std::vector<uint8_t> chunk(1 << 18);
+  size_t have = 0, off = 0;
+  while (*sent < o.bytes) {
+    if (off == have) {
+      have = static_cast<size_t>(std::min<uint64_t>(chunk.size(), o.bytes - *sent));
+      stream.Next(chunk.data(), have);
+      off = 0;
+    }
+    ssize_t n = send(sock, chunk.data() + off, have - off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) return absl::InternalError("sending: " + Errno(errno));
+      if (absl::Status st = WaitFor(sock, POLLOUT, deadline, "sending"); !st.ok()) return st;
+      continue;
+    }
+    off += static_cast<size_t>(n);
+    *sent += static_cast<uint64_t>(n);
+  }
+  shutdown(sock, SHUT_WR);
+  char c;
+  while (true) {
+    ssize_t n = read(sock, &c, 1);
+    if (n == 0) break;
+    if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+    if (absl::Status st = WaitFor(sock, POLLIN, deadline, "waiting for the receiver"); !st.ok()) {
+      return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// What the sender's TCP_INFO says about the transfer, into `result`.
+void ReadSenderInfo(int sock, TcpTransferResult& result) {
+  tcp_info info{};
+  socklen_t info_len = sizeof(info);
+  if (getsockopt(sock, IPPROTO_TCP, TCP_INFO, &info, &info_len) != 0) return;
+  result.sender_retransmits = info.tcpi_total_retrans;
+  result.sender_pmtu = info.tcpi_pmtu;
+  result.sender_mss = info.tcpi_snd_mss;
+  if (info_len >= offsetof(tcp_info, tcpi_reord_seen) + sizeof(info.tcpi_reord_seen)) {
+    result.sender_bytes_retransmitted = info.tcpi_bytes_retrans;
+    result.sender_dsack_dups = info.tcpi_dsack_dups;
+    result.sender_reordering_seen = info.tcpi_reord_seen;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<TcpTransferResult> TcpTransfer(const TcpTransferOptions& o) {
   if (o.sender == nullptr || o.receiver == nullptr) {
     return absl::InvalidArgumentError("TcpTransfer needs a sender and a receiver namespace");
@@ -161,68 +230,9 @@ absl::StatusOr<TcpTransferResult> TcpTransfer(const TcpTransferOptions& o) {
   } joiner{receiver};
 
   TcpTransferResult result;
-  auto send_all = [&]() -> absl::Status {
-    sockaddr_in6 sa = SockAddr(o.to, o.port);
-    if (connect(sock->get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 &&
-        errno != EINPROGRESS) {
-      return absl::InternalError("connect to [" + o.to.ToString() + "]: " + Errno(errno));
-    }
-    if (absl::Status st = WaitFor(sock->get(), POLLOUT, deadline, "connecting"); !st.ok())
-      return st;
-    int err = 0;
-    socklen_t len = sizeof(err);
-    getsockopt(sock->get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-      return absl::InternalError("connect to [" + o.to.ToString() + "]: " + Errno(err));
-    }
-    PatternStream stream(o.seed);
-    std::vector<uint8_t> chunk(1 << 18);
-    size_t have = 0, off = 0;
-    while (result.bytes_sent < o.bytes) {
-      if (off == have) {
-        have = static_cast<size_t>(std::min<uint64_t>(chunk.size(), o.bytes - result.bytes_sent));
-        stream.Next(chunk.data(), have);
-        off = 0;
-      }
-      ssize_t n = send(sock->get(), chunk.data() + off, have - off, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN) return absl::InternalError("sending: " + Errno(errno));
-        if (absl::Status st = WaitFor(sock->get(), POLLOUT, deadline, "sending"); !st.ok()) {
-          return st;
-        }
-        continue;
-      }
-      off += static_cast<size_t>(n);
-      result.bytes_sent += static_cast<uint64_t>(n);
-    }
-    shutdown(sock->get(), SHUT_WR);
-    // The receiver closes once it has read everything: wait for that.
-    char c;
-    while (true) {
-      ssize_t n = read(sock->get(), &c, 1);
-      if (n == 0) break;
-      if (n < 0 && errno != EAGAIN && errno != EINTR) break;
-      if (absl::Status st = WaitFor(sock->get(), POLLIN, deadline, "waiting for the receiver");
-          !st.ok()) {
-        return st;
-      }
-    }
-    return absl::OkStatus();
-  };
-  absl::Status sent = send_all();
-  tcp_info info{};
-  socklen_t info_len = sizeof(info);
-  if (getsockopt(sock->get(), IPPROTO_TCP, TCP_INFO, &info, &info_len) == 0) {
-    result.sender_retransmits = info.tcpi_total_retrans;
-    result.sender_pmtu = info.tcpi_pmtu;
-    result.sender_mss = info.tcpi_snd_mss;
-    if (info_len >= offsetof(tcp_info, tcpi_reord_seen) + sizeof(info.tcpi_reord_seen)) {
-      result.sender_bytes_retransmitted = info.tcpi_bytes_retrans;
-      result.sender_dsack_dups = info.tcpi_dsack_dups;
-      result.sender_reordering_seen = info.tcpi_reord_seen;
-    }
-  }
+  absl::Status sent = Connect(sock->get(), o.to, o.port, deadline);
+  if (sent.ok()) sent = SendPattern(sock->get(), o, deadline, &result.bytes_sent);
+  ReadSenderInfo(sock->get(), result);
   if (!sent.ok()) {
     abort.store(true);
     sock->Reset();
