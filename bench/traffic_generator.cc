@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ila/kernel_probe.h"
+#include "ila/owned_fd.h"
 
 namespace ila::bench {
 namespace {
@@ -186,24 +187,21 @@ class AfXdpGenerator : public TrafficGenerator {
 
 class AfPacketGenerator : public TrafficGenerator {
  public:
-  ~AfPacketGenerator() override {
-    if (fd_ >= 0) close(fd_);
-  }
   std::string name() const override { return "af_packet"; }
 
   static absl::StatusOr<std::unique_ptr<AfPacketGenerator>> Create(const std::string& ifname) {
     std::unique_ptr<AfPacketGenerator> g(new AfPacketGenerator());
-    g->fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (g->fd_ < 0) return Errno("AF_PACKET socket");
+    g->fd_ = OwnedFd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+    if (!g->fd_.valid()) return Errno("AF_PACKET socket");
     int one = 1;
-    (void)setsockopt(g->fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
+    (void)setsockopt(g->fd_.get(), SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
     int sndbuf = 16 << 20;
-    (void)setsockopt(g->fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf));
+    (void)setsockopt(g->fd_.get(), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf));
     sockaddr_ll addr{};
     addr.sll_family = AF_PACKET;
     addr.sll_ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
     if (addr.sll_ifindex == 0 ||
-        bind(g->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        bind(g->fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
       return Errno("binding AF_PACKET to " + ifname);
     }
     return g;
@@ -224,7 +222,7 @@ class AfPacketGenerator : public TrafficGenerator {
     while (sent < count) {
       pacer.Wait(sent);
       unsigned n = static_cast<unsigned>(std::min<uint64_t>(kBatch, count - sent));
-      int r = sendmmsg(fd_, msgs.data(), n, 0);
+      int r = sendmmsg(fd_.get(), msgs.data(), n, 0);
       if (r < 0) {
         if (errno == ENOBUFS || errno == EAGAIN) continue;
         return Errno("sendmmsg");
@@ -236,7 +234,7 @@ class AfPacketGenerator : public TrafficGenerator {
 
  private:
   AfPacketGenerator() = default;
-  int fd_ = -1;
+  OwnedFd fd_;
 };
 
 // Several senders of one kind, each on a thread of its own (GeneratorOptions::queues).

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "ila/owned_fd.h"
 #include "live_rounds.h"
 #include "traffic_generator.h"
 
@@ -31,20 +32,17 @@ class RestoreIngress {
   explicit RestoreIngress(int ifindex) : ifindex_(ifindex) {
     uint32_t id = 0;
     if (bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id) == 0 && id != 0) {
-      fd_ = bpf_prog_get_fd_by_id(id);
+      fd_ = OwnedFd(bpf_prog_get_fd_by_id(id));
     }
   }
   ~RestoreIngress() {
-    if (fd_ >= 0) {
-      (void)AttachAtIngress(ifindex_, fd_);
-      close(fd_);
-    }
+    if (fd_.valid()) (void)AttachAtIngress(ifindex_, fd_.get());
   }
-  bool ok() const { return fd_ >= 0; }
+  bool ok() const { return fd_.valid(); }
 
  private:
   int ifindex_;
-  int fd_ = -1;
+  OwnedFd fd_;
 };
 
 struct Sample {

@@ -78,9 +78,7 @@ absl::Status CheckBareLookups(const ScaleWorld& w) {
 
 }  // namespace
 
-PathsWorld::~PathsWorld() {
-  if (steered_fd >= 0) close(steered_fd);
-}
+PathsWorld::~PathsWorld() = default;
 ScaleWorld::~ScaleWorld() = default;
 ControlWorld::~ControlWorld() {
   loaded.clear();
@@ -209,7 +207,7 @@ absl::Status PathsWorld::PrepareLive() {
 }
 
 absl::StatusOr<int> PathsWorld::SteeredUplinkFd(const std::vector<int>& cpus) {
-  if (steered_fd >= 0) return steered_fd;
+  if (steered.valid()) return steered.get();
   Dataplane& dp = host->dp();
   if (absl::Status st = dp.Detach(host->uplink()); !st.ok()) return st;
   auto att = dp.AttachUplink(
@@ -222,12 +220,12 @@ absl::StatusOr<int> PathsWorld::SteeredUplinkFd(const std::vector<int>& cpus) {
   if (att->steer_cpus != cpus) {
     return absl::InternalError("the uplink was attached without the steering asked for");
   }
-  steered_fd = bpf_prog_get_fd_by_id(att->program_id);
-  if (steered_fd < 0) {
+  steered = OwnedFd(bpf_prog_get_fd_by_id(att->program_id));
+  if (!steered.valid()) {
     return absl::InternalError(absl::StrCat("no fd for the steering program (id ", att->program_id,
                                             "): ", std::strerror(errno)));
   }
-  return steered_fd;
+  return steered.get();
 }
 
 absl::StatusOr<ScaleWorld*> GetScaleWorld(size_t size) {

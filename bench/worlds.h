@@ -57,7 +57,7 @@ struct PathsWorld : World {
   // The uplink re-attached with cpumap steering to `cpus`; returns the fd of the steering
   // program (which bench_refresh can tail-call like the direct one). Idempotent.
   absl::StatusOr<int> SteeredUplinkFd(const std::vector<int>& cpus);
-  int steered_fd = -1;  // owned
+  OwnedFd steered;  // the steering program
 };
 absl::StatusOr<PathsWorld*> GetPathsWorld();
 
