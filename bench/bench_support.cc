@@ -42,10 +42,10 @@ void SetQuick(bool quick) { quick_mode = quick; }
 
 // ------------------------------------------------------------------------------------------------
 
-absl::StatusOr<RunResult> RunOnce(int prog_fd, std::span<const uint8_t> frame, int ingress_ifindex,
-                                  Bytes* out) {
+absl::StatusOr<RunResult> RunOnce(int prog_fd, std::span<const uint8_t> frame,
+                                  InterfaceIndex ingress_ifindex, Bytes* out) {
   xdp_md ctx{};
-  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
+  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex.value());
   ctx.data_end = static_cast<uint32_t>(frame.size());
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
               .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &ctx,
@@ -61,9 +61,9 @@ absl::StatusOr<RunResult> RunOnce(int prog_fd, std::span<const uint8_t> frame, i
 }
 
 absl::StatusOr<RunResult> RunRepeat(int prog_fd, std::span<const uint8_t> frame,
-                                    int ingress_ifindex, uint32_t repeat) {
+                                    InterfaceIndex ingress_ifindex, uint32_t repeat) {
   xdp_md ctx{};
-  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
+  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex.value());
   ctx.data_end = static_cast<uint32_t>(frame.size());
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
               .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &ctx,
@@ -72,10 +72,10 @@ absl::StatusOr<RunResult> RunRepeat(int prog_fd, std::span<const uint8_t> frame,
   return RunResult{static_cast<int>(opts.retval), opts.duration};
 }
 
-absl::StatusOr<double> RunLive(int prog_fd, std::span<const uint8_t> frame, int ingress_ifindex,
-                               uint32_t repeat) {
+absl::StatusOr<double> RunLive(int prog_fd, std::span<const uint8_t> frame,
+                               InterfaceIndex ingress_ifindex, uint32_t repeat) {
   xdp_md ctx{};
-  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
+  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex.value());
   ctx.data_end = static_cast<uint32_t>(frame.size());
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
               .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &ctx,
@@ -183,9 +183,9 @@ absl::Status SetDests(const BenchSkel& s, std::span<const Ipv6Address> dests) {
   return absl::OkStatus();
 }
 
-absl::Status SetRedirectTarget(const BenchSkel& s, int ifindex) {
+absl::Status SetRedirectTarget(const BenchSkel& s, InterfaceIndex ifindex) {
   uint32_t zero = 0;
-  uint32_t target = static_cast<uint32_t>(ifindex);
+  uint32_t target = static_cast<uint32_t>(ifindex.value());
   if (bpf_map_update_elem(bpf_map__fd(s->maps.bench_tx), &zero, &target, BPF_ANY) != 0) {
     return Errno("setting the bare redirect's target");
   }

@@ -47,16 +47,16 @@ struct RunResult {
 
 // One repetition per call: the kernel copies `frame` in fresh, runs the program once and reports
 // how long that run took (ktime around the run). `out` receives the frame after the program.
-absl::StatusOr<RunResult> RunOnce(int prog_fd, std::span<const uint8_t> frame, int ingress_ifindex,
-                                  Bytes* out = nullptr);
+absl::StatusOr<RunResult> RunOnce(int prog_fd, std::span<const uint8_t> frame,
+                                  InterfaceIndex ingress_ifindex, Bytes* out = nullptr);
 // `repeat` repetitions in one call (non-live): the kernel re-runs the program on the SAME buffer,
 // so only programs that restore the frame themselves (bench_refresh) see a fresh frame each time.
 absl::StatusOr<RunResult> RunRepeat(int prog_fd, std::span<const uint8_t> frame,
-                                    int ingress_ifindex, uint32_t repeat);
+                                    InterfaceIndex ingress_ifindex, uint32_t repeat);
 // BPF_F_TEST_XDP_LIVE_FRAMES: `repeat` frames really redirected, passed or dropped. Returns the
 // wall-clock seconds the call took.
-absl::StatusOr<double> RunLive(int prog_fd, std::span<const uint8_t> frame, int ingress_ifindex,
-                               uint32_t repeat);
+absl::StatusOr<double> RunLive(int prog_fd, std::span<const uint8_t> frame,
+                               InterfaceIndex ingress_ifindex, uint32_t repeat);
 
 // ------------------------------------------------------------------------------------------------
 // The bench BPF object
@@ -93,7 +93,7 @@ int BaselineParseFd(const BaselineSkel& s);
 absl::Status SetRefresh(const BenchSkel& s, std::span<const uint8_t> frame, int next_prog_fd,
                         uint32_t ndests = 0);
 absl::Status SetDests(const BenchSkel& s, std::span<const Ipv6Address> dests);
-absl::Status SetRedirectTarget(const BenchSkel& s, int ifindex);
+absl::Status SetRedirectTarget(const BenchSkel& s, InterfaceIndex ifindex);
 absl::Status LoadPlainHash(const BenchSkel& s, std::span<const Ipv6Address> keys,
                            std::span<const Ipv6Address> values);
 // The slot table (abi.h, ila_slots) of the data plane whose program is `prog_fd`: a new

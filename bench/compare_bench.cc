@@ -93,7 +93,7 @@ void Compare(benchmark::State& state, const std::string& name) {
   path.sender_ifname = h.c1_name();
   path.ingress_ns = &h.host_ns();
   char c1h[IF_NAMESIZE] = {};
-  path.ingress_ifname = if_indextoname(static_cast<unsigned>(h.c1h()), c1h) ? c1h : "";
+  path.ingress_ifname = if_indextoname(static_cast<unsigned>(h.c1h().value()), c1h) ? c1h : "";
   path.ingress_ifindex = h.c1h();
   path.sink_ns = &h.fabric_ns();
   path.sink_ifname = h.fabric_name();

@@ -34,7 +34,7 @@ double Median(std::vector<uint32_t>& v) {
 // Times `prog_fd` one run per call over `frames` (cycled; the destination of `frame` is replaced
 // by frames[i] when `dests` is non-empty).
 void TimeCalls(benchmark::State& state, const std::string& name, int prog_fd, Bytes frame,
-               int ifindex, const std::vector<Ipv6Address>& dests) {
+               InterfaceIndex ifindex, const std::vector<Ipv6Address>& dests) {
   std::vector<uint32_t> durations;
   durations.reserve(static_cast<size_t>(state.max_iterations));
   size_t i = 0;
@@ -55,7 +55,7 @@ void TimeCalls(benchmark::State& state, const std::string& name, int prog_fd, By
 // Times refresh -> `prog_fd` with repeat; each benchmark iteration is one call, its time the
 // kernel's mean per repetition.
 void TimeRefresh(benchmark::State& state, const std::string& name, const BenchSkel& skel,
-                 int prog_fd, const Bytes& frame, int ifindex, uint32_t ndests) {
+                 int prog_fd, const Bytes& frame, InterfaceIndex ifindex, uint32_t ndests) {
   if (absl::Status st = SetRefresh(skel, frame, prog_fd, ndests); !st.ok()) return Fail(state, st);
   uint32_t repeat = Pick(20000u, 5000u);
   double packets = 0;

@@ -42,9 +42,9 @@ using testbed::HostFixture;
 
 enum class Direction { kFromContainer, kFromUplink };
 
-std::string InterfaceNameOf(int ifindex) {
+std::string InterfaceNameOf(InterfaceIndex ifindex) {
   char name[IF_NAMESIZE] = {};
-  return if_indextoname(static_cast<unsigned>(ifindex), name) ? name : "";
+  return if_indextoname(static_cast<unsigned>(ifindex.value()), name) ? name : "";
 }
 
 // rx_delivered counted on CPUs other than the benchmark's (the last one, PinToLastCpu).
@@ -67,8 +67,8 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
   if (absl::Status st = pw.PrepareLive(); !st.ok()) return Fail(state, st);
 
   bool out = dir == Direction::kFromContainer;
-  int ingress = out ? h.c1h() : h.uplink();
-  int egress = out ? h.uplink() : h.c1h();
+  InterfaceIndex ingress = out ? h.c1h() : h.uplink();
+  InterfaceIndex egress = out ? h.uplink() : h.c1h();
   if (absl::Status st = SetRedirectTarget(pw.skel, egress); !st.ok()) return Fail(state, st);
   std::vector<ChecksumMode> modes = {ChecksumMode::kNeutralMapAuto};
   if (!Quick()) modes.push_back(ChecksumMode::kAdjustTransport);

@@ -14,7 +14,7 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-absl::Status RunRounds(benchmark::State& state, PathsWorld& pw, int ingress,
+absl::Status RunRounds(benchmark::State& state, PathsWorld& pw, InterfaceIndex ingress,
                        std::vector<Contender>& cs, uint32_t burst, int rounds) {
   // Warm up every path: neighbour, route and page pool caches.
   for (Contender& c : cs) {

@@ -45,7 +45,7 @@ double Median(std::vector<double> v);
 
 // Warms every contender up, then runs `rounds` rounds of one `burst` per contender injected at
 // `ingress`. CANCELLED when interrupted (the benchmark is then already marked).
-absl::Status RunRounds(benchmark::State& state, PathsWorld& pw, int ingress,
+absl::Status RunRounds(benchmark::State& state, PathsWorld& pw, InterfaceIndex ingress,
                        std::vector<Contender>& cs, uint32_t burst, int rounds);
 
 // Where real traffic enters and is counted (RunTrafficRounds).
@@ -54,7 +54,7 @@ struct TrafficPath {
   std::string sender_ifname;
   const testbed::Netns* ingress_ns = nullptr;  // ...and arrive here, where each contender's
   std::string ingress_ifname;                  //    program is attached at XDP in turn
-  int ingress_ifindex = 0;
+  InterfaceIndex ingress_ifindex;
   int restore_fd = -1;                      // the program put back on the ingress afterwards
   const testbed::Netns* sink_ns = nullptr;  // the egress veth's far end, running bench_sink
   std::string sink_ifname;

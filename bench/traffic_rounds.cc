@@ -20,8 +20,8 @@ namespace {
 
 // Attaches `prog_fd` at XDP (driver mode) on `ifindex` of the calling thread's namespace, in
 // place of whatever runs there (one atomic swap).
-absl::Status AttachAtIngress(int ifindex, int prog_fd) {
-  int err = bpf_xdp_attach(ifindex, prog_fd, XDP_FLAGS_DRV_MODE, nullptr);
+absl::Status AttachAtIngress(InterfaceIndex ifindex, int prog_fd) {
+  int err = bpf_xdp_attach(ifindex.value(), prog_fd, XDP_FLAGS_DRV_MODE, nullptr);
   if (err) return absl::InternalError(absl::StrCat("attaching at the ingress: ", strerror(-err)));
   return absl::OkStatus();
 }
@@ -29,9 +29,9 @@ absl::Status AttachAtIngress(int ifindex, int prog_fd) {
 // Puts the ingress's original program back when the rounds end, however they end.
 class RestoreIngress {
  public:
-  explicit RestoreIngress(int ifindex) : ifindex_(ifindex) {
+  explicit RestoreIngress(InterfaceIndex ifindex) : ifindex_(ifindex) {
     uint32_t id = 0;
-    if (bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id) == 0 && id != 0) {
+    if (bpf_xdp_query_id(ifindex.value(), XDP_FLAGS_DRV_MODE, &id) == 0 && id != 0) {
       fd_ = OwnedFd(bpf_prog_get_fd_by_id(id));
     }
   }
@@ -41,7 +41,7 @@ class RestoreIngress {
   bool ok() const { return fd_.valid(); }
 
  private:
-  int ifindex_;
+  InterfaceIndex ifindex_;
   OwnedFd fd_;
 };
 

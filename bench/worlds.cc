@@ -192,7 +192,7 @@ absl::Status PathsWorld::PrepareLive() {
   // Kernel forwarding towards c1 (the data plane delivers through the devmap, the kernel needs a
   // route and a neighbour).
   char c1h[IF_NAMESIZE] = {};
-  if (!if_indextoname(static_cast<unsigned>(h.c1h()), c1h)) {
+  if (!if_indextoname(static_cast<unsigned>(h.c1h().value()), c1h)) {
     return absl::InternalError("no name for the c1 host interface");
   }
   std::string c1 = HostFixture::C1().ToString();

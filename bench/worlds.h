@@ -25,7 +25,7 @@ struct PathCase {
   std::string name;
   int prog_fd = -1;
   Bytes frame;
-  int ingress_ifindex = 0;
+  InterfaceIndex ingress_ifindex;
   int verdict = 0;      // expected XDP_* verdict
   std::string counter;  // data plane counter it must increment ("" for the baselines)
 };

@@ -165,9 +165,9 @@ absl::StatusOr<std::unique_ptr<HostFixture>> HostFixture::Create(const Options& 
   auto entered = NetnsEntered::Enter(*f->host_);
   if (!entered.ok()) return entered.status();
   f->entered_.emplace(std::move(*entered));
-  f->c1h_ = static_cast<int>(if_nametoindex(c1h.c_str()));
-  f->c2h_ = static_cast<int>(if_nametoindex(c2h.c_str()));
-  f->up_ = static_cast<int>(if_nametoindex(f->up_name_.c_str()));
+  f->c1h_ = InterfaceIndex(static_cast<int>(if_nametoindex(c1h.c_str())));
+  f->c2h_ = InterfaceIndex(static_cast<int>(if_nametoindex(c2h.c_str())));
+  f->up_ = InterfaceIndex(static_cast<int>(if_nametoindex(f->up_name_.c_str())));
 
   DataplaneConfig config = options.config;
   if (options.pinned) {
@@ -215,7 +215,7 @@ HostFixture::~HostFixture() {
   entered_.reset();
 }
 
-XdpRun HostFixture::Run(Role role, const Bytes& frame, int ingress_ifindex) {
+XdpRun HostFixture::Run(Role role, const Bytes& frame, InterfaceIndex ingress_ifindex) {
   return Run(dp_->program_fd(role), frame, ingress_ifindex, *dp_);
 }
 
@@ -246,30 +246,30 @@ XdpRun TestRun(int prog_fd, const Bytes& frame, void* ctx, size_t ctx_size,
 
 }  // namespace
 
-XdpRun HostFixture::Run(int prog_fd, const Bytes& frame, int ingress_ifindex,
+XdpRun HostFixture::Run(int prog_fd, const Bytes& frame, InterfaceIndex ingress_ifindex,
                         const Dataplane& counters) {
   xdp_md ctx{};
-  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
+  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex.value());
   ctx.data_end = static_cast<uint32_t>(frame.size());
   return TestRun(prog_fd, frame, &ctx, sizeof(ctx), counters);
 }
 
-XdpRun HostFixture::RunTc(int prog_fd, const Bytes& frame, int ingress_ifindex) {
+XdpRun HostFixture::RunTc(int prog_fd, const Bytes& frame, InterfaceIndex ingress_ifindex) {
   return RunTc(prog_fd, frame, ingress_ifindex, *dp_);
 }
 
-XdpRun HostFixture::RunTc(int prog_fd, const Bytes& frame, int ingress_ifindex,
+XdpRun HostFixture::RunTc(int prog_fd, const Bytes& frame, InterfaceIndex ingress_ifindex,
                           const Dataplane& counters) {
   __sk_buff ctx{};
-  ctx.ifindex = static_cast<uint32_t>(ingress_ifindex);  // the skb's device
-  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
+  ctx.ifindex = static_cast<uint32_t>(ingress_ifindex.value());  // the skb's device
+  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex.value());
   return TestRun(prog_fd, frame, &ctx, sizeof(ctx), counters);
 }
 
-absl::Status HostFixture::RunLive(Role role, const Bytes& frame, int ingress_ifindex) {
+absl::Status HostFixture::RunLive(Role role, const Bytes& frame, InterfaceIndex ingress_ifindex) {
   Bytes data = frame;
   xdp_md ctx{};
-  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
+  ctx.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex.value());
   ctx.data_end = static_cast<uint32_t>(data.size());
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data.data(),
               .data_size_in = static_cast<uint32_t>(data.size()), .ctx_in = &ctx,

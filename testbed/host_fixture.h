@@ -89,9 +89,9 @@ class HostFixture {
   // Where a pinned fixture's instance lives.
   PinLocation pin_location() const { return {bpffs_dir_, "test"}; }
   const std::string& bpffs_dir() const { return bpffs_dir_; }
-  int c1h() const { return c1h_; }
-  int c2h() const { return c2h_; }
-  int uplink() const { return up_; }
+  InterfaceIndex c1h() const { return c1h_; }
+  InterfaceIndex c2h() const { return c2h_; }
+  InterfaceIndex uplink() const { return up_; }
   MacAddress C1hMac() const { return c1h_mac_; }
   MacAddress C2hMac() const { return c2h_mac_; }
   MacAddress UplinkMac() const { return up_mac_; }
@@ -105,14 +105,16 @@ class HostFixture {
   const std::string& up_name() const { return up_name_; }
 
   // Runs `frame` through the program of `role` as if it arrived on `ingress_ifindex`.
-  XdpRun Run(Role role, const Bytes& frame, int ingress_ifindex);
-  XdpRun Run(int prog_fd, const Bytes& frame, int ingress_ifindex, const Dataplane& counters);
+  XdpRun Run(Role role, const Bytes& frame, InterfaceIndex ingress_ifindex);
+  XdpRun Run(int prog_fd, const Bytes& frame, InterfaceIndex ingress_ifindex,
+             const Dataplane& counters);
   // Runs `frame` through a tc (sched_cls) program as if it arrived on `ingress_ifindex`; the
   // verdict is a TC_ACT_* code.
-  XdpRun RunTc(int prog_fd, const Bytes& frame, int ingress_ifindex);
-  XdpRun RunTc(int prog_fd, const Bytes& frame, int ingress_ifindex, const Dataplane& counters);
+  XdpRun RunTc(int prog_fd, const Bytes& frame, InterfaceIndex ingress_ifindex);
+  XdpRun RunTc(int prog_fd, const Bytes& frame, InterfaceIndex ingress_ifindex,
+               const Dataplane& counters);
   // The same with BPF_F_TEST_XDP_LIVE_FRAMES: redirects and passes really happen.
-  absl::Status RunLive(Role role, const Bytes& frame, int ingress_ifindex);
+  absl::Status RunLive(Role role, const Bytes& frame, InterfaceIndex ingress_ifindex);
 
   // Frames as the scenario's parties send them.
   Bytes FromC1(const Ipv6Address& dst, uint8_t proto, const Bytes& transport,
@@ -127,7 +129,7 @@ class HostFixture {
   std::optional<NetnsEntered> entered_;
   std::unique_ptr<Dataplane> dp_;
   std::string bpffs_dir_;  // private bpffs mount of a pinned fixture
-  int c1h_ = 0, c2h_ = 0, up_ = 0;
+  InterfaceIndex c1h_, c2h_, up_;
   MacAddress c1h_mac_, c2h_mac_, up_mac_;
   std::string c1_name_, c2_name_, fab_name_, up_name_;
 };

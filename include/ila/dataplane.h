@@ -112,12 +112,12 @@ enum class AttachMode {
 };
 std::string_view ToString(AttachMode mode);
 
-// An interface by name (in the current network namespace) or by index.
+// An interface by name or by index, in the network namespace the Dataplane acts in.
 struct InterfaceRef {
-  std::variant<std::string, int> id;
+  std::variant<std::string, InterfaceIndex> id;
   InterfaceRef(std::string name) : id(std::move(name)) {}    // NOLINT: implicit on purpose
   InterfaceRef(const char* name) : id(std::string(name)) {}  // NOLINT
-  InterfaceRef(int ifindex) : id(ifindex) {}                 // NOLINT
+  InterfaceRef(InterfaceIndex index) : id(index) {}          // NOLINT
 };
 
 enum class Role { kContainer, kUplink, kRouter };
@@ -127,7 +127,7 @@ std::string_view ToString(Role role);
 struct Attachment {
   Role role;
   std::string interface;
-  int ifindex = 0;
+  InterfaceIndex ifindex;
   AttachMode mode = AttachMode::kNative;  // native or generic: what is really in use
   std::string mode_reason;                // why auto ended where it did ("" when asked directly)
   // libxdp's multi-program dispatcher when true; false when libxdp fell back to one program per
@@ -160,7 +160,7 @@ struct InterfaceAttach {
 // A SIR destination that a container sent to and that has no mapping here.
 struct MissEvent {
   SirAddress destination;
-  int ifindex = 0;          // the container interface it came from
+  InterfaceIndex ifindex;   // the container interface it came from
   uint64_t suppressed = 0;  // misses to this destination since the previous event, not reported
 };
 
@@ -263,7 +263,7 @@ class Dataplane {
   absl::StatusOr<Attachment> Attach(Role role, const InterfaceRef& interface, AttachMode mode,
                                     const std::optional<Endpoint>& endpoint,
                                     const std::vector<int>& steer_cpus);
-  absl::Status DetachLocked(int ifindex);
+  absl::Status DetachLocked(InterfaceIndex ifindex);
   absl::Status StartNexthopKeeper();
   std::shared_ptr<internal::DataplaneState> state_;
   // Declared after state_: stopped (cache switched off) before the maps' fds close.

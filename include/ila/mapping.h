@@ -100,7 +100,7 @@ class LocatorTable {
 // A container on this host: the host-side interface of its veth pair, its SIR address (the only
 // source it may use, and the destination delivered to it) and its MAC.
 struct Endpoint {
-  int ifindex = 0;
+  InterfaceIndex ifindex;
   SirAddress sir;
   MacAddress mac;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;

@@ -203,6 +203,26 @@ class MacAddress {
   std::array<uint8_t, 6> bytes_{};
 };
 
+// A network interface by its index (if_nametoindex) in the network namespace the Dataplane acts
+// in. Explicit, so that an interface is never mistaken for a count, a CPU or a file descriptor;
+// 0 is no interface.
+class InterfaceIndex {
+ public:
+  constexpr InterfaceIndex() = default;
+  constexpr explicit InterfaceIndex(int value) : value_(value) {}
+  constexpr int value() const { return value_; }
+  constexpr bool valid() const { return value_ > 0; }
+  std::string ToString() const { return std::to_string(value_); }
+  friend constexpr auto operator<=>(const InterfaceIndex&, const InterfaceIndex&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const InterfaceIndex& i) {
+    return H::combine(std::move(h), i.value_);
+  }
+
+ private:
+  int value_ = 0;
+};
+
 // iproute2 names: "adj-transport", "neutral-map", "neutral-map-auto", "no-action"; plus
 // "adj-transport-linux-compat".
 std::string_view ToString(ChecksumMode mode);
@@ -219,6 +239,7 @@ std::ostream& operator<<(std::ostream& os, const SirPrefix& p);
 std::ostream& operator<<(std::ostream& os, const SirAddress& s);
 std::ostream& operator<<(std::ostream& os, const IlaAddress& s);
 std::ostream& operator<<(std::ostream& os, const MacAddress& m);
+std::ostream& operator<<(std::ostream& os, InterfaceIndex i);
 std::ostream& operator<<(std::ostream& os, ChecksumMode m);
 std::ostream& operator<<(std::ostream& os, IdentifierType t);
 

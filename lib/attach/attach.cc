@@ -51,7 +51,7 @@ static Attachment NewAttachment(Role role, const ResolvedInterface& dev, AttachM
   Attachment att;
   att.role = role;
   att.interface = dev.name;
-  att.ifindex = dev.ifindex;
+  att.ifindex = InterfaceIndex(dev.ifindex);
   att.mode = mode;
   att.program_id = ProgramId(prog_fd);
   return att;
@@ -63,11 +63,11 @@ uint32_t ModeFlags(AttachMode mode) {
 
 absl::StatusOr<ResolvedInterface> Resolve(const InterfaceRef& ref) {
   if (const std::string* name = std::get_if<std::string>(&ref.id)) {
-    auto idx = InterfaceIndex(*name);
+    auto idx = IndexOfInterface(*name);
     if (!idx.ok()) return idx.status();
     return ResolvedInterface{*idx, *name};
   }
-  int ifindex = std::get<int>(ref.id);
+  int ifindex = std::get<InterfaceIndex>(ref.id).value();
   auto name = InterfaceName(ifindex);
   if (!name.ok()) return name.status();
   return ResolvedInterface{ifindex, *name};
@@ -154,15 +154,15 @@ absl::StatusOr<Attachment> ReplacePeerNapi(int prog_fd, const ResolvedInterface&
 
 // Removes an attached program, only if it is still the one recorded.
 absl::Status DetachProgram(const Attachment& a) {
-  if (a.mode == AttachMode::kTc) return DetachTcIngress(a.ifindex, a.program_id);
+  if (a.mode == AttachMode::kTc) return DetachTcIngress(a.ifindex.value(), a.program_id);
   OwnedFd fd = ProgramById(a.program_id);
   if (!fd.valid()) return absl::OkStatus();  // gone already (interface deleted)
   if (a.multiprog) {
-    absl::Status st = LibxdpDetach(a.program_id, a.ifindex, a.mode == AttachMode::kNative);
+    absl::Status st = LibxdpDetach(a.program_id, a.ifindex.value(), a.mode == AttachMode::kNative);
     if (!st.ok()) return absl::Status(st.code(), absl::StrCat(a.interface, ": ", st.message()));
     return absl::OkStatus();
   }
-  absl::Status st = SetXdp(a.ifindex, -1, ModeFlags(a.mode) | XDP_FLAGS_REPLACE, fd.get());
+  absl::Status st = SetXdp(a.ifindex.value(), -1, ModeFlags(a.mode) | XDP_FLAGS_REPLACE, fd.get());
   if (absl::IsNotFound(st) || absl::IsFailedPrecondition(st)) return absl::OkStatus();
   return st;
 }
@@ -219,7 +219,7 @@ absl::StatusOr<Attachment> AttachByPlan(const AttachPlan& plan, int prog_fd, int
     // A neighbour's data plane may have put its pass-through program on this interface (it is
     // the far end of that neighbour's veth): replace it atomically rather than fail with EBUSY.
     att = ReplacePeerNapi(prog_fd, dev, role);
-    if (att.ok() && att->ifindex == 0) att = AttachXdp(prog_fd, dev, role, plan.mode);
+    if (att.ok() && !att->ifindex.valid()) att = AttachXdp(prog_fd, dev, role, plan.mode);
     if (!att.ok() && plan.tc_if_no_native) {
       reason = absl::StrCat(ModeReasonText(abi::ILA_MODE_AUTO_TC_NO_NATIVE), " (",
                             att.status().message(), ")");

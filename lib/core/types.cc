@@ -235,6 +235,7 @@ std::ostream& operator<<(std::ostream& os, const SirPrefix& p) { return os << p.
 std::ostream& operator<<(std::ostream& os, const SirAddress& s) { return os << s.ToString(); }
 std::ostream& operator<<(std::ostream& os, const IlaAddress& s) { return os << s.ToString(); }
 std::ostream& operator<<(std::ostream& os, const MacAddress& m) { return os << m.ToString(); }
+std::ostream& operator<<(std::ostream& os, InterfaceIndex i) { return os << i.value(); }
 std::ostream& operator<<(std::ostream& os, ChecksumMode m) { return os << ToString(m); }
 std::ostream& operator<<(std::ostream& os, IdentifierType t) { return os << ToString(t); }
 

@@ -143,7 +143,7 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   // Register first: the container program drops traffic from interfaces without an endpoint.
   if (endpoint) {
     Endpoint ep = *endpoint;
-    ep.ifindex = dev->ifindex;
+    ep.ifindex = InterfaceIndex(dev->ifindex);
     if (absl::Status st = endpoints_.Upsert(ep); !st.ok()) return st;
   }
   absl::StatusOr<Attachment> att =
@@ -172,7 +172,7 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
 
 absl::StatusOr<Attachment> Dataplane::AttachContainer(const ContainerAttach& request) {
   return Attach(Role::kContainer, request.interface, request.mode,
-                Endpoint{0, request.sir, request.mac}, {});
+                Endpoint{InterfaceIndex(), request.sir, request.mac}, {});
 }
 
 absl::StatusOr<Attachment> Dataplane::AttachUplink(const InterfaceAttach& request) {
@@ -186,7 +186,8 @@ absl::StatusOr<Attachment> Dataplane::AttachRouter(const InterfaceAttach& reques
   return Attach(Role::kRouter, request.interface, request.mode, std::nullopt, {});
 }
 
-absl::Status Dataplane::DetachLocked(int ifindex) {
+absl::Status Dataplane::DetachLocked(InterfaceIndex index) {
+  const int ifindex = index.value();
   auto it = state_->attached.find(ifindex);
   if (it == state_->attached.end()) {
     return absl::NotFoundError(
@@ -210,13 +211,13 @@ absl::Status Dataplane::DetachLocked(int ifindex) {
 absl::Status Dataplane::Detach(const InterfaceRef& interface) {
   internal::InDataplaneNetns in_netns(*state_);
   if (!in_netns.status().ok()) return in_netns.status();
-  int ifindex;
-  if (const int* idx = std::get_if<int>(&interface.id)) {
-    ifindex = *idx;
+  InterfaceIndex ifindex;
+  if (const InterfaceIndex* idx = std::get_if<InterfaceIndex>(&interface.id)) {
+    ifindex = *idx;  // an interface that is gone can still be detached by its index
   } else {
     auto dev = internal::Resolve(interface);
     if (!dev.ok()) return dev.status();
-    ifindex = dev->ifindex;
+    ifindex = InterfaceIndex(dev->ifindex);
   }
   absl::MutexLock lock(&state_->mu);
   return DetachLocked(ifindex);
@@ -228,7 +229,7 @@ absl::Status Dataplane::DetachAll() {
   absl::MutexLock lock(&state_->mu);
   absl::Status first;
   while (!state_->attached.empty()) {
-    absl::Status st = DetachLocked(state_->attached.begin()->first);
+    absl::Status st = DetachLocked(InterfaceIndex(state_->attached.begin()->first));
     if (first.ok()) first = st;
   }
   std::set<int> extra = std::move(state_->extra_targets);

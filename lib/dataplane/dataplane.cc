@@ -196,8 +196,9 @@ Attachment AdoptedAttachment(DataplaneState& s, uint32_t ifindex, const abi::ila
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
   Attachment a;
   a.role = static_cast<Role>(rec.role);
-  a.ifindex = static_cast<int>(ifindex);
-  a.interface = internal::InterfaceName(a.ifindex).value_or(absl::StrCat("ifindex ", ifindex));
+  a.ifindex = InterfaceIndex(static_cast<int>(ifindex));
+  a.interface =
+      internal::InterfaceName(a.ifindex.value()).value_or(absl::StrCat("ifindex ", ifindex));
   a.mode = rec.native == 2 ? AttachMode::kTc
            : rec.native    ? AttachMode::kNative
                            : AttachMode::kGeneric;
@@ -214,7 +215,7 @@ Attachment AdoptedAttachment(DataplaneState& s, uint32_t ifindex, const abi::ila
     }
   }
   if (rec.peer_ifindex != 0) {
-    s.peer_napi[a.ifindex] = internal::PeerNapi{
+    s.peer_napi[a.ifindex.value()] = internal::PeerNapi{
         rec.peer_netnsid < 0 ? std::nullopt : std::optional<int>(rec.peer_netnsid),
         static_cast<int>(rec.peer_ifindex), rec.peer_prog_id};
     a.peer_napi_attached = true;

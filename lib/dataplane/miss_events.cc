@@ -50,7 +50,7 @@ class RingBufferMissEvents : public MissEventReader {
     std::memcpy(&ev, data, sizeof(ev));
     MissEvent out;
     out.destination = SirAddress::From(internal::FromAbi(ev.destination));
-    out.ifindex = static_cast<int>(ev.ifindex);
+    out.ifindex = InterfaceIndex(static_cast<int>(ev.ifindex));
     out.suppressed = ev.suppressed;
     (*self->callback_)(out);
     ++self->delivered_;

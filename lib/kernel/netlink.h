@@ -26,7 +26,7 @@ namespace ila::internal {
 // The index of the interface called `name` in the calling thread's network namespace.
 // NotFound when there is none; InvalidArgument when `name` cannot be an interface name (empty or
 // longer than IFNAMSIZ-1 = 15 bytes).
-absl::StatusOr<int> InterfaceIndex(std::string_view name);
+absl::StatusOr<int> IndexOfInterface(std::string_view name);
 
 // The name of interface `ifindex`. NotFound when there is none.
 absl::StatusOr<std::string> InterfaceName(int ifindex);

@@ -131,7 +131,7 @@ absl::StatusOr<LinkInfo> rtnl::QueryLink(std::optional<int> netnsid, int ifindex
   return *std::move(link);
 }
 
-absl::StatusOr<int> InterfaceIndex(std::string_view name) {
+absl::StatusOr<int> IndexOfInterface(std::string_view name) {
   if (name.empty() || name.size() >= IFNAMSIZ) {
     return absl::InvalidArgumentError(absl::StrCat(
         "\"", Av(name), "\" is not a valid interface name (1 to ", IFNAMSIZ - 1, " bytes)"));

@@ -33,12 +33,13 @@ absl::Status EndpointTable::Write(const Endpoint& ep, bool only_new) {
     return absl::InvalidArgumentError(
         absl::StrCat("endpoint ", ep.sir.ToString(), ": the container MAC is 00:00:00:00:00:00"));
   }
-  auto name = internal::InterfaceName(ep.ifindex);
+  const int ifindex = ep.ifindex.value();
+  auto name = internal::InterfaceName(ifindex);
   if (!name.ok()) {
     return absl::NotFoundError(
         absl::StrCat("endpoint ", ep.sir.ToString(), ": ", name.status().message()));
   }
-  auto host_mac = internal::InterfaceMac(ep.ifindex);
+  auto host_mac = internal::InterfaceMac(ifindex);
   if (!host_mac.ok()) return host_mac.status();
 
   DataplaneState& s = *state_;
@@ -62,22 +63,22 @@ absl::Status EndpointTable::Write(const Endpoint& ep, bool only_new) {
   auto before = s.endpoints.Lookup(key);
   if (!before.ok()) return before.status();
 
-  if (absl::Status st = s.AddRedirectTargetLocked(ep.ifindex); !st.ok()) return st;
+  if (absl::Status st = s.AddRedirectTargetLocked(ifindex); !st.ok()) return st;
 
   abi::ila_endpoint_value v{};
-  v.ifindex = static_cast<uint32_t>(ep.ifindex);
+  v.ifindex = static_cast<uint32_t>(ifindex);
   std::memcpy(v.mac, ep.mac.bytes().data(), 6);
   std::memcpy(v.host_mac, host_mac->data(), 6);
   // The tc programs can hand a packet straight to the container's side of a veth pair.
   // (bpf_redirect_peer only crosses into another namespace: a peer in this one is a plain
   // redirect.)
-  if (auto link = internal::GetLink(ep.ifindex);
+  if (auto link = internal::GetLink(ifindex);
       link.ok() && link->kind == "veth" && link->peer_ifindex != 0 && link->peer_netnsid) {
     v.flags |= ILA_ENDPOINT_F_PEER;
   }
   if (absl::Status st = s.SetEndpointLocked(key, v); !st.ok()) return st;
   // An interface serves several addresses; each is checked in its own slot by the programs.
-  s.RefreshSourceLocked(ep.ifindex);
+  s.RefreshSourceLocked(ifindex);
   if (before->has_value() && (*before)->ifindex != v.ifindex) {
     s.RefreshSourceLocked(static_cast<int>((*before)->ifindex));
   }
@@ -105,7 +106,8 @@ namespace {
 Endpoint DecodeEndpoint(const abi::ila_endpoint_key& k, const abi::ila_endpoint_value& v) {
   std::array<uint8_t, 6> mac;
   std::memcpy(mac.data(), v.mac, 6);
-  return {static_cast<int>(v.ifindex), SirAddress::From(FromAbi(k.sir)), MacAddress(mac)};
+  return {InterfaceIndex(static_cast<int>(v.ifindex)), SirAddress::From(FromAbi(k.sir)),
+          MacAddress(mac)};
 }
 }  // namespace
 

@@ -18,12 +18,13 @@
 #include <catch2/catch.hpp>
 
 #include "count_filter.skel.h"
-#include "support/host_fixture.h"
 #include "support/host_test.h"
-#include "support/kernel.h"
+#include "support/skip.h"
+#include "testbed/host_fixture.h"
 
 using namespace ila;
 using namespace ila::testing;
+using namespace ila::testbed;
 
 namespace {
 
@@ -147,7 +148,7 @@ TEST_CASE("at tc, what the data plane leaves to the kernel goes on to the next f
   std::unique_ptr<count_filter, void (*)(count_filter*)> owned(skel, count_filter__destroy);
   // After the data plane's filter (priority 1) on c1h's clsact ingress; removed with the fixture's
   // namespaces.
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = host->c1h(), .attach_point = BPF_TC_INGRESS);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = host->c1h().value(), .attach_point = BPF_TC_INGRESS);
   LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(skel->progs.count_filter),
               .handle = 0x77, .priority = 100);
   REQUIRE(bpf_tc_attach(&hook, &opts) == 0);

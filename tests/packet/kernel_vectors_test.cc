@@ -800,7 +800,7 @@ class Replayer {
     for (SirPrefix p : *prefixes) m.prefixes.insert(p.value());
 
     // Containers for what the locators restore, unless a mapping sends it on (a moved container).
-    const int interfaces[] = {host_.c1h(), host_.c2h()};
+    const InterfaceIndex interfaces[] = {host_.c1h(), host_.c2h()};
     size_t next = 0;
     for (const Bytes& f : c.frames) {
       Ipv6Address dst = DstOf(Ipv6Of(f));

@@ -162,7 +162,7 @@ TEST_CASE("Upgrade replaces the running programs under traffic: no loss, counter
               .mappings()
               .Upsert({HostFixture::Remote(), HostFixture::L2(), ChecksumMode::kNeutralMapAuto})
               .ok());
-  std::map<int, uint32_t> old_ids;
+  std::map<InterfaceIndex, uint32_t> old_ids;
   for (const Attachment& a : host->dp().attachments()) old_ids[a.ifindex] = a.program_id;
   auto before = host->dp().ReadStats();
 
@@ -204,7 +204,7 @@ TEST_CASE("a burst of misses to one destination yields a bounded number of event
   Bytes frame = host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d));
   // 100k packets through the real program, as fast as the kernel runs them.
   xdp_md ctx{};
-  ctx.ingress_ifindex = static_cast<uint32_t>(host->c1h());
+  ctx.ingress_ifindex = static_cast<uint32_t>(host->c1h().value());
   ctx.data_end = static_cast<uint32_t>(frame.size());
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
               .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &ctx,

@@ -52,7 +52,7 @@ constexpr uint8_t kProtoFragment = 44;
 // A program under test and the interface its frames arrive on.
 struct Path {
   Role role;
-  int ingress;
+  InterfaceIndex ingress;
   std::string_view name;
 };
 std::vector<Path> AllPaths(const HostFixture& host) {

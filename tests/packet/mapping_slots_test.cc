@@ -573,7 +573,7 @@ TEST_CASE("anti-spoofing holds whether or not the source's address is in its hom
 
   // Y at home: a mapping but no endpoint, then an endpoint on c2h. From c1h it is spoofed either
   // way; from c2h, once it is c2h's endpoint, it passes.
-  auto from = [&](const SirAddress& src, int ifindex) {
+  auto from = [&](const SirAddress& src, InterfaceIndex ifindex) {
     Bytes in = EthernetIpv6(host->C1hMac(), H::C1Mac(),
                             Ipv6(src.address(), H::Remote().address(), kProtoUdp,
                                  Segment(kProtoUdp, src.address(), H::Remote().address())));

@@ -31,7 +31,7 @@ namespace {
 using Catch::Matchers::Contains;
 using internal::GetLink;
 using internal::GetLinkInNetns;
-using internal::InterfaceIndex;
+using internal::IndexOfInterface;
 using internal::InterfaceMac;
 using internal::InterfaceName;
 using internal::LinkInfo;
@@ -81,7 +81,7 @@ void CheckNoNetnsLeft() {
 // The index of `name` in the calling thread's namespace; fails the test (without aborting the
 // process, so fixtures still clean up) when there is none.
 int IndexOf(const std::string& name) {
-  auto index = InterfaceIndex(name);
+  auto index = IndexOfInterface(name);
   REQUIRE_OK(index);
   return *index;
 }
@@ -147,7 +147,7 @@ TEST_CASE("InterfaceIndex, InterfaceName and InterfaceMac read a veth in a names
     auto entered = NetnsEntered::Enter(*ns);
     REQUIRE_OK(entered);
 
-    auto index = InterfaceIndex(a.name);
+    auto index = IndexOfInterface(a.name);
     REQUIRE_OK(index);
     CHECK(*index == a_sysfs);
 
@@ -160,7 +160,7 @@ TEST_CASE("InterfaceIndex, InterfaceName and InterfaceMac read a veth in a names
     CHECK(*mac == std::array<uint8_t, 6>{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01});
 
     // Loopback is always index 1 in a namespace, and has an all-zero 6-byte address.
-    auto lo = InterfaceIndex("lo");
+    auto lo = IndexOfInterface("lo");
     REQUIRE_OK(lo);
     CHECK(*lo == 1);
     auto lo_mac = InterfaceMac(1);
@@ -178,12 +178,12 @@ TEST_CASE("Unknown interfaces and bad arguments give clear errors") {
     auto entered = NetnsEntered::Enter(*ns);
     REQUIRE_OK(entered);
 
-    auto missing = InterfaceIndex("ilanosuch0");
+    auto missing = IndexOfInterface("ilanosuch0");
     REQUIRE(missing.status().code() == absl::StatusCode::kNotFound);
     CHECK(Message(missing.status()) == "no interface named ilanosuch0 in this network namespace");
 
-    CHECK(InterfaceIndex("").status().code() == absl::StatusCode::kInvalidArgument);
-    auto too_long = InterfaceIndex("sixteen-chars-xx");
+    CHECK(IndexOfInterface("").status().code() == absl::StatusCode::kInvalidArgument);
+    auto too_long = IndexOfInterface("sixteen-chars-xx");
     CHECK(too_long.status().code() == absl::StatusCode::kInvalidArgument);
     CHECK_THAT(Message(too_long.status()), Contains("sixteen-chars-xx"));
 
@@ -513,11 +513,11 @@ TEST_CASE("Kernel: RTM_SETLINK with IFLA_TARGET_NETNSID moves the link instead o
     CHECK(err.error == 0);
 
     // The host end left the host namespace and is now in the container's, next to its peer.
-    CHECK(InterfaceIndex(h.name).status().code() == absl::StatusCode::kNotFound);
+    CHECK(IndexOfInterface(h.name).status().code() == absl::StatusCode::kNotFound);
     auto in_ctr = NetnsEntered::Enter(*ctr);
     REQUIRE_OK(in_ctr);
-    CHECK(InterfaceIndex(h.name).ok());
-    CHECK(InterfaceIndex(c.name).ok());
+    CHECK(IndexOfInterface(h.name).ok());
+    CHECK(IndexOfInterface(c.name).ok());
   }
   CheckNoNetnsLeft();
 }

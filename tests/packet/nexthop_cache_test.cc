@@ -229,7 +229,7 @@ TEST_CASE("a neighbour or route change retires stored answers before the next pa
   }
   SECTION("forwarding is switched off on the container's interface") {
     auto name = host->host_ns().RunOutput(
-        "ip -o link show | awk -F': ' '$1==" + std::to_string(host->c1h()) + " {print $2}'");
+        "ip -o link show | awk -F': ' '$1==" + host->c1h().ToString() + " {print $2}'");
     REQUIRE(name.ok());
     std::string ifname = name->substr(0, name->find_first_of("@\n"));
     REQUIRE(host->host_ns().Run("sysctl -qw net.ipv6.conf." + ifname + ".forwarding=0").ok());
@@ -486,7 +486,7 @@ TEST_CASE("two CPUs writing and reading one cache entry never send a packet to a
       Bytes data = frames[which];
       Bytes out(data.size() + 64);
       xdp_md ctx{};
-      ctx.ingress_ifindex = static_cast<uint32_t>(host->c1h());
+      ctx.ingress_ifindex = static_cast<uint32_t>(host->c1h().value());
       ctx.data_end = static_cast<uint32_t>(data.size());
       LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data.data(), .data_out = out.data(),
                   .data_size_in = static_cast<uint32_t>(data.size()),

@@ -200,8 +200,8 @@ TEST_CASE("mappings are checked against the tables: prefix registered, no shared
 TEST_CASE("endpoints and attach name the interface that does not exist") {
   ILA_SKIP_IF(testbed::BpfUnavailableReason());
   auto dp = Make();
-  absl::Status st =
-      dp->endpoints().Upsert({999999, Sir(1), *MacAddress::Parse("02:00:00:00:00:01")});
+  absl::Status st = dp->endpoints().Upsert(
+      {InterfaceIndex(999999), Sir(1), *MacAddress::Parse("02:00:00:00:00:01")});
   CHECK(absl::IsNotFound(st));
   auto att = dp->AttachUplink({"no-such-dev0", AttachMode::kAuto, {}});
   CHECK(absl::IsNotFound(att.status()));

@@ -57,9 +57,9 @@ Bytes FromC1(HostFixture& host, const Ipv6Address& dst, uint8_t proto, uint8_t h
   return EthernetIpv6(host.C1hMac(), H::C1Mac(), Ipv6(s, dst, proto, Segment(proto, s, dst), hop));
 }
 
-std::string InterfaceNameOf(int ifindex) {
+std::string InterfaceNameOf(InterfaceIndex ifindex) {
   char name[IF_NAMESIZE] = {};
-  return if_indextoname(static_cast<unsigned>(ifindex), name) ? name : "";
+  return if_indextoname(static_cast<unsigned>(ifindex.value()), name) ? name : "";
 }
 
 }  // namespace
@@ -125,7 +125,8 @@ TEST_CASE("tc from_container: local delivery, misses, spoofing, hop limits and n
 namespace {
 
 // Attaches `role` at tc on `ifindex` and checks the filter names the program.
-Attachment AttachAtTc(HostFixture& host, Role role, int ifindex, const std::string& program) {
+Attachment AttachAtTc(HostFixture& host, Role role, InterfaceIndex ifindex,
+                      const std::string& program) {
   absl::StatusOr<Attachment> att =
       role == Role::kContainer
           ? host.dp().AttachContainer({ifindex, H::C2(), H::C2Mac(), AttachMode::kTc})
@@ -141,7 +142,7 @@ Attachment AttachAtTc(HostFixture& host, Role role, int ifindex, const std::stri
   return *att;
 }
 
-uint32_t AttachedProgram(const Dataplane& dp, int ifindex) {
+uint32_t AttachedProgram(const Dataplane& dp, InterfaceIndex ifindex) {
   for (const Attachment& a : dp.attachments())
     if (a.ifindex == ifindex) return a.program_id;
   return 0;
@@ -154,9 +155,9 @@ TEST_CASE("tc attachments of containers and uplinks: attach, upgrade, adoption b
   HostFixture::Options o;
   o.pinned = true;
   auto host = MakeHostOrFail(o);
-  const int c2h = host->c2h();
-  const int up = host->uplink();
-  auto filter = [&](int ifindex) -> std::string {
+  const InterfaceIndex c2h = host->c2h();
+  const InterfaceIndex up = host->uplink();
+  auto filter = [&](InterfaceIndex ifindex) -> std::string {
     auto out =
         host->host_ns().RunOutput("tc filter show dev " + InterfaceNameOf(ifindex) + " ingress");
     REQUIRE(out.ok());
@@ -215,7 +216,7 @@ TEST_CASE("tc attachments of containers and uplinks: attach, upgrade, adoption b
 TEST_CASE("tc mode is refused for a router and with steering CPUs, with nothing applied") {
   ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHostOrFail();
-  const int up = host->uplink();
+  const InterfaceIndex up = host->uplink();
   REQUIRE(host->dp().Detach(up).ok());
   auto router = host->dp().AttachRouter({up, AttachMode::kTc, {}});
   REQUIRE_FALSE(router.ok());

@@ -100,7 +100,7 @@ testbed::XdpRun RunQuiet(F&& once) {
 }
 
 inline testbed::XdpRun Run(testbed::HostFixture& host, Role role, const testbed::Bytes& frame,
-                           int ingress) {
+                           InterfaceIndex ingress) {
   testbed::XdpRun r = RunQuiet([&] { return host.Run(role, frame, ingress); });
   // BPF_PROG_TEST_RUN refuses an skb shorter than an Ethernet header, or than an IPv6 header when
   // its EtherType says IPv6, so those frames are held to XDP alone.

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "ila/types.h"
 
 namespace ilactl {
 
@@ -27,6 +28,7 @@ inline void AppendPart(std::string& out, std::string_view s) { out.append(s); }
 inline void AppendPart(std::string& out, absl::string_view s) { out.append(s.data(), s.size()); }
 inline void AppendPart(std::string& out, const char* s) { out.append(s); }
 inline void AppendPart(std::string& out, const std::string& s) { out.append(s); }
+inline void AppendPart(std::string& out, ila::InterfaceIndex i) { out += i.ToString(); }
 template <typename T>
 requires(std::is_integral_v<T> && !std::is_same_v<T, bool> &&
          !std::is_same_v<T, char>) void AppendPart(std::string& out, T v) {

@@ -17,7 +17,7 @@ absl::Status CmdUpgrade(Context& ctx, Args& args) {
     return absl::Status(st.code(), Cat("upgrade: ", st.message()));
   }
   std::vector<ila::Attachment> after = SortedAttachments(**dp);
-  auto old_id = [&](int ifindex) -> uint32_t {
+  auto old_id = [&](ila::InterfaceIndex ifindex) -> uint32_t {
     for (const ila::Attachment& a : before)
       if (a.ifindex == ifindex) return a.program_id;
     return 0;
@@ -28,7 +28,7 @@ absl::Status CmdUpgrade(Context& ctx, Args& args) {
     for (const ila::Attachment& a : after) {
       j.BeginObject();
       j.Field("dev", DevName(a));
-      j.FieldInt("ifindex", a.ifindex);
+      j.FieldInt("ifindex", a.ifindex.value());
       j.Field("role", ila::ToString(a.role));
       j.FieldUint("old_prog_id", old_id(a.ifindex));
       j.FieldUint("prog_id", a.program_id);
@@ -149,7 +149,7 @@ absl::StatusOr<AttachWords> ParseAttach(Args& args) {
   a.role = *role;
   auto dev = args.Need("an interface name");
   if (!dev.ok()) return dev.status();
-  if (auto ifindex = InterfaceIndex(args, *dev); !ifindex.ok()) return ifindex.status();
+  if (auto ifindex = IndexOfInterface(args, *dev); !ifindex.ok()) return ifindex.status();
   a.dev = *dev;
   while (!args.done()) {
     if (absl::Status st = ParseAttachWord(args, args.take(), a); !st.ok()) return st;
@@ -212,17 +212,17 @@ absl::Status CmdDetach(Context& ctx, Args& args) {
   args.set_command("detach", "detach {DEV | ifindex N}");
   auto dev = args.Need("an interface name");
   if (!dev.ok()) return dev.status();
-  int ifindex;
+  ila::InterfaceIndex ifindex;
   std::string label = *dev;
   if (*dev == "ifindex") {
     auto n = args.Need("an interface index");
     if (!n.ok()) return n.status();
     auto v = ParseUnsigned(*n, INT32_MAX);
     if (!v || *v == 0) return args.Error(Cat("invalid interface index \"", *n, "\""));
-    ifindex = static_cast<int>(*v);
+    ifindex = ila::InterfaceIndex(static_cast<int>(*v));
     label = Cat("ifindex ", ifindex);
   } else {
-    auto idx = InterfaceIndex(args, *dev);
+    auto idx = IndexOfInterface(args, *dev);
     if (!idx.ok()) return idx.status();
     ifindex = *idx;
   }

@@ -26,7 +26,7 @@ absl::Status CmdEndpoint(Context& ctx, Args& args) {
           if (have_dev) return args.Duplicate("dev");
           auto name = args.Need("an interface name");
           if (!name.ok()) return name.status();
-          auto idx = InterfaceIndex(args, *name);
+          auto idx = IndexOfInterface(args, *name);
           if (!idx.ok()) return idx.status();
           ep.ifindex = *idx;
           have_dev = true;

@@ -48,7 +48,7 @@ absl::Status ParseIlaIdentType(Args& args) {
 absl::Status ParseIlaDev(Args& args) {
   auto name = args.Need("an interface name");
   if (!name.ok()) return name.status();
-  auto idx = InterfaceIndex(args, *name);
+  auto idx = IndexOfInterface(args, *name);
   if (!idx.ok()) return idx.status();
   return absl::OkStatus();
 }

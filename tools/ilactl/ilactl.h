@@ -63,9 +63,9 @@ std::string Usage();
 
 // Shared helpers (table_common.cc).
 // The interface index of `name` in this network namespace, or an error naming it.
-absl::StatusOr<int> InterfaceIndex(const Args& args, const std::string& name);
+absl::StatusOr<ila::InterfaceIndex> IndexOfInterface(const Args& args, const std::string& name);
 // The interface name of `ifindex`, or "" when it has none here.
-std::string InterfaceName(int ifindex);
+std::string InterfaceName(ila::InterfaceIndex ifindex);
 // Refuses (naming `what` and the hint to add it) unless `prefix` is registered.
 absl::Status RequirePrefix(ila::Dataplane& dp, ila::SirPrefix prefix, std::string_view what,
                            std::string_view command);

@@ -69,7 +69,7 @@ std::string DevName(const ila::Attachment& a) {
 void AttachmentJson(JsonWriter& j, const ila::Attachment& a) {
   j.BeginObject();
   j.Field("dev", DevName(a));
-  j.FieldInt("ifindex", a.ifindex);
+  j.FieldInt("ifindex", a.ifindex.value());
   j.Field("role", ila::ToString(a.role));
   j.Field("mode", ila::ToString(a.mode));
   if (!a.mode_reason.empty()) j.Field("mode_reason", a.mode_reason);

@@ -41,7 +41,8 @@ absl::Status CmdProbe(Context& ctx, Args& args) {
     auto value = args.Need(*kw == 0 ? "DEV" : "NAME");
     if (!value.ok()) return value.status();
     if (*kw == 0) {
-      if (absl::StatusOr<int> idx = InterfaceIndex(args, *value); !idx.ok()) return idx.status();
+      if (absl::StatusOr<ila::InterfaceIndex> idx = IndexOfInterface(args, *value); !idx.ok())
+        return idx.status();
       options.interface = *value;
     } else {
       auto f = ila::ParseKernelFeature(*value);

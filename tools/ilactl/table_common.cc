@@ -13,17 +13,18 @@ namespace ilactl {
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
 
-absl::StatusOr<int> InterfaceIndex(const Args& args, const std::string& name) {
+absl::StatusOr<ila::InterfaceIndex> IndexOfInterface(const Args& args, const std::string& name) {
   unsigned idx = name.empty() || name.size() >= IF_NAMESIZE ? 0 : if_nametoindex(name.c_str());
   if (idx == 0) {
     return args.Error(Cat("no interface named \"", name, "\" in this network namespace"));
   }
-  return static_cast<int>(idx);
+  return ila::InterfaceIndex(static_cast<int>(idx));
 }
 
-std::string InterfaceName(int ifindex) {
+std::string InterfaceName(ila::InterfaceIndex ifindex) {
   char buf[IF_NAMESIZE] = {};
-  if (ifindex <= 0 || if_indextoname(static_cast<unsigned>(ifindex), buf) == nullptr) return "";
+  if (!ifindex.valid() || if_indextoname(static_cast<unsigned>(ifindex.value()), buf) == nullptr)
+    return "";
   return buf;
 }
 
@@ -207,7 +208,7 @@ void PrintEndpoints(Context& ctx, const std::vector<ila::Endpoint>& list) {
         j.Null();
       else
         j.String(dev);
-      j.FieldInt("ifindex", e.ifindex);
+      j.FieldInt("ifindex", e.ifindex.value());
       j.Field("mac", e.mac.ToString());
       j.EndObject();
     }
