@@ -19,7 +19,7 @@ namespace ila::abi {
 
 // Bumped whenever any layout below changes; pinned maps record it so that a newer library never
 // misreads an older instance's maps.
-#define ILA_ABI_VERSION 8
+#define ILA_ABI_VERSION 9
 
 // enum ChecksumMode in include/ila/types.h, as stored in maps.
 enum ila_csum_mode {
@@ -299,6 +299,8 @@ enum ila_stat {
   // New counters go here, at the end: each takes a spare entry of ila_stats (ILA_STAT_CAPACITY).
   ILA_STAT_DROP_VLAN_TAGGED,        // a container's frame with an 802.1Q/802.1ad tag
   ILA_STAT_PASS_NOT_FOR_THIS_HOST,  // uplink/router: to another host's MAC (the kernel drops it)
+  ILA_STAT_MISS_EVENT_LIMITED,      // a miss event was due but its interface's budget was spent
+  ILA_STAT_DROP_LOOP,  // uplink: a container gone, its mapping says this host: would loop back
   ILA_STAT__COUNT
 };
 
@@ -359,6 +361,15 @@ struct ila_meta {
   __u32 max_sir_prefixes;
   __u32 max_nexthops;
   __u32 nexthop_refresh_ms;
+  __u32 miss_event_rate;   // events a second per container interface (0: no limit)
+  __u32 miss_event_burst;  // events an interface may raise at once
+};
+
+// ila_miss_budgets, by container interface (ifindex): the miss events it may still raise, as the
+// theoretical arrival time of its next event (the generic cell rate algorithm): an event is allowed
+// while tat_ns - now <= burst intervals, and moves tat_ns one interval on.
+struct ila_miss_budget {
+  __u64 tat_ns;
 };
 
 // ila_attachments (control plane only): which interface runs which program, so a process that
@@ -412,7 +423,7 @@ ILA_STATIC_ASSERT(sizeof(struct ila_stat_value) == 16, "ila_stat_value");
 ILA_STATIC_ASSERT(sizeof(struct ila_miss_event) == 32, "ila_miss_event");
 ILA_STATIC_ASSERT(sizeof(struct ila_miss_state) == 16, "ila_miss_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_steer_config) == 260, "ila_steer_config");
-ILA_STATIC_ASSERT(sizeof(struct ila_meta) == 40, "ila_meta");
+ILA_STATIC_ASSERT(sizeof(struct ila_meta) == 48, "ila_meta");
 ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot) == 32, "ila_mapping_slot");
 ILA_STATIC_ASSERT(sizeof(struct ila_slot_endpoint) == 32, "ila_slot_endpoint");
 ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 88, "ila_slot_state");
@@ -424,6 +435,7 @@ ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_mapping_slot, locator_be) == 16,
                   "slot mapping offset");
 ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_nexthop_entry, macs) == 16, "nexthop macs offset");
 ILA_STATIC_ASSERT(sizeof(struct ila_attachment) == 24, "ila_attachment");
+ILA_STATIC_ASSERT(sizeof(struct ila_miss_budget) == 8, "ila_miss_budget");
 
 #ifdef __cplusplus
 }  // namespace ila::abi

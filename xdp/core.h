@@ -152,6 +152,10 @@ static __always_inline int uplink_translate(struct ila_ctx *c,
   if (cfg_moved_policy == ILA_MOVED_DROP) return drop(c, ILA_STAT_DROP_ENDPOINT_GONE);
   const struct ila_mapping_value *m = mapping_of(sir, &e, flags);
   if (!m) return drop(c, ILA_STAT_DROP_ENDPOINT_GONE);
+  // A mapping to one of this host's own locators would send the packet back here, again and
+  // again until its hop limit ran out.
+  struct ila_locator_value own __attribute__((aligned(8)));
+  if (find_locator(*(const __u64 *)m->ila.bytes, &own)) return drop(c, ILA_STAT_DROP_LOOP);
   return translate_and_forward(c, m, ILA_STAT_RX_REFORWARDED);
 }
 

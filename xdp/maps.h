@@ -151,6 +151,15 @@ struct {
   __type(value, struct ila_interface_value);
 } ila_interfaces SEC(".maps");
 
+// Per container interface: what is left of its miss-event budget (miss.h). LRU, so an interface
+// that went away leaves no entry behind for long.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32);
+  __type(value, struct ila_miss_budget);
+} ila_miss_budgets SEC(".maps");
+
 // Control-plane state kept with the pins (no program reads these).
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);

@@ -88,6 +88,12 @@ struct DataplaneConfig {
   std::chrono::milliseconds nexthop_refresh = std::chrono::seconds(1);
   // At most one miss event per destination per interval (0: one per missed packet).
   std::chrono::nanoseconds miss_event_interval = std::chrono::seconds(1);
+  // At most this many miss events a second from one container interface, on average, and this
+  // many at once (rate 0: no limit). What is over the budget is counted (miss_event_limited) and
+  // carried in the next event's `suppressed`: a container that sprays unmapped destinations
+  // cannot crowd out the others' events.
+  uint32_t miss_event_rate = 100;
+  uint32_t miss_event_burst = 256;
   // Pin maps, programs and the attachment records so that the data plane outlives this process
   // and another can Open() it. Without it, destroying the Dataplane detaches everything.
   std::optional<PinLocation> pinning;

@@ -47,6 +47,8 @@ inline constexpr std::string_view kCounterNames[] = {
     "nexthop_hit",
     "drop_vlan_tagged",
     "pass_not_for_this_host",
+    "miss_event_limited",
+    "drop_loop",
 };
 inline constexpr size_t kCounterCount = sizeof(kCounterNames) / sizeof(kCounterNames[0]);
 

@@ -122,6 +122,11 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   if (!in_netns.status().ok()) return in_netns.status();
   auto dev = internal::Resolve(interface);
   if (!dev.ok()) return dev.status();
+  if (absl::Status st = internal::RequireEthernet(
+          dev->ifindex, absl::StrCat("attaching the ", Av(ToString(role)), " program"));
+      !st.ok()) {
+    return st;
+  }
   auto plan = internal::PlanAttach(role, *dev, mode, !steer_cpus.empty());
   if (!plan.ok()) return plan.status();
   {

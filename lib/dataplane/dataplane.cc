@@ -83,6 +83,12 @@ absl::Status ValidateConfig(const DataplaneConfig& config) {
   if (config.miss_event_interval.count() < 0) {
     return absl::InvalidArgumentError("DataplaneConfig: miss_event_interval is negative");
   }
+  if (config.miss_event_rate > 1000000000 ||
+      (config.miss_event_rate != 0 && config.miss_event_burst == 0)) {
+    return absl::InvalidArgumentError(
+        "DataplaneConfig: miss_event_rate must be at most 10^9 a second, with a burst of at least "
+        "1 (rate 0: no limit)");
+  }
   if (config.max_nexthops == 0) {
     return absl::InvalidArgumentError("DataplaneConfig: every max_* size must be at least 1");
   }
@@ -100,6 +106,8 @@ abi::ila_meta MetaOf(const DataplaneConfig& c) {
   m.moved_policy =
       c.moved_policy == MovedPolicy::kDrop ? abi::ILA_MOVED_DROP : abi::ILA_MOVED_FORWARD;
   m.miss_interval_ns = static_cast<uint64_t>(c.miss_event_interval.count());
+  m.miss_event_rate = c.miss_event_rate;
+  m.miss_event_burst = c.miss_event_burst;
   m.forwarding_cache = c.forwarding_cache;
   m.max_mappings = c.max_mappings;
   m.max_endpoints = c.max_endpoints;
@@ -118,6 +126,8 @@ DataplaneConfig ConfigOf(const abi::ila_meta& m) {
   c.moved_policy =
       m.moved_policy == abi::ILA_MOVED_DROP ? MovedPolicy::kDrop : MovedPolicy::kForward;
   c.miss_event_interval = std::chrono::nanoseconds(m.miss_interval_ns);
+  c.miss_event_rate = m.miss_event_rate;
+  c.miss_event_burst = m.miss_event_burst;
   c.forwarding_cache = m.forwarding_cache != 0;
   c.max_mappings = m.max_mappings;
   c.max_endpoints = m.max_endpoints;

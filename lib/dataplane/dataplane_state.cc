@@ -101,7 +101,8 @@ absl::Status DataplaneState::BindMaps() {
         "ila_reverse",      "ila_locators",      "ila_endpoints",      "ila_sources",
         "ila_sir_prefixes", "ila_locator_table", "ila_tx_ports",       "ila_cpus",
         "ila_steer",        "ila_meta",          "ila_attachments",    "ila_interfaces",
-        "ila_stats",        "ila_miss_events",   "ila_nexthop_cache",  "ila_nexthop_epoch"}) {
+        "ila_stats",        "ila_miss_events",   "ila_miss_budgets",   "ila_nexthop_cache",
+        "ila_nexthop_epoch"}) {
     if (map_fd(name) < 0) return absl::InternalError(absl::StrCat("map ", name, " is missing"));
   }
   auto slots =

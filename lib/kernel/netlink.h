@@ -58,7 +58,14 @@ struct LinkInfo {
   // IFLA_XDP/IFLA_XDP_ATTACHED: XDP_ATTACHED_NONE, _DRV, _SKB, _HW or _MULTI.
   uint8_t xdp_attached_mode = 0;
   uint32_t mtu = 0;  // IFLA_MTU
+  uint16_t type =
+      0;  // ifi_type: ARPHRD_ETHER for Ethernet, ARPHRD_LOOPBACK, ARPHRD_NONE (tun), ...
 };
+
+// InvalidArgument naming `what` unless link `ifindex` is an Ethernet interface (ARPHRD_ETHER): the
+// programs parse and write Ethernet headers, so loopback, tun or wireguard devices cannot carry
+// containers or the underlay.
+absl::Status RequireEthernet(int ifindex, std::string_view what);
 
 // Reads link `ifindex` of the calling thread's namespace. NotFound when there is none.
 absl::StatusOr<LinkInfo> GetLink(int ifindex);

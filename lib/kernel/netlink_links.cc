@@ -2,6 +2,8 @@
 #include "kernel/netlink.h"
 #include "kernel/netlink_wire.h"
 
+#include <linux/if_arp.h>
+
 namespace ila::internal {
 
 using namespace rtnl;  // NOLINT: this file is written in rtnl's terms
@@ -12,6 +14,7 @@ absl::Status rtnl::ParseLink(std::span<const uint8_t> payload, std::string_view 
   if (payload.size() < sizeof(ifinfomsg)) return Malformed(what);
   const auto ifi = Load<ifinfomsg>(payload);
   link->ifindex = ifi.ifi_index;
+  link->type = ifi.ifi_type;
   AttrReader r(payload.subspan(Align4(sizeof(ifinfomsg))));
   std::optional<uint32_t> drv_id, skb_id, hw_id;
   while (auto a = r.Next()) {
@@ -168,6 +171,18 @@ absl::StatusOr<std::array<uint8_t, 6>> InterfaceMac(int ifindex) {
   }
   std::copy(addr.begin(), addr.end(), mac.begin());
   return mac;
+}
+
+absl::Status RequireEthernet(int ifindex, std::string_view what) {
+  auto link = GetLink(ifindex);
+  if (!link.ok()) return link.status();
+  if (link->type == ARPHRD_ETHER) return absl::OkStatus();
+  std::string type = link->type == ARPHRD_LOOPBACK ? "loopback"
+                     : link->type == ARPHRD_NONE   ? "none, as tun and wireguard devices"
+                                                   : absl::StrCat(link->type);
+  return absl::InvalidArgumentError(
+      absl::StrCat(std::string(what), ": ", link->name, " is not an Ethernet interface (link type ",
+                   type, "); the data plane reads and writes Ethernet frames"));
 }
 
 absl::StatusOr<LinkInfo> GetLink(int ifindex) {

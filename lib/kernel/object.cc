@@ -33,6 +33,8 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
   skel->rodata->cfg_moved_policy =
       config.moved_policy == MovedPolicy::kDrop ? abi::ILA_MOVED_DROP : abi::ILA_MOVED_FORWARD;
   skel->rodata->cfg_miss_interval_ns = static_cast<uint64_t>(config.miss_event_interval.count());
+  skel->rodata->cfg_miss_event_rate = config.miss_event_rate;
+  skel->rodata->cfg_miss_event_burst = config.miss_event_burst;
   if (config.forwarding_cache) {
     bpf_map__set_type(skel->maps.ila_mappings, BPF_MAP_TYPE_LRU_HASH);
     bpf_map__set_type(skel->maps.ila_reverse, BPF_MAP_TYPE_LRU_HASH);
@@ -143,6 +145,15 @@ absl::Status LoadFailure(int err, const LogCapture& log) {
   if (!missing.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("this kernel lacks ", missing, ", which the ILA data plane needs"));
+  }
+  // A map the kernel could not create (its size: memory, or a count past the map type's limit)
+  // fails the load before any program reaches the verifier: say so, not "rejected".
+  std::string map_failed = log.Tail(1, "failed to create");
+  if (!map_failed.empty()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the kernel could not create a map of the sizes asked for (", std::strerror(e),
+        "): ", map_failed,
+        "; ask for fewer mappings, endpoints or locators, or give the kernel the memory"));
   }
   std::string failed = log.Tail(1, "failed to load:");
   return absl::InternalError(absl::StrCat("the kernel rejected the BPF programs (",

@@ -83,6 +83,10 @@ constexpr std::array<CounterSpec, abi::ILA_STAT__COUNT> kCounterSpecs = {{
      "a container's frame with an 802.1Q or 802.1ad tag (the kernel would untag and route it)"},
     {abi::ILA_STAT_PASS_NOT_FOR_THIS_HOST, "pass_not_for_this_host", CounterKind::kPassed,
      "uplink or router: sent to another host's MAC, left to the kernel (which drops it)"},
+    {abi::ILA_STAT_MISS_EVENT_LIMITED, "miss_event_limited", CounterKind::kObservation,
+     "miss event due but the container interface's budget was spent (miss_event_rate)"},
+    {abi::ILA_STAT_DROP_LOOP, "drop_loop", CounterKind::kDropped,
+     "arrived for a container not here whose mapping names this host: forwarding would loop"},
 }};
 
 constexpr bool SpecsInEnumOrder() {

@@ -33,11 +33,23 @@ absl::Status EndpointTable::Write(const Endpoint& ep, bool only_new) {
     return absl::InvalidArgumentError(
         absl::StrCat("endpoint ", ep.sir.ToString(), ": the container MAC is 00:00:00:00:00:00"));
   }
+  if (ep.mac.bytes()[0] & 1) {  // the I/G bit: broadcast and multicast
+    return absl::InvalidArgumentError(absl::StrCat(
+        "endpoint ", ep.sir.ToString(), ": the container MAC ", ep.mac.ToString(), " is a ",
+        ep.mac.bytes() == std::array<uint8_t, 6>{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} ? "broadcast"
+                                                                                     : "multicast",
+        " address; a container needs a unicast MAC"));
+  }
   const int ifindex = ep.ifindex.value();
   auto name = internal::InterfaceName(ifindex);
   if (!name.ok()) {
     return absl::NotFoundError(
         absl::StrCat("endpoint ", ep.sir.ToString(), ": ", name.status().message()));
+  }
+  if (absl::Status st =
+          internal::RequireEthernet(ifindex, absl::StrCat("endpoint ", ep.sir.ToString()));
+      !st.ok()) {
+    return st;
   }
   auto host_mac = internal::InterfaceMac(ifindex);
   if (!host_mac.ok()) return host_mac.status();

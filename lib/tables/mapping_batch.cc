@@ -97,6 +97,36 @@ std::string EntryLabel(size_t n, size_t i) {
   return n > 1 ? absl::StrCat("batch entry ", i, ": ") : std::string();
 }
 
+// A mapping to one of this host's own locators is only for an address with its endpoint here:
+// otherwise its packets would come back to this host and be sent on again, to this host, until
+// their hop limit ran out. (Checks the entries before `first`'s error; this host's locators are
+// few, so the common batch, for other hosts, costs one table read.)
+void RefuseOwnLocatorWithoutEndpoint(const DataplaneState& s, std::span<const Mapping> batch,
+                                     FirstError& first) {
+  auto own = s.locators.Dump();
+  if (!own.ok()) {
+    first.Offer(0, 0, own.status());
+    return;
+  }
+  if (own->empty()) return;
+  absl::flat_hash_set<uint64_t> locators;
+  for (const auto& [key, value] : *own) locators.insert(Get64(key.locator_be));
+  const size_t n = batch.size();
+  for (size_t i = 0; i < std::min(n, first.index); ++i) {
+    if (!locators.contains(batch[i].locator.value())) continue;
+    auto ep = s.endpoints.Lookup(abi::ila_endpoint_key{ToAbi(batch[i].sir.address())});
+    if (ep.ok() && ep->has_value()) continue;
+    first.Offer(i, 1,
+                ep.ok() ? absl::FailedPreconditionError(absl::StrCat(
+                              EntryLabel(n, i), "mapping ", batch[i].sir.ToString(), " -> ",
+                              batch[i].locator.ToString(),
+                              ": that is this host's own locator, and the address has no endpoint "
+                              "here; register its endpoint first, or map it to the host it is on"))
+                        : ep.status());
+    return;
+  }
+}
+
 absl::Status ValidateBatch(DataplaneState& s, std::span<const Mapping> batch, bool parallel,
                            EncodedBatch& b, SirIndex& by_sir, IlaIndex& by_ila) {
   const size_t n = batch.size();
@@ -134,6 +164,7 @@ absl::Status ValidateBatch(DataplaneState& s, std::span<const Mapping> batch, bo
       last = prefix;
     }
   }
+  RefuseOwnLocatorWithoutEndpoint(s, batch, first);
   // Entries from the first error on need no duplicate check; those before it are all encoded.
   const size_t checked = std::min(n, first.index);
   {

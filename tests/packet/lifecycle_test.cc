@@ -273,6 +273,57 @@ TEST_CASE("many distinct unmapped destinations each get an event") {
   CHECK(seen == sent);
 }
 
+TEST_CASE("a container spraying unmapped destinations cannot crowd out another's miss events") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  HostFixture::Options options;
+  options.config.miss_event_rate = 50;
+  options.config.miss_event_burst = 64;
+  auto host = MakeHost(options);
+  auto reader = host->dp().OpenMissEvents();
+  REQUIRE(reader.ok());
+  auto before = host->dp().ReadStats();
+  REQUIRE(before.ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto send = [&](const SirAddress& from, MacAddress from_mac, MacAddress to_mac, InterfaceIndex on,
+                  uint64_t id) {
+    const Ipv6Address s = from.address(),
+                      d = SirAddress{HostFixture::Sir(), Identifier(id)}.address();
+    XdpRun r = host->Run(
+        Role::kContainer,
+        EthernetIpv6(to_mac, from_mac, Ipv6(s, d, kProtoUdp, Segment(kProtoUdp, s, d))), on);
+    REQUIRE(r.verdict == XDP_PASS);
+  };
+  constexpr uint64_t kSprayed = 20000, kOthers = 10;
+  for (uint64_t id = 0x100000; id < 0x100000 + kSprayed; ++id)
+    send(HostFixture::C1(), HostFixture::C1Mac(), host->C1hMac(), host->c1h(), id);
+  for (uint64_t id = 0x200000; id < 0x200000 + kOthers; ++id)
+    send(HostFixture::C2(), HostFixture::C2Mac(), host->C2hMac(), host->c2h(), id);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  uint64_t from_c1 = 0;
+  std::set<uint64_t> from_c2;
+  while (true) {
+    auto n = (*reader)->Poll(100ms, [&](const MissEvent& e) {
+      if (e.ifindex == host->c1h()) ++from_c1;
+      if (e.ifindex == host->c2h()) from_c2.insert(e.destination.identifier.value());
+    });
+    REQUIRE(n.ok());
+    if (*n == 0) break;
+  }
+  INFO("c1 raised " << from_c1 << " events in " << seconds << " s");
+  // The burst, what the rate refilled meanwhile, and a little for CPUs racing on the budget.
+  CHECK(from_c1 >= 64);
+  CHECK(from_c1 <= 64 + static_cast<uint64_t>(50 * seconds) + 8);
+  CHECK(from_c2.size() == kOthers);  // the other container's events all arrived
+  auto after = host->dp().ReadStats();
+  REQUIRE(after.ok());
+  const Stats delta = after->Since(*before);
+  CHECK(delta.Packets("miss_event_limited") == kSprayed - from_c1);
+  CHECK(delta.Packets("miss_event_lost") == 0);
+  CHECK(delta.Packets("pass_miss") == kSprayed + kOthers);
+}
+
 TEST_CASE("cpumap steering keeps a flow on one CPU, spreads flows, and translates as direct mode") {
   ILA_SKIP_IF(HostTestSkipReason());
   if (libbpf_num_possible_cpus() < 2) {

@@ -451,6 +451,27 @@ TEST_CASE("a moved container: arrivals are re-translated to the new locator, or 
   }
 }
 
+TEST_CASE("a container gone whose mapping still names this host is dropped, not sent back here") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHost();
+  SirAddress s7{H::Sir(), Identifier(0x7)};
+  // The mapping was made while s7 had its endpoint here (a mapping to this host's own locator is
+  // refused otherwise); then the container went away and left the mapping behind.
+  REQUIRE(host->dp().endpoints().Upsert({host->c2h(), s7, H::C2Mac()}).ok());
+  REQUIRE(host->dp()
+              .mappings()
+              .Upsert({s7, H::L1(), ChecksumMode::kAdjustTransport, IdentifierType::kLuid})
+              .ok());
+  REQUIRE(host->dp().endpoints().Remove(s7).ok());
+  for (uint8_t proto : kProtos) {
+    CAPTURE(static_cast<int>(proto));
+    MovedArrival a = Moved(*host, proto);
+    XdpRun r = Run(*host, Role::kUplink, a.in, host->uplink());
+    RequireVerdict(r, XDP_DROP);
+    RequireOnly(r, "drop_loop");
+  }
+}
+
 TEST_CASE("a moved container with moved policy drop is dropped even with a mapping") {
   ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options opt;

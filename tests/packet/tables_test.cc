@@ -2,6 +2,7 @@
 // batches, and the errors a caller sees.
 #include <bpf/bpf.h>
 #include <dirent.h>
+#include <net/if.h>
 #include <unistd.h>
 
 #include <array>
@@ -14,6 +15,7 @@
 #include "kernel/bpf_map.h"  // TypedMap's batch operations, tested directly below
 #include "ila/dataplane.h"
 #include "testbed/host_fixture.h"
+#include "support/host_test.h"
 #include "support/skip.h"
 
 using namespace ila;
@@ -207,6 +209,71 @@ TEST_CASE("endpoints and attach name the interface that does not exist") {
   CHECK(absl::IsNotFound(att.status()));
   CHECK_THAT(Message(att.status()), Catch::Contains("no-such-dev0"));
   CHECK(dp->attachments().empty());
+}
+
+TEST_CASE("bad input is refused with its reason and changes nothing") {
+  ILA_SKIP_IF(testing::HostTestSkipReason());
+  auto host = testing::MakeHostOrFail();
+  using H = testbed::HostFixture;
+  Dataplane& dp = host->dp();
+  const auto endpoints_before = dp.endpoints().List();
+  REQUIRE(endpoints_before.ok());
+  const SirAddress stranger{H::Sir(), Identifier(0x77)};
+
+  SECTION("a container MAC that is not unicast") {
+    for (const char* mac : {"ff:ff:ff:ff:ff:ff", "33:33:00:00:00:01", "01:00:5e:00:00:01"}) {
+      CAPTURE(mac);
+      absl::Status st = dp.endpoints().Add({host->c1h(), stranger, *MacAddress::Parse(mac)});
+      CHECK(absl::IsInvalidArgument(st));
+      CHECK_THAT(Message(st), Catch::Contains(mac) && Catch::Contains("unicast"));
+    }
+  }
+  SECTION("an interface that is not Ethernet, for an endpoint or any attachment") {
+    const InterfaceIndex lo(static_cast<int>(if_nametoindex("lo")));
+    REQUIRE(lo.valid());
+    absl::Status st = dp.endpoints().Add({lo, stranger, H::C1Mac()});
+    CHECK(absl::IsInvalidArgument(st));
+    CHECK_THAT(Message(st), Catch::Contains("lo is not an Ethernet interface"));
+    const size_t attached = dp.attachments().size();
+    auto up = dp.AttachUplink({"lo", AttachMode::kAuto, {}});
+    CHECK(absl::IsInvalidArgument(up.status()));
+    CHECK_THAT(Message(up.status()), Catch::Contains("lo is not an Ethernet interface"));
+    auto c = dp.AttachContainer({"lo", stranger, H::C1Mac(), AttachMode::kAuto});
+    CHECK(absl::IsInvalidArgument(c.status()));
+    CHECK(dp.attachments().size() == attached);
+  }
+  SECTION("a mapping to this host's own locator for an address with no endpoint here") {
+    REQUIRE(dp.locators().Upsert({H::L1(), H::Sir(), ChecksumMode::kAdjustTransport}).ok());
+    const std::vector<Mapping> batch = {{H::Remote(), H::L2(), ChecksumMode::kAdjustTransport},
+                                        {stranger, H::L1(), ChecksumMode::kAdjustTransport}};
+    absl::Status st = dp.mappings().UpsertBatch(batch);
+    CHECK(absl::IsFailedPrecondition(st));
+    CHECK_THAT(Message(st), Catch::Contains("batch entry 1") &&
+                                Catch::Contains("this host's own locator") &&
+                                Catch::Contains(stranger.ToString()));
+    auto listed = dp.mappings().List();
+    REQUIRE(listed.ok());
+    CHECK(listed->empty());  // not even the good entry before it
+    // An address whose endpoint is here may map to this host (the others are told it is here).
+    CHECK(dp.mappings().Upsert({H::C1(), H::L1(), ChecksumMode::kAdjustTransport}).ok());
+  }
+  auto endpoints_after = dp.endpoints().List();
+  REQUIRE(endpoints_after.ok());
+  CHECK(endpoints_after->size() == endpoints_before->size());
+}
+
+TEST_CASE(
+    "a data plane too large for the kernel is refused as such and not as a verifier rejection") {
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
+  DataplaneConfig config;
+  config.max_mappings = 1u << 30;  // 2^31 slots of 32 bytes: more than an array map may hold
+  auto dp = Dataplane::Create(config);
+  REQUIRE_FALSE(dp.ok());
+  INFO(dp.status().ToString());
+  CHECK(absl::IsResourceExhausted(dp.status()));
+  CHECK_THAT(Message(dp.status()), Catch::Contains("could not create a map") &&
+                                       !Catch::Contains("rejected") &&
+                                       !Catch::Contains("verifier"));
 }
 
 // Batches of 1,024 and more read both maps with bpf_map_lookup_batch instead of looking up each

@@ -18,7 +18,9 @@ enum CreateKeyword {
   kMaxPrefixes,
   kInterval,
   kCache,
-  kNoNexthopCache
+  kNoNexthopCache,
+  kMissRate,
+  kMissBurst
 };
 
 // "miss-event-interval DURATION".
@@ -66,7 +68,9 @@ absl::Status ParseCreateWord(Args& args, const std::string& word, std::vector<in
                          {"max-sir-prefixes", kMaxPrefixes},
                          {"miss-event-interval", kInterval},
                          {"forwarding-cache", kCache},
-                         {"no-nexthop-cache", kNoNexthopCache}},
+                         {"no-nexthop-cache", kNoNexthopCache},
+                         {"miss-event-rate", kMissRate},
+                         {"miss-event-burst", kMissBurst}},
                         "keyword");
   if (!k.ok()) return args.Invalid(k.status());
   if (std::find(seen.begin(), seen.end(), *k) != seen.end()) return args.Duplicate(word);
@@ -90,6 +94,16 @@ absl::Status ParseCreateWord(Args& args, const std::string& word, std::vector<in
       auto d = ParseInterval(args);
       if (!d.ok()) return d.status();
       config.miss_event_interval = *d;
+      return absl::OkStatus();
+    }
+    case kMissRate:
+    case kMissBurst: {
+      auto v = args.Need("a number of events");
+      if (!v.ok()) return v.status();
+      auto n = ParseUnsigned(*v, 1000000000);
+      if (!n) return args.Error(Cat("invalid number of events \"", *v, "\" for ", word));
+      (*k == kMissRate ? config.miss_event_rate : config.miss_event_burst) =
+          static_cast<uint32_t>(*n);
       return absl::OkStatus();
     }
     default: return ParseTableSize(args, word, *k, config);
@@ -122,7 +136,8 @@ absl::Status CmdCreate(Context& ctx, Args& args) {
   args.set_command("create",
                    "create [miss-policy {pass-to-router|drop}] [moved-policy {forward|drop}] "
                    "[max-mappings N] [max-endpoints N] [max-locators N] [max-sir-prefixes N] "
-                   "[miss-event-interval DURATION] [forwarding-cache] [no-nexthop-cache]");
+                   "[miss-event-interval DURATION] [miss-event-rate N] [miss-event-burst N] "
+                   "[forwarding-cache] [no-nexthop-cache]");
   auto config = ParseCreate(args);
   if (!config.ok()) return config.status();
   config->pinning = ctx.where();

@@ -25,6 +25,7 @@ std::string Usage() {
   ilactl [OPTIONS] create [miss-policy {pass-to-router|drop}] [moved-policy {forward|drop}]
                           [max-mappings N] [max-endpoints N] [max-locators N]
                           [max-sir-prefixes N] [miss-event-interval DURATION]
+                          [miss-event-rate N] [miss-event-burst N]
                           [forwarding-cache] [no-nexthop-cache]
   ilactl [OPTIONS] destroy
   ilactl [OPTIONS] status

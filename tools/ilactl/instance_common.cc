@@ -163,6 +163,8 @@ void ConfigJson(JsonWriter& j, const ila::DataplaneConfig& c) {
   j.Field("miss_policy", PolicyName(c.miss_policy));
   j.Field("moved_policy", PolicyName(c.moved_policy));
   j.FieldUint("miss_event_interval_ns", static_cast<uint64_t>(c.miss_event_interval.count()));
+  j.FieldUint("miss_event_rate", c.miss_event_rate);
+  j.FieldUint("miss_event_burst", c.miss_event_burst);
   j.FieldUint("max_mappings", c.max_mappings);
   j.FieldUint("max_endpoints", c.max_endpoints);
   j.FieldUint("max_locators", c.max_locators);
@@ -225,7 +227,7 @@ void PrintStatusText(Context& ctx, const StatusView& v) {
   Append(&ctx.out, "instance ", v.dir, "\n");
   Append(&ctx.out, "  miss-policy ", PolicyName(c.miss_policy), " moved-policy ",
          PolicyName(c.moved_policy), " miss-event-interval ", FormatDuration(c.miss_event_interval),
-         "\n");
+         " miss-event-rate ", c.miss_event_rate, " miss-event-burst ", c.miss_event_burst, "\n");
   Append(&ctx.out, "  max-mappings ", c.max_mappings, " max-endpoints ", c.max_endpoints,
          " max-locators ", c.max_locators, " max-sir-prefixes ", c.max_sir_prefixes,
          c.forwarding_cache ? " forwarding-cache" : "", "\n");
