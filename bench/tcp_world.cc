@@ -99,88 +99,125 @@ absl::StatusOr<TcpWorld*> Build() {
   return static_cast<TcpWorld*>(SetWorld(std::move(w)));
 }
 
+namespace {
+
+// No path MTU learnt under another method may linger.
+absl::Status FlushRouteCaches(const Side& s) {
+  for (const Netns* ns : {&*s.c, &*s.h}) {
+    if (absl::Status st = TcpWorld::Sh(*ns, "ip -6 route flush cache"); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+// ila, ila_tc: the side's data plane attached at its uplink and its container's veth, at XDP
+// (native) or at tc.
+absl::Status AttachIla(Side& s, const std::string& method) {
+  const bool tc = method == "ila_tc";
+  if (tc) {  // the veth's defaults, which an earlier ila run turned off
+    if (absl::Status st = TcpWorld::Sh(*s.c, "ethtool -K " + s.eth + " tx on sg on tso on gso on");
+        !st.ok()) {
+      return st;
+    }
+  }
+  auto in = NetnsEntered::Enter(*s.h);
+  if (!in.ok()) return in.status();
+  if (auto a = s.dp->AttachUplink({s.up, tc ? AttachMode::kTc : AttachMode::kNative, {}});
+      !a.ok()) {
+    return a.status();
+  }
+  if (auto a =
+          s.dp->AttachContainer({s.vc, s.sir, s.mac, tc ? AttachMode::kTc : AttachMode::kNative});
+      !a.ok()) {
+    return a.status();
+  }
+  return absl::OkStatus();
+}
+
+// The transmit offloads of the side's veths as the kernel's methods run with them.
+absl::Status RestoreOffloads(const Side& s, const std::string& method) {
+  // AttachUplink turned the uplink's transmit checksum offload off (a veth uplink checksums in
+  // software for the far host's XDP): the other methods get the veth's defaults back.
+  if (absl::Status st = TcpWorld::Sh(*s.h, "ethtool -K " + s.up + " tx on sg on tso on gso on");
+      !st.ok()) {
+    return st;
+  }
+  // libila turned the container's transmit checksum offload (and with it TSO) off; the other
+  // methods get the veth's defaults back, but for plain_no_offload, which has them as under ila.
+  std::string features =
+      method == "plain_no_offload" ? "tx off tso off gso off" : "tx on sg on tso on gso on";
+  return TcpWorld::Sh(*s.c, "ethtool -K " + s.eth + " " + features);
+}
+
+// plain, plain_no_offload: the fabric routes each container's address to its host.
+absl::Status AddFabricRoutes(const Netns& fab, const Side (&side)[2]) {
+  return TcpWorld::Sh(fab, absl::StrCat("ip -6 route add ", side[0].sir.ToString(), "/128 via ",
+                                        side[0].up_addr, " && ip -6 route add ",
+                                        side[1].sir.ToString(), "/128 via ", side[1].up_addr));
+}
+
+// vxlan, srv6_encap, srv6_encap_red: the command that sets the tunnel up on `s`'s host, towards
+// `o`.
+absl::StatusOr<std::string> TunnelCommand(const Side& s, const Side& o, const std::string& method) {
+  if (method == "vxlan") {
+    return absl::StrCat("ip link add bvx type vxlan id 42 local ", s.up_addr, " remote ", o.up_addr,
+                        " dstport 4789 dev ", s.up, " nolearning && ip link set bvx address ",
+                        s.vx_mac, " up && ip -6 route add ", o.sir.ToString(),
+                        "/128 dev bvx && ip -6 neigh replace ", o.sir.ToString(), " lladdr ",
+                        o.vx_mac, " dev bvx nud permanent");
+  }
+  if (method == "srv6_encap" || method == "srv6_encap_red") {
+    return absl::StrCat("ip -6 route add ", o.sir.ToString(), "/128 encap seg6 mode ",
+                        method == "srv6_encap" ? "encap" : "encap.red", " segs ", o.sid, " dev ",
+                        s.up, " && ip -6 route add ", s.sid,
+                        "/128 encap seg6local action End.DX6 nh6 :: dev ", s.vc);
+  }
+  return absl::InvalidArgumentError("unknown method " + method);
+}
+
+// The tunnel of `method` from `s` to `o`, and the route MTU of `s`'s container under it.
+absl::Status AddTunnel(const Side& s, const Side& o, const std::string& method) {
+  auto cmd = TunnelCommand(s, o, method);
+  if (!cmd.ok()) return cmd.status();
+  // The container's route MTU leaves room for the outer headers, as a VXLAN or SRv6 network
+  // would configure it: SRv6 encapsulation on the forwarding path reports "packet too big" to
+  // the outer source (the host itself), not to the container, so path MTU discovery cannot.
+  if (absl::Status st =
+          TcpWorld::Sh(*s.c, absl::StrCat("ip -6 route replace default via fe80::1 dev ", s.eth,
+                                          " mtu ", EncapMtu(method)));
+      !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = TcpWorld::Sh(*s.h, *cmd); !st.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        method, " is not available in this kernel (",
+        method == "vxlan" ? "VXLAN over IPv6" : "SRv6 seg6 / seg6local lightweight tunnels",
+        "): ", st.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status TcpWorld::Apply(const std::string& method) {
   if (!attached.empty()) {
     if (absl::Status st = Remove(attached); !st.ok()) return st;
   }
   for (int i = 0; i < 2; ++i) {
     Side& s = side[i];
-    Side& o = side[1 - i];
-    // No path MTU learnt under another method may linger.
-    for (const Netns* ns : {&*s.c, &*s.h}) {
-      if (absl::Status st = Sh(*ns, "ip -6 route flush cache"); !st.ok()) return st;
-    }
+    const Side& o = side[1 - i];
+    if (absl::Status st = FlushRouteCaches(s); !st.ok()) return st;
     if (IsIla(method)) {
-      const bool tc = method == "ila_tc";
-      if (tc) {  // the veth's defaults, which an earlier ila run turned off
-        if (absl::Status st = Sh(*s.c, "ethtool -K " + s.eth + " tx on sg on tso on gso on");
-            !st.ok()) {
-          return st;
-        }
-      }
-      auto in = NetnsEntered::Enter(*s.h);
-      if (!in.ok()) return in.status();
-      if (auto a = s.dp->AttachUplink({s.up, tc ? AttachMode::kTc : AttachMode::kNative, {}});
-          !a.ok()) {
-        return a.status();
-      }
-      if (auto a = s.dp->AttachContainer(
-              {s.vc, s.sir, s.mac, tc ? AttachMode::kTc : AttachMode::kNative});
-          !a.ok()) {
-        return a.status();
-      }
+      if (absl::Status st = AttachIla(s, method); !st.ok()) return st;
       continue;
     }
-    // AttachUplink turned the uplink's transmit checksum offload off (a veth uplink checksums in
-    // software for the far host's XDP): the other methods get the veth's defaults back.
-    if (absl::Status st = Sh(*s.h, "ethtool -K " + s.up + " tx on sg on tso on gso on"); !st.ok()) {
-      return st;
-    }
-    // libila turned the container's transmit checksum offload (and with it TSO) off; the other
-    // methods get the veth's defaults back, but for plain_no_offload, which has them as under ila.
-    std::string features =
-        method == "plain_no_offload" ? "tx off tso off gso off" : "tx on sg on tso on gso on";
-    if (absl::Status offload = Sh(*s.c, "ethtool -K " + s.eth + " " + features); !offload.ok()) {
-      return offload;
-    }
-    std::string cmd;
+    if (absl::Status st = RestoreOffloads(s, method); !st.ok()) return st;
     if (method == "plain" || method == "plain_no_offload") {
-      if (i == 0) {
-        cmd = absl::StrCat("ip -6 route add ", side[0].sir.ToString(), "/128 via ", side[0].up_addr,
-                           " && ip -6 route add ", side[1].sir.ToString(), "/128 via ",
-                           side[1].up_addr);
-        if (absl::Status st = Sh(*fab, cmd); !st.ok()) return st;
+      if (i == 0) {  // the fabric's routes, for both sides at once
+        if (absl::Status st = AddFabricRoutes(*fab, side); !st.ok()) return st;
       }
       continue;
     }
-    if (method == "vxlan") {
-      cmd = absl::StrCat(
-          "ip link add bvx type vxlan id 42 local ", s.up_addr, " remote ", o.up_addr,
-          " dstport 4789 dev ", s.up, " nolearning && ip link set bvx address ", s.vx_mac,
-          " up && ip -6 route add ", o.sir.ToString(), "/128 dev bvx && ip -6 neigh replace ",
-          o.sir.ToString(), " lladdr ", o.vx_mac, " dev bvx nud permanent");
-    } else if (method == "srv6_encap" || method == "srv6_encap_red") {
-      cmd = absl::StrCat("ip -6 route add ", o.sir.ToString(), "/128 encap seg6 mode ",
-                         method == "srv6_encap" ? "encap" : "encap.red", " segs ", o.sid, " dev ",
-                         s.up, " && ip -6 route add ", s.sid,
-                         "/128 encap seg6local action End.DX6 nh6 :: dev ", s.vc);
-    } else {
-      return absl::InvalidArgumentError("unknown method " + method);
-    }
-    // The container's route MTU leaves room for the outer headers, as a VXLAN or SRv6 network
-    // would configure it: SRv6 encapsulation on the forwarding path reports "packet too big" to
-    // the outer source (the host itself), not to the container, so path MTU discovery cannot.
-    if (absl::Status st = Sh(*s.c, absl::StrCat("ip -6 route replace default via fe80::1 dev ",
-                                                s.eth, " mtu ", EncapMtu(method)));
-        !st.ok()) {
-      return st;
-    }
-    if (absl::Status st = Sh(*s.h, cmd); !st.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          method, " is not available in this kernel (",
-          method == "vxlan" ? "VXLAN over IPv6" : "SRv6 seg6 / seg6local lightweight tunnels",
-          "): ", st.message()));
-    }
+    if (absl::Status st = AddTunnel(s, o, method); !st.ok()) return st;
   }
   attached = method;
   return absl::OkStatus();
