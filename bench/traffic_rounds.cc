@@ -80,6 +80,94 @@ absl::StatusOr<Sample> Burst(PathsWorld& pw, const TrafficPath& path, TrafficGen
   return s;
 }
 
+// `st` with the contender's name in front of its message.
+absl::Status Named(const Contender& c, const absl::Status& st) {
+  return absl::Status(st.code(), absl::StrCat(c.name, ": ", st.message()));
+}
+
+// One small burst per contender, not counted: neighbours, routes, page pools.
+absl::Status WarmUp(PathsWorld& pw, const TrafficPath& path, TrafficGenerator& gen,
+                    const std::vector<Contender>& cs) {
+  for (const Contender& c : cs) {
+    auto s = Burst(pw, path, gen, c, c.next_fd, 1u << 12, 0, nullptr);
+    if (!s.ok()) return Named(c, s.status());
+  }
+  return absl::OkStatus();
+}
+
+// `rounds` rounds of one unpaced `burst` per contender in rotating order, each round after one of
+// the generator's own ceiling (run->ceiling_pps): each contender's throughput_pps, pps and sums.
+absl::Status ThroughputRounds(benchmark::State& state, PathsWorld& pw, const TrafficPath& path,
+                              TrafficGenerator& gen, std::vector<Contender>& cs, uint32_t burst,
+                              int rounds, TrafficRun* run) {
+  // The generator's own ceiling: its frames dropped by bench_sink at the ingress.
+  Contender ceiling("generator_ceiling", cs.at(0).frame, SinkFd(pw.skel), cs.at(0).expect_kind);
+  for (int round = 0; round < rounds; ++round) {
+    if (StopNow(state)) return absl::CancelledError("interrupted");
+    auto top = Burst(pw, path, gen, ceiling, SinkFd(pw.skel), burst, 0, nullptr);
+    if (!top.ok()) return top.status();
+    run->ceiling_pps.push_back(top->delivered / top->seconds);
+    for (size_t k = 0; k < cs.size(); ++k) {
+      Contender& c = cs[(k + static_cast<size_t>(round)) % cs.size()];
+      auto s = Burst(pw, path, gen, c, c.next_fd, burst, 0, nullptr);
+      if (!s.ok()) return Named(c, s.status());
+      c.throughput_pps.push_back(s->delivered / s->seconds);
+      c.pps.push_back(s->delivered / s->seconds);
+      c.delivered += s->delivered;
+      c.of_expected_kind += s->kind;
+      c.offered += burst;
+      c.seconds += s->seconds;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The fixed offered rate of the cost rounds, 30% of what the slowest method carried (so every
+// method keeps up and processes all of it), and whether their CPU time per packet is the figure
+// (the generator cannot outrun the bare redirect by 1.5x): run->offered_pps, run->cpu_basis.
+// Returns the frames each of those bursts sends.
+uint64_t ChooseFixedRate(const std::vector<Contender>& cs, TrafficRun* run) {
+  double bare = 0, slowest = 0;
+  for (const Contender& c : cs) {
+    double m = Median(c.throughput_pps);
+    if (c.name == "bare_redirect") bare = m;
+    slowest = slowest == 0 ? m : std::min(slowest, m);
+  }
+  run->cpu_basis = Median(run->ceiling_pps) < 1.5 * bare;
+  run->offered_pps = 0.3 * slowest;
+  return std::max<uint64_t>(2000, static_cast<uint64_t>(run->offered_pps * Pick(0.5, 0.15)));
+}
+
+// `rounds` rounds of `paced` frames per contender at run->offered_pps, in rotating order: the CPU
+// time per packet of the path's thread (cpu_ns). An error when a contender does not keep up.
+absl::Status CostRounds(benchmark::State& state, PathsWorld& pw, const TrafficPath& path,
+                        TrafficGenerator& gen, const ThreadedNapi& napi, std::vector<Contender>& cs,
+                        uint64_t paced, int rounds, const TrafficRun& run) {
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t k = 0; k < cs.size(); ++k) {
+      if (StopNow(state)) return absl::CancelledError("interrupted");
+      Contender& c = cs[(k + static_cast<size_t>(round)) % cs.size()];
+      auto s = Burst(pw, path, gen, c, c.next_fd, paced, run.offered_pps, &napi);
+      if (!s.ok()) return Named(c, s.status());
+      if (s->delivered < 0.9 * static_cast<double>(paced)) {
+        return absl::InternalError(
+            absl::StrCat(c.name, ": at ", static_cast<uint64_t>(run.offered_pps), " frames/s only ",
+                         s->delivered, " of ", paced, " reached the sink"));
+      }
+      c.cpu_ns.push_back(s->cpu_ns);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// On the cpu basis each round's pps is packets per second of the path's core: 1e9 / cpu_ns.
+void UseCpuBasis(std::vector<Contender>& cs) {
+  for (Contender& c : cs) {
+    c.pps.clear();
+    for (double ns : c.cpu_ns) c.pps.push_back(ns > 0 ? 1e9 / ns : 0);
+  }
+}
+
 }  // namespace
 
 absl::Status RunTrafficRounds(benchmark::State& state, PathsWorld& pw, const TrafficPath& path,
@@ -102,73 +190,24 @@ absl::Status RunTrafficRounds(benchmark::State& state, PathsWorld& pw, const Tra
   auto sink_napi = ThreadedNapi::Start(*path.sink_ns, path.sink_ifname, run->generator_cpu);
   if (!sink_napi.ok()) return sink_napi.status();
 
-  // The generator's own ceiling: its frames dropped by bench_sink at the ingress.
-  Contender ceiling("generator_ceiling", cs.at(0).frame, SinkFd(pw.skel), cs.at(0).expect_kind);
-  for (Contender& c : cs) {  // warm-up: neighbours, routes, page pools
-    auto s = Burst(pw, path, **gen, c, c.next_fd, 1u << 12, 0, nullptr);
-    if (!s.ok())
-      return absl::Status(s.status().code(), absl::StrCat(c.name, ": ", s.status().message()));
-  }
-  for (int round = 0; round < rounds; ++round) {
-    if (StopNow(state)) return absl::CancelledError("interrupted");
-    auto top = Burst(pw, path, **gen, ceiling, SinkFd(pw.skel), burst, 0, nullptr);
-    if (!top.ok()) return top.status();
-    run->ceiling_pps.push_back(top->delivered / top->seconds);
-    for (size_t k = 0; k < cs.size(); ++k) {
-      Contender& c = cs[(k + static_cast<size_t>(round)) % cs.size()];
-      auto s = Burst(pw, path, **gen, c, c.next_fd, burst, 0, nullptr);
-      if (!s.ok()) {
-        return absl::Status(s.status().code(), absl::StrCat(c.name, ": ", s.status().message()));
-      }
-      c.throughput_pps.push_back(s->delivered / s->seconds);
-      c.pps.push_back(s->delivered / s->seconds);
-      c.delivered += s->delivered;
-      c.of_expected_kind += s->kind;
-      c.offered += burst;
-      c.seconds += s->seconds;
-    }
+  if (absl::Status st = WarmUp(pw, path, **gen, cs); !st.ok()) return st;
+  if (absl::Status st = ThroughputRounds(state, pw, path, **gen, cs, burst, rounds, run);
+      !st.ok()) {
+    return st;
   }
   // Offered faster than a path can take, the veth's queue drops the rest before the path sees it
   // (as a NIC's ring would): what arrives per second is the figure, only a trickle is wrong.
   for (Contender& c : cs) c.min_delivered = std::min(c.min_delivered, 0.05);
 
-  // The cost of each path at one fixed offered rate, 30% of what the slowest method carried (so
-  // every method keeps up and processes all of it): CPU time of the path's thread per packet.
+  // The cost of each path at one fixed offered rate: CPU time of the path's thread per packet.
   // It is the figure when the generator cannot outrun the bare redirect by 1.5x, and is reported
   // beside the throughput otherwise.
-  double bare = 0, slowest = 0;
-  for (const Contender& c : cs) {
-    double m = Median(c.throughput_pps);
-    if (c.name == "bare_redirect") bare = m;
-    slowest = slowest == 0 ? m : std::min(slowest, m);
+  uint64_t paced = ChooseFixedRate(cs, run);
+  if (absl::Status st = CostRounds(state, pw, path, **gen, *napi, cs, paced, rounds, *run);
+      !st.ok()) {
+    return st;
   }
-  run->cpu_basis = Median(run->ceiling_pps) < 1.5 * bare;
-  run->offered_pps = 0.3 * slowest;
-  uint64_t paced =
-      std::max<uint64_t>(2000, static_cast<uint64_t>(run->offered_pps * Pick(0.5, 0.15)));
-  std::vector<double> cpu_pps(cs.size());
-  for (int round = 0; round < rounds; ++round) {
-    for (size_t k = 0; k < cs.size(); ++k) {
-      if (StopNow(state)) return absl::CancelledError("interrupted");
-      Contender& c = cs[(k + static_cast<size_t>(round)) % cs.size()];
-      auto s = Burst(pw, path, **gen, c, c.next_fd, paced, run->offered_pps, &*napi);
-      if (!s.ok()) {
-        return absl::Status(s.status().code(), absl::StrCat(c.name, ": ", s.status().message()));
-      }
-      if (s->delivered < 0.9 * static_cast<double>(paced)) {
-        return absl::InternalError(
-            absl::StrCat(c.name, ": at ", static_cast<uint64_t>(run->offered_pps),
-                         " frames/s only ", s->delivered, " of ", paced, " reached the sink"));
-      }
-      c.cpu_ns.push_back(s->cpu_ns);
-    }
-  }
-  if (run->cpu_basis) {
-    for (Contender& c : cs) {
-      c.pps.clear();
-      for (double ns : c.cpu_ns) c.pps.push_back(ns > 0 ? 1e9 / ns : 0);
-    }
-  }
+  if (run->cpu_basis) UseCpuBasis(cs);
   return absl::OkStatus();
 }
 
