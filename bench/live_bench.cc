@@ -58,6 +58,176 @@ double OffGeneratorCpu(const Dataplane& dp) {
   return off;
 }
 
+// What LiveCompare measures in one direction, and how.
+struct LivePlan {
+  bool out = false;          // from_container (else from_uplink)
+  bool live_frames = false;  // BPF_PROG_RUN live frames (else real traffic, RunTrafficRounds)
+  InterfaceIndex ingress;
+  // ila per checksum mode, then ila_steered (when steered()), bare_redirect, kernel_forward.
+  std::vector<Contender> cs;
+  size_t ila_count = 0;       // the ila contenders, first in cs
+  std::vector<int> steer_to;  // the steered contender's CPUs
+  std::vector<std::string> skipped;
+  uint32_t burst = 0;
+  int rounds = 0;
+  bool steered() const { return !out && live_frames; }
+  const Contender& ila() const { return cs[0]; }
+  const Contender& bare() const { return cs[cs.size() - 2]; }
+  const Contender& kernel() const { return cs[cs.size() - 1]; }
+};
+
+// The data plane's program, once per checksum mode (neutral-map-auto; adjust-transport too when
+// not quick).
+void AddIlaContenders(PathsWorld& pw, LivePlan& plan) {
+  HostFixture& h = *pw.host;
+  std::vector<ChecksumMode> modes = {ChecksumMode::kNeutralMapAuto};
+  if (!Quick()) modes.push_back(ChecksumMode::kAdjustTransport);
+  for (ChecksumMode mode : modes) {
+    plan.cs.push_back({"ila/" + ChecksumModeName(mode),
+                       plan.out ? pw.ContainerFrame(mode) : pw.UplinkFrame(mode),
+                       h.dp().program_fd(plan.out ? Role::kContainer : Role::kUplink)});
+  }
+  plan.ila_count = plan.cs.size();
+}
+
+// from_uplink: cpumap steering on the uplink, to the CPUs other than the one generating (with 2
+// CPUs: the other one), so that translation and delivery leave the generator's CPU. With real
+// traffic, left out (and said so).
+absl::Status AddSteeredContender(PathsWorld& pw, LivePlan& plan) {
+  if (!plan.live_frames) {
+    plan.skipped.push_back(
+        "ila_steered (with real traffic the generator and the path already use "
+        "both CPUs; cpumap steering is measured with live frames)");
+    return absl::OkStatus();
+  }
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  for (int cpu = 0; cpu + 1 < ncpu; ++cpu) plan.steer_to.push_back(cpu);
+  if (plan.steer_to.empty()) {
+    return absl::FailedPreconditionError(
+        "cpumap steering needs at least two CPUs; this machine has one");
+  }
+  auto steered = pw.SteeredUplinkFd(plan.steer_to);
+  if (!steered.ok()) return steered.status();
+  const ChecksumMode mode = ChecksumMode::kNeutralMapAuto;
+  plan.cs.push_back({"ila_steered/" + ChecksumModeName(mode), pw.UplinkFrame(mode), *steered});
+  plan.cs.back().min_delivered = 0.05;
+  return absl::OkStatus();
+}
+
+// What ila is measured against: bare_redirect (the ceiling) and kernel_forward, the last two.
+void AddReferenceContenders(PathsWorld& pw, LivePlan& plan) {
+  HostFixture& h = *pw.host;
+  const bool out = plan.out;
+  const ChecksumMode mode = ChecksumMode::kNeutralMapAuto;
+  plan.cs.push_back(
+      {"bare_redirect", out ? pw.ContainerFrame(mode) : pw.UplinkFrame(mode), RedirectFd(pw.skel)});
+  // Kernel forwarding gets the frame as the data plane would have left it (destination already
+  // translated), addressed to the ingress interface so that the kernel takes it in and routes it.
+  Ipv6Address dst = out ? SirToIla(pw.remote.at(mode), HostFixture::L2(), mode)->address()
+                        : HostFixture::C1().address();
+  plan.cs.push_back(
+      {"kernel_forward",
+       out ? UdpFromC1(h, dst) : UdpFromFabric(h, HostFixture::Remote().address(), dst),
+       PassFd(pw.skel)});
+}
+
+// The direction's ingress and egress (the redirect target set to it), the contenders, and how
+// they run.
+absl::StatusOr<LivePlan> PlanLive(PathsWorld& pw, Direction dir) {
+  HostFixture& h = *pw.host;
+  LivePlan plan;
+  plan.out = dir == Direction::kFromContainer;
+  plan.ingress = plan.out ? h.c1h() : h.uplink();
+  InterfaceIndex egress = plan.out ? h.uplink() : h.c1h();
+  if (absl::Status st = SetRedirectTarget(pw.skel, egress); !st.ok()) return st;
+  AddIlaContenders(pw, plan);
+  // Live frames where the kernel allows them; else real traffic from the veth's far end
+  // (traffic_generator.h), whose pipeline already spans both CPUs of a two-CPU machine.
+  plan.live_frames = !testbed::FeatureMissingReason(KernelFeature::kTestRunLiveFrames);
+  if (!plan.out) {
+    if (absl::Status st = AddSteeredContender(pw, plan); !st.ok()) return st;
+  }
+  AddReferenceContenders(pw, plan);
+  plan.burst = plan.live_frames ? Pick(1u << 19, 1u << 17) : Pick(1u << 17, 1u << 15);
+  plan.rounds = plan.live_frames ? Pick(15, 5) : Pick(9, 3);
+  return plan;
+}
+
+// Where real traffic is sent from, enters and is counted in the direction.
+TrafficPath TrafficPathOf(HostFixture& h, const LivePlan& plan) {
+  const bool out = plan.out;
+  TrafficPath path;
+  path.sender_ns = out ? &h.c1_ns() : &h.fabric_ns();
+  path.sender_ifname = out ? h.c1_name() : h.fabric_name();
+  path.ingress_ns = &h.host_ns();
+  path.ingress_ifname = out ? InterfaceNameOf(h.c1h()) : h.up_name();
+  path.ingress_ifindex = plan.ingress;
+  path.sink_ns = out ? &h.fabric_ns() : &h.c1_ns();
+  path.sink_ifname = out ? h.fabric_name() : h.c1_name();
+  return path;
+}
+
+// The rounds (live frames, else real traffic); the iteration's time is theirs. False when the
+// benchmark stopped there: failed (and marked so) or interrupted.
+bool MeasureLive(benchmark::State& state, PathsWorld& pw, const TrafficPath& path, LivePlan& plan,
+                 TrafficRun* run) {
+  for (auto _ : state) {
+    absl::Status st =
+        plan.live_frames ? RunRounds(state, pw, plan.ingress, plan.cs, plan.burst, plan.rounds)
+                         : RunTrafficRounds(state, pw, path, plan.cs, plan.burst, plan.rounds, run);
+    if (absl::IsCancelled(st)) return false;
+    if (!st.ok()) {
+      Fail(state, st);
+      return false;
+    }
+    double seconds = 0;
+    for (const Contender& c : plan.cs) seconds += c.seconds;
+    state.SetIterationTime(seconds);
+  }
+  return true;
+}
+
+// The data plane's counters over the rounds: translated, steered and, with steering,
+// translated_off_generator_cpu.
+void ReportDataplaneCounts(benchmark::State& state, const Dataplane& dp,
+                           const absl::StatusOr<Stats>& stats_before, double off_cpu_before,
+                           const LivePlan& plan) {
+  auto stats_after = dp.ReadStats();
+  if (stats_before.ok() && stats_after.ok()) {
+    // The data plane's own count of what it translated and redirected in the ILA bursts.
+    Stats d = stats_after->Since(*stats_before);
+    state.counters["translated"] =
+        static_cast<double>(plan.out ? d.Packets("tx_remote") : d.Packets("rx_delivered"));
+    if (!plan.out) state.counters["steered"] = static_cast<double>(d.Packets("steered"));
+  }
+  if (plan.steered()) {
+    // Where the uplink's deliveries were translated: the steered ones on the other CPU(s), so
+    // this is what the steered contender delivered (the direct ones run on the generator's CPU).
+    state.counters["translated_off_generator_cpu"] = OffGeneratorCpu(dp) - off_cpu_before;
+  }
+}
+
+// Every contender's figures, ila's ratios to the ceiling, to kernel forwarding and (steered) of
+// steering, how the figures were made; then the progress line.
+absl::Status ReportLive(benchmark::State& state, const std::string& name, const LivePlan& plan,
+                        const TrafficRun& run) {
+  std::string line;
+  if (absl::Status st = ReportContenders(state, plan.cs, &line); !st.ok()) return st;
+  double of_ceiling = ReportRatio(state, "of_ceiling", plan.ila(), plan.bare());
+  double over_kernel = ReportRatio(state, "over_kernel_forward", plan.ila(), plan.kernel());
+  absl::StrAppend(&line, "  of_ceiling=", of_ceiling, " over_kernel=", over_kernel);
+  if (plan.steered()) {
+    double r = ReportRatio(state, "steered_over_direct", plan.cs[plan.ila_count], plan.ila());
+    state.counters["steer_cpus"] = static_cast<double>(plan.steer_to.size());
+    absl::StrAppend(&line, " steered/direct=", r);
+  }
+  state.counters["rounds"] = static_cast<double>(plan.ila().pps.size());
+  state.counters["burst"] = plan.burst;
+  ReportGenerator(state, plan.live_frames ? nullptr : &run, plan.cs, plan.skipped, &line);
+  Progress(name, line);
+  return absl::OkStatus();
+}
+
 void LiveCompare(benchmark::State& state, const std::string& name, Direction dir) {
   if (StopNow(state)) return;
   auto w = GetPathsWorld();
@@ -65,108 +235,16 @@ void LiveCompare(benchmark::State& state, const std::string& name, Direction dir
   PathsWorld& pw = **w;
   HostFixture& h = *pw.host;
   if (absl::Status st = pw.PrepareLive(); !st.ok()) return Fail(state, st);
-
-  bool out = dir == Direction::kFromContainer;
-  InterfaceIndex ingress = out ? h.c1h() : h.uplink();
-  InterfaceIndex egress = out ? h.uplink() : h.c1h();
-  if (absl::Status st = SetRedirectTarget(pw.skel, egress); !st.ok()) return Fail(state, st);
-  std::vector<ChecksumMode> modes = {ChecksumMode::kNeutralMapAuto};
-  if (!Quick()) modes.push_back(ChecksumMode::kAdjustTransport);
-
-  std::vector<Contender> cs;
-  for (ChecksumMode mode : modes) {
-    cs.push_back({"ila/" + ChecksumModeName(mode),
-                  out ? pw.ContainerFrame(mode) : pw.UplinkFrame(mode),
-                  h.dp().program_fd(out ? Role::kContainer : Role::kUplink)});
-  }
-  ChecksumMode mode = ChecksumMode::kNeutralMapAuto;
-  // cpumap steering on the uplink, to the CPUs other than the one generating (with 2 CPUs: the
-  // other one), so that translation and delivery leave the generator's CPU.
-  // Live frames where the kernel allows them; else real traffic from the veth's far end
-  // (traffic_generator.h), whose pipeline already spans both CPUs of a two-CPU machine.
-  const bool live_frames = !testbed::FeatureMissingReason(KernelFeature::kTestRunLiveFrames);
-  std::vector<std::string> skipped;
-  std::vector<int> steer_to;
-  if (!out && !live_frames) {
-    skipped.push_back(
-        "ila_steered (with real traffic the generator and the path already use "
-        "both CPUs; cpumap steering is measured with live frames)");
-  } else if (!out) {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    for (int cpu = 0; cpu + 1 < ncpu; ++cpu) steer_to.push_back(cpu);
-    if (steer_to.empty()) {
-      return Fail(state, absl::FailedPreconditionError(
-                             "cpumap steering needs at least two CPUs; this machine has one"));
-    }
-    auto steered = pw.SteeredUplinkFd(steer_to);
-    if (!steered.ok()) return Fail(state, steered.status());
-    cs.push_back({"ila_steered/" + ChecksumModeName(mode), pw.UplinkFrame(mode), *steered});
-    cs.back().min_delivered = 0.05;
-  }
-  const bool steered = !out && live_frames;
-  cs.push_back(
-      {"bare_redirect", out ? pw.ContainerFrame(mode) : pw.UplinkFrame(mode), RedirectFd(pw.skel)});
-  // Kernel forwarding gets the frame as the data plane would have left it (destination already
-  // translated), addressed to the ingress interface so that the kernel takes it in and routes it.
-  Ipv6Address dst = out ? SirToIla(pw.remote.at(mode), HostFixture::L2(), mode)->address()
-                        : HostFixture::C1().address();
-  cs.push_back({"kernel_forward",
-                out ? UdpFromC1(h, dst) : UdpFromFabric(h, HostFixture::Remote().address(), dst),
-                PassFd(pw.skel)});
-  const Contender& ila = cs[0];
-  const Contender& bare = cs[cs.size() - 2];
-  const Contender& kernel = cs[cs.size() - 1];
-
-  TrafficPath path;
-  path.sender_ns = out ? &h.c1_ns() : &h.fabric_ns();
-  path.sender_ifname = out ? h.c1_name() : h.fabric_name();
-  path.ingress_ns = &h.host_ns();
-  path.ingress_ifname = out ? InterfaceNameOf(h.c1h()) : h.up_name();
-  path.ingress_ifindex = ingress;
-  path.sink_ns = out ? &h.fabric_ns() : &h.c1_ns();
-  path.sink_ifname = out ? h.fabric_name() : h.c1_name();
+  auto plan = PlanLive(pw, dir);
+  if (!plan.ok()) return Fail(state, plan.status());
+  TrafficPath path = TrafficPathOf(h, *plan);
   TrafficRun run;
 
   auto stats_before = h.dp().ReadStats();
   double off_cpu_before = OffGeneratorCpu(h.dp());
-  for (auto _ : state) {
-    absl::Status st =
-        live_frames
-            ? RunRounds(state, pw, ingress, cs, Pick(1u << 19, 1u << 17), Pick(15, 5))
-            : RunTrafficRounds(state, pw, path, cs, Pick(1u << 17, 1u << 15), Pick(9, 3), &run);
-    if (absl::IsCancelled(st)) return;
-    if (!st.ok()) return Fail(state, st);
-    double seconds = 0;
-    for (const Contender& c : cs) seconds += c.seconds;
-    state.SetIterationTime(seconds);
-  }
-  auto stats_after = h.dp().ReadStats();
-  if (stats_before.ok() && stats_after.ok()) {
-    // The data plane's own count of what it translated and redirected in the ILA bursts.
-    Stats d = stats_after->Since(*stats_before);
-    state.counters["translated"] =
-        static_cast<double>(out ? d.Packets("tx_remote") : d.Packets("rx_delivered"));
-    if (!out) state.counters["steered"] = static_cast<double>(d.Packets("steered"));
-  }
-  if (steered) {
-    // Where the uplink's deliveries were translated: the steered ones on the other CPU(s), so
-    // this is what the steered contender delivered (the direct ones run on the generator's CPU).
-    state.counters["translated_off_generator_cpu"] = OffGeneratorCpu(h.dp()) - off_cpu_before;
-  }
-  std::string line;
-  if (absl::Status st = ReportContenders(state, cs, &line); !st.ok()) return Fail(state, st);
-  double of_ceiling = ReportRatio(state, "of_ceiling", ila, bare);
-  double over_kernel = ReportRatio(state, "over_kernel_forward", ila, kernel);
-  absl::StrAppend(&line, "  of_ceiling=", of_ceiling, " over_kernel=", over_kernel);
-  if (steered) {
-    double r = ReportRatio(state, "steered_over_direct", cs[modes.size()], ila);
-    state.counters["steer_cpus"] = static_cast<double>(steer_to.size());
-    absl::StrAppend(&line, " steered/direct=", r);
-  }
-  state.counters["rounds"] = static_cast<double>(ila.pps.size());
-  state.counters["burst"] = live_frames ? Pick(1u << 19, 1u << 17) : Pick(1u << 17, 1u << 15);
-  ReportGenerator(state, live_frames ? nullptr : &run, cs, skipped, &line);
-  Progress(name, line);
+  if (!MeasureLive(state, pw, path, *plan, &run)) return;
+  ReportDataplaneCounts(state, h.dp(), stats_before, off_cpu_before, *plan);
+  if (absl::Status st = ReportLive(state, name, *plan, run); !st.ok()) return Fail(state, st);
 }
 
 // The generator with two senders: a veth pair of two queues between two namespaces, bench_sink on
