@@ -87,11 +87,9 @@ absl::StatusOr<TcpWorld*> Build() {
     s.dp = std::move(*dp);
     if (absl::Status st = s.dp->sir_prefixes().Add(Sir()); !st.ok()) return st;
     if (absl::Status st = s.dp->locators().Upsert({s.locator, Sir(), kMode}); !st.ok()) return st;
-    for (const Side* x : {&s, &o}) {
-      if (absl::Status st = s.dp->mappings().Upsert({x->sir, x->locator, kMode}); !st.ok()) {
-        return st;
-      }
-    }
+    // The other host's container: its own is delivered by its endpoint (a mapping to a host's own
+    // locator is for an address whose endpoint is there already).
+    if (absl::Status st = s.dp->mappings().Upsert({o.sir, o.locator, kMode}); !st.ok()) return st;
   }
   if (absl::Status st = w->fab->EnableForwarding(); !st.ok()) return st;
   // Addresses usable at once (no DAD); the veth carriers take a moment to reach IPv6.

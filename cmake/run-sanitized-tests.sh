@@ -9,8 +9,10 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${ILA_SANITIZE_BUILD_DIR:-$root/build-sanitize}
 start=$(date +%s)
+# Warnings are the plain build's business: GCC's flow analysis under the sanitizers reports
+# "maybe uninitialized" inside libstdc++ itself (std::regex, std::function), so not -Werror here.
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DILA_SANITIZE=address,undefined \
-  >/dev/null
+  -DILA_WERROR=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target sanitized_tests
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

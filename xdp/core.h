@@ -80,9 +80,10 @@ static __always_inline int translate_and_forward(struct ila_ctx *c,
 // ours to translate).
 static __always_inline int sent_to_this_host(const struct ila_ctx *c) {
   if (ctx_is_tc(c)) return ctx_skb(c)->pkt_type == PACKET_HOST;
-  __u32 ifindex = ctx_ingress_ifindex(c);
-  const struct ila_interface_value *i = bpf_map_lookup_elem(&ila_interfaces, &ifindex);
-  if (!i) return 0;
+  const __u32 ifindex = ctx_ingress_ifindex(c);
+  __u32 slot = ila_interface_slot(ifindex);
+  const struct ila_interface_value *i = bpf_map_lookup_elem(&ila_interfaces, &slot);
+  if (!i || i->ifindex != ifindex) return 0;
   const __u8 *d = c->pkt.eth->h_dest;
   return *(const __u32 *)d == *(const __u32 *)i->mac &&
          *(const __u16 *)(d + 4) == *(const __u16 *)(i->mac + 4);

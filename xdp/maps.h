@@ -145,8 +145,8 @@ struct {
 } ila_steer SEC(".maps");
 
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 4096);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, ILA_INTERFACE_SLOTS);
   __type(key, __u32);
   __type(value, struct ila_interface_value);
 } ila_interfaces SEC(".maps");

@@ -297,16 +297,32 @@ void DataplaneState::RecordAttachmentLocked(int ifindex) {
 absl::Status DataplaneState::RecordInterfaceLocked(int ifindex) {
   auto mac = InterfaceMac(ifindex);
   if (!mac.ok()) return mac.status();
+  const uint32_t slot = abi::ila_interface_slot(static_cast<uint32_t>(ifindex));
+  auto now = interfaces.Lookup(slot);
+  if (!now.ok()) return now.status();
+  if (now->has_value() && (*now)->ifindex != 0 &&
+      (*now)->ifindex != static_cast<uint32_t>(ifindex)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("ifindex ", ifindex, " and ifindex ", (*now)->ifindex,
+                     " (an uplink or router of this data plane already) share entry ", slot,
+                     " of ila_interfaces (ifindex modulo ", ILA_INTERFACE_SLOTS,
+                     "); attach an interface whose index differs in its low bits"));
+  }
   abi::ila_interface_value v{};
+  v.ifindex = static_cast<uint32_t>(ifindex);
   std::memcpy(v.mac, mac->data(), sizeof(v.mac));
-  absl::Status st = interfaces.Update(static_cast<uint32_t>(ifindex), v);
+  absl::Status st = interfaces.Update(slot, v);
   if (st.ok()) return st;
   return absl::Status(st.code(),
                       absl::StrCat("recording ifindex ", ifindex, "'s MAC: ", st.message()));
 }
 
 void DataplaneState::ForgetInterfaceLocked(int ifindex) {
-  (void)interfaces.Delete(static_cast<uint32_t>(ifindex));
+  const uint32_t slot = abi::ila_interface_slot(static_cast<uint32_t>(ifindex));
+  auto now = interfaces.Lookup(slot);
+  if (now.ok() && now->has_value() && (*now)->ifindex == static_cast<uint32_t>(ifindex)) {
+    (void)interfaces.Update(slot, abi::ila_interface_value{});
+  }
 }
 
 Prog ProgFor(Role role, bool steered, AttachMode mode) {
