@@ -229,7 +229,7 @@ void ReportGenerator(benchmark::State& state, const TrafficRun* run,
       for (size_t i = 0; i < c.cpu_ns.size() && i < cs[0].cpu_ns.size(); ++i) {
         if (cs[0].cpu_ns[i] > 0) r.push_back(c.cpu_ns[i] / cs[0].cpu_ns[i]);
       }
-      if (&c != &cs[0]) state.counters["cpu_ratio/" + c.name] = Median(r);
+      if (&c != &cs.front()) state.counters["cpu_ratio/" + c.name] = Median(r);
     }
     label = absl::StrCat("generator=", run->generator,
                          " basis=", run->cpu_basis ? "cpu_time_at_fixed_rate" : "throughput");

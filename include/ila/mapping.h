@@ -111,15 +111,15 @@ class EndpointTable {
   explicit EndpointTable(std::shared_ptr<internal::DataplaneState> state);
   // Registers (or updates) a container; the interface must exist and the SIR prefix be registered.
   // The interface becomes a redirect target. Does not attach a program (Dataplane does that).
-  [[nodiscard]] absl::Status Upsert(const Endpoint& endpoint);
+  [[nodiscard]] absl::Status Upsert(const Endpoint& ep);
   // The same, but AlreadyExists (nothing changed) when the SIR address has an endpoint already.
-  [[nodiscard]] absl::Status Add(const Endpoint& endpoint);
+  [[nodiscard]] absl::Status Add(const Endpoint& ep);
   [[nodiscard]] absl::Status Remove(const SirAddress& sir);
   [[nodiscard]] absl::StatusOr<Endpoint> Get(const SirAddress& sir) const;
   [[nodiscard]] absl::StatusOr<std::vector<Endpoint>> List() const;
 
  private:
-  absl::Status Write(const Endpoint& endpoint, bool only_new);
+  absl::Status Write(const Endpoint& ep, bool only_new);
   std::shared_ptr<internal::DataplaneState> state_;
 };
 

@@ -151,17 +151,16 @@ absl::StatusOr<MacAddress> MacAddress::Parse(std::string_view text) {
   if (text.size() != 17) {
     return BadText("MAC address", text, "expected six hex octets such as 02:00:5e:10:00:01");
   }
-  for (int i = 0; i < 6; ++i) {
-    std::string_view octet = text.substr(static_cast<size_t>(3 * i), 2);
+  for (size_t i = 0; i < 6; ++i) {
+    std::string_view octet = text.substr(3 * i, 2);
     auto v = ParseHexGroup(octet);
     if (!v || octet.size() != 2) {
       return BadText("MAC address", text, absl::StrCat("octet ", i + 1, " is not two hex digits"));
     }
-    if (i < 5 && text[static_cast<size_t>(3 * i + 2)] != ':' &&
-        text[static_cast<size_t>(3 * i + 2)] != '-') {
+    if (i < 5 && text[3 * i + 2] != ':' && text[3 * i + 2] != '-') {
       return BadText("MAC address", text, "octets must be separated by ':'");
     }
-    b[static_cast<size_t>(i)] = static_cast<uint8_t>(*v);
+    b[i] = static_cast<uint8_t>(*v);
   }
   return MacAddress(b);
 }

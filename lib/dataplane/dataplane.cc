@@ -71,7 +71,11 @@ absl::StatusOr<std::string> PinLocation::Directory() const {
 }
 
 Dataplane::Dataplane(std::shared_ptr<DataplaneState> state)
-    : state_(state), mappings_(state), locators_(state), endpoints_(state), sir_prefixes_(state) {}
+    : state_(state),
+      mappings_(state),
+      locators_(state),
+      endpoints_(state),
+      sir_prefixes_(std::move(state)) {}
 
 namespace {
 

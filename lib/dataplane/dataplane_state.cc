@@ -28,13 +28,7 @@
 #include "kernel/object.h"
 #include "core/string_util.h"
 
-namespace ila {
-
-using internal::Av;
-using internal::DataplaneState;
-using internal::Prog;
-
-namespace internal {
+namespace ila::internal {
 
 absl::Status MapError(const std::string& map, const char* op, int err) {
   bool full = err == ENOSPC || err == E2BIG;
@@ -56,7 +50,7 @@ void Put64(uint8_t (&out)[8], uint64_t v) {
 }
 uint64_t Get64(const uint8_t (&in)[8]) {
   uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | in[i];
+  for (uint8_t byte : in) v = (v << 8) | byte;
   return v;
 }
 
@@ -335,6 +329,4 @@ Prog ProgFor(Role role, bool steered, AttachMode mode) {
   return Prog::kContainer;
 }
 
-}  // namespace internal
-
-}  // namespace ila
+}  // namespace ila::internal

@@ -30,8 +30,6 @@
 namespace ila {
 
 using internal::Av;
-using internal::DataplaneState;
-using internal::Prog;
 
 namespace internal {
 Stats MakeStats(const std::array<abi::ila_stat_value, abi::ILA_STAT__COUNT>& totals);

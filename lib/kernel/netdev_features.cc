@@ -57,7 +57,7 @@ absl::Status GenlRequest(mnl_socket* nl, uint16_t family, uint8_t cmd,
       const auto* payload =
           static_cast<const char*>(mnl_nlmsg_get_payload_offset(m, sizeof(genlmsghdr)));
       const char* end = reinterpret_cast<const char*>(m) + m->nlmsg_len;
-      for (auto* a = reinterpret_cast<const nlattr*>(payload);
+      for (const auto* a = reinterpret_cast<const nlattr*>(payload);
            mnl_attr_ok(a, static_cast<int>(end - reinterpret_cast<const char*>(a)));
            a = mnl_attr_next(a)) {
         on_attr(a);

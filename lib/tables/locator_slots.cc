@@ -238,7 +238,7 @@ absl::Status LocatorSlots::Sync(
   for (const auto& entry : record) wanted.insert(Word(entry.first));
   for (uint32_t i = 0; i < entry_count(); ++i) {
     const abi::ila_locator_entry& e = entries_[i];
-    if (e.state != ILA_LOCATOR_ENTRY_LIVE || wanted.count(Word(e))) continue;
+    if (e.state != ILA_LOCATOR_ENTRY_LIVE || wanted.contains(Word(e))) continue;
     abi::ila_locator_key key{};
     std::memcpy(key.locator_be, e.locator_be, sizeof(key.locator_be));
     RemoveLocked(key);

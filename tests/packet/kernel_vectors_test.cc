@@ -494,7 +494,7 @@ std::vector<size_t> DiffIgnoringHopLimit(const Bytes& a, const Bytes& b) {
 }
 
 bool OnlyAt(const std::vector<size_t>& diff, const std::set<size_t>& allowed) {
-  return std::all_of(diff.begin(), diff.end(), [&](size_t d) { return allowed.count(d) != 0; });
+  return std::all_of(diff.begin(), diff.end(), [&](size_t d) { return allowed.contains(d); });
 }
 
 std::string DiffText(const std::vector<size_t>& diff) {
@@ -791,7 +791,7 @@ class Replayer {
     }
     // A refused route leaves no ILA state behind (the prefix was only its prerequisite).
     for (const auto& [sir, lwt] : m.refused) {
-      if (needed_prefixes.count(sir.high64())) continue;
+      if (needed_prefixes.contains(sir.high64())) continue;
       absl::Status st = dp_.sir_prefixes().Remove(SirPrefix(sir.high64()));
       CHECK((st.ok() || absl::IsNotFound(st)));
     }
@@ -809,7 +809,7 @@ class Replayer {
       const LocatorEntry& entry = loc->second;
       Ipv6Address sir =
           IlaToSir(IlaAddress::From(dst), entry.sir_prefix, entry.csum_mode).address();
-      if (m.mappings.count(sir) || m.endpoints.count(sir)) continue;
+      if (m.mappings.contains(sir) || m.endpoints.contains(sir)) continue;
       INFO("the case needs more container interfaces than the fixture has");
       REQUIRE(next < std::size(interfaces));
       MacAddress mac({0x02, 0, 0, 0, 0x0e, static_cast<uint8_t>(next + 1)});
@@ -864,7 +864,7 @@ class Replayer {
               "not (README §2)";
         }
       }
-      if (m.endpoints.count(sir)) {
+      if (m.endpoints.contains(sir)) {
         p.verdict = XDP_REDIRECT;
         p.stat = "rx_delivered";
       } else if (auto mapping = m.mappings.find(sir); mapping != m.mappings.end()) {
@@ -927,10 +927,10 @@ class Replayer {
       }
       return p;
     }
-    if (m.prefixes.count(dst.high64())) {
+    if (m.prefixes.contains(dst.high64())) {
       p.verdict = XDP_DROP;
       p.stat = "drop_router_miss";
-      if (m.refused.count(dst)) {
+      if (m.refused.contains(dst)) {
         p.kernel = KernelDid::kHalfTranslated;
       } else {
         p.kernel = KernelDid::kForwardedUntranslated;
@@ -1126,7 +1126,7 @@ class Replayer {
                     Locator(quoted.high64()), ChecksumMode::kNoAction, IdentifierType::kLuid};
     INFO("with a mapping " << mapping.sir << " -> " << mapping.locator
                            << " whose ILA address is the quoted destination");
-    if (m.mappings.count(mapping.sir.address())) return;  // the case itself maps it
+    if (m.mappings.contains(mapping.sir.address())) return;  // the case itself maps it
     absl::Status st = dp_.mappings().Upsert(mapping);
     INFO(st.ToString());
     REQUIRE(st.ok());
@@ -1212,7 +1212,7 @@ TEST_CASE("Kernel ILA vectors: libila matches Linux where it is right, and diffe
   std::set<std::string> listed;
   for (const NoEquivalent& n : kNoEquivalent) listed.insert(std::string(n.name));
   for (const std::string& name : CaseNames(dir, "cases", ".case")) {
-    if (listed.count(name)) continue;
+    if (listed.contains(name)) continue;
     try {
       CaseSpec c = ReadCase(dir / "cases" / (name + ".case"));
       KernelRecord k = ReadRecord(dir / "expected" / (name + ".out"));
@@ -1234,7 +1234,7 @@ TEST_CASE("Kernel ILA vectors: libila matches Linux where it is right, and diffe
     bool is_exact = labels == std::set<std::string>{kExact};
     if (is_exact)
       ++exact;
-    else if (!labels.count(kMismatch))
+    else if (!labels.contains(kMismatch))
       ++documented;
     summary << "  " << name << ": ";
     for (const std::string& l : labels) {

@@ -200,7 +200,7 @@ constexpr const char* kL1 = "2001:db8:aaaa:1";
 // Everything an instance holds that a command could change.
 std::string Snapshot(const Host& h) {
   std::string s;
-  for (auto object : {"map", "locator", "endpoint", "prefix"}) {
+  for (const auto* object : {"map", "locator", "endpoint", "prefix"}) {
     s += object;
     s += ": " + h.OkJson({object, "show"}).dump() + "\n";
   }

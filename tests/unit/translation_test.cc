@@ -1011,7 +1011,7 @@ TEST_CASE("RewriteDestination does not adjust a truncated transport header",
     std::string_view name;
     uint8_t protocol;
     const Bytes* segment;
-    size_t keep;  // bytes of the segment that are present
+    std::ptrdiff_t keep;  // bytes of the segment that are present
   };
   const Case truncated[] = {
       {"TCP, no header", kProtoTcp, &tcp, 0},

@@ -510,7 +510,7 @@ TEST_CASE("Value types hash with absl::Hash and work in hash and ordered sets", 
     CHECK(identifiers.count(Identifier(same.low64())) == 1);
     CHECK(ordered_addrs.count(same) == 1);
   }
-  CHECK(addrs.count(Addr("::1")) == 0);
+  CHECK_FALSE(addrs.contains(Addr("::1")));
   CHECK(addrs.size() == kCount);
   // Ordered iteration agrees with the 128-bit numeric order.
   const Ipv6Address* prev = nullptr;
