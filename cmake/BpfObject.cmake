@@ -41,6 +41,11 @@ function(bpf_object name source)
     COMMENT "BPF ${name}: bpftool gen skeleton"
     VERBATIM)
   add_custom_target(${name}_skel_gen DEPENDS ${skel})
+  # All skeletons, for what reads the C++ sources without building them (cmake/check-tidy.sh).
+  if(NOT TARGET bpf_skeletons)
+    add_custom_target(bpf_skeletons)
+  endif()
+  add_dependencies(bpf_skeletons ${name}_skel_gen)
   add_library(${name}_skel INTERFACE)
   add_dependencies(${name}_skel ${name}_skel_gen)
   target_include_directories(${name}_skel INTERFACE ${out_dir} ${CMAKE_CURRENT_SOURCE_DIR})
