@@ -13,6 +13,7 @@ PACKAGES=(
   nlohmann-json3-dev                # tests/tools: parses ilactl's -j output
   python3 python3-matplotlib        # bench/report.py and its plot
   clang-format                      # cmake/check-format.sh (CI checks the tree's formatting)
+  clang-tidy                        # cmake/check-tidy.sh (CI runs it on the files a change touches)
 )
 
 if [ ! -r /etc/os-release ] || ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
