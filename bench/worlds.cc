@@ -28,8 +28,8 @@ absl::Status Expect(HostFixture& host, const PathCase& c) {
   if (r.verdict != c.verdict) {
     return absl::FailedPreconditionError(
         absl::StrCat(c.name, ": expected ", std::string(testbed::VerdictName(c.verdict)), ", got ",
-                     r.verdict < 0 ? std::string(std::strerror(-r.verdict))
-                                   : std::string(testbed::VerdictName(r.verdict)),
+                     r.error != 0 ? std::string(std::strerror(r.error))
+                                  : std::string(testbed::VerdictName(r.verdict)),
                      "; counters: ", r.delta.ToText()));
   }
   auto counter = CounterName::Parse(c.counter.empty() ? "tx_remote" : c.counter);

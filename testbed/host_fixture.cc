@@ -22,6 +22,7 @@ std::string_view VerdictName(int verdict) {
     case XDP_PASS: return "XDP_PASS";
     case XDP_TX: return "XDP_TX";
     case XDP_REDIRECT: return "XDP_REDIRECT";
+    case XdpRun::kNotRun: return "not run";
     default: return "unknown verdict";
   }
 }
@@ -233,7 +234,7 @@ XdpRun TestRun(int prog_fd, const Bytes& frame, void* ctx, size_t ctx_size,
               .data_size_out = static_cast<uint32_t>(result.size()), .ctx_in = ctx,
               .ctx_size_in = static_cast<uint32_t>(ctx_size));
   if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) {
-    out.verdict = -errno;
+    out.error = errno;
     return out;
   }
   out.verdict = static_cast<int>(opts.retval);

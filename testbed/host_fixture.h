@@ -35,9 +35,13 @@ inline CounterName CounterNamed(std::string_view name) {
 }
 
 struct XdpRun {
-  int verdict = -1;  // XDP_* return code
-  Bytes frame;       // the frame after the program
-  Stats delta;       // counters changed by this run
+  // A program's return code when BPF_PROG_TEST_RUN ran it (XDP_*, or TC_ACT_* for RunTc, where
+  // TC_ACT_UNSPEC is -1), else kNotRun, with the run's errno in `error`.
+  static constexpr int kNotRun = -100000;
+  int verdict = kNotRun;
+  int error = 0;
+  Bytes frame;  // the frame after the program
+  Stats delta;  // counters changed by this run
 };
 
 std::string_view VerdictName(int verdict);

@@ -286,17 +286,17 @@ void EveryPrefix(HostFixture& host, const Path& p, const Bytes& full, size_t upt
       // BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header: the program never
       // sees them, and no counter moves (repeated while background traffic moves one).
       Stats moved;
-      int verdict = 0;
+      int error = 0;
       for (int attempt = 0; attempt < 20; ++attempt) {
         auto before = host.dp().ReadStats();
         REQUIRE(before.ok());
-        verdict = host.Run(p.role, in, p.ingress).verdict;
+        error = host.Run(p.role, in, p.ingress).error;
         auto after = host.dp().ReadStats();
         REQUIRE(after.ok());
         moved = after->Since(*before);
         if (Outcomes(moved) == 0 && Observations(moved) == 0) break;
       }
-      CHECK(verdict == -EINVAL);
+      CHECK(error == EINVAL);
       CHECK(Outcomes(moved) == 0);
       CHECK(Observations(moved) == 0);
       continue;
