@@ -107,6 +107,16 @@ static __always_inline struct route_query route_query_of(const struct ila_ctx *c
   return q;
 }
 
+// Whether the FIB forwards anything from `src`: never from a link-local, multicast or loopback
+// source (the kernel's rt6_need_strict; RFC 4291 2.5.6). A stored answer, which was given for
+// another packet, must not forward what the FIB itself would refuse.
+static __always_inline int forwardable_source(const struct in6_addr *src) {
+  const __u8 b0 = src->in6_u.u6_addr8[0], b1 = src->in6_u.u6_addr8[1];
+  if (b0 == 0xff || (b0 == 0xfe && (b1 & 0xc0) == 0x80)) return 0;
+  const __u32 *w = src->in6_u.u6_addr32;
+  return (w[0] | w[1] | w[2]) != 0 || w[3] != bpf_htonl(1);
+}
+
 // Forwards a packet translated to `locator` to the FIB's next hop. Where the program cannot finish
 // the job (no neighbour entry yet, a route the kernel must handle, an egress outside the redirect
 // targets) the packet goes to the kernel translated and with its hop limit untouched: the kernel
@@ -116,7 +126,7 @@ static __always_inline int forward_translated(const struct ila_ctx *c, __u64 loc
   const struct route_query q = route_query_of(c);
   const __u64 epoch = nexthop_epoch();
   struct next_hop hop;
-  if (epoch != 0 && cached_nexthop(locator, epoch, q.len, &hop)) {
+  if (epoch != 0 && forwardable_source(q.src) && cached_nexthop(locator, epoch, q.len, &hop)) {
     note(c, ILA_STAT_NEXTHOP_HIT);
     return redirect_to(c, &hop, stat, 0);
   }

@@ -324,6 +324,61 @@ TEST_CASE("answers that hold for one destination only, or for shorter packets, a
   }
 }
 
+// The FIB never forwards a packet from a link-local, multicast or loopback source (the kernel's
+// rule, RFC 4291 2.5.6); an answer stored for another packet to the same locator must not either.
+// (Found by the differential fuzzer, tests/fuzz: with the answer stored, such packets were
+// forwarded; without it, passed.) Both ways a packet is forwarded from the underlay: the router,
+// and the uplink re-translating for a container that moved.
+TEST_CASE("a stored answer forwards nothing the FIB refuses: link-local, multicast, loopback") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHostOrFail(CacheOptions(true));
+  AwaitEnabled(*host, true);
+  MapRemote(*host);
+  const SirAddress moved{H::Sir(), Identifier(0x7)};
+  REQUIRE(host->dp()
+              .mappings()
+              .Upsert({moved, H::L2(), ChecksumMode::kAdjustTransport, IdentifierType::kLuid})
+              .ok());
+  const ChecksumMode mode = ChecksumMode::kAdjustTransport;  // the fixture's L1
+  auto to_router = [&](const Ipv6Address& src) {
+    const Ipv6Address dst = H::Remote().address();
+    return host->FromFabric(src, dst, kProtoUdp, Segment(kProtoUdp, src, dst));
+  };
+  auto to_moved = [&](const Ipv6Address& src) {
+    Bytes ip = Ipv6(src, moved.address(), kProtoUdp, Segment(kProtoUdp, src, moved.address()));
+    REQUIRE(RewriteDestination(ip, SirToIla(moved, H::L1(), mode)->address(), mode).ok());
+    return EthernetIpv6(host->UplinkMac(), H::FabricMac(), ip);
+  };
+  const Ipv6Address refused[] = {Ipv6Address::FromHalves(0xfe80000000000000ull, 0x1234),
+                                 Ipv6Address::FromHalves(0xff02000000000000ull, 1),
+                                 Ipv6Address::FromHalves(0, 1)};
+  const Ipv6Address fine = H::C2().address();
+  for (const Ipv6Address& src : refused) {
+    for (Role role : {Role::kRouter, Role::kUplink}) {
+      CAPTURE(src, ToString(role));
+      auto frame = [&](const Ipv6Address& from) {
+        return role == Role::kRouter ? to_router(from) : to_moved(from);
+      };
+      struct Seen {
+        XdpRun stored, refused;
+      };
+      const Seen seen = WithoutInvalidation(*host, [&] {
+        Seen s;
+        s.stored = Run(*host, role, frame(fine), host->uplink());  // stores the answer, or uses it
+        s.refused = Run(*host, role, frame(src), host->uplink());
+        return s;
+      });
+      RequireVerdict(seen.stored, XDP_REDIRECT);
+      CHECK(seen.stored.delta.Packets("nexthop_learned") +
+                seen.stored.delta.Packets("nexthop_hit") ==
+            1);
+      RequireVerdict(seen.refused, XDP_PASS);
+      RequireOnly(seen.refused, "pass_fib");
+      CHECK(seen.refused.delta.Packets("nexthop_hit") == 0);
+    }
+  }
+}
+
 TEST_CASE("the cache is off while no Dataplane keeps it") {
   ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options o = CacheOptions(true);
