@@ -83,7 +83,10 @@ uint16_t AdjustTransportChecksum(uint16_t field, uint16_t address_delta, uint8_t
   if (protocol == kProtoUdp && field == 0) return 0;  // no checksum
   uint16_t delta = mode == ChecksumMode::kAdjustTransport ? address_delta
                                                           : static_cast<uint16_t>(~address_delta);
-  uint16_t out = static_cast<uint16_t>(~OnesComplementAdd(static_cast<uint16_t>(~field), delta));
+  // Never the one's-complement +0 (0 + 0): a field of 0xffff (-0) meeting a zero delta becomes
+  // 0x0000, as a from-scratch computation and Linux's arithmetic give.
+  uint16_t sum = OnesComplementAdd(static_cast<uint16_t>(~field), delta);
+  uint16_t out = static_cast<uint16_t>(~(sum ? sum : 0xffff));
   if (protocol == kProtoUdp && out == 0) out = 0xffff;
   return out;
 }

@@ -894,6 +894,22 @@ TEST_CASE("adj-transport writes a UDP result of 0 as 0xFFFF and keeps TCP's 0x00
   }
 }
 
+TEST_CASE("a checksum of 0xFFFF (-0) that meets a zero delta comes out 0x0000, as Linux writes it",
+          "[translation][adjust]") {
+  // The delta may arrive as either zero (Linux-compat's is the complement of the forward one).
+  for (uint16_t zero : {uint16_t{0x0000}, uint16_t{0xffff}}) {
+    for (ChecksumMode mode :
+         {ChecksumMode::kAdjustTransport, ChecksumMode::kAdjustTransportLinuxCompat}) {
+      CAPTURE(zero, mode);
+      CHECK(AdjustTransportChecksum(0xffff, zero, kProtoTcp, mode) == 0x0000);
+      CHECK(AdjustTransportChecksum(0xffff, zero, kProtoIcmpv6, mode) == 0x0000);
+      CHECK(AdjustTransportChecksum(0xffff, zero, kProtoUdp, mode) == 0xffff);  // UDP's 0
+      CHECK(AdjustTransportChecksum(0x0000, zero, kProtoTcp, mode) == 0x0000);
+      CHECK(AdjustTransportChecksum(0x1234, zero, kProtoTcp, mode) == 0x1234);
+    }
+  }
+}
+
 TEST_CASE("adj-transport-linux-compat reproduces the kernel's (wrong) checksums",
           "[translation][adjust][kernel]") {
   for (const KernelVector* k :
