@@ -28,6 +28,11 @@ static __always_inline int is_icmp_error(__u8 type) {
 // and a tc skb's CHECKSUM_COMPLETE stays right although the bytes are written directly.
 static __always_inline __u32 translate_quoted_destination(struct packet *pkt) {
   if (pkt->ip6->nexthdr != IPPROTO_ICMPV6) return ILA_STAT__COUNT;
+  // The message is the payload length's bytes: what follows them (link-layer padding) is not part
+  // of it, and a change there would break the checksum that covers the message.
+  const __u32 message = bpf_ntohs(pkt->ip6->payload_len);
+  if (message < sizeof(struct quoted_packet)) return ILA_STAT__COUNT;
+  const __u32 quoted_transport = message - sizeof(struct quoted_packet);
   struct quoted_packet *q = transport_header(pkt, sizeof(struct quoted_packet));
   if (!q || !is_icmp_error(q->icmp.icmp6_type)) return ILA_STAT__COUNT;
 
@@ -43,11 +48,12 @@ static __always_inline __u32 translate_quoted_destination(struct packet *pkt) {
     __u8 proto = q->ip6.nexthdr;
     void *inner = (void *)(q + 1);
     if (bpf_ntohs(q->ip6.payload_len) >= transport_min_len(proto)) {
-      if (proto == IPPROTO_TCP && PKT_BYTES(inner, 18, pkt->data_end))
+      if (proto == IPPROTO_TCP && quoted_transport >= 18 && PKT_BYTES(inner, 18, pkt->data_end))
         field = inner + 16;
-      else if (proto == IPPROTO_UDP && PKT_BYTES(inner, 8, pkt->data_end))
+      else if (proto == IPPROTO_UDP && quoted_transport >= 8 && PKT_BYTES(inner, 8, pkt->data_end))
         field = inner + 6;
-      else if (proto == IPPROTO_ICMPV6 && PKT_BYTES(inner, 4, pkt->data_end))
+      else if (proto == IPPROTO_ICMPV6 && quoted_transport >= 4 &&
+               PKT_BYTES(inner, 4, pkt->data_end))
         field = inner + 2;
     }
     if (field) {

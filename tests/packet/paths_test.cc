@@ -648,6 +648,49 @@ TEST_CASE("an ICMPv6 error quoting a packet whose transport the sender could not
   }
 }
 
+TEST_CASE("an ICMPv6 error padded past its payload length: only the message is translated") {
+  // The quote ends inside the quoted TCP header (before its checksum, and in the middle of it) and
+  // the link padded the frame: the quoted checksum's place lies in the padding, outside the
+  // message. Found by the differential
+  // fuzzer (tests/fuzz): the padding was "restored" and the ICMPv6 checksum balanced for it, so the
+  // message arrived with a wrong checksum.
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHost();
+  const ChecksumMode mode = ChecksumMode::kAdjustTransport;
+  const Ipv6Address fab = H::FabricAddress();
+  const Ipv6Address c1 = H::C1().address();
+  REQUIRE(host->dp().mappings().Upsert({H::Remote(), H::L2(), mode, IdentifierType::kLuid}).ok());
+  auto remote_ila = SirToIla(H::Remote(), H::L2(), mode);
+  auto c1_ila = SirToIla(H::C1(), H::L1(), mode);
+  REQUIRE(remote_ila.ok());
+  REQUIRE(c1_ila.ok());
+  const Bytes p = FromC1Packet(H::Remote().address(), kProtoTcp);
+  Bytes p_wire = p;
+  REQUIRE(RewriteDestination(p_wire, remote_ila->address(), mode).ok());
+  const Bytes padding(24, 0x5a);
+  for (size_t quoted : {kIpv6Len + 3, kIpv6Len + 17}) {
+    CAPTURE(quoted);
+    const Bytes quote(p_wire.begin(), p_wire.begin() + static_cast<long>(quoted));
+    Bytes err = Ipv6(fab, c1, kProtoIcmpv6, IcmpError(fab, c1, 2, 0, 1280, quote));
+    REQUIRE(RewriteDestination(err, c1_ila->address(), mode).ok());
+    Bytes in = EthernetIpv6(host->UplinkMac(), H::FabricMac(), err);
+    in.insert(in.end(), padding.begin(), padding.end());
+    XdpRun r = Run(*host, Role::kUplink, in, host->uplink());
+    RequireVerdict(r, XDP_REDIRECT);
+    // The quoted destination goes back to what c1 sent; the quoted checksum, not whole in the
+    // message, stays as c1's host wrote it.
+    Bytes sent = quote;
+    std::copy(p.begin() + 24, p.begin() + 40, sent.begin() + 24);
+    Bytes want =
+        EthernetIpv6(H::C1Mac(), host->C1hMac(),
+                     Ipv6(fab, c1, kProtoIcmpv6, IcmpError(fab, c1, 2, 0, 1280, sent), 63));
+    want.insert(want.end(), padding.begin(), padding.end());
+    CHECK(Hex(r.frame) == Hex(want));
+    CHECK(FrameTransportChecksumValid(r.frame));
+    RequireOnly(r, "rx_delivered", {"icmp_inner_translated"});
+  }
+}
+
 TEST_CASE("router role: translates and forwards, drops a SIR miss, passes non-SIR traffic") {
   ILA_SKIP_IF(HostTestSkipReason());
   auto host = MakeHost();
