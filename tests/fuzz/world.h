@@ -1,0 +1,108 @@
+// The fixed configuration the differential fuzzer runs against (issue 16 item 11): a HostFixture
+// (testbed/host_fixture.h) with its tables filled so that every checksum mode and identifier type
+// the API accepts, and every verdict and counter of the container, uplink and router programs, is
+// reachable. The same description is what the reference model (model.h) reads: the model knows
+// the configuration, never the maps.
+//
+//   SIR prefixes   S  2001:db8:0:1::/64 (the fixture's), S2 2001:db8:0:2222::/64
+//   this host      L1 adj-transport, L1n neutral-map, L1a neutral-map-auto, L1x no-action,
+//                  L1c adj-transport-linux-compat (all for S); L1s (sum equal to S's) and L1m (sum
+//                  S's - 0x1000), where neutral restores meet one's-complement 0xffff; L1t for S2
+//   routes         L2, L2s, L2m via the fabric (redirected), L3 via a gateway without neighbour,
+//                  L4 unreachable, L5 out of an interface that is no redirect target, L6 none
+//   endpoints      c1h: S::1, S::1:0, S2::1; c2h: S::2, S::1000:0:0:42 (C-bit), S::abcd:ffff,
+//                  S::2000:0:0:5, S2::2
+//   mappings       every mode x {luid, use-format} to L2, identifiers ending 0x0000 and 0xffff,
+//                  C-bit SIRs, mappings to L3..L6, containers that moved away (S::7..S::b), S::2
+//                  (here, but also mapped), S2's
+#ifndef ILA_TESTS_FUZZ_WORLD_H_
+#define ILA_TESTS_FUZZ_WORLD_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ila/dataplane.h"
+#include "ila/mapping.h"
+#include "ila/types.h"
+#include "testbed/host_fixture.h"
+#include "testbed/packet.h"
+
+namespace ila::fuzz {
+
+using testbed::Bytes;
+
+// The fixture's interfaces, by name: the model never needs an interface index (and the runner
+// hands HostFixture's own values straight to Run, whatever their type).
+enum class Iface { kC1h, kC2h, kUplink };
+// The programs under test.
+enum class Program { kContainer, kUplink, kRouter };
+std::string_view ToString(Iface iface);
+std::string_view ToString(Program program);
+
+// What the host's FIB does with a locator's /64.
+enum class RouteKind {
+  kGateway,          // via the fabric's gateway, whose neighbour entry is permanent
+  kNoNeighbour,      // via a gateway that has no neighbour entry
+  kUnreachable,      // an unreachable route
+  kNotRedirectable,  // via an interface that is not one of the data plane's redirect targets
+  kNone,             // no route at all
+};
+
+struct LocalEndpoint {
+  SirAddress sir;
+  Iface iface;
+  MacAddress mac;  // the container's
+};
+
+struct Route {
+  Locator locator;
+  RouteKind kind;
+};
+
+struct World {
+  MissPolicy miss_policy = MissPolicy::kPassToRouter;
+  MovedPolicy moved_policy = MovedPolicy::kForward;
+  std::vector<SirPrefix> sir_prefixes;
+  std::vector<LocatorEntry> locators;  // this host's
+  std::vector<LocalEndpoint> endpoints;
+  std::vector<Mapping> mappings;
+  std::vector<Route> routes;  // remote locators; a locator not listed has no route
+  uint32_t mtu = 1500;        // of every route's egress
+  // Known once the fixture exists (HostFixture reads them from the kernel).
+  MacAddress uplink_mac, c1h_mac, c2h_mac;
+  MacAddress fabric_mac = testbed::HostFixture::FabricMac();
+
+  // Lookups by the full 128-bit address (nullptr: none).
+  const LocalEndpoint* EndpointOf(const Ipv6Address& a) const;
+  const Mapping* MappingOf(const Ipv6Address& a) const;
+  const LocatorEntry* LocatorOf(uint64_t locator) const;
+  bool InSirPrefix(const Ipv6Address& a) const;
+  RouteKind RouteOf(uint64_t locator) const;
+  bool HasEndpointOn(Iface iface) const;
+  MacAddress HostSideMac(Iface iface) const;
+};
+
+// The world above, with the given load-time policies (MACs still unknown).
+World DesignedWorld(MissPolicy miss, MovedPolicy moved);
+
+// A fixture holding `world` (its MACs filled in from the fixture), or what could not be set up.
+absl::StatusOr<std::unique_ptr<testbed::HostFixture>> BuildHost(World& world);
+
+// Addresses the generator and the tests name.
+namespace addr {
+inline constexpr SirPrefix kS{0x20010db800000001ull};
+inline constexpr SirPrefix kS2{0x20010db800002222ull};
+inline constexpr Locator kL1{0x20010db8aaaa0001ull};
+inline constexpr Locator kL2{0x20010db8bbbb0002ull};
+inline constexpr MacAddress kOtherHostMac({0x02, 0, 0, 0, 0x99, 0x99});
+inline constexpr MacAddress kMulticastMac({0x33, 0x33, 0, 0, 0, 0x01});
+inline constexpr MacAddress kBroadcastMac({0xff, 0xff, 0xff, 0xff, 0xff, 0xff});
+}  // namespace addr
+
+}  // namespace ila::fuzz
+
+#endif  // ILA_TESTS_FUZZ_WORLD_H_
