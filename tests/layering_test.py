@@ -3,7 +3,8 @@
 alone may call the kernel's BPF object, link and libxdp APIs. And the rules of DESIGN.md §5 for the
 folders around the library: tools/ and examples/ use only the public API (include/ila/), bench/
 uses the library's layout header (xdp/abi.h) but never tests/, and testbed/ (what tests, bench and
-examples share) is built on the public API alone. Exits 1 naming every violation."""
+examples share) is built on the public API alone; the fuzzer's reference model (tests/fuzz/) uses no
+xdp/ header but abi.h. Exits 1 naming every violation."""
 import os
 import re
 import sys
@@ -68,6 +69,34 @@ def outside_problems(lib_folders):
     return problems
 
 
+# tests/fuzz/: the reference model the programs are fuzzed against is written apart from them
+# (DESIGN.md §5, "fuzz (differential vs the C++ model)"): of xdp/ it may use the layouts (abi.h)
+# only, and nothing of lib/'s internals, so that a mistake in the programs cannot be shared.
+FUZZ = os.path.join("tests", "fuzz")
+
+
+def fuzz_problems(lib_folders):
+    problems = []
+    xdp_headers = {f for f in os.listdir(os.path.join(ROOT, "xdp")) if f.endswith(".h")}
+    folder = os.path.join(ROOT, FUZZ)
+    if not os.path.isdir(folder):
+        return problems
+    for f in sorted(os.listdir(folder)):
+        if not f.endswith((".h", ".cc")):
+            continue
+        rel = os.path.join(FUZZ, f)
+        for m in ANY_INCLUDE.finditer(open(os.path.join(folder, f)).read()):
+            inc = m.group(1)
+            name = inc[len("xdp/"):] if inc.startswith("xdp/") else inc
+            if ("/" not in name and name in xdp_headers or inc.startswith("xdp/")) and \
+                    name != "abi.h":
+                problems.append(f"{rel} includes xdp/{name}: the fuzzer's model uses abi.h only")
+            elif inc.split("/")[0] in lib_folders:
+                problems.append(f"{rel} includes {inc}, lib/'s own: the fuzzer's model uses only "
+                                "include/ila/")
+    return problems
+
+
 def main():
     allowed = rules()
     problems = []
@@ -96,9 +125,10 @@ def main():
                     problems.append(f"lib/{d}/{f} calls {m.group(0).rstrip('( ')}: only "
                                     "lib/kernel/bpf_map.h may")
     problems += outside_problems(folders)
+    problems += fuzz_problems(folders)
     for p in problems:
         print("layering: " + p)
-    print(f"layering: {len(folders)} lib/ folders and {', '.join(OUTSIDE)} checked, "
+    print(f"layering: {len(folders)} lib/ folders, {', '.join(OUTSIDE)} and {FUZZ} checked, "
           f"{len(problems)} violations")
     return 1 if problems else 0
 
