@@ -273,6 +273,8 @@ Prediction Decision::FromUplink() {
   if (w_.moved_policy == MovedPolicy::kDrop) return Drop("drop_endpoint_gone");
   const Mapping* m = w_.MappingOf(sir);
   if (!m) return Drop("drop_endpoint_gone");
+  // A mapping that still names this host would bring the packet back here, again and again.
+  if (w_.LocatorOf(m->locator.value())) return Drop("drop_loop");
   return TranslateAndForward(*m, "rx_reforwarded");
 }
 

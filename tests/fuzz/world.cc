@@ -59,6 +59,9 @@ std::vector<Mapping> DesignedMappings() {
   m.push_back({InS(0x9), kL3, kNma, kLuid});
   m.push_back({InS(0xa), kL5, kLc, kLuid});
   m.push_back({InS(0x200000000000000bull), addr::kL2, kNa, kFormat});
+  // Containers that left while their mappings named this host (World::departed).
+  m.push_back({InS(0xd), kL1n, kNm, kLuid});
+  m.push_back({InS(0xe), addr::kL1, kAt, kLuid});
   // A container here that also has a mapping: the endpoint wins on the host.
   m.push_back({HostFixture::C2(), addr::kL2, kAt, kLuid});
   // The second SIR prefix.
@@ -105,6 +108,7 @@ World DesignedWorld(MissPolicy miss, MovedPolicy moved) {
                  {InS(0xabcdffffull), Iface::kC2h, c2},
                  {InS(0x2000000000000005ull), Iface::kC2h, c2},
                  {InS2(0x2), Iface::kC2h, c2}};
+  w.departed = {{InS(0xd), Iface::kC2h, c2}, {InS(0xe), Iface::kC2h, c2}};
   w.mappings = DesignedMappings();
   w.routes = {{addr::kL2, RouteKind::kGateway}, {kL2s, RouteKind::kGateway},
               {kL2m, RouteKind::kGateway},      {kL3, RouteKind::kNoNeighbour},
@@ -206,13 +210,17 @@ absl::StatusOr<std::unique_ptr<HostFixture>> BuildHost(World& world) {
     if (absl::Status st = dp.sir_prefixes().Upsert(p); !st.ok()) return st;
   for (const LocatorEntry& l : world.locators)
     if (absl::Status st = dp.locators().Upsert(l); !st.ok()) return st;
-  for (const LocalEndpoint& e : world.endpoints) {
+  std::vector<LocalEndpoint> here = world.endpoints;
+  here.insert(here.end(), world.departed.begin(), world.departed.end());
+  for (const LocalEndpoint& e : here) {
     if (e.sir == HostFixture::C1() || e.sir == HostFixture::C2()) continue;  // attached already
     absl::Status st = e.iface == Iface::kC1h ? dp.endpoints().Add({host->c1h(), e.sir, e.mac})
                                              : dp.endpoints().Add({host->c2h(), e.sir, e.mac});
     if (!st.ok()) return st;
   }
   if (absl::Status st = dp.mappings().UpsertBatch(world.mappings); !st.ok()) return st;
+  for (const LocalEndpoint& e : world.departed)
+    if (absl::Status st = dp.endpoints().Remove(e.sir); !st.ok()) return st;
   if (absl::Status st = AddRoutes(*host, world); !st.ok()) return st;
   world.uplink_mac = host->UplinkMac();
   world.c1h_mac = host->C1hMac();

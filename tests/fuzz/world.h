@@ -14,7 +14,8 @@
 //                  S::2000:0:0:5, S2::2
 //   mappings       every mode x {luid, use-format} to L2, identifiers ending 0x0000 and 0xffff,
 //                  C-bit SIRs, mappings to L3..L6, containers that moved away (S::7..S::b), S::2
-//                  (here, but also mapped), S2's
+//                  (here, but also mapped), S2's; S::d and S::e, gone from here but still mapped
+//                  to this host's L1n and L1
 #ifndef ILA_TESTS_FUZZ_WORLD_H_
 #define ILA_TESTS_FUZZ_WORLD_H_
 
@@ -69,6 +70,10 @@ struct World {
   std::vector<SirPrefix> sir_prefixes;
   std::vector<LocatorEntry> locators;  // this host's
   std::vector<LocalEndpoint> endpoints;
+  // Containers that left this host while their mapping named one of its locators (BuildHost
+  // registers them, maps them, and removes them: the control plane refuses such a mapping for an
+  // address with no endpoint here). Not in `endpoints`; their mappings are in `mappings`.
+  std::vector<LocalEndpoint> departed;
   std::vector<Mapping> mappings;
   std::vector<Route> routes;  // remote locators; a locator not listed has no route
   uint32_t mtu = 1500;        // of every route's egress
