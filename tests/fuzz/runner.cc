@@ -19,12 +19,6 @@ using testbed::Hex;
 using testbed::HostFixture;
 using testbed::XdpRun;
 
-// Observations that depend on what ran before (the next-hop cache, miss-event rate limiting) or on
-// a program the fuzzer does not run: counted, never compared.
-bool StateDependent(std::string_view name) {
-  return name.rfind("nexthop_", 0) == 0 || name.rfind("miss_event", 0) == 0 || name == "steered";
-}
-
 uint64_t Outcomes(const Stats& delta) {
   uint64_t n = 0;
   for (const Counter& c : delta.counters)
@@ -280,6 +274,10 @@ void Runner::HoldMutants(const Case& c, uint64_t index, const XdpRun& xdp,
 }
 
 }  // namespace
+
+bool StateDependent(std::string_view name) {
+  return name.rfind("nexthop_", 0) == 0 || name.rfind("miss_event", 0) == 0 || name == "steered";
+}
 
 absl::StatusOr<Report> RunFuzz(const FuzzOptions& options) {
   Report r;
