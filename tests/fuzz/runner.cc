@@ -97,6 +97,15 @@ bool Agrees(const Prediction& p, const XdpRun& got, bool tc, const Bytes& in) {
          Compared(got.delta) == Expected(p, false);
 }
 
+// The translations the model took the frame through, with their checksum modes.
+std::string Modes(const Prediction& p) {
+  std::ostringstream os;
+  if (p.restored_with) os << "ILA->SIR " << *p.restored_with << "; ";
+  if (p.mapped_with) os << "SIR->ILA " << *p.mapped_with << " (" << *p.ident_type << ")";
+  if (!p.restored_with && !p.mapped_with) os << "no translation";
+  return os.str();
+}
+
 uint16_t Get16(const Bytes& f, size_t at) { return static_cast<uint16_t>(f[at] << 8 | f[at + 1]); }
 
 // The transport segment of an IPv6 frame for a checksum check, behind extension headers; nullopt
@@ -212,6 +221,7 @@ void Runner::Mismatch(const Case& c, uint64_t index, const Prediction& p, const 
   os << "MISMATCH ";
   Describe(os, c, index, tc ? "tc" : "xdp");
   const bool refused = p.refused || (tc && TcRefuses(c.frame));
+  os << "  modes:   " << Modes(p) << "\n";
   os << "  model:   "
      << (refused ? "refused" : VerdictText(tc ? TcVerdictFor(p.verdict) : p.verdict, tc)) << " "
      << Text(Expected(p, refused)) << "\n           " << (refused ? "" : Hex(p.frame))
@@ -241,7 +251,8 @@ void Runner::CheckChecksum(const Case& c, uint64_t index, const Prediction& p, c
   std::ostringstream os;
   os << "INVALID CHECKSUM ";
   Describe(os, c, index, tc ? "tc" : "xdp");
-  os << "  out:     " << Hex(got.frame) << "\n";
+  os << "  modes:   " << Modes(p) << "\n  out:     " << VerdictText(got.verdict, tc) << " "
+     << Hex(got.frame) << "\n";
   r_.reports.push_back(os.str());
 }
 
