@@ -96,7 +96,10 @@ Bytes Generator::Segment(const Ipv6Address& src, const Ipv6Address& dst, uint8_t
   *proto = kProtoIcmpv6;
   if (k < 78) return IcmpEcho(src, dst, port(), port(), Payload(40));
   if (k < 86) {
-    Bytes quoted = Ipv6(dst, src, kProtoUdp, Udp(dst, src, 7, 9, Payload(8)));
+    // What the container says it got: a packet the other way.
+    const Ipv6Address& peer = dst;
+    const Ipv6Address& self = src;
+    Bytes quoted = Ipv6(peer, self, kProtoUdp, Udp(peer, self, 7, 9, Payload(8)));
     return IcmpError(src, dst, static_cast<uint8_t>(1 + Below(4)), 0, 0, quoted);
   }
   if (k < 92) {

@@ -55,7 +55,7 @@ struct Report {
 // Observations that depend on time or on what ran before, or on a program the fuzzer does not
 // run: counted and reported, but neither compared with the model nor required by the coverage
 // check. With the reason, for the report.
-bool StateDependent(std::string_view counter);
+bool StateDependent(std::string_view name);
 inline constexpr std::pair<std::string_view, std::string_view> kStateDependent[] = {
     {"nexthop_learned, nexthop_hit", "what the next-hop cache holds from earlier frames"},
     {"miss_event, miss_event_lost, miss_event_limited",

@@ -168,7 +168,7 @@ std::string Net(Locator l) { return Ipv6Address::FromHalves(l.value(), 0).ToStri
 
 // The routes of World::routes, in the fixture's host namespace. The fixture routes L2 itself.
 absl::Status AddRoutes(const testbed::HostFixture& host, const World& w) {
-  const std::string up = host.up_name();
+  const std::string& up = host.up_name();
   std::string cmd =
       // A second veth pair, both ends here: an egress that is no redirect target.
       "ip link add fzr0 type veth peer name fzr1 && ip link set fzr0 up && ip link set fzr1 up && "
