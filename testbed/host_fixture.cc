@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/pkt_cls.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sys/mount.h>
@@ -24,6 +25,22 @@ std::string_view VerdictName(int verdict) {
     case XDP_REDIRECT: return "XDP_REDIRECT";
     case XdpRun::kNotRun: return "not run";
     default: return "unknown verdict";
+  }
+}
+
+uint64_t Outcomes(const Stats& delta) {
+  uint64_t n = 0;
+  for (const Counter& c : delta.counters)
+    if (c.kind != CounterKind::kObservation) n += c.packets;
+  return n;
+}
+
+int TcVerdictFor(int xdp_verdict) {
+  switch (xdp_verdict) {
+    case XDP_REDIRECT: return TC_ACT_REDIRECT;
+    case XDP_PASS: return TC_ACT_UNSPEC;
+    case XDP_DROP: return TC_ACT_SHOT;
+    default: return -1000;
   }
 }
 

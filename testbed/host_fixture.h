@@ -46,6 +46,29 @@ struct XdpRun {
 
 std::string_view VerdictName(int verdict);
 
+// Sum of the outcome counters (forwarded, passed, dropped) that moved: every run has exactly one.
+uint64_t Outcomes(const Stats& delta);
+
+// The TC_ACT_* code the tc flavour of a program returns where the XDP one returns `xdp_verdict`:
+// XDP_PASS is TC_ACT_UNSPEC, so that the next filter on the hook runs, then the stack.
+int TcVerdictFor(int xdp_verdict);
+
+// Repeats `once` (a deterministic BPF_PROG_TEST_RUN of one frame) until its counter delta holds at
+// most one outcome. The programs are also attached to the fixture's live interfaces, where the
+// namespaces' kernels send neighbour discovery, router solicitations and MLD reports at times of
+// their own; one of those landing between the two counter reads adds an outcome to the delta. (A
+// program that counted two outcomes for one frame would do so every time and still be seen.) A
+// failed run is final; TC_ACT_UNSPEC (-1) is a verdict like any other.
+template <typename F>
+XdpRun RunQuiet(F&& once) {
+  XdpRun r;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    r = once();
+    if (r.error != 0 || Outcomes(r.delta) <= 1) break;
+  }
+  return r;
+}
+
 // Frames captured on one interface (AF_PACKET, in the interface's namespace).
 class Capture {
  public:

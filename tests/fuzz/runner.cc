@@ -17,43 +17,12 @@ namespace {
 
 using testbed::Hex;
 using testbed::HostFixture;
+using testbed::RunQuiet;
+using testbed::TcVerdictFor;
 using testbed::XdpRun;
 
-uint64_t Outcomes(const Stats& delta) {
-  uint64_t n = 0;
-  for (const Counter& c : delta.counters)
-    if (c.kind != CounterKind::kObservation) n += c.packets;
-  return n;
-}
-
-int TcVerdictFor(int xdp) {
-  switch (xdp) {
-    case XDP_REDIRECT: return TC_ACT_REDIRECT;
-    case XDP_PASS: return TC_ACT_UNSPEC;
-    case XDP_DROP: return TC_ACT_SHOT;
-    default: return -1000;
-  }
-}
-
-// BPF_PROG_TEST_RUN's error (-EINVAL for a frame too short), not a verdict (TC_ACT_UNSPEC is -1).
-bool RunRefused(int verdict, bool tc) { return verdict < (tc ? -1 : 0); }
-
-// Runs a deterministic program run again while the namespaces' own background traffic (neighbour
-// discovery, MLD on the fixture's live interfaces) lands in its counter delta: at most one outcome,
-// none when the test run refused the frame.
-template <typename F>
-XdpRun Quiet(bool tc, F&& once) {
-  XdpRun r;
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    r = once();
-    const uint64_t n = Outcomes(r.delta);
-    if (n <= 1 && (!RunRefused(r.verdict, tc) || n == 0)) break;
-  }
-  return r;
-}
-
 std::string VerdictText(int verdict, bool tc) {
-  if (RunRefused(verdict, tc)) return "refused";
+  if (verdict == XdpRun::kNotRun) return "refused";
   if (!tc) return std::string(testbed::VerdictName(verdict));
   switch (verdict) {
     case TC_ACT_UNSPEC: return "TC_ACT_UNSPEC";
@@ -92,7 +61,7 @@ std::string Text(const CounterSet& s) {
 // Whether a run agrees with the prediction (for tc: as the tc flavour must).
 bool Agrees(const Prediction& p, const XdpRun& got, bool tc, const Bytes& in) {
   const bool refused = p.refused || (tc && TcRefuses(in));
-  if (refused) return RunRefused(got.verdict, tc) && Compared(got.delta).empty();
+  if (refused) return got.error != 0 && Compared(got.delta).empty();
   return got.verdict == (tc ? TcVerdictFor(p.verdict) : p.verdict) && got.frame == p.frame &&
          Compared(got.delta) == Expected(p, false);
 }
@@ -186,7 +155,7 @@ class Runner {
 void Runner::Run(const Case& c, uint64_t index) {
   const Prediction p = Predict(w_, c.program, c.ingress, c.frame, o_.model);
   const Role role = RoleOf(c.program);
-  const XdpRun xdp = Quiet(false, [&] { return host_.Run(role, c.frame, Ingress(c.ingress)); });
+  const XdpRun xdp = RunQuiet([&] { return host_.Run(role, c.frame, Ingress(c.ingress)); });
   ++r_.xdp_runs;
   const bool agreed = Agrees(p, xdp, false, c.frame);
   if (!agreed) Mismatch(c, index, p, xdp, false);
@@ -195,7 +164,7 @@ void Runner::Run(const Case& c, uint64_t index) {
   std::optional<XdpRun> tc;
   if (c.program != Program::kRouter) {  // the router has no tc flavour
     const int fd = host_.dp().program_fd(role, AttachMode::kTc);
-    tc = Quiet(true, [&] { return host_.RunTc(fd, c.frame, Ingress(c.ingress)); });
+    tc = RunQuiet([&] { return host_.RunTc(fd, c.frame, Ingress(c.ingress)); });
     ++r_.tc_runs;
     const bool tc_agreed = Agrees(p, *tc, true, c.frame);
     if (!tc_agreed) Mismatch(c, index, p, *tc, true);
@@ -238,8 +207,7 @@ void Runner::Mismatch(const Case& c, uint64_t index, const Prediction& p, const 
 
 void Runner::CheckChecksum(const Case& c, uint64_t index, const Prediction& p, const XdpRun& got,
                            bool tc) {
-  if (!c.sender_valid || p.refused || RunRefused(got.verdict, tc) || !MustBeValid(p, got.frame))
-    return;
+  if (!c.sender_valid || p.refused || got.error != 0 || !MustBeValid(p, got.frame)) return;
   const auto seg = TransportOf(got.frame);
   if (!seg) return;
   ++r_.checksums_checked;

@@ -20,6 +20,10 @@
 
 namespace ila::testing {
 
+using testbed::Outcomes;
+using testbed::RunQuiet;
+using testbed::TcVerdictFor;
+
 // Why HostFixture tests cannot run here (no BPF, no network namespaces), or nullopt.
 inline std::optional<std::string> HostTestSkipReason() {
   if (auto r = testbed::BpfUnavailableReason()) return r;
@@ -35,14 +39,6 @@ inline std::unique_ptr<testbed::HostFixture> MakeHostOrFail(
   return std::move(*f);
 }
 
-// Sum of the outcome counters (forwarded, passed, dropped) that moved: every run has exactly one.
-inline uint64_t Outcomes(const Stats& delta) {
-  uint64_t n = 0;
-  for (const Counter& c : delta.counters)
-    if (c.kind != CounterKind::kObservation) n += c.packets;
-  return n;
-}
-
 // The outcome and translation counters that moved, as text ("name=packets ..."): what the XDP
 // and tc flavours of a program must agree on (bytes differ: tc counts the skb, XDP the frame; the
 // next-hop cache and miss reporting depend on what ran before).
@@ -56,23 +52,7 @@ inline std::string OutcomesText(const Stats& delta) {
   return s;
 }
 
-// The tc return code that stands for an XDP verdict.
-inline int TcVerdictFor(int xdp_verdict) {
-  switch (xdp_verdict) {
-    case XDP_REDIRECT: return TC_ACT_REDIRECT;
-    case XDP_PASS: return TC_ACT_UNSPEC;  // the next filter on the hook runs, then the stack
-    case XDP_DROP: return TC_ACT_SHOT;
-    default: return -1000;
-  }
-}
-
-// HostFixture::Run, but with counter deltas free of background traffic. The programs are also
-// attached to the fixture's live interfaces, where the namespaces' kernels send neighbour
-// discovery, router solicitations and MLD reports at times of their own; one of those landing
-// between the two counter reads would add an outcome to the delta. The programs are deterministic,
-// so a run is repeated until its delta holds at most one outcome (a program that counted two
-// outcomes for one frame would do so every time and still fail RequireOnly).
-//
+// HostFixture::Run, but with counter deltas free of background traffic (testbed::RunQuiet).
 // A container's or an uplink's frame is then also run through the tc flavour of the program
 // (AttachMode::kTc), which must give the same verdict, the same bytes and the same counters: every
 // from_container and from_uplink case of the packet tests holds for both hooks (the router has no
@@ -85,19 +65,6 @@ inline void CheckTcSameAsXdp(const testbed::XdpRun& xdp, const testbed::XdpRun& 
   CHECK(tc.verdict == TcVerdictFor(xdp.verdict));
   CHECK(testbed::Hex(tc.frame) == testbed::Hex(xdp.frame));
   CHECK(OutcomesText(tc.delta) == OutcomesText(xdp.delta));
-}
-
-// Repeats `once` (a deterministic program run) until its counter delta holds at most one
-// outcome: see Run.
-template <typename F>
-testbed::XdpRun RunQuiet(F&& once) {
-  testbed::XdpRun r;
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    r = once();
-    // A failed run is final; TC_ACT_UNSPEC (-1) is a verdict like any other.
-    if (r.error != 0 || Outcomes(r.delta) <= 1) break;
-  }
-  return r;
 }
 
 inline testbed::XdpRun Run(testbed::HostFixture& host, Role role, const testbed::Bytes& frame,
