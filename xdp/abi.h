@@ -19,7 +19,7 @@ namespace ila::abi {
 
 // Bumped whenever any layout below changes; pinned maps record it so that a newer library never
 // misreads an older instance's maps.
-#define ILA_ABI_VERSION 10
+#define ILA_ABI_VERSION 11
 
 // enum ChecksumMode in include/ila/types.h, as stored in maps.
 enum ila_csum_mode {
@@ -197,6 +197,17 @@ struct ila_sir_prefix_value {
   __u32 flags;  // reserved
 };
 
+// ila_prefix_rules: pairs of SIR prefixes (tenants) whose containers may reach each other. Traffic
+// stays within its SIR prefix unless a rule links the two; a rule is stored in both orders, so
+// that one lookup by (source prefix, destination prefix) answers it, and replies pass.
+struct ila_prefix_rule_key {
+  __u8 from_be[8];
+  __u8 to_be[8];
+};
+struct ila_prefix_rule_value {
+  __u32 flags;  // reserved
+};
+
 // ila_nexthop_cache: what bpf_fib_lookup answered for a translated destination, by its locator,
 // so that the next packet to that locator skips the FIB walk (most of a remote packet's cost).
 // A direct-mapped array of 2^bits entries (at least twice DataplaneConfig::max_nexthops),
@@ -301,6 +312,9 @@ enum ila_stat {
   ILA_STAT_PASS_NOT_FOR_THIS_HOST,  // uplink/router: to another host's MAC (the kernel drops it)
   ILA_STAT_MISS_EVENT_LIMITED,      // a miss event was due but its interface's budget was spent
   ILA_STAT_DROP_LOOP,  // uplink: a container gone, its mapping says this host: would loop back
+  ILA_STAT_DROP_CROSS_PREFIX,          // a container's packet to another SIR prefix, no rule
+  ILA_STAT_DROP_CROSS_PREFIX_ARRIVAL,  // uplink: from another SIR prefix than the container's
+  ILA_STAT_DROP_ILA_DESTINATION,       // a container addressed an ILA address (a locator) directly
   ILA_STAT__COUNT
 };
 
@@ -371,6 +385,8 @@ struct ila_meta {
   __u32 nexthop_refresh_ms;
   __u32 miss_event_rate;   // events a second per container interface (0: no limit)
   __u32 miss_event_burst;  // events an interface may raise at once
+  __u32 max_prefix_rules;
+  __u32 pad;
 };
 
 // ila_miss_budgets, by container interface (ifindex): the miss events it may still raise, as the
@@ -431,7 +447,9 @@ ILA_STATIC_ASSERT(sizeof(struct ila_stat_value) == 16, "ila_stat_value");
 ILA_STATIC_ASSERT(sizeof(struct ila_miss_event) == 32, "ila_miss_event");
 ILA_STATIC_ASSERT(sizeof(struct ila_miss_state) == 16, "ila_miss_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_steer_config) == 260, "ila_steer_config");
-ILA_STATIC_ASSERT(sizeof(struct ila_meta) == 48, "ila_meta");
+ILA_STATIC_ASSERT(sizeof(struct ila_meta) == 56, "ila_meta");
+ILA_STATIC_ASSERT(sizeof(struct ila_prefix_rule_key) == 16, "ila_prefix_rule_key");
+ILA_STATIC_ASSERT(sizeof(struct ila_prefix_rule_value) == 4, "ila_prefix_rule_value");
 ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot) == 32, "ila_mapping_slot");
 ILA_STATIC_ASSERT(sizeof(struct ila_slot_endpoint) == 32, "ila_slot_endpoint");
 ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 88, "ila_slot_state");

@@ -18,6 +18,7 @@
 #include "maps.h"
 #include "miss.h"
 #include "parse.h"
+#include "prefixes.h"
 #include "stats.h"
 #include "translate.h"
 
@@ -106,6 +107,8 @@ static __always_inline int from_container(struct ila_ctx *c) {
   const __u8 flags = find_slot(dst, &e);
   const __u32 spoofed = source_check(ctx_ingress_ifindex(c), (const struct ila_addr *)&ip6->saddr);
   if (spoofed != ILA_STAT__COUNT) return drop(c, spoofed);
+  const __u32 isolated = container_may_send(&ip6->saddr, &ip6->daddr);
+  if (isolated != ILA_STAT__COUNT) return drop(c, isolated);
 
   if (flags & ILA_SLOT_F_ENDPOINT) {
     int stop = ready_to_rewrite(c);
@@ -137,6 +140,8 @@ static __always_inline int translate_quote(struct ila_ctx *c) {
 // from_uplink after the locator check, for a packet whose locator is this host's.
 static __always_inline int uplink_translate(struct ila_ctx *c,
                                             const struct ila_locator_value *loc) {
+  const __u32 isolated = arrival_may_enter(&c->pkt.ip6->saddr, loc);
+  if (isolated != ILA_STAT__COUNT) return drop(c, isolated);
   int stop = ready_to_rewrite(c);
   if (stop != CTX_GO_ON) return stop;
   const struct ila_addr *sir;

@@ -86,6 +86,14 @@ struct {
   __type(value, struct ila_sir_prefix_value);
 } ila_sir_prefixes SEC(".maps");
 
+// abi.h; sized by the loader (DataplaneConfig::max_prefix_rules, two entries a rule).
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 2048);
+  __type(key, struct ila_prefix_rule_key);
+  __type(value, struct ila_prefix_rule_value);
+} ila_prefix_rules SEC(".maps");
+
 // abi.h; sized by the loader (2^cfg_nexthop_bits entries).
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);

@@ -5,6 +5,7 @@
 #include "abi.h"
 #include "maps.h"
 #include "parse.h"
+#include "prefixes.h"
 #include "stats.h"
 
 // At most one event per destination per interval; in between, misses are counted and the next
@@ -77,13 +78,6 @@ static __always_inline enum miss_report report_miss_on(__u32 ifindex, const stru
 // Load-time option, set by the library before loading: what a host does with a SIR destination
 // it has no mapping for.
 const volatile __u8 cfg_miss_policy = ILA_MISS_PASS;
-
-// Whether `a` lies in one of the SIR prefixes this data plane translates.
-static __always_inline int in_sir_prefix(const struct in6_addr *a) {
-  struct ila_sir_prefix_key prefix;
-  __builtin_memcpy(prefix.prefix_be, a, 8);
-  return bpf_map_lookup_elem(&ila_sir_prefixes, &prefix) != NULL;
-}
 
 // A host's destination without a mapping (XDP and tc alike): not SIR at all, or a miss to report
 // and settle by the miss policy. Returns the outcome to count (PASS_NOT_SIR, DROP_MISS or

@@ -68,6 +68,8 @@ struct DataplaneConfig {
   // ResourceExhausted; practically never at that size).
   uint32_t max_locators = 256;
   uint32_t max_sir_prefixes = 256;
+  // Rules that let two SIR prefixes reach each other (PrefixRuleTable).
+  uint32_t max_prefix_rules = 1024;
   // A host next to an ILA router can hold a bounded forwarding cache instead of the full table:
   // the mapping table becomes an LRU of max_mappings entries; what it evicts misses, goes to the
   // router (miss policy pass), and raises a miss event so the control plane can install it again.
@@ -243,6 +245,7 @@ class Dataplane {
   LocatorTable& locators() { return locators_; }
   EndpointTable& endpoints() { return endpoints_; }
   SirPrefixTable& sir_prefixes() { return sir_prefixes_; }
+  PrefixRuleTable& prefix_rules() { return prefix_rules_; }
 
   [[nodiscard]] absl::StatusOr<Stats> ReadStats() const;
   // Per-CPU values of one counter (index = CPU), e.g. to see work spread by cpumap steering.
@@ -278,6 +281,7 @@ class Dataplane {
   LocatorTable locators_;
   EndpointTable endpoints_;
   SirPrefixTable sir_prefixes_;
+  PrefixRuleTable prefix_rules_;
 };
 
 }  // namespace ila

@@ -131,11 +131,45 @@ class SirPrefixTable {
   [[nodiscard]] absl::Status Add(SirPrefix prefix);
   // Registers the prefix unless it is registered already.
   [[nodiscard]] absl::Status Upsert(SirPrefix prefix);
-  // Refused while mappings or endpoints in the prefix exist.
+  // Refused while mappings, endpoints or prefix rules name the prefix.
   [[nodiscard]] absl::Status Remove(SirPrefix prefix);
   [[nodiscard]] absl::StatusOr<std::vector<SirPrefix>> List() const;
 
  private:
+  std::shared_ptr<internal::DataplaneState> state_;
+};
+
+// Two SIR prefixes whose containers may reach each other, both ways (the data plane keeps no
+// connection state: replies must pass). Without a rule, a container's traffic stays within its own
+// SIR prefix: a packet to another registered prefix, or to one of this host's locators, is dropped
+// on its way out (drop_cross_prefix, drop_ila_destination), and an arrival from another
+// registered prefix on its way in (drop_cross_prefix_arrival). See docs/security.md.
+struct PrefixRule {
+  SirPrefix a;
+  SirPrefix b;
+  // The same rule whichever way round it was written.
+  friend bool operator==(const PrefixRule& x, const PrefixRule& y) {
+    return (x.a == y.a && x.b == y.b) || (x.a == y.b && x.b == y.a);
+  }
+};
+
+// The rules between SIR prefixes. Every host of a cluster needs the same rules: each end checks.
+class PrefixRuleTable {
+ public:
+  explicit PrefixRuleTable(std::shared_ptr<internal::DataplaneState> state);
+  // Links the two prefixes. Refused: the same prefix twice (a prefix always reaches itself), a
+  // prefix that is not registered, a full table (DataplaneConfig::max_prefix_rules).
+  // AlreadyExists (nothing changed) when the two are linked already.
+  [[nodiscard]] absl::Status Add(const PrefixRule& rule);
+  // The same, but linked already is no error.
+  [[nodiscard]] absl::Status Upsert(const PrefixRule& rule);
+  // NotFound when the two are not linked.
+  [[nodiscard]] absl::Status Remove(const PrefixRule& rule);
+  // Every rule once, with a < b, in order.
+  [[nodiscard]] absl::StatusOr<std::vector<PrefixRule>> List() const;
+
+ private:
+  absl::Status Write(const PrefixRule& rule, bool only_new);
   std::shared_ptr<internal::DataplaneState> state_;
 };
 

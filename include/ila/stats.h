@@ -49,6 +49,9 @@ inline constexpr std::string_view kCounterNames[] = {
     "pass_not_for_this_host",
     "miss_event_limited",
     "drop_loop",
+    "drop_cross_prefix",
+    "drop_cross_prefix_arrival",
+    "drop_ila_destination",
 };
 inline constexpr size_t kCounterCount = sizeof(kCounterNames) / sizeof(kCounterNames[0]);
 

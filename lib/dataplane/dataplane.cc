@@ -75,13 +75,14 @@ Dataplane::Dataplane(std::shared_ptr<DataplaneState> state)
       mappings_(state),
       locators_(state),
       endpoints_(state),
-      sir_prefixes_(std::move(state)) {}
+      sir_prefixes_(state),
+      prefix_rules_(std::move(state)) {}
 
 namespace {
 
 absl::Status ValidateConfig(const DataplaneConfig& config) {
   if (config.max_mappings == 0 || config.max_endpoints == 0 || config.max_locators == 0 ||
-      config.max_sir_prefixes == 0) {
+      config.max_sir_prefixes == 0 || config.max_prefix_rules == 0) {
     return absl::InvalidArgumentError("DataplaneConfig: every max_* size must be at least 1");
   }
   if (config.miss_event_interval.count() < 0) {
@@ -92,6 +93,9 @@ absl::Status ValidateConfig(const DataplaneConfig& config) {
     return absl::InvalidArgumentError(
         "DataplaneConfig: miss_event_rate must be at most 10^9 a second, with a burst of at least "
         "1 (rate 0: no limit)");
+  }
+  if (config.max_prefix_rules > (1u << 30)) {
+    return absl::InvalidArgumentError("DataplaneConfig: max_prefix_rules must be at most 2^30");
   }
   if (config.max_nexthops == 0) {
     return absl::InvalidArgumentError("DataplaneConfig: every max_* size must be at least 1");
@@ -117,6 +121,7 @@ abi::ila_meta MetaOf(const DataplaneConfig& c) {
   m.max_endpoints = c.max_endpoints;
   m.max_locators = c.max_locators;
   m.max_sir_prefixes = c.max_sir_prefixes;
+  m.max_prefix_rules = c.max_prefix_rules;
   m.nexthop_cache = c.nexthop_cache;
   m.max_nexthops = c.max_nexthops;
   m.nexthop_refresh_ms = static_cast<uint32_t>(c.nexthop_refresh.count());
@@ -137,6 +142,7 @@ DataplaneConfig ConfigOf(const abi::ila_meta& m) {
   c.max_endpoints = m.max_endpoints;
   c.max_locators = m.max_locators;
   c.max_sir_prefixes = m.max_sir_prefixes;
+  c.max_prefix_rules = m.max_prefix_rules;
   c.nexthop_cache = m.nexthop_cache != 0;
   c.max_nexthops = m.max_nexthops;
   c.nexthop_refresh = std::chrono::milliseconds(m.nexthop_refresh_ms);

@@ -51,6 +51,7 @@ struct DataplaneState {
   TypedMap<abi::ila_endpoint_key, abi::ila_endpoint_value> endpoints;
   TypedMap<abi::ila_source_key, abi::ila_source_value> sources;
   TypedMap<abi::ila_sir_prefix_key, abi::ila_sir_prefix_value> sir_prefixes;
+  TypedMap<abi::ila_prefix_rule_key, abi::ila_prefix_rule_value> prefix_rules;
   TypedMap<uint32_t, bpf_devmap_val> tx_ports;
   TypedMap<uint32_t, bpf_cpumap_val> cpus;
   TypedMap<uint32_t, abi::ila_steer_config> steer;

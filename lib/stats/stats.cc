@@ -87,6 +87,12 @@ constexpr std::array<CounterSpec, abi::ILA_STAT__COUNT> kCounterSpecs = {{
      "miss event due but the container interface's budget was spent (miss_event_rate)"},
     {abi::ILA_STAT_DROP_LOOP, "drop_loop", CounterKind::kDropped,
      "arrived for a container not here whose mapping names this host: forwarding would loop"},
+    {abi::ILA_STAT_DROP_CROSS_PREFIX, "drop_cross_prefix", CounterKind::kDropped,
+     "a container's packet to another SIR prefix that no rule links to its own"},
+    {abi::ILA_STAT_DROP_CROSS_PREFIX_ARRIVAL, "drop_cross_prefix_arrival", CounterKind::kDropped,
+     "uplink: arrived from another SIR prefix than the container's, and no rule links the two"},
+    {abi::ILA_STAT_DROP_ILA_DESTINATION, "drop_ila_destination", CounterKind::kDropped,
+     "a container addressed one of this host's locators directly (containers address SIR)"},
 }};
 
 constexpr bool SpecsInEnumOrder() {

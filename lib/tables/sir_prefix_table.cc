@@ -63,6 +63,15 @@ absl::Status SirPrefixTable::Remove(SirPrefix prefix) {
                        FromAbi(k.sir).ToString(), "; remove it first"));
     }
   }
+  auto rules = s.prefix_rules.Dump();
+  if (!rules.ok()) return rules.status();
+  for (const auto& [k, v] : *rules) {
+    if (internal::Get64(k.from_be) == prefix.value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "SIR prefix ", prefix.ToString(), " is still linked to ",
+          SirPrefix(internal::Get64(k.to_be)).ToString(), " by a prefix rule; remove it first"));
+    }
+  }
   absl::Status st = s.sir_prefixes.Delete(key);
   if (absl::IsNotFound(st)) {
     return absl::NotFoundError(

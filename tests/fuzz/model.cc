@@ -202,6 +202,14 @@ Prediction Decision::FromContainer() {
   const LocalEndpoint* own = w_.EndpointOf(src);
   if (!own || own->iface != in_)
     return Drop(w_.HasEndpointOn(in_) ? "drop_spoofed_source" : "drop_unregistered_interface");
+  // Traffic stays within its SIR prefix unless a rule links the two; containers address SIR,
+  // never one of this host's locators.
+  if (src.high64() != dst.high64()) {
+    if (w_.IsSirPrefix(dst.high64()) && !w_.Linked(src.high64(), dst.high64()))
+      return Drop("drop_cross_prefix");
+    if (!w_.IsSirPrefix(dst.high64()) && w_.LocatorOf(dst.high64()))
+      return Drop("drop_ila_destination");
+  }
   if (const LocalEndpoint* e = w_.EndpointOf(dst)) {  // here: no translation
     if (auto stop = NotReadyToRewrite()) return *stop;
     return Redirect(e->mac, w_.HostSideMac(e->iface), "tx_local");
@@ -262,6 +270,10 @@ Prediction Decision::FromUplink() {
     return Pass("pass_not_for_this_host");
   const LocatorEntry* loc = w_.LocatorOf(dst.high64());
   if (!loc) return Pass("pass_not_local_locator");
+  // From another tenant's SIR prefix (sources outside every prefix are not a tenant's).
+  const uint64_t from = Src().high64(), to = loc->sir_prefix.value();
+  if (from != to && w_.IsSirPrefix(from) && !w_.Linked(from, to))
+    return Drop("drop_cross_prefix_arrival");
   if (auto stop = NotReadyToRewrite()) return *stop;
   p_.restored_with = loc->csum_mode;
   const Ipv6Address sir = ModelIlaToSir(dst, loc->sir_prefix, loc->csum_mode, v_);

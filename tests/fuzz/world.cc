@@ -7,10 +7,12 @@ using testbed::HostFixture;
 
 SirAddress InS(uint64_t id) { return {addr::kS, Identifier(id)}; }
 SirAddress InS2(uint64_t id) { return {addr::kS2, Identifier(id)}; }
+SirAddress InS3(uint64_t id) { return {addr::kS3, Identifier(id)}; }
 
 // This host's locators beyond the fixture's L1 (adj-transport).
 constexpr Locator kL1n{0x20010db8aaaa0002ull}, kL1a{0x20010db8aaaa0003ull},
-    kL1x{0x20010db8aaaa0004ull}, kL1c{0x20010db8aaaa0005ull}, kL1t{0x20010db8aaaa0006ull};
+    kL1x{0x20010db8aaaa0004ull}, kL1c{0x20010db8aaaa0005ull}, kL1t{0x20010db8aaaa0006ull},
+    kL1u{0x20010db8aaaa0007ull};
 constexpr Locator kL1s{0x20000db800000002ull};  // sum 0x2dba, as S's
 constexpr Locator kL1m{0x10000db800000002ull};  // sum 0x1dba, S's - 0x1000
 // Remote locators.
@@ -66,6 +68,8 @@ std::vector<Mapping> DesignedMappings() {
   m.push_back({HostFixture::C2(), addr::kL2, kAt, kLuid});
   // The second SIR prefix.
   m.push_back({InS2(0x99), addr::kL2, kAt, kLuid});
+  m.push_back({InS3(0x31), addr::kL2, kAt, kLuid});
+  m.push_back({InS3(0x32), kL2s, kNma, kLuid});
   m.push_back({InS2(0x98), kL2m, kNm, kLuid});
   m.push_back({InS2(0x2000000000000097ull), kL2s, kNma, kFormat});
   return m;
@@ -95,19 +99,18 @@ World DesignedWorld(MissPolicy miss, MovedPolicy moved) {
   World w;
   w.miss_policy = miss;
   w.moved_policy = moved;
-  w.sir_prefixes = {addr::kS, addr::kS2};
-  w.locators = {{addr::kL1, addr::kS, kAt}, {kL1n, addr::kS, kNm}, {kL1a, addr::kS, kNma},
-                {kL1x, addr::kS, kNa},      {kL1c, addr::kS, kLc}, {kL1s, addr::kS, kNma},
-                {kL1m, addr::kS, kNm},      {kL1t, addr::kS2, kAt}};
+  w.sir_prefixes = {addr::kS, addr::kS2, addr::kS3};
+  w.prefix_rules = {{addr::kS, addr::kS3}};
+  w.locators = {{addr::kL1, addr::kS, kAt}, {kL1n, addr::kS, kNm},  {kL1a, addr::kS, kNma},
+                {kL1x, addr::kS, kNa},      {kL1c, addr::kS, kLc},  {kL1s, addr::kS, kNma},
+                {kL1m, addr::kS, kNm},      {kL1t, addr::kS2, kAt}, {kL1u, addr::kS3, kAt}};
   const MacAddress c1 = HostFixture::C1Mac(), c2 = HostFixture::C2Mac();
-  w.endpoints = {{HostFixture::C1(), Iface::kC1h, c1},
-                 {InS(0x10000), Iface::kC1h, c1},
-                 {InS2(0x1), Iface::kC1h, c1},
-                 {HostFixture::C2(), Iface::kC2h, c2},
-                 {InS(0x1000000000000042ull), Iface::kC2h, c2},
-                 {InS(0xabcdffffull), Iface::kC2h, c2},
-                 {InS(0x2000000000000005ull), Iface::kC2h, c2},
-                 {InS2(0x2), Iface::kC2h, c2}};
+  w.endpoints = {
+      {HostFixture::C1(), Iface::kC1h, c1},  {InS(0x10000), Iface::kC1h, c1},
+      {InS2(0x1), Iface::kC1h, c1},          {InS3(0x1), Iface::kC1h, c1},
+      {HostFixture::C2(), Iface::kC2h, c2},  {InS(0x1000000000000042ull), Iface::kC2h, c2},
+      {InS(0xabcdffffull), Iface::kC2h, c2}, {InS(0x2000000000000005ull), Iface::kC2h, c2},
+      {InS2(0x2), Iface::kC2h, c2}};
   w.departed = {{InS(0xd), Iface::kC2h, c2}, {InS(0xe), Iface::kC2h, c2}};
   w.mappings = DesignedMappings();
   w.routes = {{addr::kL2, RouteKind::kGateway}, {kL2s, RouteKind::kGateway},
@@ -135,9 +138,17 @@ const LocatorEntry* World::LocatorOf(uint64_t locator) const {
   return nullptr;
 }
 
-bool World::InSirPrefix(const Ipv6Address& a) const {
+bool World::InSirPrefix(const Ipv6Address& a) const { return IsSirPrefix(a.high64()); }
+
+bool World::IsSirPrefix(uint64_t prefix) const {
   for (SirPrefix p : sir_prefixes)
-    if (p.value() == a.high64()) return true;
+    if (p.value() == prefix) return true;
+  return false;
+}
+
+bool World::Linked(uint64_t from, uint64_t to) const {
+  for (const PrefixRule& r : prefix_rules)
+    if (r == PrefixRule{SirPrefix(from), SirPrefix(to)}) return true;
   return false;
 }
 
@@ -208,6 +219,8 @@ absl::StatusOr<std::unique_ptr<HostFixture>> BuildHost(World& world) {
   Dataplane& dp = host->dp();
   for (SirPrefix p : world.sir_prefixes)
     if (absl::Status st = dp.sir_prefixes().Upsert(p); !st.ok()) return st;
+  for (const PrefixRule& r : world.prefix_rules)
+    if (absl::Status st = dp.prefix_rules().Add(r); !st.ok()) return st;
   for (const LocatorEntry& l : world.locators)
     if (absl::Status st = dp.locators().Upsert(l); !st.ok()) return st;
   std::vector<LocalEndpoint> here = world.endpoints;

@@ -4,17 +4,19 @@
 // reachable. The same description is what the reference model (model.h) reads: the model knows
 // the configuration, never the maps.
 //
-//   SIR prefixes   S  2001:db8:0:1::/64 (the fixture's), S2 2001:db8:0:2222::/64
+//   SIR prefixes   S  2001:db8:0:1::/64 (the fixture's), S2 2001:db8:0:2222::/64, S3
+//                  2001:db8:0:3333::/64; a rule links S and S3 (S2 is on its own)
 //   this host      L1 adj-transport, L1n neutral-map, L1a neutral-map-auto, L1x no-action,
 //                  L1c adj-transport-linux-compat (all for S); L1s (sum equal to S's) and L1m (sum
-//                  S's - 0x1000), where neutral restores meet one's-complement 0xffff; L1t for S2
+//                  S's - 0x1000), where neutral restores meet one's-complement 0xffff; L1t for S2, L1u
+//                  for S3
 //   routes         L2, L2s, L2m via the fabric (redirected), L3 via a gateway without neighbour,
 //                  L4 unreachable, L5 out of an interface that is no redirect target, L6 none
-//   endpoints      c1h: S::1, S::1:0, S2::1; c2h: S::2, S::1000:0:0:42 (C-bit), S::abcd:ffff,
+//   endpoints      c1h: S::1, S::1:0, S2::1, S3::1; c2h: S::2, S::1000:0:0:42 (C-bit), S::abcd:ffff,
 //                  S::2000:0:0:5, S2::2
 //   mappings       every mode x {luid, use-format} to L2, identifiers ending 0x0000 and 0xffff,
 //                  C-bit SIRs, mappings to L3..L6, containers that moved away (S::7..S::b), S::2
-//                  (here, but also mapped), S2's; S::d and S::e, gone from here but still mapped
+//                  (here, but also mapped), S2's and S3's; S::d and S::e, gone from here but still mapped
 //                  to this host's L1n and L1
 #ifndef ILA_TESTS_FUZZ_WORLD_H_
 #define ILA_TESTS_FUZZ_WORLD_H_
@@ -68,7 +70,8 @@ struct World {
   MissPolicy miss_policy = MissPolicy::kPassToRouter;
   MovedPolicy moved_policy = MovedPolicy::kForward;
   std::vector<SirPrefix> sir_prefixes;
-  std::vector<LocatorEntry> locators;  // this host's
+  std::vector<PrefixRule> prefix_rules;  // the pairs of prefixes that may reach each other
+  std::vector<LocatorEntry> locators;    // this host's
   std::vector<LocalEndpoint> endpoints;
   // Containers that left this host while their mapping named one of its locators (BuildHost
   // registers them, maps them, and removes them: the control plane refuses such a mapping for an
@@ -86,6 +89,8 @@ struct World {
   const Mapping* MappingOf(const Ipv6Address& a) const;
   const LocatorEntry* LocatorOf(uint64_t locator) const;
   bool InSirPrefix(const Ipv6Address& a) const;
+  bool IsSirPrefix(uint64_t prefix) const;
+  bool Linked(uint64_t from, uint64_t to) const;  // a rule links the two prefixes
   RouteKind RouteOf(uint64_t locator) const;
   bool HasEndpointOn(Iface iface) const;
   MacAddress HostSideMac(Iface iface) const;
@@ -101,6 +106,7 @@ absl::StatusOr<std::unique_ptr<testbed::HostFixture>> BuildHost(World& world);
 namespace addr {
 inline constexpr SirPrefix kS{0x20010db800000001ull};
 inline constexpr SirPrefix kS2{0x20010db800002222ull};
+inline constexpr SirPrefix kS3{0x20010db800003333ull};
 inline constexpr Locator kL1{0x20010db8aaaa0001ull};
 inline constexpr Locator kL2{0x20010db8bbbb0002ull};
 inline constexpr MacAddress kOtherHostMac({0x02, 0, 0, 0, 0x99, 0x99});
