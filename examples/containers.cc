@@ -71,8 +71,8 @@ absl::Status Topology::AttachContainerOnHost(Container& c, int host) {
 }
 
 absl::StatusOr<Topology::Container*> Topology::AddContainer(const std::string& name, int host,
-                                                            Identifier id) {
-  auto c = AddContainerNoWait(name, host, id);
+                                                            Identifier id, SirPrefix prefix) {
+  auto c = AddContainerNoWait(name, host, id, prefix);
   if (!c.ok()) return c.status();
   for (const Netns* ns : std::initializer_list<const Netns*>{
            (*c)->ns.get(), hosts_[static_cast<size_t>(host)].ns.get()}) {
@@ -82,13 +82,13 @@ absl::StatusOr<Topology::Container*> Topology::AddContainer(const std::string& n
 }
 
 absl::StatusOr<Topology::Container*> Topology::AddContainerNoWait(const std::string& name, int host,
-                                                                  Identifier id) {
+                                                                  Identifier id, SirPrefix prefix) {
   if (host < 0 || host >= kHosts) return absl::InvalidArgumentError("no such host");
   if (container(name) != nullptr) return absl::AlreadyExistsError("container " + name + " exists");
   auto c = std::make_unique<Container>();
   c->name = name;
   c->host = host;
-  c->sir = SirAddress{Sir(), id};
+  c->sir = SirAddress{prefix, id};
   c->mac = MacAddress({0x02, 0x00, 0x00, 0x00, static_cast<uint8_t>(id.value() >> 8),
                        static_cast<uint8_t>(id.value())});
   c->host_veth = "veth-" + name;
@@ -96,7 +96,7 @@ absl::StatusOr<Topology::Container*> Topology::AddContainerNoWait(const std::str
   Host& h = hosts_[static_cast<size_t>(host)];
   Log("container " + name + " (" + c->sir.ToString() + ") on " + h.name + ": namespace, veth " +
       h.name + ":" + c->host_veth + " <-> " + name + ":eth0, AttachContainer, mapping -> " +
-      h.locator.ToString() + " everywhere");
+      LocatorFor(host, prefix).ToString() + " everywhere");
   auto ns = NewNetns(name);
   if (!ns.ok()) return ns.status();
   c->ns = std::move(*ns);
@@ -109,7 +109,7 @@ absl::StatusOr<Topology::Container*> Topology::AddContainerNoWait(const std::str
     return st;
   }
   if (absl::Status st = AttachContainerOnHost(*raw, host); !st.ok()) return st;
-  if (absl::Status st = MapEverywhere(raw->sir, h.locator); !st.ok()) return st;
+  if (absl::Status st = MapEverywhere(raw->sir, LocatorFor(host, prefix)); !st.ok()) return st;
   return raw;
 }
 
@@ -156,9 +156,10 @@ absl::Status Topology::MoveContainer(const std::string& name, int to_host, MoveM
     (void)to.ns->Ip({"link", "del", c->host_veth});
     return st;
   }
-  Log("mapping " + c->sir.ToString() + " -> " + to.locator.ToString() +
+  const Locator to_locator = LocatorFor(to_host, c->sir.prefix);
+  Log("mapping " + c->sir.ToString() + " -> " + to_locator.ToString() +
       " on every host and the ILA router");
-  if (absl::Status st = MapEverywhere(c->sir, to.locator); !st.ok()) return st;
+  if (absl::Status st = MapEverywhere(c->sir, to_locator); !st.ok()) return st;
   if (!new_ns) {
     Log(name + ": default route via the new veth " + new_if);
     if (absl::Status st =

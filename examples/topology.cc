@@ -37,12 +37,23 @@ std::atomic<unsigned> g_topology_serial{0};
 const SirPrefix kSir(0x20010db800000001ull);         // 2001:db8:0:1::/64
 constexpr char kSirAggregate[] = "2001:db8:0::/48";  // every SIR prefix, routed to the ILA router
 
-std::string Net64(uint64_t high) { return Ipv6Address::FromHalves(high, 0).ToString() + "/64"; }
+// A host's locators: its /48 (the locator for Sir() and one per tenant prefix after it).
+std::string Net48(uint64_t high) {
+  return Ipv6Address::FromHalves(high & ~uint64_t{0xffff}, 0).ToString() + "/48";
+}
 
 }  // namespace
 // ----- The topology --------------------------------------------------------------------------
 
 SirPrefix Topology::Sir() { return kSir; }
+
+Locator Topology::LocatorFor(int i, SirPrefix prefix) const {
+  const Locator base = hosts_[static_cast<size_t>(i)].locator;
+  const auto& tenants = options_.tenant_prefixes;
+  const auto it = std::find(tenants.begin(), tenants.end(), prefix);
+  if (prefix == kSir || it == tenants.end()) return base;
+  return Locator(base.value() + (static_cast<uint64_t>(it - tenants.begin() + 1) << 8));
+}
 
 void Topology::Log(const std::string& line) const {
   if (options_.log) options_.log(line);
@@ -85,6 +96,7 @@ absl::Status Topology::Build() {
   if (absl::Status st = MakeNamespaces(); !st.ok()) return st;
   if (absl::Status st = PlumbUnderlay(); !st.ok()) return st;
   std::vector<SirPrefix> prefixes = {kSir};
+  prefixes.insert(prefixes.end(), options_.tenant_prefixes.begin(), options_.tenant_prefixes.end());
   prefixes.insert(prefixes.end(), options_.extra_sir_prefixes.begin(),
                   options_.extra_sir_prefixes.end());
   if (absl::Status st = StartRouter(prefixes); !st.ok()) return st;
@@ -95,7 +107,7 @@ absl::Status Topology::Build() {
     const std::pair<const char*, int> defaults[] = {{"c1a", 0}, {"c1b", 0}, {"c2a", 1}, {"c2b", 1}};
     for (const auto& [name, host] : defaults) {
       const uint64_t id = std::strtoull(name, nullptr, 16);  // "c1a" -> ::c1a
-      auto c = AddContainerNoWait(name, host, Identifier(id));
+      auto c = AddContainerNoWait(name, host, Identifier(id), kSir);
       if (!c.ok()) return c.status();
     }
   }
@@ -165,6 +177,12 @@ absl::Status Topology::PlumbUnderlay() {
       !st.ok()) {
     return st;
   }
+  // A packet from a container attached at tc keeps its partial checksum (CHECKSUM_PARTIAL) across
+  // veths, where a physical link would carry it complete. The ILA router's native XDP program
+  // translates it and redirects it as a new frame, and the partial state is lost: the receiver
+  // drops a segment whose checksum was never finished. The link into the router finishes
+  // checksums as a wire's sender would.
+  if (absl::Status st = r1_->Run("ethtool -K to-ilr tx off >/dev/null"); !st.ok()) return st;
   if (absl::Status st = r2_->IpBatch({
           "link add to-h2 type veth peer name up netns " + n_h2,
           "addr add fd00:0:12::2/64 dev to-r1 nodad",
@@ -176,8 +194,8 @@ absl::Status Topology::PlumbUnderlay() {
     return st;
   }
 
-  const std::string l1 = Net64(hosts_[0].locator.value());
-  const std::string l2 = Net64(hosts_[1].locator.value());
+  const std::string l1 = Net48(hosts_[0].locator.value());
+  const std::string l2 = Net48(hosts_[1].locator.value());
   Log("routes: r1/r2 route " + l1 + " to host1, " + l2 + " to host2 and " + kSirAggregate +
       " (SIR prefixes) to the ILA router");
   if (absl::Status st = r1_->IpBatch({
@@ -233,6 +251,9 @@ absl::Status Topology::StartRouter(const std::vector<SirPrefix>& prefixes) {
         for (SirPrefix p : prefixes) {
           if (absl::Status s = dp.sir_prefixes().Add(p); !s.ok()) return s;
         }
+        for (const PrefixRule& r : options_.prefix_rules) {
+          if (absl::Status s = dp.prefix_rules().Add(r); !s.ok()) return s;
+        }
         InterfaceAttach request{router_.interface, options_.attach_mode, {}};
         auto att = dp.AttachRouter(request);
         if (!att.ok()) return att.status();
@@ -255,24 +276,33 @@ absl::Status Topology::StartHost(int i, const std::vector<SirPrefix>& prefixes) 
   auto dp = MakeDataplane(*h.ns, options_.host_config);
   if (!dp.ok()) return dp.status();
   h.dp = std::move(*dp);
-  if (absl::Status st = OnHost(
-          i,
-          [&](Dataplane& d) -> absl::Status {
-            for (SirPrefix p : prefixes) {
-              if (absl::Status s = d.sir_prefixes().Add(p); !s.ok()) return s;
-            }
-            if (absl::Status s = d.locators().Upsert(
-                    {.locator = h.locator, .sir_prefix = kSir, .csum_mode = options_.csum_mode});
-                !s.ok()) {
-              return s;
-            }
-            InterfaceAttach request{
-                h.uplink, options_.uplink_attach_mode.value_or(options_.attach_mode), {}};
-            auto att = d.AttachUplink(request);
-            if (!att.ok()) return att.status();
-            h.uplink_attachment = *att;
-            return absl::OkStatus();
-          });
+  if (absl::Status st =
+          OnHost(i,
+                 [&](Dataplane& d) -> absl::Status {
+                   for (SirPrefix p : prefixes) {
+                     if (absl::Status s = d.sir_prefixes().Add(p); !s.ok()) return s;
+                   }
+                   for (const PrefixRule& r : options_.prefix_rules) {
+                     if (absl::Status s = d.prefix_rules().Add(r); !s.ok()) return s;
+                   }
+                   std::vector<SirPrefix> tenants = {kSir};
+                   tenants.insert(tenants.end(), options_.tenant_prefixes.begin(),
+                                  options_.tenant_prefixes.end());
+                   for (SirPrefix p : tenants) {
+                     if (absl::Status s = d.locators().Upsert({.locator = LocatorFor(i, p),
+                                                               .sir_prefix = p,
+                                                               .csum_mode = options_.csum_mode});
+                         !s.ok()) {
+                       return s;
+                     }
+                   }
+                   InterfaceAttach request{
+                       h.uplink, options_.uplink_attach_mode.value_or(options_.attach_mode), {}};
+                   auto att = d.AttachUplink(request);
+                   if (!att.ok()) return att.status();
+                   h.uplink_attachment = *att;
+                   return absl::OkStatus();
+                 });
       !st.ok()) {
     return st;
   }

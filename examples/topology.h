@@ -9,8 +9,8 @@
 //    |  |                                                                               |  |
 //  c1a  c1b   containers, SIR prefix 2001:db8:0:1::/64                                c2a  c2b
 //
-// - r1 and r2 route each host's locator /64 to it and every SIR prefix (2001:db8:0::/48) to the ILA
-//   router. Hosts route the SIR prefixes and everything else to their underlay router.
+// - r1 and r2 route each host's locators (its /48) to it and every SIR prefix (2001:db8:0::/48) to
+//   the ILA router. Hosts route the SIR prefixes and everything else to their underlay router.
 // - Every host runs its own ila::Dataplane: from_uplink on "up", from_container on each container's
 //   host-side veth ("veth-<name>"), its locator in locators(). The ILA router runs the router role.
 // - Each container namespace has "eth0" with its SIR address /128 and a default route via fe80::1,
@@ -74,6 +74,12 @@ struct TopologyOptions {
   bool default_containers = true;
   // More SIR prefixes to register on hosts and router (no mappings; routed to the ILA router).
   std::vector<SirPrefix> extra_sir_prefixes;
+  // More tenants: SIR prefixes whose containers (AddContainer with the prefix) live on the hosts
+  // beside Sir()'s. Each host has a locator for each (LocatorFor), in the host's /48.
+  std::vector<SirPrefix> tenant_prefixes;
+  // Rules linking SIR prefixes (tenants reach only their own prefix without one), on every host
+  // and the router.
+  std::vector<PrefixRule> prefix_rules;
   // Narration of what is being done, one line per call (nullptr: quiet).
   std::function<void(const std::string&)> log;
 };
@@ -92,7 +98,7 @@ class Topology {
   struct Host {
     std::string name;  // "host1", "host2"
     std::unique_ptr<Netns> ns;
-    Locator locator;
+    Locator locator;      // for Sir(); every locator of the host is in locator's /48
     Ipv6Address address;  // of its uplink, in the underlay (not in the locator /64)
     Ipv6Address gateway;  // its underlay router's address on that link
     std::string uplink = "up";
@@ -141,9 +147,13 @@ class Topology {
   // "<tag>-<pid>-<serial>-": the prefix of every namespace name of this topology.
   const std::string& name_prefix() const { return prefix_; }
 
-  // Creates a container on host `host` with SIR address Sir() + `id`: its namespace, its veth,
+  // Host i's locator for SIR prefix `prefix` (Sir() or one of options().tenant_prefixes).
+  Locator LocatorFor(int i, SirPrefix prefix) const;
+
+  // Creates a container on host `host` with SIR address `prefix` + `id`: its namespace, its veth,
   // AttachContainer on the host, and its mapping on every host and the router.
-  absl::StatusOr<Container*> AddContainer(const std::string& name, int host, Identifier id);
+  absl::StatusOr<Container*> AddContainer(const std::string& name, int host, Identifier id,
+                                          SirPrefix prefix = Sir());
   // Moves a container to another host; see MoveMode. The order keeps packets flowing: attach on
   // the new host, update the mapping on every host and the router, switch the container's
   // default route, then detach on the old host (whose moved-policy forwards stragglers).
@@ -180,7 +190,8 @@ class Topology {
   absl::Status PlumbContainer(const Container& c, const Host& h, const Netns& cns,
                               const std::string& ifname);
   absl::Status AttachContainerOnHost(Container& c, int host);
-  absl::StatusOr<Container*> AddContainerNoWait(const std::string& name, int host, Identifier id);
+  absl::StatusOr<Container*> AddContainerNoWait(const std::string& name, int host, Identifier id,
+                                                SirPrefix prefix);
   std::vector<const Netns*> AllNamespaces() const;
   absl::Status DestroyDataplane(const Netns* ns, std::unique_ptr<Dataplane>& dp);
 

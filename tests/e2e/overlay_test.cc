@@ -151,11 +151,13 @@ TEST_CASE("a container cannot reach a SIR prefix it has no mapping for") {
   ILA_SKIP_IF(SkipReason());
   const SirPrefix other(0x20010db800000002ull);  // 2001:db8:0:2::/64, registered, nothing mapped
   const Ipv6Address target = Ipv6Address::FromHalves(other.value(), 0x5);
+  // Linked to the containers' prefix, so that isolation between prefixes is not what stops it.
+  demo::TopologyOptions linked = Options();
+  linked.extra_sir_prefixes = {other};
+  linked.prefix_rules = {{Topology::Sir(), other}};
 
   SECTION("hosts pass misses to the ILA router, which has no mapping either and drops them") {
-    demo::TopologyOptions o = Options();
-    o.extra_sir_prefixes = {other};
-    auto topo = MakeTopology(o);
+    auto topo = MakeTopology(linked);
     Stats h1_before = HostStats(*topo, 0), r_before = RouterStats(*topo);
     auto r = topo->Ping("c1a", target, 3);
     REQUIRE(r.ok());
@@ -168,8 +170,7 @@ TEST_CASE("a container cannot reach a SIR prefix it has no mapping for") {
     TearDownAndCheck(topo);
   }
   SECTION("hosts with MissPolicy::kDrop drop them themselves") {
-    demo::TopologyOptions o = Options();
-    o.extra_sir_prefixes = {other};
+    demo::TopologyOptions o = linked;
     o.host_config.miss_policy = MissPolicy::kDrop;
     auto topo = MakeTopology(o);
     Stats h1_before = HostStats(*topo, 0), r_before = RouterStats(*topo);
@@ -178,6 +179,19 @@ TEST_CASE("a container cannot reach a SIR prefix it has no mapping for") {
     INFO(r->output);
     CHECK(r->exit_code != 0);
     CHECK(Packets(HostStats(*topo, 0).Since(h1_before), "drop_miss") >= 3);
+    CHECK(Packets(RouterStats(*topo).Since(r_before), "drop_router_miss") == 0);
+    TearDownAndCheck(topo);
+  }
+  SECTION("without a rule linking the prefixes the host drops them as another tenant's") {
+    demo::TopologyOptions o = Options();
+    o.extra_sir_prefixes = {other};
+    auto topo = MakeTopology(o);
+    Stats h1_before = HostStats(*topo, 0), r_before = RouterStats(*topo);
+    auto r = topo->Ping("c1a", target, 3);
+    REQUIRE(r.ok());
+    INFO(r->output);
+    CHECK(r->exit_code != 0);
+    CHECK(Packets(HostStats(*topo, 0).Since(h1_before), "drop_cross_prefix") >= 3);
     CHECK(Packets(RouterStats(*topo).Since(r_before), "drop_router_miss") == 0);
     TearDownAndCheck(topo);
   }
