@@ -38,8 +38,8 @@ absl::Status Validate(const DataplaneState& s, const PrefixRule& rule) {
     auto found = s.sir_prefixes.Lookup(key);
     if (!found.ok()) return found.status();
     if (!found->has_value()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "prefix rule ", Text(rule), ": SIR prefix ", p.ToString(), " is not registered"));
+      return absl::FailedPreconditionError(absl::StrCat("prefix rule ", Text(rule), ": SIR prefix ",
+                                                        p.ToString(), " is not registered"));
     }
   }
   return absl::OkStatus();
@@ -60,8 +60,7 @@ absl::Status PrefixRuleTable::Write(const PrefixRule& rule, bool only_new) {
   if (!found.ok()) return found.status();
   if (found->has_value()) {
     if (only_new) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("prefix rule ", Text(rule), " exists already"));
+      return absl::AlreadyExistsError(absl::StrCat("prefix rule ", Text(rule), " exists already"));
     }
     // Both directions, in case a writer died between the two.
     return s.prefix_rules.Update(back, abi::ila_prefix_rule_value{});
