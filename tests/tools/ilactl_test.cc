@@ -204,6 +204,7 @@ std::string Snapshot(const Host& h) {
     s += object;
     s += ": " + h.OkJson({object, "show"}).dump() + "\n";
   }
+  s += "prefix rules: " + h.OkJson({"prefix", "rule", "show"}).dump() + "\n";
   Json status = h.OkJson({"status"});
   s += "attachments: " + status["attachments"].dump() + "\n";
   s += "config: " + status["config"].dump() + "\n";
@@ -301,6 +302,15 @@ TEST_CASE("ilactl prefix, locator, map and endpoint tables") {
   CHECK(h.OkJson({"prefix", "show"}) ==
         Json::parse(R"([{"prefix":"2001:db8:0:1::/64"},{"prefix":"2001:db8:0:2::/64"}])"));
   CHECK(h.Ok({"pre", "s"}) == "2001:db8:0:1::/64\n2001:db8:0:2::/64\n");
+  // prefix rules: either way round, listed once with the lower prefix first
+  CHECK(h.Ok({"prefix", "rule", "add", "2001:db8:0:2::/64", kSir}).empty());
+  CHECK(h.Ok({"prefix", "rule", "add", kSir, "2001:db8:0:2::/64"}).empty());  // add replaces
+  CHECK(h.Ok({"prefix", "rule"}) == "2001:db8:0:1::/64 <-> 2001:db8:0:2::/64\n");
+  CHECK(h.OkJson({"prefix", "rule", "show"}) ==
+        Json::parse(R"([{"a":"2001:db8:0:1::/64","b":"2001:db8:0:2::/64"}])"));
+  h.Fails({"prefix", "del", "2001:db8:0:2::/64"}, "is still linked to 2001:db8:0:1::/64");
+  CHECK(h.Ok({"prefix", "rule", "del", kSir, "2001:db8:0:2::/64"}).empty());
+  CHECK(h.OkJson({"prefix", "rule", "show"}) == Json::array());
   CHECK(h.Ok({"prefix", "del", "2001:db8:0:2::/64"}).empty());
   CHECK(h.Ok({"prefix"}) == "2001:db8:0:1::/64\n");  // no command means show
 
@@ -690,6 +700,13 @@ TEST_CASE("ilactl bad input: exit 1, one line naming the word, nothing applied")
       {{"prefix", "add", "2001:db8::/48"},
        "invalid SIR prefix \"2001:db8::/48\": the prefix length must be 64"},
       {{"prefix", "add"}, "missing a SIR prefix"},
+      {{"prefix", "rule", "add", kSir}, "missing a second SIR prefix"},
+      {{"prefix", "rule", "add", kSir, kSir}, "a SIR prefix always reaches itself"},
+      {{"prefix", "rule", "add", kSir, "2001:db8:0:7::/64"},
+       "SIR prefix 2001:db8:0:7::/64 is not registered"},
+      {{"prefix", "rule", "del", kSir, "2001:db8:0:7::/64"}, "does not exist"},
+      {{"prefix", "rule", "frob"}, "prefix rule: unknown command \"frob\""},
+      {{"create", "max-prefix-rules", "0"}, "invalid table size \"0\" for max-prefix-rules"},
       {{"prefix", "del", "2001:db8:0:7::/64"}, "SIR prefix 2001:db8:0:7::/64 is not registered"},
       // locator
       {{"locator", "add", kL1}, "missing \"sir PREFIX\""},

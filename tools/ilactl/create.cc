@@ -16,6 +16,7 @@ enum CreateKeyword {
   kMaxEndpoints,
   kMaxLocators,
   kMaxPrefixes,
+  kMaxPrefixRules,
   kInterval,
   kCache,
   kNoNexthopCache,
@@ -51,6 +52,8 @@ absl::Status ParseTableSize(Args& args, const std::string& word, int k,
     config.max_endpoints = size;
   else if (k == kMaxLocators)
     config.max_locators = size;
+  else if (k == kMaxPrefixRules)
+    config.max_prefix_rules = size;
   else
     config.max_sir_prefixes = size;
   return absl::OkStatus();
@@ -66,6 +69,7 @@ absl::Status ParseCreateWord(Args& args, const std::string& word, std::vector<in
                          {"max-endpoints", kMaxEndpoints},
                          {"max-locators", kMaxLocators},
                          {"max-sir-prefixes", kMaxPrefixes},
+                         {"max-prefix-rules", kMaxPrefixRules},
                          {"miss-event-interval", kInterval},
                          {"forwarding-cache", kCache},
                          {"no-nexthop-cache", kNoNexthopCache},
@@ -136,7 +140,8 @@ absl::Status CmdCreate(Context& ctx, Args& args) {
   args.set_command("create",
                    "create [miss-policy {pass-to-router|drop}] [moved-policy {forward|drop}] "
                    "[max-mappings N] [max-endpoints N] [max-locators N] [max-sir-prefixes N] "
-                   "[miss-event-interval DURATION] [miss-event-rate N] [miss-event-burst N] "
+                   "[max-prefix-rules N] [miss-event-interval DURATION] [miss-event-rate N] "
+                   "[miss-event-burst N] "
                    "[forwarding-cache] [no-nexthop-cache]");
   auto config = ParseCreate(args);
   if (!config.ok()) return config.status();

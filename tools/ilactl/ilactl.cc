@@ -24,7 +24,8 @@ std::string Usage() {
 
   ilactl [OPTIONS] create [miss-policy {pass-to-router|drop}] [moved-policy {forward|drop}]
                           [max-mappings N] [max-endpoints N] [max-locators N]
-                          [max-sir-prefixes N] [miss-event-interval DURATION]
+                          [max-sir-prefixes N] [max-prefix-rules N]
+                          [miss-event-interval DURATION]
                           [miss-event-rate N] [miss-event-burst N]
                           [forwarding-cache] [no-nexthop-cache]
   ilactl [OPTIONS] destroy
@@ -39,6 +40,8 @@ std::string Usage() {
   ilactl [OPTIONS] detach {DEV | ifindex N}
   ilactl [OPTIONS] prefix {add|del} PREFIX
   ilactl [OPTIONS] prefix show
+  ilactl [OPTIONS] prefix rule {add|del} PREFIX PREFIX   (the two may reach each other)
+  ilactl [OPTIONS] prefix rule show
   ilactl [OPTIONS] locator add LOCATOR sir PREFIX [csum-mode CSUM]
   ilactl [OPTIONS] locator del LOCATOR
   ilactl [OPTIONS] locator show [LOCATOR]
