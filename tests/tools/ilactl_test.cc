@@ -216,15 +216,17 @@ std::string Snapshot(const Host& h) {
 TEST_CASE("ilactl create, status, stats, destroy on a pinned instance") {
   ILA_SKIP_IF(SkipReason());
   Host h;
-  Json created = h.OkJson({"create", "miss-policy", "drop", "moved-policy", "drop", "max-mappings",
-                           "1024", "max-endpoints", "64", "max-locators", "8", "max-sir-prefixes",
-                           "4", "miss-event-interval", "250ms", "forwarding-cache"});
+  Json created =
+      h.OkJson({"create", "miss-policy", "drop", "moved-policy", "drop", "max-mappings", "1024",
+                "max-endpoints", "64", "max-locators", "8", "max-sir-prefixes", "4",
+                "max-prefix-rules", "16", "miss-event-interval", "250ms", "forwarding-cache"});
   CHECK(created["config"]["miss_policy"] == "drop");
   CHECK(created["config"]["moved_policy"] == "drop");
   CHECK(created["config"]["max_mappings"] == 1024);
   CHECK(created["config"]["max_endpoints"] == 64);
   CHECK(created["config"]["max_locators"] == 8);
   CHECK(created["config"]["max_sir_prefixes"] == 4);
+  CHECK(created["config"]["max_prefix_rules"] == 16);
   CHECK(created["config"]["miss_event_interval_ns"] == 250000000);
   CHECK(created["config"]["forwarding_cache"] == true);
   std::string instance = created["instance"];
@@ -246,7 +248,7 @@ TEST_CASE("ilactl create, status, stats, destroy on a pinned instance") {
   CHECK_THAT(text, Catch::Contains("nexthop-cache off (no process keeps it"));
   CHECK_THAT(text, Catch::Contains("miss-policy drop moved-policy drop miss-event-interval 250ms"));
   CHECK_THAT(text, Catch::Contains("max-mappings 1024 max-endpoints 64 max-locators 8 "
-                                   "max-sir-prefixes 4 forwarding-cache\n"));
+                                   "max-sir-prefixes 4 max-prefix-rules 16 forwarding-cache\n"));
 
   // Stats: every counter, in JSON, text and Prometheus form.
   Json stats = h.OkJson({"stats"});

@@ -169,6 +169,7 @@ void ConfigJson(JsonWriter& j, const ila::DataplaneConfig& c) {
   j.FieldUint("max_endpoints", c.max_endpoints);
   j.FieldUint("max_locators", c.max_locators);
   j.FieldUint("max_sir_prefixes", c.max_sir_prefixes);
+  j.FieldUint("max_prefix_rules", c.max_prefix_rules);
   j.Field("forwarding_cache", c.forwarding_cache);
   j.Field("nexthop_cache", c.nexthop_cache);
   j.EndObject();
@@ -230,7 +231,8 @@ void PrintStatusText(Context& ctx, const StatusView& v) {
          " miss-event-rate ", c.miss_event_rate, " miss-event-burst ", c.miss_event_burst, "\n");
   Append(&ctx.out, "  max-mappings ", c.max_mappings, " max-endpoints ", c.max_endpoints,
          " max-locators ", c.max_locators, " max-sir-prefixes ", c.max_sir_prefixes,
-         c.forwarding_cache ? " forwarding-cache" : "", "\n");
+         " max-prefix-rules ", c.max_prefix_rules, c.forwarding_cache ? " forwarding-cache" : "",
+         "\n");
   Append(&ctx.out, "  mappings ", v.mappings, " locators ", v.locators, " endpoints ", v.endpoints,
          " sir-prefixes ", v.prefixes, "\n");
   Append(&ctx.out, "  nexthop-cache ", v.nexthops.enabled ? "on" : "off",
