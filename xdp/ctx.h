@@ -27,8 +27,9 @@ struct tc_kept {
   __u64 dst[2];  // the destination as rewritten: 8-aligned, for the next-hop cache
   struct in6_addr src;
   __be32 flowinfo;
-  __u32 headers;  // IPv6 plus transport header bytes, to size one segment of a GSO packet
-  __u16 payload_len;
+  __u32 headers;      // IPv6 plus transport header bytes, to size one segment of a GSO packet
+  __u32 payload_len;  // what follows the transport header's start (BIG TCP's too)
+  __u16 l4_off;       // the transport header's offset in the frame
   __u8 proto;
   __u8 hop_limit;
 };
@@ -112,8 +113,32 @@ static __always_inline enum parse_result ctx_parse_upto(struct ila_ctx *c, __u32
 #define CTX_IP6_OFF sizeof(struct ethhdr)
 #define CTX_L4_OFF (CTX_IP6_OFF + sizeof(struct ipv6hdr))
 
+// A TCP header's first 20 bytes linear, after the 8-byte jumbo hop-by-hop header of BIG TCP too.
 static __always_inline enum parse_result ctx_parse(struct ila_ctx *c) {
-  return ctx_parse_upto(c, CTX_L4_OFF + 20);
+  return ctx_parse_upto(c, CTX_L4_OFF + 28);
+}
+
+// BIG TCP at tc (gso_max_size above 64 KiB): a GSO TCP packet longer than an IPv6 payload length
+// can say carries 0 there and, as Linux writes them (6.18 still), a hop-by-hop header holding only
+// the jumbo payload option before the TCP header (the kernel's ipv6_has_hopopt_jumbo());
+// segmentation takes that header off again. Returns the TCP header's offset after the IPv6 header
+// (0 or 8), or -1 for any other packet.
+static __always_inline int big_tcp_offset(const struct ila_ctx *c) {
+  const struct ipv6hdr *ip6 = c->pkt.ip6;
+  if (!ctx_is_tc(c) || ip6->payload_len != 0 || !ctx_skb(c)->gso_size) return -1;
+  if (ip6->nexthdr == IPPROTO_TCP) return 0;
+  if (ip6->nexthdr != IPPROTO_HOPOPTS) return -1;
+  const __u8 *h = PKT_BYTES(ip6 + 1, 8, c->pkt.data_end);
+  if (!h || h[0] != IPPROTO_TCP || h[1] != 0 || h[2] != 0xc2 || h[3] != 4) return -1;
+  return 8;
+}
+
+// The TCP header length of a BIG TCP packet whose header starts `off` bytes after the IPv6 header
+// (60, the longest, when it cannot be read).
+static __always_inline __u32 big_tcp_header_len(const struct ila_ctx *c, int off) {
+  const __u8 *th = off ? PKT_BYTES((const __u8 *)(c->pkt.ip6 + 1) + 8, 13, c->pkt.data_end)
+                       : PKT_BYTES((const __u8 *)(c->pkt.ip6 + 1), 13, c->pkt.data_end);
+  return th ? (th[12] >> 4) * 4 : 60;
 }
 
 // IPv6 plus transport header length of the parsed packet, for segment sizes (60: the longest
@@ -140,7 +165,17 @@ static __always_inline void ctx_keep(struct ila_ctx *c) {
   k->flowinfo = *(const __be32 *)ip6 & bpf_htonl(0x0fffffff);
   k->headers = packet_headers(&c->pkt);
   k->payload_len = bpf_ntohs(ip6->payload_len);
+  k->l4_off = CTX_L4_OFF;
   k->proto = ip6->nexthdr;
+  // Read as it stands, a BIG TCP packet's checksum would be left alone: wrong on the wire for
+  // adj-transport once the packet is segmented.
+  const int big = big_tcp_offset(c);
+  if (big >= 0) {
+    k->l4_off = CTX_L4_OFF + big;
+    k->payload_len = ctx_skb(c)->len - k->l4_off;
+    k->proto = IPPROTO_TCP;
+    k->headers = sizeof(struct ipv6hdr) + big_tcp_header_len(c, big);  // per segment: no jumbo
+  }
   k->hop_limit = ip6->hop_limit;
 }
 

@@ -66,11 +66,11 @@ static __always_inline void adjust_transport_in_place(const struct ila_ctx *c, _
 
 // Offset of the transport checksum that adj-transport adjusts at tc, and the flags for
 // bpf_l4_csum_replace; 0 when there is none to adjust (as transport_csum_field decides for XDP).
-static __always_inline __u32 skb_transport_csum(__u8 proto, __u16 payload_len, __u64 *flags) {
-  if (payload_len < transport_min_len(proto)) return 0;
+static __always_inline __u32 skb_transport_csum(const struct tc_kept *k, __u64 *flags) {
+  if (k->payload_len < transport_min_len(k->proto)) return 0;
   *flags = BPF_F_PSEUDO_HDR | sizeof(__u16);
-  switch (proto) {
-    case IPPROTO_TCP: return CTX_L4_OFF + 16;
+  switch (k->proto) {
+    case IPPROTO_TCP: return k->l4_off + 16;
     case IPPROTO_UDP:
       *flags |= BPF_F_MARK_MANGLED_0;  // 0 means "no checksum" and stays 0
       return CTX_L4_OFF + 6;
@@ -88,9 +88,7 @@ static __always_inline int store_destination(const struct ila_ctx *c, __u8 csum_
   struct __sk_buff *skb = ctx_skb(c);
   const struct tc_kept *k = c->kept;
   __u64 csum_flags = 0;
-  const __u32 csum_off = is_adjust_transport(csum_mode)
-                             ? skb_transport_csum(k->proto, k->payload_len, &csum_flags)
-                             : 0;
+  const __u32 csum_off = is_adjust_transport(csum_mode) ? skb_transport_csum(k, &csum_flags) : 0;
   if (bpf_skb_store_bytes(skb, CTX_IP6_OFF + offsetof(struct ipv6hdr, daddr), k->dst, 16,
                           BPF_F_RECOMPUTE_CSUM))
     return drop(c, ILA_STAT_DROP_TRUNCATED);
