@@ -267,6 +267,25 @@ absl::Status Topology::StartRouter(const std::vector<SirPrefix>& prefixes) {
   return absl::OkStatus();
 }
 
+// Host i's locator for tenant `p`, and (options().cluster_locators) the other hosts' locators for
+// it in the cluster table, as ila-agent keeps them.
+absl::Status Topology::AddLocators(int i, SirPrefix p, Dataplane& d) {
+  if (absl::Status s = d.locators().Upsert(
+          {.locator = LocatorFor(i, p), .sir_prefix = p, .csum_mode = options_.csum_mode});
+      !s.ok()) {
+    return s;
+  }
+  for (int other = 0; other < kHosts && options_.cluster_locators; ++other) {
+    if (other == i) continue;
+    if (absl::Status s = d.cluster_locators().Upsert(
+            {.locator = LocatorFor(other, p), .sir_prefix = p, .csum_mode = options_.csum_mode});
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Host `i`: its data plane, prefixes, locator and uplink.
 absl::Status Topology::StartHost(int i, const std::vector<SirPrefix>& prefixes) {
   const std::string csum(ToString(options_.csum_mode));
@@ -289,12 +308,7 @@ absl::Status Topology::StartHost(int i, const std::vector<SirPrefix>& prefixes) 
                    tenants.insert(tenants.end(), options_.tenant_prefixes.begin(),
                                   options_.tenant_prefixes.end());
                    for (SirPrefix p : tenants) {
-                     if (absl::Status s = d.locators().Upsert({.locator = LocatorFor(i, p),
-                                                               .sir_prefix = p,
-                                                               .csum_mode = options_.csum_mode});
-                         !s.ok()) {
-                       return s;
-                     }
+                     if (absl::Status s = AddLocators(i, p, d); !s.ok()) return s;
                    }
                    InterfaceAttach request{
                        h.uplink, options_.uplink_attach_mode.value_or(options_.attach_mode), {}};

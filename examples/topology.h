@@ -80,6 +80,9 @@ struct TopologyOptions {
   // Rules linking SIR prefixes (tenants reach only their own prefix without one), on every host
   // and the router.
   std::vector<PrefixRule> prefix_rules;
+  // Each host's cluster locator table holds the other host's locators (as ila-agent keeps it):
+  // Packet Too Big quoting what the ILA router translated reaches the sender as sent.
+  bool cluster_locators = true;
   // Narration of what is being done, one line per call (nullptr: quiet).
   std::function<void(const std::string&)> log;
 };
@@ -181,6 +184,7 @@ class Topology {
   absl::Status PlumbUnderlay();
   absl::Status StartRouter(const std::vector<SirPrefix>& prefixes);
   absl::Status StartHost(int i, const std::vector<SirPrefix>& prefixes);
+  absl::Status AddLocators(int i, SirPrefix p, Dataplane& d);
   void Log(const std::string& line) const;
   std::string NsName(const std::string& role) const { return prefix_ + role; }
   absl::StatusOr<std::unique_ptr<Netns>> NewNetns(const std::string& role);

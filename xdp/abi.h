@@ -62,7 +62,9 @@ struct ila_reverse_value {
 };
 
 // ila_locators: locators this host owns (key: upper 64 bits of the destination, wire order) ->
-// how to restore the SIR destination.
+// how to restore the SIR destination. ila_cluster_locators holds the same for the other hosts'
+// locators: enough to translate any quoted ILA destination back (an ICMPv6 error about a packet
+// the ILA router translated) and to know an ILA address when a container writes one.
 struct ila_locator_key {
   __u8 locator_be[8];
 };
@@ -315,6 +317,7 @@ enum ila_stat {
   ILA_STAT_DROP_CROSS_PREFIX,          // a container's packet to another SIR prefix, no rule
   ILA_STAT_DROP_CROSS_PREFIX_ARRIVAL,  // uplink: from another SIR prefix than the container's
   ILA_STAT_DROP_ILA_DESTINATION,       // a container addressed an ILA address (a locator) directly
+  ILA_STAT_PASS_TOO_BIG,  // host: too big for the route to its locator: to the kernel untranslated
   ILA_STAT__COUNT
 };
 
@@ -386,7 +389,7 @@ struct ila_meta {
   __u32 miss_event_rate;   // events a second per container interface (0: no limit)
   __u32 miss_event_burst;  // events an interface may raise at once
   __u32 max_prefix_rules;
-  __u32 pad;
+  __u32 max_cluster_locators;
 };
 
 // ila_miss_budgets, by container interface (ifindex): the miss events it may still raise, as the

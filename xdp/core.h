@@ -64,14 +64,35 @@ static __always_inline int handle_miss(const struct ila_ctx *c) {
   return outcome == ILA_STAT_DROP_MISS ? drop(c, outcome) : pass(c, outcome);
 }
 
-// SIR -> ILA with mapping `m`, then on to the locator's next hop. The caller has called
-// ready_to_rewrite.
+// What a translated packet too big for its route becomes.
+enum too_big { TOO_BIG_UNTRANSLATED, TOO_BIG_TRANSLATED };
+
+// SIR -> ILA with mapping `m`, then on to the locator's next hop. The route is asked first: a
+// host hands a packet too big for it to the kernel as the sender sent it (TOO_BIG_UNTRANSLATED),
+// and the kernel's Packet Too Big then quotes the SIR destination the sender knows; translated,
+// it would quote an ILA address the sender's socket has never heard of, and every later packet
+// would be lost. (Redirected, the driver would drop it silently.) An ILA router passes it
+// translated: its kernel's Packet Too Big goes through this router back to the sender's host,
+// which translates the quote. Where the program cannot finish the job otherwise (no neighbour
+// entry yet, a route the kernel must handle, an egress outside the redirect targets) the packet
+// goes to the kernel translated, with its hop limit untouched: the kernel decrements it once.
+// The caller has called ready_to_rewrite.
 static __always_inline int translate_and_forward(struct ila_ctx *c,
-                                                 const struct ila_mapping_value *m, __u32 stat) {
+                                                 const struct ila_mapping_value *m, __u32 stat,
+                                                 enum too_big too_big) {
   const __u64 locator = *(const __u64 *)m->ila.bytes;
+  struct next_hop hop;
+  const enum route_result route =
+      route_translated(c, locator, (const struct in6_addr *)m->ila.bytes, &hop);
+  if (route == ROUTE_TOO_BIG && too_big == TOO_BIG_UNTRANSLATED)
+    return pass(c, ILA_STAT_PASS_TOO_BIG);
   int stop = write_ila_destination(c, m);
   if (stop != CTX_GO_ON) return stop;
-  return forward_translated(c, locator, stat);
+  switch (route) {
+    case ROUTE_REDIRECT: return redirect_to(c, &hop, stat, 0);
+    case ROUTE_NO_NEIGHBOUR: return pass(c, ILA_STAT_PASS_NO_NEIGHBOUR);
+    default: return pass(c, ILA_STAT_PASS_FIB);
+  }
 }
 
 // Whether the frame was sent to this host: to the MAC of the interface it arrived on (the
@@ -120,7 +141,7 @@ static __always_inline int from_container(struct ila_ctx *c) {
   if (!m) return handle_miss(c);
   int stop = ready_to_rewrite(c);
   if (stop != CTX_GO_ON) return stop;
-  return translate_and_forward(c, m, ILA_STAT_TX_REMOTE);
+  return translate_and_forward(c, m, ILA_STAT_TX_REMOTE, TOO_BIG_UNTRANSLATED);
 }
 
 // An ICMPv6 error quoting a packet translated on its way out: the quote goes back to what the
@@ -162,7 +183,7 @@ static __always_inline int uplink_translate(struct ila_ctx *c,
   // again until its hop limit ran out.
   struct ila_locator_value own __attribute__((aligned(8)));
   if (find_locator(*(const __u64 *)m->ila.bytes, &own)) return drop(c, ILA_STAT_DROP_LOOP);
-  return translate_and_forward(c, m, ILA_STAT_RX_REFORWARDED);
+  return translate_and_forward(c, m, ILA_STAT_RX_REFORWARDED, TOO_BIG_UNTRANSLATED);
 }
 
 // Parses an uplink arrival and copies this host's locator entry for it into *loc. Returns
@@ -192,7 +213,9 @@ static __always_inline int router(struct ila_ctx *c) {
   if (!sent_to_this_host(c)) return pass(c, ILA_STAT_PASS_NOT_FOR_THIS_HOST);
 
   const struct ila_addr *dst = (const struct ila_addr *)daddr;
-  struct sir_entry e;
+  // Zeroed: with cfg_mappings_in_slots off find_slot never fills it, and clang would spill the
+  // unwritten entry, which the verifier refuses.
+  struct sir_entry e = {};
   const __u8 flags = cfg_mappings_in_slots ? find_slot(dst, &e) : 0;
   const struct ila_mapping_value *m = mapping_of(dst, &e, flags);
   if (!m) {
@@ -201,7 +224,7 @@ static __always_inline int router(struct ila_ctx *c) {
   }
   int stop = ready_to_rewrite(c);
   if (stop != CTX_GO_ON) return stop;
-  return translate_and_forward(c, m, ILA_STAT_ROUTER_FORWARDED);
+  return translate_and_forward(c, m, ILA_STAT_ROUTER_FORWARDED, TOO_BIG_TRANSLATED);
 }
 
 #endif  // ILA_XDP_CORE_H_

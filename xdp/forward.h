@@ -117,18 +117,24 @@ static __always_inline int forwardable_source(const struct in6_addr *src) {
   return (w[0] | w[1] | w[2]) != 0 || w[3] != bpf_htonl(1);
 }
 
-// Forwards a packet translated to `locator` to the FIB's next hop. Where the program cannot finish
-// the job (no neighbour entry yet, a route the kernel must handle, an egress outside the redirect
-// targets) the packet goes to the kernel translated and with its hop limit untouched: the kernel
-// decrements it once. A next hop stored for the locator in the current epoch stands in for the
-// FIB walk.
-static __always_inline int forward_translated(const struct ila_ctx *c, __u64 locator, __u32 stat) {
-  const struct route_query q = route_query_of(c);
+// Where a packet goes once translated to `dst` (under `locator`, 8-aligned), asked before it is
+// rewritten: a next hop stored for the locator in the current epoch stands in for the FIB walk.
+enum route_result {
+  ROUTE_REDIRECT,      // *hop is the next hop, and one of the redirect targets may be it
+  ROUTE_NO_NEIGHBOUR,  // the next hop has no neighbour entry yet: the kernel resolves it
+  ROUTE_KERNEL,        // a route the kernel must handle
+  ROUTE_TOO_BIG,       // longer than the route's MTU
+};
+
+static __always_inline enum route_result route_translated(const struct ila_ctx *c, __u64 locator,
+                                                          const struct in6_addr *dst,
+                                                          struct next_hop *hop) {
+  struct route_query q = route_query_of(c);
+  q.dst = dst;
   const __u64 epoch = nexthop_epoch();
-  struct next_hop hop;
-  if (epoch != 0 && forwardable_source(q.src) && cached_nexthop(locator, epoch, q.len, &hop)) {
+  if (epoch != 0 && forwardable_source(q.src) && cached_nexthop(locator, epoch, q.len, hop)) {
     note(c, ILA_STAT_NEXTHOP_HIT);
-    return redirect_to(c, &hop, stat, 0);
+    return ROUTE_REDIRECT;
   }
 
   struct bpf_fib_lookup fib = {};
@@ -141,12 +147,13 @@ static __always_inline int forward_translated(const struct ila_ctx *c, __u64 loc
   __builtin_memcpy(fib.ipv6_dst, q.dst, 16);
 
   long rc = bpf_fib_lookup(c->md, &fib, sizeof(fib), 0);
-  if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return pass(c, ILA_STAT_PASS_NO_NEIGHBOUR);
-  if (rc != BPF_FIB_LKUP_RET_SUCCESS) return pass(c, ILA_STAT_PASS_FIB);
-  hop = fib_hop(&fib);
-  if (epoch != 0 && learn_nexthop(locator, &fib, &hop, q.dst, epoch, q.len))
+  if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return ROUTE_NO_NEIGHBOUR;
+  if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) return ROUTE_TOO_BIG;
+  if (rc != BPF_FIB_LKUP_RET_SUCCESS) return ROUTE_KERNEL;
+  *hop = fib_hop(&fib);
+  if (epoch != 0 && learn_nexthop(locator, &fib, hop, q.dst, epoch, q.len))
     note(c, ILA_STAT_NEXTHOP_LEARNED);
-  return redirect_to(c, &hop, stat, 0);
+  return ROUTE_REDIRECT;
 }
 
 #endif  // ILA_XDP_FORWARD_H_

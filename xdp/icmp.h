@@ -20,6 +20,32 @@ static __always_inline int is_icmp_error(__u8 type) {
   return type >= ICMPV6_DEST_UNREACH && type <= ICMPV6_PARAMPROB;
 }
 
+// One's-complement sum(to) - sum(from) of two addresses, word by word as they lie.
+static __always_inline __u16 address_sum_delta(const __u16 *from, const __u16 *to) {
+  __u16 d = 0;
+#pragma unroll
+  for (int i = 0; i < 8; i++) d = csum16_add(d, csum16_delta(from[i], to[i]));
+  return d;
+}
+
+// The reverse entry of an ILA address under one of the other hosts' locators
+// (ila_cluster_locators), made as ila_reverse's are: for a packet this host has no mapping for,
+// which the ILA router translated. Returns 0 when the locator is not known.
+static __always_inline int reverse_by_locator(const struct in6_addr *ila,
+                                              struct ila_reverse_value *out) {
+  struct ila_locator_key key;
+  __builtin_memcpy(key.locator_be, ila, 8);
+  const struct ila_locator_value *loc = bpf_map_lookup_elem(&ila_cluster_locators, &key);
+  if (!loc) return 0;
+  __u64 sir[2];
+  __builtin_memcpy(sir, ila, 16);
+  restore_sir_address(sir, loc);
+  __builtin_memcpy(&out->sir, sir, 16);
+  out->address_delta_be = address_sum_delta((const __u16 *)ila, (const __u16 *)sir);
+  out->csum_mode = loc->csum_mode;
+  return 1;
+}
+
 // Translates the quoted destination of an ICMPv6 error (directly after the IPv6 header) from ILA
 // to SIR, and the quoted transport checksum with it for adj-transport, keeping the ICMPv6 checksum
 // valid. Packets that are not such errors are left alone. Returns the observation to count, or
@@ -36,8 +62,12 @@ static __always_inline __u32 translate_quoted_destination(struct packet *pkt) {
   struct quoted_packet *q = transport_header(pkt, sizeof(struct quoted_packet));
   if (!q || !is_icmp_error(q->icmp.icmp6_type)) return ILA_STAT__COUNT;
 
-  struct ila_reverse_value *rev = bpf_map_lookup_elem(&ila_reverse, &q->ip6.daddr);
-  if (!rev) return ILA_STAT_ICMP_INNER_UNKNOWN;
+  const struct ila_reverse_value *rev = bpf_map_lookup_elem(&ila_reverse, &q->ip6.daddr);
+  struct ila_reverse_value by_locator;
+  if (!rev) {
+    if (!reverse_by_locator(&q->ip6.daddr, &by_locator)) return ILA_STAT_ICMP_INNER_UNKNOWN;
+    rev = &by_locator;
+  }
   __u16 outer_delta = rev->address_delta_be;
   __builtin_memcpy(&q->ip6.daddr, &rev->sir, sizeof(rev->sir));
 

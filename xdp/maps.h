@@ -86,6 +86,14 @@ struct {
   __type(value, struct ila_sir_prefix_value);
 } ila_sir_prefixes SEC(".maps");
 
+// abi.h; sized by the loader (DataplaneConfig::max_cluster_locators).
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct ila_locator_key);
+  __type(value, struct ila_locator_value);
+} ila_cluster_locators SEC(".maps");
+
 // abi.h; sized by the loader (DataplaneConfig::max_prefix_rules, two entries a rule).
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);

@@ -3,8 +3,8 @@
 // A container's traffic stays within its SIR prefix. It is checked on both ends, so that neither a
 // host without the check nor a path around the sender's host (the ILA router, an ILA address
 // written by hand) carries it across: from_container refuses a destination in another registered
-// SIR prefix and any destination that is one of this host's locators (containers address SIR,
-// never ILA); from_uplink refuses an arrival whose source is in another registered SIR prefix than
+// SIR prefix and any destination that is a locator of this host or of the cluster's other hosts
+// (ila_cluster_locators; containers address SIR, never ILA); from_uplink refuses an arrival whose source is in another registered SIR prefix than
 // the locator it arrived on translates to. A rule in ila_prefix_rules links two prefixes both ways
 // (the data plane keeps no connection state, so replies must pass). Sources outside every
 // registered prefix (hosts, the world outside the overlay) are not a tenant's and pass.
@@ -47,6 +47,9 @@ static __always_inline __u32 container_may_send(const struct in6_addr *src,
     return prefixes_linked(from, to) ? ILA_STAT__COUNT : ILA_STAT_DROP_CROSS_PREFIX;
   struct ila_locator_value own __attribute__((aligned(8)));
   if (find_locator(to, &own)) return ILA_STAT_DROP_ILA_DESTINATION;
+  struct ila_locator_key other;
+  __builtin_memcpy(other.locator_be, &to, 8);
+  if (bpf_map_lookup_elem(&ila_cluster_locators, &other)) return ILA_STAT_DROP_ILA_DESTINATION;
   return ILA_STAT__COUNT;
 }
 

@@ -70,6 +70,8 @@ struct DataplaneConfig {
   uint32_t max_sir_prefixes = 256;
   // Rules that let two SIR prefixes reach each other (PrefixRuleTable).
   uint32_t max_prefix_rules = 1024;
+  // The other hosts' locators (ClusterLocatorTable).
+  uint32_t max_cluster_locators = 4096;
   // A host next to an ILA router can hold a bounded forwarding cache instead of the full table:
   // the mapping table becomes an LRU of max_mappings entries; what it evicts misses, goes to the
   // router (miss policy pass), and raises a miss event so the control plane can install it again.
@@ -246,6 +248,7 @@ class Dataplane {
   EndpointTable& endpoints() { return endpoints_; }
   SirPrefixTable& sir_prefixes() { return sir_prefixes_; }
   PrefixRuleTable& prefix_rules() { return prefix_rules_; }
+  ClusterLocatorTable& cluster_locators() { return cluster_locators_; }
 
   [[nodiscard]] absl::StatusOr<Stats> ReadStats() const;
   // Per-CPU values of one counter (index = CPU), e.g. to see work spread by cpumap steering.
@@ -282,6 +285,7 @@ class Dataplane {
   EndpointTable endpoints_;
   SirPrefixTable sir_prefixes_;
   PrefixRuleTable prefix_rules_;
+  ClusterLocatorTable cluster_locators_;
 };
 
 }  // namespace ila

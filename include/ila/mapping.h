@@ -97,6 +97,26 @@ class LocatorTable {
   std::shared_ptr<internal::DataplaneState> state_;
 };
 
+// The other hosts' locators, each with its SIR prefix and checksum mode: the cluster's locator
+// table (ila-agent fills it). With it the data plane translates the quoted destination of an
+// ICMPv6 error back to SIR even for a packet this host has no mapping for (the ILA router
+// translated it): a Packet Too Big from the underlay reaches the sender's socket, and path MTU
+// discovery keeps working. And a container that writes another host's ILA address itself is
+// refused (drop_ila_destination), as for this host's own locators.
+class ClusterLocatorTable {
+ public:
+  explicit ClusterLocatorTable(std::shared_ptr<internal::DataplaneState> state);
+  // Refused: a zero locator, an unknown checksum mode, an unregistered SIR prefix, a locator of
+  // this host (LocatorTable), a full table (DataplaneConfig::max_cluster_locators).
+  [[nodiscard]] absl::Status Upsert(const LocatorEntry& entry);
+  // NotFound when the locator is not in the table.
+  [[nodiscard]] absl::Status Remove(Locator locator);
+  [[nodiscard]] absl::StatusOr<std::vector<LocatorEntry>> List() const;
+
+ private:
+  std::shared_ptr<internal::DataplaneState> state_;
+};
+
 // A container on this host: the host-side interface of its veth pair, its SIR address (the only
 // source it may use, and the destination delivered to it) and its MAC.
 struct Endpoint {
@@ -131,7 +151,7 @@ class SirPrefixTable {
   [[nodiscard]] absl::Status Add(SirPrefix prefix);
   // Registers the prefix unless it is registered already.
   [[nodiscard]] absl::Status Upsert(SirPrefix prefix);
-  // Refused while mappings, endpoints or prefix rules name the prefix.
+  // Refused while mappings, endpoints, cluster locators or prefix rules name the prefix.
   [[nodiscard]] absl::Status Remove(SirPrefix prefix);
   [[nodiscard]] absl::StatusOr<std::vector<SirPrefix>> List() const;
 

@@ -52,6 +52,7 @@ inline constexpr std::string_view kCounterNames[] = {
     "drop_cross_prefix",
     "drop_cross_prefix_arrival",
     "drop_ila_destination",
+    "pass_too_big",
 };
 inline constexpr size_t kCounterCount = sizeof(kCounterNames) / sizeof(kCounterNames[0]);
 

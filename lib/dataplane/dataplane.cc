@@ -76,13 +76,15 @@ Dataplane::Dataplane(std::shared_ptr<DataplaneState> state)
       locators_(state),
       endpoints_(state),
       sir_prefixes_(state),
-      prefix_rules_(std::move(state)) {}
+      prefix_rules_(state),
+      cluster_locators_(std::move(state)) {}
 
 namespace {
 
 absl::Status ValidateConfig(const DataplaneConfig& config) {
   if (config.max_mappings == 0 || config.max_endpoints == 0 || config.max_locators == 0 ||
-      config.max_sir_prefixes == 0 || config.max_prefix_rules == 0) {
+      config.max_sir_prefixes == 0 || config.max_prefix_rules == 0 ||
+      config.max_cluster_locators == 0) {
     return absl::InvalidArgumentError("DataplaneConfig: every max_* size must be at least 1");
   }
   if (config.miss_event_interval.count() < 0) {
@@ -122,6 +124,7 @@ abi::ila_meta MetaOf(const DataplaneConfig& c) {
   m.max_locators = c.max_locators;
   m.max_sir_prefixes = c.max_sir_prefixes;
   m.max_prefix_rules = c.max_prefix_rules;
+  m.max_cluster_locators = c.max_cluster_locators;
   m.nexthop_cache = c.nexthop_cache;
   m.max_nexthops = c.max_nexthops;
   m.nexthop_refresh_ms = static_cast<uint32_t>(c.nexthop_refresh.count());
@@ -143,6 +146,7 @@ DataplaneConfig ConfigOf(const abi::ila_meta& m) {
   c.max_locators = m.max_locators;
   c.max_sir_prefixes = m.max_sir_prefixes;
   c.max_prefix_rules = m.max_prefix_rules;
+  c.max_cluster_locators = m.max_cluster_locators;
   c.nexthop_cache = m.nexthop_cache != 0;
   c.max_nexthops = m.max_nexthops;
   c.nexthop_refresh = std::chrono::milliseconds(m.nexthop_refresh_ms);

@@ -92,7 +92,11 @@ constexpr std::array<CounterSpec, abi::ILA_STAT__COUNT> kCounterSpecs = {{
     {abi::ILA_STAT_DROP_CROSS_PREFIX_ARRIVAL, "drop_cross_prefix_arrival", CounterKind::kDropped,
      "uplink: arrived from another SIR prefix than the container's, and no rule links the two"},
     {abi::ILA_STAT_DROP_ILA_DESTINATION, "drop_ila_destination", CounterKind::kDropped,
-     "a container addressed one of this host's locators directly (containers address SIR)"},
+     "a container addressed a locator of this host or the cluster directly (containers address "
+     "SIR)"},
+    {abi::ILA_STAT_PASS_TOO_BIG, "pass_too_big", CounterKind::kPassed,
+     "too big for the route to its locator: to the kernel untranslated, whose Packet Too Big "
+     "quotes the SIR destination"},
 }};
 
 constexpr bool SpecsInEnumOrder() {

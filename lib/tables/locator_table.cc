@@ -25,41 +25,15 @@ absl::Status LocatorTable::Upsert(const LocatorEntry& e) { return Write(e, false
 absl::Status LocatorTable::Add(const LocatorEntry& e) { return Write(e, true); }
 
 absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
-  if (e.locator.value() == 0) {
-    return absl::InvalidArgumentError("locator 0:0:0:0 cannot be a host's locator");
-  }
-  if (e.csum_mode == ChecksumMode::kNeutralMap || e.csum_mode == ChecksumMode::kNeutralMapAuto ||
-      e.csum_mode == ChecksumMode::kNoAction || IsAdjustTransport(e.csum_mode)) {
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat("locator ", e.locator.ToString(),
-                                                   ": unknown checksum mode ",
-                                                   static_cast<int>(e.csum_mode)));
-  }
+  abi::ila_locator_key key{};
+  abi::ila_locator_value v{};
+  if (absl::Status st = internal::EncodeLocator(e, "a host's", key, v); !st.ok()) return st;
   DataplaneState& s = *state_;
   absl::MutexLock lock(&s.mu);
   if (absl::Status st = RequireSirPrefix(
           s, e.sir_prefix, [&] { return absl::StrCat("locator ", e.locator.ToString()); });
       !st.ok()) {
     return st;
-  }
-  abi::ila_locator_key key{};
-  internal::Put64(key.locator_be, e.locator.value());
-  abi::ila_locator_value v{};
-  internal::Put64(v.sir_prefix_be, e.sir_prefix.value());
-  // ILA->SIR changes the address sum by (prefix - locator): adj-transport adds that to the
-  // transport checksum; the neutral modes make the identifier absorb its inverse (and, for
-  // neutral-map, the 0x1000 that clearing the C-bit removes).
-  uint16_t back = OnesComplementDelta64(e.locator.value(), e.sir_prefix.value());
-  uint16_t absorb = static_cast<uint16_t>(~back);
-  v.csum_mode = static_cast<uint8_t>(e.csum_mode);
-  if (e.csum_mode == ChecksumMode::kNeutralMap) {
-    v.identifier_delta_be = internal::ToWire16(OnesComplementAdd(absorb, 0x1000));
-  } else if (e.csum_mode == ChecksumMode::kNeutralMapAuto) {
-    v.identifier_delta_be = internal::ToWire16(absorb);
-  } else if (e.csum_mode == ChecksumMode::kAdjustTransport) {
-    v.transport_delta_be = internal::ToWire16(back);
-  } else if (e.csum_mode == ChecksumMode::kAdjustTransportLinuxCompat) {
-    v.transport_delta_be = internal::ToWire16(static_cast<uint16_t>(~back));
   }
   // The programs' table first (it may be full where the record is not), then the record, both
   // under the table's writer lock (other processes write too); a record that refuses puts the
@@ -100,13 +74,6 @@ absl::Status LocatorTable::Remove(Locator locator) {
   });
 }
 
-namespace {
-LocatorEntry DecodeLocator(const abi::ila_locator_key& k, const abi::ila_locator_value& v) {
-  return {Locator(internal::Get64(k.locator_be)), SirPrefix(internal::Get64(v.sir_prefix_be)),
-          static_cast<ChecksumMode>(v.csum_mode)};
-}
-}  // namespace
-
 absl::StatusOr<LocatorEntry> LocatorTable::Get(Locator locator) const {
   abi::ila_locator_key key{};
   internal::Put64(key.locator_be, locator.value());
@@ -115,14 +82,14 @@ absl::StatusOr<LocatorEntry> LocatorTable::Get(Locator locator) const {
   if (!v->has_value()) {
     return absl::NotFoundError(absl::StrCat("locator ", locator.ToString(), " is not registered"));
   }
-  return DecodeLocator(key, **v);
+  return internal::DecodeLocator(key, **v);
 }
 
 absl::StatusOr<std::vector<LocatorEntry>> LocatorTable::List() const {
   auto all = state_->locators.Dump();
   if (!all.ok()) return all.status();
   std::vector<LocatorEntry> out;
-  for (const auto& [k, v] : *all) out.push_back(DecodeLocator(k, v));
+  for (const auto& [k, v] : *all) out.push_back(internal::DecodeLocator(k, v));
   std::sort(out.begin(), out.end(),
             [](const LocatorEntry& a, const LocatorEntry& b) { return a.locator < b.locator; });
   return out;

@@ -63,6 +63,15 @@ absl::Status SirPrefixTable::Remove(SirPrefix prefix) {
                        FromAbi(k.sir).ToString(), "; remove it first"));
     }
   }
+  auto cluster = s.cluster_locators.Dump();
+  if (!cluster.ok()) return cluster.status();
+  for (const auto& [k, v] : *cluster) {
+    if (internal::Get64(v.sir_prefix_be) == prefix.value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "SIR prefix ", prefix.ToString(), " is still used by cluster locator ",
+          Locator(internal::Get64(k.locator_be)).ToString(), "; remove it first"));
+    }
+  }
   auto rules = s.prefix_rules.Dump();
   if (!rules.ok()) return rules.status();
   for (const auto& [k, v] : *rules) {

@@ -8,6 +8,45 @@
 
 namespace ila::internal {
 
+absl::Status EncodeLocator(const LocatorEntry& e, std::string_view whose, abi::ila_locator_key& key,
+                           abi::ila_locator_value& v) {
+  if (e.locator.value() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("locator 0:0:0:0 cannot be ", std::string(whose), " locator"));
+  }
+  if (e.csum_mode != ChecksumMode::kNeutralMap && e.csum_mode != ChecksumMode::kNeutralMapAuto &&
+      e.csum_mode != ChecksumMode::kNoAction && !IsAdjustTransport(e.csum_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat("locator ", e.locator.ToString(),
+                                                   ": unknown checksum mode ",
+                                                   static_cast<int>(e.csum_mode)));
+  }
+  key = {};
+  v = {};
+  Put64(key.locator_be, e.locator.value());
+  Put64(v.sir_prefix_be, e.sir_prefix.value());
+  // ILA->SIR changes the address sum by (prefix - locator): adj-transport adds that to the
+  // transport checksum; the neutral modes make the identifier absorb its inverse (and, for
+  // neutral-map, the 0x1000 that clearing the C-bit removes).
+  uint16_t back = OnesComplementDelta64(e.locator.value(), e.sir_prefix.value());
+  uint16_t absorb = static_cast<uint16_t>(~back);
+  v.csum_mode = static_cast<uint8_t>(e.csum_mode);
+  if (e.csum_mode == ChecksumMode::kNeutralMap) {
+    v.identifier_delta_be = ToWire16(OnesComplementAdd(absorb, 0x1000));
+  } else if (e.csum_mode == ChecksumMode::kNeutralMapAuto) {
+    v.identifier_delta_be = ToWire16(absorb);
+  } else if (e.csum_mode == ChecksumMode::kAdjustTransport) {
+    v.transport_delta_be = ToWire16(back);
+  } else if (e.csum_mode == ChecksumMode::kAdjustTransportLinuxCompat) {
+    v.transport_delta_be = ToWire16(static_cast<uint16_t>(~back));
+  }
+  return absl::OkStatus();
+}
+
+LocatorEntry DecodeLocator(const abi::ila_locator_key& k, const abi::ila_locator_value& v) {
+  return {Locator(Get64(k.locator_be)), SirPrefix(Get64(v.sir_prefix_be)),
+          static_cast<ChecksumMode>(v.csum_mode)};
+}
+
 bool IsAdjustTransport(ChecksumMode m) {
   return m == ChecksumMode::kAdjustTransport || m == ChecksumMode::kAdjustTransportLinuxCompat;
 }

@@ -4,6 +4,7 @@
 #define ILA_LIB_TABLES_TABLE_UTIL_H_
 
 #include <string>
+#include <string_view>
 
 #include "abi.h"
 #include "absl/functional/function_ref.h"
@@ -24,6 +25,12 @@ absl::Status Encode(const Mapping& m, abi::ila_mapping_key& key, abi::ila_mappin
                     abi::ila_addr& ila_key, abi::ila_reverse_value& reverse);
 Mapping Decode(const abi::ila_mapping_key& k, const abi::ila_mapping_value& v);
 bool SameAddr(const abi::ila_addr& a, const abi::ila_addr& b);
+// Checks a locator entry on its own (nonzero locator, a known checksum mode) and encodes it: how
+// the programs restore the SIR address of an ILA address under this locator. `whose` names the
+// table in errors ("a host's", "a cluster").
+absl::Status EncodeLocator(const LocatorEntry& e, std::string_view whose, abi::ila_locator_key& key,
+                           abi::ila_locator_value& value);
+LocatorEntry DecodeLocator(const abi::ila_locator_key& k, const abi::ila_locator_value& v);
 // Whether `sir` is still mapped to `ila`: a reverse entry can outlive its mapping when a
 // forwarding cache evicts the mapping, and such a stale entry must not block anyone.
 bool StillMapsTo(const DataplaneState& s, const abi::ila_addr& sir, const abi::ila_addr& ila);

@@ -5,11 +5,13 @@
 //
 //   path \ destination   its SIR address                    its ILA address (locator + identifier)
 //   same host            host1 drop_cross_prefix            host1 drop_ila_destination
-//   remote host          host1 drop_cross_prefix            host2 drop_cross_prefix_arrival
-//   the ILA router       host1 drop_cross_prefix (the       host2 drop_cross_prefix_arrival (ILA
-//   (host1 has no        router never sees it)              addresses are routed by locator, not
-//    mapping for it)                                        through the router)
+//   remote host          host1 drop_cross_prefix            host1 drop_ila_destination (host2's
+//   the ILA router       host1 drop_cross_prefix (the       locators are in host1's cluster
+//   (host1 has no        router never sees it)              table; ILA addresses are routed by
+//    mapping for it)                                        locator, never through the router)
 //
+// and, without the cluster table (a host that does not know the others' locators), the ILA
+// addresses of remote containers are refused by host2 on arrival (drop_cross_prefix_arrival);
 // plus a path around host1's container check altogether: host1's own packet with a tenant A
 // source to a B address it has no mapping for, translated by the ILA router, is refused by host2.
 // With a rule linking A and B the same pairs carry TCP both ways, on every path.
@@ -30,8 +32,9 @@ namespace {
 
 const SirPrefix kTenantB(0x20010db800000002ull);  // 2001:db8:0:2::/64
 
-demo::TopologyOptions TwoTenants(AttachMode mode, bool linked) {
+demo::TopologyOptions TwoTenants(AttachMode mode, bool linked, bool cluster = true) {
   demo::TopologyOptions o = Options();
+  o.cluster_locators = cluster;
   o.container_attach_mode = mode;
   o.uplink_attach_mode = mode;
   o.tenant_prefixes = {kTenantB};
@@ -41,8 +44,8 @@ demo::TopologyOptions TwoTenants(AttachMode mode, bool linked) {
 
 // B's containers, and host1 without the mappings of b3 and c2b: traffic from host1 to those two
 // goes the ILA router's way.
-std::unique_ptr<Topology> MakeTwoTenants(AttachMode mode, bool linked) {
-  auto topo = MakeTopology(TwoTenants(mode, linked));
+std::unique_ptr<Topology> MakeTwoTenants(AttachMode mode, bool linked, bool cluster = true) {
+  auto topo = MakeTopology(TwoTenants(mode, linked, cluster));
   REQUIRE(topo->AddContainer("b1", 0, Identifier(0xb1), kTenantB).ok());
   REQUIRE(topo->AddContainer("b2", 1, Identifier(0xb2), kTenantB).ok());
   REQUIRE(topo->AddContainer("b3", 1, Identifier(0xb3), kTenantB).ok());
@@ -78,32 +81,48 @@ std::vector<Cell> CrossCells() {
     cells.push_back({p[0], p[2], false, 0, "drop_cross_prefix"});
     cells.push_back({p[0], p[3], false, 0, "drop_cross_prefix"});
     cells.push_back({p[0], p[1], true, 0, "drop_ila_destination"});
-    cells.push_back({p[0], p[2], true, 1, "drop_cross_prefix_arrival"});
-    cells.push_back({p[0], p[3], true, 1, "drop_cross_prefix_arrival"});
+    cells.push_back({p[0], p[2], true, 0, "drop_ila_destination"});
+    cells.push_back({p[0], p[3], true, 0, "drop_ila_destination"});
   }
   return cells;
+}
+
+// Pings `cell.from` -> `cell.to` and checks it was dropped under its reason.
+void CheckDropped(Topology& topo, const Cell& cell) {
+  const Ipv6Address to = cell.ila ? IlaOf(topo, cell.to) : topo.container(cell.to)->sir.address();
+  INFO(cell.from << " -> " << cell.to << " at " << to.ToString() << ", expected " << cell.reason
+                 << " on host" << cell.dropping_host + 1);
+  const Stats before = HostStats(topo, cell.dropping_host);
+  const Stats router_before = RouterStats(topo);
+  auto ping = topo.Ping(cell.from, to, 2);
+  REQUIRE(ping.ok());
+  INFO(ping->output);
+  CHECK(ping->exit_code != 0);
+  const Stats moved = HostStats(topo, cell.dropping_host).Since(before);
+  INFO(moved.ToText());
+  CHECK(Packets(moved, cell.reason) >= 2);
+  if (!cell.ila) CHECK(Packets(RouterStats(topo).Since(router_before), "router_forwarded") == 0);
+}
+
+// Without the cluster table host1 does not know host2's locators: a container writing the ILA
+// address of another tenant's container there gets as far as host2, which refuses it.
+void RemoteIlaRefusedOnArrival(AttachMode mode) {
+  ILA_SKIP_IF(SkipReason());
+  auto topo = MakeTwoTenants(mode, false, false);
+  WarmUp(*topo);
+  for (const Cell& cell : std::vector<Cell>{{"c1a", "b2", true, 1, "drop_cross_prefix_arrival"},
+                                            {"c1a", "b3", true, 1, "drop_cross_prefix_arrival"},
+                                            {"b1", "c2a", true, 1, "drop_cross_prefix_arrival"}}) {
+    CheckDropped(*topo, cell);
+  }
+  TearDownAndCheck(topo);
 }
 
 void CrossPairsDropped(AttachMode mode) {
   ILA_SKIP_IF(SkipReason());
   auto topo = MakeTwoTenants(mode, false);
   WarmUp(*topo);
-  for (const Cell& cell : CrossCells()) {
-    const Ipv6Address to =
-        cell.ila ? IlaOf(*topo, cell.to) : topo->container(cell.to)->sir.address();
-    INFO(cell.from << " -> " << cell.to << " at " << to.ToString() << ", expected " << cell.reason
-                   << " on host" << cell.dropping_host + 1);
-    const Stats before = HostStats(*topo, cell.dropping_host);
-    const Stats router_before = RouterStats(*topo);
-    auto ping = topo->Ping(cell.from, to, 2);
-    REQUIRE(ping.ok());
-    INFO(ping->output);
-    CHECK(ping->exit_code != 0);
-    const Stats moved = HostStats(*topo, cell.dropping_host).Since(before);
-    INFO(moved.ToText());
-    CHECK(Packets(moved, cell.reason) >= 2);
-    if (!cell.ila) CHECK(Packets(RouterStats(*topo).Since(router_before), "router_forwarded") == 0);
-  }
+  for (const Cell& cell : CrossCells()) CheckDropped(*topo, cell);
 
   // Around host1's container check: host1's own packet with a tenant A source, to b3 (which host1
   // has no mapping for) through the ILA router, which translates it; host2 refuses it.
@@ -168,6 +187,14 @@ TEST_CASE("tenants at XDP: every cross pair is dropped under its reason on every
 
 TEST_CASE("tenants at tc: every cross pair is dropped under its reason on every path") {
   CrossPairsDropped(AttachMode::kTc);
+}
+
+TEST_CASE("without the cluster table another tenant's ILA address is refused on arrival: XDP") {
+  RemoteIlaRefusedOnArrival(AttachMode::kNative);
+}
+
+TEST_CASE("without the cluster table another tenant's ILA address is refused on arrival: tc") {
+  RemoteIlaRefusedOnArrival(AttachMode::kTc);
 }
 
 TEST_CASE("linked tenants at XDP carry TCP both ways on every path") {

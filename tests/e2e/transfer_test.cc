@@ -153,6 +153,57 @@ TEST_CASE("100 MB over TCP both ways with containers and uplinks at tc: neutral-
 // checksumming off, so that c2a's stack checks every segment (a veth otherwise marks what it
 // passes on as checked): a packet whose checksum was left for the SIR address arrives wrong, and
 // host2's translation back cannot make it right.
+// Over an underlay that carries 1280 bytes, with no mapping on the sender's host: its packets go
+// to the ILA router, which translates them; r1's Packet Too Big quotes the ILA destination the
+// router wrote. The sender's host translates the quote back with the cluster's locator table, and
+// the sender's TCP and UDP adapt. (Without the table the quote stays ILA and every large packet
+// is lost: the black hole this closes.)
+TEST_CASE("path MTU over a 1280-byte underlay with no mapping on the sender's host: TCP and UDP") {
+  ILA_SKIP_IF(SkipReason());
+  for (ChecksumMode mode : {ChecksumMode::kAdjustTransport, ChecksumMode::kNeutralMapAuto}) {
+    CAPTURE(mode);
+    demo::TopologyOptions o = Options();
+    o.csum_mode = mode;
+    o.underlay_mtu = 1280;
+    auto topo = MakeTopology(o);
+    for (const char* name : {"c2a", "c2b"}) {
+      REQUIRE(topo->OnHost(0,
+                           [&](Dataplane& dp) {
+                             return dp.mappings().Remove(topo->container(name)->sir);
+                           })
+                  .ok());
+    }
+    WarmUp(*topo);
+    Stats h1_before = HostStats(*topo, 0), r_before = RouterStats(*topo);
+    demo::TcpTransferResult tcp = Transfer(*topo, "c1a", "c2a", 20ull << 20, 23);
+    CHECK(tcp.content_ok);
+    CHECK(tcp.sender_pmtu <= 1280);
+
+    demo::UdpStreamOptions u;
+    u.sender = topo->container("c1b")->ns.get();
+    u.receiver = topo->container("c2b")->ns.get();
+    u.to = topo->container("c2b")->sir.address();
+    u.packets = 300;
+    u.rate_pps = 300;
+    u.payload = 1400;  // above the path MTU: fragmented by the sender once it knows
+    auto udp = demo::UdpStream(u);
+    INFO(udp.status().ToString());
+    REQUIRE(udp.ok());
+    INFO("UDP: sent " << udp->sent << ", received " << udp->received << ", longest gap "
+                      << udp->longest_gap);
+    CHECK(udp->corrupt == 0);
+    CHECK(udp->received + 10 >= udp->sent);  // only what left before the Packet Too Big came back
+
+    Stats h1 = HostStats(*topo, 0).Since(h1_before);
+    INFO(h1.ToText());
+    CHECK(Packets(h1, "pass_miss") > 0);
+    CHECK(Packets(RouterStats(*topo).Since(r_before), "router_forwarded") > 0);
+    CHECK(Packets(h1, "icmp_inner_translated") > 0);
+    CHECK(Packets(h1, "icmp_inner_unknown") == 0);
+    TearDownAndCheck(topo);
+  }
+}
+
 TEST_CASE("BIG TCP at tc: GSO packets above 64 KiB are translated with right checksums") {
   ILA_SKIP_IF(SkipReason());
   demo::TopologyOptions o = Options();

@@ -102,7 +102,9 @@ class Decision {
   void Retarget(const Ipv6Address& to, ChecksumMode mode);
   Prediction Redirect(const MacAddress& dst, const MacAddress& src, std::string_view outcome);
   Prediction Forward(std::string_view outcome);
-  Prediction TranslateAndForward(const Mapping& m, std::string_view outcome);
+  enum class TooBigAs { kUntranslated, kTranslated };
+  bool TooBig();
+  Prediction TranslateAndForward(const Mapping& m, std::string_view outcome, TooBigAs too_big);
   void TranslateQuote();
 
   const World& w_;
@@ -181,13 +183,24 @@ Prediction Decision::Forward(std::string_view outcome) {
   // so for every destination; RFC 4291 2.5.6).
   const Ipv6Address src = Src();
   if (LinkScoped(src) || src == Ipv6Address::FromHalves(0, 1)) return Pass("pass_fib");
-  if (40u + PayloadLength() > w_.mtu) return Pass("pass_fib");  // too big: the kernel's ICMPv6
+  if (TooBig()) return Pass("pass_fib");  // a router's: its kernel's Packet Too Big
   if (route == RouteKind::kNoNeighbour) return Pass("pass_no_neighbour");
   if (route == RouteKind::kNotRedirectable) return Pass("pass_egress_not_redirectable");
   return Redirect(w_.fabric_mac, w_.uplink_mac, outcome);
 }
 
-Prediction Decision::TranslateAndForward(const Mapping& m, std::string_view outcome) {
+// Longer than the route's MTU (every route here has w_.mtu), for a route the FIB would use.
+bool Decision::TooBig() { return 40u + PayloadLength() > w_.mtu; }
+
+Prediction Decision::TranslateAndForward(const Mapping& m, std::string_view outcome,
+                                         TooBigAs too_big) {
+  // A host hands a packet too big for the route to its locator to the kernel untranslated, so that
+  // the Packet Too Big quotes the SIR destination; what the FIB refuses anyway it refuses first.
+  const RouteKind route = w_.RouteOf(m.locator.value());
+  const Ipv6Address src = Src();
+  const bool refused = route == RouteKind::kUnreachable || route == RouteKind::kNone ||
+                       LinkScoped(src) || src == Ipv6Address::FromHalves(0, 1);
+  if (too_big == TooBigAs::kUntranslated && !refused && TooBig()) return Pass("pass_too_big");
   p_.mapped_with = m.csum_mode;
   p_.ident_type = m.ident_type;
   Retarget(ModelSirToIla(m.sir, m.locator, m.csum_mode), m.csum_mode);
@@ -207,7 +220,8 @@ Prediction Decision::FromContainer() {
   if (src.high64() != dst.high64()) {
     if (w_.IsSirPrefix(dst.high64()) && !w_.Linked(src.high64(), dst.high64()))
       return Drop("drop_cross_prefix");
-    if (!w_.IsSirPrefix(dst.high64()) && w_.LocatorOf(dst.high64()))
+    if (!w_.IsSirPrefix(dst.high64()) &&
+        (w_.LocatorOf(dst.high64()) || w_.ClusterLocatorOf(dst.high64())))
       return Drop("drop_ila_destination");
   }
   if (const LocalEndpoint* e = w_.EndpointOf(dst)) {  // here: no translation
@@ -220,7 +234,7 @@ Prediction Decision::FromContainer() {
     return w_.miss_policy == MissPolicy::kDrop ? Drop("drop_miss") : Pass("pass_miss");
   }
   if (auto stop = NotReadyToRewrite()) return *stop;
-  return TranslateAndForward(*m, "tx_remote");
+  return TranslateAndForward(*m, "tx_remote", TooBigAs::kUntranslated);
 }
 
 // An ICMPv6 error (types 1-4) quoting a packet whose destination this host translated on the way
@@ -236,23 +250,26 @@ void Decision::TranslateQuote() {
   if (f()[kNextHeaderAt] != kIcmp || end < kInner) return;
   if (f()[kL4] < 1 || f()[kL4] > 4) return;
   const Ipv6Address ila = AddressAt(f(), kQuote + 24);
+  // The mapping that made the quoted address, or else the cluster's locator it lies under.
   const Mapping* m = nullptr;
   for (const Mapping& c : w_.mappings)
     if (ModelSirToIla(c.sir, c.locator, c.csum_mode) == ila) m = &c;
-  if (!m) {
+  const LocatorEntry* other = m ? nullptr : w_.ClusterLocatorOf(ila.high64());
+  if (!m && !other) {
     ++p_.icmp_inner_unknown;
     return;
   }
-  const Ipv6Address sir = m->sir.address();
+  const ChecksumMode mode = m ? m->csum_mode : other->csum_mode;
+  const Ipv6Address sir =
+      m ? m->sir.address() : ModelIlaToSir(ila, other->sir_prefix, other->csum_mode, v_);
   PutAddress(f(), kQuote + 24, sir);
   uint16_t change = Minus(Sum(sir), Sum(ila));  // what the message's sum changed by
   const uint8_t proto = f()[kQuote + 6];
   const int at = ChecksumAt(proto);
-  if (AdjustsTransport(m->csum_mode) && at >= 0 && Get16(f(), kQuote + 4) >= FixedHeader(proto) &&
+  if (AdjustsTransport(mode) && at >= 0 && Get16(f(), kQuote + 4) >= FixedHeader(proto) &&
       kInner + static_cast<size_t>(at) + 2 <= end) {
     uint16_t undo = Minus(Sum(sir), Sum(ila));
-    if (m->csum_mode == ChecksumMode::kAdjustTransportLinuxCompat)
-      undo = static_cast<uint16_t>(~undo);
+    if (mode == ChecksumMode::kAdjustTransportLinuxCompat) undo = static_cast<uint16_t>(~undo);
     const size_t field = kInner + static_cast<size_t>(at);
     const uint16_t before = Get16(f(), field), after = UpdateTransport(before, undo, proto);
     Put16(f(), field, after);
@@ -287,7 +304,7 @@ Prediction Decision::FromUplink() {
   if (!m) return Drop("drop_endpoint_gone");
   // A mapping that still names this host would bring the packet back here, again and again.
   if (w_.LocatorOf(m->locator.value())) return Drop("drop_loop");
-  return TranslateAndForward(*m, "rx_reforwarded");
+  return TranslateAndForward(*m, "rx_reforwarded", TooBigAs::kUntranslated);
 }
 
 Prediction Decision::Router() {
@@ -299,7 +316,7 @@ Prediction Decision::Router() {
   const Mapping* m = w_.MappingOf(dst);
   if (!m) return w_.InSirPrefix(dst) ? Drop("drop_router_miss") : Pass("pass_not_sir");
   if (auto stop = NotReadyToRewrite()) return *stop;
-  return TranslateAndForward(*m, "router_forwarded");
+  return TranslateAndForward(*m, "router_forwarded", TooBigAs::kTranslated);
 }
 
 }  // namespace

@@ -112,6 +112,7 @@ World DesignedWorld(MissPolicy miss, MovedPolicy moved) {
       {InS(0xabcdffffull), Iface::kC2h, c2}, {InS(0x2000000000000005ull), Iface::kC2h, c2},
       {InS2(0x2), Iface::kC2h, c2}};
   w.departed = {{InS(0xd), Iface::kC2h, c2}, {InS(0xe), Iface::kC2h, c2}};
+  w.cluster_locators = {{addr::kL2, addr::kS, kAt}, {kL3, addr::kS, kNma}};
   w.mappings = DesignedMappings();
   w.routes = {{addr::kL2, RouteKind::kGateway}, {kL2s, RouteKind::kGateway},
               {kL2m, RouteKind::kGateway},      {kL3, RouteKind::kNoNeighbour},
@@ -134,6 +135,12 @@ const Mapping* World::MappingOf(const Ipv6Address& a) const {
 
 const LocatorEntry* World::LocatorOf(uint64_t locator) const {
   for (const LocatorEntry& l : locators)
+    if (l.locator.value() == locator) return &l;
+  return nullptr;
+}
+
+const LocatorEntry* World::ClusterLocatorOf(uint64_t locator) const {
+  for (const LocatorEntry& l : cluster_locators)
     if (l.locator.value() == locator) return &l;
   return nullptr;
 }
@@ -223,6 +230,8 @@ absl::StatusOr<std::unique_ptr<HostFixture>> BuildHost(World& world) {
     if (absl::Status st = dp.prefix_rules().Add(r); !st.ok()) return st;
   for (const LocatorEntry& l : world.locators)
     if (absl::Status st = dp.locators().Upsert(l); !st.ok()) return st;
+  for (const LocatorEntry& l : world.cluster_locators)
+    if (absl::Status st = dp.cluster_locators().Upsert(l); !st.ok()) return st;
   std::vector<LocalEndpoint> here = world.endpoints;
   here.insert(here.end(), world.departed.begin(), world.departed.end());
   for (const LocalEndpoint& e : here) {

@@ -10,6 +10,8 @@
 //                  L1c adj-transport-linux-compat (all for S); L1s (sum equal to S's) and L1m (sum
 //                  S's - 0x1000), where neutral restores meet one's-complement 0xffff; L1t for S2, L1u
 //                  for S3
+//   cluster        L2 (adj-transport) and L3 (neutral-map-auto), both for S: quoted ILA addresses
+//                  under them that no mapping made are still translated back
 //   routes         L2, L2s, L2m via the fabric (redirected), L3 via a gateway without neighbour,
 //                  L4 unreachable, L5 out of an interface that is no redirect target, L6 none
 //   endpoints      c1h: S::1, S::1:0, S2::1, S3::1; c2h: S::2, S::1000:0:0:42 (C-bit), S::abcd:ffff,
@@ -70,8 +72,9 @@ struct World {
   MissPolicy miss_policy = MissPolicy::kPassToRouter;
   MovedPolicy moved_policy = MovedPolicy::kForward;
   std::vector<SirPrefix> sir_prefixes;
-  std::vector<PrefixRule> prefix_rules;  // the pairs of prefixes that may reach each other
-  std::vector<LocatorEntry> locators;    // this host's
+  std::vector<PrefixRule> prefix_rules;        // the pairs of prefixes that may reach each other
+  std::vector<LocatorEntry> locators;          // this host's
+  std::vector<LocatorEntry> cluster_locators;  // the other hosts' (ClusterLocatorTable)
   std::vector<LocalEndpoint> endpoints;
   // Containers that left this host while their mapping named one of its locators (BuildHost
   // registers them, maps them, and removes them: the control plane refuses such a mapping for an
@@ -88,6 +91,7 @@ struct World {
   const LocalEndpoint* EndpointOf(const Ipv6Address& a) const;
   const Mapping* MappingOf(const Ipv6Address& a) const;
   const LocatorEntry* LocatorOf(uint64_t locator) const;
+  const LocatorEntry* ClusterLocatorOf(uint64_t locator) const;
   bool InSirPrefix(const Ipv6Address& a) const;
   bool IsSirPrefix(uint64_t prefix) const;
   bool Linked(uint64_t from, uint64_t to) const;  // a rule links the two prefixes

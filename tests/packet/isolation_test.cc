@@ -113,6 +113,22 @@ TEST_CASE("a container cannot address one of this host's locators directly") {
   }
 }
 
+TEST_CASE("a container cannot address another host's locator from the cluster table") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = TwoTenantHost();
+  const Ipv6Address remote_ila = IlaAddress{H::L2(), H::Remote().identifier}.address();
+  // Not known as a locator: an address outside every SIR prefix, for the kernel to route (the far
+  // host refuses it when it crosses tenants).
+  RequireOnly(FromC1(*host, remote_ila), "pass_not_sir");
+  REQUIRE(host->dp()
+              .cluster_locators()
+              .Upsert({H::L2(), H::Sir(), ChecksumMode::kAdjustTransport})
+              .ok());
+  XdpRun r = FromC1(*host, remote_ila);
+  RequireVerdict(r, XDP_DROP);
+  RequireOnly(r, "drop_ila_destination");
+}
+
 TEST_CASE("an arrival from another SIR prefix is not delivered") {
   ILA_SKIP_IF(HostTestSkipReason());
   auto host = TwoTenantHost();

@@ -316,10 +316,13 @@ TEST_CASE("answers that hold for one destination only, or for shorter packets, a
     CHECK(seen.longer.delta.Packets("nexthop_learned") == 1);
     CHECK(seen.shorter.delta.Packets("nexthop_hit") == 1);
     XdpRun out;
-    // Beyond the uplink's 1500-byte MTU: the FIB says so and the kernel sends Packet Too Big.
-    out = Run(*host, Role::kContainer, RemoteFrame(*host, 1600), host->c1h());
+    // Beyond the uplink's 1500-byte MTU: the FIB says so, and the packet goes to the kernel as
+    // the container sent it, so that the kernel's Packet Too Big quotes its SIR destination.
+    const Bytes big = RemoteFrame(*host, 1600);
+    out = Run(*host, Role::kContainer, big, host->c1h());
     RequireVerdict(out, XDP_PASS);
-    RequireOnly(out, "pass_fib");
+    RequireOnly(out, "pass_too_big");
+    CHECK(Hex(out.frame) == Hex(big));
     CHECK(out.delta.Packets("nexthop_hit") == 0);
   }
 }

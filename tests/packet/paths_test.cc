@@ -598,6 +598,51 @@ TEST_CASE("an ICMPv6 Packet Too Big quoting a translated packet reaches the send
   }
 }
 
+// The host has no mapping for where c1 sent (it passed the miss; the ILA router translated it),
+// so no reverse entry: the cluster's locator table says how to translate the quoted destination
+// back, in the locator's checksum mode, and PMTU discovery keeps working. Without the table the
+// quote stays ILA (icmp_inner_unknown): the sender's socket never hears of the smaller MTU.
+TEST_CASE("a Packet Too Big about a packet the ILA router translated reaches the sender as sent") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  const Ipv6Address fab = H::FabricAddress();
+  for (ChecksumMode mode : kModes) {
+    HostFixture::Options opt;
+    opt.locator_mode = mode;
+    auto host = MakeHost(opt);
+    auto remote_ila = SirToIla(H::Remote(), H::L2(), mode);
+    auto c1_ila = SirToIla(H::C1(), H::L1(), mode);
+    REQUIRE(remote_ila.ok());
+    REQUIRE(c1_ila.ok());
+    for (bool known : {false, true}) {
+      if (known) REQUIRE(host->dp().cluster_locators().Upsert({H::L2(), H::Sir(), mode}).ok());
+      for (uint8_t proto : kProtos) {
+        CAPTURE(mode, known, static_cast<int>(proto));
+        Bytes p = FromC1Packet(H::Remote().address(), proto);
+        Bytes p_wire = p;  // as the ILA router put it on the wire
+        REQUIRE(RewriteDestination(p_wire, remote_ila->address(), mode).ok());
+        Bytes ptb = Ipv6(fab, H::C1().address(), kProtoIcmpv6,
+                         IcmpError(fab, H::C1().address(), 2, 0, 1280, p_wire));
+        Bytes wire = ptb;
+        REQUIRE(RewriteDestination(wire, c1_ila->address(), mode).ok());
+        XdpRun r = Run(*host, Role::kUplink, EthernetIpv6(host->UplinkMac(), H::FabricMac(), wire),
+                       host->uplink());
+        RequireVerdict(r, XDP_REDIRECT);
+        CHECK(FrameTransportChecksumValid(r.frame));
+        if (!known) {
+          CHECK(Hex(r.frame) == Hex(Delivered(ptb, 1, H::C1Mac(), host->C1hMac())));
+          RequireOnly(r, "rx_delivered", {"icmp_inner_unknown"});
+          continue;
+        }
+        Bytes want = EthernetIpv6(H::C1Mac(), host->C1hMac(),
+                                  Ipv6(fab, H::C1().address(), kProtoIcmpv6,
+                                       IcmpError(fab, H::C1().address(), 2, 0, 1280, p), 63));
+        CHECK(Hex(r.frame) == Hex(want));
+        RequireOnly(r, "rx_delivered", {"icmp_inner_translated"});
+      }
+    }
+  }
+}
+
 TEST_CASE("an ICMPv6 error quoting a packet whose transport the sender could not adjust") {
   // A packet whose TCP/UDP/ICMPv6 header is shorter than its fixed size (by its payload length)
   // is translated with the transport left alone (kernel vector 30). An error quoting it must get

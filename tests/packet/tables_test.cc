@@ -565,3 +565,38 @@ TEST_CASE("Add means add and Upsert means upsert, for SIR prefixes and endpoints
   CHECK(dp.endpoints().Add({(*host)->c2h(), c9, MacAddress({0x02, 0, 0, 0, 0xc9, 0x01})}).ok());
   CHECK(dp.endpoints().Get(c9).ok());
 }
+
+TEST_CASE("the cluster's locator table: what it refuses and what it lists") {
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
+  ILA_SKIP_IF(testbed::NetnsUnavailableReason());
+  using H = testbed::HostFixture;
+  auto host = testbed::HostFixture::Create();
+  INFO(host.status().ToString());
+  REQUIRE(host.ok());
+  Dataplane& dp = (*host)->dp();
+  ClusterLocatorTable& cluster = dp.cluster_locators();
+  const SirPrefix unregistered(0x20010db800000009ull);
+  absl::Status zero = cluster.Upsert({Locator(0), H::Sir(), ChecksumMode::kAdjustTransport});
+  CHECK(absl::IsInvalidArgument(zero));
+  CHECK(zero.message().find("cannot be a cluster locator") != absl::string_view::npos);
+  absl::Status own = cluster.Upsert({H::L1(), H::Sir(), ChecksumMode::kAdjustTransport});
+  CHECK(absl::IsFailedPrecondition(own));
+  CHECK(own.message().find("one of this host's locators") != absl::string_view::npos);
+  absl::Status prefix = cluster.Upsert({H::L2(), unregistered, ChecksumMode::kNoAction});
+  CHECK(absl::IsFailedPrecondition(prefix));
+  CHECK(prefix.message().find("not registered") != absl::string_view::npos);
+
+  REQUIRE(cluster.Upsert({H::L2(), H::Sir(), ChecksumMode::kNeutralMapAuto}).ok());
+  REQUIRE(cluster.Upsert({H::L2(), H::Sir(), ChecksumMode::kAdjustTransport}).ok());  // replaces
+  auto listed = cluster.List();
+  REQUIRE(listed.ok());
+  REQUIRE(listed->size() == 1);
+  CHECK((*listed)[0] == LocatorEntry{H::L2(), H::Sir(), ChecksumMode::kAdjustTransport});
+  // Its prefix cannot go while it is used.
+  CHECK(absl::IsFailedPrecondition(dp.sir_prefixes().Remove(H::Sir())));
+  REQUIRE(cluster.Remove(H::L2()).ok());
+  CHECK(absl::IsNotFound(cluster.Remove(H::L2())));
+  auto none = cluster.List();
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+}
