@@ -67,9 +67,9 @@ absl::Status SirPrefixTable::Remove(SirPrefix prefix) {
   if (!cluster.ok()) return cluster.status();
   for (const auto& [k, v] : *cluster) {
     if (internal::Get64(v.sir_prefix_be) == prefix.value()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "SIR prefix ", prefix.ToString(), " is still used by cluster locator ",
-          Locator(internal::Get64(k.locator_be)).ToString(), "; remove it first"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("SIR prefix ", prefix.ToString(), " is still used by cluster locator ",
+                       Locator(internal::Get64(k.locator_be)).ToString(), "; remove it first"));
     }
   }
   auto rules = s.prefix_rules.Dump();
