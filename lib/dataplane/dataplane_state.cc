@@ -113,10 +113,9 @@ absl::Status DataplaneState::BindMaps() {
   auto locator_table = LocatorSlots::Map(map_fd("ila_locator_table"), LocatorTableBits(config));
   if (!locator_table.ok()) return locator_table.status();
   locator_slots = std::move(*locator_table);
-  // A writer that died between the record and the table left them apart: the record wins.
-  auto locator_record = locators.Dump();
-  if (!locator_record.ok()) return locator_record.status();
-  if (absl::Status st = locator_slots->Sync(*locator_record); !st.ok()) return st;
+  // A writer that died between the record and the table left them apart: the record wins (read
+  // under the table's writer lock, so a live writer in another process is never undone).
+  if (absl::Status st = locator_slots->Sync([&] { return locators.Dump(); }); !st.ok()) return st;
   endpoints = {map_fd("ila_endpoints"), "ila_endpoints"};
   sources = {map_fd("ila_sources"), "ila_sources"};
   sir_prefixes = {map_fd("ila_sir_prefixes"), "ila_sir_prefixes"};

@@ -6,9 +6,12 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -20,10 +23,18 @@
 namespace ila::internal {
 namespace {
 
+// Creates the directories of `dir` that do not exist yet, each 0700: the pins give whoever can
+// open them the maps (the mapping table, the counters) and the programs. Existing ones (a shared
+// root) keep their mode.
 absl::Status MakeDirs(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("creating ", dir, ": ", ec.message()));
+  std::filesystem::path path;
+  for (const auto& part : std::filesystem::path(dir)) {
+    path /= part;
+    if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+      return absl::InternalError(
+          absl::StrCat("creating ", path.string(), ": ", std::strerror(errno)));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -120,9 +131,33 @@ absl::Status RepinPrograms(const std::array<OwnedFd, kProgCount>& progs, const s
 }
 
 absl::Status RemovePins(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("removing pins at ", dir, ": ", ec.message()));
+  // What PinInstance made, and nothing else: the pins (files) in maps/ and progs/, then those two
+  // directories and the instance's own, each only once empty. Never recursively: whatever else
+  // someone put there stays, and is named.
+  std::vector<std::string> left;
+  for (const char* sub : {"/maps", "/progs"}) {
+    const std::string d = dir + sub;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(d, ec)) {
+      if (!entry.is_directory(ec) && unlink(entry.path().c_str()) != 0) {
+        left.push_back(entry.path().string());
+      }
+    }
+    if (rmdir(d.c_str()) != 0 && errno != ENOENT) left.push_back(d);
+  }
+  if (rmdir(dir.c_str()) != 0 && errno != ENOENT) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string p = entry.path().string();
+      if (std::find(left.begin(), left.end(), p) == left.end()) left.push_back(p);
+    }
+    if (left.empty()) left.push_back(dir);
+  }
+  if (!left.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("removed the instance's pins, but left in place what it did not make: ",
+                     absl::StrJoin(left, ", ")));
+  }
   return absl::OkStatus();
 }
 

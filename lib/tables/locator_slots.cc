@@ -228,10 +228,12 @@ absl::Status LocatorSlots::Remove(const abi::ila_locator_key& key,
   return st;
 }
 
-absl::Status LocatorSlots::Sync(
-    std::span<const std::pair<abi::ila_locator_key, abi::ila_locator_value>> record) const {
+absl::Status LocatorSlots::Sync(const std::function<absl::StatusOr<Record>()>& read_record) const {
   WriterLock lock(*this);
   if (!lock.status().ok()) return lock.status();
+  absl::StatusOr<Record> read = read_record();
+  if (!read.ok()) return read.status();
+  const Record& record = *read;
   RepairLocked();
   // Locators the record lacks go first, so that they take no room from those it has.
   std::set<uint64_t> wanted;

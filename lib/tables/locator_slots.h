@@ -50,10 +50,13 @@ class LocatorSlots {
   // Removes a locator (nothing to do when absent), then runs `record` as Put does.
   absl::Status Remove(const abi::ila_locator_key& key,
                       const std::function<absl::Status()>& record = nullptr) const;
-  // Makes the table hold exactly `record`'s locators. ResourceExhausted naming those that found no
-  // room (every other one is placed).
-  absl::Status Sync(
-      std::span<const std::pair<abi::ila_locator_key, abi::ila_locator_value>> record) const;
+  using Record = std::vector<std::pair<abi::ila_locator_key, abi::ila_locator_value>>;
+  // Makes the table hold exactly the locators of the record that `read_record` reads, which it
+  // calls under the writer lock: a writer in another process writes the record under the same
+  // lock, so the record read is never one that writer is about to change (read before, it could
+  // drop a locator being added, or restore one being removed). ResourceExhausted naming those
+  // that found no room (every other one is placed).
+  absl::Status Sync(const std::function<absl::StatusOr<Record>()>& read_record) const;
   // What the data plane would find for `key` now.
   std::optional<abi::ila_locator_value> Find(const abi::ila_locator_key& key) const;
 

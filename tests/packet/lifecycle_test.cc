@@ -7,6 +7,7 @@
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -409,6 +410,30 @@ TEST_CASE("Open refuses what it cannot adopt, and changes nothing") {
     ~Unmount() { UnmountPrivateBpffs(d); }
   } unmount{*dir};
 
+  SECTION("pin directories are private, and Destroy removes only what the instance pinned") {
+    DataplaneConfig config;
+    config.pinning = PinLocation{*dir + "/ila", "private"};
+    auto dp = Dataplane::Create(config);
+    REQUIRE(dp.ok());
+    const std::string pins = *config.pinning->Directory();
+    for (const std::string& d : {*dir + "/ila", pins, pins + "/maps", pins + "/progs"}) {
+      CAPTURE(d);
+      struct stat st {};
+      REQUIRE(stat(d.c_str(), &st) == 0);
+      CHECK((st.st_mode & 0777) == 0700);
+    }
+    // Something that is not the instance's, in its directory and beside it.
+    REQUIRE(mkdir((pins + "/kept").c_str(), 0700) == 0);
+    REQUIRE(mkdir((*dir + "/ila/neighbour").c_str(), 0700) == 0);
+    absl::Status destroyed = (*dp)->Destroy();
+    CHECK(absl::IsFailedPrecondition(destroyed));
+    CHECK_THAT(std::string(destroyed.message()), Catch::Contains(pins + "/kept"));
+    CHECK(std::filesystem::is_directory(pins + "/kept"));
+    CHECK(std::filesystem::is_directory(*dir + "/ila/neighbour"));
+    CHECK_FALSE(std::filesystem::exists(pins + "/maps"));
+    CHECK_FALSE(std::filesystem::exists(pins + "/progs"));
+    std::filesystem::remove_all(*dir + "/ila");
+  }
   SECTION("nothing pinned") {
     auto dp = Dataplane::Open({*dir, "nothing"});
     CHECK(absl::IsNotFound(dp.status()));

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <chrono>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -188,7 +190,7 @@ TEST_CASE(
   CHECK(mem[home_a].state != ILA_LOCATOR_ENTRY_LIVE);
   const std::pair<ila::abi::ila_locator_key, ila::abi::ila_locator_value> record[] = {
       {KeyOf(a), ValueTagged(11)}, {KeyOf(c), ValueTagged(3)}};
-  REQUIRE(t->Sync(record).ok());
+  REQUIRE(t->Sync([&] { return LocatorSlots::Record(std::begin(record), std::end(record)); }).ok());
   CHECK(Holds(*t, a, 11));
   CHECK(Holds(*t, c, 3));
   CHECK_FALSE(t->Find(KeyOf(b)).has_value());
@@ -354,4 +356,73 @@ TEST_CASE(
   CHECK(r.verdict == (recorded.ok() ? XDP_REDIRECT : XDP_PASS));
   table.reset();
   close(fd);
+}
+
+// Open() makes the programs' table agree with the record (a writer that died between the two
+// left them apart). A writer in another process that is alive, holding the table's lock between
+// its table write and its record write, must not be undone: Sync reads the record under that
+// lock. Read before it, as Open once did, the record lacks the locator being added, and Sync
+// takes it out of the programs' table again, while the record keeps it.
+TEST_CASE("Sync reads the record under the writers' lock: a live writer is never undone") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  Table table(5);
+  REQUIRE(table.fd >= 0);
+  // The writer's handle, and a second open file description of the same map, as another process
+  // has (an OFD lock excludes other descriptions only).
+  auto writer = MapOrFail(table.fd, table.bits);
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  REQUIRE(bpf_obj_get_info_by_fd(table.fd, &info, &len) == 0);
+  const int fd2 = bpf_map_get_fd_by_id(info.id);
+  REQUIRE(fd2 >= 0);
+  auto opener = MapOrFail(fd2, table.bits);
+
+  const uint64_t added = 0x20010db8aaaa0042ull;
+  std::mutex mu;
+  LocatorSlots::Record record;  // what the record map holds
+  auto read_record = [&]() -> absl::StatusOr<LocatorSlots::Record> {
+    std::lock_guard<std::mutex> l(mu);
+    return record;
+  };
+  for (bool under_lock : {false, true}) {
+    CAPTURE(under_lock);
+    {
+      std::lock_guard<std::mutex> l(mu);
+      record.clear();
+    }
+    REQUIRE(writer->Sync(read_record).ok());  // both empty
+    std::atomic<bool> inside{false}, go{false}, synced{false};
+    std::thread add([&] {
+      // Table first, then the record, under the lock (LocatorTable::Write's order).
+      REQUIRE(writer
+                  ->Put(KeyOf(added), ValueTagged(7),
+                        [&]() -> absl::Status {
+                          inside = true;
+                          while (!go) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                          std::lock_guard<std::mutex> l(mu);
+                          record.push_back({KeyOf(added), ValueTagged(7)});
+                          return absl::OkStatus();
+                        })
+                  .ok());
+    });
+    while (!inside) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::thread open([&] {
+      if (under_lock) {
+        CHECK(opener->Sync(read_record).ok());
+      } else {
+        auto early = read_record();  // the old order: read, then sync
+        CHECK(opener->Sync([&] { return early; }).ok());
+      }
+      synced = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(synced == false);  // Sync waits for the writer's lock either way
+    go = true;
+    add.join();
+    open.join();
+    // The record has the locator; the programs' table has it only if Sync read under the lock.
+    CHECK(opener->Find(KeyOf(added)).has_value() == under_lock);
+  }
+  opener.reset();
+  close(fd2);
 }
