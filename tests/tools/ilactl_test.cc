@@ -340,6 +340,17 @@ TEST_CASE("ilactl prefix, locator, map and endpoint tables") {
   h.Fails({"locator", "show", "2001:db8:aaaa:9"}, "locator 2001:db8:aaaa:9 is not registered");
   h.Fails({"locator", "del", "2001:db8:aaaa:9"}, "locator 2001:db8:aaaa:9 is not registered");
 
+  // cluster: the other hosts' locators
+  CHECK(h.Ok({"cluster", "add", "2001:db8:bbbb:2", "sir", kSir, "csum-mode", "adj-transport"})
+            .empty());
+  CHECK(h.Ok({"cluster"}) == "2001:db8:bbbb:2 sir 2001:db8:0:1::/64 csum-mode adj-transport\n");
+  CHECK(h.OkJson({"cluster", "show"})[0]["csum_mode"] == "adj-transport");
+  h.Fails({"cluster", "add", kL1, "sir", kSir}, "is one of this host's locators");
+  h.Fails({"cluster", "add", "0:0:0:0", "sir", kSir}, "cannot be a cluster locator");
+  CHECK(h.Ok({"cluster", "del", "2001:db8:bbbb:2"}).empty());
+  h.Fails({"cluster", "del", "2001:db8:bbbb:2"}, "is not in the table");
+  CHECK(h.OkJson({"cluster", "show"}) == Json::array());
+
   // map
   CHECK(h.Ok({"map", "add", "2001:db8:0:1::2", "locator", "2001:db8:bbbb:2", "csum-mode",
               "neutral-map-auto", "ident-type", "luid"})

@@ -45,6 +45,9 @@ std::string Usage() {
   ilactl [OPTIONS] locator add LOCATOR sir PREFIX [csum-mode CSUM]
   ilactl [OPTIONS] locator del LOCATOR
   ilactl [OPTIONS] locator show [LOCATOR]
+  ilactl [OPTIONS] cluster add LOCATOR sir PREFIX [csum-mode CSUM]   (another host's locator)
+  ilactl [OPTIONS] cluster del LOCATOR
+  ilactl [OPTIONS] cluster show
   ilactl [OPTIONS] map add SIR locator LOCATOR [csum-mode CSUM] [ident-type TYPE]
   ilactl [OPTIONS] map del SIR
   ilactl [OPTIONS] map show [SIR]
@@ -106,6 +109,7 @@ enum Object {
   kDetach,
   kPrefix,
   kLocator,
+  kCluster,
   kMap,
   kEndpoint,
   kRoute,
@@ -228,7 +232,8 @@ absl::StatusOr<int> ParseObject(const std::vector<std::string>& words, size_t fi
     if (!options.stats) {
       return absl::InvalidArgumentError(
           "missing object; expected create, destroy, status, stats, upgrade, keep, attach, detach, "
-          "prefix, locator, map, endpoint, route, ila, probe or help (ilactl help shows the "
+          "prefix, locator, cluster, map, endpoint, route, ila, probe or help (ilactl help shows "
+          "the "
           "usage)");
     }
     return kStats;
@@ -245,6 +250,7 @@ absl::StatusOr<int> ParseObject(const std::vector<std::string>& words, size_t fi
                          {"detach", kDetach},
                          {"prefix", kPrefix},
                          {"locator", kLocator},
+                         {"cluster", kCluster},
                          {"map", kMap},
                          {"mapping", kMap},
                          {"endpoint", kEndpoint},
@@ -271,6 +277,7 @@ absl::Status RunObject(int object, Context& ctx, Args& args) {
     case kDetach: return CmdDetach(ctx, args);
     case kPrefix: return CmdPrefix(ctx, args);
     case kLocator: return CmdLocator(ctx, args);
+    case kCluster: return CmdCluster(ctx, args);
     case kMap: return CmdMap(ctx, args);
     case kEndpoint: return CmdEndpoint(ctx, args);
     case kRoute: return CmdRoute(ctx, args);

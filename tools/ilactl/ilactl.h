@@ -50,6 +50,7 @@ absl::Status CmdAttach(Context& ctx, Args& args);
 absl::Status CmdDetach(Context& ctx, Args& args);
 absl::Status CmdPrefix(Context& ctx, Args& args);
 absl::Status CmdLocator(Context& ctx, Args& args);
+absl::Status CmdCluster(Context& ctx, Args& args);
 absl::Status CmdMap(Context& ctx, Args& args);
 absl::Status CmdEndpoint(Context& ctx, Args& args);
 // The kernel's grammar: `ip -6 route ... encap ila ...` and `ip ila ...`.
