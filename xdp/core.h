@@ -57,9 +57,9 @@ static __always_inline int ready_to_rewrite(struct ila_ctx *c) {
 }
 
 // A SIR destination with no mapping: what the miss policy says, if the destination is SIR at all.
-static __always_inline int handle_miss(const struct ila_ctx *c) {
+static __always_inline int handle_miss(const struct ila_ctx *c, int dst_sir) {
   __u32 observed;
-  const __u32 outcome = host_miss(ctx_ingress_ifindex(c), &c->pkt.ip6->daddr, &observed);
+  const __u32 outcome = host_miss(ctx_ingress_ifindex(c), &c->pkt.ip6->daddr, dst_sir, &observed);
   if (observed != ILA_STAT__COUNT) note(c, observed);
   return outcome == ILA_STAT_DROP_MISS ? drop(c, outcome) : pass(c, outcome);
 }
@@ -128,7 +128,8 @@ static __always_inline int from_container(struct ila_ctx *c) {
   const __u8 flags = find_slot(dst, &e);
   const __u32 spoofed = source_check(ctx_ingress_ifindex(c), (const struct ila_addr *)&ip6->saddr);
   if (spoofed != ILA_STAT__COUNT) return drop(c, spoofed);
-  const __u32 isolated = container_may_send(&ip6->saddr, &ip6->daddr);
+  int dst_sir;
+  const __u32 isolated = container_may_send(&ip6->saddr, &ip6->daddr, &dst_sir);
   if (isolated != ILA_STAT__COUNT) return drop(c, isolated);
 
   if (flags & ILA_SLOT_F_ENDPOINT) {
@@ -138,7 +139,7 @@ static __always_inline int from_container(struct ila_ctx *c) {
   }
 
   const struct ila_mapping_value *m = mapping_of(dst, &e, flags);
-  if (!m) return handle_miss(c);
+  if (!m) return handle_miss(c, dst_sir);
   int stop = ready_to_rewrite(c);
   if (stop != CTX_GO_ON) return stop;
   return translate_and_forward(c, m, ILA_STAT_TX_REMOTE, TOO_BIG_UNTRANSLATED);

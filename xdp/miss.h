@@ -79,12 +79,14 @@ static __always_inline enum miss_report report_miss_on(__u32 ifindex, const stru
 // it has no mapping for.
 const volatile __u8 cfg_miss_policy = ILA_MISS_PASS;
 
-// A host's destination without a mapping (XDP and tc alike): not SIR at all, or a miss to report
-// and settle by the miss policy. Returns the outcome to count (PASS_NOT_SIR, DROP_MISS or
-// PASS_MISS); *observed is the miss-event observation to count too, or ILA_STAT__COUNT.
-static __always_inline __u32 host_miss(__u32 ifindex, const struct in6_addr *dst, __u32 *observed) {
+// A host's destination without a mapping (XDP and tc alike): not SIR at all (`sir`: whether it
+// lies in a registered SIR prefix), or a miss to report and settle by the miss policy. Returns the
+// outcome to count (PASS_NOT_SIR, DROP_MISS or PASS_MISS); *observed is the miss-event observation
+// to count too, or ILA_STAT__COUNT.
+static __always_inline __u32 host_miss(__u32 ifindex, const struct in6_addr *dst, int sir,
+                                       __u32 *observed) {
   *observed = ILA_STAT__COUNT;
-  if (!in_sir_prefix(dst)) return ILA_STAT_PASS_NOT_SIR;
+  if (!sir) return ILA_STAT_PASS_NOT_SIR;
   enum miss_report r = report_miss_on(ifindex, dst);
   if (r == MISS_REPORTED) *observed = ILA_STAT_MISS_EVENT;
   if (r == MISS_LOST) *observed = ILA_STAT_MISS_EVENT_LOST;

@@ -37,14 +37,18 @@ static __always_inline int prefixes_linked(__u64 from, __u64 to) {
 }
 
 // A container's packet from `src` (its own SIR address: checked before) to `dst`. Returns the
-// drop reason, or ILA_STAT__COUNT when it may go on. Traffic within the prefix costs one compare.
+// drop reason, or ILA_STAT__COUNT when it may go on, with *dst_sir saying whether `dst` lies in a
+// registered SIR prefix (so that a miss need not look again). Traffic within the prefix costs one
+// compare: the source's prefix is registered (its endpoint needs it).
 static __always_inline __u32 container_may_send(const struct in6_addr *src,
-                                                const struct in6_addr *dst) {
+                                                const struct in6_addr *dst, int *dst_sir) {
   const __u64 from = prefix_of(src);
   const __u64 to = prefix_of(dst);
+  *dst_sir = 1;
   if (from == to) return ILA_STAT__COUNT;
   if (is_sir_prefix(to))
     return prefixes_linked(from, to) ? ILA_STAT__COUNT : ILA_STAT_DROP_CROSS_PREFIX;
+  *dst_sir = 0;
   struct ila_locator_value own __attribute__((aligned(8)));
   if (find_locator(to, &own)) return ILA_STAT_DROP_ILA_DESTINATION;
   struct ila_locator_key other;
