@@ -15,6 +15,7 @@
 #include <cstring>
 #include <iterator>
 #include <set>
+#include <mutex>
 #include <sstream>
 #include <utility>
 
@@ -60,6 +61,10 @@ absl::Status RunToEnd(const std::vector<std::string>& argv) {
 // ----- Netns --------------------------------------------------------------------------------
 
 absl::StatusOr<Netns> Netns::Create(std::string_view prefix) {
+  // A process killed outright (a fatal signal in a test) could not delete its namespaces: the
+  // first namespace a process makes sweeps those of processes that no longer exist.
+  static std::once_flag swept;
+  std::call_once(swept, [] { (void)RemoveStaleUniqueNamespaces(); });
   std::string name;
   // Skip names a crashed earlier process with the same pid may have left behind.
   do {
@@ -335,24 +340,50 @@ std::vector<std::string> NamespacesWithPrefix(const std::string& prefix) {
   return found;
 }
 
+namespace {
+
+// Deletes namespace `name` if process `pid_text` (decimal) no longer exists, after killing what
+// still runs inside it. Returns whether it did.
+bool RemoveIfOwnerDead(const std::string& name, const std::string& pid_text) {
+  if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) {
+    return false;  // not one of ours
+  }
+  const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+  if (kill(pid, 0) == 0 || errno != ESRCH) return false;  // its process is alive
+  if (auto pids = RunCommandImpl({"ip", "netns", "pids", name}, Duration(5000), "", false);
+      pids.ok()) {
+    std::istringstream in(pids->output);
+    long stray;
+    while (in >> stray) kill(static_cast<pid_t>(stray), SIGKILL);
+  }
+  return RunToEnd({"ip", "netns", "del", name}).ok();
+}
+
+}  // namespace
+
 std::vector<std::string> RemoveStaleNamespaces(const std::string& tag) {
   std::vector<std::string> removed;
   const std::string prefix = tag + "-";
   for (const std::string& name : NamespacesWithPrefix(prefix)) {
     const std::string rest = name.substr(prefix.size());
     const size_t dash = rest.find('-');
-    if (dash == 0 || dash == std::string::npos || rest.find_first_not_of("0123456789") != dash) {
-      continue;  // not one of ours
+    if (dash != std::string::npos && RemoveIfOwnerDead(name, rest.substr(0, dash))) {
+      removed.push_back(name);
     }
-    const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
-    if (kill(pid, 0) == 0 || errno != ESRCH) continue;  // its process is alive
-    if (auto pids = RunCommandImpl({"ip", "netns", "pids", name}, Duration(5000), "", false);
-        pids.ok()) {
-      std::istringstream in(pids->output);
-      long stray;
-      while (in >> stray) kill(static_cast<pid_t>(stray), SIGKILL);
+  }
+  return removed;
+}
+
+std::vector<std::string> RemoveStaleUniqueNamespaces() {
+  std::vector<std::string> removed;
+  for (const std::string& name : NamespacesWithPrefix(kUniquePrefix)) {
+    // "ilat-<prefix>-<pid>-<n>": the pid is the next to last field.
+    const size_t last = name.rfind('-');
+    const size_t before = last == std::string::npos ? last : name.rfind('-', last - 1);
+    if (before == std::string::npos || before < sizeof(kUniquePrefix) - 1) continue;
+    if (RemoveIfOwnerDead(name, name.substr(before + 1, last - before - 1))) {
+      removed.push_back(name);
     }
-    if (RunToEnd({"ip", "netns", "del", name}).ok()) removed.push_back(name);
   }
   return removed;
 }

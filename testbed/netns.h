@@ -141,6 +141,9 @@ std::vector<std::string> NamespacesWithPrefix(const std::string& prefix);
 // process that was killed outright), after killing what still runs inside them (a capture, a
 // ping); returns their names. Live processes' namespaces are kept.
 std::vector<std::string> RemoveStaleNamespaces(const std::string& tag);
+// The same for the namespaces of Netns::Create ("ilat-<prefix>-<pid>-<n>"), which Create calls
+// once per process.
+std::vector<std::string> RemoveStaleUniqueNamespaces();
 
 // Names of namespaces this process made with Netns::Create (by their "-<pid>-" tag) that still
 // exist; for checking that everything was cleaned up.

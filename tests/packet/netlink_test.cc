@@ -13,14 +13,17 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "support/skip.h"
 #include "testbed/netns.h"
@@ -542,3 +545,25 @@ TEST_CASE("Fixtures clean up when a test fails midway") {
 
 }  // namespace
 }  // namespace ila
+
+// A test process killed by a fatal signal cannot delete its namespaces; the next process's first
+// Netns::Create sweeps them (RemoveStaleUniqueNamespaces), and leaves live processes' alone.
+TEST_CASE("namespaces a killed test process left behind are removed, live ones kept") {
+  ILA_SKIP_IF(ila::testbed::NetnsUnavailableReason());
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) _exit(0);
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);  // reaped: its pid names no process
+  const std::string dead = "ilat-sweep-" + std::to_string(child) + "-0";
+  const std::string live = "ilat-sweep-" + std::to_string(getpid()) + "-900";
+  REQUIRE(ila::testbed::RunChecked({"ip", "netns", "add", dead}).ok());
+  REQUIRE(ila::testbed::RunChecked({"ip", "netns", "add", live}).ok());
+  const std::vector<std::string> removed = ila::testbed::RemoveStaleUniqueNamespaces();
+  CHECK(std::find(removed.begin(), removed.end(), dead) != removed.end());
+  CHECK(std::find(removed.begin(), removed.end(), live) == removed.end());
+  CHECK(ila::testbed::NamespacesWithPrefix(dead).empty());
+  CHECK_FALSE(ila::testbed::NamespacesWithPrefix(live).empty());
+  (void)ila::testbed::RunChecked({"ip", "netns", "del", live});
+  (void)ila::testbed::RunChecked({"ip", "netns", "del", dead});
+}
