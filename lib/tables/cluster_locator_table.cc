@@ -52,13 +52,7 @@ absl::Status ClusterLocatorTable::Remove(Locator locator) {
 }
 
 absl::StatusOr<std::vector<LocatorEntry>> ClusterLocatorTable::List() const {
-  auto all = state_->cluster_locators.Dump();
-  if (!all.ok()) return all.status();
-  std::vector<LocatorEntry> out;
-  for (const auto& [k, v] : *all) out.push_back(internal::DecodeLocator(k, v));
-  std::sort(out.begin(), out.end(),
-            [](const LocatorEntry& a, const LocatorEntry& b) { return a.locator < b.locator; });
-  return out;
+  return internal::ListLocators(state_->cluster_locators);
 }
 
 }  // namespace ila

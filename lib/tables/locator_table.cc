@@ -13,7 +13,6 @@
 namespace ila {
 
 using internal::DataplaneState;
-using internal::IsAdjustTransport;
 using internal::RequireSirPrefix;
 
 // ---------------------------------------------------------------------------------------------
@@ -86,13 +85,7 @@ absl::StatusOr<LocatorEntry> LocatorTable::Get(Locator locator) const {
 }
 
 absl::StatusOr<std::vector<LocatorEntry>> LocatorTable::List() const {
-  auto all = state_->locators.Dump();
-  if (!all.ok()) return all.status();
-  std::vector<LocatorEntry> out;
-  for (const auto& [k, v] : *all) out.push_back(internal::DecodeLocator(k, v));
-  std::sort(out.begin(), out.end(),
-            [](const LocatorEntry& a, const LocatorEntry& b) { return a.locator < b.locator; });
-  return out;
+  return internal::ListLocators(state_->locators);
 }
 
 }  // namespace ila

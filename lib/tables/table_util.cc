@@ -1,5 +1,6 @@
 #include "tables/table_util.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -45,6 +46,17 @@ absl::Status EncodeLocator(const LocatorEntry& e, std::string_view whose, abi::i
 LocatorEntry DecodeLocator(const abi::ila_locator_key& k, const abi::ila_locator_value& v) {
   return {Locator(Get64(k.locator_be)), SirPrefix(Get64(v.sir_prefix_be)),
           static_cast<ChecksumMode>(v.csum_mode)};
+}
+
+absl::StatusOr<std::vector<LocatorEntry>> ListLocators(
+    const TypedMap<abi::ila_locator_key, abi::ila_locator_value>& map) {
+  auto all = map.Dump();
+  if (!all.ok()) return all.status();
+  std::vector<LocatorEntry> out;
+  for (const auto& [k, v] : *all) out.push_back(DecodeLocator(k, v));
+  std::sort(out.begin(), out.end(),
+            [](const LocatorEntry& a, const LocatorEntry& b) { return a.locator < b.locator; });
+  return out;
 }
 
 bool IsAdjustTransport(ChecksumMode m) {

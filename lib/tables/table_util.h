@@ -5,10 +5,12 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "abi.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "dataplane/dataplane_state.h"
 #include "ila/mapping.h"
 
@@ -31,6 +33,9 @@ bool SameAddr(const abi::ila_addr& a, const abi::ila_addr& b);
 absl::Status EncodeLocator(const LocatorEntry& e, std::string_view whose, abi::ila_locator_key& key,
                            abi::ila_locator_value& value);
 LocatorEntry DecodeLocator(const abi::ila_locator_key& k, const abi::ila_locator_value& v);
+// Every entry of a locator map (this host's record, or the cluster's table), by locator.
+absl::StatusOr<std::vector<LocatorEntry>> ListLocators(
+    const TypedMap<abi::ila_locator_key, abi::ila_locator_value>& map);
 // Whether `sir` is still mapped to `ila`: a reverse entry can outlive its mapping when a
 // forwarding cache evicts the mapping, and such a stale entry must not block anyone.
 bool StillMapsTo(const DataplaneState& s, const abi::ila_addr& sir, const abi::ila_addr& ila);
