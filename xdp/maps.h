@@ -42,6 +42,10 @@ struct {
   __type(value, struct ila_mapping_slot_state);
 } ila_slot_state SEC(".maps");
 
+// Never LRU, in a forwarding cache too: an entry goes only when its mapping does, so an ICMP error
+// about a live mapping is always translated back. Sized by the loader: max_mappings for a full
+// table; twice that, allocated as used, for a forwarding cache, whose evicted mappings leave
+// entries that are cleared when it fills (lib/tables/mapping_batch.h, ApplyBatch).
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);

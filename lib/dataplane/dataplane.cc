@@ -96,6 +96,9 @@ absl::Status ValidateConfig(const DataplaneConfig& config) {
         "DataplaneConfig: miss_event_rate must be at most 10^9 a second, with a burst of at least "
         "1 (rate 0: no limit)");
   }
+  if (config.max_mappings > (1u << 30)) {
+    return absl::InvalidArgumentError("DataplaneConfig: max_mappings must be at most 2^30");
+  }
   if (config.max_prefix_rules > (1u << 30)) {
     return absl::InvalidArgumentError("DataplaneConfig: max_prefix_rules must be at most 2^30");
   }

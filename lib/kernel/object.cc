@@ -37,7 +37,7 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
   skel->rodata->cfg_miss_event_burst = config.miss_event_burst;
   if (config.forwarding_cache) {
     bpf_map__set_type(skel->maps.ila_mappings, BPF_MAP_TYPE_LRU_HASH);
-    bpf_map__set_type(skel->maps.ila_reverse, BPF_MAP_TYPE_LRU_HASH);
+    bpf_map__set_map_flags(skel->maps.ila_reverse, BPF_F_NO_PREALLOC);
   }
   // The slots hold every endpoint and, for a full table, every mapping; a forwarding cache's
   // mappings are in ila_mappings, which is otherwise at its smallest.
@@ -48,7 +48,8 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
   bpf_map__set_max_entries(skel->maps.ila_slot_endpoints, 1u << slot_bits);
   bpf_map__set_max_entries(skel->maps.ila_mappings,
                            config.forwarding_cache ? config.max_mappings : 1);
-  bpf_map__set_max_entries(skel->maps.ila_reverse, config.max_mappings);
+  bpf_map__set_max_entries(skel->maps.ila_reverse,
+                           config.forwarding_cache ? 2 * config.max_mappings : config.max_mappings);
   bpf_map__set_max_entries(skel->maps.ila_endpoints, config.max_endpoints);
   bpf_map__set_max_entries(skel->maps.ila_sources, config.max_endpoints);
   bpf_map__set_max_entries(skel->maps.ila_locators, config.max_locators);

@@ -354,10 +354,51 @@ void WriteOnTwoThreads(const DataplaneState& s, std::span<const abi::ila_mapping
   w.rev_st = !front_st.ok() ? front_st : back_st;
 }
 
+// One try of ApplyBatch; `reverse_full`: it failed because the reverse map had no room.
+absl::Status ApplyBatchOnce(const DataplaneState& s, const EncodedBatch& b, const Prior& prior,
+                            bool parallel, bool* reverse_full);
+
+// ApplyBatch one mapping at a time, each moved mapping's old reverse entry removed just before its
+// new one is written, so that a table with no room to spare takes moves. An ICMP error quoting
+// the old destination in the microseconds between is left as it is (icmp_inner_unknown), where
+// ApplyBatchOnce would have translated it.
+absl::Status ApplyBatchInPlace(const DataplaneState& s, const EncodedBatch& b,
+                               const IlaIndex& by_ila, const Prior& prior);
+
 }  // namespace
 
-absl::Status ApplyBatch(const DataplaneState& s, const EncodedBatch& b, const Prior& prior,
-                        bool parallel) {
+absl::Status ApplyBatch(const DataplaneState& s, const EncodedBatch& b, const IlaIndex& by_ila,
+                        const Prior& prior, bool parallel) {
+  bool reverse_full = false;
+  absl::Status st = ApplyBatchOnce(s, b, prior, parallel, &reverse_full);
+  if (!reverse_full) return st;
+  // Entries no mapping owns take room: those of mappings a forwarding cache evicted (its reverse
+  // map is never LRU, so that a live mapping's entry is never the one to go), or those a writer
+  // that died left behind.
+  auto removed = RemoveOrphanReverseEntries(s);
+  if (removed.ok() && *removed > 0) {
+    st = ApplyBatchOnce(s, b, prior, parallel, &reverse_full);
+    if (!reverse_full) return st;
+  }
+  // A full table whose mappings move: no room for a moved mapping's new entry beside its old.
+  return ApplyBatchInPlace(s, b, by_ila, prior);
+}
+
+absl::StatusOr<size_t> RemoveOrphanReverseEntries(const DataplaneState& s) {
+  auto rev = s.reverse.DumpBatch();
+  if (!rev.ok()) return rev.status();
+  std::vector<abi::ila_addr> orphans;
+  for (size_t i = 0; i < rev->keys.size(); ++i) {
+    if (!StillMapsTo(s, rev->values[i].sir, rev->keys[i])) orphans.push_back(rev->keys[i]);
+  }
+  DeleteAll(s.reverse, std::span<const abi::ila_addr>(orphans));
+  return orphans.size();
+}
+
+namespace {
+
+absl::Status ApplyBatchOnce(const DataplaneState& s, const EncodedBatch& b, const Prior& prior,
+                            bool parallel, bool* reverse_full) {
   const size_t n = b.keys.size();
   std::span<const abi::ila_mapping_key> keys(b.keys);
   std::span<const abi::ila_mapping_value> values(b.values);
@@ -380,10 +421,42 @@ absl::Status ApplyBatch(const DataplaneState& s, const EncodedBatch& b, const Pr
     Restore(s.mappings, keys, prior.forward, 0, w.fwd_written);
     Restore(s.reverse, rkeys, prior.reverse, 0, w.rev_front);
     Restore(s.reverse, rkeys, prior.reverse, w.rev_back, n);
+    *reverse_full = absl::IsResourceExhausted(w.rev_st);
     return !w.rev_st.ok() ? w.rev_st : w.fwd_st;
   }
+  *reverse_full = false;
   return absl::OkStatus();
 }
+
+absl::Status ApplyBatchInPlace(const DataplaneState& s, const EncodedBatch& b,
+                               const IlaIndex& by_ila, const Prior& prior) {
+  const size_t n = b.keys.size();
+  std::vector<abi::ila_addr> freed_keys;  // old entries removed, to put back on failure
+  std::vector<abi::ila_reverse_value> freed_values;
+  absl::Status st;
+  size_t i = 0;
+  for (; i < n && st.ok(); ++i) {
+    auto was = prior.Forward(i);
+    if (was && !SameAddr(was->ila, b.rkeys[i]) && !by_ila.Contains(was->ila)) {
+      auto owner = s.reverse.Lookup(was->ila);
+      if (owner.ok() && owner->has_value() && SameAddr((*owner)->sir, b.keys[i].sir) &&
+          s.reverse.Delete(was->ila).ok()) {
+        freed_keys.push_back(was->ila);
+        freed_values.push_back(**owner);
+      }
+    }
+    st = s.reverse.Update(b.rkeys[i], b.rvalues[i]);
+    if (st.ok()) st = s.mappings.Update(b.keys[i], b.values[i]);
+  }
+  if (st.ok()) return st;
+  Restore(s.mappings, std::span<const abi::ila_mapping_key>(b.keys), prior.forward, 0, i);
+  Restore(s.reverse, std::span<const abi::ila_addr>(b.rkeys), prior.reverse, 0, i);
+  UpdateAll(s.reverse, std::span<const abi::ila_addr>(freed_keys),
+            std::span<const abi::ila_reverse_value>(freed_values));
+  return st;
+}
+
+}  // namespace
 
 size_t PublishBatch(const DataplaneState& s, const EncodedBatch& b, const IlaIndex& by_ila,
                     const Prior& prior) {

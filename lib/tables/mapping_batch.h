@@ -243,9 +243,16 @@ absl::Status PlanBatch(const DataplaneState& s, const EncodedBatch& b, const Sir
 
 // 3. Writes the reverse entries, then the mappings (a mapping is only ever written after its
 // reverse entry: an ICMP error can only quote a destination the mapping made); on a kernel
-// failure part-way, puts back exactly what `prior` says the maps held.
-absl::Status ApplyBatch(const DataplaneState& s, const EncodedBatch& b, const Prior& prior,
-                        bool parallel);
+// failure part-way, puts back exactly what `prior` says the maps held. A full reverse map is
+// cleared of entries no mapping owns and the write tried again; if it is still full (every
+// mapping is live and some move), the batch is written one mapping at a time, each moved
+// mapping's old entry removed first.
+absl::Status ApplyBatch(const DataplaneState& s, const EncodedBatch& b, const IlaIndex& by_ila,
+                        const Prior& prior, bool parallel);
+
+// Removes the reverse entries whose SIR address no longer maps to them (ApplyBatch does when the
+// reverse map is full); returns how many.
+absl::StatusOr<size_t> RemoveOrphanReverseEntries(const DataplaneState& s);
 
 // 4. Removes the reverse entries of destinations no longer used (a mapping moved, and no entry of
 // the batch took its old destination). Returns how many of the batch's mappings are new.

@@ -105,7 +105,7 @@ absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) 
       !st.ok()) {
     return st;
   }
-  if (absl::Status st = internal::ApplyBatch(s, b, prior, parallel); !st.ok()) return st;
+  if (absl::Status st = internal::ApplyBatch(s, b, by_ila, prior, parallel); !st.ok()) return st;
   size_hint_ += internal::PublishBatch(s, b, by_ila, prior);
   return absl::OkStatus();
 }

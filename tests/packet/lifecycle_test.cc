@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -540,6 +541,53 @@ TEST_CASE("every combination of load-time options passes the verifier") {
     }
   }
   CHECK(loaded == 32);
+}
+
+// The cache evicts mappings, never the reverse entry of a mapping it still holds: an ICMP error
+// about any cached destination is translated back for the sender. Traffic keeps one mapping fresh
+// in the cache's LRU while its reverse entry is never read (an LRU reverse map evicted it).
+TEST_CASE("a forwarding cache translates ICMP errors about every mapping it holds") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  HostFixture::Options opt;
+  opt.config.forwarding_cache = true;
+  opt.config.max_mappings = 64;
+  auto host = MakeHost(opt);
+  auto sir = [](uint64_t id) { return SirAddress{HostFixture::Sir(), Identifier(id)}; };
+  auto from_c1 = [&](const Ipv6Address& d) {
+    return host->FromC1(d, kProtoUdp, Segment(kProtoUdp, HostFixture::C1().address(), d));
+  };
+  const SirAddress busy = sir(0x100);
+  for (uint64_t id = 0x100; id < 0x100 + 1000; ++id) {
+    absl::Status st =
+        host->dp().mappings().Upsert({sir(id), HostFixture::L2(), ChecksumMode::kNoAction});
+    INFO(st.ToString());
+    REQUIRE(st.ok());
+    XdpRun r = host->Run(Role::kContainer, from_c1(busy.address()), host->c1h());
+    REQUIRE(r.verdict == XDP_REDIRECT);
+  }
+  auto cached = host->dp().mappings().List();
+  REQUIRE(cached.ok());
+  CHECK(cached->size() <= 64);
+  CHECK(
+      std::any_of(cached->begin(), cached->end(), [&](const Mapping& m) { return m.sir == busy; }));
+  auto c1_ila = SirToIla(HostFixture::C1(), HostFixture::L1(), opt.locator_mode);
+  REQUIRE(c1_ila.ok());
+  const Ipv6Address fab = HostFixture::FabricAddress();
+  for (const Mapping& m : *cached) {
+    CAPTURE(m.sir);
+    Bytes sent = Ipv6(HostFixture::C1().address(), m.sir.address(), kProtoUdp,
+                      Segment(kProtoUdp, HostFixture::C1().address(), m.sir.address()));
+    Bytes on_wire = sent;
+    REQUIRE(RewriteDestination(on_wire, m.IlaDestination()->address(), m.csum_mode).ok());
+    Bytes ptb = Ipv6(fab, HostFixture::C1().address(), kProtoIcmpv6,
+                     IcmpError(fab, HostFixture::C1().address(), 2, 0, 1280, on_wire));
+    REQUIRE(RewriteDestination(ptb, c1_ila->address(), opt.locator_mode).ok());
+    XdpRun r =
+        host->Run(Role::kUplink, EthernetIpv6(host->UplinkMac(), HostFixture::FabricMac(), ptb),
+                  host->uplink());
+    CHECK(r.verdict == XDP_REDIRECT);
+    CHECK(r.delta.Packets("icmp_inner_translated") == 1);
+  }
 }
 
 TEST_CASE("a forwarding cache stays bounded, evicts the least recent, and refills through misses") {

@@ -600,3 +600,29 @@ TEST_CASE("the cluster's locator table: what it refuses and what it lists") {
   REQUIRE(none.ok());
   CHECK(none->empty());
 }
+
+// A full table still takes moves of its mappings: a container that moves to another host changes
+// its mapping's locator (so its ILA address, the reverse entry's key) without adding a mapping.
+TEST_CASE("a full mapping table still accepts moves of its mappings, one by one and all at once") {
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
+  constexpr uint32_t kMax = 64;
+  auto dp = MakeSized(kMax);
+  REQUIRE(dp->mappings().UpsertBatch(Range(1, kMax, 0x20010db8aaaa0001)).ok());
+  // Full: one more is refused as such.
+  CHECK(absl::IsResourceExhausted(
+      dp->mappings().Upsert({Sir(kMax + 1), Loc(0x20010db8aaaa0001), ChecksumMode::kNoAction})));
+  // One moves.
+  absl::Status one =
+      dp->mappings().Upsert({Sir(1), Loc(0x20010db8bbbb0002), ChecksumMode::kNoAction});
+  INFO(one.ToString());
+  CHECK(one.ok());
+  // All move.
+  absl::Status all = dp->mappings().UpsertBatch(Range(1, kMax, 0x20010db8cccc0003));
+  INFO(all.ToString());
+  CHECK(all.ok());
+  // Forward and reverse hold exactly the moved mappings: no old destination left behind.
+  CheckTableIs(*dp, Range(1, kMax, 0x20010db8cccc0003));
+  // And back, all at once again, with the table still full.
+  REQUIRE(dp->mappings().UpsertBatch(Range(1, kMax, 0x20010db8aaaa0001)).ok());
+  CheckTableIs(*dp, Range(1, kMax, 0x20010db8aaaa0001));
+}
