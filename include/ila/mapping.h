@@ -5,8 +5,13 @@
 // nothing (a failure in the kernel part-way through is rolled back). Errors are absl::Status with
 // the offending value and the reason; kernel errors carry errno text.
 //
-// Thread safety: each table serialises its own writers with a mutex, so concurrent calls on one
-// table are safe; readers (Get, List) may run concurrently with the data plane at any time.
+// Thread and process safety: every write of every table (and every attach and detach) holds one
+// lock of the instance: a mutex for this process's threads and an open-file-description lock on
+// the instance's ila_meta map for the other processes that have it open (a controller, ila-agent,
+// ilactl), so a write is never interleaved with another's, in whichever process. A child of fork
+// that uses its parent's handle locks through a file description of its own (fork from a thread
+// while another thread is writing, and the child must not write). Readers (Get, List) may run
+// concurrently with writers and with the data plane at any time.
 #ifndef ILA_MAPPING_H_
 #define ILA_MAPPING_H_
 

@@ -130,7 +130,8 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   auto plan = internal::PlanAttach(role, *dev, mode, !steer_cpus.empty());
   if (!plan.ok()) return plan.status();
   {
-    absl::MutexLock lock(&state_->mu);
+    internal::StateWriterLock lock(*state_);
+    if (!lock.status().ok()) return lock.status();
     if (auto it = state_->attached.find(dev->ifindex); it != state_->attached.end()) {
       return absl::AlreadyExistsError(absl::StrCat(dev->name, " already has the ",
                                                    Av(ToString(it->second.role)),
@@ -142,7 +143,8 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   }
   // Record the MAC first: an uplink's or router's XDP program translates only frames sent to it.
   if (role != Role::kContainer) {
-    absl::MutexLock lock(&state_->mu);
+    internal::StateWriterLock lock(*state_);
+    if (!lock.status().ok()) return lock.status();
     if (absl::Status st = state_->RecordInterfaceLocked(dev->ifindex); !st.ok()) return st;
   }
   // Register first: the container program drops traffic from interfaces without an endpoint.
@@ -154,7 +156,8 @@ absl::StatusOr<Attachment> Dataplane::Attach(Role role, const InterfaceRef& inte
   absl::StatusOr<Attachment> att =
       internal::AttachByPlan(*plan, state_->prog(ProgFor(role, !steer_cpus.empty(), plan->mode)),
                              state_->prog(ProgFor(role, false, AttachMode::kTc)), *dev, role);
-  absl::MutexLock lock(&state_->mu);
+  internal::StateWriterLock lock(*state_);
+  if (!lock.status().ok()) return lock.status();
   absl::Status st =
       att.ok() ? state_->AddRedirectTargetLocked(dev->ifindex, att->mode != AttachMode::kTc)
                : att.status();
@@ -224,14 +227,16 @@ absl::Status Dataplane::Detach(const InterfaceRef& interface) {
     if (!dev.ok()) return dev.status();
     ifindex = InterfaceIndex(dev->ifindex);
   }
-  absl::MutexLock lock(&state_->mu);
+  internal::StateWriterLock lock(*state_);
+  if (!lock.status().ok()) return lock.status();
   return DetachLocked(ifindex);
 }
 
 absl::Status Dataplane::DetachAll() {
   internal::InDataplaneNetns in_netns(*state_);
   if (!in_netns.status().ok()) return in_netns.status();
-  absl::MutexLock lock(&state_->mu);
+  internal::StateWriterLock lock(*state_);
+  if (!lock.status().ok()) return lock.status();
   absl::Status first;
   while (!state_->attached.empty()) {
     absl::Status st = DetachLocked(InterfaceIndex(state_->attached.begin()->first));
@@ -255,7 +260,8 @@ absl::Status Dataplane::AddRedirectTarget(const InterfaceRef& interface) {
   if (!in_netns.status().ok()) return in_netns.status();
   auto dev = internal::Resolve(interface);
   if (!dev.ok()) return dev.status();
-  absl::MutexLock lock(&state_->mu);
+  internal::StateWriterLock lock(*state_);
+  if (!lock.status().ok()) return lock.status();
   if (absl::Status st = state_->AddRedirectTargetLocked(dev->ifindex); !st.ok()) return st;
   state_->extra_targets.insert(dev->ifindex);
   return absl::OkStatus();

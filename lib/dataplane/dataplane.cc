@@ -353,7 +353,8 @@ absl::Status Dataplane::Upgrade() {
   auto fresh = internal::LoadObject(state_->config, &reuse);
   if (!fresh.ok()) return fresh.status();
 
-  absl::MutexLock lock(&state_->mu);
+  internal::StateWriterLock lock(*state_);
+  if (!lock.status().ok()) return lock.status();
   // Steered uplinks: the cpumap entries run the cpumap-side program; swap it first (each entry
   // update is atomic), then the driver-level programs, each atomically against the one it
   // replaces, so no interface is ever without a program.

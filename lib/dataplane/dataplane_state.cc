@@ -116,6 +116,9 @@ absl::Status DataplaneState::BindMaps() {
   // A writer that died between the record and the table left them apart: the record wins (read
   // under the table's writer lock, so a live writer in another process is never undone).
   if (absl::Status st = locator_slots->Sync([&] { return locators.Dump(); }); !st.ok()) return st;
+  auto meta_info = MapInfo(map_fd("ila_meta"), "bpf map ila_meta");
+  if (!meta_info.ok()) return meta_info.status();
+  instance_lock = std::make_unique<MapLock>(map_fd("ila_meta"), meta_info->id, "ila_meta");
   endpoints = {map_fd("ila_endpoints"), "ila_endpoints"};
   sources = {map_fd("ila_sources"), "ila_sources"};
   sir_prefixes = {map_fd("ila_sir_prefixes"), "ila_sir_prefixes"};

@@ -13,6 +13,7 @@
 
 #include "abi.h"
 #include "tables/locator_slots.h"
+#include "tables/map_writer_lock.h"
 #include "tables/mapping_slots.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -67,10 +68,13 @@ struct DataplaneState {
   // Builds the typed views from map_fds; names a missing map.
   absl::Status BindMaps();
 
-  // Serialises every writer of every table and of the attachments: validations read across
-  // tables (a mapping needs its SIR prefix; a prefix cannot go while mappings use it), so one lock
-  // keeps them coherent.
+  // Serialises every writer of every table and of the attachments, with instance_lock (both held
+  // through StateWriterLock): validations read across tables (a mapping needs its SIR prefix; a
+  // prefix cannot go while mappings use it), so one lock keeps them coherent. `mu` orders this
+  // process's threads; instance_lock, this process against the others with the instance open (a
+  // controller, ila-agent, ilactl).
   absl::Mutex mu;
+  std::unique_ptr<MapLock> instance_lock;                  // on ila_meta; set by BindMaps
   std::map<int, Attachment> attached ABSL_GUARDED_BY(mu);  // by ifindex
   std::set<int> extra_targets ABSL_GUARDED_BY(mu);         // AddRedirectTarget
   std::map<int, PeerNapi> peer_napi ABSL_GUARDED_BY(mu);   // redirect target -> its peer's program
@@ -108,6 +112,28 @@ struct DataplaneState {
   // translates only frames sent to it), and forgets it.
   absl::Status RecordInterfaceLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void ForgetInterfaceLocked(int ifindex) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+};
+
+// Holds DataplaneState::mu and its instance_lock while alive. status(): why the instance lock could
+// not be taken (the caller returns it; mu is held regardless).
+class ABSL_SCOPED_LOCKABLE StateWriterLock {
+ public:
+  explicit StateWriterLock(DataplaneState& s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s.mu) : s_(s) {
+    s.mu.Lock();
+    if (s.instance_lock) file_lock_.emplace(*s.instance_lock);
+  }
+  ~StateWriterLock() ABSL_UNLOCK_FUNCTION() {
+    file_lock_.reset();
+    s_.mu.Unlock();
+  }
+  StateWriterLock(const StateWriterLock&) = delete;
+  StateWriterLock& operator=(const StateWriterLock&) = delete;
+
+  absl::Status status() const { return file_lock_ ? file_lock_->status() : absl::OkStatus(); }
+
+ private:
+  DataplaneState& s_;
+  std::optional<MapWriterLock> file_lock_;
 };
 
 // The program that `role` runs in `mode` (steered: an uplink with cpumap steering).

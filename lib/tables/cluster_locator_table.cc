@@ -19,7 +19,8 @@ absl::Status ClusterLocatorTable::Upsert(const LocatorEntry& e) {
   abi::ila_locator_value v{};
   if (absl::Status st = internal::EncodeLocator(e, "a cluster", key, v); !st.ok()) return st;
   DataplaneState& s = *state_;
-  absl::MutexLock lock(&s.mu);
+  internal::StateWriterLock lock(s);
+  if (!lock.status().ok()) return lock.status();
   if (absl::Status st = internal::RequireSirPrefix(
           s, e.sir_prefix, [&] { return absl::StrCat("cluster locator ", e.locator.ToString()); });
       !st.ok()) {
@@ -42,7 +43,8 @@ absl::Status ClusterLocatorTable::Upsert(const LocatorEntry& e) {
 absl::Status ClusterLocatorTable::Remove(Locator locator) {
   abi::ila_locator_key key{};
   internal::Put64(key.locator_be, locator.value());
-  absl::MutexLock lock(&state_->mu);
+  internal::StateWriterLock lock(*state_);
+  if (!lock.status().ok()) return lock.status();
   absl::Status st = state_->cluster_locators.Delete(key);
   if (absl::IsNotFound(st)) {
     return absl::NotFoundError(

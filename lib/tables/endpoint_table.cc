@@ -55,7 +55,8 @@ absl::Status EndpointTable::Write(const Endpoint& ep, bool only_new) {
   if (!host_mac.ok()) return host_mac.status();
 
   DataplaneState& s = *state_;
-  absl::MutexLock lock(&s.mu);
+  internal::StateWriterLock lock(s);
+  if (!lock.status().ok()) return lock.status();
   if (absl::Status st = RequireSirPrefix(
           s, ep.sir.prefix, [&] { return absl::StrCat("endpoint ", ep.sir.ToString()); });
       !st.ok()) {
@@ -101,7 +102,8 @@ absl::Status EndpointTable::Remove(const SirAddress& sir) {
   internal::InDataplaneNetns in_netns(*state_);
   if (!in_netns.status().ok()) return in_netns.status();
   DataplaneState& s = *state_;
-  absl::MutexLock lock(&s.mu);
+  internal::StateWriterLock lock(s);
+  if (!lock.status().ok()) return lock.status();
   abi::ila_endpoint_key key{ToAbi(sir.address())};
   auto v = s.endpoints.Lookup(key);
   if (!v.ok()) return v.status();

@@ -48,8 +48,7 @@ bool SameValue(const abi::ila_locator_value& a, const abi::ila_locator_value& b)
 class LocatorSlots::WriterLock : public MapWriterLock {
  public:
   explicit WriterLock(const LocatorSlots& table)
-      : MapWriterLock(table.writer_mu_, table.fd_, table.map_id_, kName),
-        generation_(table.entries_[table.entry_count()].seq) {
+      : MapWriterLock(table.writer_lock_), generation_(table.entries_[table.entry_count()].seq) {
     if (!status().ok()) return;
     __atomic_store_n(&generation_, __atomic_load_n(&generation_, __ATOMIC_RELAXED) | 1,
                      __ATOMIC_RELAXED);

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "abi.h"
+#include "tables/map_writer_lock.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -67,9 +68,9 @@ class LocatorSlots {
   LocatorSlots(int fd, uint32_t bits, uint32_t map_id, void* mem, size_t bytes)
       : fd_(fd),
         bits_(bits),
-        map_id_(map_id),
         entries_(static_cast<abi::ila_locator_entry*>(mem)),
-        bytes_(bytes) {}
+        bytes_(bytes),
+        writer_lock_(fd, map_id, "ila_locator_table") {}
 
   // A locator's probe run: its live copies (more than one only after a writer died between a
   // replacement and the removal of the old entry) and the first entry a copy could go to.
@@ -91,10 +92,9 @@ class LocatorSlots {
 
   int fd_;
   uint32_t bits_;
-  uint32_t map_id_;
   abi::ila_locator_entry* entries_;
   size_t bytes_;
-  mutable std::mutex writer_mu_;
+  mutable MapLock writer_lock_;
 };
 
 }  // namespace ila::internal

@@ -28,7 +28,8 @@ absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
   abi::ila_locator_value v{};
   if (absl::Status st = internal::EncodeLocator(e, "a host's", key, v); !st.ok()) return st;
   DataplaneState& s = *state_;
-  absl::MutexLock lock(&s.mu);
+  internal::StateWriterLock lock(s);
+  if (!lock.status().ok()) return lock.status();
   if (absl::Status st = RequireSirPrefix(
           s, e.sir_prefix, [&] { return absl::StrCat("locator ", e.locator.ToString()); });
       !st.ok()) {
@@ -60,7 +61,8 @@ absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
 absl::Status LocatorTable::Remove(Locator locator) {
   abi::ila_locator_key key{};
   internal::Put64(key.locator_be, locator.value());
-  absl::MutexLock lock(&state_->mu);
+  internal::StateWriterLock lock(*state_);
+  if (!lock.status().ok()) return lock.status();
   // The programs' table first, then the record, under the table's writer lock; a record that
   // refuses (the locator is not registered) puts the table back.
   return state_->locator_slots->Remove(key, [&]() -> absl::Status {

@@ -1,73 +1,74 @@
-// MapWriterLock: exclusive access for the writers of one memory-mapped BPF map (the slot table,
-// the locator table), across threads and processes.
+// MapLock and MapWriterLock: exclusive access for the writers of one BPF map (the slot table, the
+// locator table, or ila_meta for the whole instance), across threads and processes.
 //
-// It takes the handle's mutex first (threads of one process share the handle's open file
+// A writer takes the MapLock's mutex first (threads of one process share an open file
 // description, which an OFD lock does not tell apart), then an open-file-description lock on the
-// byte at the map's id in the map's file: every fd of one map refers to the same inode, so handles
-// in other processes (and other handles here) exclude each other, and the kernel drops the lock if
-// its holder dies. `wait` false: give up at once (Unavailable) if another writer holds it.
+// byte at the map's id in the map's file: every BPF map fd refers to the same inode, so handles in
+// other processes (and other handles here) exclude each other, and the kernel drops the lock if
+// its holder dies.
+//
+// fork() shares open file descriptions with the child, and with them OFD locks: a parent and a
+// child locking through the same description would both get the lock. So the lock is taken
+// through a description of this process's own: after a fork, the child (told by its pid) opens
+// the map again by id (BPF_MAP_GET_FD_BY_ID makes a new description). The mutex is copied by fork
+// in whatever state it had: fork while another thread is inside a write, and the child must not
+// write (the usual rule for fork in a threaded process; exec is always safe).
 #ifndef ILA_LIB_MAP_WRITER_LOCK_H_
 #define ILA_LIB_MAP_WRITER_LOCK_H_
 
 #include <fcntl.h>
+#include <sys/types.h>
 
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
+#include "absl/status/statusor.h"
+#include "ila/owned_fd.h"
 
 namespace ila::internal {
 
+// What the writers of one map lock. Thread-safe.
+class MapLock {
+ public:
+  // `map_fd` stays owned by the caller and must outlive this.
+  MapLock(int map_fd, uint32_t map_id, std::string map_name);
+  MapLock(const MapLock&) = delete;
+  MapLock& operator=(const MapLock&) = delete;
+
+  uint32_t map_id() const { return map_id_; }
+
+ private:
+  friend class MapWriterLock;
+  // The fd to lock through in this process (under mu_).
+  absl::StatusOr<int> FdOfThisProcess();
+
+  std::mutex mu_;
+  const int map_fd_;
+  const uint32_t map_id_;
+  const std::string map_name_;
+  pid_t pid_;         // the process map_fd_ was opened by (guarded by mu_)
+  OwnedFd reopened_;  // this process's own description, after a fork (guarded by mu_)
+};
+
+// Holds a MapLock while alive. `wait` false: give up at once (Unavailable) if another writer holds
+// it.
 class MapWriterLock {
  public:
-  MapWriterLock(std::mutex& mu, int map_fd, uint32_t map_id, const std::string& map_name,
-                bool wait = true)
-      : fd_(map_fd), offset_(map_id), mu_lock_(mu, std::defer_lock) {
-    if (wait) {
-      mu_lock_.lock();
-    } else if (!mu_lock_.try_lock()) {
-      status_ = absl::UnavailableError("busy");
-      return;
-    }
-    struct flock fl = Range(F_WRLCK);
-    while (fcntl(fd_, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) != 0) {
-      if (errno != EINTR) {
-        status_ = absl::Status(wait ? absl::StatusCode::kInternal : absl::StatusCode::kUnavailable,
-                               absl::StrCat(map_name, ": locking the table for writing failed: ",
-                                            std::strerror(errno)));
-        return;
-      }
-    }
-    held_ = true;
-  }
-  ~MapWriterLock() {
-    if (!held_) return;
-    struct flock fl = Range(F_UNLCK);
-    (void)fcntl(fd_, F_OFD_SETLK, &fl);
-  }
+  explicit MapWriterLock(MapLock& lock, bool wait = true);
+  ~MapWriterLock();
   MapWriterLock(const MapWriterLock&) = delete;
   MapWriterLock& operator=(const MapWriterLock&) = delete;
 
   const absl::Status& status() const { return status_; }
 
  private:
-  struct flock Range(short type) const {
-    struct flock fl {};
-    fl.l_type = type;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = offset_;
-    fl.l_len = 1;
-    return fl;
-  }
+  struct flock Range(short type) const;
 
-  int fd_;
-  off_t offset_;
+  MapLock& lock_;
   std::unique_lock<std::mutex> mu_lock_;
-  bool held_ = false;
+  int fd_ = -1;  // set while the file lock is held
   absl::Status status_;
 };
 

@@ -52,7 +52,7 @@ uint32_t Home(const abi::ila_mapping_key& k, uint32_t bits) {
 class MappingSlots::WriterLock : public MapWriterLock {
  public:
   explicit WriterLock(const MappingSlots& table, bool wait = true)
-      : MapWriterLock(table.writer_mu_, table.slots_fd_, table.lock_offset_, kName, wait) {}
+      : MapWriterLock(table.writer_lock_, wait) {}
 };
 
 absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, int endpoints_fd,

@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kernel/bpf_map.h"
+#include "tables/map_writer_lock.h"
 
 namespace ila::internal {
 
@@ -84,7 +85,7 @@ class MappingSlots {
  private:
   MappingSlots(int slots_fd, uint32_t bits, uint32_t capacity, void* mem, size_t bytes,
                void* endpoints_mem, size_t endpoints_bytes, void* state_mem, size_t state_bytes,
-               uint32_t lock_offset)
+               uint32_t map_id)
       : slots_fd_(slots_fd),
         bits_(bits),
         capacity_(capacity),
@@ -94,7 +95,7 @@ class MappingSlots {
         endpoints_bytes_(endpoints_bytes),
         state_(static_cast<abi::ila_mapping_slot_state*>(state_mem)),
         state_bytes_(state_bytes),
-        lock_offset_(lock_offset) {}
+        writer_lock_(slots_fd, map_id, "ila_slots") {}
 
   class WriterLock;
   // Where `key` is (found) or would go (the first removed or free slot of its probe sequence);
@@ -128,8 +129,7 @@ class MappingSlots {
   size_t endpoints_bytes_;
   abi::ila_mapping_slot_state* state_;
   size_t state_bytes_;
-  uint32_t lock_offset_;
-  mutable std::mutex writer_mu_;  // the writers of this handle (see WriterLock)
+  mutable MapLock writer_lock_;  // see WriterLock
 };
 
 // The mapping table's storage: the slot table of a full data plane, or the LRU hash of a

@@ -84,7 +84,8 @@ absl::Status MappingTable::UpsertBatch(std::span<const Mapping> batch) {
 
 absl::Status MappingTable::Write(std::span<const Mapping> batch, bool only_new) {
   DataplaneState& s = *state_;
-  absl::MutexLock lock(&s.mu);
+  internal::StateWriterLock lock(s);
+  if (!lock.status().ok()) return lock.status();
   const size_t n = batch.size();
   if (n == 0) return absl::OkStatus();
   if (n > UINT32_MAX) return absl::InvalidArgumentError("a batch holds at most 2^32-1 mappings");
@@ -226,7 +227,8 @@ absl::Status MappingTable::Remove(const SirAddress& sir) { return RemoveBatch(st
 
 absl::Status MappingTable::RemoveBatch(std::span<const SirAddress> batch) {
   DataplaneState& s = *state_;
-  absl::MutexLock lock(&s.mu);
+  internal::StateWriterLock lock(s);
+  if (!lock.status().ok()) return lock.status();
   const size_t n = batch.size();
   if (n == 0) return absl::OkStatus();
   if (n > UINT32_MAX) return absl::InvalidArgumentError("a batch holds at most 2^32-1 addresses");

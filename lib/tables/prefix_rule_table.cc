@@ -52,7 +52,8 @@ PrefixRuleTable::PrefixRuleTable(std::shared_ptr<DataplaneState> state)
 
 absl::Status PrefixRuleTable::Write(const PrefixRule& rule, bool only_new) {
   DataplaneState& s = *state_;
-  absl::MutexLock lock(&s.mu);
+  internal::StateWriterLock lock(s);
+  if (!lock.status().ok()) return lock.status();
   if (absl::Status st = Validate(s, rule); !st.ok()) return st;
   const abi::ila_prefix_rule_key there = KeyOf(rule.a, rule.b);
   const abi::ila_prefix_rule_key back = KeyOf(rule.b, rule.a);
@@ -79,7 +80,8 @@ absl::Status PrefixRuleTable::Upsert(const PrefixRule& rule) { return Write(rule
 
 absl::Status PrefixRuleTable::Remove(const PrefixRule& rule) {
   DataplaneState& s = *state_;
-  absl::MutexLock lock(&s.mu);
+  internal::StateWriterLock lock(s);
+  if (!lock.status().ok()) return lock.status();
   absl::Status there = s.prefix_rules.Delete(KeyOf(rule.a, rule.b));
   absl::Status back = s.prefix_rules.Delete(KeyOf(rule.b, rule.a));
   if (absl::IsNotFound(there) && absl::IsNotFound(back)) {

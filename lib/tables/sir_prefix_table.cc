@@ -23,14 +23,16 @@ SirPrefixTable::SirPrefixTable(std::shared_ptr<DataplaneState> state) : state_(s
 absl::Status SirPrefixTable::Upsert(SirPrefix prefix) {
   abi::ila_sir_prefix_key key{};
   internal::Put64(key.prefix_be, prefix.value());
-  absl::MutexLock lock(&state_->mu);
+  internal::StateWriterLock lock(*state_);
+  if (!lock.status().ok()) return lock.status();
   return state_->sir_prefixes.Update(key, abi::ila_sir_prefix_value{});
 }
 
 absl::Status SirPrefixTable::Add(SirPrefix prefix) {
   abi::ila_sir_prefix_key key{};
   internal::Put64(key.prefix_be, prefix.value());
-  absl::MutexLock lock(&state_->mu);
+  internal::StateWriterLock lock(*state_);
+  if (!lock.status().ok()) return lock.status();
   auto found = state_->sir_prefixes.Lookup(key);
   if (!found.ok()) return found.status();
   if (found->has_value()) {
@@ -42,7 +44,8 @@ absl::Status SirPrefixTable::Add(SirPrefix prefix) {
 
 absl::Status SirPrefixTable::Remove(SirPrefix prefix) {
   DataplaneState& s = *state_;
-  absl::MutexLock lock(&s.mu);
+  internal::StateWriterLock lock(s);
+  if (!lock.status().ok()) return lock.status();
   abi::ila_sir_prefix_key key{};
   internal::Put64(key.prefix_be, prefix.value());
   auto mappings = s.mappings.Dump();
