@@ -11,8 +11,8 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 LIB = os.path.join(ROOT, "lib")
-KERNEL_ONLY = re.compile(r"\b(bpf_obj_\w+|bpf_link_\w+|bpf_prog_get_fd_by_id|xdp_program__\w+|"
-                         r"xdp_multiprog__\w+|bpf_object__\w+)\s*\(")
+KERNEL_ONLY = re.compile(r"\b(bpf_obj_\w+|bpf_link_\w+|bpf_prog_get_fd_by_id|bpf_map_get_fd_by_id|"
+                         r"xdp_program__\w+|xdp_multiprog__\w+|bpf_object__\w+)\s*\(")
 MAP_CALL = re.compile(r"\bbpf_map_(lookup|update|delete|get_next_key)\w*\s*\(")
 INCLUDE = re.compile(r'^#include "([a-z_]+)/([a-z_]+\.h)"', re.M)
 

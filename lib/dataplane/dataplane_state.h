@@ -13,7 +13,7 @@
 
 #include "abi.h"
 #include "tables/locator_slots.h"
-#include "tables/map_writer_lock.h"
+#include "kernel/map_writer_lock.h"
 #include "tables/mapping_slots.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"

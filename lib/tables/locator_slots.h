@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "abi.h"
-#include "tables/map_writer_lock.h"
+#include "kernel/map_writer_lock.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 

@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernel/bpf_objects.h"
-#include "tables/map_writer_lock.h"
+#include "kernel/map_writer_lock.h"
 
 namespace ila::internal {
 

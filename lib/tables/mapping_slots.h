@@ -31,7 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kernel/bpf_map.h"
-#include "tables/map_writer_lock.h"
+#include "kernel/map_writer_lock.h"
 
 namespace ila::internal {
 

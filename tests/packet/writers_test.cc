@@ -1,4 +1,4 @@
-// Writers in several processes (lib/tables/map_writer_lock.h, StateWriterLock in
+// Writers in several processes (lib/kernel/map_writer_lock.h, StateWriterLock in
 // lib/dataplane/dataplane_state.h): a table-wide write of one process is never interleaved with
 // another's, whether each process opened the pinned instance itself or inherited the handle
 // through fork, and a forked child never shares its parent's lock.
@@ -20,7 +20,7 @@
 #include "ila/dataplane.h"
 #include "kernel/bpf_map.h"
 #include "support/skip.h"
-#include "tables/map_writer_lock.h"
+#include "kernel/map_writer_lock.h"
 #include "testbed/host_fixture.h"
 
 using namespace ila;

@@ -1,5 +1,5 @@
 // MapLock and MapWriterLock (map_writer_lock.h).
-#include "tables/map_writer_lock.h"
+#include "kernel/map_writer_lock.h"
 
 #include <bpf/bpf.h>
 #include <unistd.h>
