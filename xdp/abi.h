@@ -19,7 +19,7 @@ namespace ila::abi {
 
 // Bumped whenever any layout below changes; pinned maps record it so that a newer library never
 // misreads an older instance's maps.
-#define ILA_ABI_VERSION 12
+#define ILA_ABI_VERSION 13
 
 // enum ChecksumMode in include/ila/types.h, as stored in maps.
 enum ila_csum_mode {
@@ -231,6 +231,22 @@ struct ila_nexthop_entry {
   __u16 max_len;  // IPv6 total length known to fit the path
   __u16 pad;
   __u32 seq;
+};
+
+// ila_nexthop_epoch: entry 0 is what the programs read: the epoch ila_nexthop_cache entries must
+// carry (0: cache off), and the lease: until when (CLOCK_MONOTONIC_COARSE, ns; what
+// bpf_ktime_get_coarse_ns reads) the cache may be used at all. Keepers (lib/nexthop) renew the
+// lease every fraction of a second, so a keeper killed without a word (SIGKILL) leaves a cache
+// that goes off by itself when the lease runs out. Entries 1..ILA_NEXTHOP_KEEPERS are the keepers'
+// own leases (holder_pid, until_ns; epoch unused): entry 0's lease is the longest of them, so a
+// keeper that stops takes back only its own, and the cache goes off when the last one stops.
+// Written by the keepers only, under the map's writers' lock (lib/kernel/map_writer_lock.h).
+#define ILA_NEXTHOP_KEEPERS 16
+struct ila_nexthop_lease {
+  __u64 epoch;
+  __u64 until_ns;
+  __u32 holder_pid;  // keepers' entries: the process that holds it (for diagnostics)
+  __u32 pad;
 };
 
 // The entry of a locator (its 8 bytes as loaded from the wire on this machine) in a cache of
@@ -457,6 +473,7 @@ ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot) == 32, "ila_mapping_slot");
 ILA_STATIC_ASSERT(sizeof(struct ila_slot_endpoint) == 32, "ila_slot_endpoint");
 ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 88, "ila_slot_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_entry) == 40, "ila_nexthop_entry");
+ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_lease) == 24, "ila_nexthop_lease");
 ILA_STATIC_ASSERT(sizeof(struct ila_locator_entry) == 32, "ila_locator_entry");
 ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_locator_entry, value) == 8, "locator value offset");
 // The programs copy these as 64-bit words (xdp/mappings.h, xdp/nexthop.h).

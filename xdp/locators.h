@@ -3,6 +3,7 @@
 #define ILA_XDP_LOCATORS_H_
 
 #include "abi.h"
+#include "barrier.h"
 #include "maps.h"
 
 // Load-time: log2 of the entry count of ila_locator_table.
@@ -21,8 +22,8 @@ static __always_inline int probe_locator(__u64 locator, __u32 bits, struct ila_l
     __u32 idx = (home + i) & mask;
     const struct ila_locator_entry *e = bpf_map_lookup_elem(&ila_locator_table, &idx);
     if (!e) return 0;
-    const __u32 seq = *(volatile const __u32 *)&e->seq;
-    asm volatile("" ::: "memory");
+    const __u32 seq = READ_ONCE(e->seq);
+    smp_rmb();
     if (seq & 1) continue;  // being written
     const __u8 state = e->state;
     if (state == ILA_LOCATOR_ENTRY_EMPTY) return 0;  // the probe run ends here
@@ -31,8 +32,8 @@ static __always_inline int probe_locator(__u64 locator, __u32 bits, struct ila_l
     __u64 *to = (__u64 *)out;
     to[0] = from[0];
     to[1] = from[1];
-    asm volatile("" ::: "memory");
-    if (*(volatile const __u32 *)&e->seq == seq) return 1;
+    smp_rmb();
+    if (READ_ONCE(e->seq) == seq) return 1;
   }
   return 0;
 }
@@ -41,19 +42,18 @@ static __always_inline int probe_locator(__u64 locator, __u32 bits, struct ila_l
 // and returns 1; 0 when this host has no such locator. A miss counts only when the table's
 // generation (abi.h) was even and unchanged around the pass; otherwise the pass is repeated, up to
 // ILA_LOCATOR_ATTEMPTS times (a writer stopped in the middle of a change makes the lookups of the
-// locator it changes miss until it goes on). x86 keeps loads in order: compiler barriers are all
-// the reader needs.
+// locator it changes miss until it goes on). The reads are ordered with smp_rmb (barrier.h).
 static __always_inline int find_locator(__u64 locator, struct ila_locator_value *out) {
   const __u32 bits = cfg_locator_bits;
   __u32 last = 1u << bits;
   const struct ila_locator_entry *generation = bpf_map_lookup_elem(&ila_locator_table, &last);
   if (!generation) return 0;
   for (int attempt = 0; attempt < ILA_LOCATOR_ATTEMPTS; attempt++) {
-    const __u32 before = *(volatile const __u32 *)&generation->seq;
-    asm volatile("" ::: "memory");
+    const __u32 before = READ_ONCE(generation->seq);
+    smp_rmb();
     if (probe_locator(locator, bits, out)) return 1;
-    asm volatile("" ::: "memory");
-    if (!(before & 1) && *(volatile const __u32 *)&generation->seq == before) return 0;
+    smp_rmb();
+    if (!(before & 1) && READ_ONCE(generation->seq) == before) return 0;
   }
   return 0;
 }

@@ -4,6 +4,7 @@
 #define ILA_XDP_MAPPINGS_H_
 
 #include "abi.h"
+#include "barrier.h"
 #include "maps.h"
 #include "parse.h"
 
@@ -78,8 +79,8 @@ static __always_inline int read_slot(const struct ila_mapping_slot *slot,
                                      const struct ila_slot_endpoint *cell, __u16 seq, __u64 k1,
                                      struct sir_entry *out) {
   copy_entry(slot, cell, k1, out);
-  asm volatile("" ::: "memory");
-  return *(volatile __u16 *)&slot->seq == seq;
+  smp_rmb();
+  return READ_ONCE(slot->seq) == seq;
 }
 
 // The slot at `idx`, found in the middle of a write (its seqcount read `seq`, odd): the write's
@@ -91,16 +92,16 @@ static __always_inline int read_journal(__u32 idx, const struct ila_mapping_slot
   __u32 zero = 0;
   const struct ila_mapping_slot_state *st = bpf_map_lookup_elem(&ila_slot_state, &zero);
   if (!st) return 0;
-  const __u32 journal_seq = *(volatile __u32 *)&st->journal_seq;
-  asm volatile("" ::: "memory");
-  if ((journal_seq & 1) || *(volatile __u32 *)&st->writing != idx + 1) return 0;
+  const __u32 journal_seq = READ_ONCE(st->journal_seq);
+  smp_rmb();
+  if ((journal_seq & 1) || READ_ONCE(st->writing) != idx + 1) return 0;
   // The slot's key was read mid-write (it may be half old, half new): the journal must be for
   // this very address. (A write that removes the address journals no key: read the slot again.)
   const __u64 *key = (const __u64 *)st->journal.key.sir.bytes;
   if (key[0] != k0 || key[1] != k1) return 0;
   copy_entry(&st->journal, &st->journal_endpoint, k1, out);
-  asm volatile("" ::: "memory");
-  return *(volatile __u32 *)&st->journal_seq == journal_seq && *(volatile __u16 *)&slot->seq == seq;
+  smp_rmb();
+  return READ_ONCE(st->journal_seq) == journal_seq && READ_ONCE(slot->seq) == seq;
 }
 
 // Probe steps taken inline after the home slot, before the rest go to bpf_loop.
@@ -120,16 +121,15 @@ struct slot_probe {
 // key, or none, is stepped over like any other. The address's own slot, when odd, is answered from
 // the journal of the write in progress (read_journal), and when that cannot be read whole, or the
 // slot changed while it was copied, it is read again (every step counts against the bound). The
-// outcomes are the slot before a concurrent write or after it. x86 keeps loads in order, so the
-// compiler barrier is all the reader needs between the copy and the second read of a seqcount.
+// outcomes are the slot before a concurrent write or after it. smp_rmb (barrier.h) orders the
+// copy between the two reads of a seqcount.
 static __always_inline long slot_probe(struct slot_probe *p) {
   const struct slot_ref ref = slot_at(p->idx);
   struct ila_mapping_slot *slot = ref.slot;
   if (!slot || !ref.cell) return 1;
-  const __u16 seq = *(volatile __u16 *)&slot->seq;
-  // Nothing of the slot may be loaded before its seqcount (plain loads may otherwise be hoisted
-  // above the volatile one).
-  asm volatile("" ::: "memory");
+  const __u16 seq = READ_ONCE(slot->seq);
+  // Nothing of the slot may be loaded before its seqcount.
+  smp_rmb();
   if (seq == 0) return 1;  // never used: no key lives beyond it
   const __u64 *key = (const __u64 *)slot->key.sir.bytes;
   if (key[0] == p->k0 && key[1] == p->k1) {
@@ -140,7 +140,7 @@ static __always_inline long slot_probe(struct slot_probe *p) {
     }
     return 0;  // changed while read: read it again
   }
-  if (!(seq & 1) && (*(volatile __u8 *)&slot->flags & ILA_SLOT_F_FREE)) return 1;
+  if (!(seq & 1) && (READ_ONCE(slot->flags) & ILA_SLOT_F_FREE)) return 1;
   p->idx = (p->idx + 1) & p->mask;
   return 0;
 }
@@ -161,13 +161,13 @@ static __always_inline __u8 find_slot(const struct ila_addr *sir, struct sir_ent
   const struct slot_ref ref = slot_at(idx);
   struct ila_mapping_slot *slot = ref.slot;
   if (!slot || !ref.cell) return 0;
-  const __u16 seq = *(volatile __u16 *)&slot->seq;
-  asm volatile("" ::: "memory");  // as in slot_probe
-  if (seq == 0) return 0;         // never used: no key lives beyond it
+  const __u16 seq = READ_ONCE(slot->seq);
+  smp_rmb();               // as in slot_probe
+  if (seq == 0) return 0;  // never used: no key lives beyond it
   const __u64 *key = (const __u64 *)slot->key.sir.bytes;
   if (key[0] == k.k0 && key[1] == k.k1) {
     if (!(seq & 1) && read_slot(slot, ref.cell, seq, k.k1, out)) return out->flags;
-  } else if (!(seq & 1) && (*(volatile __u8 *)&slot->flags & ILA_SLOT_F_FREE)) {
+  } else if (!(seq & 1) && (READ_ONCE(slot->flags) & ILA_SLOT_F_FREE)) {
     return 0;
   }
   // Further along the probe run, or the home slot being written: from the home slot on, in steps;
@@ -209,13 +209,13 @@ static __always_inline __u32 source_check(__u32 ifindex, const struct ila_addr *
   const struct sir_key k = sir_key_of(src);
   const struct slot_ref ref = slot_at(ila_slot_home(k.k0, k.k1, cfg_slot_bits));
   if (ref.slot && ref.cell) {
-    const __u16 seq = *(volatile __u16 *)&ref.slot->seq;
-    asm volatile("" ::: "memory");  // as in slot_probe
+    const __u16 seq = READ_ONCE(ref.slot->seq);
+    smp_rmb();  // as in slot_probe
     const __u64 *key = (const __u64 *)ref.slot->key.sir.bytes;
     if (!(seq & 1) && key[0] == k.k0 && key[1] == k.k1 && (ref.slot->flags & ILA_SLOT_F_ENDPOINT) &&
         ref.cell->endpoint.ifindex == ifindex) {
-      asm volatile("" ::: "memory");
-      if (*(volatile __u16 *)&ref.slot->seq == seq) return ILA_STAT__COUNT;
+      smp_rmb();
+      if (READ_ONCE(ref.slot->seq) == seq) return ILA_STAT__COUNT;
     }
   }
   struct sir_entry e;

@@ -114,12 +114,13 @@ struct {
   __type(value, struct ila_nexthop_entry);
 } ila_nexthop_cache SEC(".maps");
 
-// The one entry is the epoch ila_nexthop_cache entries must carry to be used; 0: cache off.
+// Entry 0: the epoch ila_nexthop_cache entries must carry, and the keepers' lease; then each
+// keeper's own lease (abi.h).
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
+  __uint(max_entries, 1 + ILA_NEXTHOP_KEEPERS);
   __type(key, __u32);
-  __type(value, __u64);
+  __type(value, struct ila_nexthop_lease);
 } ila_nexthop_epoch SEC(".maps");
 
 // Every interface a program may redirect to (uplinks and container interfaces), keyed by ifindex.

@@ -9,6 +9,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "abi.h"
+#include "barrier.h"
 #include "maps.h"
 
 // Load-time: log2 of the entry count of ila_nexthop_cache.
@@ -33,10 +34,15 @@ static __always_inline struct next_hop fib_hop(const struct bpf_fib_lookup *fib)
   return hop;
 }
 
+// The epoch stored next hops must carry to be used, or 0 (cache off): off too once the keepers'
+// lease has run out (abi.h: no live keeper would retire answers that routing changes made stale).
 static __always_inline __u64 nexthop_epoch(void) {
   __u32 zero = 0;
-  __u64 *epoch = bpf_map_lookup_elem(&ila_nexthop_epoch, &zero);
-  return epoch ? *epoch : 0;
+  const struct ila_nexthop_lease *lease = bpf_map_lookup_elem(&ila_nexthop_epoch, &zero);
+  if (!lease) return 0;
+  const __u64 epoch = READ_ONCE(lease->epoch);
+  if (epoch == 0 || bpf_ktime_get_coarse_ns() >= READ_ONCE(lease->until_ns)) return 0;
+  return epoch;
 }
 
 static __always_inline struct ila_nexthop_entry *nexthop_entry(__u64 locator) {
@@ -46,21 +52,21 @@ static __always_inline struct ila_nexthop_entry *nexthop_entry(__u64 locator) {
 
 // The stored next hop of `locator` into *out, if the entry holds one for it in `epoch` that fits
 // a packet of `len` bytes. The entry is read between two reads of its sequence number, so a copy
-// made while another CPU wrote it is not used (x86 keeps loads in order: a compiler barrier is
-// all the reader needs, as for the slots in mappings.h).
+// made while another CPU wrote it is not used (ordered with smp_rmb, barrier.h, as the slots in
+// mappings.h).
 static __always_inline int cached_nexthop(__u64 locator, __u64 epoch, __u32 len,
                                           struct next_hop *out) {
   struct ila_nexthop_entry *e = nexthop_entry(locator);
   if (!e) return 0;
-  const __u32 seq = *(volatile __u32 *)&e->seq;
+  const __u32 seq = READ_ONCE(e->seq);
   if (seq & 1) return 0;
-  asm volatile("" ::: "memory");
+  smp_rmb();
   if (*(const __u64 *)e->locator_be != locator || e->epoch != epoch || len > e->max_len) return 0;
   out->macs_lo = *(const __u64 *)e->macs;
   out->macs_hi = *(const __u32 *)(e->macs + 8);
   out->ifindex = e->ifindex;
-  asm volatile("" ::: "memory");
-  return *(volatile __u32 *)&e->seq == seq;
+  smp_rmb();
+  return READ_ONCE(e->seq) == seq;
 }
 
 // Stores a successful FIB answer for `locator`, when it holds for every address under that
@@ -77,7 +83,7 @@ static __always_inline int learn_nexthop(__u64 locator, const struct bpf_fib_loo
   if (len > 0xffff) return 0;
   struct ila_nexthop_entry *e = nexthop_entry(locator);
   if (!e) return 0;
-  const __u32 seq = *(volatile __u32 *)&e->seq;
+  const __u32 seq = READ_ONCE(e->seq);
   if (seq & 1) return 0;
   if (__sync_val_compare_and_swap(&e->seq, seq, seq + 1) != seq) return 0;
   // Same locator, epoch and egress: a longer packet seen before still fits.
@@ -90,7 +96,8 @@ static __always_inline int learn_nexthop(__u64 locator, const struct bpf_fib_loo
   e->max_len = len;
   *(__u64 *)e->macs = hop->macs_lo;
   *(__u32 *)(e->macs + 8) = hop->macs_hi;
-  __sync_fetch_and_add(&e->seq, 1);
+  smp_wmb();  // the entry whole before it is even again (the compare-and-swap orders the start)
+  WRITE_ONCE(e->seq, seq + 2);
   return 1;
 }
 

@@ -82,7 +82,8 @@ struct DataplaneConfig {
   // rtnetlink and invalidates every entry on any IPv6 route, rule, neighbour, link, address or
   // forwarding change, and switches the cache off while routing is something a per-locator answer
   // cannot represent (policy rules, multipath or source-specific routes, forwarding off on an
-  // interface). Without a live Dataplane holding it (the last one was destroyed), the cache is off.
+  // interface). The programs use it only while a keeper's lease lasts (renewed every 250 ms for
+  // 1 s): without a live Dataplane keeping it (the last one was destroyed, or killed), it is off.
   bool nexthop_cache = true;
   // Locators remembered: the cache has the next power of two at least twice this many entries,
   // each holding the locator last learned among those that hash to it.
@@ -196,8 +197,9 @@ struct NexthopCacheState {
 
 struct OpenOptions {
   // Keep the next-hop cache from this process (when the instance was created with
-  // nexthop_cache). A short-lived tool should leave it to the long-lived controller: its keeper
-  // would switch the cache off when the tool exits (until that controller's next refresh).
+  // nexthop_cache). A short-lived tool should leave it to the long-lived controller (its keeper
+  // would start epochs, each a FIB walk per locator, for nothing); at most 16 processes keep one
+  // instance at once.
   bool keep_nexthop_cache = true;
 };
 

@@ -314,7 +314,9 @@ absl::Status Dataplane::Destroy() {
 absl::Status Dataplane::StartNexthopKeeper() {
   if (!state_->config.nexthop_cache) {
     // Nobody keeps it in this process; another process may (a pinned instance), so leave it.
-    if (!state_->pin_dir && !state_->config.pinning) return state_->nexthop_epoch.Update(0, 0);
+    if (!state_->pin_dir && !state_->config.pinning) {
+      return state_->nexthop_epoch.Update(0, abi::ila_nexthop_lease{});
+    }
     return absl::OkStatus();
   }
   auto keeper = internal::NexthopKeeper::Start(state_->netns.get(), state_->nexthop_epoch.fd(),
@@ -328,7 +330,7 @@ NexthopCacheState Dataplane::nexthop_cache() const {
   if (nexthop_keeper_) return nexthop_keeper_->state();
   NexthopCacheState s;
   auto epoch = state_->nexthop_epoch.Lookup(0);
-  s.enabled = epoch.ok() && epoch->has_value() && **epoch != 0;
+  s.enabled = epoch.ok() && epoch->has_value() && internal::NexthopKeeper::InUse(**epoch);
   if (!s.enabled) {
     s.reason = !state_->config.nexthop_cache ? "off in this instance's configuration"
                                              : "no process keeps it: a long-lived controller (or "

@@ -61,7 +61,7 @@ struct DataplaneState {
   TypedMap<uint32_t, abi::ila_attachment> attachment_records;
   TypedMap<uint32_t, abi::ila_interface_value> interfaces;
   PerCpuArray<abi::ila_stat_value> stats;
-  TypedMap<uint32_t, uint64_t> nexthop_epoch;
+  TypedMap<uint32_t, abi::ila_nexthop_lease> nexthop_epoch;
 
   int prog(Prog p) const { return prog_fds[static_cast<size_t>(p)].get(); }
   int map_fd(const std::string& name) const;

@@ -21,6 +21,14 @@ struct SkeletonCloser {
 };
 using Skeleton = std::unique_ptr<ila_xdp, SkeletonCloser>;
 
+// Whether this CPU (the one the programs run on) keeps loads in order with loads and stores with
+// stores (xdp/barrier.h: the programs' smp_rmb and smp_wmb are then compiler barriers).
+#if defined(__x86_64__) || defined(__i386__)
+constexpr bool kCpuKeepsLoadsInOrder = true;
+#else
+constexpr bool kCpuKeepsLoadsInOrder = false;
+#endif
+
 // Opens the skeleton (not loaded) and applies `config`.
 absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCapture& log) {
   Skeleton skel(ila_xdp::open());
@@ -28,6 +36,7 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
     return absl::InternalError(absl::StrCat(
         "opening the embedded ILA BPF object failed: ", std::strerror(errno), "\n", log.Tail(10)));
   }
+  skel->rodata->cfg_loads_ordered = kCpuKeepsLoadsInOrder;
   skel->rodata->cfg_miss_policy =
       config.miss_policy == MissPolicy::kDrop ? abi::ILA_MISS_DROP : abi::ILA_MISS_PASS;
   skel->rodata->cfg_moved_policy =

@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "kernel/bpf_objects.h"
 #include "kernel/netlink.h"
 
 namespace ila::internal {
@@ -32,11 +33,13 @@ absl::StatusOr<OwnedFd> Dup(int fd, const char* what) {
   return OwnedFd(d);
 }
 
-uint64_t MonotonicNs() {
+uint64_t ClockNs(clockid_t clock) {
   timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
+
+uint64_t MonotonicNs() { return ClockNs(CLOCK_MONOTONIC); }
 
 // Whether the calling thread is in the network namespace `fd` refers to (setns() would need
 // CAP_SYS_ADMIN even to stay put).
@@ -55,13 +58,16 @@ absl::StatusOr<std::unique_ptr<NexthopKeeper>> NexthopKeeper::Start(
   if (!netns.ok()) return netns.status();
   auto epoch = Dup(epoch_map_fd, "ila_nexthop_epoch map");
   if (!epoch.ok()) return epoch.status();
+  auto info = MapInfo(epoch->get(), "bpf map ila_nexthop_epoch");
+  if (!info.ok()) return info.status();
   OwnedFd wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (wake.get() < 0) {
     return absl::InternalError(
         absl::StrCat("eventfd for the next-hop cache keeper: ", std::strerror(errno)));
   }
   std::unique_ptr<NexthopKeeper> k(
-      new NexthopKeeper(*std::move(netns), *std::move(epoch), std::move(wake), refresh));
+      new NexthopKeeper(*std::move(netns), *std::move(epoch), info->id, std::move(wake), refresh));
+  if (absl::Status st = k->ClaimLease(); !st.ok()) return st;
   try {
     k->thread_ = std::thread([keeper = k.get()] { keeper->Run(); });
   } catch (const std::system_error& e) {
@@ -74,11 +80,12 @@ absl::StatusOr<std::unique_ptr<NexthopKeeper>> NexthopKeeper::Start(
   return k;
 }
 
-NexthopKeeper::NexthopKeeper(OwnedFd netns, OwnedFd epoch_fd, OwnedFd wake,
+NexthopKeeper::NexthopKeeper(OwnedFd netns, OwnedFd epoch_fd, uint32_t epoch_map_id, OwnedFd wake,
                              std::chrono::milliseconds refresh)
     : netns_(std::move(netns)),
       epoch_fd_(std::move(epoch_fd)),
       epoch_(epoch_fd_.get(), "ila_nexthop_epoch"),
+      lease_lock_(epoch_fd_.get(), epoch_map_id, "ila_nexthop_epoch"),
       wake_(std::move(wake)),
       refresh_(refresh) {
   state_.kept = true;
@@ -88,8 +95,65 @@ NexthopKeeper::~NexthopKeeper() {
   const uint64_t one = 1;
   (void)!write(wake_.get(), &one, sizeof(one));
   if (thread_.joinable()) thread_.join();
-  // No keeper, no cache: nobody would retire entries made stale by later changes.
-  (void)epoch_.Update(0, 0);
+  // No keeper, no cache: nobody would retire entries made stale by later changes. Another
+  // process's keeper may still hold a lease: then the cache stays on, kept by it.
+  if (lease_entry_ != 0) (void)UpdateLease(LeaseOp::kRelease);
+}
+
+uint64_t NexthopKeeper::LeaseClockNs() { return ClockNs(CLOCK_MONOTONIC_COARSE); }
+
+bool NexthopKeeper::InUse(const abi::ila_nexthop_lease& shared) {
+  return shared.epoch != 0 && LeaseClockNs() < shared.until_ns;
+}
+
+absl::Status NexthopKeeper::ClaimLease() {
+  MapWriterLock lock(lease_lock_);
+  if (!lock.status().ok()) return lock.status();
+  const uint64_t now = LeaseClockNs();
+  for (uint32_t i = 1; i <= ILA_NEXTHOP_KEEPERS; ++i) {
+    auto e = epoch_.Lookup(i);
+    if (!e.ok()) return e.status();
+    if (e->has_value() && (*e)->until_ns > now) continue;
+    abi::ila_nexthop_lease mine{};
+    mine.until_ns = now + static_cast<uint64_t>(std::chrono::nanoseconds(kLease).count());
+    mine.holder_pid = static_cast<uint32_t>(getpid());
+    if (absl::Status st = epoch_.Update(i, mine); !st.ok()) return st;
+    lease_entry_ = i;
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "ila_nexthop_epoch: ", ILA_NEXTHOP_KEEPERS,
+      " processes keep the next-hop cache already; open this one with keep_nexthop_cache off"));
+}
+
+absl::Status NexthopKeeper::UpdateLease(LeaseOp op) {
+  MapWriterLock lock(lease_lock_);
+  if (!lock.status().ok()) return lock.status();
+  const uint64_t now = LeaseClockNs();
+  abi::ila_nexthop_lease mine{};
+  if (op != LeaseOp::kRelease) {
+    mine.until_ns = now + static_cast<uint64_t>(std::chrono::nanoseconds(kLease).count());
+    mine.holder_pid = static_cast<uint32_t>(getpid());
+  }
+  if (absl::Status st = epoch_.Update(lease_entry_, mine); !st.ok()) return st;
+  uint64_t until = 0;
+  for (uint32_t i = 1; i <= ILA_NEXTHOP_KEEPERS; ++i) {
+    auto e = epoch_.Lookup(i);
+    if (!e.ok()) return e.status();
+    if (e->has_value() && (*e)->until_ns > now) until = std::max<uint64_t>(until, (*e)->until_ns);
+  }
+  auto current = epoch_.Lookup(0);
+  if (!current.ok()) return current.status();
+  abi::ila_nexthop_lease shared = current->value_or(abi::ila_nexthop_lease{});
+  if (op == LeaseOp::kNewEpoch) {
+    // Unique across processes keeping the same pinned instance: strictly after the current one
+    // and after every epoch started before this moment.
+    shared.epoch = std::max<uint64_t>({MonotonicNs(), shared.epoch + 1, 1});
+  } else if (op == LeaseOp::kOff || until == 0) {
+    shared.epoch = 0;
+  }
+  shared.until_ns = until;
+  return epoch_.Update(0, shared);
 }
 
 NexthopCacheState NexthopKeeper::state() const {
@@ -98,13 +162,7 @@ NexthopCacheState NexthopKeeper::state() const {
 }
 
 void NexthopKeeper::NewEpoch() {
-  // Unique across processes keeping the same pinned instance: strictly after the current one and
-  // after every epoch started before this moment.
-  uint64_t next = MonotonicNs();
-  auto current = epoch_.Lookup(0);
-  if (current.ok() && current->has_value()) next = std::max(next, **current + 1);
-  if (next == 0) next = 1;
-  absl::Status st = epoch_.Update(0, next);
+  absl::Status st = UpdateLease(LeaseOp::kNewEpoch);
   absl::MutexLock lock(&mu_);
   if (!st.ok()) {
     state_.enabled = false;
@@ -115,7 +173,7 @@ void NexthopKeeper::NewEpoch() {
 }
 
 void NexthopKeeper::SetOff(const std::string& reason) {
-  absl::Status st = epoch_.Update(0, 0);
+  absl::Status st = UpdateLease(LeaseOp::kOff);
   absl::MutexLock lock(&mu_);
   state_.enabled = false;
   state_.reason =
@@ -141,7 +199,7 @@ void NexthopKeeper::Reevaluate() {
 }
 
 void NexthopKeeper::FailStart(absl::Status st) {
-  (void)epoch_.Update(0, 0);
+  (void)UpdateLease(LeaseOp::kOff);
   absl::MutexLock lock(&mu_);
   start_error_ = std::move(st);
   started_ = true;
@@ -175,6 +233,7 @@ void NexthopKeeper::Run() {
 
 void NexthopKeeper::Watch(RoutingMonitor& monitor) {
   Timing t;
+  t.last_renewal = Clock::now();
   t.last_epoch = Clock::now();
   t.last_evaluation = Clock::now();
   for (;;) {
@@ -193,16 +252,16 @@ void NexthopKeeper::Watch(RoutingMonitor& monitor) {
 }
 
 int NexthopKeeper::PollTimeoutMs(const Timing& t) const {
-  int timeout_ms = -1;
   const auto now = Clock::now();
   auto until = [&now](Clock::time_point at) {
     return static_cast<int>(
         std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(at - now).count()));
   };
-  if (refresh_.count() > 0) timeout_ms = until(t.last_epoch + refresh_);
+  int timeout_ms = until(t.last_renewal + kLeaseRenew);
+  if (refresh_.count() > 0) timeout_ms = std::min(timeout_ms, until(t.last_epoch + refresh_));
   if (t.reevaluate_due) {
     const int r = until(t.last_evaluation + kMinReevaluateInterval);
-    timeout_ms = timeout_ms < 0 ? r : std::min(timeout_ms, r);
+    timeout_ms = std::min(timeout_ms, r);
   }
   return timeout_ms;
 }
@@ -225,6 +284,12 @@ bool NexthopKeeper::TakeRoutingChanges(RoutingMonitor& monitor, bool enabled, Ti
 
 void NexthopKeeper::RenewDue(bool enabled, Timing& t) {
   const auto after = Clock::now();
+  if (after - t.last_renewal >= kLeaseRenew) {
+    if (absl::Status st = UpdateLease(LeaseOp::kRenew); !st.ok()) {
+      SetOff(absl::StrCat("renewing the keeper's lease failed: ", st.message()));
+    }
+    t.last_renewal = after;
+  }
   if (t.reevaluate_due && after - t.last_evaluation >= kMinReevaluateInterval) {
     Reevaluate();
     t.last_evaluation = t.last_epoch = Clock::now();

@@ -8,6 +8,8 @@
 #include <linux/bpf.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +24,7 @@
 
 #include "abi.h"
 #include "ila/translation.h"
+#include "nexthop/nexthop_keeper.h"
 #include "testbed/host_fixture.h"
 #include "support/host_test.h"
 #include "support/skip.h"
@@ -382,34 +385,131 @@ TEST_CASE("a stored answer forwards nothing the FIB refuses: link-local, multica
   }
 }
 
+// The shared entry of ila_nexthop_epoch (abi.h) as the programs read it, from the pinned map.
+ila::abi::ila_nexthop_lease SharedLease(HostFixture& host) {
+  const std::string path = host.bpffs_dir() + "/test/maps/ila_nexthop_epoch";
+  int fd = bpf_obj_get(path.c_str());
+  REQUIRE(fd >= 0);
+  uint32_t key = 0;
+  ila::abi::ila_nexthop_lease value{};
+  const int rc = bpf_map_lookup_elem(fd, &key, &value);
+  close(fd);
+  REQUIRE(rc == 0);
+  return value;
+}
+
+// Whether the programs use the cache: a remote packet stores its FIB answer or uses a stored one.
+bool ProgramsUseCache(HostFixture& host) {
+  XdpRun out = Run(host, Role::kContainer, RemoteFrame(host), host.c1h());
+  RequireVerdict(out, XDP_REDIRECT);
+  return out.delta.Packets("nexthop_learned") + out.delta.Packets("nexthop_hit") > 0;
+}
+
 TEST_CASE("the cache is off while no Dataplane keeps it") {
   ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options o = CacheOptions(true);
   o.pinned = true;
   auto host = MakeHostOrFail(o);
   AwaitEnabled(*host, true);
-  // The epoch the programs check, read from the pinned map itself.
-  auto epoch = [&]() -> uint64_t {
-    const std::string path = host->bpffs_dir() + "/test/maps/ila_nexthop_epoch";
-    int fd = bpf_obj_get(path.c_str());
-    REQUIRE(fd >= 0);
-    uint32_t key = 0;
-    uint64_t value = ~0ull;
-    const int rc = bpf_map_lookup_elem(fd, &key, &value);
-    close(fd);
-    REQUIRE(rc == 0);
-    return value;
-  };
-  CHECK(epoch() != 0);
-  // The controlling process goes away; the pinned programs run on, with the cache off.
+  MapRemote(*host);
+  CHECK(SharedLease(*host).epoch != 0);
+  CHECK(ProgramsUseCache(*host));
+  // The controlling process goes away; the pinned programs run on, with the cache off at once.
   host->DropDataplane();
-  CHECK(epoch() == 0);
+  CHECK(SharedLease(*host).epoch == 0);
   auto again = Dataplane::Open(host->pin_location());
   INFO(again.status().ToString());
   REQUIRE(again.ok());
   CHECK((*again)->nexthop_cache().enabled);
-  CHECK(epoch() != 0);
+  CHECK(SharedLease(*host).epoch != 0);
   host->SetDataplane(std::move(*again));
+}
+
+// Two processes (here: two handles) keep the cache; the first to stop gives back its own lease
+// only: the cache stays on, kept by the other, until that one stops too.
+TEST_CASE("the first of two keepers to stop leaves the cache on and the last switches it off") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  HostFixture::Options o = CacheOptions(true);
+  o.pinned = true;
+  auto host = MakeHostOrFail(o);
+  AwaitEnabled(*host, true);
+  MapRemote(*host);
+  auto second = Dataplane::Open(host->pin_location());
+  INFO(second.status().ToString());
+  REQUIRE(second.ok());
+  REQUIRE((*second)->nexthop_cache().kept);
+  second->reset();
+  CHECK(SharedLease(*host).epoch != 0);
+  CHECK(host->dp().nexthop_cache().enabled);
+  CHECK(ProgramsUseCache(*host));
+  CHECK(ProgramsUseCache(*host));
+  // The last one: off at once, without waiting for its lease to run out.
+  auto watcher = Dataplane::Open(host->pin_location(), {.keep_nexthop_cache = false});
+  REQUIRE(watcher.ok());
+  host->DropDataplane();
+  CHECK(SharedLease(*host).epoch == 0);
+  host->SetDataplane(std::move(*watcher));
+  CHECK_FALSE(host->dp().nexthop_cache().enabled);
+  CHECK_FALSE(ProgramsUseCache(*host));
+}
+
+// A keeper killed without a word stops renewing its lease: the programs stop using the cache
+// within the lease (nobody would retire answers that later routing changes make stale).
+TEST_CASE("a keeper killed by SIGKILL leaves the cache on no longer than its lease") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  HostFixture::Options o = CacheOptions(true);
+  o.pinned = true;
+  auto host = MakeHostOrFail(o);
+  MapRemote(*host);
+  // This process only watches; a child keeps the cache.
+  host->DropDataplane();
+  auto watcher = Dataplane::Open(host->pin_location(), {.keep_nexthop_cache = false});
+  REQUIRE(watcher.ok());
+  host->SetDataplane(std::move(*watcher));
+  CHECK_FALSE(ProgramsUseCache(*host));
+  int ready[2];
+  REQUIRE(pipe(ready) == 0);
+  const pid_t keeper = fork();
+  REQUIRE(keeper >= 0);
+  if (keeper == 0) {
+    auto kept = Dataplane::Open(host->pin_location());
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (kept.ok() && !(*kept)->nexthop_cache().enabled &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    const char state = kept.ok() && (*kept)->nexthop_cache().enabled ? 'y' : 'n';
+    (void)!write(ready[1], &state, 1);
+    for (;;) pause();
+  }
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  } reaper{keeper};
+  close(ready[1]);
+  char state = 0;
+  REQUIRE(read(ready[0], &state, 1) == 1);
+  close(ready[0]);
+  REQUIRE(state == 'y');
+  CHECK(host->dp().nexthop_cache().enabled);
+  CHECK(ProgramsUseCache(*host));
+
+  REQUIRE(kill(keeper, SIGKILL) == 0);
+  const auto killed = std::chrono::steady_clock::now();
+  const auto give_up = killed + 4 * ila::internal::NexthopKeeper::kLease;
+  while (ProgramsUseCache(*host) && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(20ms);
+  }
+  const auto off_after = std::chrono::steady_clock::now() - killed;
+  INFO("off after " << std::chrono::duration_cast<std::chrono::milliseconds>(off_after).count()
+                    << " ms");
+  CHECK_FALSE(ProgramsUseCache(*host));
+  CHECK(off_after <= ila::internal::NexthopKeeper::kLease + 300ms);
+  CHECK_FALSE(host->dp().nexthop_cache().enabled);
+  CHECK(SharedLease(*host).epoch != 0);  // what a dead keeper left: the lease alone turns it off
 }
 
 // The cache is direct-mapped (abi.h, ila_nexthop_cache): with max_nexthops = 1 it has two
