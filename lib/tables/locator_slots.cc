@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernel/bpf_objects.h"
+#include "kernel/shared_memory.h"
 #include "kernel/map_writer_lock.h"
 
 namespace ila::internal {
@@ -32,9 +33,7 @@ uint64_t Word(const abi::ila_locator_entry& e) {
   return w;
 }
 
-uint32_t LoadSeq(const abi::ila_locator_entry& e) {
-  return __atomic_load_n(&e.seq, __ATOMIC_ACQUIRE);
-}
+uint32_t LoadSeq(const abi::ila_locator_entry& e) { return LoadAcquire(e.seq); }
 
 bool SameValue(const abi::ila_locator_value& a, const abi::ila_locator_value& b) {
   return std::memcmp(&a, &b, sizeof(a)) == 0;
@@ -50,14 +49,12 @@ class LocatorSlots::WriterLock : public MapWriterLock {
   explicit WriterLock(const LocatorSlots& table)
       : MapWriterLock(table.writer_lock_), generation_(table.entries_[table.entry_count()].seq) {
     if (!status().ok()) return;
-    __atomic_store_n(&generation_, __atomic_load_n(&generation_, __ATOMIC_RELAXED) | 1,
-                     __ATOMIC_RELAXED);
+    StoreRelaxed(generation_, LoadRelaxed(generation_) | 1);
     std::atomic_thread_fence(std::memory_order_release);
   }
   ~WriterLock() {
     if (!status().ok()) return;
-    __atomic_store_n(&generation_, __atomic_load_n(&generation_, __ATOMIC_RELAXED) + 1,
-                     __ATOMIC_RELEASE);
+    StoreRelease(generation_, LoadRelaxed(generation_) + 1);
   }
 
  private:
@@ -91,16 +88,15 @@ LocatorSlots::~LocatorSlots() {
 
 void LocatorSlots::Write(uint32_t index, const abi::ila_locator_entry& next) const {
   abi::ila_locator_entry& e = entries_[index];
-  // Odd while the entry changes, even after, and never lower than before (abi.h); each store
-  // ordered after the one before (x86 keeps stores in order; the fences keep the compiler from
-  // reordering them).
+  // Odd while the entry changes, even after, and never lower than before (abi.h): the odd store,
+  // a release fence, the entry, the even store with release (kernel/shared_memory.h).
   const uint32_t odd = LoadSeq(e) | 1;
-  __atomic_store_n(&e.seq, odd, __ATOMIC_RELAXED);
+  StoreRelaxed(e.seq, odd);
   std::atomic_thread_fence(std::memory_order_release);
   std::memcpy(e.locator_be, next.locator_be, sizeof(e.locator_be));
   e.value = next.value;
   e.state = next.state;
-  __atomic_store_n(&e.seq, odd + 1, __ATOMIC_RELEASE);
+  StoreRelease(e.seq, odd + 1);
 }
 
 void LocatorSlots::MarkRemoved(uint32_t index) const {

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernel/bpf_objects.h"
+#include "kernel/shared_memory.h"
 #include "kernel/map_writer_lock.h"
 
 namespace ila::internal {
@@ -30,9 +31,7 @@ bool Same(const abi::ila_mapping_key& a, const abi::ila_mapping_key& b) {
   return std::memcmp(&a, &b, sizeof(a)) == 0;
 }
 
-uint16_t LoadSeq(const abi::ila_mapping_slot& s) {
-  return __atomic_load_n(&s.seq, __ATOMIC_ACQUIRE);
-}
+uint16_t LoadSeq(const abi::ila_mapping_slot& s) { return LoadAcquire(s.seq); }
 
 // The next even seqcount after an odd one, skipping 0 (which means "never used").
 uint16_t Settled(uint16_t odd) {
@@ -115,7 +114,7 @@ MappingSlots::~MappingSlots() {
   if (state_) munmap(state_, state_bytes_);
 }
 
-uint64_t MappingSlots::Count() const { return __atomic_load_n(&state_->count, __ATOMIC_ACQUIRE); }
+uint64_t MappingSlots::Count() const { return LoadAcquire(state_->count); }
 
 absl::StatusOr<abi::ila_mapping_slot> MappingSlots::Encode(const K& key, const V& value) {
   const uint8_t* sir = key.sir.bytes;
@@ -180,7 +179,7 @@ bool MappingSlots::HoldsJournal(uint32_t index) const {
 }
 
 void MappingSlots::RepairLocked() const {
-  const uint32_t writing = __atomic_load_n(&state_->writing, __ATOMIC_ACQUIRE);
+  const uint32_t writing = LoadAcquire(state_->writing);
   if (writing == 0) return;
   const uint32_t index = writing - 1;
   if (index < slot_count()) {
@@ -191,15 +190,15 @@ void MappingSlots::RepairLocked() const {
       // Died inside the slot: finish the write it recorded.
       endpoints_[index] = state_->journal_endpoint;
       std::memcpy(&s, &j, offsetof(abi::ila_mapping_slot, seq));
-      __atomic_store_n(&s.seq, Settled(seq), __ATOMIC_RELEASE);
+      StoreRelease(s.seq, Settled(seq));
     }
     // The slot now holds the recorded write (finished here or by the writer), or the writer died
     // before touching it: only the first changed the count.
     if (HoldsJournal(index)) {
-      __atomic_store_n(&state_->count, state_->journal_count, __ATOMIC_RELEASE);
+      StoreRelease(state_->count, state_->journal_count);
     }
   }
-  __atomic_store_n(&state_->writing, 0u, __ATOMIC_RELEASE);
+  StoreRelease(state_->writing, 0u);
 }
 
 std::optional<MappingSlots::Place> MappingSlots::Locate(const K& key) const {
@@ -235,25 +234,25 @@ void MappingSlots::Write(uint32_t index, abi::ila_mapping_slot next,
   // The journal first, so that a writer dying anywhere below leaves enough to finish its write,
   // and readers that find the slot odd have its result (xdp/mappings.h, read_journal).
   const uint32_t journal_odd = state_->journal_seq | 1;
-  __atomic_store_n(&state_->journal_seq, journal_odd, __ATOMIC_RELAXED);
+  StoreRelaxed(state_->journal_seq, journal_odd);
   std::atomic_thread_fence(std::memory_order_release);
   state_->journal = next;
   state_->journal_endpoint = {};
   if (next.flags & ILA_SLOT_F_ENDPOINT) state_->journal_endpoint.endpoint = endpoint;
   state_->journal_count = count_after;
-  __atomic_store_n(&state_->journal_seq, journal_odd + 1, __ATOMIC_RELEASE);
-  __atomic_store_n(&state_->writing, index + 1, __ATOMIC_RELEASE);
-  // The reader's side is in xdp/mappings.h: odd while the slot changes, even again after, each
-  // store ordered after the one before (x86 keeps stores in order; the fences keep the compiler
-  // from reordering them). A removed or free slot keeps no key.
+  StoreRelease(state_->journal_seq, journal_odd + 1);
+  StoreRelease(state_->writing, index + 1);
+  // The reader's side is in xdp/mappings.h: odd while the slot changes, even again after: the odd
+  // store, a release fence, the slot, the even store with release (kernel/shared_memory.h). A
+  // removed or free slot keeps no key.
   const uint16_t odd = static_cast<uint16_t>(s.seq | 1);
-  __atomic_store_n(&s.seq, odd, __ATOMIC_RELAXED);
+  StoreRelaxed(s.seq, odd);
   std::atomic_thread_fence(std::memory_order_release);
   endpoints_[index] = state_->journal_endpoint;
   std::memcpy(&s, &state_->journal, offsetof(abi::ila_mapping_slot, seq));
-  __atomic_store_n(&s.seq, Settled(odd), __ATOMIC_RELEASE);
-  __atomic_store_n(&state_->count, count_after, __ATOMIC_RELEASE);
-  __atomic_store_n(&state_->writing, 0u, __ATOMIC_RELEASE);
+  StoreRelease(s.seq, Settled(odd));
+  StoreRelease(state_->count, count_after);
+  StoreRelease(state_->writing, 0u);
 }
 
 void MappingSlots::Reclaim(uint32_t index) const {
