@@ -19,7 +19,7 @@ namespace ila::abi {
 
 // Bumped whenever any layout below changes; pinned maps record it so that a newer library never
 // misreads an older instance's maps.
-#define ILA_ABI_VERSION 13
+#define ILA_ABI_VERSION 14
 
 // enum ChecksumMode in include/ila/types.h, as stored in maps.
 enum ila_csum_mode {
@@ -76,8 +76,18 @@ struct ila_locator_value {
   // adj-transport: one's complement (SIR prefix - locator); Linux-compat: (locator - SIR prefix).
   __u16 transport_delta_be;
   __u8 csum_mode;
-  __u8 pad[3];
+  __u8 flags;  // ILA_LOCATOR_F_*
+  __u8 pad[2];
 };
+// A re-forward locator: the destination of packets a host re-forwarded (their container had moved
+// away from it). What arrives on one is delivered to a container here or dropped, never forwarded
+// again, so two hosts whose mappings disagree cannot bounce a packet between them.
+#define ILA_LOCATOR_F_REFORWARD 1
+
+// ila_reforward_locators: a locator (this host's, or another host's in ila_cluster_locators) ->
+// the re-forward locator of the same host that stands for it in re-forwarded packets. The two
+// have the same one's-complement sum, so the mapping's checksum deltas hold for either (the
+// library refuses a pair that does not).
 
 // ila_endpoints: SIR address of a container on this host -> how to deliver to it.
 struct ila_endpoint_key {
@@ -334,6 +344,7 @@ enum ila_stat {
   ILA_STAT_DROP_CROSS_PREFIX_ARRIVAL,  // uplink: from another SIR prefix than the container's
   ILA_STAT_DROP_ILA_DESTINATION,       // a container addressed an ILA address (a locator) directly
   ILA_STAT_PASS_TOO_BIG,  // host: too big for the route to its locator: to the kernel untranslated
+  ILA_STAT_DROP_REFORWARD_LOOP,  // uplink: re-forwarded here once, and the container is not here
   ILA_STAT__COUNT
 };
 

@@ -178,13 +178,20 @@ static __always_inline int uplink_translate(struct ila_ctx *c,
 
   // The container is not here (any more).
   if (cfg_moved_policy == ILA_MOVED_DROP) return drop(c, ILA_STAT_DROP_ENDPOINT_GONE);
+  // Re-forwarded here by another host already: forwarding it again could bounce it between
+  // hosts whose mappings disagree until its hop limit ran out.
+  if (loc->flags & ILA_LOCATOR_F_REFORWARD) return drop(c, ILA_STAT_DROP_REFORWARD_LOOP);
   const struct ila_mapping_value *m = mapping_of(sir, &e, flags);
   if (!m) return drop(c, ILA_STAT_DROP_ENDPOINT_GONE);
   // A mapping to one of this host's own locators would send the packet back here, again and
   // again until its hop limit ran out.
   struct ila_locator_value own __attribute__((aligned(8)));
   if (find_locator(*(const __u64 *)m->ila.bytes, &own)) return drop(c, ILA_STAT_DROP_LOOP);
-  return translate_and_forward(c, m, ILA_STAT_RX_REFORWARDED, TOO_BIG_UNTRANSLATED);
+  // To the new host's re-forward locator, when known: there it is delivered or dropped.
+  struct ila_mapping_value via = *m;
+  const struct ila_locator_key *twin = bpf_map_lookup_elem(&ila_reforward_locators, via.ila.bytes);
+  if (twin) __builtin_memcpy(via.ila.bytes, twin->locator_be, 8);
+  return translate_and_forward(c, &via, ILA_STAT_RX_REFORWARDED, TOO_BIG_UNTRANSLATED);
 }
 
 // Parses an uplink arrival and copies this host's locator entry for it into *loc. Returns

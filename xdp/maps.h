@@ -98,6 +98,14 @@ struct {
   __type(value, struct ila_locator_value);
 } ila_cluster_locators SEC(".maps");
 
+// abi.h; sized by the loader (DataplaneConfig::max_locators + max_cluster_locators).
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4352);
+  __type(key, struct ila_locator_key);
+  __type(value, struct ila_locator_key);
+} ila_reforward_locators SEC(".maps");
+
 // abi.h; sized by the loader (DataplaneConfig::max_prefix_rules, two entries a rule).
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -84,6 +85,13 @@ struct LocatorEntry {
   Locator locator;
   SirPrefix sir_prefix;
   ChecksumMode csum_mode = ChecksumMode::kNoAction;
+  // The same host's re-forward locator for this one (routed to the same host; the same
+  // one's-complement sum, so that every checksum delta holds for both). A host that re-forwards a
+  // packet whose container moved sends it to the new host's re-forward locator, and what arrives
+  // on one is delivered to a container there or dropped (drop_reforward_loop), never forwarded
+  // again: hosts whose mappings disagree cannot bounce a packet. Without one, a re-forwarded
+  // packet goes to the locator itself (and may be re-forwarded again).
+  std::optional<Locator> reforward = std::nullopt;
   friend bool operator==(const LocatorEntry&, const LocatorEntry&) = default;
 };
 

@@ -53,6 +53,7 @@ inline constexpr std::string_view kCounterNames[] = {
     "drop_cross_prefix_arrival",
     "drop_ila_destination",
     "pass_too_big",
+    "drop_reforward_loop",
 };
 inline constexpr size_t kCounterCount = sizeof(kCounterNames) / sizeof(kCounterNames[0]);
 

@@ -90,13 +90,30 @@ int DataplaneState::map_fd(const std::string& name) const {
 }
 
 absl::Status DataplaneState::BindMaps() {
-  for (const char* name :
-       {"ila_mappings",      "ila_slots",         "ila_slot_endpoints",  "ila_slot_state",
-        "ila_reverse",       "ila_locators",      "ila_endpoints",       "ila_sources",
-        "ila_sir_prefixes",  "ila_locator_table", "ila_tx_ports",        "ila_cpus",
-        "ila_steer",         "ila_meta",          "ila_attachments",     "ila_interfaces",
-        "ila_stats",         "ila_miss_events",   "ila_miss_budgets",    "ila_nexthop_cache",
-        "ila_nexthop_epoch", "ila_prefix_rules",  "ila_cluster_locators"}) {
+  for (const char* name : {"ila_mappings",
+                           "ila_slots",
+                           "ila_slot_endpoints",
+                           "ila_slot_state",
+                           "ila_reverse",
+                           "ila_locators",
+                           "ila_endpoints",
+                           "ila_sources",
+                           "ila_sir_prefixes",
+                           "ila_locator_table",
+                           "ila_tx_ports",
+                           "ila_cpus",
+                           "ila_steer",
+                           "ila_meta",
+                           "ila_attachments",
+                           "ila_interfaces",
+                           "ila_stats",
+                           "ila_miss_events",
+                           "ila_miss_budgets",
+                           "ila_nexthop_cache",
+                           "ila_nexthop_epoch",
+                           "ila_prefix_rules",
+                           "ila_cluster_locators",
+                           "ila_reforward_locators"}) {
     if (map_fd(name) < 0) return absl::InternalError(absl::StrCat("map ", name, " is missing"));
   }
   auto slots =
@@ -124,6 +141,7 @@ absl::Status DataplaneState::BindMaps() {
   sir_prefixes = {map_fd("ila_sir_prefixes"), "ila_sir_prefixes"};
   prefix_rules = {map_fd("ila_prefix_rules"), "ila_prefix_rules"};
   cluster_locators = {map_fd("ila_cluster_locators"), "ila_cluster_locators"};
+  reforward_locators = {map_fd("ila_reforward_locators"), "ila_reforward_locators"};
   tx_ports = {map_fd("ila_tx_ports"), "ila_tx_ports"};
   cpus = {map_fd("ila_cpus"), "ila_cpus"};
   steer = {map_fd("ila_steer"), "ila_steer"};

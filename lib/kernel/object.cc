@@ -68,6 +68,8 @@ absl::StatusOr<Skeleton> OpenConfigured(const DataplaneConfig& config, LogCaptur
   bpf_map__set_max_entries(skel->maps.ila_sir_prefixes, config.max_sir_prefixes);
   bpf_map__set_max_entries(skel->maps.ila_prefix_rules, 2 * config.max_prefix_rules);
   bpf_map__set_max_entries(skel->maps.ila_cluster_locators, config.max_cluster_locators);
+  bpf_map__set_max_entries(skel->maps.ila_reforward_locators,
+                           config.max_locators + config.max_cluster_locators);
   const uint32_t nexthop_bits = NexthopCacheBits(config);
   skel->rodata->cfg_nexthop_bits = nexthop_bits;
   bpf_map__set_max_entries(skel->maps.ila_nexthop_cache, 1u << nexthop_bits);

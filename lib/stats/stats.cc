@@ -97,6 +97,9 @@ constexpr std::array<CounterSpec, abi::ILA_STAT__COUNT> kCounterSpecs = {{
     {abi::ILA_STAT_PASS_TOO_BIG, "pass_too_big", CounterKind::kPassed,
      "too big for the route to its locator: to the kernel untranslated, whose Packet Too Big "
      "quotes the SIR destination"},
+    {abi::ILA_STAT_DROP_REFORWARD_LOOP, "drop_reforward_loop", CounterKind::kDropped,
+     "uplink: arrived on a re-forward locator (another host re-forwarded it) for a container not "
+     "here: the hosts' mappings disagree, and forwarding again could bounce it"},
 }};
 
 constexpr bool SpecsInEnumOrder() {

@@ -14,10 +14,36 @@ using internal::DataplaneState;
 ClusterLocatorTable::ClusterLocatorTable(std::shared_ptr<DataplaneState> state)
     : state_(std::move(state)) {}
 
+namespace {
+
+abi::ila_locator_key KeyOf(Locator l) {
+  abi::ila_locator_key key{};
+  internal::Put64(key.locator_be, l.value());
+  return key;
+}
+
+absl::Status RefuseOwn(DataplaneState& s, const abi::ila_locator_key& key, Locator l) {
+  auto own = s.locators.Lookup(key);
+  if (!own.ok()) return own.status();
+  if (own->has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cluster locator ", l.ToString(),
+                     " is one of this host's locators; the cluster table holds the others'"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ClusterLocatorTable::Upsert(const LocatorEntry& e) {
   abi::ila_locator_key key{};
   abi::ila_locator_value v{};
   if (absl::Status st = internal::EncodeLocator(e, "a cluster", key, v); !st.ok()) return st;
+  abi::ila_locator_key rkey{};
+  abi::ila_locator_value rv{};
+  if (e.reforward) {
+    if (absl::Status st = internal::EncodeReforward(e, v, rkey, rv); !st.ok()) return st;
+  }
   DataplaneState& s = *state_;
   internal::StateWriterLock lock(s);
   if (!lock.status().ok()) return lock.status();
@@ -26,35 +52,81 @@ absl::Status ClusterLocatorTable::Upsert(const LocatorEntry& e) {
       !st.ok()) {
     return st;
   }
-  auto own = s.locators.Lookup(key);
-  if (!own.ok()) return own.status();
-  if (own->has_value()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cluster locator ", e.locator.ToString(),
-                     " is one of this host's locators; the cluster table holds the others'"));
+  if (absl::Status st = RefuseOwn(s, key, e.locator); !st.ok()) return st;
+  if (e.reforward) {
+    if (absl::Status st = RefuseOwn(s, rkey, *e.reforward); !st.ok()) return st;
+  }
+  auto use = internal::UseOf(s.cluster_locators, key);
+  if (!use.ok()) return use.status();
+  if (*use == internal::LocatorUse::kReforward) {
+    return absl::FailedPreconditionError(absl::StrCat("cluster locator ", e.locator.ToString(),
+                                                      " is the re-forward locator of another"));
+  }
+  auto prev = s.reforward_locators.Lookup(key);
+  if (!prev.ok()) return prev.status();
+  std::optional<Locator> prev_twin;
+  if (prev->has_value()) prev_twin = Locator(internal::Get64((*prev)->locator_be));
+  const bool new_twin = e.reforward && e.reforward != prev_twin;
+  if (new_twin) {
+    auto twin_use = internal::UseOf(s.cluster_locators, rkey);
+    if (!twin_use.ok()) return twin_use.status();
+    if (*twin_use != internal::LocatorUse::kAbsent) {
+      return absl::AlreadyExistsError(absl::StrCat("re-forward locator ", e.reforward->ToString(),
+                                                   " of cluster locator ", e.locator.ToString(),
+                                                   " is already in the cluster table"));
+    }
+  }
+  auto named = [&](absl::Status st, Locator l) {
+    return absl::Status(st.code(),
+                        absl::StrCat("cluster locator ", l.ToString(), ": ", st.message()));
+  };
+  // The re-forward locator, the locator, the pairing; a failure takes back what this call added.
+  if (e.reforward) {
+    if (absl::Status st = s.cluster_locators.Update(rkey, rv); !st.ok()) {
+      return named(st, *e.reforward);
+    }
   }
   absl::Status st = s.cluster_locators.Update(key, v);
-  if (!st.ok())
-    return absl::Status(st.code(),
-                        absl::StrCat("cluster locator ", e.locator.ToString(), ": ", st.message()));
-  return st;
+  if (st.ok() && e.reforward) st = s.reforward_locators.Update(key, rkey);
+  if (!st.ok()) {
+    if (new_twin) (void)s.cluster_locators.Delete(rkey);
+    return named(st, e.locator);
+  }
+  if (prev_twin && prev_twin != e.reforward) {
+    if (!e.reforward) (void)s.reforward_locators.Delete(key);
+    (void)s.cluster_locators.Delete(KeyOf(*prev_twin));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ClusterLocatorTable::Remove(Locator locator) {
-  abi::ila_locator_key key{};
-  internal::Put64(key.locator_be, locator.value());
-  internal::StateWriterLock lock(*state_);
+  const abi::ila_locator_key key = KeyOf(locator);
+  DataplaneState& s = *state_;
+  internal::StateWriterLock lock(s);
   if (!lock.status().ok()) return lock.status();
-  absl::Status st = state_->cluster_locators.Delete(key);
-  if (absl::IsNotFound(st)) {
+  auto use = internal::UseOf(s.cluster_locators, key);
+  if (!use.ok()) return use.status();
+  if (*use == internal::LocatorUse::kAbsent) {
     return absl::NotFoundError(
         absl::StrCat("cluster locator ", locator.ToString(), " is not in the table"));
   }
-  return st;
+  if (*use == internal::LocatorUse::kReforward) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cluster locator ", locator.ToString(),
+        " is the re-forward locator of another: remove that one, or upsert it without one"));
+  }
+  auto twin = s.reforward_locators.Lookup(key);
+  if (!twin.ok()) return twin.status();
+  if (absl::Status st = s.cluster_locators.Delete(key); !st.ok()) return st;
+  if (twin->has_value()) {
+    (void)s.reforward_locators.Delete(key);
+    (void)s.cluster_locators.Delete(**twin);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<LocatorEntry>> ClusterLocatorTable::List() const {
-  return internal::ListLocators(state_->cluster_locators);
+  return internal::ListLocators(state_->cluster_locators, state_->reforward_locators);
 }
 
 }  // namespace ila

@@ -23,21 +23,12 @@ LocatorTable::LocatorTable(std::shared_ptr<DataplaneState> state) : state_(std::
 absl::Status LocatorTable::Upsert(const LocatorEntry& e) { return Write(e, false); }
 absl::Status LocatorTable::Add(const LocatorEntry& e) { return Write(e, true); }
 
-absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
-  abi::ila_locator_key key{};
-  abi::ila_locator_value v{};
-  if (absl::Status st = internal::EncodeLocator(e, "a host's", key, v); !st.ok()) return st;
-  DataplaneState& s = *state_;
-  internal::StateWriterLock lock(s);
-  if (!lock.status().ok()) return lock.status();
-  if (absl::Status st = RequireSirPrefix(
-          s, e.sir_prefix, [&] { return absl::StrCat("locator ", e.locator.ToString()); });
-      !st.ok()) {
-    return st;
-  }
-  // The programs' table first (it may be full where the record is not), then the record, both
-  // under the table's writer lock (other processes write too); a record that refuses puts the
-  // table back.
+namespace {
+
+// One locator into the programs' table, then the record, both under the table's writer lock
+// (other processes write too); a record that refuses puts the table back.
+absl::Status PutLocator(DataplaneState& s, const abi::ila_locator_key& key,
+                        const abi::ila_locator_value& v, bool only_new, Locator named) {
   bool record_ran = false;
   absl::Status st = s.locator_slots->Put(key, v, [&]() -> absl::Status {
     record_ran = true;
@@ -46,48 +37,134 @@ absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
       auto existing = s.locators.Lookup(key);
       if (existing.ok() && existing->has_value()) {
         return absl::AlreadyExistsError(absl::StrCat(
-            "locator ", e.locator.ToString(), " is already registered; replace it with Upsert"));
+            "locator ", named.ToString(), " is already registered; replace it with Upsert"));
       }
     }
     return recorded;
   });
   if (!st.ok() && !record_ran) {
-    return absl::Status(st.code(),
-                        absl::StrCat("locator ", e.locator.ToString(), ": ", st.message()));
+    return absl::Status(st.code(), absl::StrCat("locator ", named.ToString(), ": ", st.message()));
   }
   return st;
 }
 
-absl::Status LocatorTable::Remove(Locator locator) {
-  abi::ila_locator_key key{};
-  internal::Put64(key.locator_be, locator.value());
-  internal::StateWriterLock lock(*state_);
-  if (!lock.status().ok()) return lock.status();
-  // The programs' table first, then the record, under the table's writer lock; a record that
-  // refuses (the locator is not registered) puts the table back.
-  return state_->locator_slots->Remove(key, [&]() -> absl::Status {
-    absl::Status st = state_->locators.Delete(key);
+absl::Status RemoveLocator(DataplaneState& s, const abi::ila_locator_key& key, Locator named) {
+  return s.locator_slots->Remove(key, [&]() -> absl::Status {
+    absl::Status st = s.locators.Delete(key);
     if (absl::IsNotFound(st)) {
-      return absl::NotFoundError(
-          absl::StrCat("locator ", locator.ToString(), " is not registered"));
+      return absl::NotFoundError(absl::StrCat("locator ", named.ToString(), " is not registered"));
     }
     return st;
   });
 }
 
-absl::StatusOr<LocatorEntry> LocatorTable::Get(Locator locator) const {
+abi::ila_locator_key KeyOf(Locator l) {
   abi::ila_locator_key key{};
-  internal::Put64(key.locator_be, locator.value());
+  internal::Put64(key.locator_be, l.value());
+  return key;
+}
+
+}  // namespace
+
+absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
+  abi::ila_locator_key key{};
+  abi::ila_locator_value v{};
+  if (absl::Status st = internal::EncodeLocator(e, "a host's", key, v); !st.ok()) return st;
+  abi::ila_locator_key rkey{};
+  abi::ila_locator_value rv{};
+  if (e.reforward) {
+    if (absl::Status st = internal::EncodeReforward(e, v, rkey, rv); !st.ok()) return st;
+  }
+  DataplaneState& s = *state_;
+  internal::StateWriterLock lock(s);
+  if (!lock.status().ok()) return lock.status();
+  if (absl::Status st = RequireSirPrefix(
+          s, e.sir_prefix, [&] { return absl::StrCat("locator ", e.locator.ToString()); });
+      !st.ok()) {
+    return st;
+  }
+  auto use = internal::UseOf(s.locators, key);
+  if (!use.ok()) return use.status();
+  if (*use == internal::LocatorUse::kReforward) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("locator ", e.locator.ToString(),
+                     " is the re-forward locator of another of this host's locators"));
+  }
+  auto prev = s.reforward_locators.Lookup(key);
+  if (!prev.ok()) return prev.status();
+  std::optional<Locator> prev_twin;
+  if (prev->has_value()) prev_twin = Locator(internal::Get64((*prev)->locator_be));
+  const bool new_twin = e.reforward && e.reforward != prev_twin;
+  if (new_twin) {
+    auto twin_use = internal::UseOf(s.locators, rkey);
+    if (!twin_use.ok()) return twin_use.status();
+    if (*twin_use != internal::LocatorUse::kAbsent) {
+      return absl::AlreadyExistsError(absl::StrCat("re-forward locator ", e.reforward->ToString(),
+                                                   " of locator ", e.locator.ToString(),
+                                                   " is already one of this host's locators"));
+    }
+  }
+  // The re-forward locator first (a packet sent to it must find it), then the locator, then the
+  // pairing; a failure takes back what this call added.
+  if (e.reforward) {
+    if (absl::Status st = PutLocator(s, rkey, rv, false, *e.reforward); !st.ok()) return st;
+  }
+  if (absl::Status st = PutLocator(s, key, v, only_new, e.locator); !st.ok()) {
+    if (new_twin) (void)RemoveLocator(s, rkey, *e.reforward);
+    return st;
+  }
+  absl::Status paired = e.reforward ? s.reforward_locators.Update(key, rkey) : absl::OkStatus();
+  if (!paired.ok()) {
+    if (new_twin) (void)RemoveLocator(s, rkey, *e.reforward);
+    return paired;
+  }
+  if (prev_twin && prev_twin != e.reforward) {
+    if (!e.reforward) (void)s.reforward_locators.Delete(key);
+    (void)RemoveLocator(s, KeyOf(*prev_twin), *prev_twin);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LocatorTable::Remove(Locator locator) {
+  const abi::ila_locator_key key = KeyOf(locator);
+  DataplaneState& s = *state_;
+  internal::StateWriterLock lock(s);
+  if (!lock.status().ok()) return lock.status();
+  auto use = internal::UseOf(s.locators, key);
+  if (!use.ok()) return use.status();
+  if (*use == internal::LocatorUse::kReforward) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "locator ", locator.ToString(),
+        " is the re-forward locator of another of this host's locators: remove that one, or "
+        "upsert it without a re-forward locator"));
+  }
+  auto twin = s.reforward_locators.Lookup(key);
+  if (!twin.ok()) return twin.status();
+  if (absl::Status st = RemoveLocator(s, key, locator); !st.ok()) return st;
+  if (twin->has_value()) {
+    (void)s.reforward_locators.Delete(key);
+    const Locator r(internal::Get64((*twin)->locator_be));
+    return RemoveLocator(s, KeyOf(r), r);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LocatorEntry> LocatorTable::Get(Locator locator) const {
+  const abi::ila_locator_key key = KeyOf(locator);
   auto v = state_->locators.Lookup(key);
   if (!v.ok()) return v.status();
-  if (!v->has_value()) {
+  if (!v->has_value() || ((*v)->flags & ILA_LOCATOR_F_REFORWARD)) {
     return absl::NotFoundError(absl::StrCat("locator ", locator.ToString(), " is not registered"));
   }
-  return internal::DecodeLocator(key, **v);
+  LocatorEntry e = internal::DecodeLocator(key, **v);
+  auto twin = state_->reforward_locators.Lookup(key);
+  if (!twin.ok()) return twin.status();
+  if (twin->has_value()) e.reforward = Locator(internal::Get64((*twin)->locator_be));
+  return e;
 }
 
 absl::StatusOr<std::vector<LocatorEntry>> LocatorTable::List() const {
-  return internal::ListLocators(state_->locators);
+  return internal::ListLocators(state_->locators, state_->reforward_locators);
 }
 
 }  // namespace ila

@@ -43,17 +43,58 @@ absl::Status EncodeLocator(const LocatorEntry& e, std::string_view whose, abi::i
   return absl::OkStatus();
 }
 
+absl::Status EncodeReforward(const LocatorEntry& e, const abi::ila_locator_value& primary,
+                             abi::ila_locator_key& key, abi::ila_locator_value& value) {
+  const Locator r = *e.reforward;
+  const std::string what =
+      absl::StrCat("re-forward locator ", r.ToString(), " of locator ", e.locator.ToString());
+  if (r.value() == 0 || r == e.locator) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": must be another locator (nonzero, not the locator itself)"));
+  }
+  // Equal sums (0x0000 and 0xffff are both zero in one's complement): the mapping's checksum
+  // deltas, computed for the locator, hold for its re-forward locator too.
+  const uint16_t delta = OnesComplementDelta64(e.locator.value(), r.value());
+  if (delta != 0 && delta != 0xffff) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": the one's-complement sums of the two differ by 0x", absl::Hex(delta),
+        "; a re-forward locator must have the locator's sum (e.g. add to one 16-bit word what "
+        "you take from another)"));
+  }
+  key = {};
+  Put64(key.locator_be, r.value());
+  value = primary;
+  value.flags = ILA_LOCATOR_F_REFORWARD;
+  return absl::OkStatus();
+}
+
 LocatorEntry DecodeLocator(const abi::ila_locator_key& k, const abi::ila_locator_value& v) {
   return {Locator(Get64(k.locator_be)), SirPrefix(Get64(v.sir_prefix_be)),
-          static_cast<ChecksumMode>(v.csum_mode)};
+          static_cast<ChecksumMode>(v.csum_mode), std::nullopt};
+}
+
+absl::StatusOr<LocatorUse> UseOf(const TypedMap<abi::ila_locator_key, abi::ila_locator_value>& map,
+                                 const abi::ila_locator_key& key) {
+  auto v = map.Lookup(key);
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return LocatorUse::kAbsent;
+  return ((*v)->flags & ILA_LOCATOR_F_REFORWARD) ? LocatorUse::kReforward : LocatorUse::kPrimary;
 }
 
 absl::StatusOr<std::vector<LocatorEntry>> ListLocators(
-    const TypedMap<abi::ila_locator_key, abi::ila_locator_value>& map) {
+    const TypedMap<abi::ila_locator_key, abi::ila_locator_value>& map,
+    const TypedMap<abi::ila_locator_key, abi::ila_locator_key>& reforward) {
   auto all = map.Dump();
   if (!all.ok()) return all.status();
   std::vector<LocatorEntry> out;
-  for (const auto& [k, v] : *all) out.push_back(DecodeLocator(k, v));
+  for (const auto& [k, v] : *all) {
+    if (v.flags & ILA_LOCATOR_F_REFORWARD) continue;
+    LocatorEntry e = DecodeLocator(k, v);
+    auto twin = reforward.Lookup(k);
+    if (!twin.ok()) return twin.status();
+    if (twin->has_value()) e.reforward = Locator(Get64((*twin)->locator_be));
+    out.push_back(e);
+  }
   std::sort(out.begin(), out.end(),
             [](const LocatorEntry& a, const LocatorEntry& b) { return a.locator < b.locator; });
   return out;

@@ -32,10 +32,22 @@ bool SameAddr(const abi::ila_addr& a, const abi::ila_addr& b);
 // table in errors ("a host's", "a cluster").
 absl::Status EncodeLocator(const LocatorEntry& e, std::string_view whose, abi::ila_locator_key& key,
                            abi::ila_locator_value& value);
+// The entry's re-forward locator (it has one), checked against the entry (another locator, with
+// the same one's-complement sum) and encoded: its key, and `primary` (the entry's own value)
+// flagged ILA_LOCATOR_F_REFORWARD.
+absl::Status EncodeReforward(const LocatorEntry& e, const abi::ila_locator_value& primary,
+                             abi::ila_locator_key& key, abi::ila_locator_value& value);
 LocatorEntry DecodeLocator(const abi::ila_locator_key& k, const abi::ila_locator_value& v);
-// Every entry of a locator map (this host's record, or the cluster's table), by locator.
+// Every entry of a locator map (this host's record, or the cluster's table) but the re-forward
+// locators, by locator, each with its re-forward locator from `reforward`.
 absl::StatusOr<std::vector<LocatorEntry>> ListLocators(
-    const TypedMap<abi::ila_locator_key, abi::ila_locator_value>& map);
+    const TypedMap<abi::ila_locator_key, abi::ila_locator_value>& map,
+    const TypedMap<abi::ila_locator_key, abi::ila_locator_key>& reforward);
+// Where `locator` stands in a locator map: absent, a locator of its own, or the re-forward
+// locator of another (named in errors).
+enum class LocatorUse { kAbsent, kPrimary, kReforward };
+absl::StatusOr<LocatorUse> UseOf(const TypedMap<abi::ila_locator_key, abi::ila_locator_value>& map,
+                                 const abi::ila_locator_key& key);
 // Whether `sir` is still mapped to `ila`: a reverse entry can outlive its mapping when a
 // forwarding cache evicts the mapping, and such a stale entry must not block anyone.
 bool StillMapsTo(const DataplaneState& s, const abi::ila_addr& sir, const abi::ila_addr& ila);

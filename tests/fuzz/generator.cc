@@ -243,12 +243,15 @@ MacAddress Generator::UplinkEthDst() {
 
 namespace {
 
-// A local locator of `prefix` (mostly; now and then any of this host's).
-const LocatorEntry& LocatorFor(const World& w, SirPrefix prefix, uint64_t r) {
+// A local locator of `prefix` (mostly; now and then any of this host's), or now and then the
+// re-forward locator that stands for it (what another host re-forwarded here arrives on).
+LocatorEntry LocatorFor(const World& w, SirPrefix prefix, uint64_t r) {
   std::vector<const LocatorEntry*> fits;
   for (const LocatorEntry& l : w.locators)
     if (l.sir_prefix == prefix || r % 8 == 0) fits.push_back(&l);
-  return *fits[(r >> 8) % fits.size()];
+  LocatorEntry chosen = *fits[(r >> 8) % fits.size()];
+  if (chosen.reforward && (r >> 20) % 3 == 0) chosen.locator = *chosen.reforward;
+  return chosen;
 }
 
 // `ip`, whose destination is `sir`, as the sender's ILA host puts it on the wire for `loc`:

@@ -285,7 +285,8 @@ Prediction Decision::FromUplink() {
   if (LinkScoped(dst)) return Pass("pass_link_local");
   if (!std::equal(w_.uplink_mac.bytes().begin(), w_.uplink_mac.bytes().end(), f().begin()))
     return Pass("pass_not_for_this_host");
-  const LocatorEntry* loc = w_.LocatorOf(dst.high64());
+  bool reforwarded = false;
+  const LocatorEntry* loc = w_.LocatorOf(dst.high64(), &reforwarded);
   if (!loc) return Pass("pass_not_local_locator");
   // From another tenant's SIR prefix (sources outside every prefix are not a tenant's).
   const uint64_t from = Src().high64(), to = loc->sir_prefix.value();
@@ -300,11 +301,16 @@ Prediction Decision::FromUplink() {
     return Redirect(e->mac, w_.HostSideMac(e->iface), "rx_delivered");
   // The container is not here (any more): the moved policy.
   if (w_.moved_policy == MovedPolicy::kDrop) return Drop("drop_endpoint_gone");
+  // Another host re-forwarded it here already: delivered or dropped, never forwarded again.
+  if (reforwarded) return Drop("drop_reforward_loop");
   const Mapping* m = w_.MappingOf(sir);
   if (!m) return Drop("drop_endpoint_gone");
   // A mapping that still names this host would bring the packet back here, again and again.
   if (w_.LocatorOf(m->locator.value())) return Drop("drop_loop");
-  return TranslateAndForward(*m, "rx_reforwarded", TooBigAs::kUntranslated);
+  // To the new host's re-forward locator when the cluster table names one.
+  Mapping via = *m;
+  if (auto twin = w_.ReforwardOf(m->locator.value())) via.locator = *twin;
+  return TranslateAndForward(via, "rx_reforwarded", TooBigAs::kUntranslated);
 }
 
 Prediction Decision::Router() {

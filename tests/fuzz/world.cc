@@ -15,6 +15,8 @@ constexpr Locator kL1n{0x20010db8aaaa0002ull}, kL1a{0x20010db8aaaa0003ull},
     kL1u{0x20010db8aaaa0007ull};
 constexpr Locator kL1s{0x20000db800000002ull};  // sum 0x2dba, as S's
 constexpr Locator kL1m{0x10000db800000002ull};  // sum 0x1dba, S's - 0x1000
+// Re-forward locators (the sums of L1 and L2: one word up, the next down).
+constexpr Locator kR1{0x20010db8aaab0000ull}, kR2{0x20010db8bbbc0001ull};
 // Remote locators.
 constexpr Locator kL2s{0x20010db800010000ull};  // sum as S's
 constexpr Locator kL2m{0x10010db800000001ull};  // sum S's - 0x1000
@@ -112,12 +114,13 @@ World DesignedWorld(MissPolicy miss, MovedPolicy moved) {
       {InS(0xabcdffffull), Iface::kC2h, c2}, {InS(0x2000000000000005ull), Iface::kC2h, c2},
       {InS2(0x2), Iface::kC2h, c2}};
   w.departed = {{InS(0xd), Iface::kC2h, c2}, {InS(0xe), Iface::kC2h, c2}};
-  w.cluster_locators = {{addr::kL2, addr::kS, kAt}, {kL3, addr::kS, kNma}};
+  w.locators.front().reforward = kR1;
+  w.cluster_locators = {{addr::kL2, addr::kS, kAt, kR2}, {kL3, addr::kS, kNma}};
   w.mappings = DesignedMappings();
-  w.routes = {{addr::kL2, RouteKind::kGateway}, {kL2s, RouteKind::kGateway},
-              {kL2m, RouteKind::kGateway},      {kL3, RouteKind::kNoNeighbour},
-              {kL4, RouteKind::kUnreachable},   {kL5, RouteKind::kNotRedirectable},
-              {kL6, RouteKind::kNone}};
+  w.routes = {{addr::kL2, RouteKind::kGateway},   {kR2, RouteKind::kGateway},
+              {kL2s, RouteKind::kGateway},        {kL2m, RouteKind::kGateway},
+              {kL3, RouteKind::kNoNeighbour},     {kL4, RouteKind::kUnreachable},
+              {kL5, RouteKind::kNotRedirectable}, {kL6, RouteKind::kNone}};
   return w;
 }
 
@@ -133,16 +136,27 @@ const Mapping* World::MappingOf(const Ipv6Address& a) const {
   return nullptr;
 }
 
-const LocatorEntry* World::LocatorOf(uint64_t locator) const {
-  for (const LocatorEntry& l : locators)
-    if (l.locator.value() == locator) return &l;
+const LocatorEntry* World::LocatorOf(uint64_t locator, bool* reforward) const {
+  for (const LocatorEntry& l : locators) {
+    const bool twin = l.reforward && l.reforward->value() == locator;
+    if (l.locator.value() != locator && !twin) continue;
+    if (reforward) *reforward = twin;
+    return &l;
+  }
   return nullptr;
 }
 
 const LocatorEntry* World::ClusterLocatorOf(uint64_t locator) const {
   for (const LocatorEntry& l : cluster_locators)
-    if (l.locator.value() == locator) return &l;
+    if (l.locator.value() == locator || (l.reforward && l.reforward->value() == locator)) return &l;
   return nullptr;
+}
+
+std::optional<Locator> World::ReforwardOf(uint64_t locator) const {
+  for (const auto* table : {&locators, &cluster_locators})
+    for (const LocatorEntry& l : *table)
+      if (l.locator.value() == locator) return l.reforward;
+  return std::nullopt;
 }
 
 bool World::InSirPrefix(const Ipv6Address& a) const { return IsSirPrefix(a.high64()); }

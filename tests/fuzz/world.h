@@ -12,6 +12,8 @@
 //                  for S3
 //   cluster        L2 (adj-transport) and L3 (neutral-map-auto), both for S: quoted ILA addresses
 //                  under them that no mapping made are still translated back
+//   re-forward     L1's R1 (this host: arrivals delivered or dropped, drop_reforward_loop) and
+//                  L2's R2 (the cluster's: where packets re-forwarded to L2 go)
 //   routes         L2, L2s, L2m via the fabric (redirected), L3 via a gateway without neighbour,
 //                  L4 unreachable, L5 out of an interface that is no redirect target, L6 none
 //   endpoints      c1h: S::1, S::1:0, S2::1, S3::1; c2h: S::2, S::1000:0:0:42 (C-bit), S::abcd:ffff,
@@ -90,8 +92,11 @@ struct World {
   // Lookups by the full 128-bit address (nullptr: none).
   const LocalEndpoint* EndpointOf(const Ipv6Address& a) const;
   const Mapping* MappingOf(const Ipv6Address& a) const;
-  const LocatorEntry* LocatorOf(uint64_t locator) const;
+  // The entry of a locator, or of the locator a re-forward locator stands for (then *reforward).
+  const LocatorEntry* LocatorOf(uint64_t locator, bool* reforward = nullptr) const;
   const LocatorEntry* ClusterLocatorOf(uint64_t locator) const;
+  // The re-forward locator that stands for `locator` (this host's or the cluster's), if any.
+  std::optional<Locator> ReforwardOf(uint64_t locator) const;
   bool InSirPrefix(const Ipv6Address& a) const;
   bool IsSirPrefix(uint64_t prefix) const;
   bool Linked(uint64_t from, uint64_t to) const;  // a rule links the two prefixes

@@ -472,6 +472,79 @@ TEST_CASE("a container gone whose mapping still names this host is dropped, not 
   }
 }
 
+// Two hosts whose mappings disagree (each maps a container to the other) would bounce its packets
+// until their hop limit ran out. A host re-forwards to the new host's re-forward locator (the
+// cluster table names it; same one's-complement sum, so the mapping's checksum deltas hold), and
+// what arrives on this host's own re-forward locator is delivered or dropped, never forwarded.
+TEST_CASE("re-forwarded packets go to the re-forward locator and are never forwarded again") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  auto host = MakeHost();
+  const Locator r1(0x20010db8aaab0000ull);  // L1's sum: one word up, the next down
+  const Locator r2(0x20010db8bbbc0001ull);  // L2's
+  REQUIRE(
+      host->dp().locators().Upsert({H::L1(), H::Sir(), ChecksumMode::kAdjustTransport, r1}).ok());
+  REQUIRE(host->host_ns()
+              .Run("ip -6 route add " + Ipv6Address::FromHalves(r2.value(), 0).ToString() +
+                   "/64 via fd00:ff::2 dev " + host->up_name())
+              .ok());
+  SirAddress s7{H::Sir(), Identifier(0x7)};
+  // `sir`'s packet from the remote sender as it arrives under `locator` (adj-transport, L1's).
+  auto arriving = [&](const SirAddress& sir, Locator locator, uint8_t proto) {
+    const Ipv6Address src = H::Remote().address();
+    Bytes original = Ipv6(src, sir.address(), proto, Segment(proto, src, sir.address()));
+    Bytes wire = original;
+    auto ila = SirToIla(sir, locator, ChecksumMode::kAdjustTransport);
+    REQUIRE(ila.ok());
+    REQUIRE(RewriteDestination(wire, ila->address(), ChecksumMode::kAdjustTransport).ok());
+    return std::pair{original, EthernetIpv6(host->UplinkMac(), H::FabricMac(), wire)};
+  };
+  for (ChecksumMode mode : kModes) {
+    REQUIRE(host->dp().cluster_locators().Upsert({H::L2(), H::Sir(), mode, r2}).ok());
+    REQUIRE(host->dp().mappings().Upsert({s7, H::L2(), mode, IdentifierType::kLuid}).ok());
+    for (uint8_t proto : kProtos) {
+      CAPTURE(mode, static_cast<int>(proto));
+      // Arrived on L1, its container moved to L2's host: to L2's re-forward locator.
+      auto [original, in] = arriving(s7, H::L1(), proto);
+      XdpRun r = Run(*host, Role::kUplink, in, host->uplink());
+      RequireVerdict(r, XDP_REDIRECT);
+      auto via = SirToIla(s7, r2, mode);
+      REQUIRE(via.ok());
+      const Bytes restored = EthernetIpv6(host->UplinkMac(), H::FabricMac(), original);
+      CHECK(Hex(r.frame) ==
+            Hex(Forwarded(restored, via->address(), mode, H::FabricMac(), host->UplinkMac())));
+      CHECK(FrameTransportChecksumValid(r.frame) == ValidInTransit(mode));
+      RequireOnly(r, "rx_reforwarded");
+
+      // Arrived on R1 (another host re-forwarded it here), the container not here: dropped.
+      auto [original_r, in_r] = arriving(s7, r1, proto);
+      XdpRun again = Run(*host, Role::kUplink, in_r, host->uplink());
+      RequireVerdict(again, XDP_DROP);
+      RequireOnly(again, "drop_reforward_loop");
+
+      // Arrived on R1 for a container that is here: delivered as from L1.
+      auto [to_c1, in_c1] = arriving(H::C1(), r1, proto);
+      XdpRun delivered = Run(*host, Role::kUplink, in_c1, host->uplink());
+      RequireVerdict(delivered, XDP_REDIRECT);
+      CHECK(Hex(delivered.frame) == Hex(Delivered(to_c1, 1, H::C1Mac(), host->C1hMac())));
+      CHECK(FrameTransportChecksumValid(delivered.frame));
+      RequireOnly(delivered, "rx_delivered");
+    }
+  }
+  // Without a re-forward locator for L2, re-forwarded packets go to L2 itself (as before).
+  REQUIRE(host->dp().cluster_locators().Upsert({H::L2(), H::Sir(), ChecksumMode::kNoAction}).ok());
+  REQUIRE(host->dp()
+              .mappings()
+              .Upsert({s7, H::L2(), ChecksumMode::kNoAction, IdentifierType::kLuid})
+              .ok());
+  auto [original, in] = arriving(s7, H::L1(), kProtoUdp);
+  XdpRun r = Run(*host, Role::kUplink, in, host->uplink());
+  RequireVerdict(r, XDP_REDIRECT);
+  CHECK(Hex(r.frame) == Hex(Forwarded(EthernetIpv6(host->UplinkMac(), H::FabricMac(), original),
+                                      Ipv6Address::FromHalves(H::L2().value(), 7),
+                                      ChecksumMode::kNoAction, H::FabricMac(), host->UplinkMac())));
+  RequireOnly(r, "rx_reforwarded");
+}
+
 TEST_CASE("a moved container with moved policy drop is dropped even with a mapping") {
   ILA_SKIP_IF(HostTestSkipReason());
   HostFixture::Options opt;

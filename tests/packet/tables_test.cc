@@ -626,3 +626,63 @@ TEST_CASE("a full mapping table still accepts moves of its mappings, one by one 
   REQUIRE(dp->mappings().UpsertBatch(Range(1, kMax, 0x20010db8aaaa0001)).ok());
   CheckTableIs(*dp, Range(1, kMax, 0x20010db8aaaa0001));
 }
+
+// A locator's re-forward locator (LocatorEntry::reforward): checked, listed with its locator and
+// not on its own, removed with it; the same in the cluster's table.
+TEST_CASE("re-forward locators: what the tables refuse, list and remove") {
+  ILA_SKIP_IF(testbed::BpfUnavailableReason());
+  auto dp = Make();
+  const Locator l(0x20010db8aaaa0001), r(0x20010db8aaab0000);
+  auto refused = [&](const LocatorEntry& e, absl::StatusCode code, const std::string& says) {
+    for (bool cluster : {false, true}) {
+      CAPTURE(cluster);
+      absl::Status st = cluster ? dp->cluster_locators().Upsert(e) : dp->locators().Upsert(e);
+      INFO(st.ToString());
+      CHECK(st.code() == code);
+      CHECK_THAT(Message(st), Catch::Contains(says));
+    }
+  };
+  refused({l, Prefix(), ChecksumMode::kAdjustTransport, Locator(0x20010db8aaab0001)},
+          absl::StatusCode::kInvalidArgument, "one's-complement sums of the two differ");
+  refused({l, Prefix(), ChecksumMode::kAdjustTransport, l}, absl::StatusCode::kInvalidArgument,
+          "must be another locator");
+  // Nothing was written by the refusals.
+  CHECK(dp->locators().List()->empty());
+  CHECK(dp->cluster_locators().List()->empty());
+
+  const LocatorEntry with{l, Prefix(), ChecksumMode::kAdjustTransport, r};
+  REQUIRE(dp->locators().Upsert(with).ok());
+  CHECK(*dp->locators().List() == std::vector<LocatorEntry>{with});
+  CHECK(*dp->locators().Get(l) == with);
+  CHECK(absl::IsNotFound(dp->locators().Get(r).status()));
+  CHECK(absl::IsFailedPrecondition(dp->locators().Remove(r)));
+  CHECK(absl::IsFailedPrecondition(
+      dp->locators().Upsert({r, Prefix(), ChecksumMode::kAdjustTransport})));
+  // A locator already registered cannot become another's re-forward locator.
+  const Locator l2(0x20010db8cccc0001);
+  REQUIRE(dp->locators().Upsert({l2, Prefix(), ChecksumMode::kNoAction}).ok());
+  absl::Status taken =
+      dp->locators().Upsert({Locator(0x20010db8cccb0002), Prefix(), ChecksumMode::kNoAction, l2});
+  CHECK(absl::IsAlreadyExists(taken));
+  CHECK_THAT(Message(taken), Catch::Contains("is already one of this host's locators"));
+  CHECK(absl::IsNotFound(dp->locators().Get(Locator(0x20010db8cccb0002)).status()));
+  // Dropping the re-forward locator, then the locator: nothing left behind.
+  REQUIRE(dp->locators().Upsert({l, Prefix(), ChecksumMode::kAdjustTransport}).ok());
+  CHECK(*dp->locators().Get(l) == LocatorEntry{l, Prefix(), ChecksumMode::kAdjustTransport});
+  REQUIRE(dp->locators().Upsert(with).ok());
+  REQUIRE(dp->locators().Remove(l).ok());
+  REQUIRE(dp->locators().Remove(l2).ok());
+  CHECK(dp->locators().List()->empty());
+  CHECK(absl::IsNotFound(dp->locators().Remove(r)));
+  // A cluster locator may not pair with one of this host's, and pairs like this host's otherwise.
+  REQUIRE(dp->locators().Upsert({l2, Prefix(), ChecksumMode::kNoAction}).ok());
+  absl::Status own = dp->cluster_locators().Upsert(
+      {Locator(0x20010db8cccb0002), Prefix(), ChecksumMode::kNoAction, l2});
+  CHECK(absl::IsFailedPrecondition(own));
+  CHECK_THAT(Message(own), Catch::Contains("one of this host's locators"));
+  REQUIRE(dp->cluster_locators().Upsert(with).ok());
+  CHECK(*dp->cluster_locators().List() == std::vector<LocatorEntry>{with});
+  CHECK(absl::IsFailedPrecondition(dp->cluster_locators().Remove(r)));
+  REQUIRE(dp->cluster_locators().Remove(l).ok());
+  CHECK(dp->cluster_locators().List()->empty());
+}

@@ -347,6 +347,17 @@ TEST_CASE("ilactl prefix, locator, map and endpoint tables") {
   CHECK(h.OkJson({"cluster", "show"})[0]["csum_mode"] == "adj-transport");
   h.Fails({"cluster", "add", kL1, "sir", kSir}, "is one of this host's locators");
   h.Fails({"cluster", "add", "0:0:0:0", "sir", kSir}, "cannot be a cluster locator");
+  // A re-forward locator (same one's-complement sum), shown with its locator only.
+  CHECK(h.Ok({"cluster", "add", "2001:db8:bbbb:2", "sir", kSir, "csum-mode", "adj-transport",
+              "reforward", "2001:db8:bbbc:1"})
+            .empty());
+  CHECK(
+      h.Ok({"cluster"}) ==
+      "2001:db8:bbbb:2 sir 2001:db8:0:1::/64 csum-mode adj-transport reforward 2001:db8:bbbc:1\n");
+  CHECK(h.OkJson({"cluster", "show"})[0]["reforward"] == "2001:db8:bbbc:1");
+  h.Fails({"cluster", "add", "2001:db8:bbbb:2", "sir", kSir, "reforward", "2001:db8:bbbc:2"},
+          "one's-complement sums of the two differ");
+  h.Fails({"cluster", "del", "2001:db8:bbbc:1"}, "is the re-forward locator of another");
   CHECK(h.Ok({"cluster", "del", "2001:db8:bbbb:2"}).empty());
   h.Fails({"cluster", "del", "2001:db8:bbbb:2"}, "is not in the table");
   CHECK(h.OkJson({"cluster", "show"}) == Json::array());

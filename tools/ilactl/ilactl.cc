@@ -42,10 +42,11 @@ std::string Usage() {
   ilactl [OPTIONS] prefix show
   ilactl [OPTIONS] prefix rule {add|del} PREFIX PREFIX   (the two may reach each other)
   ilactl [OPTIONS] prefix rule show
-  ilactl [OPTIONS] locator add LOCATOR sir PREFIX [csum-mode CSUM]
+  ilactl [OPTIONS] locator add LOCATOR sir PREFIX [csum-mode CSUM] [reforward LOCATOR]
   ilactl [OPTIONS] locator del LOCATOR
   ilactl [OPTIONS] locator show [LOCATOR]
-  ilactl [OPTIONS] cluster add LOCATOR sir PREFIX [csum-mode CSUM]   (another host's locator)
+  ilactl [OPTIONS] cluster add LOCATOR sir PREFIX [csum-mode CSUM] [reforward LOCATOR]
+                                                                    (another host's locator)
   ilactl [OPTIONS] cluster del LOCATOR
   ilactl [OPTIONS] cluster show
   ilactl [OPTIONS] map add SIR locator LOCATOR [csum-mode CSUM] [ident-type TYPE]

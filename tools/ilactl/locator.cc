@@ -6,20 +6,27 @@
 
 namespace ilactl {
 
-// "LOCATOR sir PREFIX [csum-mode CSUM]", the rest of `locator add` and `cluster add`; `whose`
+// "LOCATOR sir PREFIX [csum-mode CSUM] [reforward LOCATOR]", the rest of `locator add` and `cluster add`; `whose`
 // names the table in errors ("a host's", "a cluster").
 absl::StatusOr<LocatorEntry> ParseLocatorEntry(Args& args, const std::string& whose) {
   auto loc = ParseWord<ila::Locator>(args, "a locator", &ila::Locator::Parse);
   if (!loc.ok()) return loc.status();
   LocatorEntry e{*loc, {}, ChecksumMode::kNoAction};
   bool have_sir = false, have_csum = false;
-  enum { kSir, kCsum };
+  enum { kSir, kCsum, kReforward };
   while (!args.done()) {
     std::string word = args.take();
-    auto k =
-        MatchKeyword(word, {{"sir", kSir}, {"sir-prefix", kSir}, {"csum-mode", kCsum}}, "keyword");
-    if (!k.ok()) return args.Unexpected(word, "sir PREFIX or csum-mode CSUM");
-    if (*k == kSir) {
+    auto k = MatchKeyword(
+        word,
+        {{"sir", kSir}, {"sir-prefix", kSir}, {"csum-mode", kCsum}, {"reforward", kReforward}},
+        "keyword");
+    if (!k.ok()) return args.Unexpected(word, "sir PREFIX, csum-mode CSUM or reforward LOCATOR");
+    if (*k == kReforward) {
+      if (e.reforward) return args.Duplicate("reforward");
+      auto r = ParseWord<ila::Locator>(args, "a re-forward locator", &ila::Locator::Parse);
+      if (!r.ok()) return r.status();
+      e.reforward = *r;
+    } else if (*k == kSir) {
       if (have_sir) return args.Duplicate("sir");
       auto p = ParseWord<ila::SirPrefix>(args, "a SIR prefix", &ila::SirPrefix::Parse);
       if (!p.ok()) return p.status();
@@ -46,7 +53,8 @@ absl::Status CmdLocator(Context& ctx, Args& args) {
   if (!verb.ok()) return verb.status();
   switch (*verb) {
     case kAdd: {
-      args.set_command("locator add", "locator add LOCATOR sir PREFIX [csum-mode CSUM]");
+      args.set_command("locator add",
+                       "locator add LOCATOR sir PREFIX [csum-mode CSUM] [reforward LOCATOR]");
       auto e = ParseLocatorEntry(args, "a host's");
       if (!e.ok()) return e.status();
       auto dp = ctx.Open();
@@ -80,7 +88,8 @@ absl::Status CmdCluster(Context& ctx, Args& args) {
   if (!verb.ok()) return verb.status();
   switch (*verb) {
     case kAdd: {
-      args.set_command("cluster add", "cluster add LOCATOR sir PREFIX [csum-mode CSUM]");
+      args.set_command("cluster add",
+                       "cluster add LOCATOR sir PREFIX [csum-mode CSUM] [reforward LOCATOR]");
       auto e = ParseLocatorEntry(args, "a cluster");
       if (!e.ok()) return e.status();
       auto dp = ctx.Open();

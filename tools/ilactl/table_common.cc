@@ -177,6 +177,7 @@ void PrintLocators(Context& ctx, const std::vector<LocatorEntry>& list, bool ip_
       j.Field("locator", ila::Locator(e.sir_prefix.value()).ToString());
       j.Field("sir_prefix", e.sir_prefix.ToString());
       j.Field("csum_mode", ila::ToString(e.csum_mode));
+      if (e.reforward) j.Field("reforward", e.reforward->ToString());
       j.EndObject();
     }
     j.EndArray();
@@ -190,7 +191,8 @@ void PrintLocators(Context& ctx, const std::vector<LocatorEntry>& list, bool ip_
              ila::ToString(e.csum_mode), "\n");
     } else {
       Append(&ctx.out, e.locator.ToString(), " sir ", e.sir_prefix.ToString(), " csum-mode ",
-             ila::ToString(e.csum_mode), "\n");
+             ila::ToString(e.csum_mode),
+             e.reforward ? Cat(" reforward ", e.reforward->ToString()) : std::string(), "\n");
     }
   }
 }
