@@ -76,7 +76,7 @@ absl::Status ClusterLocatorTable::Upsert(const LocatorEntry& e) {
                                                    " is already in the cluster table"));
     }
   }
-  auto named = [&](absl::Status st, Locator l) {
+  auto named = [&](const absl::Status& st, Locator l) {
     return absl::Status(st.code(),
                         absl::StrCat("cluster locator ", l.ToString(), ": ", st.message()));
   };
