@@ -219,7 +219,10 @@ class Dataplane {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Dataplane>> Open(
       const PinLocation& where, const OpenOptions& options = {});
   // Replaces every attached program by this build's, against the same maps, atomically per
-  // interface (no moment without a program); counters and tables carry on.
+  // interface (no moment without a program); counters and tables carry on. All interfaces or
+  // none: when one swap fails, every one made before it is put back, and the error names the
+  // interface and says it rolled back (or which interface a failed put-back left on the new
+  // program). Behind libxdp's dispatcher, only our program in it is replaced.
   [[nodiscard]] absl::Status Upgrade();
   // Detaches everything and removes the pins: the only way a pinned instance goes away.
   [[nodiscard]] absl::Status Destroy();

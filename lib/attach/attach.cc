@@ -167,6 +167,17 @@ absl::Status DetachProgram(const Attachment& a) {
   return st;
 }
 
+absl::Status SwapProgram(const Attachment& a, int from_fd, int to_fd) {
+  const int ifindex = a.ifindex.value();
+  if (a.mode == AttachMode::kTc) return ReplaceTcIngress(ifindex, to_fd, ProgramId(from_fd));
+  // Replacing the interface's program would throw the dispatcher out, and every other program
+  // attached through it with it.
+  if (a.multiprog) {
+    return LibxdpReplace(ProgramId(from_fd), to_fd, ifindex, a.mode == AttachMode::kNative);
+  }
+  return SetXdp(ifindex, to_fd, ModeFlags(a.mode) | XDP_FLAGS_REPLACE, from_fd);
+}
+
 // An attach failure, prefixed with the kernel feature that is missing when the probe says so
 // (on `dev` for native XDP).
 absl::Status NameMissingFeature(const absl::Status& failure, KernelFeature feature,

@@ -59,6 +59,11 @@ absl::StatusOr<Attachment> AttachTc(int prog_fd, const ResolvedInterface& dev, R
 absl::StatusOr<Attachment> ReplacePeerNapi(int prog_fd, const ResolvedInterface& dev, Role role);
 // Removes an attached program, only if it is still the one recorded.
 absl::Status DetachProgram(const Attachment& a);
+// Swaps the program `a` runs, `from_fd`, for `to_fd`, atomically and only if the interface still
+// runs `from_fd`: the tc filter's program, the interface's XDP program (XDP_FLAGS_REPLACE), or,
+// behind libxdp's dispatcher, our program within the dispatcher (its other programs stay).
+// Upgrade swaps with it, and swaps back with it to roll back.
+absl::Status SwapProgram(const Attachment& a, int from_fd, int to_fd);
 // Turns a veth uplink's transmit checksum offload off (frames an XDP program redirects carry no
 // checksum state; see Dataplane::Attach).
 absl::Status UplinkChecksumsInSoftware(int ifindex);

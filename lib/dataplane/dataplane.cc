@@ -1,11 +1,10 @@
-// ila::Dataplane: create, open, destroy, the next-hop keeper, program fds, upgrade; names of
-// modes and roles, pin locations.
+// ila::Dataplane: create, open, destroy, the next-hop keeper, program fds; names of modes and
+// roles, pin locations. (Upgrade: upgrade.cc.)
 #include "ila/dataplane.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
-#include <linux/if_link.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,7 +21,6 @@
 #include "kernel/bpf_objects.h"
 #include "dataplane/dataplane_state.h"
 #include "nexthop/nexthop_keeper.h"
-#include "kernel/tc_attach.h"
 #include "kernel/log_capture.h"
 #include "kernel/netlink.h"
 #include "kernel/object.h"
@@ -30,7 +28,6 @@
 
 namespace ila {
 
-using internal::Av;
 using internal::DataplaneState;
 using internal::Prog;
 using internal::ProgFor;
@@ -346,54 +343,5 @@ int Dataplane::program_fd(Role role, AttachMode mode) const {
   return state_->prog(ProgFor(role, false, mode));
 }
 int Dataplane::uplink_cpu_program_fd() const { return state_->prog(Prog::kUplinkCpu); }
-
-absl::Status Dataplane::Upgrade() {
-  internal::InDataplaneNetns in_netns(*state_);
-  if (!in_netns.status().ok()) return in_netns.status();
-  std::map<std::string, int> reuse;
-  for (const auto& [name, fd] : state_->map_fds) reuse[name] = fd.get();
-  auto fresh = internal::LoadObject(state_->config, &reuse);
-  if (!fresh.ok()) return fresh.status();
-
-  internal::StateWriterLock lock(*state_);
-  if (!lock.status().ok()) return lock.status();
-  // Steered uplinks: the cpumap entries run the cpumap-side program; swap it first (each entry
-  // update is atomic), then the driver-level programs, each atomically against the one it
-  // replaces, so no interface is ever without a program.
-  int new_cpu_prog = fresh->progs[static_cast<size_t>(Prog::kUplinkCpu)].get();
-  for (uint32_t cpu = 0; cpu < ILA_MAX_STEER_CPUS; ++cpu) {
-    auto entry = state_->cpus.Lookup(cpu);
-    if (!entry.ok() || !entry->has_value() || (*entry)->qsize == 0) continue;
-    bpf_cpumap_val val = **entry;
-    val.bpf_prog.fd = new_cpu_prog;
-    if (absl::Status st = state_->cpus.Update(cpu, val); !st.ok()) return st;
-  }
-  for (auto& [ifindex, a] : state_->attached) {
-    Prog p = ProgFor(a.role, !a.steer_cpus.empty(), a.mode);
-    int new_fd = fresh->progs[static_cast<size_t>(p)].get();
-    int old_fd = state_->prog(p);
-    OwnedFd attached_fd;
-    if (a.program_id != 0 && internal::ProgramId(old_fd) != a.program_id) {
-      // Adopted from a process whose program fds we hold only through the pins of a later
-      // upgrade: fetch the attached program itself.
-      attached_fd = internal::ProgramById(a.program_id);
-      old_fd = attached_fd.get();
-    }
-    absl::Status st =
-        a.mode == AttachMode::kTc
-            ? internal::ReplaceTcIngress(ifindex, new_fd, a.program_id)
-            : internal::SetXdp(ifindex, new_fd, internal::ModeFlags(a.mode) | XDP_FLAGS_REPLACE,
-                               old_fd);
-    if (!st.ok()) {
-      return absl::Status(st.code(), absl::StrCat("upgrading the ", Av(ToString(a.role)),
-                                                  " program on ", a.interface, ": ", st.message()));
-    }
-    a.program_id = internal::ProgramId(new_fd);
-    state_->RecordAttachmentLocked(ifindex);
-  }
-  state_->prog_fds = std::move(fresh->progs);
-  if (state_->pin_dir) return internal::RepinPrograms(state_->prog_fds, *state_->pin_dir);
-  return absl::OkStatus();
-}
 
 }  // namespace ila

@@ -22,6 +22,11 @@ struct LibxdpAttachment {
 absl::StatusOr<LibxdpAttachment> LibxdpAttach(int prog_fd, int ifindex, bool native);
 // Detaches program `prog_id` attached through the dispatcher; OK when it is gone already.
 absl::Status LibxdpDetach(uint32_t prog_id, int ifindex, bool native);
+// Replaces program `old_prog_id` in the interface's dispatcher by `new_prog_fd` (not taken over),
+// keeping the dispatcher's other programs. FailedPrecondition when the interface has no dispatcher
+// or it does not hold `old_prog_id`. On failure the dispatcher holds what it held before (or, if
+// even that undo fails, the error says both programs are in it).
+absl::Status LibxdpReplace(uint32_t old_prog_id, int new_prog_fd, int ifindex, bool native);
 
 }  // namespace ila::internal
 

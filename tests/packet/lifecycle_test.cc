@@ -4,7 +4,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
+#include <linux/if_link.h>
 #include <linux/if_packet.h>
+#include <linux/pkt_cls.h>
 #include <net/if.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,7 +17,9 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "abi.h"
@@ -97,6 +101,52 @@ class Flow {
   std::thread sender_, receiver_;
   std::atomic<uint64_t> sent_{0}, received_{0};
 };
+
+// A program of `type` that only returns `verdict`: someone else's, put on an interface from outside
+// the data plane.
+OwnedFd ForeignProgram(bpf_prog_type type, int verdict) {
+  bpf_insn insns[2] = {};
+  insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = verdict
+  insns[0].dst_reg = BPF_REG_0;
+  insns[0].imm = verdict;
+  insns[1].code = BPF_JMP | BPF_EXIT;
+  return OwnedFd(bpf_prog_load(type, "foreign", "GPL", insns, 2, nullptr));
+}
+
+// libila's tc filter on an interface (clsact ingress, handle 0x11a, priority 1).
+constexpr uint32_t kTcHandle = 0x11a, kTcPriority = 1;
+
+// The id of the program the kernel runs on `ifindex` where a data plane attached in `mode` puts
+// its own: the driver-mode XDP program, or the program of libila's tc filter. 0: none.
+uint32_t RunningProgram(int ifindex, AttachMode mode) {
+  if (mode == AttachMode::kTc) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+    return bpf_tc_query(&hook, &opts) == 0 ? opts.prog_id : 0;
+  }
+  uint32_t id = 0;
+  return bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id) == 0 ? id : 0;
+}
+
+// Puts `prog_fd` where RunningProgram looks, in place of whatever runs there.
+int PutProgram(int ifindex, AttachMode mode, int prog_fd) {
+  if (mode == AttachMode::kTc) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE,
+                .handle = kTcHandle, .priority = kTcPriority);
+    return bpf_tc_attach(&hook, &opts);
+  }
+  return bpf_xdp_attach(ifindex, prog_fd, XDP_FLAGS_DRV_MODE, nullptr);
+}
+
+// The name the kernel knows program `id` by ("" when it is gone).
+std::string ProgramName(uint32_t id) {
+  OwnedFd fd(bpf_prog_get_fd_by_id(id));
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (!fd.valid() || bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return "";
+  return info.name;
+}
 
 }  // namespace
 
@@ -191,6 +241,117 @@ TEST_CASE("Upgrade replaces the running programs under traffic: no loss, counter
   REQUIRE(adopted.ok());
   for (const Attachment& a : (*adopted)->attachments()) CHECK(a.program_id != old_ids[a.ifindex]);
   host->SetDataplane(std::move(*adopted));
+}
+
+TEST_CASE("Upgrade is all interfaces or none: a swap refused on a later interface rolls back") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  const AttachMode mode = GENERATE(AttachMode::kNative, AttachMode::kTc);
+  CAPTURE(ToString(mode));
+  HostFixture::Options opt = Pinned();
+  opt.attach_mode = mode;
+  const bool steered = mode != AttachMode::kTc;  // a cpumap entry to roll back too (XDP only)
+  if (steered) opt.uplink_steer_cpus = {0};
+  auto host = MakeHost(opt);
+  OwnedFd cpus(bpf_obj_get((*host->dp().pin_directory() + "/maps/ila_cpus").c_str()));
+  REQUIRE(cpus.valid());
+  auto cpu_program = [&] {
+    const uint32_t cpu = 0;
+    bpf_cpumap_val v{};
+    return bpf_map_lookup_elem(cpus.get(), &cpu, &v) == 0 ? v.bpf_prog.id : 0u;
+  };
+  const uint32_t old_cpu = cpu_program();
+  CHECK((old_cpu != 0) == steered);
+
+  // The programs running now, by ifindex; Upgrade swaps in ifindex order, so the highest is last.
+  std::map<int, uint32_t> old_ids;
+  std::string last_name;
+  for (const Attachment& a : host->dp().attachments()) {
+    REQUIRE(ToString(a.mode) == ToString(mode));
+    REQUIRE(RunningProgram(a.ifindex.value(), mode) == a.program_id);
+    old_ids[a.ifindex.value()] = a.program_id;
+    if (a.ifindex.value() == old_ids.rbegin()->first) last_name = a.interface;
+  }
+  REQUIRE(old_ids.size() == 3);
+  const int last = old_ids.rbegin()->first;
+  CAPTURE(last_name);
+
+  // Someone replaces our program on the last interface: the kernel refuses the upgrade's
+  // replace-if-it-still-runs-ours there (XDP: EEXIST; tc: the filter runs another program), after
+  // the cpumap entry and the other two interfaces were swapped.
+  OwnedFd foreign = mode == AttachMode::kTc ? ForeignProgram(BPF_PROG_TYPE_SCHED_CLS, TC_ACT_OK)
+                                            : ForeignProgram(BPF_PROG_TYPE_XDP, XDP_PASS);
+  REQUIRE(foreign.valid());
+  REQUIRE(PutProgram(last, mode, foreign.get()) == 0);
+  const uint32_t foreign_id = RunningProgram(last, mode);
+  REQUIRE(foreign_id != old_ids[last]);
+
+  absl::Status up = host->dp().Upgrade();
+  INFO(up.ToString());
+  REQUIRE_FALSE(up.ok());
+  CHECK_THAT(std::string(up.message()), Catch::Contains(" on " + last_name + ": ") &&
+                                            Catch::Contains("rolled back") &&
+                                            !Catch::Contains("rollback incomplete"));
+  // Every interface runs what it ran before (the last one, the program put there), the cpumap
+  // entry too, and the attachments and their records say so.
+  for (const auto& [ifindex, id] : old_ids) {
+    CAPTURE(ifindex);
+    CHECK(RunningProgram(ifindex, mode) == (ifindex == last ? foreign_id : id));
+  }
+  CHECK(cpu_program() == old_cpu);
+  for (const Attachment& a : host->dp().attachments())
+    CHECK(a.program_id == old_ids[a.ifindex.value()]);
+  host->DropDataplane();
+  auto adopted = Dataplane::Open(host->pin_location());
+  REQUIRE(adopted.ok());
+  for (const Attachment& a : (*adopted)->attachments()) {
+    CHECK(a.program_id == old_ids[a.ifindex.value()]);
+  }
+  host->SetDataplane(std::move(*adopted));
+
+  // With our program back on the last interface, the upgrade goes through everywhere.
+  OwnedFd ours(bpf_prog_get_fd_by_id(old_ids[last]));
+  REQUIRE(ours.valid());
+  REQUIRE(PutProgram(last, mode, ours.get()) == 0);
+  absl::Status again = host->dp().Upgrade();
+  INFO(again.ToString());
+  REQUIRE(again.ok());
+  for (const Attachment& a : host->dp().attachments()) {
+    CAPTURE(a.interface);
+    CHECK(a.program_id != old_ids[a.ifindex.value()]);
+    CHECK(RunningProgram(a.ifindex.value(), mode) == a.program_id);
+  }
+  if (steered) CHECK(cpu_program() != old_cpu);
+}
+
+TEST_CASE("Upgrade behind libxdp's dispatcher swaps our program within it, the dispatcher stays") {
+  ILA_SKIP_IF(HostTestSkipReason());
+  ILA_SKIP_IF(FeatureMissingReason(KernelFeature::kLibxdpMultiprog));
+  auto host = MakeHost(Pinned());
+  std::set<int> behind;  // interfaces whose program is in a dispatcher
+  std::string alone;
+  for (const Attachment& a : host->dp().attachments()) {
+    if (a.multiprog) behind.insert(a.ifindex.value());
+    if (!a.multiprog) alone = a.interface + ": " + a.libxdp_note;
+  }
+  ILA_SKIP_IF(behind.empty() ? std::optional<std::string>(
+                                   "libxdp attached the data plane's programs alone, " + alone)
+                             : std::nullopt);
+  std::map<int, uint32_t> old_ids;
+  for (const Attachment& a : host->dp().attachments()) old_ids[a.ifindex.value()] = a.program_id;
+
+  absl::Status up = host->dp().Upgrade();
+  INFO(up.ToString());
+  REQUIRE(up.ok());
+  for (const Attachment& a : host->dp().attachments()) {
+    if (!behind.contains(a.ifindex.value())) continue;
+    CAPTURE(a.interface);
+    CHECK(a.multiprog);
+    CHECK(a.program_id != old_ids[a.ifindex.value()]);
+    // The interface still runs a dispatcher (the other programs in it stay), not our program bare.
+    const uint32_t running = RunningProgram(a.ifindex.value(), AttachMode::kNative);
+    CHECK(running != a.program_id);
+    CHECK(ProgramName(running) == "xdp_dispatcher");
+  }
 }
 
 TEST_CASE("a burst of misses to one destination yields a bounded number of events that add up") {
