@@ -257,6 +257,9 @@ struct ila_nexthop_lease {
   __u64 until_ns;
   __u32 holder_pid;  // keepers' entries: the process that holds it (for diagnostics)
   __u32 pad;
+  // Entry 0, written by the programs: the jiffy in which one found the lease running (the clock
+  // is read once a jiffy, not once a packet; a keeper's write sets it 0).
+  __u64 checked_jiffies;
 };
 
 // The entry of a locator (its 8 bytes as loaded from the wire on this machine) in a cache of
@@ -484,7 +487,7 @@ ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot) == 32, "ila_mapping_slot");
 ILA_STATIC_ASSERT(sizeof(struct ila_slot_endpoint) == 32, "ila_slot_endpoint");
 ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 88, "ila_slot_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_entry) == 40, "ila_nexthop_entry");
-ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_lease) == 24, "ila_nexthop_lease");
+ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_lease) == 32, "ila_nexthop_lease");
 ILA_STATIC_ASSERT(sizeof(struct ila_locator_entry) == 32, "ila_locator_entry");
 ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_locator_entry, value) == 8, "locator value offset");
 // The programs copy these as 64-bit words (xdp/mappings.h, xdp/nexthop.h).

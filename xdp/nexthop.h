@@ -36,12 +36,19 @@ static __always_inline struct next_hop fib_hop(const struct bpf_fib_lookup *fib)
 
 // The epoch stored next hops must carry to be used, or 0 (cache off): off too once the keepers'
 // lease has run out (abi.h: no live keeper would retire answers that routing changes made stale).
+// The clock costs a helper call (~25 ns a packet); bpf_jiffies64 is a load the verifier inlines,
+// so the clock is read only when the jiffy changed since a packet last found the lease running
+// (the lease may end up to a jiffy late: milliseconds, against its second).
 static __always_inline __u64 nexthop_epoch(void) {
   __u32 zero = 0;
-  const struct ila_nexthop_lease *lease = bpf_map_lookup_elem(&ila_nexthop_epoch, &zero);
+  struct ila_nexthop_lease *lease = bpf_map_lookup_elem(&ila_nexthop_epoch, &zero);
   if (!lease) return 0;
   const __u64 epoch = READ_ONCE(lease->epoch);
-  if (epoch == 0 || bpf_ktime_get_coarse_ns() >= READ_ONCE(lease->until_ns)) return 0;
+  if (epoch == 0) return 0;
+  const __u64 jiffy = bpf_jiffies64();
+  if (READ_ONCE(lease->checked_jiffies) == jiffy) return epoch;
+  if (bpf_ktime_get_coarse_ns() >= READ_ONCE(lease->until_ns)) return 0;
+  WRITE_ONCE(lease->checked_jiffies, jiffy);
   return epoch;
 }
 

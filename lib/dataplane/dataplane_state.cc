@@ -116,9 +116,15 @@ absl::Status DataplaneState::BindMaps() {
                            "ila_reforward_locators"}) {
     if (map_fd(name) < 0) return absl::InternalError(absl::StrCat("map ", name, " is missing"));
   }
+  // One writers' lock for the instance, which the slot tables' writers take too (it is re-entrant:
+  // a table write holds it already, so a slot write costs no second file lock).
+  auto meta_info = MapInfo(map_fd("ila_meta"), "bpf map ila_meta");
+  if (!meta_info.ok()) return meta_info.status();
+  instance_lock = std::make_unique<MapLock>(map_fd("ila_meta"), meta_info->id, "ila_meta");
   auto slots =
       MappingSlots::Map(map_fd("ila_slots"), map_fd("ila_slot_endpoints"), map_fd("ila_slot_state"),
-                        MappingSlotBits(config), config.forwarding_cache ? 0 : config.max_mappings);
+                        MappingSlotBits(config), config.forwarding_cache ? 0 : config.max_mappings,
+                        instance_lock.get());
   if (!slots.ok()) return slots.status();
   slot_table = std::shared_ptr<const MappingSlots>(std::move(*slots));
   mappings = config.forwarding_cache
@@ -127,15 +133,13 @@ absl::Status DataplaneState::BindMaps() {
                  : MappingStore(slot_table);
   reverse = {map_fd("ila_reverse"), "ila_reverse"};
   locators = {map_fd("ila_locators"), "ila_locators"};
-  auto locator_table = LocatorSlots::Map(map_fd("ila_locator_table"), LocatorTableBits(config));
+  auto locator_table =
+      LocatorSlots::Map(map_fd("ila_locator_table"), LocatorTableBits(config), instance_lock.get());
   if (!locator_table.ok()) return locator_table.status();
   locator_slots = std::move(*locator_table);
   // A writer that died between the record and the table left them apart: the record wins (read
   // under the table's writer lock, so a live writer in another process is never undone).
   if (absl::Status st = locator_slots->Sync([&] { return locators.Dump(); }); !st.ok()) return st;
-  auto meta_info = MapInfo(map_fd("ila_meta"), "bpf map ila_meta");
-  if (!meta_info.ok()) return meta_info.status();
-  instance_lock = std::make_unique<MapLock>(map_fd("ila_meta"), meta_info->id, "ila_meta");
   endpoints = {map_fd("ila_endpoints"), "ila_endpoints"};
   sources = {map_fd("ila_sources"), "ila_sources"};
   sir_prefixes = {map_fd("ila_sir_prefixes"), "ila_sir_prefixes"};

@@ -2,7 +2,10 @@
 #include "kernel/map_writer_lock.h"
 
 #include <bpf/bpf.h>
+#include <pthread.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <cerrno>
 #include <cstring>
@@ -11,25 +14,45 @@
 #include "absl/strings/str_cat.h"
 
 namespace ila::internal {
+namespace {
+
+// How many forks this process descends through: a child of fork adds one (pthread_atfork), so a
+// MapLock notices it is in another process without a getpid() system call on every write.
+std::atomic<uint64_t> g_forks{0};
+
+uint64_t Forks() {
+  static const bool registered = [] {
+    pthread_atfork(nullptr, nullptr, [] { g_forks.fetch_add(1, std::memory_order_relaxed); });
+    return true;
+  }();
+  (void)registered;
+  return g_forks.load(std::memory_order_relaxed);
+}
+
+}  // namespace
 
 MapLock::MapLock(int map_fd, uint32_t map_id, std::string map_name)
-    : map_fd_(map_fd), map_id_(map_id), map_name_(std::move(map_name)), pid_(getpid()) {}
+    : map_fd_(map_fd), map_id_(map_id), map_name_(std::move(map_name)), forks_(Forks()) {}
 
 absl::StatusOr<int> MapLock::FdOfThisProcess() {
-  const pid_t now = getpid();
-  if (now == pid_) return reopened_.valid() ? reopened_.get() : map_fd_;
+  const uint64_t now = Forks();
+  if (now == forks_) return reopened_.valid() ? reopened_.get() : map_fd_;
   int fd = bpf_map_get_fd_by_id(map_id_);
   if (fd < 0) {
     return absl::InternalError(absl::StrCat(
         map_name_, ": opening the map again in a forked process failed: ", std::strerror(errno)));
   }
   reopened_ = OwnedFd(fd);
-  pid_ = now;
+  forks_ = now;
   return fd;
 }
 
-MapWriterLock::MapWriterLock(MapLock& lock, bool wait)
+MapWriterLock::MapWriterLock(MapLock& lock, bool wait, bool join_holder)
     : lock_(lock), mu_lock_(lock.mu_, std::defer_lock) {
+  if (join_holder && lock_.held_.load(std::memory_order_acquire)) {
+    joined_ = true;
+    return;
+  }
   if (wait) {
     mu_lock_.lock();
   } else if (!mu_lock_.try_lock()) {
@@ -52,10 +75,12 @@ MapWriterLock::MapWriterLock(MapLock& lock, bool wait)
     }
   }
   fd_ = *fd;
+  lock_.held_.store(true, std::memory_order_release);
 }
 
 MapWriterLock::~MapWriterLock() {
-  if (fd_ < 0) return;
+  if (joined_ || fd_ < 0) return;
+  lock_.held_.store(false, std::memory_order_release);
   struct flock fl = Range(F_UNLCK);
   (void)fcntl(fd_, F_OFD_SETLK, &fl);
 }

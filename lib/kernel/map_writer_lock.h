@@ -9,8 +9,9 @@
 //
 // fork() shares open file descriptions with the child, and with them OFD locks: a parent and a
 // child locking through the same description would both get the lock. So the lock is taken
-// through a description of this process's own: after a fork, the child (told by its pid) opens
-// the map again by id (BPF_MAP_GET_FD_BY_ID makes a new description). The mutex is copied by fork
+// through a description of this process's own: after a fork, the child (told by a pthread_atfork
+// count, which costs no system call) opens the map again by id (BPF_MAP_GET_FD_BY_ID makes a new
+// description). The mutex is copied by fork
 // in whatever state it had: fork while another thread is inside a write, and the child must not
 // write (the usual rule for fork in a threaded process; exec is always safe).
 #ifndef ILA_LIB_MAP_WRITER_LOCK_H_
@@ -19,6 +20,7 @@
 #include <fcntl.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -45,18 +47,21 @@ class MapLock {
   absl::StatusOr<int> FdOfThisProcess();
 
   std::mutex mu_;
+  std::atomic<bool> held_{false};  // a writer of this process holds it
   const int map_fd_;
   const uint32_t map_id_;
   const std::string map_name_;
-  pid_t pid_;         // the process map_fd_ was opened by (guarded by mu_)
+  uint64_t forks_;    // the forks this process descends through when it locked (guarded by mu_)
   OwnedFd reopened_;  // this process's own description, after a fork (guarded by mu_)
 };
 
 // Holds a MapLock while alive. `wait` false: give up at once (Unavailable) if another writer holds
-// it.
+// it. `join_holder`: when this process holds the lock already, take part in that holder's write
+// instead of waiting for it (one lock serves a whole instance and the slot tables inside it,
+// whose writes, from any thread of the holder's write, happen only within a table write).
 class MapWriterLock {
  public:
-  explicit MapWriterLock(MapLock& lock, bool wait = true);
+  explicit MapWriterLock(MapLock& lock, bool wait = true, bool join_holder = false);
   ~MapWriterLock();
   MapWriterLock(const MapWriterLock&) = delete;
   MapWriterLock& operator=(const MapWriterLock&) = delete;
@@ -68,7 +73,8 @@ class MapWriterLock {
 
   MapLock& lock_;
   std::unique_lock<std::mutex> mu_lock_;
-  int fd_ = -1;  // set while the file lock is held
+  bool joined_ = false;  // took part in this process's holder's write
+  int fd_ = -1;          // set while the file lock is held
   absl::Status status_;
 };
 

@@ -153,6 +153,7 @@ absl::Status NexthopKeeper::UpdateLease(LeaseOp op) {
     shared.epoch = 0;
   }
   shared.until_ns = until;
+  shared.checked_jiffies = 0;  // the programs read the clock again
   return epoch_.Update(0, shared);
 }
 

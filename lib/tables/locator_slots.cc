@@ -47,7 +47,8 @@ bool SameValue(const abi::ila_locator_value& a, const abi::ila_locator_value& b)
 class LocatorSlots::WriterLock : public MapWriterLock {
  public:
   explicit WriterLock(const LocatorSlots& table)
-      : MapWriterLock(table.writer_lock_), generation_(table.entries_[table.entry_count()].seq) {
+      : MapWriterLock(*table.writer_lock_, true, table.writer_lock_ != table.own_lock_.get()),
+        generation_(table.entries_[table.entry_count()].seq) {
     if (!status().ok()) return;
     StoreRelaxed(generation_, LoadRelaxed(generation_) | 1);
     std::atomic_thread_fence(std::memory_order_release);
@@ -61,7 +62,8 @@ class LocatorSlots::WriterLock : public MapWriterLock {
   uint32_t& generation_;
 };
 
-absl::StatusOr<std::unique_ptr<LocatorSlots>> LocatorSlots::Map(int fd, uint32_t bits) {
+absl::StatusOr<std::unique_ptr<LocatorSlots>> LocatorSlots::Map(int fd, uint32_t bits,
+                                                                MapLock* lock) {
   if (bits == 0 || bits > 31) {
     return absl::InvalidArgumentError(
         absl::StrCat(kName, ": ", bits, " is not a locator table size"));
@@ -79,7 +81,9 @@ absl::StatusOr<std::unique_ptr<LocatorSlots>> LocatorSlots::Map(int fd, uint32_t
     return absl::InternalError(
         absl::StrCat("bpf map ", kName, ": mmap failed: ", std::strerror(errno)));
   }
-  return std::unique_ptr<LocatorSlots>(new LocatorSlots(fd, bits, info->id, mem, bytes));
+  std::unique_ptr<LocatorSlots> table(new LocatorSlots(fd, bits, info->id, mem, bytes));
+  if (lock) table->writer_lock_ = lock;
+  return table;
 }
 
 LocatorSlots::~LocatorSlots() {

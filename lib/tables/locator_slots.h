@@ -12,8 +12,8 @@
 // removed entries that ends just before an empty one becomes empty again, so lookups of other
 // addresses stop early. An entry's seqcount only counts up.
 //
-// Thread safety: writes hold a MapWriterLock (this handle's mutex and an OFD lock on the map), so
-// writers in different threads and processes take turns; Find needs no lock.
+// Thread safety: writes hold a MapWriterLock (a mutex and an OFD lock), so writers in different
+// threads and processes take turns; Find needs no lock. Given the instance's lock, as MappingSlots.
 #ifndef ILA_LIB_LOCATOR_SLOTS_H_
 #define ILA_LIB_LOCATOR_SLOTS_H_
 
@@ -37,7 +37,9 @@ namespace ila::internal {
 class LocatorSlots {
  public:
   // Maps `fd`, an ila_locator_table of 2^bits entries and the generation's.
-  static absl::StatusOr<std::unique_ptr<LocatorSlots>> Map(int fd, uint32_t bits);
+  // `lock`: the writers' lock to take (the instance's), or null for one of the table's own.
+  static absl::StatusOr<std::unique_ptr<LocatorSlots>> Map(int fd, uint32_t bits,
+                                                           MapLock* lock = nullptr);
   ~LocatorSlots();
   LocatorSlots(const LocatorSlots&) = delete;
   LocatorSlots& operator=(const LocatorSlots&) = delete;
@@ -70,7 +72,8 @@ class LocatorSlots {
         bits_(bits),
         entries_(static_cast<abi::ila_locator_entry*>(mem)),
         bytes_(bytes),
-        writer_lock_(fd, map_id, "ila_locator_table") {}
+        own_lock_(std::make_unique<MapLock>(fd, map_id, "ila_locator_table")),
+        writer_lock_(own_lock_.get()) {}
 
   // A locator's probe run: its live copies (more than one only after a writer died between a
   // replacement and the removal of the old entry) and the first entry a copy could go to.
@@ -94,7 +97,8 @@ class LocatorSlots {
   uint32_t bits_;
   abi::ila_locator_entry* entries_;
   size_t bytes_;
-  mutable MapLock writer_lock_;
+  std::unique_ptr<MapLock> own_lock_;
+  MapLock* writer_lock_;  // own_lock_, or the instance's
 };
 
 }  // namespace ila::internal

@@ -99,21 +99,15 @@ std::string EntryLabel(size_t n, size_t i) {
 
 // A mapping to one of this host's own locators is only for an address with its endpoint here:
 // otherwise its packets would come back to this host and be sent on again, to this host, until
-// their hop limit ran out. (Checks the entries before `first`'s error; this host's locators are
-// few, so the common batch, for other hosts, costs one table read.)
+// their hop limit ran out. (Checks the entries before `first`'s error, in the programs' locator
+// table, read through its memory mapping: no system call for the common mapping, to another host.)
 void RefuseOwnLocatorWithoutEndpoint(const DataplaneState& s, std::span<const Mapping> batch,
                                      FirstError& first) {
-  auto own = s.locators.Dump();
-  if (!own.ok()) {
-    first.Offer(0, 0, own.status());
-    return;
-  }
-  if (own->empty()) return;
-  absl::flat_hash_set<uint64_t> locators;
-  for (const auto& [key, value] : *own) locators.insert(Get64(key.locator_be));
   const size_t n = batch.size();
   for (size_t i = 0; i < std::min(n, first.index); ++i) {
-    if (!locators.contains(batch[i].locator.value())) continue;
+    abi::ila_locator_key key{};
+    Put64(key.locator_be, batch[i].locator.value());
+    if (!s.locator_slots->Find(key)) continue;
     auto ep = s.endpoints.Lookup(abi::ila_endpoint_key{ToAbi(batch[i].sir.address())});
     if (ep.ok() && ep->has_value()) continue;
     first.Offer(i, 1,

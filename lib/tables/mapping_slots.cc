@@ -51,12 +51,12 @@ uint32_t Home(const abi::ila_mapping_key& k, uint32_t bits) {
 class MappingSlots::WriterLock : public MapWriterLock {
  public:
   explicit WriterLock(const MappingSlots& table, bool wait = true)
-      : MapWriterLock(table.writer_lock_, wait) {}
+      : MapWriterLock(*table.writer_lock_, wait, table.writer_lock_ != table.own_lock_.get()) {}
 };
 
 absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, int endpoints_fd,
                                                                 int state_fd, uint32_t bits,
-                                                                uint32_t capacity) {
+                                                                uint32_t capacity, MapLock* lock) {
   if (bits == 0 || bits > 31) {
     return absl::InvalidArgumentError(absl::StrCat(kName, ": ", bits, " is not a slot table size"));
   }
@@ -103,8 +103,9 @@ absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, in
   std::unique_ptr<MappingSlots> table(new MappingSlots(slots_fd, bits, capacity, mem, bytes,
                                                        endpoints, endpoints_bytes, state,
                                                        state_bytes, info->id));
+  if (lock) table->writer_lock_ = lock;
   // Finish what a writer that died left, unless another writer is at work (it will).
-  if (WriterLock lock(*table, /*wait=*/false); lock.status().ok()) table->RepairLocked();
+  if (WriterLock repair(*table, /*wait=*/false); repair.status().ok()) table->RepairLocked();
   return table;
 }
 

@@ -11,10 +11,11 @@
 // past it). Capacity is the configured max_mappings (the table has at least twice as many slots),
 // counted in ila_mapping_slot_count.
 //
-// Thread safety: every write holds this handle's mutex and an open-file-description lock on the
-// table (fcntl F_OFD_SETLKW on the map's file, byte range = the map's id), so writers in different
-// threads and processes — a controller and ilactl on one pinned instance — take turns; reads need
-// no lock.
+// Thread safety: every write holds a MapWriterLock (a mutex and an open-file-description lock),
+// so writers in different threads and processes — a controller and ilactl on one pinned instance
+// — take turns; reads need no lock. Given the instance's lock (Map's `lock`), a write made within
+// a table write that holds it (from any of its threads) joins it: writes must then be made only
+// within one (DataplaneState's writers are).
 #ifndef ILA_LIB_MAPPING_SLOTS_H_
 #define ILA_LIB_MAPPING_SLOTS_H_
 
@@ -42,9 +43,12 @@ class MappingSlots {
 
   // Maps the slot table `slots_fd` (2^bits slots), its endpoints `endpoints_fd` (as many) and its
   // bookkeeping `state_fd`; `capacity`: the most mappings it may hold.
+  // `lock`: the writers' lock to take (the instance's, which its table writers hold already), or
+  // null for one of the slot table's own.
   static absl::StatusOr<std::unique_ptr<MappingSlots>> Map(int slots_fd, int endpoints_fd,
                                                            int state_fd, uint32_t bits,
-                                                           uint32_t capacity);
+                                                           uint32_t capacity,
+                                                           MapLock* lock = nullptr);
 
   // A mapping in the slot's form (key, mapping fields and ILA_SLOT_F_C_BIT; no other flag):
   // InvalidArgument when its ILA address is not the SIR address with another locator, the last 16
@@ -95,7 +99,8 @@ class MappingSlots {
         endpoints_bytes_(endpoints_bytes),
         state_(static_cast<abi::ila_mapping_slot_state*>(state_mem)),
         state_bytes_(state_bytes),
-        writer_lock_(slots_fd, map_id, "ila_slots") {}
+        own_lock_(std::make_unique<MapLock>(slots_fd, map_id, "ila_slots")),
+        writer_lock_(own_lock_.get()) {}
 
   class WriterLock;
   // Where `key` is (found) or would go (the first removed or free slot of its probe sequence);
@@ -129,7 +134,8 @@ class MappingSlots {
   size_t endpoints_bytes_;
   abi::ila_mapping_slot_state* state_;
   size_t state_bytes_;
-  mutable MapLock writer_lock_;  // see WriterLock
+  std::unique_ptr<MapLock> own_lock_;
+  MapLock* writer_lock_;  // own_lock_, or the instance's (see WriterLock)
 };
 
 // The mapping table's storage: the slot table of a full data plane, or the LRU hash of a
