@@ -16,12 +16,6 @@ ClusterLocatorTable::ClusterLocatorTable(std::shared_ptr<DataplaneState> state)
 
 namespace {
 
-abi::ila_locator_key KeyOf(Locator l) {
-  abi::ila_locator_key key{};
-  internal::Put64(key.locator_be, l.value());
-  return key;
-}
-
 absl::Status RefuseOwn(DataplaneState& s, const abi::ila_locator_key& key, Locator l) {
   auto own = s.locators.Lookup(key);
   if (!own.ok()) return own.status();
@@ -36,14 +30,9 @@ absl::Status RefuseOwn(DataplaneState& s, const abi::ila_locator_key& key, Locat
 }  // namespace
 
 absl::Status ClusterLocatorTable::Upsert(const LocatorEntry& e) {
-  abi::ila_locator_key key{};
-  abi::ila_locator_value v{};
-  if (absl::Status st = internal::EncodeLocator(e, "a cluster", key, v); !st.ok()) return st;
-  abi::ila_locator_key rkey{};
-  abi::ila_locator_value rv{};
-  if (e.reforward) {
-    if (absl::Status st = internal::EncodeReforward(e, v, rkey, rv); !st.ok()) return st;
-  }
+  auto encoded = internal::EncodeWithTwin(e, "a cluster");
+  if (!encoded.ok()) return encoded.status();
+  const auto& [key, v, rkey, rv] = *encoded;
   DataplaneState& s = *state_;
   internal::StateWriterLock lock(s);
   if (!lock.status().ok()) return lock.status();
@@ -56,26 +45,11 @@ absl::Status ClusterLocatorTable::Upsert(const LocatorEntry& e) {
   if (e.reforward) {
     if (absl::Status st = RefuseOwn(s, rkey, *e.reforward); !st.ok()) return st;
   }
-  auto use = internal::UseOf(s.cluster_locators, key);
-  if (!use.ok()) return use.status();
-  if (*use == internal::LocatorUse::kReforward) {
-    return absl::FailedPreconditionError(absl::StrCat("cluster locator ", e.locator.ToString(),
-                                                      " is the re-forward locator of another"));
-  }
-  auto prev = s.reforward_locators.Lookup(key);
-  if (!prev.ok()) return prev.status();
-  std::optional<Locator> prev_twin;
-  if (prev->has_value()) prev_twin = Locator(internal::Get64((*prev)->locator_be));
-  const bool new_twin = e.reforward && e.reforward != prev_twin;
-  if (new_twin) {
-    auto twin_use = internal::UseOf(s.cluster_locators, rkey);
-    if (!twin_use.ok()) return twin_use.status();
-    if (*twin_use != internal::LocatorUse::kAbsent) {
-      return absl::AlreadyExistsError(absl::StrCat("re-forward locator ", e.reforward->ToString(),
-                                                   " of cluster locator ", e.locator.ToString(),
-                                                   " is already in the cluster table"));
-    }
-  }
+  auto twin =
+      internal::PlanTwin(s, s.cluster_locators, e, "cluster locator", "in the cluster table");
+  if (!twin.ok()) return twin.status();
+  const std::optional<Locator> prev_twin = twin->previous;
+  const bool new_twin = twin->added;
   auto named = [&](const absl::Status& st, Locator l) {
     return absl::Status(st.code(),
                         absl::StrCat("cluster locator ", l.ToString(), ": ", st.message()));
@@ -94,13 +68,13 @@ absl::Status ClusterLocatorTable::Upsert(const LocatorEntry& e) {
   }
   if (prev_twin && prev_twin != e.reforward) {
     if (!e.reforward) (void)s.reforward_locators.Delete(key);
-    (void)s.cluster_locators.Delete(KeyOf(*prev_twin));
+    (void)s.cluster_locators.Delete(internal::LocatorKey(*prev_twin));
   }
   return absl::OkStatus();
 }
 
 absl::Status ClusterLocatorTable::Remove(Locator locator) {
-  const abi::ila_locator_key key = KeyOf(locator);
+  const abi::ila_locator_key key = internal::LocatorKey(locator);
   DataplaneState& s = *state_;
   internal::StateWriterLock lock(s);
   if (!lock.status().ok()) return lock.status();
@@ -115,12 +89,12 @@ absl::Status ClusterLocatorTable::Remove(Locator locator) {
         "cluster locator ", locator.ToString(),
         " is the re-forward locator of another: remove that one, or upsert it without one"));
   }
-  auto twin = s.reforward_locators.Lookup(key);
+  auto twin = internal::TwinOf(s, key);
   if (!twin.ok()) return twin.status();
   if (absl::Status st = s.cluster_locators.Delete(key); !st.ok()) return st;
-  if (twin->has_value()) {
+  if (*twin) {
     (void)s.reforward_locators.Delete(key);
-    (void)s.cluster_locators.Delete(**twin);
+    (void)s.cluster_locators.Delete(internal::LocatorKey(**twin));
   }
   return absl::OkStatus();
 }

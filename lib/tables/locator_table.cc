@@ -58,23 +58,12 @@ absl::Status RemoveLocator(DataplaneState& s, const abi::ila_locator_key& key, L
   });
 }
 
-abi::ila_locator_key KeyOf(Locator l) {
-  abi::ila_locator_key key{};
-  internal::Put64(key.locator_be, l.value());
-  return key;
-}
-
 }  // namespace
 
 absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
-  abi::ila_locator_key key{};
-  abi::ila_locator_value v{};
-  if (absl::Status st = internal::EncodeLocator(e, "a host's", key, v); !st.ok()) return st;
-  abi::ila_locator_key rkey{};
-  abi::ila_locator_value rv{};
-  if (e.reforward) {
-    if (absl::Status st = internal::EncodeReforward(e, v, rkey, rv); !st.ok()) return st;
-  }
+  auto encoded = internal::EncodeWithTwin(e, "a host's");
+  if (!encoded.ok()) return encoded.status();
+  const auto& [key, v, rkey, rv] = *encoded;
   DataplaneState& s = *state_;
   internal::StateWriterLock lock(s);
   if (!lock.status().ok()) return lock.status();
@@ -83,27 +72,10 @@ absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
       !st.ok()) {
     return st;
   }
-  auto use = internal::UseOf(s.locators, key);
-  if (!use.ok()) return use.status();
-  if (*use == internal::LocatorUse::kReforward) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("locator ", e.locator.ToString(),
-                     " is the re-forward locator of another of this host's locators"));
-  }
-  auto prev = s.reforward_locators.Lookup(key);
-  if (!prev.ok()) return prev.status();
-  std::optional<Locator> prev_twin;
-  if (prev->has_value()) prev_twin = Locator(internal::Get64((*prev)->locator_be));
-  const bool new_twin = e.reforward && e.reforward != prev_twin;
-  if (new_twin) {
-    auto twin_use = internal::UseOf(s.locators, rkey);
-    if (!twin_use.ok()) return twin_use.status();
-    if (*twin_use != internal::LocatorUse::kAbsent) {
-      return absl::AlreadyExistsError(absl::StrCat("re-forward locator ", e.reforward->ToString(),
-                                                   " of locator ", e.locator.ToString(),
-                                                   " is already one of this host's locators"));
-    }
-  }
+  auto twin = internal::PlanTwin(s, s.locators, e, "locator", "one of this host's locators");
+  if (!twin.ok()) return twin.status();
+  const std::optional<Locator> prev_twin = twin->previous;
+  const bool new_twin = twin->added;
   // The re-forward locator first (a packet sent to it must find it), then the locator, then the
   // pairing; a failure takes back what this call added.
   if (e.reforward) {
@@ -120,13 +92,13 @@ absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
   }
   if (prev_twin && prev_twin != e.reforward) {
     if (!e.reforward) (void)s.reforward_locators.Delete(key);
-    (void)RemoveLocator(s, KeyOf(*prev_twin), *prev_twin);
+    (void)RemoveLocator(s, internal::LocatorKey(*prev_twin), *prev_twin);
   }
   return absl::OkStatus();
 }
 
 absl::Status LocatorTable::Remove(Locator locator) {
-  const abi::ila_locator_key key = KeyOf(locator);
+  const abi::ila_locator_key key = internal::LocatorKey(locator);
   DataplaneState& s = *state_;
   internal::StateWriterLock lock(s);
   if (!lock.status().ok()) return lock.status();
@@ -138,28 +110,27 @@ absl::Status LocatorTable::Remove(Locator locator) {
         " is the re-forward locator of another of this host's locators: remove that one, or "
         "upsert it without a re-forward locator"));
   }
-  auto twin = s.reforward_locators.Lookup(key);
+  auto twin = internal::TwinOf(s, key);
   if (!twin.ok()) return twin.status();
   if (absl::Status st = RemoveLocator(s, key, locator); !st.ok()) return st;
-  if (twin->has_value()) {
+  if (*twin) {
     (void)s.reforward_locators.Delete(key);
-    const Locator r(internal::Get64((*twin)->locator_be));
-    return RemoveLocator(s, KeyOf(r), r);
+    return RemoveLocator(s, internal::LocatorKey(**twin), **twin);
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<LocatorEntry> LocatorTable::Get(Locator locator) const {
-  const abi::ila_locator_key key = KeyOf(locator);
+  const abi::ila_locator_key key = internal::LocatorKey(locator);
   auto v = state_->locators.Lookup(key);
   if (!v.ok()) return v.status();
   if (!v->has_value() || ((*v)->flags & ILA_LOCATOR_F_REFORWARD)) {
     return absl::NotFoundError(absl::StrCat("locator ", locator.ToString(), " is not registered"));
   }
   LocatorEntry e = internal::DecodeLocator(key, **v);
-  auto twin = state_->reforward_locators.Lookup(key);
+  auto twin = internal::TwinOf(*state_, key);
   if (!twin.ok()) return twin.status();
-  if (twin->has_value()) e.reforward = Locator(internal::Get64((*twin)->locator_be));
+  e.reforward = *twin;
   return e;
 }
 

@@ -68,6 +68,17 @@ absl::Status EncodeReforward(const LocatorEntry& e, const abi::ila_locator_value
   return absl::OkStatus();
 }
 
+absl::StatusOr<EncodedLocator> EncodeWithTwin(const LocatorEntry& e, std::string_view whose) {
+  EncodedLocator out{};
+  if (absl::Status st = EncodeLocator(e, whose, out.key, out.value); !st.ok()) return st;
+  if (e.reforward) {
+    if (absl::Status st = EncodeReforward(e, out.value, out.twin_key, out.twin_value); !st.ok()) {
+      return st;
+    }
+  }
+  return out;
+}
+
 LocatorEntry DecodeLocator(const abi::ila_locator_key& k, const abi::ila_locator_value& v) {
   return {Locator(Get64(k.locator_be)), SirPrefix(Get64(v.sir_prefix_be)),
           static_cast<ChecksumMode>(v.csum_mode), std::nullopt};
@@ -79,6 +90,48 @@ absl::StatusOr<LocatorUse> UseOf(const TypedMap<abi::ila_locator_key, abi::ila_l
   if (!v.ok()) return v.status();
   if (!v->has_value()) return LocatorUse::kAbsent;
   return ((*v)->flags & ILA_LOCATOR_F_REFORWARD) ? LocatorUse::kReforward : LocatorUse::kPrimary;
+}
+
+abi::ila_locator_key LocatorKey(Locator locator) {
+  abi::ila_locator_key key{};
+  Put64(key.locator_be, locator.value());
+  return key;
+}
+
+absl::StatusOr<std::optional<Locator>> TwinOf(const DataplaneState& s,
+                                              const abi::ila_locator_key& key) {
+  auto twin = s.reforward_locators.Lookup(key);
+  if (!twin.ok()) return twin.status();
+  if (!twin->has_value()) return std::optional<Locator>();
+  return std::optional<Locator>(Locator(Get64((*twin)->locator_be)));
+}
+
+absl::StatusOr<TwinChange> PlanTwin(
+    const DataplaneState& s, const TypedMap<abi::ila_locator_key, abi::ila_locator_value>& table,
+    const LocatorEntry& e, std::string_view what, std::string_view where) {
+  const abi::ila_locator_key key = LocatorKey(e.locator);
+  auto use = UseOf(table, key);
+  if (!use.ok()) return use.status();
+  if (*use == LocatorUse::kReforward) {
+    return absl::FailedPreconditionError(absl::StrCat(std::string(what), " ", e.locator.ToString(),
+                                                      " is the re-forward locator of another ",
+                                                      std::string(what)));
+  }
+  TwinChange change;
+  auto previous = TwinOf(s, key);
+  if (!previous.ok()) return previous.status();
+  change.previous = *previous;
+  change.added = e.reforward && e.reforward != change.previous;
+  if (change.added) {
+    auto twin_use = UseOf(table, LocatorKey(*e.reforward));
+    if (!twin_use.ok()) return twin_use.status();
+    if (*twin_use != LocatorUse::kAbsent) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("re-forward locator ", e.reforward->ToString(), " of ", std::string(what),
+                       " ", e.locator.ToString(), " is already ", std::string(where)));
+    }
+  }
+  return change;
 }
 
 absl::StatusOr<std::vector<LocatorEntry>> ListLocators(

@@ -37,6 +37,14 @@ absl::Status EncodeLocator(const LocatorEntry& e, std::string_view whose, abi::i
 // flagged ILA_LOCATOR_F_REFORWARD.
 absl::Status EncodeReforward(const LocatorEntry& e, const abi::ila_locator_value& primary,
                              abi::ila_locator_key& key, abi::ila_locator_value& value);
+// A locator entry encoded with its re-forward locator's (the twin fields are zero without one).
+struct EncodedLocator {
+  abi::ila_locator_key key;
+  abi::ila_locator_value value;
+  abi::ila_locator_key twin_key;
+  abi::ila_locator_value twin_value;
+};
+absl::StatusOr<EncodedLocator> EncodeWithTwin(const LocatorEntry& e, std::string_view whose);
 LocatorEntry DecodeLocator(const abi::ila_locator_key& k, const abi::ila_locator_value& v);
 // Every entry of a locator map (this host's record, or the cluster's table) but the re-forward
 // locators, by locator, each with its re-forward locator from `reforward`.
@@ -48,6 +56,22 @@ absl::StatusOr<std::vector<LocatorEntry>> ListLocators(
 enum class LocatorUse { kAbsent, kPrimary, kReforward };
 absl::StatusOr<LocatorUse> UseOf(const TypedMap<abi::ila_locator_key, abi::ila_locator_value>& map,
                                  const abi::ila_locator_key& key);
+abi::ila_locator_key LocatorKey(Locator locator);
+// The re-forward locator paired with `key` (ila_reforward_locators), if any.
+absl::StatusOr<std::optional<Locator>> TwinOf(const DataplaneState& s,
+                                              const abi::ila_locator_key& key);
+// What an upsert of `e` into `table` (this host's record or the cluster's) changes about its
+// re-forward locator: the one it had, and whether e.reforward is a new one. FailedPrecondition
+// when e's locator is another's re-forward locator; AlreadyExists when a new one is in `table`
+// already. `what` names e's kind and `where` the table in errors ("locator", "one of this host's
+// locators"; "cluster locator", "in the cluster table").
+struct TwinChange {
+  std::optional<Locator> previous;
+  bool added = false;
+};
+absl::StatusOr<TwinChange> PlanTwin(
+    const DataplaneState& s, const TypedMap<abi::ila_locator_key, abi::ila_locator_value>& table,
+    const LocatorEntry& e, std::string_view what, std::string_view where);
 // Whether `sir` is still mapped to `ila`: a reverse entry can outlive its mapping when a
 // forwarding cache evicts the mapping, and such a stale entry must not block anyone.
 bool StillMapsTo(const DataplaneState& s, const abi::ila_addr& sir, const abi::ila_addr& ila);

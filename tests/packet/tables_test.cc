@@ -1,7 +1,6 @@
 // The typed tables against a real loaded data plane: validation before any write, all-or-nothing
 // batches, and the errors a caller sees.
 #include <bpf/bpf.h>
-#include <dirent.h>
 #include <net/if.h>
 #include <unistd.h>
 
@@ -16,9 +15,11 @@
 #include "ila/dataplane.h"
 #include "testbed/host_fixture.h"
 #include "support/host_test.h"
+#include "support/bpf_maps.h"
 #include "support/skip.h"
 
 using namespace ila;
+using ila::testing::ReverseMap;
 
 namespace {
 
@@ -60,45 +61,6 @@ std::vector<Mapping> Range(uint64_t first, size_t n, uint64_t locator) {
 
 using Bytes16 = std::array<uint8_t, 16>;
 using Bytes24 = std::array<uint8_t, 24>;
-
-// The process's one BPF map called `name` (each test has one data plane at a time, possibly open
-// twice).
-int FindMap(const std::string& name) {
-  int found = -1;
-  uint32_t found_id = 0;
-  DIR* d = opendir("/proc/self/fd");
-  REQUIRE(d != nullptr);
-  while (dirent* e = readdir(d)) {
-    int fd = std::atoi(e->d_name);
-    if (fd <= 2) continue;
-    bpf_map_info info{};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
-    if (name == info.name) {
-      REQUIRE((found == -1 || info.id == found_id));  // one data plane at a time
-      found = fd;
-      found_id = info.id;
-    }
-  }
-  closedir(d);
-  REQUIRE(found >= 0);
-  return found;
-}
-
-// The reverse map as ILA address -> SIR address.
-std::map<Ipv6Address, Ipv6Address> ReverseMap() {
-  ila::internal::TypedMap<Bytes16, Bytes24> rev(FindMap("ila_reverse"), "ila_reverse");
-  auto all = rev.Dump();
-  REQUIRE(all.ok());
-  std::map<Ipv6Address, Ipv6Address> out;
-  for (const auto& [k, v] : *all) {
-    Bytes16 sir;
-    std::memcpy(sir.data(), v.data(), 16);
-    bool fresh = out.emplace(Ipv6Address::FromBytes(k), Ipv6Address::FromBytes(sir)).second;
-    CHECK(fresh);
-  }
-  return out;
-}
 
 // What the reverse map must hold for these mappings: exactly their ILA destinations.
 std::map<Ipv6Address, Ipv6Address> ExpectedReverse(const std::vector<Mapping>& ms) {

@@ -3,27 +3,24 @@
 // another's, whether each process opened the pinned instance itself or inherited the handle
 // through fork, and a forked child never shares its parent's lock.
 #include <bpf/bpf.h>
-#include <dirent.h>
 #include <linux/bpf.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <catch2/catch.hpp>
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "ila/dataplane.h"
-#include "kernel/bpf_map.h"
+#include "support/bpf_maps.h"
 #include "support/skip.h"
 #include "kernel/map_writer_lock.h"
 #include "testbed/host_fixture.h"
 
 using namespace ila;
+using ila::testing::ReverseMap;
 using namespace ila::testbed;
 
 namespace {
@@ -96,44 +93,6 @@ bool Write(Dataplane& dp, int w) {
     if (!flush()) return false;
   }
   return true;
-}
-
-// The process's one BPF map called `name` with the highest id (the newest data plane's).
-int FindMap(const std::string& name) {
-  int found = -1;
-  uint32_t found_id = 0;
-  DIR* d = opendir("/proc/self/fd");
-  REQUIRE(d != nullptr);
-  while (dirent* e = readdir(d)) {
-    int fd = std::atoi(e->d_name);
-    if (fd <= 2) continue;
-    bpf_map_info info{};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
-    if (name == info.name && info.id >= found_id) {
-      found = fd;
-      found_id = info.id;
-    }
-  }
-  closedir(d);
-  REQUIRE(found >= 0);
-  return found;
-}
-
-// The reverse map as ILA address -> SIR address.
-std::map<Ipv6Address, Ipv6Address> ReverseMap() {
-  using Bytes16 = std::array<uint8_t, 16>;
-  using Bytes24 = std::array<uint8_t, 24>;
-  ila::internal::TypedMap<Bytes16, Bytes24> rev(FindMap("ila_reverse"), "ila_reverse");
-  auto all = rev.Dump();
-  REQUIRE(all.ok());
-  std::map<Ipv6Address, Ipv6Address> out;
-  for (const auto& [k, v] : *all) {
-    Bytes16 sir;
-    std::memcpy(sir.data(), v.data(), 16);
-    out.emplace(Ipv6Address::FromBytes(k), Ipv6Address::FromBytes(sir));
-  }
-  return out;
 }
 
 }  // namespace
