@@ -5,8 +5,11 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <future>
+#include <string>
 #include <thread>
+#include <vector>
 
+#include "absl/strings/str_split.h"
 #include "e2e/e2e_support.h"
 #include "support/skip.h"
 
@@ -218,6 +221,95 @@ TEST_CASE(
       CHECK(Packets(h1, "rx_reforwarded") == 0);
       CHECK(Packets(h2, "rx_delivered") == 0);
     }
+    TearDownAndCheck(topo);
+  }
+}
+
+// Two hosts whose mappings disagree about an address on neither (host1 says host2, host2 says
+// host1) would bounce its packets between them until their hop limit ran out. With re-forward
+// locators (each host's twin, on it and in the other's cluster table, routed by the underlay), a
+// packet is re-forwarded once and then dropped where it lands: at XDP and at tc.
+TEST_CASE("hosts whose mappings disagree re-forward a packet once and then drop it") {
+  ILA_SKIP_IF(SkipReason());
+  for (AttachMode mode : {AttachMode::kTc, AttachMode::kNative}) {
+    CAPTURE(mode == AttachMode::kTc ? "tc" : "xdp");
+    demo::TopologyOptions o = Options();
+    o.host_config.moved_policy = MovedPolicy::kForward;
+    o.container_attach_mode = mode;
+    o.uplink_attach_mode = mode;
+    auto topo = MakeTopology(o);
+    WarmUp(*topo);
+    // Each host's twin: its locator's sum (one word up, the next down), in another /48, which r1
+    // and r2 route to the host as they route its locator.
+    const Locator twin[Topology::kHosts] = {Locator(0x20010db8aaab0000ull),
+                                            Locator(0x20010db8bbbc0001ull)};
+    for (int i = 0; i < Topology::kHosts; ++i) {
+      const Locator own = topo->host(i).locator;
+      for (const testbed::Netns* router : {&topo->r1(), &topo->r2()}) {
+        auto via = router->Exec(
+            {"ip", "-6", "-o", "route", "get", Ipv6Address::FromHalves(own.value(), 1).ToString()});
+        REQUIRE(via.ok());
+        REQUIRE(via->exit_code == 0);
+        // "... via ADDR dev DEV ..." (or "dev DEV" alone, on the host's own link)
+        std::vector<std::string> words = absl::StrSplit(via->output, ' ', absl::SkipWhitespace());
+        std::vector<std::string> argv = {
+            "ip", "-6", "route", "add",
+            Ipv6Address::FromHalves(twin[i].value(), 0).ToString() + "/64"};
+        for (size_t w = 0; w + 1 < words.size(); ++w) {
+          if (words[w] == "via" || words[w] == "dev") {
+            argv.push_back(words[w]);
+            argv.push_back(words[w + 1]);
+          }
+        }
+        auto added = router->Exec(argv);
+        REQUIRE(added.ok());
+        INFO(added->output);
+        REQUIRE(added->exit_code == 0);
+      }
+      REQUIRE(topo->OnHost(
+                      i,
+                      [&](Dataplane& dp) -> absl::Status {
+                        if (absl::Status st =
+                                dp.locators().Upsert({own, Topology::Sir(), o.csum_mode, twin[i]});
+                            !st.ok()) {
+                          return st;
+                        }
+                        const int other = 1 - i;
+                        return dp.cluster_locators().Upsert(
+                            {topo->host(other).locator, Topology::Sir(), o.csum_mode, twin[other]});
+                      })
+                  .ok());
+    }
+    // An address on neither host, each host mapping it to the other.
+    const SirAddress ghost{Topology::Sir(), Identifier(0x77)};
+    for (int i = 0; i < Topology::kHosts; ++i) {
+      REQUIRE(topo->OnHost(i,
+                           [&](Dataplane& dp) {
+                             return dp.mappings().Upsert({.sir = ghost,
+                                                          .locator = topo->host(1 - i).locator,
+                                                          .csum_mode = o.csum_mode,
+                                                          .ident_type = IdentifierType::kLuid});
+                           })
+                  .ok());
+    }
+    Mapping at_host1{.sir = ghost,
+                     .locator = topo->host(0).locator,
+                     .csum_mode = o.csum_mode,
+                     .ident_type = IdentifierType::kLuid};
+    auto dst = at_host1.IlaDestination();
+    REQUIRE(dst.ok());
+    Stats h1_before = HostStats(*topo, 0), h2_before = HostStats(*topo, 1);
+    auto r =
+        topo->r2().Exec({"ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "1", dst->ToString()});
+    REQUIRE(r.ok());
+    CHECK(r->exit_code != 0);  // nobody answers
+    Stats h1 = HostStats(*topo, 0).Since(h1_before);
+    Stats h2 = HostStats(*topo, 1).Since(h2_before);
+    // host1 re-forwarded each once, to host2's twin; host2 dropped them there.
+    CHECK(Packets(h1, "rx_reforwarded") == 3);
+    CHECK(Packets(h2, "drop_reforward_loop") == 3);
+    CHECK(Packets(h2, "rx_reforwarded") == 0);
+    CHECK(Packets(h1, "drop_reforward_loop") == 0);
     TearDownAndCheck(topo);
   }
 }
