@@ -19,7 +19,7 @@ namespace ila::abi {
 
 // Bumped whenever any layout below changes; pinned maps record it so that a newer library never
 // misreads an older instance's maps.
-#define ILA_ABI_VERSION 14
+#define ILA_ABI_VERSION 15
 
 // enum ChecksumMode in include/ila/types.h, as stored in maps.
 enum ila_csum_mode {
@@ -294,6 +294,19 @@ struct ila_locator_entry {
 #define ILA_LOCATOR_ENTRY_REMOVED 2
 #define ILA_LOCATOR_PROBES 8
 
+// ila_locator_filter: one bit per hash of every locator of this host and of the cluster table
+// (ila_locator_filter_bit), so that a container's packet to a destination outside the overlay, which
+// is no locator, is told so with one load instead of a probe of ila_locator_table and a hash
+// lookup in ila_cluster_locators. A set bit only means "look". Written by the control plane: a
+// locator's bit is set before the locator is added; the filter is rebuilt after one is removed.
+#define ILA_LOCATOR_FILTER_WORDS 64
+struct ila_locator_filter {
+  __u64 words[ILA_LOCATOR_FILTER_WORDS];
+};
+static inline __u32 ila_locator_filter_bit(__u64 locator) {
+  return (__u32)((locator * 0xC2B2AE3D27D4EB4FULL) >> 52);  // 12 bits: 64 words of 64
+}
+
 // The home entry of a locator (its 8 bytes as loaded from the wire on this machine) in a table of
 // 2^bits entries, 1 <= bits <= 31.
 static inline __u32 ila_locator_home(__u64 locator, __u32 bits) {
@@ -488,6 +501,7 @@ ILA_STATIC_ASSERT(sizeof(struct ila_slot_endpoint) == 32, "ila_slot_endpoint");
 ILA_STATIC_ASSERT(sizeof(struct ila_mapping_slot_state) == 88, "ila_slot_state");
 ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_entry) == 40, "ila_nexthop_entry");
 ILA_STATIC_ASSERT(sizeof(struct ila_nexthop_lease) == 32, "ila_nexthop_lease");
+ILA_STATIC_ASSERT(sizeof(struct ila_locator_filter) == 512, "ila_locator_filter");
 ILA_STATIC_ASSERT(sizeof(struct ila_locator_entry) == 32, "ila_locator_entry");
 ILA_STATIC_ASSERT(__builtin_offsetof(struct ila_locator_entry, value) == 8, "locator value offset");
 // The programs copy these as 64-bit words (xdp/mappings.h, xdp/nexthop.h).

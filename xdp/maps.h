@@ -98,6 +98,14 @@ struct {
   __type(value, struct ila_locator_value);
 } ila_cluster_locators SEC(".maps");
 
+// abi.h: one entry.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct ila_locator_filter);
+} ila_locator_filter SEC(".maps");
+
 // abi.h; sized by the loader (DataplaneConfig::max_locators + max_cluster_locators).
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);

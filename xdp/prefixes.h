@@ -12,6 +12,7 @@
 #define ILA_XDP_PREFIXES_H_
 
 #include "abi.h"
+#include "barrier.h"
 #include "locators.h"
 #include "maps.h"
 
@@ -27,6 +28,16 @@ static __always_inline int is_sir_prefix(__u64 prefix) {
 // Whether `a` lies in one of the SIR prefixes this data plane translates.
 static __always_inline int in_sir_prefix(const struct in6_addr *a) {
   return is_sir_prefix(prefix_of(a));
+}
+
+// Whether `locator` may be one of this host's or the cluster's (abi.h, ila_locator_filter): 0 says
+// it is neither, for one load.
+static __always_inline int maybe_locator(__u64 locator) {
+  __u32 zero = 0;
+  const struct ila_locator_filter *f = bpf_map_lookup_elem(&ila_locator_filter, &zero);
+  if (!f) return 1;
+  const __u32 bit = ila_locator_filter_bit(locator);
+  return (READ_ONCE(f->words[(bit >> 6) & (ILA_LOCATOR_FILTER_WORDS - 1)]) >> (bit & 63)) & 1;
 }
 
 static __always_inline int prefixes_linked(__u64 from, __u64 to) {
@@ -49,6 +60,7 @@ static __always_inline __u32 container_may_send(const struct in6_addr *src,
   if (is_sir_prefix(to))
     return prefixes_linked(from, to) ? ILA_STAT__COUNT : ILA_STAT_DROP_CROSS_PREFIX;
   *dst_sir = 0;
+  if (!maybe_locator(to)) return ILA_STAT__COUNT;
   struct ila_locator_value own __attribute__((aligned(8)));
   if (find_locator(to, &own)) return ILA_STAT_DROP_ILA_DESTINATION;
   struct ila_locator_key other;

@@ -113,6 +113,7 @@ absl::Status DataplaneState::BindMaps() {
                            "ila_nexthop_epoch",
                            "ila_prefix_rules",
                            "ila_cluster_locators",
+                           "ila_locator_filter",
                            "ila_reforward_locators"}) {
     if (map_fd(name) < 0) return absl::InternalError(absl::StrCat("map ", name, " is missing"));
   }
@@ -146,6 +147,7 @@ absl::Status DataplaneState::BindMaps() {
   prefix_rules = {map_fd("ila_prefix_rules"), "ila_prefix_rules"};
   cluster_locators = {map_fd("ila_cluster_locators"), "ila_cluster_locators"};
   reforward_locators = {map_fd("ila_reforward_locators"), "ila_reforward_locators"};
+  locator_filter = {map_fd("ila_locator_filter"), "ila_locator_filter"};
   tx_ports = {map_fd("ila_tx_ports"), "ila_tx_ports"};
   cpus = {map_fd("ila_cpus"), "ila_cpus"};
   steer = {map_fd("ila_steer"), "ila_steer"};

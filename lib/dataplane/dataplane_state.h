@@ -54,6 +54,7 @@ struct DataplaneState {
   TypedMap<abi::ila_sir_prefix_key, abi::ila_sir_prefix_value> sir_prefixes;
   TypedMap<abi::ila_prefix_rule_key, abi::ila_prefix_rule_value> prefix_rules;
   TypedMap<abi::ila_locator_key, abi::ila_locator_value> cluster_locators;
+  TypedMap<uint32_t, abi::ila_locator_filter> locator_filter;
   // A locator (this host's or the cluster's) -> its host's re-forward locator.
   TypedMap<abi::ila_locator_key, abi::ila_locator_key> reforward_locators;
   TypedMap<uint32_t, bpf_devmap_val> tx_ports;

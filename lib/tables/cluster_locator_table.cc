@@ -54,7 +54,13 @@ absl::Status ClusterLocatorTable::Upsert(const LocatorEntry& e) {
     return absl::Status(st.code(),
                         absl::StrCat("cluster locator ", l.ToString(), ": ", st.message()));
   };
-  // The re-forward locator, the locator, the pairing; a failure takes back what this call added.
+  // The programs' filter, the re-forward locator, the locator, the pairing; a failure takes back
+  // what this call added (the filter keeps its bits: they only mean "look").
+  if (absl::Status st =
+          internal::AddToLocatorFilter(s, {e.locator, e.reforward.value_or(e.locator)});
+      !st.ok()) {
+    return st;
+  }
   if (e.reforward) {
     if (absl::Status st = s.cluster_locators.Update(rkey, rv); !st.ok()) {
       return named(st, *e.reforward);
@@ -69,6 +75,7 @@ absl::Status ClusterLocatorTable::Upsert(const LocatorEntry& e) {
   if (prev_twin && prev_twin != e.reforward) {
     if (!e.reforward) (void)s.reforward_locators.Delete(key);
     (void)s.cluster_locators.Delete(internal::LocatorKey(*prev_twin));
+    return internal::RebuildLocatorFilter(s);
   }
   return absl::OkStatus();
 }
@@ -96,7 +103,7 @@ absl::Status ClusterLocatorTable::Remove(Locator locator) {
     (void)s.reforward_locators.Delete(key);
     (void)s.cluster_locators.Delete(internal::LocatorKey(**twin));
   }
-  return absl::OkStatus();
+  return internal::RebuildLocatorFilter(s);
 }
 
 absl::StatusOr<std::vector<LocatorEntry>> ClusterLocatorTable::List() const {

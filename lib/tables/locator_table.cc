@@ -76,8 +76,14 @@ absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
   if (!twin.ok()) return twin.status();
   const std::optional<Locator> prev_twin = twin->previous;
   const bool new_twin = twin->added;
-  // The re-forward locator first (a packet sent to it must find it), then the locator, then the
-  // pairing; a failure takes back what this call added.
+  // The programs' filter first (a container's packet to the locator must be looked at), the
+  // re-forward locator (a packet sent to it must find it), the locator, then the pairing; a failure
+  // takes back what this call added (the filter keeps its bits: they only mean "look").
+  if (absl::Status st =
+          internal::AddToLocatorFilter(s, {e.locator, e.reforward.value_or(e.locator)});
+      !st.ok()) {
+    return st;
+  }
   if (e.reforward) {
     if (absl::Status st = PutLocator(s, rkey, rv, false, *e.reforward); !st.ok()) return st;
   }
@@ -93,6 +99,7 @@ absl::Status LocatorTable::Write(const LocatorEntry& e, bool only_new) {
   if (prev_twin && prev_twin != e.reforward) {
     if (!e.reforward) (void)s.reforward_locators.Delete(key);
     (void)RemoveLocator(s, internal::LocatorKey(*prev_twin), *prev_twin);
+    return internal::RebuildLocatorFilter(s);
   }
   return absl::OkStatus();
 }
@@ -115,9 +122,11 @@ absl::Status LocatorTable::Remove(Locator locator) {
   if (absl::Status st = RemoveLocator(s, key, locator); !st.ok()) return st;
   if (*twin) {
     (void)s.reforward_locators.Delete(key);
-    return RemoveLocator(s, internal::LocatorKey(**twin), **twin);
+    if (absl::Status st = RemoveLocator(s, internal::LocatorKey(**twin), **twin); !st.ok()) {
+      return st;
+    }
   }
-  return absl::OkStatus();
+  return internal::RebuildLocatorFilter(s);
 }
 
 absl::StatusOr<LocatorEntry> LocatorTable::Get(Locator locator) const {

@@ -92,6 +92,35 @@ absl::StatusOr<LocatorUse> UseOf(const TypedMap<abi::ila_locator_key, abi::ila_l
   return ((*v)->flags & ILA_LOCATOR_F_REFORWARD) ? LocatorUse::kReforward : LocatorUse::kPrimary;
 }
 
+namespace {
+
+void SetFilterBit(abi::ila_locator_filter& f, const abi::ila_locator_key& key) {
+  uint64_t word;
+  std::memcpy(&word, key.locator_be, 8);  // as the programs load it
+  const uint32_t bit = abi::ila_locator_filter_bit(word);
+  f.words[(bit >> 6) % ILA_LOCATOR_FILTER_WORDS] |= uint64_t{1} << (bit & 63);
+}
+
+}  // namespace
+
+absl::Status AddToLocatorFilter(DataplaneState& s, std::initializer_list<Locator> adding) {
+  auto f = s.locator_filter.Lookup(0);
+  if (!f.ok()) return f.status();
+  abi::ila_locator_filter filter = f->value_or(abi::ila_locator_filter{});
+  for (Locator l : adding) SetFilterBit(filter, LocatorKey(l));
+  return s.locator_filter.Update(0, filter);
+}
+
+absl::Status RebuildLocatorFilter(DataplaneState& s) {
+  abi::ila_locator_filter filter{};
+  for (const auto* table : {&s.locators, &s.cluster_locators}) {
+    auto all = table->Dump();
+    if (!all.ok()) return all.status();
+    for (const auto& [k, v] : *all) SetFilterBit(filter, k);
+  }
+  return s.locator_filter.Update(0, filter);
+}
+
 abi::ila_locator_key LocatorKey(Locator locator) {
   abi::ila_locator_key key{};
   Put64(key.locator_be, locator.value());

@@ -57,6 +57,10 @@ enum class LocatorUse { kAbsent, kPrimary, kReforward };
 absl::StatusOr<LocatorUse> UseOf(const TypedMap<abi::ila_locator_key, abi::ila_locator_value>& map,
                                  const abi::ila_locator_key& key);
 abi::ila_locator_key LocatorKey(Locator locator);
+// The programs' filter of locators (abi.h, ila_locator_filter): `adding` set in it before they are
+// written, or, with none, rebuilt from this host's and the cluster's tables after a removal.
+absl::Status AddToLocatorFilter(DataplaneState& s, std::initializer_list<Locator> adding);
+absl::Status RebuildLocatorFilter(DataplaneState& s);
 // The re-forward locator paired with `key` (ila_reforward_locators), if any.
 absl::StatusOr<std::optional<Locator>> TwinOf(const DataplaneState& s,
                                               const abi::ila_locator_key& key);

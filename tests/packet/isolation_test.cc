@@ -127,6 +127,32 @@ TEST_CASE("a container cannot address another host's locator from the cluster ta
   XdpRun r = FromC1(*host, remote_ila);
   RequireVerdict(r, XDP_DROP);
   RequireOnly(r, "drop_ila_destination");
+  // Re-forward locators too, on both sides; and what stays after another locator goes (the
+  // programs' locator filter, abi.h, is rebuilt on removal and must keep every live one).
+  const Locator l2_twin(0x20010db8bbbc0001ull), l1_twin(0x20010db8aaab0000ull),
+      l3(0x20010db8cccc0003ull);
+  REQUIRE(host->dp()
+              .cluster_locators()
+              .Upsert({H::L2(), H::Sir(), ChecksumMode::kAdjustTransport, l2_twin})
+              .ok());
+  REQUIRE(
+      host->dp().cluster_locators().Upsert({l3, H::Sir(), ChecksumMode::kAdjustTransport}).ok());
+  REQUIRE(host->dp()
+              .locators()
+              .Upsert({H::L1(), H::Sir(), ChecksumMode::kAdjustTransport, l1_twin})
+              .ok());
+  for (Locator l : {l2_twin, l1_twin, l3}) {
+    CAPTURE(l);
+    RequireOnly(FromC1(*host, IlaAddress{l, H::Remote().identifier}.address()),
+                "drop_ila_destination");
+  }
+  REQUIRE(host->dp().cluster_locators().Remove(l3).ok());
+  RequireOnly(FromC1(*host, IlaAddress{l3, H::Remote().identifier}.address()), "pass_not_sir");
+  for (Locator l : {H::L2(), l2_twin, l1_twin, H::L1()}) {
+    CAPTURE(l);
+    RequireOnly(FromC1(*host, IlaAddress{l, H::Remote().identifier}.address()),
+                "drop_ila_destination");
+  }
 }
 
 TEST_CASE("an arrival from another SIR prefix is not delivered") {
