@@ -47,9 +47,11 @@ absl::StatusOr<int> MapLock::FdOfThisProcess() {
   return fd;
 }
 
-MapWriterLock::MapWriterLock(MapLock& lock, bool wait, bool join_holder)
+MapWriterLock::MapWriterLock(MapLock& lock, bool wait, Join join)
     : lock_(lock), mu_lock_(lock.mu_, std::defer_lock) {
-  if (join_holder && lock_.held_.load(std::memory_order_acquire)) {
+  if ((join == Join::kAnyThread && lock_.held_.load(std::memory_order_acquire)) ||
+      (join == Join::kHolderThread &&
+       lock_.holder_.load(std::memory_order_acquire) == std::this_thread::get_id())) {
     joined_ = true;
     return;
   }
@@ -75,12 +77,14 @@ MapWriterLock::MapWriterLock(MapLock& lock, bool wait, bool join_holder)
     }
   }
   fd_ = *fd;
+  lock_.holder_.store(std::this_thread::get_id(), std::memory_order_release);
   lock_.held_.store(true, std::memory_order_release);
 }
 
 MapWriterLock::~MapWriterLock() {
   if (joined_ || fd_ < 0) return;
   lock_.held_.store(false, std::memory_order_release);
+  lock_.holder_.store(std::thread::id(), std::memory_order_release);
   struct flock fl = Range(F_UNLCK);
   (void)fcntl(fd_, F_OFD_SETLK, &fl);
 }

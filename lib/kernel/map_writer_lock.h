@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -47,7 +48,8 @@ class MapLock {
   absl::StatusOr<int> FdOfThisProcess();
 
   std::mutex mu_;
-  std::atomic<bool> held_{false};  // a writer of this process holds it
+  std::atomic<bool> held_{false};          // a writer of this process holds it
+  std::atomic<std::thread::id> holder_{};  // the thread that took it, while held
   const int map_fd_;
   const uint32_t map_id_;
   const std::string map_name_;
@@ -56,12 +58,15 @@ class MapLock {
 };
 
 // Holds a MapLock while alive. `wait` false: give up at once (Unavailable) if another writer holds
-// it. `join_holder`: when this process holds the lock already, take part in that holder's write
-// instead of waiting for it (one lock serves a whole instance and the slot tables inside it,
-// whose writes, from any thread of the holder's write, happen only within a table write).
+// it. `join`: when the lock is held in this process already, take part in that holder's write
+// instead of waiting for it: kHolderThread when this very thread holds it (a reader inside a write
+// that repairs what a dead writer left), kAnyThread when any thread does (one lock serves a whole
+// instance and the slot tables inside it, whose writes, from any thread of the holder's write,
+// happen only within a table write).
 class MapWriterLock {
  public:
-  explicit MapWriterLock(MapLock& lock, bool wait = true, bool join_holder = false);
+  enum class Join { kNo, kHolderThread, kAnyThread };
+  explicit MapWriterLock(MapLock& lock, bool wait = true, Join join = Join::kNo);
   ~MapWriterLock();
   MapWriterLock(const MapWriterLock&) = delete;
   MapWriterLock& operator=(const MapWriterLock&) = delete;

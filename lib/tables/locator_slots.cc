@@ -47,7 +47,8 @@ bool SameValue(const abi::ila_locator_value& a, const abi::ila_locator_value& b)
 class LocatorSlots::WriterLock : public MapWriterLock {
  public:
   explicit WriterLock(const LocatorSlots& table)
-      : MapWriterLock(*table.writer_lock_, true, table.writer_lock_ != table.own_lock_.get()),
+      : MapWriterLock(*table.writer_lock_, true,
+                      table.writer_lock_ == table.own_lock_.get() ? Join::kNo : Join::kAnyThread),
         generation_(table.entries_[table.entry_count()].seq) {
     if (!status().ok()) return;
     StoreRelaxed(generation_, LoadRelaxed(generation_) | 1);

@@ -47,11 +47,16 @@ uint32_t Home(const abi::ila_mapping_key& k, uint32_t bits) {
 
 }  // namespace
 
-// Exclusive: see MapWriterLock.
+// Exclusive: see MapWriterLock. A write joins the instance's lock, which its table write holds (from
+// whichever of its threads); a reader that repairs a dead writer's slot (Lookup, DumpBatch) joins
+// only a write of its own thread (it is inside it), and otherwise waits for the writer.
 class MappingSlots::WriterLock : public MapWriterLock {
  public:
-  explicit WriterLock(const MappingSlots& table, bool wait = true)
-      : MapWriterLock(*table.writer_lock_, wait, table.writer_lock_ != table.own_lock_.get()) {}
+  explicit WriterLock(const MappingSlots& table, bool wait = true, bool writer = true)
+      : MapWriterLock(*table.writer_lock_, wait,
+                      table.writer_lock_ == table.own_lock_.get() ? Join::kNo
+                      : writer                                    ? Join::kAnyThread
+                                                                  : Join::kHolderThread) {}
 };
 
 absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, int endpoints_fd,
@@ -105,7 +110,9 @@ absl::StatusOr<std::unique_ptr<MappingSlots>> MappingSlots::Map(int slots_fd, in
                                                        state_bytes, info->id));
   if (lock) table->writer_lock_ = lock;
   // Finish what a writer that died left, unless another writer is at work (it will).
-  if (WriterLock repair(*table, /*wait=*/false); repair.status().ok()) table->RepairLocked();
+  if (WriterLock repair(*table, /*wait=*/false, /*writer=*/false); repair.status().ok()) {
+    table->RepairLocked();
+  }
   return table;
 }
 
@@ -367,7 +374,7 @@ absl::StatusOr<std::optional<MappingSlots::V>> MappingSlots::Lookup(const K& key
   // long is a dead writer's, which the writer lock lets this reader repair.
   for (int tries = 0;; ++tries) {
     if (tries > 0 && tries % 4096 == 0) {
-      WriterLock lock(*this);
+      WriterLock lock(*this, /*wait=*/true, /*writer=*/false);
       if (!lock.status().ok()) return lock.status();
       RepairLocked();
     }
@@ -396,7 +403,7 @@ absl::StatusOr<MappingSlots::Entries> MappingSlots::DumpBatch(size_t limit) cons
       std::atomic_thread_fence(std::memory_order_acquire);
       if (!(seq & 1) && LoadSeq(s) == seq) break;
       if (tries % 4096 == 0) {  // odd for long: a dead writer's slot (see Lookup)
-        WriterLock lock(*this);
+        WriterLock lock(*this, /*wait=*/true, /*writer=*/false);
         if (!lock.status().ok()) return lock.status();
         RepairLocked();
       }
