@@ -14,6 +14,11 @@ PACKAGES=(
   python3 python3-matplotlib        # bench/report.py and its plot
   clang-format                      # cmake/check-format.sh (CI checks the tree's formatting)
   clang-tidy                        # cmake/check-tidy.sh (CI runs it on the files a change touches)
+  etcd-server etcd-client           # testbed/etcd_cluster.h: real etcd members and etcdctl
+  openssl                           # testbed/etcd_cluster.h: the CA and certificates of TLS tests
+  libgrpc++-dev protobuf-compiler-grpc  # ila-agent's etcd client: gRPC and grpc_cpp_plugin
+  libprotobuf-dev protobuf-compiler     # ila-agent's etcd client: protoc and libprotobuf
+  golang-etcd-server-dev            # etcd's own .proto files (tools/ila-agent/etcd/CMakeLists.txt)
 )
 
 if [ ! -r /etc/os-release ] || ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
