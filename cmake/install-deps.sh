@@ -10,12 +10,13 @@ PACKAGES=(
   libmnl-dev                      # rtnetlink/genetlink framing (lib/kernel/)
   libabsl-dev catch2 libbenchmark-dev
   iproute2 iputils-ping ethtool tcpdump iperf3 procps
-  nlohmann-json3-dev                # tests/tools: parses ilactl's -j output
+  nlohmann-json3-dev                # ila-agent's schema and local API; tests parse ilactl's -j output
   python3 python3-matplotlib        # bench/report.py and its plot
   clang-format                      # cmake/check-format.sh (CI checks the tree's formatting)
   clang-tidy                        # cmake/check-tidy.sh (CI runs it on the files a change touches)
   etcd-server etcd-client           # testbed/etcd_cluster.h: real etcd members and etcdctl
   openssl                           # testbed/etcd_cluster.h: the CA and certificates of TLS tests
+  prometheus-cpp-dev                # ila-agent's /metrics (prometheus-cpp's pull exposer)
   libgrpc++-dev protobuf-compiler-grpc  # ila-agent's etcd client: gRPC and grpc_cpp_plugin
   libprotobuf-dev protobuf-compiler     # ila-agent's etcd client: protoc and libprotobuf
   golang-etcd-server-dev            # etcd's own .proto files (tools/ila-agent/etcd/CMakeLists.txt)

@@ -305,6 +305,11 @@ CommandResult BackgroundProcess::Finish(Duration timeout) {
   return CommandResult{exit_code_, shared_->output};
 }
 
+std::string BackgroundProcess::Output() const {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  return shared_->output;
+}
+
 void BackgroundProcess::Signal(int sig) {
   if (pid_ >= 0) kill(pid_, sig);
 }

@@ -58,6 +58,8 @@ class BackgroundProcess {
   bool WaitForOutput(const std::string& text, Duration timeout);
   // Waits up to `timeout` for the process to exit, then terminates it; returns the whole output.
   CommandResult Finish(Duration timeout);
+  // The output collected so far (the process keeps running).
+  std::string Output() const;
   // Sends `sig` to the process (not to its children).
   void Signal(int sig);
   int pid() const { return pid_; }

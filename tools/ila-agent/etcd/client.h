@@ -70,21 +70,21 @@ struct RangeResult {
 struct Compare {
   enum class Target { kVersion, kCreateRevision, kModRevision, kValue };
   enum class Op { kEqual, kNotEqual, kGreater, kLess };
-  std::string key;
+  std::string key = {};
   Target target = Target::kModRevision;
   Op op = Op::kEqual;
-  int64_t number = 0;  // for kVersion/kCreateRevision/kModRevision (0 = "does not exist")
-  std::string value;   // for kValue
+  int64_t number = 0;      // for kVersion/kCreateRevision/kModRevision (0 = "does not exist")
+  std::string value = {};  // for kValue
 };
 
 // One operation of a transaction.
 struct Operation {
   enum class Kind { kPut, kDelete, kGet };
   Kind kind = Kind::kPut;
-  std::string key;
-  std::string value;    // kPut
-  int64_t lease = 0;    // kPut
-  bool prefix = false;  // kDelete/kGet: every key with this prefix
+  std::string key = {};
+  std::string value = {};  // kPut
+  int64_t lease = 0;       // kPut
+  bool prefix = false;     // kDelete/kGet: every key with this prefix
 };
 
 struct TxnResult {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -264,6 +265,14 @@ absl::Status Connection::Reauthenticate(const std::string& stale, bool force) {
 }
 
 absl::StatusOr<std::shared_ptr<Connection>> Open(const ClientOptions& options) {
+  // A channel's connection attempts make progress only while some thread polls it. Fail-fast
+  // calls do not wait on a reconnecting channel, so after an outage only gRPC's backup poller
+  // drives the attempt, every 5 s by default: each TCP connect and each SETTINGS frame then waits
+  // for its tick, and the attempt's deadline passes first, again and again (seen with etcd
+  // restarted under a running agent: the channel never recovered). Polled every 100 ms it
+  // reconnects at once. Read when gRPC initialises, which the first channel below does; a value
+  // the user set wins.
+  setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100", /*overwrite=*/0);
   if (options.request_timeout.count() <= 0 || options.dial_timeout.count() <= 0 ||
       options.keepalive_time.count() <= 0 || options.keepalive_timeout.count() <= 0 ||
       options.range_page_size <= 0) {
