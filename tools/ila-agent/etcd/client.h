@@ -121,6 +121,8 @@ class Watch {
   virtual void Cancel() = 0;
 };
 
+// The overloads without the last argument (no default arguments on virtual methods: a default
+// would depend on the static type it is called through).
 class Client {
  public:
   // Connects (waiting up to dial_timeout for the channel) and authenticates when a user is given.
@@ -133,16 +135,23 @@ class Client {
   // Every key with `prefix`, at `revision` (0: the newest), read page by page at one revision
   // (the first page's) so that the result is one consistent snapshot however large.
   [[nodiscard]] virtual absl::StatusOr<RangeResult> RangePrefix(const std::string& prefix,
-                                                                int64_t revision = 0) = 0;
+                                                                int64_t revision) = 0;
+  [[nodiscard]] absl::StatusOr<RangeResult> RangePrefix(const std::string& prefix) {
+    return RangePrefix(prefix, 0);
+  }
   // One key; the result's kvs is empty when it does not exist.
   [[nodiscard]] virtual absl::StatusOr<RangeResult> Get(const std::string& key) = 0;
   // Returns the revision of the put.
   [[nodiscard]] virtual absl::StatusOr<int64_t> Put(const std::string& key,
-                                                    const std::string& value,
-                                                    int64_t lease = 0) = 0;
+                                                    const std::string& value, int64_t lease) = 0;
+  [[nodiscard]] absl::StatusOr<int64_t> Put(const std::string& key, const std::string& value) {
+    return Put(key, value, 0);
+  }
   // Deletes the key (or every key with the prefix); returns how many were deleted.
-  [[nodiscard]] virtual absl::StatusOr<int64_t> Delete(const std::string& key,
-                                                       bool prefix = false) = 0;
+  [[nodiscard]] virtual absl::StatusOr<int64_t> Delete(const std::string& key, bool prefix) = 0;
+  [[nodiscard]] absl::StatusOr<int64_t> Delete(const std::string& key) {
+    return Delete(key, false);
+  }
   [[nodiscard]] virtual absl::StatusOr<TxnResult> Txn(const std::vector<Compare>& compares,
                                                       const std::vector<Operation>& success,
                                                       const std::vector<Operation>& failure) = 0;
@@ -150,7 +159,10 @@ class Client {
   [[nodiscard]] virtual absl::Status Compact(int64_t revision) = 0;
 
   // Leases. Grant with id 0 lets etcd choose the id; returns the id.
-  [[nodiscard]] virtual absl::StatusOr<int64_t> LeaseGrant(int64_t ttl_seconds, int64_t id = 0) = 0;
+  [[nodiscard]] virtual absl::StatusOr<int64_t> LeaseGrant(int64_t ttl_seconds, int64_t id) = 0;
+  [[nodiscard]] absl::StatusOr<int64_t> LeaseGrant(int64_t ttl_seconds) {
+    return LeaseGrant(ttl_seconds, 0);
+  }
   // One keep-alive (a round trip on a LeaseKeepAlive stream): the remaining TTL in seconds;
   // NOT_FOUND when the lease has expired or never existed.
   [[nodiscard]] virtual absl::StatusOr<int64_t> LeaseKeepAlive(int64_t id) = 0;

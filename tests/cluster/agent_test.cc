@@ -1,0 +1,415 @@
+// ila-agent, the real binary, against a real etcd: what etcdctl writes reaches the data plane;
+// cut off, restarted or with etcd gone, the data plane keeps its tables and the agent catches up
+// writing only what differs; the local API attaches, publishes, moves and releases containers
+// with one owner per address.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "cluster/agent_bed.h"
+#include "local_api.h"
+#include "support/skip.h"
+
+namespace ila::cluster_test {
+namespace {
+
+using nlohmann::json;
+
+SirAddress Sir(uint64_t id) { return {AgentBed::Prefix(), Identifier(id)}; }
+std::string MappingKey(uint64_t id) {
+  return absl::StrCat("/ila/v1/mappings/3333:0:0:1/", Sir(id).ToString());
+}
+std::string MappingValue(const std::string& host, Locator l) {
+  return absl::StrCat(R"({"v":1,"host":")", host, R"(","locator":")", l.ToString(),
+                      R"(","csum_mode":"neutral-map"})");
+}
+const Locator kRemote(0x20010db800090000ull);  // "h9", a host with no agent here
+
+std::unique_ptr<AgentBed> MakeBed(int hosts) {
+  auto bed = AgentBed::Create({.hosts = hosts});
+  INFO(bed.status().ToString());
+  REQUIRE(bed.ok());
+  REQUIRE((*bed)->PutPrefix().ok());
+  REQUIRE((*bed)
+              ->Etcdctl(
+                  {"put", "/ila/v1/hosts/h9",
+                   R"({"v":1,"locators":[{"locator":"2001:db8:9:0","sir_prefix":"3333:0:0:1"}]})"})
+              .ok());
+  return std::move(*bed);
+}
+
+void Put(AgentBed& bed, uint64_t id, Locator l = kRemote, const std::string& host = "h9") {
+  auto r = bed.Etcdctl({"put", MappingKey(id), MappingValue(host, l)});
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+}
+
+size_t MappingCount(Dataplane& dp) {
+  auto list = dp.mappings().List();
+  return list.ok() ? list->size() : 0;
+}
+
+int64_t EtcdRevision(AgentBed& bed) {
+  auto out = bed.Etcdctl({"get", "/ila/schema", "-w", "json"});
+  REQUIRE(out.ok());
+  return json::parse(*out)["header"]["revision"].get<int64_t>();
+}
+
+json StatusOf(AgentBed& bed, int i) {
+  auto s = bed.Status(i);
+  INFO(s.status().ToString());
+  REQUIRE(s.ok());
+  return *s;
+}
+
+TEST_CASE("mappings written with etcdctl reach the agent's data plane and deletes follow") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(1);
+  REQUIRE(bed->StartAgent(0).ok());
+  auto dp = bed->Open(0);
+  REQUIRE(dp.ok());
+  for (uint64_t id = 1; id <= 20; ++id) Put(*bed, id);
+  INFO(bed->AgentLog(0));
+  REQUIRE(WaitUntil([&] { return MappingCount(**dp) == 20; }));
+  auto m = (*dp)->mappings().Get(Sir(7));
+  REQUIRE(m.ok());
+  CHECK(m->locator == kRemote);
+  CHECK(m->csum_mode == ChecksumMode::kNeutralMap);
+  // Its own locator from its host record, the other host's in the cluster table.
+  CHECK(WaitUntil([&] { return (*dp)->locators().Get(AgentBed::LocatorOf(0)).ok(); }));
+  auto cluster = (*dp)->cluster_locators().List();
+  REQUIRE(cluster.ok());
+  REQUIRE(cluster->size() == 1);
+  CHECK(cluster->front().locator == kRemote);
+
+  for (uint64_t id = 1; id <= 5; ++id) REQUIRE(bed->Etcdctl({"del", MappingKey(id)}).ok());
+  CHECK(WaitUntil([&] { return MappingCount(**dp) == 15; }));
+  // An unreadable record is refused and withdraws the valid one it replaced.
+  REQUIRE(
+      bed->Etcdctl({"put", MappingKey(10), R"({"v":1,"host":"h9","locator":"nonsense"})"}).ok());
+  CHECK(WaitUntil([&] { return MappingCount(**dp) == 14; }));
+  CHECK(StatusOf(*bed, 0)["invalid_records"] == 1);
+  CHECK_FALSE((*dp)->mappings().Get(Sir(10)).ok());
+
+  // The same figures for Prometheus, with the data plane's counters.
+  const json status = StatusOf(*bed, 0);
+  auto metrics = bed->HttpGet(0, status["metrics_port"].get<int>(), "/metrics");
+  INFO(metrics.status().ToString());
+  REQUIRE(metrics.ok());
+  CHECK_THAT(*metrics, Catch::Contains("ila_agent_mappings 14"));
+  CHECK_THAT(*metrics, Catch::Contains("ila_agent_invalid_records 1"));
+  CHECK_THAT(*metrics, Catch::Contains(absl::StrCat("ila_agent_revision_applied ",
+                                                    status["revision"].get<int64_t>())));
+  CHECK_THAT(*metrics, Catch::Contains("ila_agent_in_sync 1"));
+  CHECK_THAT(*metrics, Catch::Contains("ila_packets_total{kind=\"dropped\",reason=\"drop_"));
+}
+
+TEST_CASE(
+    "an agent cut off from etcd keeps its tables and a compaction meanwhile is a diff-resync") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(1);
+  REQUIRE(bed->StartAgent(0).ok());
+  auto dp = bed->Open(0);
+  REQUIRE(dp.ok());
+  for (uint64_t id = 1; id <= 50; ++id) Put(*bed, id);
+  REQUIRE(WaitUntil([&] { return MappingCount(**dp) == 50; }));
+  const json before = StatusOf(*bed, 0);
+
+  REQUIRE(bed->Cut(0, true).ok());
+  INFO(bed->AgentLog(0));
+  // The watch breaks (the link is gone); the tables stay.
+  REQUIRE(
+      WaitUntil([&] { return StatusOf(*bed, 0)["in_sync"] == false; }, std::chrono::seconds(20)));
+  // Six changes while it is away, then the history is compacted.
+  for (uint64_t id = 51; id <= 53; ++id) Put(*bed, id);
+  REQUIRE(bed->Etcdctl({"del", MappingKey(1)}).ok());
+  REQUIRE(bed->Etcdctl({"del", MappingKey(2)}).ok());
+  Put(*bed, 3, AgentBed::LocatorOf(0), "h1");  // now on h1 (no endpoint there: not installable)
+  REQUIRE(bed->Etcdctl({"compact", std::to_string(EtcdRevision(*bed))}).ok());
+  // Longer than the lease: the host is reported dead meanwhile.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  CHECK(MappingCount(**dp) == 50);  // never flushed
+  auto alive = bed->Etcdctl({"get", "/ila/v1/alive/h1"});
+  REQUIRE(alive.ok());
+  CHECK(alive->empty());
+
+  REQUIRE(bed->Cut(0, false).ok());
+  REQUIRE(WaitUntil([&] { return StatusOf(*bed, 0)["compactions"].get<int>() >= 1; },
+                    std::chrono::seconds(20)));
+  REQUIRE(WaitUntil([&] { return MappingCount(**dp) == 50; }));
+  const json after = StatusOf(*bed, 0);
+  // Exactly the differing keys were written: 3 new, 2 deleted, 1 no longer installable.
+  CHECK(after["last_resync_writes"] == 6);
+  CHECK(after["resyncs"].get<int>() == before["resyncs"].get<int>() + 1);
+  CHECK_FALSE((*dp)->mappings().Get(Sir(3)).ok());
+  CHECK((*dp)->mappings().Get(Sir(53)).ok());
+  // A new lease, and the liveness key is back.
+  CHECK(WaitUntil([&] {
+    auto a = bed->Etcdctl({"get", "/ila/v1/alive/h1"});
+    return a.ok() && !a->empty();
+  }));
+  CHECK(StatusOf(*bed, 0)["leases_granted"] == 2);
+}
+
+TEST_CASE("an agent killed and restarted within its lease keeps the lease and writes nothing") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(1);
+  REQUIRE(bed->StartAgent(0).ok());
+  auto dp = bed->Open(0);
+  REQUIRE(dp.ok());
+  for (uint64_t id = 1; id <= 30; ++id) Put(*bed, id);
+  REQUIRE(WaitUntil([&] { return MappingCount(**dp) == 30; }));
+  const int64_t lease = StatusOf(*bed, 0)["lease"].get<int64_t>();
+  REQUIRE(lease != 0);
+
+  bed->StopAgent(0, SIGKILL);
+  CHECK(MappingCount(**dp) == 30);
+  REQUIRE(bed->StartAgent(0).ok());
+  const json s = StatusOf(*bed, 0);
+  INFO(s.dump() << "\n" << bed->AgentLog(0));
+  CHECK(s["data_plane"] == "adopted");
+  CHECK(s["last_resync_writes"] == 0);
+  CHECK(WaitUntil([&] { return StatusOf(*bed, 0)["lease"].get<int64_t>() == lease; }));
+  CHECK(StatusOf(*bed, 0)["leases_granted"] == 0);
+}
+
+TEST_CASE("with etcd down the data plane keeps forwarding on its tables and the agent catches up") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(1);
+  REQUIRE(bed->StartAgent(0).ok());
+  auto dp = bed->Open(0);
+  REQUIRE(dp.ok());
+  for (uint64_t id = 1; id <= 10; ++id) Put(*bed, id);
+  REQUIRE(WaitUntil([&] { return MappingCount(**dp) == 10; }));
+  REQUIRE(bed->etcd().StopMember(0).ok());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  CHECK(MappingCount(**dp) == 10);
+  REQUIRE(bed->etcd().StartMember(0).ok());
+  Put(*bed, 11);
+  INFO(bed->AgentLog(0));
+  CHECK(WaitUntil([&] { return MappingCount(**dp) == 11; }, std::chrono::seconds(20)));
+  CHECK(StatusOf(*bed, 0)["reconnects"].get<int>() >= 1);
+}
+
+// A container's veth in host i's namespace (both ends there: the agent only needs the host end).
+struct ContainerLink {
+  std::optional<testbed::VethPair> pair;
+  std::string host_end;
+};
+ContainerLink MakeContainerLink(AgentBed& bed, int i) {
+  ContainerLink c;
+  c.host_end = testbed::UniqueIfName("ch");
+  auto pair = testbed::VethPair::Create(
+      {.netns = &bed.host_ns(i), .name = c.host_end, .mac = "", .addresses = {}},
+      {.netns = &bed.host_ns(i), .name = testbed::UniqueIfName("cc"), .mac = "", .addresses = {}});
+  INFO(pair.status().ToString());
+  REQUIRE(pair.ok());
+  c.pair.emplace(*std::move(pair));
+  return c;
+}
+
+json Attach(AgentBed& bed, int i, const ContainerLink& link, uint64_t id, bool move = false) {
+  auto a = bed.Call(i, {{"op", "attach"},
+                        {"interface", link.host_end},
+                        {"sir", Sir(id).ToString()},
+                        {"mac", "02:00:00:00:c1:01"},
+                        {"move", move}});
+  INFO(a.status().ToString());
+  REQUIRE(a.ok());
+  return *a;
+}
+
+std::string OwnerOf(AgentBed& bed, uint64_t id) {
+  auto out = bed.Etcdctl({"get", MappingKey(id), "--print-value-only"});
+  REQUIRE(out.ok());
+  if (out->empty()) return "";
+  return json::parse(*out)["host"].get<std::string>();
+}
+
+TEST_CASE("the local API attaches and publishes and a move leaves one owner") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(2);
+  REQUIRE(bed->StartAgent(0).ok());
+  REQUIRE(bed->StartAgent(1).ok());
+  auto dp1 = bed->Open(0);
+  auto dp2 = bed->Open(1);
+  REQUIRE(dp1.ok());
+  REQUIRE(dp2.ok());
+  ContainerLink on1 = MakeContainerLink(*bed, 0);
+  ContainerLink on2 = MakeContainerLink(*bed, 1);
+
+  const json attached = Attach(*bed, 0, on1, 0x10);
+  INFO(attached.dump() << "\n" << bed->AgentLog(0));
+  REQUIRE(attached["ok"] == true);
+  CHECK(OwnerOf(*bed, 0x10) == "h1");
+  CHECK((*dp1)->endpoints().Get(Sir(0x10)).ok());
+  // Every host learns where it is; h1 itself installs its own mapping (its endpoint is here).
+  CHECK(WaitUntil([&] {
+    auto m = (*dp2)->mappings().Get(Sir(0x10));
+    return m.ok() && m->locator == AgentBed::LocatorOf(0);
+  }));
+  CHECK(WaitUntil([&] { return (*dp1)->mappings().Get(Sir(0x10)).ok(); }));
+
+  // Another host may not simply take it, and is left with nothing half-done.
+  const json refused = Attach(*bed, 1, on2, 0x10);
+  CHECK(refused["ok"] == false);
+  CHECK(refused["code"] == "ALREADY_EXISTS");
+  CHECK_THAT(refused["error"].get<std::string>(), Catch::Contains("h1"));
+  CHECK_FALSE((*dp2)->endpoints().Get(Sir(0x10)).ok());
+  CHECK(StatusOf(*bed, 1)["containers"].empty());
+
+  // A move: h2 takes it over; h1 sees it and detaches its stale endpoint.
+  const json moved = Attach(*bed, 1, on2, 0x10, /*move=*/true);
+  REQUIRE(moved["ok"] == true);
+  CHECK(OwnerOf(*bed, 0x10) == "h2");
+  CHECK(WaitUntil([&] { return !(*dp1)->endpoints().Get(Sir(0x10)).ok(); }));
+  CHECK(WaitUntil([&] { return StatusOf(*bed, 0)["containers"].empty(); }));
+  CHECK(WaitUntil([&] {
+    auto m = (*dp1)->mappings().Get(Sir(0x10));
+    return m.ok() && m->locator == AgentBed::LocatorOf(1);
+  }));
+  // A late detach on the old host does not remove the new owner's mapping.
+  auto late = bed->Call(0, {{"op", "detach"}, {"sir", Sir(0x10).ToString()}});
+  REQUIRE(late.ok());
+  CHECK((*late)["ok"] == true);
+  CHECK(OwnerOf(*bed, 0x10) == "h2");
+  // The owner's detach releases it everywhere; a second detach is no error.
+  for (int round = 0; round < 2; ++round) {
+    auto d = bed->Call(1, {{"op", "detach"}, {"sir", Sir(0x10).ToString()}});
+    REQUIRE(d.ok());
+    CHECK((*d)["ok"] == true);
+  }
+  CHECK(OwnerOf(*bed, 0x10).empty());
+  CHECK(WaitUntil([&] { return !(*dp1)->mappings().Get(Sir(0x10)).ok(); }));
+  CHECK_FALSE((*dp2)->endpoints().Get(Sir(0x10)).ok());
+}
+
+TEST_CASE("two hosts claiming one address at once: exactly one wins") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(2);
+  REQUIRE(bed->StartAgent(0).ok());
+  REQUIRE(bed->StartAgent(1).ok());
+  auto dp1 = bed->Open(0);
+  auto dp2 = bed->Open(1);
+  REQUIRE(dp1.ok());
+  REQUIRE(dp2.ok());
+  constexpr int kAddresses = 8;
+  std::vector<ContainerLink> links1, links2;
+  for (int k = 0; k < kAddresses; ++k) {
+    links1.push_back(MakeContainerLink(*bed, 0));
+    links2.push_back(MakeContainerLink(*bed, 1));
+  }
+  for (int k = 0; k < kAddresses; ++k) {
+    const uint64_t id = 0x100 + k;
+    json a1, a2;
+    std::thread t1([&] { a1 = Attach(*bed, 0, links1[k], id); });
+    std::thread t2([&] { a2 = Attach(*bed, 1, links2[k], id); });
+    t1.join();
+    t2.join();
+    INFO(a1.dump() << " / " << a2.dump());
+    CHECK((a1["ok"] == true) != (a2["ok"] == true));
+    const std::string winner = a1["ok"] == true ? "h1" : "h2";
+    CHECK(OwnerOf(*bed, id) == winner);
+    Dataplane& loser = winner == "h1" ? **dp2 : **dp1;
+    Dataplane& won = winner == "h1" ? **dp1 : **dp2;
+    CHECK_FALSE(loser.endpoints().Get(Sir(id)).ok());
+    CHECK(won.endpoints().Get(Sir(id)).ok());
+  }
+}
+
+size_t OwnedBy(AgentBed& bed, const std::string& host) {
+  auto out = bed.Etcdctl({"get", "--prefix", "/ila/v1/mappings/", "--print-value-only"});
+  REQUIRE(out.ok());
+  size_t n = 0;
+  const std::string owner = R"("host":")" + host + R"(")";
+  for (size_t at = 0; (at = out->find(owner, at)) != std::string::npos; ++at) ++n;
+  return n;
+}
+
+TEST_CASE("a dead host's mappings are kept by default and deleted once after a grace period") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(2);
+  REQUIRE(bed->StartAgent(0).ok());
+  REQUIRE(bed->StartAgent(1).ok());
+  auto dp1 = bed->Open(0);
+  REQUIRE(dp1.ok());
+  std::vector<ContainerLink> links;
+  for (uint64_t id = 0x20; id < 0x23; ++id) {
+    links.push_back(MakeContainerLink(*bed, 1));
+    REQUIRE(Attach(*bed, 1, links.back(), id)["ok"] == true);
+  }
+  REQUIRE(OwnedBy(*bed, "h2") == 3);
+  REQUIRE(WaitUntil([&] { return MappingCount(**dp1) == 3; }));
+
+  // h2's agent dies. The policy is keep (no /ila/v1/policy): it is marked dead, nothing else.
+  bed->StopAgent(1, SIGKILL);
+  INFO(bed->AgentLog(0));
+  REQUIRE(WaitUntil(
+      [&] {
+        auto m = bed->Etcdctl({"get", "/ila/v1/dead/h2", "--print-value-only"});
+        return m.ok() && !m->empty();
+      },
+      std::chrono::seconds(15)));
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  CHECK(OwnedBy(*bed, "h2") == 3);
+  CHECK(MappingCount(**dp1) == 3);
+  CHECK(StatusOf(*bed, 0)["leader"] == true);
+
+  // With the delete policy, the leader deletes them after the grace period, once.
+  REQUIRE(
+      bed->Etcdctl({"put", "/ila/v1/policy", R"({"v":1,"dead_host":"delete","grace_seconds":1})"})
+          .ok());
+  REQUIRE(WaitUntil([&] { return OwnedBy(*bed, "h2") == 0; }, std::chrono::seconds(15)));
+  CHECK(WaitUntil([&] { return MappingCount(**dp1) == 0; }));
+  auto marker = bed->Etcdctl({"get", "/ila/v1/dead/h2", "--print-value-only"});
+  REQUIRE(marker.ok());
+  const json m = json::parse(*marker);
+  CHECK(m["done"] == true);
+  CHECK(m["deleted"] == 3);
+  CHECK(StatusOf(*bed, 0)["dead_host_mappings_deleted"] == 3);
+
+  // h2 comes back: it re-publishes its saved containers, and is not dead any more.
+  REQUIRE(bed->StartAgent(1).ok());
+  CHECK(WaitUntil([&] { return OwnedBy(*bed, "h2") == 3; }));
+  CHECK(WaitUntil([&] { return MappingCount(**dp1) == 3; }));
+  CHECK(WaitUntil(
+      [&] {
+        auto m2 = bed->Etcdctl({"get", "/ila/v1/dead/h2", "--print-value-only"});
+        return m2.ok() && m2->empty();
+      },
+      std::chrono::seconds(15)));
+  CHECK(StatusOf(*bed, 0)["dead_host_mappings_deleted"] == 3);
+}
+
+TEST_CASE("the local API socket is 0600 and refuses other users") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(1);
+  REQUIRE(bed->StartAgent(0).ok());
+  struct stat st {};
+  REQUIRE(stat(bed->socket(0).c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  // A process of another user that got hold of the socket (here: root opens it for it by
+  // loosening the mode) is still refused by its credentials.
+  REQUIRE(chmod(bed->socket(0).c_str(), 0666) == 0);
+  const std::string dir = bed->socket(0).substr(0, bed->socket(0).rfind('/'));
+  REQUIRE(chmod(dir.c_str(), 0711) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+    auto answer = agent::CallLocalApi(bed->socket(0), {{"op", "status"}}, 5000);
+    _exit(answer.ok() && (*answer)["code"] == "PERMISSION_DENIED" ? 0 : 1);
+  }
+  int wstatus = 0;
+  REQUIRE(waitpid(child, &wstatus, 0) == child);
+  CHECK(WIFEXITED(wstatus));
+  CHECK(WEXITSTATUS(wstatus) == 0);
+}
+
+}  // namespace
+}  // namespace ila::cluster_test
