@@ -12,9 +12,9 @@
 # .clang-tidy's HeaderFilterRegex names, one .cc that includes it (directly, or through other
 # headers): its own foo.cc when the build has one, else the first such .cc in path order. clang-tidy
 # reports a header's findings through that .cc. xdp/ and *.bpf.c are BPF C and not checked.
-# clang-tidy needs compile_commands.json and the generated BPF skeleton headers: this configures the
-# build directory cmake/run-tests.sh uses (ILA_BUILD_DIR, default build/) and builds only the
-# skeletons. ILA_TIDY_JOBS clang-tidy processes run at once (default: the number of CPUs).
+# clang-tidy needs compile_commands.json and the generated headers (the BPF skeletons, etcd's gRPC
+# API): this configures the build directory cmake/run-tests.sh uses (ILA_BUILD_DIR, default
+# build/) and builds only those. ILA_TIDY_JOBS clang-tidy processes run at once (default: the number of CPUs).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${ILA_BUILD_DIR:-$root/build}
@@ -74,9 +74,10 @@ log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
          -DCMAKE_EXPORT_COMPILE_COMMANDS=ON &&
-       cmake --build "$build" --target bpf_skeletons -j"$jobs"; } >"$log/setup" 2>&1; then
+       cmake --build "$build" --target bpf_skeletons ila_etcd_generated -j"$jobs"; } \
+       >"$log/setup" 2>&1; then
   cat "$log/setup" >&2
-  echo "check-tidy: configuring $build or generating the BPF skeletons failed" >&2
+  echo "check-tidy: configuring $build or generating the headers failed" >&2
   exit 1
 fi
 setup=$((SECONDS - start))
