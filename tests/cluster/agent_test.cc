@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -384,6 +386,88 @@ TEST_CASE("a dead host's mappings are kept by default and deleted once after a g
       },
       std::chrono::seconds(15)));
   CHECK(StatusOf(*bed, 0)["dead_host_mappings_deleted"] == 3);
+}
+
+std::string Allocate(AgentBed& bed, int i) {
+  auto a = bed.Call(i, {{"op", "allocate"}, {"prefix", "3333:0:0:1"}});
+  INFO(a.status().ToString());
+  REQUIRE(a.ok());
+  INFO(a->dump());
+  REQUIRE((*a)["ok"] == true);
+  return (*a)["sir"].get<std::string>();
+}
+
+std::vector<std::string> BlocksOf(AgentBed& bed, const std::string& host) {
+  auto keys = bed.Etcdctl({"get", "--prefix", "/ila/v1/mappings/3333:0:0:1/"});
+  REQUIRE(keys.ok());
+  std::vector<std::string> blocks;
+  std::istringstream lines(*keys);
+  std::string key, value;
+  while (std::getline(lines, key) && std::getline(lines, value)) {
+    if (key.find("/126") != std::string::npos &&
+        value.find(R"("host":")" + host + R"(")") != std::string::npos) {
+      blocks.push_back(key);
+    }
+  }
+  return blocks;
+}
+
+TEST_CASE("identifiers are unique cluster-wide: blocks by transaction and released ones wait") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(2);
+  // Blocks of four identifiers (/126; the first names the block), released ones wait 2 s.
+  const std::vector<std::string> small = {"--block-bits", "2", "--release-grace", "2"};
+  REQUIRE(bed->StartAgent(0, small).ok());
+  REQUIRE(bed->StartAgent(1, small).ok());
+
+  std::vector<std::string> first = {Allocate(*bed, 0), Allocate(*bed, 0), Allocate(*bed, 0)};
+  CHECK(BlocksOf(*bed, "h1").size() == 1);
+  CHECK(std::set<std::string>(first.begin(), first.end()).size() == 3);
+  // The block is full: the next one comes from a second block.
+  const std::string fourth = Allocate(*bed, 0);
+  CHECK(BlocksOf(*bed, "h1").size() == 2);
+
+  // Two hosts allocating at once never hand out one address twice.
+  std::vector<std::string> from1, from2;
+  std::thread t1([&] {
+    for (int k = 0; k < 8; ++k) from1.push_back(Allocate(*bed, 0));
+  });
+  std::thread t2([&] {
+    for (int k = 0; k < 8; ++k) from2.push_back(Allocate(*bed, 1));
+  });
+  t1.join();
+  t2.join();
+  std::set<std::string> all(first.begin(), first.end());
+  all.insert(fourth);
+  all.insert(from1.begin(), from1.end());
+  all.insert(from2.begin(), from2.end());
+  CHECK(all.size() == 4 + 16);
+  for (const std::string& b : BlocksOf(*bed, "h2")) {
+    const auto mine = BlocksOf(*bed, "h1");
+    CHECK(std::find(mine.begin(), mine.end(), b) == mine.end());
+  }
+
+  // A released address waits out the grace period before it is handed out again.
+  auto released = bed->Call(0, {{"op", "release"}, {"sir", first[1]}});
+  REQUIRE(released.ok());
+  CHECK((*released)["ok"] == true);
+  const std::string during = Allocate(*bed, 0);
+  CHECK(during != first[1]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  CHECK(Allocate(*bed, 0) == first[1]);
+
+  // An address with a /128 record (a container that moved in) is never handed out: claim the next
+  // free one of a fresh block by hand, then allocate.
+  const std::string pending = Allocate(*bed, 1);
+  auto r = bed->Call(1, {{"op", "release"}, {"sir", pending}});
+  REQUIRE(r.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  auto sir = SirAddress::Parse(pending);
+  REQUIRE(sir.ok());
+  REQUIRE(bed->Etcdctl({"put", absl::StrCat("/ila/v1/mappings/3333:0:0:1/", pending),
+                        MappingValue("h9", kRemote)})
+              .ok());
+  CHECK(Allocate(*bed, 1) != pending);
 }
 
 TEST_CASE("the local API socket is 0600 and refuses other users") {

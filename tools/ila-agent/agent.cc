@@ -72,6 +72,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentConfig config) {
   agent->reconciler_ = std::make_unique<Reconciler>(*agent->dataplane_, c.host);
   if (absl::Status s = agent->reconciler_->Load(); !s.ok()) return s;
   agent->ownership_ = std::make_unique<Ownership>(*agent->client_, agent->schema_, c.host);
+  agent->allocator_ =
+      std::make_unique<Allocator>(*agent->client_, agent->schema_, c.host, c.allocation);
   agent->sync_ =
       std::make_unique<SyncLoop>(*agent->client_, *agent->reconciler_, agent->schema_, c.sync);
   Agent* raw = agent.get();
@@ -218,6 +220,10 @@ absl::Status Agent::AttachContainer(const LocalContainer& c, bool move) {
     (void)inventory_.Save();
     return status;
   }
+  Allocator::Consume(inventory_, c.sir);
+  if (absl::Status s = inventory_.Save(); !s.ok()) {
+    Log(LogLevel::kWarning, "cannot save the inventory", {{"error", std::string(s.message())}});
+  }
   Log(LogLevel::kInfo, "container attached",
       {{"interface", c.interface}, {"sir", c.sir.ToString()}, {"move", move ? "yes" : "no"}});
   return absl::OkStatus();
@@ -237,6 +243,30 @@ absl::Status Agent::DetachLocked(const SirAddress& sir, bool release) {
     return s;
   }
   inventory_.Remove(sir);
+  allocator_->Release(inventory_, sir);
+  return inventory_.Save();
+}
+
+absl::StatusOr<SirAddress> Agent::Allocate(SirPrefix prefix) {
+  std::lock_guard<std::mutex> lock(mu_);
+  MappingRecord block = RecordFor(SirAddress{prefix, Identifier(0)});
+  if (block.mapping.locator.value() == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "host ", config_.host, " has no locator for the SIR prefix ", PrefixKeyText(prefix)));
+  }
+  absl::StatusOr<SirAddress> sir = allocator_->Allocate(inventory_, block);
+  if (!sir.ok()) return sir.status();
+  if (absl::Status s = inventory_.Save(); !s.ok()) return s;
+  return *sir;
+}
+
+absl::Status Agent::Release(const SirAddress& sir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (inventory_.Find(sir) != nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(sir.ToString(), " is attached: detach it instead"));
+  }
+  allocator_->Release(inventory_, sir);
   return inventory_.Save();
 }
 
@@ -345,6 +375,23 @@ json Agent::Handle(const json& request) {
   const std::string op = request["op"].get<std::string>();
   if (op == "ping") return {{"ok", true}};
   if (op == "status") return Status();
+  if (op == "allocate") {
+    absl::StatusOr<std::string> prefix_text = StringArg(request, "prefix");
+    if (!prefix_text.ok()) return LocalApiServer::Error(prefix_text.status());
+    absl::StatusOr<SirPrefix> prefix = SirPrefix::Parse(*prefix_text);
+    if (!prefix.ok()) return LocalApiServer::Error(prefix.status());
+    absl::StatusOr<SirAddress> sir = Allocate(*prefix);
+    if (!sir.ok()) return LocalApiServer::Error(sir.status());
+    return {{"ok", true}, {"sir", sir->ToString()}};
+  }
+  if (op == "release") {
+    absl::StatusOr<std::string> sir_text = StringArg(request, "sir");
+    if (!sir_text.ok()) return LocalApiServer::Error(sir_text.status());
+    absl::StatusOr<SirAddress> sir = SirAddress::Parse(*sir_text);
+    if (!sir.ok()) return LocalApiServer::Error(sir.status());
+    absl::Status s = Release(*sir);
+    return s.ok() ? json{{"ok", true}} : LocalApiServer::Error(s);
+  }
   if (op == "attach" || op == "detach") {
     absl::StatusOr<std::string> sir_text = StringArg(request, "sir");
     if (!sir_text.ok()) return LocalApiServer::Error(sir_text.status());

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "allocator.h"
 #include "cluster_state.h"
 #include "dead_hosts.h"
 #include "etcd/client.h"
@@ -56,6 +57,8 @@ struct AgentConfig {
   // deleted without a DEL) and the data plane's endpoints.
   std::chrono::milliseconds inventory_check{2000};
   LogLevel log_level = LogLevel::kInfo;
+  // Identifier blocks and the grace period of released addresses.
+  Allocator::Options allocation;
   // Prometheus metrics (GET /metrics); "" : none. Port 0 picks a free port (status says which).
   std::string metrics_address = "127.0.0.1:9469";
 };
@@ -76,6 +79,10 @@ class Agent {
 
   [[nodiscard]] absl::Status AttachContainer(const LocalContainer& c, bool move);
   [[nodiscard]] absl::Status DetachContainer(const SirAddress& sir);
+  // A free address of `prefix` from this host's identifier blocks, held until attached (or until
+  // the allocation's time runs out); Release() gives back one that was never attached.
+  [[nodiscard]] absl::StatusOr<SirAddress> Allocate(SirPrefix prefix);
+  [[nodiscard]] absl::Status Release(const SirAddress& sir);
   nlohmann::json Status() const;
 
   SyncLoop& sync() { return *sync_; }
@@ -107,6 +114,7 @@ class Agent {
   std::unique_ptr<Liveness> liveness_;
   std::unique_ptr<DeadHosts> dead_hosts_;
   std::unique_ptr<Ownership> ownership_;
+  std::unique_ptr<Allocator> allocator_;
   std::unique_ptr<LocalApiServer> api_;
   std::unique_ptr<MetricsServer> metrics_;
   std::thread sync_thread_;

@@ -1,4 +1,5 @@
-// inventory.json: {"v":1,"containers":[{"interface":...,"sir":...,"mac":...}]}
+// inventory.json: {"v":1,"containers":[{"interface":...,"sir":...,"mac":...}],
+//                  "blocks":[{"base":...,"bits":16}],"held":[{"sir":...,"until":...,"pending":...}]}
 #include "inventory.h"
 
 #include <cerrno>
@@ -44,6 +45,18 @@ absl::StatusOr<Inventory> Inventory::Load(std::string path) {
     if (!mac.ok()) return bad(std::string(mac.status().message()));
     inv.containers_.push_back({c["interface"].get<std::string>(), *sir, *mac});
   }
+  for (const json& b : j.value("blocks", json::array())) {
+    auto base = SirAddress::Parse(b.value("base", ""));
+    if (!base.ok() || !b.value("bits", json()).is_number_integer()) {
+      return bad("a block without a base address and bits");
+    }
+    inv.blocks_.push_back({*base, b["bits"].get<int>()});
+  }
+  for (const json& h : j.value("held", json::array())) {
+    auto sir = SirAddress::Parse(h.value("sir", ""));
+    if (!sir.ok()) return bad("a held address that does not parse");
+    inv.held_.push_back({*sir, h.value("until", int64_t{0}), h.value("pending", false)});
+  }
   return inv;
 }
 
@@ -53,10 +66,18 @@ absl::Status Inventory::Save() const {
     containers.push_back(
         {{"interface", c.interface}, {"sir", c.sir.ToString()}, {"mac", c.mac.ToString()}});
   }
+  json blocks = json::array();
+  for (const OwnedBlock& b : blocks_)
+    blocks.push_back({{"base", b.base.ToString()}, {"bits", b.bits}});
+  json held = json::array();
+  for (const HeldAddress& h : held_) {
+    held.push_back({{"sir", h.sir.ToString()}, {"until", h.until}, {"pending", h.pending}});
+  }
   const std::string tmp = path_ + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << json{{"v", 1}, {"containers", containers}}.dump(1) << "\n";
+    out << json{{"v", 1}, {"containers", containers}, {"blocks", blocks}, {"held", held}}.dump(1)
+        << "\n";
     out.flush();
     if (!out) {
       return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", std::strerror(errno)));

@@ -82,7 +82,8 @@ int Main(int argc, char** argv) {
   const std::string command = args[0];
   args.erase(args.begin());
   if (command == "run") return Run(args);
-  if (command == "status" || command == "attach" || command == "detach") {
+  if (command == "status" || command == "attach" || command == "detach" || command == "allocate" ||
+      command == "release") {
     return Client(command, args);
   }
   return Usage();

@@ -21,10 +21,12 @@ const char kAgentUsage[] =
     "                     [--prefix /ila/] [--state-dir DIR] [--socket PATH] [--lease-ttl S]\n"
     "                     [--pin-root DIR] [--instance NAME] [--mapping-csum-mode MODE]\n"
     "                     [--max-mappings N] [--forwarding-cache] [--log-level LEVEL]\n"
-    "                     [--metrics ADDRESS:PORT]\n"
+    "                     [--metrics ADDRESS:PORT] [--block-bits N] [--release-grace S]\n"
     "       ila-agent status [--socket PATH]\n"
     "       ila-agent attach --interface IF --sir ADDR --mac MAC [--move] [--socket PATH]\n"
-    "       ila-agent detach --sir ADDR [--socket PATH]\n";
+    "       ila-agent detach --sir ADDR [--socket PATH]\n"
+    "       ila-agent allocate --prefix SIR_PREFIX [--socket PATH]\n"
+    "       ila-agent release --sir ADDR [--socket PATH]\n";
 
 namespace {
 
@@ -62,6 +64,8 @@ const std::map<std::string, bool>& Known() {
       {"forwarding-cache", false},
       {"log-level", true},
       {"metrics", true},
+      {"block-bits", true},
+      {"release-grace", true},
   };
   return *known;
 }
@@ -231,6 +235,13 @@ absl::StatusOr<AgentConfig> ParseAgentOptions(const std::vector<std::string>& ar
   c.dataplane.max_mappings = static_cast<uint32_t>(*max);
   c.dataplane.forwarding_cache = values.contains("forwarding-cache");
   c.metrics_address = Last(values, "metrics", c.metrics_address);
+  auto bits = Number(values, "block-bits", c.allocation.block_bits);
+  if (!bits.ok()) return bits.status();
+  if (*bits > 32) return Bad("--block-bits must be 1 to 32 (16: blocks of a /112)");
+  c.allocation.block_bits = static_cast<int>(*bits);
+  auto grace = Number(values, "release-grace", c.allocation.release_grace.count());
+  if (!grace.ok()) return grace.status();
+  c.allocation.release_grace = std::chrono::seconds(*grace);
   const std::string level = Last(values, "log-level", "info");
   static const std::map<std::string, LogLevel> kLevels = {{"debug", LogLevel::kDebug},
                                                           {"info", LogLevel::kInfo},
