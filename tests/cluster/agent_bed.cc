@@ -75,7 +75,7 @@ absl::StatusOr<std::unique_ptr<AgentBed>> AgentBed::Create(const Options& option
     bed->hosts_.push_back(std::move(host));
   }
   auto etcd = testbed::EtcdCluster::Start({.members = 1,
-                                           .tls = false,
+                                           .tls = options.tls,
                                            .netns = bed->etcd_ns_->name(),
                                            .listen_address = "10.77.0.1",
                                            .extra_args = {}});
@@ -101,7 +101,20 @@ AgentBed::~AgentBed() {
 }
 
 absl::StatusOr<std::string> AgentBed::Etcdctl(const std::vector<std::string>& args) {
-  return etcd_->Etcdctl(args);
+  if (etcdctl_user_.empty()) return etcd_->Etcdctl(args);
+  return EtcdctlAs(etcdctl_user_, args);
+}
+
+absl::StatusOr<std::string> AgentBed::EtcdctlAs(const std::string& user_password,
+                                                const std::vector<std::string>& args) {
+  std::vector<std::string> with = args;
+  with.push_back("--user=" + user_password);
+  return etcd_->Etcdctl(with);
+}
+
+absl::StatusOr<testbed::CommandResult> AgentBed::ExecInEtcdNamespace(
+    const std::vector<std::string>& argv) {
+  return etcd_ns_->Exec(argv);
 }
 
 absl::Status AgentBed::PutPrefix() {
@@ -137,6 +150,10 @@ absl::Status AgentBed::StartAgent(int i, const std::vector<std::string>& extra_a
                                    std::to_string(options_.lease_ttl_seconds),
                                    "--metrics",
                                    "127.0.0.1:0"};
+  if (options_.tls) {
+    argv.insert(argv.end(), {"--cacert", etcd_->ca_file(), "--cert", etcd_->client_cert_file(),
+                             "--key", etcd_->client_key_file()});
+  }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   auto agent = testbed::BackgroundProcess::Start(argv);
   if (!agent.ok()) return agent.status();

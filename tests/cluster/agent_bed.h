@@ -30,6 +30,8 @@ class AgentBed {
   struct Options {
     int hosts = 1;
     int lease_ttl_seconds = 3;
+    // etcd serves clients over TLS and requires client certificates; agents get the files.
+    bool tls = false;
   };
   static absl::StatusOr<std::unique_ptr<AgentBed>> Create(const Options& options);
   ~AgentBed();
@@ -42,6 +44,13 @@ class AgentBed {
   testbed::EtcdCluster& etcd() { return *etcd_; }
   // etcdctl against the cluster (inside etcd's namespace).
   absl::StatusOr<std::string> Etcdctl(const std::vector<std::string>& args);
+  // Credentials every later Etcdctl() passes (--user=NAME:PASSWORD), once auth is enabled.
+  void SetEtcdctlUser(std::string user_password) { etcdctl_user_ = std::move(user_password); }
+  // etcdctl as another user (no credentials of SetEtcdctlUser).
+  absl::StatusOr<std::string> EtcdctlAs(const std::string& user_password,
+                                        const std::vector<std::string>& args);
+  // argv in etcd's namespace (where etcdctl reaches the members), whatever its exit status.
+  absl::StatusOr<testbed::CommandResult> ExecInEtcdNamespace(const std::vector<std::string>& argv);
   // Writes the SIR prefix record (what an operator does once).
   absl::Status PutPrefix();
 
@@ -59,6 +68,8 @@ class AgentBed {
   absl::Status Cut(int i, bool cut);
   const testbed::Netns& host_ns(int i) const { return hosts_[i]->ns; }
   const std::string& socket(int i) const { return hosts_[i]->socket; }
+  // The private bpffs every agent pins its data plane in.
+  const std::string& pin_root() const { return bpffs_; }
   // GET http://127.0.0.1:<port><path> inside host i's namespace: the body (HTTP/1.0, whole).
   absl::StatusOr<std::string> HttpGet(int i, int port, const std::string& path);
   // The agent's output so far (JSON lines), or the last one's when it was stopped.
@@ -81,6 +92,7 @@ class AgentBed {
   std::optional<testbed::Netns> etcd_ns_;
   std::unique_ptr<testbed::EtcdCluster> etcd_;
   std::vector<std::unique_ptr<Host>> hosts_;
+  std::string etcdctl_user_;
 };
 
 // Polls `condition` every 20 ms until it holds (true) or `timeout` passes (false).

@@ -470,6 +470,90 @@ TEST_CASE("identifiers are unique cluster-wide: blocks by transaction and releas
   CHECK(Allocate(*bed, 1) != pending);
 }
 
+bool Denied(const absl::StatusOr<std::string>& r) {
+  return !r.ok() && r.status().ToString().find("permission denied") != std::string::npos;
+}
+
+TEST_CASE("each host's etcd user may write only its own keys and its SIR prefixes' mappings") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(2);
+  REQUIRE(bed->Etcdctl({"put", "/ila/v1/prefixes/3333:0:0:2", R"({"v":1})"}).ok());
+  REQUIRE(bed->Etcdctl({"put", "/ila/schema", R"({"version":1})"}).ok());
+  REQUIRE(bed->Etcdctl({"user", "add", "root", "--new-user-password=rootpw"}).ok());
+  REQUIRE(bed->Etcdctl({"user", "grant-role", "root", "root"}).ok());
+  // The operator's script, as documented: h1 serves 3333:0:0:1, h2 serves 3333:0:0:1 as well.
+  for (const char* host : {"h1", "h2"}) {
+    auto r = bed->ExecInEtcdNamespace({"bash", ILA_RBAC_SCRIPT, host, std::string("pw-") + host,
+                                       "3333:0:0:1", "--",
+                                       "--endpoints=" + bed->etcd().client_endpoints()[0]});
+    REQUIRE(r.ok());
+    INFO(r->output);
+    REQUIRE(r->exit_code == 0);
+  }
+  REQUIRE(bed->Etcdctl({"auth", "enable"}).ok());
+  bed->SetEtcdctlUser("root:rootpw");
+
+  REQUIRE(bed->StartAgent(0, {"--user", "h1", "--password", "pw-h1"}).ok());
+  REQUIRE(bed->StartAgent(1, {"--user", "h2", "--password", "pw-h2"}).ok());
+  auto dp2 = bed->Open(1);
+  REQUIRE(dp2.ok());
+  // With only these permissions the agents work: they sync, publish and keep their leases.
+  ContainerLink link = MakeContainerLink(*bed, 0);
+  const json attached = Attach(*bed, 0, link, 0x31);
+  INFO(attached.dump() << "\n" << bed->AgentLog(0));
+  REQUIRE(attached["ok"] == true);
+  CHECK(WaitUntil([&] { return (*dp2)->mappings().Get(Sir(0x31)).ok(); }));
+  CHECK(StatusOf(*bed, 0)["lease"].get<int64_t>() != 0);
+  CHECK(StatusOf(*bed, 1)["in_sync"] == true);
+
+  // What h1's credentials cannot take from another host, or another tenant.
+  const std::string h1 = "h1:pw-h1";
+  const std::string host = R"({"v":1,"locators":[]})";
+  CHECK(Denied(bed->EtcdctlAs(h1, {"put", "/ila/v1/hosts/h2", host})));
+  CHECK(Denied(bed->EtcdctlAs(h1, {"del", "/ila/v1/alive/h2"})));
+  CHECK(Denied(bed->EtcdctlAs(h1, {"del", "/ila/v1/election/h2"})));
+  CHECK(Denied(bed->EtcdctlAs(h1, {"put", "/ila/v1/prefixes/3333:0:0:9", R"({"v":1})"})));
+  CHECK(Denied(bed->EtcdctlAs(h1, {"put", "/ila/v1/policy", R"({"v":1,"dead_host":"delete"})"})));
+  CHECK(Denied(bed->EtcdctlAs(h1, {"put", "/ila/v1/mappings/3333:0:0:2/3333:0:0:2::1",
+                                   MappingValue("h1", AgentBed::LocatorOf(0))})));
+  // And what it can: the mappings of the SIR prefix it serves, whoever owns them (a move needs
+  // it; docs/cluster.md says what that trusts).
+  CHECK(bed->EtcdctlAs(h1, {"put", MappingKey(0x77), MappingValue("h1", AgentBed::LocatorOf(0))})
+            .ok());
+  CHECK(bed->EtcdctlAs(h1, {"put", "/ila/v1/hosts/h1", host}).ok());
+}
+
+TEST_CASE("agents reach etcd over TLS with client certificates and not without them") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = AgentBed::Create({.hosts = 1, .lease_ttl_seconds = 3, .tls = true});
+  INFO(bed.status().ToString());
+  REQUIRE(bed.ok());
+  REQUIRE((*bed)->PutPrefix().ok());
+  REQUIRE((*bed)->StartAgent(0).ok());
+  auto dp = (*bed)->Open(0);
+  REQUIRE(dp.ok());
+  Put(**bed, 5);
+  CHECK(WaitUntil([&] { return (*dp)->mappings().Get(Sir(5)).ok(); }));
+  // Without a client certificate etcd refuses the agent, and it says so.
+  auto refused = (*bed)->host_ns(0).Exec({ILA_AGENT_PATH,   "run",
+                                          "--host",         "h9",
+                                          "--locator",      "2001:db8:9:0,3333:0:0:1",
+                                          "--endpoints",    (*bed)->etcd().client_endpoints()[0],
+                                          "--cacert",       (*bed)->etcd().ca_file(),
+                                          "--state-dir",    "/tmp/ila-agent-refused",
+                                          "--socket",       "/tmp/ila-agent-refused.sock",
+                                          "--pin-root",     (*bed)->pin_root(),
+                                          "--instance",     "h9",
+                                          "--metrics",      "",
+                                          "--dial-timeout", "1000"});
+  INFO(refused.status().ToString());
+  REQUIRE(refused.ok());
+  CHECK(refused->exit_code == 2);
+  INFO(refused->output);
+  CHECK_THAT(refused->output, Catch::Contains("cannot start"));
+  CHECK_THAT(refused->output, Catch::Contains("no etcd endpoint"));
+}
+
 TEST_CASE("the local API socket is 0600 and refuses other users") {
   ILA_SKIP_IF(SkipReason());
   auto bed = MakeBed(1);
