@@ -57,7 +57,20 @@ absl::Status Topology::PlumbContainer(const Container& c, const Host& h, const N
   return absl::OkStatus();
 }
 
-absl::Status Topology::AttachContainerOnHost(Container& c, int host) {
+absl::Status Topology::AttachContainerOnHost(Container& c, int host, bool move) {
+  if (cluster_) {
+    // What an orchestrator (or ila-cni) does: ask the host's agent, which attaches the veth and
+    // claims the address in etcd (with --move: takes it over from the host that has it).
+    std::vector<std::string> args = {"--interface",    c.host_veth, "--sir",
+                                     c.sir.ToString(), "--mac",     c.mac.ToString()};
+    if (move) args.push_back("--move");
+    auto out = cluster_->AgentCommand(hosts_[static_cast<size_t>(host)].name, "attach", args);
+    if (!out.ok()) return out.status();
+    c.attachment = Attachment{};
+    c.attachment.role = Role::kContainer;
+    c.attachment.interface = c.host_veth;
+    return absl::OkStatus();
+  }
   return OnHost(host, [&](Dataplane& dp) -> absl::Status {
     auto att =
         dp.AttachContainer({.interface = c.host_veth,
@@ -95,8 +108,11 @@ absl::StatusOr<Topology::Container*> Topology::AddContainerNoWait(const std::str
   c->ifname = "eth0";
   Host& h = hosts_[static_cast<size_t>(host)];
   Log("container " + name + " (" + c->sir.ToString() + ") on " + h.name + ": namespace, veth " +
-      h.name + ":" + c->host_veth + " <-> " + name + ":eth0, AttachContainer, mapping -> " +
-      LocatorFor(host, prefix).ToString() + " everywhere");
+      h.name + ":" + c->host_veth + " <-> " + name + ":eth0, " +
+      (cluster_
+           ? "ila-agent attach (it claims the mapping -> " + LocatorFor(host, prefix).ToString() +
+                 " in etcd)"
+           : "AttachContainer, mapping -> " + LocatorFor(host, prefix).ToString() + " everywhere"));
   auto ns = NewNetns(name);
   if (!ns.ok()) return ns.status();
   c->ns = std::move(*ns);
@@ -108,7 +124,17 @@ absl::StatusOr<Topology::Container*> Topology::AddContainerNoWait(const std::str
       !st.ok()) {
     return st;
   }
+  const auto attach_start = std::chrono::steady_clock::now();
   if (absl::Status st = AttachContainerOnHost(*raw, host); !st.ok()) return st;
+  if (cluster_) {
+    auto took = WaitForMapping(raw->sir, LocatorFor(host, prefix));
+    if (!took.ok()) return took.status();
+    raw->converged = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - attach_start);
+    Log("  `ila-agent attach` -> claimed in etcd -> on every data plane: " +
+        std::to_string(raw->converged.count()) + " ms");
+    return raw;
+  }
   if (absl::Status st = MapEverywhere(raw->sir, LocatorFor(host, prefix)); !st.ok()) return st;
   return raw;
 }
@@ -149,17 +175,31 @@ absl::Status Topology::MoveContainer(const std::string& name, int to_host, MoveM
   for (const Netns* ns : std::initializer_list<const Netns*>{&target_ns, to.ns.get()}) {
     if (absl::Status st = ns->WaitForAddresses(); !st.ok()) return st;
   }
-  Log(to.name + ": AttachContainer(" + c->host_veth + ")");
+  Log(to.name + (cluster_ ? ": ila-agent attach --move " : ": AttachContainer(") + c->host_veth +
+      (cluster_ ? "" : ")"));
+  const auto attach_start = std::chrono::steady_clock::now();
   Attachment old_attachment = c->attachment;
-  if (absl::Status st = AttachContainerOnHost(*c, to_host); !st.ok()) {
+  if (absl::Status st = AttachContainerOnHost(*c, to_host, /*move=*/true); !st.ok()) {
     c->attachment = old_attachment;
     (void)to.ns->Ip({"link", "del", c->host_veth});
     return st;
   }
   const Locator to_locator = LocatorFor(to_host, c->sir.prefix);
-  Log("mapping " + c->sir.ToString() + " -> " + to_locator.ToString() +
-      " on every host and the ILA router");
-  if (absl::Status st = MapEverywhere(c->sir, to_locator); !st.ok()) return st;
+  if (cluster_) {
+    // The move is one transaction in etcd; every agent applies it, and the old host's agent sees
+    // that its container belongs elsewhere now and detaches its endpoint itself.
+    auto took = WaitForMapping(c->sir, to_locator);
+    if (!took.ok()) return took.status();
+    c->converged = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - attach_start);
+    Log("mapping " + c->sir.ToString() + " -> " + to_locator.ToString() +
+        " on every host and the ILA router " + std::to_string(c->converged.count()) +
+        " ms after `ila-agent attach --move` began");
+  } else {
+    Log("mapping " + c->sir.ToString() + " -> " + to_locator.ToString() +
+        " on every host and the ILA router");
+    if (absl::Status st = MapEverywhere(c->sir, to_locator); !st.ok()) return st;
+  }
   if (!new_ns) {
     Log(name + ": default route via the new veth " + new_if);
     if (absl::Status st =
@@ -168,8 +208,21 @@ absl::Status Topology::MoveContainer(const std::string& name, int to_host, MoveM
       return st;
     }
   }
-  Log(from.name + ": Detach(" + c->host_veth + ") and delete the old veth");
-  absl::Status detached = OnHost(from_host, [&](Dataplane& dp) { return dp.Detach(c->host_veth); });
+  absl::Status detached;
+  if (cluster_) {
+    Log(from.name + ": its agent detaches the stale endpoint; then the old veth goes");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (from.dp->endpoints().Get(c->sir).ok()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        detached = absl::DeadlineExceededError(from.name + "'s agent kept the moved endpoint");
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  } else {
+    Log(from.name + ": Detach(" + c->host_veth + ") and delete the old veth");
+    detached = OnHost(from_host, [&](Dataplane& dp) { return dp.Detach(c->host_veth); });
+  }
   absl::Status deleted = from.ns->Ip({"link", "del", c->host_veth});
   c->host = to_host;
   c->ifname = new_if;

@@ -39,6 +39,7 @@
 #include "absl/status/statusor.h"
 #include "ila/dataplane.h"
 #include "ila/types.h"
+#include "cluster_control.h"
 #include "testbed/netns.h"
 #include "testbed/process.h"
 
@@ -83,6 +84,11 @@ struct TopologyOptions {
   // Each host's cluster locator table holds the other host's locators (as ila-agent keeps it):
   // Packet Too Big quoting what the ILA router translated reaches the sender as sent.
   bool cluster_locators = true;
+  // Run the control plane as a cluster does (cluster_control.h): etcd on a management network and
+  // one ila-agent (this binary) per host and the ILA router, owning their data planes; containers
+  // are attached and moved through the agents, and every host learns mappings from etcd. Empty:
+  // the topology drives each data plane through the library itself.
+  std::string agent_path;
   // Narration of what is being done, one line per call (nullptr: quiet).
   std::function<void(const std::string&)> log;
 };
@@ -117,6 +123,8 @@ class Topology {
     std::string host_veth;        // "veth-c1a", in the host's namespace
     std::string ifname = "eth0";  // in the container's namespace
     Attachment attachment;
+    // With agents: from `ila-agent attach` until every other data plane had its mapping.
+    std::chrono::milliseconds converged{0};
   };
   struct Router {
     std::unique_ptr<Netns> ns;
@@ -172,6 +180,14 @@ class Topology {
   // Sets the mapping of `sir` to `locator` on every host and the router.
   absl::Status MapEverywhere(const SirAddress& sir, Locator locator);
 
+  // The agents' control plane (options().agent_path), or nullptr.
+  ClusterControl* cluster() { return cluster_.get(); }
+  // Waits until every host other than `except_host` (-1: none) and the ILA router map `sir` to
+  // `locator` (agents: what etcd says reaches every data plane). The time it took.
+  absl::StatusOr<std::chrono::milliseconds> WaitForMapping(
+      const SirAddress& sir, Locator locator, int except_host = -1,
+      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
   // `ping -6 -c count` from a container; the result whatever ping's exit status.
   absl::StatusOr<CommandResult> Ping(const std::string& from, const Ipv6Address& to, int count = 3,
                                      const std::vector<std::string>& extra_args = {});
@@ -193,7 +209,8 @@ class Topology {
   // Creates the container side: veth between host and the namespace, addresses, routes.
   absl::Status PlumbContainer(const Container& c, const Host& h, const Netns& cns,
                               const std::string& ifname);
-  absl::Status AttachContainerOnHost(Container& c, int host);
+  absl::Status AttachContainerOnHost(Container& c, int host, bool move = false);
+  absl::Status StartCluster(const std::vector<SirPrefix>& prefixes);
   absl::StatusOr<Container*> AddContainerNoWait(const std::string& name, int host, Identifier id,
                                                 SirPrefix prefix);
   std::vector<const Netns*> AllNamespaces() const;
@@ -205,6 +222,7 @@ class Topology {
   std::vector<Host> hosts_;
   Router router_;
   std::vector<std::unique_ptr<Container>> containers_;
+  std::unique_ptr<ClusterControl> cluster_;
   bool torn_down_ = false;
 };
 

@@ -1,7 +1,9 @@
 // The two-host ILA overlay, live, in network namespaces:
 //
 //   sudo ./build/examples/ila_demo [--csum-mode=adj-transport|neutral-map|neutral-map-auto|no-action]
-//                                  [--bytes=N]
+//                                  [--bytes=N] [--library]
+// By default the control plane is a real cluster's: etcd and one ila-agent per host and the ILA
+// router (examples/cluster_control.h); --library drives the data planes through the library.
 //
 // Builds an underlay (two routers in series), an ILA router and two hosts with two containers
 // each, attaches libila everywhere through the public API, and then shows: pings and TCP between
@@ -10,6 +12,7 @@
 // and on Ctrl-C. See examples/topology.h for the picture.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "ila/dataplane.h"
 #include "topology.h"
 #include "traffic.h"
@@ -120,11 +124,14 @@ std::vector<std::string> CaptureLines(const std::string& output) {
 }
 
 // Step 1 of the demo.
-std::unique_ptr<Topology> BuildAndShow(ila::ChecksumMode mode) {
-  Step(1, "build the underlay, the ILA router, two hosts and four containers");
+std::unique_ptr<Topology> BuildAndShow(ila::ChecksumMode mode, bool agents) {
+  Step(1, agents ? "build the underlay, etcd, an ila-agent per host and the ILA router, and four "
+                   "containers attached through the agents"
+                 : "build the underlay, the ILA router, two hosts and four containers");
   ila::demo::TopologyOptions options;
   options.tag = "ilademo";
   options.csum_mode = mode;
+  if (agents) options.agent_path = ILA_AGENT_PATH;
   options.log = [](const std::string& line) { Say("- " + line); };
   auto topo = Check(Topology::Create(options), "building the topology");
   Say("");
@@ -317,9 +324,39 @@ void ShowCounters(Topology& topo) {
   Indented(Check(topo.RouterStats(), "stats").ToText());
 }
 
-// Step 8 of the demo.
-void MoveContainer(Topology& topo) {
-  Step(8, "move container c1b from host1 to host2 (same SIR address, new namespace and veth)");
+// Step 8 of the demo (agents): how fast what one agent publishes reaches every data plane.
+void Convergence(Topology& topo) {
+  Step(8,
+       "convergence: containers attached through an agent, measured until every data plane "
+       "has them");
+  std::vector<long> took;
+  for (int k = 0; k < 5; ++k) {
+    const std::string name = "c2" + std::string(1, static_cast<char>('c' + k));
+    Topology::Container* c =
+        Check(topo.AddContainer(name, 1, ila::Identifier(0xc2c + static_cast<uint64_t>(k))),
+              "adding " + name);
+    took.push_back(static_cast<long>(c->converged.count()));
+  }
+  std::sort(took.begin(), took.end());
+  Say("5 containers on host2: `ila-agent attach` (a process, the local API, the claim in etcd)");
+  Say("  -> every other agent's watch -> every data plane: median " + std::to_string(took[2]) +
+      " ms, worst " + std::to_string(took.back()) + " ms");
+  Ping(topo, "c1a", "c2c");
+  auto status = Check(topo.cluster()->AgentCommand("host1", "status", {}), "ila-agent status");
+  Say("host1's agent (`ila-agent status`, excerpt):");
+  std::istringstream lines(status);
+  std::string line;
+  while (std::getline(lines, line)) {
+    for (const char* key : {"\"revision\"", "\"mappings\"", "\"resyncs\"", "\"events\"",
+                            "\"writes\"", "\"lease\"", "\"leader\""}) {
+      if (line.find(key) != std::string::npos) Say("  " + line);
+    }
+  }
+}
+
+// Step 8 (9 with agents) of the demo.
+void MoveContainer(Topology& topo, int step) {
+  Step(step, "move container c1b from host1 to host2 (same SIR address, new namespace and veth)");
   Check(topo.MoveContainer("c1b", 1, ila::demo::MoveMode::kNewNamespace), "moving c1b");
   auto h1_before = Check(topo.HostStats(0), "stats");
   auto h2_before = Check(topo.HostStats(1), "stats");
@@ -335,9 +372,9 @@ void MoveContainer(Topology& topo) {
          "traffic did not follow the moved container");
 }
 
-// Step 9 of the demo.
-void TearDown(Topology& topo) {
-  Step(9, "tear down: detach and unload every data plane, delete every namespace");
+// The last step of the demo.
+void TearDown(Topology& topo, int step) {
+  Step(step, "tear down: detach and unload every data plane, delete every namespace");
   std::vector<std::string> names = topo.namespace_names();
   std::string prefix = topo.name_prefix();
   Check(topo.Teardown(), "teardown");
@@ -345,23 +382,32 @@ void TearDown(Topology& topo) {
   Expect(ila::testbed::NamespacesWithPrefix(prefix).empty(), "namespaces left behind");
 }
 
-int Run(const ila::ChecksumMode mode, uint64_t bytes) {
+int Run(const ila::ChecksumMode mode, uint64_t bytes, bool agents) {
   std::printf(
       "libila two-host demo: an encapsulation-free IPv6 overlay (ILA) in network namespaces.\n"
       "Containers keep one SIR address wherever they run; XDP on each host rewrites the\n"
       "destination's upper 64 bits to the locator of the host that holds it, and back.\n"
+      "%s"
       "Checksum mode: %s. Everything created here is removed at the end (also on Ctrl-C).\n",
+      agents ? "The cluster state is in etcd; an ila-agent per host and the ILA router keeps each\n"
+               "data plane equal to it (--library: the library drives the data planes itself).\n"
+             : "",
       S(ila::ToString(mode)).c_str());
 
-  auto topo = BuildAndShow(mode);
+  auto topo = BuildAndShow(mode, agents);
   ShowMappings(*topo, mode);
   PingAcross(*topo);
   CaptureBoth(*topo);
   TcpStreams(*topo, bytes);
   MissThroughRouter(*topo);
   ShowCounters(*topo);
-  MoveContainer(*topo);
-  TearDown(*topo);
+  int step = 8;
+  if (agents) {
+    Convergence(*topo);
+    ++step;
+  }
+  MoveContainer(*topo, step++);
+  TearDown(*topo, step);
   return 0;
 }
 
@@ -371,6 +417,7 @@ int main(int argc, char** argv) {
   g_start = Clock::now();
   ila::ChecksumMode mode = ila::ChecksumMode::kAdjustTransport;
   uint64_t bytes = 100ull << 20;
+  bool agents = true;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--csum-mode=", 0) == 0) {
@@ -382,10 +429,12 @@ int main(int argc, char** argv) {
       mode = *m;
     } else if (arg.rfind("--bytes=", 0) == 0) {
       bytes = std::strtoull(arg.c_str() + 8, nullptr, 10);
+    } else if (arg == "--library") {
+      agents = false;
     } else {
       std::fprintf(stderr,
                    "usage: %s [--csum-mode=adj-transport|neutral-map|neutral-map-auto|no-action] "
-                   "[--bytes=N]\n",
+                   "[--bytes=N] [--library]\n",
                    argv[0]);
       return 2;
     }
@@ -419,7 +468,7 @@ int main(int argc, char** argv) {
   }
   int rc = 1;
   try {
-    rc = Run(mode, bytes);
+    rc = Run(mode, bytes, agents);
   } catch (const Failure& f) {
     if (!ila::testbed::StopRequested()) {
       std::fprintf(stderr, "\n[%s] FAILED: %s\n", Elapsed().c_str(), f.what.c_str());

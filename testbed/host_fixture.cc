@@ -7,11 +7,14 @@
 #include <linux/pkt_cls.h>
 #include <net/if.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <filesystem>
 #include <cstring>
 
 namespace ila::testbed {
@@ -105,8 +108,33 @@ std::optional<Bytes> Capture::NextIpv6(std::chrono::milliseconds timeout) {
   }
 }
 
+std::vector<std::string> RemoveStaleTemporaries() {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/tmp", ec)) {
+    const std::string name = entry.path().filename().string();
+    for (const std::string prefix : {"ila-bpffs-", "ila-cluster-"}) {
+      if (name.rfind(prefix, 0) != 0) continue;
+      // "<prefix><pid>-XXXXXX": only directories of processes that are gone.
+      const pid_t pid = static_cast<pid_t>(std::atoi(name.c_str() + prefix.size()));
+      if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH) continue;
+      // A bpffs mounted on it, or on a directory inside it.
+      std::error_code walk;
+      for (const auto& inner : std::filesystem::directory_iterator(entry.path(), walk)) {
+        umount2(inner.path().c_str(), MNT_DETACH);
+      }
+      umount2(entry.path().c_str(), MNT_DETACH);
+      std::filesystem::remove_all(entry.path(), walk);
+      removed.push_back(entry.path().string());
+    }
+  }
+  return removed;
+}
+
 absl::StatusOr<std::string> MountPrivateBpffs() {
-  char tmpl[] = "/tmp/ila-bpffs-XXXXXX";
+  RemoveStaleTemporaries();
+  std::string name = "/tmp/ila-bpffs-" + std::to_string(getpid()) + "-XXXXXX";
+  char* tmpl = name.data();
   if (!mkdtemp(tmpl)) return absl::InternalError(std::string("mkdtemp: ") + std::strerror(errno));
   if (mount("bpf", tmpl, "bpf", 0, nullptr) != 0) {
     int e = errno;

@@ -166,7 +166,13 @@ absl::Status Inject(const Netns& ns, const std::string& ifname, const Bytes& fra
 
 // A private bpffs mounted on a fresh temporary directory: a test's pins never touch the
 // machine's /sys/fs/bpf and vanish with the unmount. Empty string and a reason on failure.
+// Its name carries the process id, so that one left by a process killed outright is found and
+// removed by the next (RemoveStaleTemporaries, which this calls first).
 absl::StatusOr<std::string> MountPrivateBpffs();
+// Private bpffs mounts and the temporary directories of the cluster's control plane
+// (/tmp/ila-bpffs-<pid>-*, /tmp/ila-cluster-<pid>-*) of processes that no longer exist: unmounted
+// and removed. Returns what was removed.
+std::vector<std::string> RemoveStaleTemporaries();
 void UnmountPrivateBpffs(const std::string& dir);
 
 // A transport segment of `proto` (TCP, UDP or ICMPv6 echo) with a valid checksum for src -> dst.

@@ -3,10 +3,13 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "e2e/e2e_support.h"
+#include "testbed/host_fixture.h"
 #include "support/skip.h"
 
 using namespace ila;
@@ -54,4 +57,13 @@ TEST_CASE("the namespaces of a demo that was killed outright are removed by the 
   std::vector<std::string> removed = testbed::RemoveStaleNamespaces("ilademo");
   CHECK_FALSE(removed.empty());
   CHECK(testbed::NamespacesWithPrefix(DemoPrefix(pid)).empty());
+  // And its control plane's state directory and private bpffs (agents, etcd).
+  const std::string cluster_dir = "/tmp/ila-cluster-" + std::to_string(pid) + "-";
+  std::vector<std::string> temporaries = testbed::RemoveStaleTemporaries();
+  CHECK(std::any_of(temporaries.begin(), temporaries.end(),
+                    [&](const std::string& t) { return t.rfind(cluster_dir, 0) == 0; }));
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/tmp", ec)) {
+    CHECK(e.path().string().rfind(cluster_dir, 0) != 0);
+  }
 }
