@@ -16,6 +16,8 @@
 #include "cluster/agent_bed.h"
 #include "local_api.h"
 #include "support/skip.h"
+#include "testbed/host_fixture.h"
+#include "testbed/packet.h"
 
 namespace ila::cluster_test {
 namespace {
@@ -552,6 +554,46 @@ TEST_CASE("agents reach etcd over TLS with client certificates and not without t
   INFO(refused->output);
   CHECK_THAT(refused->output, Catch::Contains("cannot start"));
   CHECK_THAT(refused->output, Catch::Contains("no etcd endpoint"));
+}
+
+TEST_CASE("a forwarding-cache host installs what its containers miss from the agent's state") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(1);
+  REQUIRE(bed->StartAgent(0, {"--forwarding-cache", "--max-mappings", "64"}).ok());
+  auto dp = bed->Open(0);
+  REQUIRE(dp.ok());
+  for (uint64_t id = 1; id <= 20; ++id) Put(*bed, id);
+  REQUIRE(WaitUntil([&] { return StatusOf(*bed, 0)["events"].get<int>() >= 20; }));
+  CHECK(MappingCount(**dp) == 0);  // a cache holds what was missed, nothing yet
+
+  ContainerLink link = MakeContainerLink(*bed, 0);
+  REQUIRE(Attach(*bed, 0, link, 0x40)["ok"] == true);
+  // The container sends to Sir(7): no mapping here, so the packet goes to the ILA router and a
+  // miss event reaches the agent, which installs the mapping from what etcd said.
+  const std::string container_end = link.pair->b_name();
+  auto mac = MacAddress::Parse("02:00:00:00:c1:01");
+  REQUIRE(mac.ok());
+  const testbed::Bytes frame = testbed::EthernetIpv6(
+      MacAddress({0x02, 0, 0, 0, 0, 0x01}), *mac,
+      testbed::Ipv6(Sir(0x40).address(), Sir(7).address(), 17,
+                    testbed::Udp(Sir(0x40).address(), Sir(7).address(), 1000, 2000, {1, 2, 3})));
+  REQUIRE(testbed::Inject(bed->host_ns(0), container_end, frame).ok());
+  INFO(bed->AgentLog(0));
+  REQUIRE(WaitUntil([&] { return (*dp)->mappings().Get(Sir(7)).ok(); }));
+  CHECK(MappingCount(**dp) == 1);
+  CHECK(StatusOf(*bed, 0)["misses_resolved"].get<int>() >= 1);
+
+  // What the cache holds follows etcd; what it does not hold stays out.
+  const Locator elsewhere(0x20010db800080000ull);
+  Put(*bed, 7, elsewhere, "h8");
+  Put(*bed, 8, elsewhere, "h8");
+  CHECK(WaitUntil([&] {
+    auto m = (*dp)->mappings().Get(Sir(7));
+    return m.ok() && m->locator == elsewhere;
+  }));
+  CHECK_FALSE((*dp)->mappings().Get(Sir(8)).ok());
+  REQUIRE(bed->Etcdctl({"del", MappingKey(7)}).ok());
+  CHECK(WaitUntil([&] { return !(*dp)->mappings().Get(Sir(7)).ok(); }));
 }
 
 TEST_CASE("the local API socket is 0600 and refuses other users") {

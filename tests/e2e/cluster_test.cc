@@ -76,9 +76,9 @@ TEST_CASE("agents: containers reach each other and a move under traffic keeps th
   REQUIRE(o.ok());
   INFO("moved flow: sent " << m->sent << " lost " << m->lost << " longest gap " << m->longest_gap
                            << "; other flow: lost " << o->lost);
-  std::cout << "measured: the moved flow lost " << m->lost << " of " << m->sent
-            << " (longest gap " << m->longest_gap << "), the untouched flow " << o->lost << " of "
-            << o->sent << std::endl;
+  std::cout << "measured: the moved flow lost " << m->lost << " of " << m->sent << " (longest gap "
+            << m->longest_gap << "), the untouched flow " << o->lost << " of " << o->sent
+            << std::endl;
   CHECK(o->lost == 0);
   CHECK(o->corrupt == 0);
   CHECK(m->corrupt == 0);

@@ -122,6 +122,12 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentConfig config) {
   agent->ReconcileInventory();
   agent->Republish();
   agent->maintenance_thread_ = std::thread([raw] { raw->Maintain(); });
+  if (agent->dataplane_->config().forwarding_cache) {
+    absl::StatusOr<std::unique_ptr<MissEventReader>> reader = agent->dataplane_->OpenMissEvents();
+    if (!reader.ok()) return reader.status();
+    agent->miss_thread_ =
+        std::thread([raw, r = *std::move(reader)]() mutable { raw->ResolveMisses(std::move(r)); });
+  }
   if (!c.metrics_address.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
         MetricsServer::Start(c.metrics_address, agent->sync_->counters(), *agent->dataplane_,
@@ -167,6 +173,7 @@ void Agent::Stop(bool revoke_lease) {
   }
   stop_cv_.notify_all();
   if (maintenance_thread_.joinable()) maintenance_thread_.join();
+  if (miss_thread_.joinable()) miss_thread_.join();
   if (sync_) sync_->Stop();
   if (liveness_) liveness_->Stop();
   if (dead_hosts_) dead_hosts_->Stop();
@@ -336,6 +343,33 @@ void Agent::Maintain() {
   }
 }
 
+void Agent::ResolveMisses(std::unique_ptr<MissEventReader> reader) {
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      if (stop_requested_) return;
+    }
+    absl::StatusOr<size_t> n =
+        reader->Poll(std::chrono::milliseconds(200), [&](const MissEvent& e) {
+          absl::Status installed = absl::NotFoundError("no state yet");
+          sync_->WithState([&](const ClusterState& state) {
+            installed = reconciler_->InstallOnMiss(state, e.destination);
+          });
+          if (installed.ok()) {
+            ++misses_resolved_;
+          } else {
+            // Not in the cluster (or not installable): the miss stays with the ILA router.
+            ++misses_unknown_;
+          }
+        });
+    if (!n.ok()) {
+      Log(LogLevel::kWarning, "reading miss events failed",
+          {{"error", std::string(n.status().message())}});
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+}
+
 json Agent::Status() const {
   const SyncCounters& k = sync_->counters();
   json containers = json::array();
@@ -367,6 +401,9 @@ json Agent::Status() const {
           {"data_plane", opened_ ? "adopted" : "created"},
           {"metrics_port", metrics_ ? metrics_->port() : 0},
           {"leader", dead_hosts_->leader()},
+          {"forwarding_cache", dataplane_->config().forwarding_cache},
+          {"misses_resolved", misses_resolved_.load()},
+          {"misses_unknown", misses_unknown_.load()},
           {"dead_host_mappings_deleted", dead_hosts_->mappings_deleted()},
           {"containers", containers}};
 }

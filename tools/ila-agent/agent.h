@@ -8,6 +8,7 @@
 #ifndef ILA_AGENT_AGENT_H_
 #define ILA_AGENT_AGENT_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -102,6 +103,8 @@ class Agent {
   void ReconcileInventory();
   // The inventory check, every config_.inventory_check, until Stop().
   void Maintain();
+  // Miss events (forwarding cache): each destination's mapping is installed from the state.
+  void ResolveMisses(std::unique_ptr<MissEventReader> reader);
   MappingRecord RecordFor(const SirAddress& sir) const;
   absl::Status DetachLocked(const SirAddress& sir, bool release);
 
@@ -121,6 +124,10 @@ class Agent {
   std::thread liveness_thread_;
   std::thread dead_hosts_thread_;
   std::thread maintenance_thread_;
+  // Forwarding-cache hosts: installs what miss events ask for from the etcd-fed state.
+  std::thread miss_thread_;
+  std::atomic<uint64_t> misses_resolved_{0};
+  std::atomic<uint64_t> misses_unknown_{0};
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stop_requested_ = false;

@@ -226,6 +226,27 @@ WriteCounts Reconciler::Reconcile(const ClusterState& state) {
   ReconcileTopology(state, counts);
   std::vector<Mapping> upserts;
   std::vector<SirAddress> removes;
+  if (cache_mode()) {
+    // A forwarding cache holds what was missed recently (and evicts on its own): only what it
+    // holds now is kept right; nothing else is added.
+    absl::StatusOr<std::vector<Mapping>> cached = dataplane_.mappings().List();
+    if (!cached.ok()) {
+      Fail(counts, cached.status());
+      return counts;
+    }
+    for (const Mapping& m : *cached) {
+      Mapping want;
+      bool skipped = false;
+      if (!Desired(state, m.sir, &want, &skipped)) {
+        removes.push_back(m.sir);
+      } else if (!(want == m)) {
+        upserts.push_back(want);
+      }
+    }
+    WriteMappings(upserts, removes, counts);
+    ReconcilePrefixRemovals(state, counts);
+    return counts;
+  }
   for (const auto& [sir, applied] : applied_mappings_) {
     Mapping want;
     bool skipped = false;
@@ -254,6 +275,19 @@ WriteCounts Reconciler::ReconcileMappings(const ClusterState& state,
   absl::flat_hash_set<SirAddress> seen;
   for (const SirAddress& sir : changed) {
     if (!seen.insert(sir).second) continue;
+    if (cache_mode()) {
+      // Only an address the cache holds is rewritten.
+      absl::StatusOr<Mapping> cached = dataplane_.mappings().Get(sir);
+      if (!cached.ok()) continue;
+      Mapping want;
+      bool skipped = false;
+      if (!Desired(state, sir, &want, &skipped)) {
+        removes.push_back(sir);
+      } else if (!(want == *cached)) {
+        upserts.push_back(want);
+      }
+      continue;
+    }
     Mapping want;
     bool skipped = false;
     auto it = applied_mappings_.find(sir);
@@ -266,6 +300,15 @@ WriteCounts Reconciler::ReconcileMappings(const ClusterState& state,
   }
   WriteMappings(upserts, removes, counts);
   return counts;
+}
+
+absl::Status Reconciler::InstallOnMiss(const ClusterState& state, const SirAddress& sir) const {
+  Mapping want;
+  bool skipped = false;
+  if (!Desired(state, sir, &want, &skipped)) {
+    return absl::NotFoundError(absl::StrCat(sir.ToString(), " has no mapping in the cluster"));
+  }
+  return dataplane_.mappings().Upsert(want);
 }
 
 }  // namespace ila::agent

@@ -57,6 +57,16 @@ class Reconciler {
   // Writes the mappings of these addresses only (the rest of `state` is as last reconciled).
   WriteCounts ReconcileMappings(const ClusterState& state, std::span<const SirAddress> changed);
 
+  // A forwarding-cache data plane (DataplaneConfig::forwarding_cache) holds only what its
+  // containers missed recently: Reconcile and ReconcileMappings then keep the entries it holds
+  // right and add none, and InstallOnMiss adds the one a miss event asks for.
+  bool cache_mode() const { return dataplane_.config().forwarding_cache; }
+  // Installs the mapping `state` has for `sir` (a miss event's destination). NotFound when the
+  // cluster has none (the miss goes on to the ILA router). Safe beside the sync loop while the
+  // caller holds the state's shared lock (SyncLoop::WithState): it reads what the sync loop
+  // writes only under the exclusive one.
+  [[nodiscard]] absl::Status InstallOnMiss(const ClusterState& state, const SirAddress& sir) const;
+
   // The last failure's text ("" when none), for status and logs.
   const std::string& last_error() const { return last_error_; }
   size_t mapping_count() const { return applied_mappings_.size(); }

@@ -13,6 +13,13 @@ namespace ila::agent {
 SyncLoop::SyncLoop(etcd::Client& client, Reconciler& reconciler, Schema schema, Options options)
     : client_(client), reconciler_(reconciler), schema_(std::move(schema)), options_(options) {}
 
+bool SyncLoop::WithState(const std::function<void(const ClusterState&)>& fn) const {
+  std::shared_lock<std::shared_mutex> shared(state_mu_);
+  if (!state_) return false;
+  fn(*state_);
+  return true;
+}
+
 void SyncLoop::Stop() {
   stop_ = true;
   std::lock_guard<std::mutex> lock(mu_);
@@ -52,8 +59,10 @@ absl::Status SyncLoop::Resync() {
       Log(LogLevel::kWarning, "invalid record", {{"error", std::string(s.message())}});
     }
   }
+  std::unique_lock<std::shared_mutex> exclusive(state_mu_);
   state_ = std::move(state);
   const WriteCounts counts = reconciler_.Reconcile(*state_);
+  exclusive.unlock();
   ++counters_.resyncs;
   counters_.last_resync_writes = counts.changes();
   counters_.writes += counts.changes();
@@ -103,6 +112,7 @@ absl::Status SyncLoop::WatchFrom(int64_t revision, bool* established) {
       return batch.status();
     }
     counters_.etcd_revision = std::max(counters_.etcd_revision.load(), batch->revision);
+    std::unique_lock<std::shared_mutex> exclusive(state_mu_);
     // What is applied is the last event's revision, not the batch's header revision: etcd sends a
     // catch-up batch cut at 1000 revisions with the store's current revision in its header, and
     // 3.4 answers a progress request with the current revision before the events queued ahead of
@@ -129,6 +139,7 @@ absl::Status SyncLoop::WatchFrom(int64_t revision, bool* established) {
     counters_.events += batch->events.size();
     WriteCounts counts =
         topology ? reconciler_.Reconcile(*state_) : reconciler_.ReconcileMappings(*state_, changed);
+    exclusive.unlock();
     counters_.writes += counts.changes();
     counters_.failed_writes += counts.failed;
     if (counts.failed > 0) {

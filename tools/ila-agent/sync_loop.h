@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 
 #include "cluster_state.h"
 #include "etcd/client.h"
@@ -65,6 +66,9 @@ class SyncLoop {
   bool WaitForRevision(int64_t revision, std::chrono::milliseconds timeout);
 
   void set_observer(MappingObserver observer) { observer_ = std::move(observer); }
+  // Runs `fn` with the current state under its shared lock (the loop applies events and
+  // reconciles under the exclusive one); false before the first resync.
+  bool WithState(const std::function<void(const ClusterState&)>& fn) const;
   const SyncCounters& counters() const { return counters_; }
 
  private:
@@ -79,6 +83,9 @@ class SyncLoop {
   Options options_;
   MappingObserver observer_;
   std::unique_ptr<ClusterState> state_;
+  // Exclusive while the loop changes state_ and writes the data plane from it; shared for
+  // WithState.
+  mutable std::shared_mutex state_mu_;
   SyncCounters counters_;
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;  // guards watch_ and the wait for a revision
