@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "local_api.h"
 #include "testbed/host_fixture.h"
 #include "testbed/kernel.h"
@@ -74,7 +75,7 @@ absl::StatusOr<std::unique_ptr<AgentBed>> AgentBed::Create(const Options& option
     host->socket = absl::StrCat(bed->dir_, "/", Name(i), ".sock");
     bed->hosts_.push_back(std::move(host));
   }
-  auto etcd = testbed::EtcdCluster::Start({.members = 1,
+  auto etcd = testbed::EtcdCluster::Start({.members = options.etcd_members,
                                            .tls = options.tls,
                                            .netns = bed->etcd_ns_->name(),
                                            .listen_address = "10.77.0.1",
@@ -137,7 +138,7 @@ absl::Status AgentBed::StartAgent(int i, const std::vector<std::string>& extra_a
                                    "--mapping-csum-mode",
                                    "neutral-map",
                                    "--endpoints",
-                                   etcd_->client_endpoints()[0],
+                                   absl::StrJoin(etcd_->client_endpoints(), ","),
                                    "--pin-root",
                                    bpffs_,
                                    "--instance",

@@ -32,6 +32,8 @@ class AgentBed {
     int lease_ttl_seconds = 3;
     // etcd serves clients over TLS and requires client certificates; agents get the files.
     bool tls = false;
+    // etcd members (on one address, ports apart); agents are given every member's endpoint.
+    int etcd_members = 1;
   };
   static absl::StatusOr<std::unique_ptr<AgentBed>> Create(const Options& options);
   ~AgentBed();

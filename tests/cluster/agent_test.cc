@@ -596,6 +596,43 @@ TEST_CASE("a forwarding-cache host installs what its containers miss from the ag
   CHECK(WaitUntil([&] { return !(*dp)->mappings().Get(Sir(7)).ok(); }));
 }
 
+TEST_CASE("a 3-member etcd cluster loses its leader and the agents carry on") {
+  ILA_SKIP_IF(SkipReason());
+  auto made =
+      AgentBed::Create({.hosts = 2, .lease_ttl_seconds = 3, .tls = false, .etcd_members = 3});
+  INFO(made.status().ToString());
+  REQUIRE(made.ok());
+  AgentBed& bed = **made;
+  REQUIRE(bed.PutPrefix().ok());
+  REQUIRE(bed.StartAgent(0).ok());
+  REQUIRE(bed.StartAgent(1).ok());
+  auto dp1 = bed.Open(0);
+  auto dp2 = bed.Open(1);
+  REQUIRE(dp1.ok());
+  REQUIRE(dp2.ok());
+  for (uint64_t id = 1; id <= 10; ++id) Put(bed, id);
+  REQUIRE(WaitUntil([&] { return MappingCount(**dp1) == 10 && MappingCount(**dp2) == 10; }));
+
+  auto leader = bed.etcd().LeaderIndex();
+  REQUIRE(leader.ok());
+  REQUIRE(bed.etcd().StopMember(*leader).ok());
+  // The remaining two elect a new leader (what etcdctl needs to write; the agents just retry).
+  auto next = bed.etcd().LeaderIndex();
+  REQUIRE(next.ok());
+  CHECK(*next != *leader);
+  for (uint64_t id = 11; id <= 20; ++id) Put(bed, id);
+  INFO(bed.AgentLog(0));
+  CHECK(WaitUntil([&] { return MappingCount(**dp1) == 20 && MappingCount(**dp2) == 20; },
+                  std::chrono::seconds(20)));
+  // Claims (transactions) work against the new leader too.
+  ContainerLink link = MakeContainerLink(bed, 1);
+  const json attached = Attach(bed, 1, link, 0x50);
+  INFO(attached.dump());
+  CHECK(attached["ok"] == true);
+  CHECK(WaitUntil([&] { return (*dp1)->mappings().Get(Sir(0x50)).ok(); }));
+  CHECK(StatusOf(bed, 0)["in_sync"] == true);
+}
+
 TEST_CASE("the local API socket is 0600 and refuses other users") {
   ILA_SKIP_IF(SkipReason());
   auto bed = MakeBed(1);
