@@ -213,6 +213,16 @@ int Main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const double cold_s = std::chrono::duration<double>(Clock::now() - c0).count();
+  // The fresh agent's resident memory with the whole table (its fixed part included).
+  double rss_bytes = 0;
+  {
+    std::ifstream status(
+        absl::StrCat("/proc/", cluster->AgentPid(absl::StrCat("h", kHosts + 1)), "/status"));
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) rss_bytes = std::stod(line.substr(6)) * 1024;
+    }
+  }
 
   json r = {{"hosts", kHosts},
             {"latency",
@@ -240,11 +250,13 @@ int Main(int argc, char** argv) {
       "etcd's p99; goal <= 2)\n"
       "  changes/s: etcd accepted %8.0f, all hosts applied %8.0f (%.2f; goal >= 10k/s applied)\n"
       "  cold start, %zu keys: bare range read %.2f s, agent start -> loaded %.2f s (%.1fx; goal "
-      "<= 5)\n",
+      "<= 5)\n"
+      "  the agent's resident memory then: %.1f MB, %.0f bytes a mapping (fixed part included)\n",
       kHosts, Percentile(etcd_us, 0.5), Percentile(etcd_us, 0.99), kHosts,
       Percentile(agent_us, 0.5), Percentile(agent_us, 0.99),
       r["latency"]["added_p99_over_etcd_p99"].get<double>(), etcd_rate, agent_rate,
-      agent_rate / etcd_rate, all.kvs.size(), range_s, cold_s, cold_s / range_s);
+      agent_rate / etcd_rate, all.kvs.size(), range_s, cold_s, cold_s / range_s, rss_bytes / 1e6,
+      rss_bytes / static_cast<double>(expected));
   if (!out.empty()) std::ofstream(out) << r.dump(2) << "\n";
   // Teardown: the agents, then their data planes, then etcd and the namespaces.
   watch.reset();

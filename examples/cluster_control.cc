@@ -135,6 +135,11 @@ std::string ClusterControl::AgentLog(const std::string& name) {
   return it->second.process ? it->second.process->Output() : it->second.last_log;
 }
 
+int ClusterControl::AgentPid(const std::string& name) const {
+  auto it = agents_.find(name);
+  return it == agents_.end() || !it->second.process ? 0 : it->second.process->pid();
+}
+
 absl::StatusOr<std::string> ClusterControl::AgentCommand(const std::string& name,
                                                          const std::string& command,
                                                          const std::vector<std::string>& args) {
