@@ -58,6 +58,18 @@ size_t MappingCount(Dataplane& dp) {
   return list.ok() ? list->size() : 0;
 }
 
+// Starts host 0's agent, opens its data plane, writes mappings 1..n (to h9) and waits until the
+// data plane has them all.
+std::unique_ptr<Dataplane> StartWithMappings(AgentBed& bed, uint64_t n) {
+  REQUIRE(bed.StartAgent(0).ok());
+  auto dp = bed.Open(0);
+  INFO(dp.status().ToString());
+  REQUIRE(dp.ok());
+  for (uint64_t id = 1; id <= n; ++id) Put(bed, id);
+  REQUIRE(WaitUntil([&] { return MappingCount(**dp) == n; }));
+  return std::move(*dp);
+}
+
 int64_t EtcdRevision(AgentBed& bed) {
   auto out = bed.Etcdctl({"get", "/ila/schema", "-w", "json"});
   REQUIRE(out.ok());
@@ -117,11 +129,7 @@ TEST_CASE(
     "an agent cut off from etcd keeps its tables and a compaction meanwhile is a diff-resync") {
   ILA_SKIP_IF(SkipReason());
   auto bed = MakeBed(1);
-  REQUIRE(bed->StartAgent(0).ok());
-  auto dp = bed->Open(0);
-  REQUIRE(dp.ok());
-  for (uint64_t id = 1; id <= 50; ++id) Put(*bed, id);
-  REQUIRE(WaitUntil([&] { return MappingCount(**dp) == 50; }));
+  std::unique_ptr<Dataplane> dp = StartWithMappings(*bed, 50);
   const json before = StatusOf(*bed, 0);
 
   REQUIRE(bed->Cut(0, true).ok());
@@ -137,7 +145,7 @@ TEST_CASE(
   REQUIRE(bed->Etcdctl({"compact", std::to_string(EtcdRevision(*bed))}).ok());
   // Longer than the lease: the host is reported dead meanwhile.
   std::this_thread::sleep_for(std::chrono::seconds(4));
-  CHECK(MappingCount(**dp) == 50);  // never flushed
+  CHECK(MappingCount(*dp) == 50);  // never flushed
   auto alive = bed->Etcdctl({"get", "/ila/v1/alive/h1"});
   REQUIRE(alive.ok());
   CHECK(alive->empty());
@@ -145,13 +153,13 @@ TEST_CASE(
   REQUIRE(bed->Cut(0, false).ok());
   REQUIRE(WaitUntil([&] { return StatusOf(*bed, 0)["compactions"].get<int>() >= 1; },
                     std::chrono::seconds(20)));
-  REQUIRE(WaitUntil([&] { return MappingCount(**dp) == 50; }));
+  REQUIRE(WaitUntil([&] { return MappingCount(*dp) == 50; }));
   const json after = StatusOf(*bed, 0);
   // Exactly the differing keys were written: 3 new, 2 deleted, 1 no longer installable.
   CHECK(after["last_resync_writes"] == 6);
   CHECK(after["resyncs"].get<int>() == before["resyncs"].get<int>() + 1);
-  CHECK_FALSE((*dp)->mappings().Get(Sir(3)).ok());
-  CHECK((*dp)->mappings().Get(Sir(53)).ok());
+  CHECK_FALSE(dp->mappings().Get(Sir(3)).ok());
+  CHECK(dp->mappings().Get(Sir(53)).ok());
   // A new lease, and the liveness key is back.
   CHECK(WaitUntil([&] {
     auto a = bed->Etcdctl({"get", "/ila/v1/alive/h1"});
@@ -163,16 +171,12 @@ TEST_CASE(
 TEST_CASE("an agent killed and restarted within its lease keeps the lease and writes nothing") {
   ILA_SKIP_IF(SkipReason());
   auto bed = MakeBed(1);
-  REQUIRE(bed->StartAgent(0).ok());
-  auto dp = bed->Open(0);
-  REQUIRE(dp.ok());
-  for (uint64_t id = 1; id <= 30; ++id) Put(*bed, id);
-  REQUIRE(WaitUntil([&] { return MappingCount(**dp) == 30; }));
+  std::unique_ptr<Dataplane> dp = StartWithMappings(*bed, 30);
   const int64_t lease = StatusOf(*bed, 0)["lease"].get<int64_t>();
   REQUIRE(lease != 0);
 
   bed->StopAgent(0, SIGKILL);
-  CHECK(MappingCount(**dp) == 30);
+  CHECK(MappingCount(*dp) == 30);
   REQUIRE(bed->StartAgent(0).ok());
   const json s = StatusOf(*bed, 0);
   INFO(s.dump() << "\n" << bed->AgentLog(0));
@@ -185,18 +189,14 @@ TEST_CASE("an agent killed and restarted within its lease keeps the lease and wr
 TEST_CASE("with etcd down the data plane keeps forwarding on its tables and the agent catches up") {
   ILA_SKIP_IF(SkipReason());
   auto bed = MakeBed(1);
-  REQUIRE(bed->StartAgent(0).ok());
-  auto dp = bed->Open(0);
-  REQUIRE(dp.ok());
-  for (uint64_t id = 1; id <= 10; ++id) Put(*bed, id);
-  REQUIRE(WaitUntil([&] { return MappingCount(**dp) == 10; }));
+  std::unique_ptr<Dataplane> dp = StartWithMappings(*bed, 10);
   REQUIRE(bed->etcd().StopMember(0).ok());
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  CHECK(MappingCount(**dp) == 10);
+  CHECK(MappingCount(*dp) == 10);
   REQUIRE(bed->etcd().StartMember(0).ok());
   Put(*bed, 11);
   INFO(bed->AgentLog(0));
-  CHECK(WaitUntil([&] { return MappingCount(**dp) == 11; }, std::chrono::seconds(20)));
+  CHECK(WaitUntil([&] { return MappingCount(*dp) == 11; }, std::chrono::seconds(20)));
   CHECK(StatusOf(*bed, 0)["reconnects"].get<int>() >= 1);
 }
 
