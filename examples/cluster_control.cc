@@ -135,6 +135,18 @@ std::string ClusterControl::AgentLog(const std::string& name) {
   return it->second.process ? it->second.process->Output() : it->second.last_log;
 }
 
+absl::Status ClusterControl::Cut(const std::string& name, bool cut) {
+  auto it = agents_.find(name);
+  if (it == agents_.end()) return absl::NotFoundError("no agent " + name);
+  const testbed::Netns& ns = *it->second.ns;
+  if (absl::Status s = ns.Ip({"link", "set", "dev", "mgmt", cut ? "down" : "up"}); !s.ok() || cut) {
+    return s;
+  }
+  // The link going down took the route to etcd with it.
+  return ns.Ip({"route", "replace", std::string(kEtcdAddress) + "/32", "via",
+                absl::StrCat("10.77.", it->second.index, ".1")});
+}
+
 int ClusterControl::AgentPid(const std::string& name) const {
   auto it = agents_.find(name);
   return it == agents_.end() || !it->second.process ? 0 : it->second.process->pid();

@@ -54,6 +54,8 @@ class ClusterControl {
   // Where node `name`'s data plane is pinned.
   PinLocation Pins(const std::string& name) const { return {bpffs_, name}; }
   std::string AgentLog(const std::string& name);
+  // Cuts node `name` off from etcd (its management veth down), or reconnects it.
+  absl::Status Cut(const std::string& name, bool cut);
   // The agent's process id (0 when it is not running).
   int AgentPid(const std::string& name) const;
 

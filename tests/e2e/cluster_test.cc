@@ -6,10 +6,15 @@
 #include <chrono>
 #include <csignal>
 #include <future>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "e2e/e2e_support.h"
+#include "etcd/client.h"
+#include "testbed/netns.h"
 #include "support/skip.h"
 #include "traffic.h"
 
@@ -132,5 +137,85 @@ TEST_CASE("agents: kill -9 an agent and stop etcd under traffic: not a packet lo
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK_THAT(Status(*topo, "host2"), Catch::Contains(R"("data_plane": "adopted")"));
+  TearDownAndCheck(topo);
+}
+
+TEST_CASE(
+    "agents: one host cut off from etcd while 1k changes and a compaction: kept, then equal") {
+  ILA_SKIP_IF(SkipReason());
+  auto topo = MakeClusterTopology();
+  WarmUp(*topo);
+  demo::ClusterControl& cluster = *topo->cluster();
+  // The cluster deletes a dead host's mappings after 30 s: longer than this cut.
+  REQUIRE(
+      cluster
+          .Etcdctl({"put", "/ila/v1/policy", R"({"v":1,"dead_host":"delete","grace_seconds":30})"})
+          .ok());
+  // Our own client, from host1's namespace (which reaches etcd over its management veth).
+  auto entered = testbed::NetnsEntered::Enter(*topo->host(0).ns);
+  REQUIRE(entered.ok());
+  agent::etcd::ClientOptions co;
+  co.endpoints = cluster.etcd().client_endpoints();
+  auto client = agent::etcd::Client::Connect(co);
+  INFO(client.status().ToString());
+  REQUIRE(client.ok());
+
+  std::atomic<uint32_t> sent{0};
+  demo::UdpStreamOptions u = Stream(*topo, "c1a", "c2a", 14000, 5304);
+  u.sent_progress = &sent;
+  auto flow = std::async(std::launch::async, [&] { return demo::UdpStream(u); });
+  while (sent.load() < 500) std::this_thread::sleep_for(5ms);
+
+  // host2's management link goes down for 2x its lease (5 s).
+  REQUIRE(cluster.Cut("host2", true).ok());
+  const std::string value =
+      R"({"v":1,"host":"far","locator":"2001:db8:99:0","csum_mode":"adj-transport"})";
+  for (int first = 0; first < 1000; first += 50) {
+    std::vector<agent::etcd::Operation> ops;
+    for (int k = first; k < first + 50; ++k) {
+      ops.push_back(
+          {.key = absl::StrCat("/ila/v1/mappings/2001:db8:0:1/2001:db8:0:1::f:", absl::Hex(k)),
+           .value = value});
+    }
+    REQUIRE((*client)->Txn({}, ops, {}).ok());
+  }
+  auto now = (*client)->Get("/ila/schema");
+  REQUIRE(now.ok());
+  REQUIRE((*client)->Compact(now->revision).ok());
+  std::this_thread::sleep_for(10s);
+  // Its containers were not withdrawn by the others meanwhile (the grace period).
+  auto c2a =
+      (*client)->Get("/ila/v1/mappings/2001:db8:0:1/" + topo->container("c2a")->sir.ToString());
+  REQUIRE(c2a.ok());
+  CHECK(c2a->kvs.size() == 1);
+  REQUIRE(cluster.Cut("host2", false).ok());
+
+  auto result = flow.get();
+  REQUIRE(result.ok());
+  std::cout << "measured: one host cut off from etcd for 10 s while 1000 changes and a compaction: "
+            << result->lost << " of " << result->sent << " lost" << std::endl;
+  CHECK(result->lost == 0);
+
+  // Afterwards host2's table equals etcd's.
+  auto equal = [&]() -> bool {
+    auto all = (*client)->RangePrefix("/ila/v1/mappings/");
+    auto table = topo->host(1).dp->mappings().List();
+    if (!all.ok() || !table.ok()) return false;
+    std::map<std::string, std::string> want, have;
+    for (const auto& kv : all->kvs) {
+      auto j = nlohmann::json::parse(kv.value);
+      want[kv.key.substr(kv.key.rfind('/') + 1)] = j["locator"].get<std::string>();
+    }
+    for (const Mapping& m : *table) have[m.sir.ToString()] = m.locator.ToString();
+    return want == have;
+  };
+  INFO(topo->cluster()->AgentLog("host2"));
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  bool same = false;
+  while (!(same = equal()) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK(same);
+  CHECK_THAT(Status(*topo, "host2"), Catch::Contains(R"("compactions": 1)"));
   TearDownAndCheck(topo);
 }
