@@ -70,6 +70,8 @@ class AgentBed {
   absl::Status Cut(int i, bool cut);
   const testbed::Netns& host_ns(int i) const { return hosts_[i]->ns; }
   const std::string& socket(int i) const { return hosts_[i]->socket; }
+  // A directory of the bed's own (removed with it).
+  const std::string& dir() const { return dir_; }
   // The private bpffs every agent pins its data plane in.
   const std::string& pin_root() const { return bpffs_; }
   // GET http://127.0.0.1:<port><path> inside host i's namespace: the body (HTTP/1.0, whole).
