@@ -17,6 +17,11 @@ constexpr char kEtcdAddress[] = "10.77.0.1";
 
 }  // namespace
 
+std::string SirPrefixKey(SirPrefix p) {
+  return absl::StrCat(absl::Hex(p.group(0)), ":", absl::Hex(p.group(1)), ":", absl::Hex(p.group(2)),
+                      ":", absl::Hex(p.group(3)));
+}
+
 absl::StatusOr<std::unique_ptr<ClusterControl>> ClusterControl::Start(
     const std::string& ns_prefix, std::string agent_path,
     std::function<void(const std::string&)> log) {

@@ -27,6 +27,9 @@
 
 namespace ila::demo {
 
+// "3333:0:0:1": a SIR prefix as the cluster's etcd keys write it (docs/cluster.md).
+std::string SirPrefixKey(SirPrefix prefix);
+
 class ClusterControl {
  public:
   // `ns_prefix` names the management namespace ("<ns_prefix>etcd"); `agent_path` is the

@@ -210,7 +210,10 @@ class Topology {
   absl::Status PlumbContainer(const Container& c, const Host& h, const Netns& cns,
                               const std::string& ifname);
   absl::Status AttachContainerOnHost(Container& c, int host, bool move = false);
+  // With agents (cluster_topology.cc).
   absl::Status StartCluster(const std::vector<SirPrefix>& prefixes);
+  absl::Status StartRouterAgent();
+  absl::Status StartHostAgent(int i);
   absl::StatusOr<Container*> AddContainerNoWait(const std::string& name, int host, Identifier id,
                                                 SirPrefix prefix);
   std::vector<const Netns*> AllNamespaces() const;

@@ -70,6 +70,17 @@ std::unique_ptr<Dataplane> StartWithMappings(AgentBed& bed, uint64_t n) {
   return std::move(*dp);
 }
 
+// Starts both hosts' agents and opens their data planes.
+std::pair<std::unique_ptr<Dataplane>, std::unique_ptr<Dataplane>> StartTwo(AgentBed& bed) {
+  REQUIRE(bed.StartAgent(0).ok());
+  REQUIRE(bed.StartAgent(1).ok());
+  auto dp1 = bed.Open(0);
+  auto dp2 = bed.Open(1);
+  REQUIRE(dp1.ok());
+  REQUIRE(dp2.ok());
+  return {*std::move(dp1), *std::move(dp2)};
+}
+
 int64_t EtcdRevision(AgentBed& bed) {
   auto out = bed.Etcdctl({"get", "/ila/schema", "-w", "json"});
   REQUIRE(out.ok());
@@ -238,12 +249,9 @@ std::string OwnerOf(AgentBed& bed, uint64_t id) {
 TEST_CASE("the local API attaches and publishes and a move leaves one owner") {
   ILA_SKIP_IF(SkipReason());
   auto bed = MakeBed(2);
-  REQUIRE(bed->StartAgent(0).ok());
-  REQUIRE(bed->StartAgent(1).ok());
-  auto dp1 = bed->Open(0);
-  auto dp2 = bed->Open(1);
-  REQUIRE(dp1.ok());
-  REQUIRE(dp2.ok());
+  auto dps = StartTwo(*bed);
+  std::unique_ptr<Dataplane>& dp1 = dps.first;
+  std::unique_ptr<Dataplane>& dp2 = dps.second;
   ContainerLink on1 = MakeContainerLink(*bed, 0);
   ContainerLink on2 = MakeContainerLink(*bed, 1);
 
@@ -251,30 +259,30 @@ TEST_CASE("the local API attaches and publishes and a move leaves one owner") {
   INFO(attached.dump() << "\n" << bed->AgentLog(0));
   REQUIRE(attached["ok"] == true);
   CHECK(OwnerOf(*bed, 0x10) == "h1");
-  CHECK((*dp1)->endpoints().Get(Sir(0x10)).ok());
+  CHECK(dp1->endpoints().Get(Sir(0x10)).ok());
   // Every host learns where it is; h1 itself installs its own mapping (its endpoint is here).
   CHECK(WaitUntil([&] {
-    auto m = (*dp2)->mappings().Get(Sir(0x10));
+    auto m = dp2->mappings().Get(Sir(0x10));
     return m.ok() && m->locator == AgentBed::LocatorOf(0);
   }));
-  CHECK(WaitUntil([&] { return (*dp1)->mappings().Get(Sir(0x10)).ok(); }));
+  CHECK(WaitUntil([&] { return dp1->mappings().Get(Sir(0x10)).ok(); }));
 
   // Another host may not simply take it, and is left with nothing half-done.
   const json refused = Attach(*bed, 1, on2, 0x10);
   CHECK(refused["ok"] == false);
   CHECK(refused["code"] == "ALREADY_EXISTS");
   CHECK_THAT(refused["error"].get<std::string>(), Catch::Contains("h1"));
-  CHECK_FALSE((*dp2)->endpoints().Get(Sir(0x10)).ok());
+  CHECK_FALSE(dp2->endpoints().Get(Sir(0x10)).ok());
   CHECK(StatusOf(*bed, 1)["containers"].empty());
 
   // A move: h2 takes it over; h1 sees it and detaches its stale endpoint.
   const json moved = Attach(*bed, 1, on2, 0x10, /*move=*/true);
   REQUIRE(moved["ok"] == true);
   CHECK(OwnerOf(*bed, 0x10) == "h2");
-  CHECK(WaitUntil([&] { return !(*dp1)->endpoints().Get(Sir(0x10)).ok(); }));
+  CHECK(WaitUntil([&] { return !dp1->endpoints().Get(Sir(0x10)).ok(); }));
   CHECK(WaitUntil([&] { return StatusOf(*bed, 0)["containers"].empty(); }));
   CHECK(WaitUntil([&] {
-    auto m = (*dp1)->mappings().Get(Sir(0x10));
+    auto m = dp1->mappings().Get(Sir(0x10));
     return m.ok() && m->locator == AgentBed::LocatorOf(1);
   }));
   // A late detach on the old host does not remove the new owner's mapping.
@@ -289,19 +297,16 @@ TEST_CASE("the local API attaches and publishes and a move leaves one owner") {
     CHECK((*d)["ok"] == true);
   }
   CHECK(OwnerOf(*bed, 0x10).empty());
-  CHECK(WaitUntil([&] { return !(*dp1)->mappings().Get(Sir(0x10)).ok(); }));
-  CHECK_FALSE((*dp2)->endpoints().Get(Sir(0x10)).ok());
+  CHECK(WaitUntil([&] { return !dp1->mappings().Get(Sir(0x10)).ok(); }));
+  CHECK_FALSE(dp2->endpoints().Get(Sir(0x10)).ok());
 }
 
 TEST_CASE("two hosts claiming one address at once: exactly one wins") {
   ILA_SKIP_IF(SkipReason());
   auto bed = MakeBed(2);
-  REQUIRE(bed->StartAgent(0).ok());
-  REQUIRE(bed->StartAgent(1).ok());
-  auto dp1 = bed->Open(0);
-  auto dp2 = bed->Open(1);
-  REQUIRE(dp1.ok());
-  REQUIRE(dp2.ok());
+  auto dps = StartTwo(*bed);
+  std::unique_ptr<Dataplane>& dp1 = dps.first;
+  std::unique_ptr<Dataplane>& dp2 = dps.second;
   constexpr int kAddresses = 8;
   std::vector<ContainerLink> links1, links2;
   for (int k = 0; k < kAddresses; ++k) {
@@ -319,8 +324,8 @@ TEST_CASE("two hosts claiming one address at once: exactly one wins") {
     CHECK((a1["ok"] == true) != (a2["ok"] == true));
     const std::string winner = a1["ok"] == true ? "h1" : "h2";
     CHECK(OwnerOf(*bed, id) == winner);
-    Dataplane& loser = winner == "h1" ? **dp2 : **dp1;
-    Dataplane& won = winner == "h1" ? **dp1 : **dp2;
+    Dataplane& loser = winner == "h1" ? *dp2 : *dp1;
+    Dataplane& won = winner == "h1" ? *dp1 : *dp2;
     CHECK_FALSE(loser.endpoints().Get(Sir(id)).ok());
     CHECK(won.endpoints().Get(Sir(id)).ok());
   }
