@@ -272,9 +272,11 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(const EtcdCluste
   if (options.members < 1) return absl::InvalidArgumentError("an etcd cluster needs a member");
   std::unique_ptr<EtcdCluster> c(new EtcdCluster());
   c->options_ = options;
-  char tmpl[] = "/tmp/ila-etcd-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) {
-    return absl::InternalError(absl::StrCat("mkdtemp /tmp/ila-etcd-XXXXXX: ", strerror(errno)));
+  // Named with the process id: one left by a process killed outright is removed by the next
+  // (testbed::RemoveStaleTemporaries).
+  std::string tmpl = absl::StrCat("/tmp/ila-etcd-", getpid(), "-XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    return absl::InternalError(absl::StrCat("mkdtemp ", tmpl, ": ", strerror(errno)));
   }
   c->dir_ = tmpl;
   if (options.tls) {

@@ -169,9 +169,9 @@ absl::Status Inject(const Netns& ns, const std::string& ifname, const Bytes& fra
 // Its name carries the process id, so that one left by a process killed outright is found and
 // removed by the next (RemoveStaleTemporaries, which this calls first).
 absl::StatusOr<std::string> MountPrivateBpffs();
-// Private bpffs mounts and the temporary directories of the cluster's control plane
-// (/tmp/ila-bpffs-<pid>-*, /tmp/ila-cluster-<pid>-*) of processes that no longer exist: unmounted
-// and removed. Returns what was removed.
+// Private bpffs mounts and the temporary directories of the cluster's control plane and etcd
+// (/tmp/ila-bpffs-<pid>-*, /tmp/ila-cluster-<pid>-*, /tmp/ila-etcd-<pid>-*) of processes that no
+// longer exist: unmounted and removed. Returns what was removed.
 std::vector<std::string> RemoveStaleTemporaries();
 void UnmountPrivateBpffs(const std::string& dir);
 

@@ -62,8 +62,10 @@ TEST_CASE("the namespaces of a demo that was killed outright are removed by the 
   std::vector<std::string> temporaries = testbed::RemoveStaleTemporaries();
   CHECK(std::any_of(temporaries.begin(), temporaries.end(),
                     [&](const std::string& t) { return t.rfind(cluster_dir, 0) == 0; }));
+  const std::string etcd_dir = "/tmp/ila-etcd-" + std::to_string(pid) + "-";
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator("/tmp", ec)) {
     CHECK(e.path().string().rfind(cluster_dir, 0) != 0);
+    CHECK(e.path().string().rfind(etcd_dir, 0) != 0);
   }
 }
