@@ -395,6 +395,55 @@ TEST_CASE("a dead host's mappings are kept by default and deleted once after a g
   CHECK(StatusOf(*bed, 0)["dead_host_mappings_deleted"] == 3);
 }
 
+TEST_CASE("a dead host handed to the routers: hosts withdraw its mappings and routers keep them") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(3);
+  REQUIRE(bed->StartAgent(0).ok());
+  REQUIRE(bed->StartAgent(1).ok());
+  REQUIRE(bed->StartAgent(2, {"--role", "router"}).ok());
+  auto host = bed->Open(0);
+  REQUIRE(host.ok());
+  auto router = bed->Open(2);
+  REQUIRE(router.ok());
+  REQUIRE(
+      bed->Etcdctl({"put", "/ila/v1/policy", R"({"v":1,"dead_host":"routers","grace_seconds":1})"})
+          .ok());
+  std::vector<ContainerLink> links;
+  for (uint64_t id = 0x30; id < 0x32; ++id) {
+    links.push_back(MakeContainerLink(*bed, 1));
+    REQUIRE(Attach(*bed, 1, links.back(), id)["ok"] == true);
+  }
+  REQUIRE(WaitUntil([&] { return MappingCount(**host) == 2 && MappingCount(**router) == 2; }));
+
+  bed->StopAgent(1, SIGKILL);
+  INFO(bed->AgentLog(0));
+  auto handed = [&] {
+    auto m = bed->Etcdctl({"get", "/ila/v1/dead/h2", "--print-value-only"});
+    return m.ok() && !m->empty() && json::parse(*m).value("to_routers", false);
+  };
+  REQUIRE(WaitUntil(handed, std::chrono::seconds(20)));
+  // The host withdraws them; the router keeps them; etcd keeps the records.
+  CHECK(WaitUntil([&] { return MappingCount(**host) == 0; }));
+  CHECK(MappingCount(**router) == 2);
+  CHECK(OwnedBy(*bed, "h2") == 2);
+
+  // Back to keep: the marker loses its hand-over and the host installs them again.
+  REQUIRE(bed->Etcdctl({"put", "/ila/v1/policy", R"({"v":1,"dead_host":"keep"})"}).ok());
+  CHECK(WaitUntil([&] { return MappingCount(**host) == 2; }));
+  CHECK(!handed());
+  REQUIRE(
+      bed->Etcdctl({"put", "/ila/v1/policy", R"({"v":1,"dead_host":"routers","grace_seconds":0})"})
+          .ok());
+  REQUIRE(WaitUntil(handed, std::chrono::seconds(20)));
+  CHECK(WaitUntil([&] { return MappingCount(**host) == 0; }));
+
+  // h2 comes back: the marker goes and every host has its containers again.
+  REQUIRE(bed->StartAgent(1).ok());
+  CHECK(WaitUntil([&] { return MappingCount(**host) == 2; }, std::chrono::seconds(15)));
+  CHECK(MappingCount(**router) == 2);
+  CHECK(!handed());
+}
+
 std::string Allocate(AgentBed& bed, int i) {
   auto a = bed.Call(i, {{"op", "allocate"}, {"prefix", "3333:0:0:1"}});
   INFO(a.status().ToString());

@@ -130,5 +130,34 @@ TEST_CASE("the state follows puts and deletes and an invalid put withdraws the o
   CHECK(state.alive().at("h1").lease == 7);
 }
 
+TEST_CASE("a dead host's marker hands it to the routers only when it says so") {
+  Schema s = Make();
+  ClusterState state(s);
+  const std::string key = s.DeadKey("h2");
+  CHECK(key == "/ila/v1/dead/h2");
+  StateChange change;
+  // What the elected agent writes first: dead, nothing done yet. Hosts change nothing.
+  REQUIRE(state.Put(key, R"({"v":1,"since":100,"done":false})", &change).ok());
+  CHECK(change == StateChange::kNone);
+  CHECK_FALSE(state.HandedToRouters("h2"));
+  const DeadHostRecord handed{.name = "h2", .since = 100, .done = true, .to_routers = true};
+  auto parsed = s.Parse(key, Schema::Encode(handed));
+  REQUIRE(parsed.ok());
+  CHECK(std::get<DeadHostRecord>(*parsed) == handed);
+  REQUIRE(state.Put(key, Schema::Encode(handed), &change).ok());
+  CHECK(change == StateChange::kTopology);
+  CHECK(state.HandedToRouters("h2"));
+  CHECK_FALSE(state.HandedToRouters("h1"));
+  // A marker that cannot be read hands nothing over (and says why).
+  CHECK_FALSE(state.Put(key, R"({"v":1,"to_routers":"yes"})", &change).ok());
+  CHECK(change == StateChange::kTopology);
+  CHECK_FALSE(state.HandedToRouters("h2"));
+  CHECK(state.invalid().at(key).find("to_routers") != std::string::npos);
+  REQUIRE(state.Put(key, Schema::Encode(handed), &change).ok());
+  CHECK(state.Delete(key) == StateChange::kTopology);
+  CHECK_FALSE(state.HandedToRouters("h2"));
+  CHECK_FALSE(s.Parse("/ila/v1/dead/not a host", "{\"v\":1}").ok());
+}
+
 }  // namespace
 }  // namespace ila::agent

@@ -37,6 +37,11 @@ absl::Status ClusterState::Put(const std::string& key, const std::string& value,
         } else if constexpr (std::is_same_v<T, RuleRecord>) {
           return rules_.insert_or_assign(key, r.rule).second ? StateChange::kTopology
                                                              : StateChange::kNone;
+        } else if constexpr (std::is_same_v<T, DeadHostRecord>) {
+          // Only the hand-over to the routers changes what a host installs.
+          const bool before = HandedToRouters(r.name);
+          dead_[r.name] = r;
+          return before != r.to_routers ? StateChange::kTopology : StateChange::kNone;
         } else if constexpr (std::is_same_v<T, AliveRecord>) {
           alive_[r.name] = r;
           return StateChange::kAlive;
@@ -84,6 +89,12 @@ StateChange ClusterState::Remove(const std::string& key) {
   }
   if (starts("alive/")) {
     return alive_.erase(rest.substr(6)) ? StateChange::kAlive : StateChange::kNone;
+  }
+  if (starts("dead/")) {
+    const std::string host = rest.substr(5);
+    const bool before = HandedToRouters(host);
+    dead_.erase(host);
+    return before ? StateChange::kTopology : StateChange::kNone;
   }
   if (starts("rules/")) return rules_.erase(key) ? StateChange::kTopology : StateChange::kNone;
   if (starts("prefixes/")) {

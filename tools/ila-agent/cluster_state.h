@@ -23,8 +23,8 @@ namespace ila::agent {
 enum class StateChange {
   kNone,      // the same value again, or a key this agent does not act on
   kMapping,   // one mapping: rewrite that address
-  kTopology,  // a SIR prefix, rule or host: re-derive prefixes, rules and locators (and the
-              // mappings that depend on which locators are this host's)
+  kTopology,  // a SIR prefix, rule or host, or a dead host handed to the routers: re-derive
+              // prefixes, rules and locators (and the mappings that depend on them)
   kAlive,     // a liveness key
 };
 
@@ -47,6 +47,12 @@ class ClusterState {
   const std::set<SirPrefix>& prefixes() const { return prefixes_; }
   const std::map<std::string, PrefixRule>& rules() const { return rules_; }
   const std::map<std::string, AliveRecord>& alive() const { return alive_; }
+  const std::map<std::string, DeadHostRecord>& dead() const { return dead_; }
+  // The policy "routers" has run for `host`: hosts withdraw its mappings (dead_hosts.h).
+  bool HandedToRouters(const std::string& host) const {
+    auto it = dead_.find(host);
+    return it != dead_.end() && it->second.to_routers;
+  }
   // Keys that did not parse, with why (shown by `ila-agent status`, counted in metrics).
   const std::map<std::string, std::string>& invalid() const { return invalid_; }
   const Schema& schema() const { return schema_; }
@@ -63,6 +69,7 @@ class ClusterState {
   std::set<SirPrefix> prefixes_;
   std::map<std::string, PrefixRule> rules_;
   std::map<std::string, AliveRecord> alive_;
+  std::map<std::string, DeadHostRecord> dead_;
   std::map<std::string, std::string> invalid_;
   int64_t revision_ = 0;
 };

@@ -21,16 +21,29 @@ int64_t NowSeconds() {
       .count();
 }
 
+enum class Action { kKeep, kDelete, kToRouters };
+
 struct Policy {
-  bool remove = false;
+  Action action = Action::kKeep;
   int64_t grace_seconds = 60;
 };
+
+const char* Name(Action a) {
+  switch (a) {
+    case Action::kDelete: return "delete";
+    case Action::kToRouters: return "routers";
+    case Action::kKeep: break;
+  }
+  return "keep";
+}
 
 Policy ParsePolicy(const std::string& value) {
   Policy p;
   json j = json::parse(value, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return p;
-  p.remove = j.value("dead_host", std::string("keep")) == "delete";
+  const std::string action = j.value("dead_host", std::string("keep"));
+  if (action == "delete") p.action = Action::kDelete;
+  if (action == "routers") p.action = Action::kToRouters;
   if (j.contains("grace_seconds") && j["grace_seconds"].is_number_integer()) {
     p.grace_seconds = std::max<int64_t>(0, j["grace_seconds"].get<int64_t>());
   }
@@ -153,14 +166,31 @@ absl::Status DeadHosts::Enforce() {
       if (txn->succeeded) {
         Log(LogLevel::kWarning, "host is dead (its liveness key expired)",
             {{"dead_host", host},
-             {"policy", policy.remove ? "delete" : "keep"},
+             {"policy", Name(policy.action)},
              {"grace_seconds", std::to_string(policy.grace_seconds)}});
       }
       continue;
     }
     const int64_t since = marker->second.value("since", now);
-    if (!policy.remove || marker->second.value("done", false) ||
+    const bool to_routers = marker->second.value("to_routers", false);
+    if (to_routers && policy.action != Action::kToRouters) {
+      // The operator changed the policy: the hosts take the mappings back, and the new policy
+      // runs from the same start of death.
+      if (absl::Status s = MarkDead(host, {.name = host, .since = since}); !s.ok()) return s;
+      continue;
+    }
+    if (policy.action == Action::kKeep || marker->second.value("done", false) ||
         now - since < policy.grace_seconds) {
+      continue;
+    }
+    if (policy.action == Action::kToRouters) {
+      if (absl::Status s =
+              MarkDead(host, {.name = host, .since = since, .done = true, .to_routers = true});
+          !s.ok()) {
+        return s;
+      }
+      Log(LogLevel::kWarning, "dead host handed to the ILA routers (policy routers)",
+          {{"dead_host", host}});
       continue;
     }
     if (absl::Status s = DeleteMappingsOf(host, marker_key, since); !s.ok()) return s;
@@ -177,6 +207,15 @@ absl::Status DeadHosts::Enforce() {
     if (!txn.ok()) return txn.status();
   }
   return absl::OkStatus();
+}
+
+absl::Status DeadHosts::MarkDead(const std::string& host, DeadHostRecord marker) {
+  // Only while the host is still dead: one that came back keeps its mappings everywhere.
+  absl::StatusOr<etcd::TxnResult> txn = client_.Txn(
+      {etcd::Compare{.key = schema_.AliveKey(host),
+                     .target = etcd::Compare::Target::kCreateRevision}},
+      {etcd::Operation{.key = schema_.DeadKey(host), .value = Schema::Encode(marker)}}, {});
+  return txn.ok() ? absl::OkStatus() : txn.status();
 }
 
 absl::Status DeadHosts::DeleteMappingsOf(const std::string& host, const std::string& marker_key,

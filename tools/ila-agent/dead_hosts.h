@@ -1,13 +1,19 @@
 // What happens to the mappings of a host whose liveness key expired: the cluster's policy,
 // carried out exactly once, by whichever agent currently leads an etcd election.
 //
-// Policy (`/ila/v1/policy`, {"v":1,"dead_host":"keep"|"delete","grace_seconds":N}; absent: keep):
-//   keep    a dead host's mappings stay: its containers may be alive behind a host that is merely
-//           cut off from etcd, and withdrawing them would cut them off from the data plane too;
-//   delete  after `grace_seconds` of continuous death, the leader deletes every mapping the host
-//           owns. A host that comes back re-publishes its saved inventory.
-// Both write a marker `/ila/v1/dead/<host>` ({"v":1,"since":<unix s>,"done":bool,"deleted":N})
-// when the death is first seen; it is removed when the host is alive again. The deletions are
+// Policy (`/ila/v1/policy`, {"v":1,"dead_host":"keep"|"delete"|"routers","grace_seconds":N};
+// absent: keep):
+//   keep     a dead host's mappings stay: its containers may be alive behind a host that is merely
+//            cut off from etcd, and withdrawing them would cut them off from the data plane too;
+//   delete   after `grace_seconds` of continuous death, the leader deletes every mapping the host
+//            owns. A host that comes back re-publishes its saved inventory;
+//   routers  after `grace_seconds`, the leader sets "to_routers" in the host's marker: every host
+//            withdraws the dead host's mappings from its own table and the ILA routers keep them,
+//            so traffic to its containers takes the SIR prefix's route to the routers (which still
+//            reach a host that is only cut off from etcd), and etcd keeps the records. Hosts
+//            install them again when the marker goes.
+// All write a marker `/ila/v1/dead/<host>` ({"v":1,"since":<unix s>,"done":bool,...}) when the
+// death is first seen; it is removed when the host is alive again. The deletions are
 // transactions conditioned on the host still being dead and on each mapping's revision as read,
 // and the marker's "done" is set with the last of them: a leader that dies half-way leaves the
 // rest to the next one, and no mapping that changed owner meanwhile is touched.
@@ -48,6 +54,7 @@ class DeadHosts {
   absl::Status Campaign(int64_t lease);
   absl::StatusOr<bool> IsLeader();
   absl::Status Enforce();
+  absl::Status MarkDead(const std::string& host, DeadHostRecord marker);
   absl::Status DeleteMappingsOf(const std::string& host, const std::string& marker_key,
                                 int64_t since);
 

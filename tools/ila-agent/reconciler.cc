@@ -43,6 +43,11 @@ bool Reconciler::Desired(const ClusterState& state, const SirAddress& sir, Mappi
   *skipped = false;
   auto it = state.mappings().find(sir);
   if (it == state.mappings().end()) return false;
+  // The routers keep a host's mappings after the policy "routers" handed it to them; every other
+  // host withdraws them, so that its traffic to them follows the SIR prefix's route to the routers.
+  if (!self_is_router_ && it->second.host != self_ && state.HandedToRouters(it->second.host)) {
+    return false;
+  }
   const Mapping& m = it->second.mapping;
   // The data plane refuses both (mapping.h); they are not errors of this host's.
   if (!state.prefixes().contains(sir.prefix) ||
@@ -69,6 +74,8 @@ void Reconciler::ReconcileTopology(const ClusterState& state, WriteCounts& count
   // goes to the first by name, and the other is skipped).
   std::map<Locator, LocatorEntry> own;
   std::map<Locator, LocatorEntry> cluster;
+  auto self = state.hosts().find(self_);
+  self_is_router_ = self != state.hosts().end() && self->second.role == HostRole::kRouter;
   for (const auto& [name, host] : state.hosts()) {
     for (const LocatorEntry& e : host.locators) {
       if (!state.prefixes().contains(e.sir_prefix)) {

@@ -1,7 +1,8 @@
 // Makes a host's data plane equal to the cluster state: the tables this host needs are derived
 // from the records (every SIR prefix and rule; this host's locators; every other host's locators;
-// every mapping, except one to this host's own locator for an address with no endpoint here), and
-// only what differs from what the data plane holds is written.
+// every mapping, except one to this host's own locator for an address with no endpoint here, and,
+// on a host that is not an ILA router, those of a dead host handed to the routers), and only what
+// differs from what the data plane holds is written.
 //
 // "What the data plane holds" is a copy kept here: read from the tables once (Load, after Create
 // or Open) and then updated with every write, since the agent is the one writer of its host's
@@ -91,6 +92,7 @@ class Reconciler {
   std::map<Locator, LocatorEntry> applied_cluster_;
   // Derived at the last topology reconciliation.
   absl::flat_hash_set<Locator> own_locators_;
+  bool self_is_router_ = false;
   std::string last_error_;
 };
 

@@ -118,6 +118,25 @@ absl::StatusOr<Record> ParseHost(std::string_view key, std::string_view name,
   return r;
 }
 
+absl::StatusOr<Record> ParseDead(std::string_view key, std::string_view name,
+                                 std::string_view value) {
+  auto j = ParseObject(key, value);
+  if (!j.ok()) return j.status();
+  DeadHostRecord r{.name = S(name)};
+  if (auto since = j->find("since"); since != j->end()) {
+    if (!since->is_number_integer()) return Bad(key, "field \"since\" is not an integer");
+    r.since = since->get<int64_t>();
+  }
+  for (auto [field, out] : {std::pair<const char*, bool*>{"done", &r.done},
+                            std::pair<const char*, bool*>{"to_routers", &r.to_routers}}) {
+    auto it = j->find(field);
+    if (it == j->end()) continue;
+    if (!it->is_boolean()) return Bad(key, absl::StrCat("field \"", field, "\" is not a boolean"));
+    *out = it->get<bool>();
+  }
+  return r;
+}
+
 absl::StatusOr<Record> ParseMapping(std::string_view key, std::string_view rest,
                                     std::string_view value) {
   // rest: "<prefix>/<address>"
@@ -238,6 +257,7 @@ std::string Schema::HostKey(std::string_view host) const {
   return DataPrefix() + "hosts/" + S(host);
 }
 std::string Schema::AliveKey(std::string_view host) const { return AlivePrefix() + S(host); }
+std::string Schema::DeadKey(std::string_view host) const { return DeadPrefix() + S(host); }
 std::string Schema::MappingPrefix(SirPrefix prefix) const {
   return DataPrefix() + "mappings/" + PrefixKeyText(prefix) + "/";
 }
@@ -261,9 +281,10 @@ absl::StatusOr<Record> Schema::Parse(std::string_view key, std::string_view valu
     return PrefixRecord{*p};
   }
   if (kind == "rules") return ParseRule(key, rest, value);
-  if (kind == "hosts" || kind == "alive") {
+  if (kind == "hosts" || kind == "alive" || kind == "dead") {
     if (absl::Status s = ValidateHostName(rest); !s.ok()) return Bad(key, std::string(s.message()));
     if (kind == "hosts") return ParseHost(key, rest, value);
+    if (kind == "dead") return ParseDead(key, rest, value);
     auto j = ParseObject(key, value);
     if (!j.ok()) return j.status();
     AliveRecord r{.name = S(rest)};
@@ -289,6 +310,11 @@ std::string Schema::Encode(const MappingRecord& r) {
               {"locator", r.mapping.locator.ToString()},
               {"csum_mode", S(ToString(r.mapping.csum_mode))},
               {"ident_type", S(ToString(r.mapping.ident_type))}}
+      .dump();
+}
+std::string Schema::Encode(const DeadHostRecord& r) {
+  return json{
+      {"v", kSchemaVersion}, {"since", r.since}, {"done", r.done}, {"to_routers", r.to_routers}}
       .dump();
 }
 std::string Schema::Encode(const PrefixRecord&) { return json{{"v", kSchemaVersion}}.dump(); }

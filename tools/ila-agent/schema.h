@@ -52,6 +52,17 @@ struct MappingRecord {
   friend bool operator==(const MappingRecord&, const MappingRecord&) = default;
 };
 
+// The elected agent's marker on a host whose liveness key expired (dead_hosts.h). Hosts act on
+// `to_routers` only: set once the policy "routers" has run, it withdraws the dead host's mappings
+// from every host's table (not the routers'), so that traffic to them goes to the ILA routers.
+struct DeadHostRecord {
+  std::string name;
+  int64_t since = 0;  // unix seconds, the leader's clock
+  bool done = false;  // the policy has been carried out
+  bool to_routers = false;
+  friend bool operator==(const DeadHostRecord&, const DeadHostRecord&) = default;
+};
+
 struct PrefixRecord {
   SirPrefix prefix;
   friend bool operator==(const PrefixRecord&, const PrefixRecord&) = default;
@@ -68,8 +79,8 @@ struct OtherRecord {
   friend bool operator==(const OtherRecord&, const OtherRecord&) = default;
 };
 
-using Record =
-    std::variant<PrefixRecord, RuleRecord, HostRecord, AliveRecord, MappingRecord, OtherRecord>;
+using Record = std::variant<PrefixRecord, RuleRecord, HostRecord, AliveRecord, MappingRecord,
+                            DeadHostRecord, OtherRecord>;
 
 // The schema version record: {"version":N}.
 struct SchemaRecord {
@@ -92,6 +103,8 @@ class Schema {
   std::string HostKey(std::string_view host) const;
   std::string AliveKey(std::string_view host) const;
   std::string AlivePrefix() const { return DataPrefix() + "alive/"; }
+  std::string DeadKey(std::string_view host) const;
+  std::string DeadPrefix() const { return DataPrefix() + "dead/"; }
   std::string MappingKey(const SirAddress& sir) const;
   // Every mapping of one SIR prefix: the unit of a host's write permission (docs/cluster.md).
   std::string MappingPrefix(SirPrefix prefix) const;
@@ -106,6 +119,7 @@ class Schema {
   static std::string Encode(const HostRecord& r);
   static std::string Encode(const AliveRecord& r);
   static std::string Encode(const MappingRecord& r);
+  static std::string Encode(const DeadHostRecord& r);
   static std::string Encode(const PrefixRecord& r);
   static std::string Encode(const RuleRecord& r);
   static std::string Encode(const SchemaRecord& r);
