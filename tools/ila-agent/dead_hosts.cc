@@ -209,7 +209,7 @@ absl::Status DeadHosts::Enforce() {
   return absl::OkStatus();
 }
 
-absl::Status DeadHosts::MarkDead(const std::string& host, DeadHostRecord marker) {
+absl::Status DeadHosts::MarkDead(const std::string& host, const DeadHostRecord& marker) {
   // Only while the host is still dead: one that came back keeps its mappings everywhere.
   absl::StatusOr<etcd::TxnResult> txn = client_.Txn(
       {etcd::Compare{.key = schema_.AliveKey(host),

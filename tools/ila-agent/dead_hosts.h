@@ -54,7 +54,7 @@ class DeadHosts {
   absl::Status Campaign(int64_t lease);
   absl::StatusOr<bool> IsLeader();
   absl::Status Enforce();
-  absl::Status MarkDead(const std::string& host, DeadHostRecord marker);
+  absl::Status MarkDead(const std::string& host, const DeadHostRecord& marker);
   absl::Status DeleteMappingsOf(const std::string& host, const std::string& marker_key,
                                 int64_t since);
 
