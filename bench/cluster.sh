@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The cluster benchmarks (bench/cluster_bench.cc): builds ila_bench_cluster and ila-agent, runs
-# them, and writes DIR/cluster.json (default build/bench-results/cluster.json).
+# The cluster benchmarks: builds ila_bench_cluster (bench/cluster_bench.cc), ila-agent and
+# ila_bench_cluster_fanout (bench/cluster_fanout_bench.cc), runs them, and writes DIR/cluster.json
+# and DIR/cluster_fanout.json (default DIR: build/bench-results).
 #
 #   bash bench/cluster.sh [--quick] [--out DIR] [--build DIR] [--no-build]
 set -euo pipefail
@@ -28,7 +29,8 @@ fi
 if [ $DO_BUILD = 1 ]; then
   bash "$ROOT/cmake/install-deps.sh"
   cmake -S "$ROOT" -B "$BUILD" >/dev/null
-  cmake --build "$BUILD" -j"$(nproc)" --target ila_bench_cluster >/dev/null
+  cmake --build "$BUILD" -j"$(nproc)" --target ila_bench_cluster ila_bench_cluster_fanout >/dev/null
 fi
 mkdir -p "$OUT"
-exec "$BUILD/bench/ila_bench_cluster" "${QUICK[@]}" --out "$OUT/cluster.json"
+"$BUILD/bench/ila_bench_cluster" "${QUICK[@]}" --out "$OUT/cluster.json"
+exec "$BUILD/bench/ila_bench_cluster_fanout" "${QUICK[@]}" --out "$OUT/cluster_fanout.json"

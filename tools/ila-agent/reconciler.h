@@ -24,29 +24,11 @@
 #include "absl/status/status.h"
 #include "cluster_state.h"
 #include "ila/dataplane.h"
+#include "state_applier.h"
 
 namespace ila::agent {
 
-// What a reconciliation wrote. `failed` entries were refused by the data plane (a full table, a
-// conflict with a local endpoint...): each is logged with its reason and retried at the next
-// reconciliation; `skipped` are records this host cannot install (a mapping to its own locator
-// for an address with no endpoint here, an unregistered SIR prefix).
-struct WriteCounts {
-  uint64_t written = 0;  // entries added or changed
-  uint64_t removed = 0;
-  uint64_t failed = 0;
-  uint64_t skipped = 0;
-  WriteCounts& operator+=(const WriteCounts& o) {
-    written += o.written;
-    removed += o.removed;
-    failed += o.failed;
-    skipped += o.skipped;
-    return *this;
-  }
-  uint64_t changes() const { return written + removed; }
-};
-
-class Reconciler {
+class Reconciler final : public StateApplier {
  public:
   // `self`: this host's name in the schema (its host record gives its own locators).
   Reconciler(Dataplane& dataplane, std::string self);
@@ -54,9 +36,10 @@ class Reconciler {
   // Reads every table of the data plane as the starting point.
   [[nodiscard]] absl::Status Load();
   // Writes whatever differs between `state` and the data plane.
-  WriteCounts Reconcile(const ClusterState& state);
+  WriteCounts Reconcile(const ClusterState& state) override;
   // Writes the mappings of these addresses only (the rest of `state` is as last reconciled).
-  WriteCounts ReconcileMappings(const ClusterState& state, std::span<const SirAddress> changed);
+  WriteCounts ReconcileMappings(const ClusterState& state,
+                                std::span<const SirAddress> changed) override;
 
   // A forwarding-cache data plane (DataplaneConfig::forwarding_cache) holds only what its
   // containers missed recently: Reconcile and ReconcileMappings then keep the entries it holds
@@ -69,8 +52,8 @@ class Reconciler {
   [[nodiscard]] absl::Status InstallOnMiss(const ClusterState& state, const SirAddress& sir) const;
 
   // The last failure's text ("" when none), for status and logs.
-  const std::string& last_error() const { return last_error_; }
-  size_t mapping_count() const { return applied_mappings_.size(); }
+  const std::string& last_error() const override { return last_error_; }
+  size_t mapping_count() const override { return applied_mappings_.size(); }
 
  private:
   // The mapping `state` wants for `sir` on this host, if any. Whether an address has its endpoint

@@ -10,8 +10,8 @@
 
 namespace ila::agent {
 
-SyncLoop::SyncLoop(etcd::Client& client, Reconciler& reconciler, Schema schema, Options options)
-    : client_(client), reconciler_(reconciler), schema_(std::move(schema)), options_(options) {}
+SyncLoop::SyncLoop(etcd::Client& client, StateApplier& applier, Schema schema, Options options)
+    : client_(client), applier_(applier), schema_(std::move(schema)), options_(options) {}
 
 bool SyncLoop::WithState(const std::function<void(const ClusterState&)>& fn) const {
   std::shared_lock<std::shared_mutex> shared(state_mu_);
@@ -37,7 +37,7 @@ void SyncLoop::Applied(int64_t revision) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     counters_.revision = revision;
-    counters_.mappings = reconciler_.mapping_count();
+    counters_.mappings = applier_.mapping_count();
     counters_.invalid_records = state_->invalid().size();
   }
   cv_.notify_all();
@@ -61,7 +61,7 @@ absl::Status SyncLoop::Resync() {
   }
   std::unique_lock<std::shared_mutex> exclusive(state_mu_);
   state_ = std::move(state);
-  const WriteCounts counts = reconciler_.Reconcile(*state_);
+  const WriteCounts counts = applier_.Reconcile(*state_);
   exclusive.unlock();
   ++counters_.resyncs;
   counters_.last_resync_writes = counts.changes();
@@ -76,7 +76,7 @@ absl::Status SyncLoop::Resync() {
        {"skipped", std::to_string(counts.skipped)},
        {"failed", std::to_string(counts.failed)}});
   if (counts.failed > 0) {
-    Log(LogLevel::kWarning, "data plane refused entries", {{"last", reconciler_.last_error()}});
+    Log(LogLevel::kWarning, "data plane refused entries", {{"last", applier_.last_error()}});
   }
   Applied(range->revision);
   if (observer_) observer_(*state_);
@@ -138,12 +138,12 @@ absl::Status SyncLoop::WatchFrom(int64_t revision, bool* established) {
     }
     counters_.events += batch->events.size();
     WriteCounts counts =
-        topology ? reconciler_.Reconcile(*state_) : reconciler_.ReconcileMappings(*state_, changed);
+        topology ? applier_.Reconcile(*state_) : applier_.ReconcileMappings(*state_, changed);
     exclusive.unlock();
     counters_.writes += counts.changes();
     counters_.failed_writes += counts.failed;
     if (counts.failed > 0) {
-      Log(LogLevel::kWarning, "data plane refused entries", {{"last", reconciler_.last_error()}});
+      Log(LogLevel::kWarning, "data plane refused entries", {{"last", applier_.last_error()}});
     }
     if (last_event > state_->revision()) Applied(last_event);
     if (observer_ && (topology || !changed.empty())) observer_(*state_);

@@ -25,7 +25,7 @@
 
 #include "cluster_state.h"
 #include "etcd/client.h"
-#include "reconciler.h"
+#include "state_applier.h"
 
 namespace ila::agent {
 
@@ -57,7 +57,7 @@ class SyncLoop {
   // every resync: the agent detaches a local container whose address another host now owns.
   using MappingObserver = std::function<void(const ClusterState& state)>;
 
-  SyncLoop(etcd::Client& client, Reconciler& reconciler, Schema schema, Options options);
+  SyncLoop(etcd::Client& client, StateApplier& applier, Schema schema, Options options);
 
   // Runs until Stop(). Returns OK then, or the error that made further progress impossible.
   absl::Status Run();
@@ -78,7 +78,7 @@ class SyncLoop {
   void Backoff(std::chrono::milliseconds& delay);
 
   etcd::Client& client_;
-  Reconciler& reconciler_;
+  StateApplier& applier_;
   Schema schema_;
   Options options_;
   MappingObserver observer_;

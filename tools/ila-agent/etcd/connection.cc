@@ -301,6 +301,9 @@ absl::StatusOr<std::shared_ptr<Connection>> Open(const ClientOptions& options) {
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, Millis(options.dial_timeout));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // Each client its own connection, as each etcd clientv3 has: gRPC would otherwise share one
+  // subchannel among the channels of a process that have the same target and arguments.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   // etcd answers a large range in one message (clientv3 allows 2 GiB too).
   args.SetMaxReceiveMessageSize(-1);
 
