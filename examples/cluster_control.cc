@@ -74,7 +74,8 @@ absl::StatusOr<std::string> ClusterControl::Etcdctl(const std::vector<std::strin
 }
 
 absl::Status ClusterControl::StartAgent(const std::string& name, const testbed::Netns& ns,
-                                        const std::vector<std::string>& args) {
+                                        const std::vector<std::string>& args,
+                                        std::chrono::seconds ready_timeout) {
   auto [it, fresh] = agents_.try_emplace(name);
   Agent& a = it->second;
   if (fresh) {
@@ -113,7 +114,7 @@ absl::Status ClusterControl::StartAgent(const std::string& name, const testbed::
   if (!process.ok()) return process.status();
   a.process = *std::move(process);
   // Ready once it answers and has read the cluster.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  const auto deadline = std::chrono::steady_clock::now() + ready_timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (absl::Status st = testbed::CheckNotStopped(); !st.ok()) return st;
     auto status = AgentCommand(name, "status", {});

@@ -11,6 +11,7 @@
 #ifndef ILA_EXAMPLES_CLUSTER_CONTROL_H_
 #define ILA_EXAMPLES_CLUSTER_CONTROL_H_
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -46,9 +47,11 @@ class ClusterControl {
 
   // Starts node `name`'s agent in `ns` (a management veth first, the first time): `ila-agent run
   // --host name` with the etcd endpoint, the pins, a state directory, a socket and `args`; waits
-  // until it has read the cluster once. A second call restarts it (same state and pins).
+  // until it has read the cluster once (within `ready_timeout`). A second call restarts it (same
+  // state and pins).
   absl::Status StartAgent(const std::string& name, const testbed::Netns& ns,
-                          const std::vector<std::string>& args);
+                          const std::vector<std::string>& args,
+                          std::chrono::seconds ready_timeout = std::chrono::seconds(15));
   // Sends `signal` to the agent and waits for it to exit.
   void StopAgent(const std::string& name, int signal);
   // `ila-agent <command> --socket <its socket> <args>`; the output, or an error with it.
