@@ -183,7 +183,7 @@ int Main(int argc, char** argv) {
   // A socket per connection on each side, and etcd inherits the limit.
   rlimit files{};
   getrlimit(RLIMIT_NOFILE, &files);
-  const rlim_t want = static_cast<rlim_t>(4 * watchers + 1024);
+  const rlim_t want = 4 * static_cast<rlim_t>(watchers) + 1024;
   if (files.rlim_cur < want) {
     files.rlim_cur = want;
     files.rlim_max = std::max(files.rlim_max, want);
