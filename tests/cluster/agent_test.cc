@@ -498,6 +498,13 @@ TEST_CASE("identifiers are unique cluster-wide: blocks by transaction and releas
   all.insert(from1.begin(), from1.end());
   all.insert(from2.begin(), from2.end());
   CHECK(all.size() == 4 + 16);
+  // Every identifier has its top four bits clear: the bed's mappings are neutral-map, which
+  // cannot carry the C-bit, and a use-format mapping would read the type bits.
+  for (const std::string& a : all) {
+    auto sir = SirAddress::Parse(a);
+    REQUIRE(sir.ok());
+    CHECK(sir->identifier.value() >> 60 == 0);
+  }
   for (const std::string& b : BlocksOf(*bed, "h2")) {
     const auto mine = BlocksOf(*bed, "h1");
     CHECK(std::find(mine.begin(), mine.end(), b) == mine.end());

@@ -16,6 +16,8 @@ int64_t NowSeconds() {
 }
 
 constexpr int kBlockClaimAttempts = 16;
+// Allocated identifiers use the low 60 bits only (see ClaimBlock).
+constexpr int kAllocatedIdentifierBits = 60;
 
 }  // namespace
 
@@ -45,10 +47,13 @@ absl::StatusOr<bool> Allocator::Free(const Inventory& inventory, const SirAddres
 
 absl::Status Allocator::ClaimBlock(Inventory& inventory, const MappingRecord& block_template) {
   const SirPrefix prefix = block_template.mapping.sir.prefix;
-  const uint64_t blocks = options_.block_bits >= 64 ? 1 : uint64_t{1} << (64 - options_.block_bits);
+  // Blocks are drawn from the identifiers whose top four bits are clear: the C-bit (a mapping in
+  // neutral-map mode cannot carry an identifier that has it) and the type bits a use-format
+  // mapping would read (000: an interface identifier).
+  const uint64_t blocks = uint64_t{1} << (kAllocatedIdentifierBits - options_.block_bits);
   for (int attempt = 0; attempt < kBlockClaimAttempts; ++attempt) {
     // Block 0 is left out: identifiers that are small numbers are what people write by hand.
-    const uint64_t index = blocks <= 1 ? 0 : 1 + random_() % (blocks - 1);
+    const uint64_t index = 1 + random_() % (blocks - 1);
     const SirAddress base{prefix, Identifier(index << options_.block_bits)};
     const std::string key = BlockKey(base);
     MappingRecord record = block_template;
