@@ -408,6 +408,28 @@ json Agent::Status() const {
           {"containers", containers}};
 }
 
+json Agent::Container(const SirAddress& sir) {
+  json answer = {{"ok", true}, {"sir", sir.ToString()}, {"attached", false}};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (const LocalContainer* c = inventory_.Find(sir); c != nullptr) {
+      answer["attached"] = true;
+      answer["interface"] = c->interface;
+      answer["mac"] = c->mac.ToString();
+    }
+  }
+  answer["endpoint"] = dataplane_->endpoints().Get(sir).ok();
+  answer["owner"] = "";
+  const bool read = sync_->WithState([&](const ClusterState& state) {
+    auto it = state.mappings().find(sir);
+    if (it == state.mappings().end()) return;
+    answer["owner"] = it->second.host;
+    answer["locator"] = it->second.mapping.locator.ToString();
+  });
+  answer["in_sync"] = read && sync_->counters().in_sync.load();
+  return answer;
+}
+
 json Agent::Handle(const json& request) {
   const std::string op = request["op"].get<std::string>();
   if (op == "ping") return {{"ok", true}};
@@ -428,6 +450,13 @@ json Agent::Handle(const json& request) {
     if (!sir.ok()) return LocalApiServer::Error(sir.status());
     absl::Status s = Release(*sir);
     return s.ok() ? json{{"ok", true}} : LocalApiServer::Error(s);
+  }
+  if (op == "container") {
+    absl::StatusOr<std::string> sir_text = StringArg(request, "sir");
+    if (!sir_text.ok()) return LocalApiServer::Error(sir_text.status());
+    absl::StatusOr<SirAddress> sir = SirAddress::Parse(*sir_text);
+    if (!sir.ok()) return LocalApiServer::Error(sir.status());
+    return Container(*sir);
   }
   if (op == "attach" || op == "detach") {
     absl::StatusOr<std::string> sir_text = StringArg(request, "sir");

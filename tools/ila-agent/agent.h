@@ -85,6 +85,9 @@ class Agent {
   [[nodiscard]] absl::StatusOr<SirAddress> Allocate(SirPrefix prefix);
   [[nodiscard]] absl::Status Release(const SirAddress& sir);
   nlohmann::json Status() const;
+  // One address as this host sees it: attached here (interface, MAC), its endpoint in the data
+  // plane, and its mapping in the cluster state (owner, locator). What ila-cni's CHECK compares.
+  nlohmann::json Container(const SirAddress& sir);
 
   SyncLoop& sync() { return *sync_; }
   Dataplane& dataplane() { return *dataplane_; }
