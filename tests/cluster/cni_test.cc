@@ -1,0 +1,345 @@
+// ila-cni, the real binary, invoked exactly as runtimes invoke it (CNI_* in the environment, the
+// network configuration on stdin, in the host's network namespace) against real ila-agents and a
+// real etcd (cluster/agent_bed.h): every command, the spec's errors, what Kubernetes' CRI sends,
+// chaining, idempotent DEL, CHECK after someone changed the container, GC, and concurrent ADDs
+// on two hosts.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <future>
+#include <map>
+#include <optional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "cluster/agent_bed.h"
+#include "support/skip.h"
+#include "testbed/netns.h"
+#include "testbed/process.h"
+
+namespace ila::cluster_test {
+namespace {
+
+using nlohmann::json;
+
+json NetConf(const std::string& socket) {
+  return {{"cniVersion", "1.0.0"},
+          {"name", "ila"},
+          {"type", "ila-cni"},
+          {"sirPrefix", "3333:0:0:1"},
+          {"agentSocket", socket}};
+}
+
+struct CniRun {
+  int exit_code = 0;
+  json out;  // stdout as JSON (null when empty)
+  std::string text;
+};
+
+// Runs ila-cni in `host_ns` (or in this namespace when null) with `env` and `config` on stdin.
+CniRun Cni(const testbed::Netns* host_ns, const std::map<std::string, std::string>& env,
+           const json& config) {
+  std::vector<std::string> argv;
+  if (host_ns != nullptr) argv = {"ip", "netns", "exec", host_ns->name()};
+  argv.emplace_back("env");
+  argv.emplace_back("-i");  // nothing of this process's environment: only what a runtime passes
+  for (const auto& [k, v] : env) argv.push_back(k + "=" + v);
+  argv.emplace_back(ILA_CNI_PATH);
+  auto r =
+      testbed::RunCommand(argv, testbed::Duration(60000), config.is_null() ? "" : config.dump());
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  CniRun run{r->exit_code, nullptr, r->output};
+  if (!r->output.empty()) run.out = json::parse(r->output, nullptr, false);
+  return run;
+}
+
+std::map<std::string, std::string> Env(const std::string& command, const std::string& id,
+                                       const std::string& netns,
+                                       const std::string& ifname = "eth0") {
+  return {{"CNI_COMMAND", command},
+          {"CNI_CONTAINERID", id},
+          {"CNI_NETNS", netns},
+          {"CNI_IFNAME", ifname},
+          {"CNI_PATH", "/usr/lib/cni"}};
+}
+
+std::string NetnsPath(const testbed::Netns& ns) { return "/run/netns/" + ns.name(); }
+
+int ErrorCode(const CniRun& r) {
+  INFO(r.text);
+  REQUIRE(r.exit_code != 0);
+  REQUIRE(r.out.is_object());
+  return r.out.value("code", 0);
+}
+
+std::string AddressOf(const CniRun& r) {
+  INFO(r.text);
+  REQUIRE(r.exit_code == 0);
+  const std::string a = r.out["ips"][0]["address"].get<std::string>();
+  return a.substr(0, a.find('/'));
+}
+
+std::unique_ptr<AgentBed> MakeBed(int hosts) {
+  auto bed = AgentBed::Create({.hosts = hosts});
+  INFO(bed.status().ToString());
+  REQUIRE(bed.ok());
+  REQUIRE((*bed)->PutPrefix().ok());
+  for (int i = 0; i < hosts; ++i) REQUIRE((*bed)->StartAgent(i).ok());
+  return std::move(*bed);
+}
+
+// The mapping record of `sir` in etcd ("" when none).
+std::string MappingRecord(AgentBed& bed, const std::string& sir) {
+  auto v = bed.Etcdctl({"get", "--print-value-only", "/ila/v1/mappings/3333:0:0:1/" + sir});
+  REQUIRE(v.ok());
+  return *v;
+}
+
+bool LinkExists(const testbed::Netns& ns, const std::string& name) {
+  auto r = testbed::RunCommand({"ip", "-n", ns.name(), "link", "show", name});
+  return r.ok() && r->exit_code == 0;
+}
+
+TEST_CASE("ila-cni: VERSION and every malformed invocation get the spec's error codes") {
+  // No agent is needed for these: they are refused before anything is asked of it.
+  const json conf = NetConf("/nonexistent/agent.sock");
+  CniRun v = Cni(nullptr, {{"CNI_COMMAND", "VERSION"}}, json{{"cniVersion", "1.0.0"}});
+  REQUIRE(v.exit_code == 0);
+  CHECK(v.out["supportedVersions"] == json({"1.0.0", "1.1.0"}));
+
+  CHECK(ErrorCode(Cni(nullptr, {}, conf)) == 4);  // no CNI_COMMAND
+  CHECK(ErrorCode(Cni(nullptr, {{"CNI_COMMAND", "FROB"}}, conf)) == 4);
+  auto add = Env("ADD", "c1", "/run/netns/none");
+  add.erase("CNI_NETNS");
+  CHECK(ErrorCode(Cni(nullptr, add, conf)) == 4);
+  CHECK(ErrorCode(Cni(nullptr, Env("ADD", "c/1", "/run/netns/none"), conf)) == 4);
+  CHECK(ErrorCode(Cni(nullptr, Env("ADD", "c1", "/run/netns/none", "a-name-too-long-x"), conf)) ==
+        4);
+  auto with_args = Env("ADD", "c1", "/run/netns/none");
+  with_args["CNI_ARGS"] = "K8S_POD_NAME";
+  CHECK(ErrorCode(Cni(nullptr, with_args, conf)) == 4);
+
+  CniRun garbled = Cni(nullptr, Env("ADD", "c1", "/run/netns/none"), nullptr);
+  CHECK(ErrorCode(garbled) == 6);
+  json old = conf;
+  old["cniVersion"] = "0.3.1";
+  CniRun incompatible = Cni(nullptr, Env("ADD", "c1", "/run/netns/none"), old);
+  CHECK(ErrorCode(incompatible) == 1);
+  CHECK(incompatible.out["msg"].get<std::string>().find("0.3.1") != std::string::npos);
+  CHECK(ErrorCode(Cni(nullptr, {{"CNI_COMMAND", "GC"}}, conf)) == 1);  // GC is 1.1.0's
+
+  json no_prefix = conf;
+  no_prefix.erase("sirPrefix");
+  CniRun missing = Cni(nullptr, Env("ADD", "c1", "/run/netns/none"), no_prefix);
+  CHECK(ErrorCode(missing) == 7);
+  CHECK(missing.out["msg"].get<std::string>().find("sirPrefix") != std::string::npos);
+  json bad_mtu = conf;
+  bad_mtu["mtu"] = 1000;
+  CHECK(ErrorCode(Cni(nullptr, Env("ADD", "c1", "/run/netns/none"), bad_mtu)) == 7);
+  json outside = conf;
+  outside["runtimeConfig"] = {{"ips", {"3333:0:0:2::5/128"}}};
+  CHECK(ErrorCode(Cni(nullptr, Env("ADD", "c1", "/run/netns/none"), outside)) == 7);
+  json ipam = conf;
+  ipam["ipam"] = {{"type", "host-local"}};
+  CHECK(ErrorCode(Cni(nullptr, Env("ADD", "c1", "/run/netns/none"), ipam)) == 2);
+  // The agent is not there: try again later; STATUS: not available.
+  CHECK(ErrorCode(Cni(nullptr, Env("ADD", "c1", "/run/netns/none"), conf)) == 11);
+  json v11 = conf;
+  v11["cniVersion"] = "1.1.0";
+  CHECK(ErrorCode(Cni(nullptr, {{"CNI_COMMAND", "STATUS"}}, v11)) == 50);
+}
+
+TEST_CASE("ila-cni: ADD plumbs and publishes, CHECK finds what changed, DEL is idempotent") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(1);
+  const testbed::Netns& host = bed->host_ns(0);
+  const json conf = NetConf(bed->socket(0));
+  auto pod = testbed::Netns::Create("ilacni");
+  REQUIRE(pod.ok());
+
+  CniRun add = Cni(&host, Env("ADD", "pod1", NetnsPath(*pod)), conf);
+  const std::string sir = AddressOf(add);
+  CHECK(add.out["cniVersion"] == "1.0.0");
+  REQUIRE(add.out["interfaces"].size() == 2);
+  const std::string veth = add.out["interfaces"][0]["name"].get<std::string>();
+  CHECK(add.out["interfaces"][1]["sandbox"] == NetnsPath(*pod));
+  CHECK(add.out["ips"][0]["interface"] == 1);
+  CHECK(add.out["routes"][0]["dst"] == "::/0");
+  CHECK(LinkExists(host, veth));
+  CHECK(MappingRecord(*bed, sir).find(R"("host":"h1")") != std::string::npos);
+  auto dp = bed->Open(0);
+  REQUIRE(dp.ok());
+  CHECK((*dp)->endpoints().Get(*SirAddress::Parse(sir)).ok());
+  // The container has its address, default route and gateway neighbour.
+  auto route = testbed::RunCommand({"ip", "-n", pod->name(), "-6", "route", "show", "default"});
+  REQUIRE(route.ok());
+  CHECK(route->output.find("fe80::1") != std::string::npos);
+
+  json check = conf;
+  check["prevResult"] = add.out;
+  CHECK(Cni(&host, Env("CHECK", "pod1", NetnsPath(*pod)), check).exit_code == 0);
+  // Someone removes the container's default route: CHECK says so.
+  REQUIRE(pod->Ip({"-6", "route", "del", "default"}).ok());
+  CniRun changed = Cni(&host, Env("CHECK", "pod1", NetnsPath(*pod)), check);
+  CHECK(ErrorCode(changed) == 101);
+  CHECK(changed.out.value("details", std::string()).find("::/0") != std::string::npos);
+
+  // DEL: the mapping and the veth go; twice is fine.
+  json del = conf;
+  del["prevResult"] = add.out;
+  CniRun d1 = Cni(&host, Env("DEL", "pod1", NetnsPath(*pod)), del);
+  INFO(d1.text);
+  CHECK(d1.exit_code == 0);
+  CHECK(d1.text.empty());
+  CHECK(MappingRecord(*bed, sir).empty());
+  CHECK_FALSE(LinkExists(host, veth));
+  CHECK_FALSE((*dp)->endpoints().Get(*SirAddress::Parse(sir)).ok());
+  CHECK(Cni(&host, Env("DEL", "pod1", NetnsPath(*pod)), del).exit_code == 0);
+
+  // DEL after the namespace is gone (the runtime passes no CNI_NETNS then).
+  auto created = testbed::Netns::Create("ilacni");
+  REQUIRE(created.ok());
+  std::optional<testbed::Netns> pod2(std::move(*created));
+  CniRun add2 = Cni(&host, Env("ADD", "pod2", NetnsPath(*pod2)), conf);
+  const std::string sir2 = AddressOf(add2);
+  CHECK(sir2 != sir);
+  pod2.reset();  // the namespace goes, and the container side with it
+  CniRun d2 = Cni(&host, Env("DEL", "pod2", ""), conf);
+  INFO(d2.text);
+  CHECK(d2.exit_code == 0);
+  CHECK(MappingRecord(*bed, sir2).empty());
+  CHECK_FALSE(LinkExists(host, add2.out["interfaces"][0]["name"].get<std::string>()));
+}
+
+TEST_CASE("ila-cni: a failed ADD leaves no veth and no mapping behind") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(1);
+  const testbed::Netns& host = bed->host_ns(0);
+  json conf = NetConf(bed->socket(0));
+  // The address asked for belongs to another host: the agent's claim fails.
+  REQUIRE(bed->Etcdctl({"put", "/ila/v1/mappings/3333:0:0:1/3333:0:0:1::99",
+                        R"({"v":1,"host":"h9","locator":"2001:db8:9:0"})"})
+              .ok());
+  auto pod = testbed::Netns::Create("ilacni");
+  REQUIRE(pod.ok());
+  conf["runtimeConfig"] = {{"ips", {"3333:0:0:1::99/128"}}};
+  CniRun taken = Cni(&host, Env("ADD", "pod1", NetnsPath(*pod)), conf);
+  CHECK(ErrorCode(taken) == 100);
+  CHECK_FALSE(LinkExists(*pod, "eth0"));
+  auto links = testbed::RunCommand({"ip", "-n", host.name(), "-o", "link", "show"});
+  REQUIRE(links.ok());
+  CHECK(links->output.find(": ila") == std::string::npos);
+  CHECK(MappingRecord(*bed, "3333:0:0:1::99").find(R"("host":"h9")") != std::string::npos);
+  // A namespace that does not exist: the container is unknown (3), nothing is left.
+  conf.erase("runtimeConfig");
+  CniRun gone = Cni(&host, Env("ADD", "pod2", "/run/netns/ila-no-such-ns"), conf);
+  CHECK(ErrorCode(gone) == 3);
+  links = testbed::RunCommand({"ip", "-n", host.name(), "-o", "link", "show"});
+  REQUIRE(links.ok());
+  CHECK(links->output.find(": ila") == std::string::npos);
+  auto status = bed->Status(0);
+  REQUIRE(status.ok());
+  CHECK((*status)["containers"].empty());
+}
+
+TEST_CASE("ila-cni: what Kubernetes sends through CRI and a chained prevResult") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(1);
+  const testbed::Netns& host = bed->host_ns(0);
+  auto pod = testbed::Netns::Create("ilacni");
+  REQUIRE(pod.ok());
+  // What containerd's CRI passes for a pod: CNI_ARGS with the pod's identity, runtimeConfig with
+  // the "ips" capability, and (chained after an IPv4 plugin) that plugin's result.
+  json conf = NetConf(bed->socket(0));
+  conf["runtimeConfig"] = {{"ips", {"3333:0:0:1::77/128"}}};
+  conf["prevResult"] = {{"cniVersion", "1.0.0"},
+                        {"interfaces", {{{"name", "eth0"}, {"sandbox", NetnsPath(*pod)}}}},
+                        {"ips", {{{"address", "10.88.0.5/16"}, {"interface", 0}}}},
+                        {"routes", {{{"dst", "0.0.0.0/0"}}}}};
+  auto env = Env("ADD", "0123456789abcdef", NetnsPath(*pod), "net1");
+  env["CNI_ARGS"] =
+      "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;"
+      "K8S_POD_INFRA_CONTAINER_ID=0123456789abcdef;K8S_POD_UID=4d1c";
+  CniRun add = Cni(&host, env, conf);
+  INFO(add.text);
+  REQUIRE(add.exit_code == 0);
+  // The earlier plugin's entries first, this plugin's after them.
+  REQUIRE(add.out["ips"].size() == 2);
+  CHECK(add.out["ips"][0]["address"] == "10.88.0.5/16");
+  CHECK(add.out["ips"][1]["address"] == "3333:0:0:1::77/128");
+  REQUIRE(add.out["interfaces"].size() == 3);
+  CHECK(add.out["ips"][1]["interface"] == 2);
+  CHECK(add.out["interfaces"][2]["name"] == "net1");
+  CHECK(add.out["routes"].size() == 2);
+  CHECK(LinkExists(*pod, "net1"));
+  CHECK(MappingRecord(*bed, "3333:0:0:1::77").find(R"("host":"h1")") != std::string::npos);
+  json del = NetConf(bed->socket(0));
+  del["prevResult"] = add.out;
+  env["CNI_COMMAND"] = "DEL";
+  CHECK(Cni(&host, env, del).exit_code == 0);
+  CHECK(MappingRecord(*bed, "3333:0:0:1::77").empty());
+}
+
+TEST_CASE("ila-cni: GC removes this network's attachments the runtime no longer has") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(1);
+  const testbed::Netns& host = bed->host_ns(0);
+  json conf = NetConf(bed->socket(0));
+  conf["cniVersion"] = "1.1.0";
+  std::vector<testbed::Netns> pods;
+  std::vector<std::string> sirs;
+  for (int i = 0; i < 3; ++i) {
+    auto pod = testbed::Netns::Create("ilacni");
+    REQUIRE(pod.ok());
+    pods.push_back(std::move(*pod));
+    sirs.push_back(
+        AddressOf(Cni(&host, Env("ADD", absl::StrCat("gc", i), NetnsPath(pods.back())), conf)));
+  }
+  CHECK(Cni(&host, {{"CNI_COMMAND", "STATUS"}, {"CNI_PATH", "/usr/lib/cni"}}, conf).exit_code == 0);
+  // The runtime still has gc0 and gc2; gc1's DEL never came.
+  json gc = conf;
+  gc["cni.dev/valid-attachments"] = {{{"containerID", "gc0"}, {"ifname", "eth0"}},
+                                     {{"containerID", "gc2"}, {"ifname", "eth0"}}};
+  CniRun r = Cni(&host, {{"CNI_COMMAND", "GC"}, {"CNI_PATH", "/usr/lib/cni"}}, gc);
+  INFO(r.text);
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(MappingRecord(*bed, sirs[0]).empty());
+  CHECK(MappingRecord(*bed, sirs[1]).empty());
+  CHECK_FALSE(MappingRecord(*bed, sirs[2]).empty());
+  CHECK_FALSE(LinkExists(pods[1], "eth0"));
+  CHECK(LinkExists(pods[0], "eth0"));
+}
+
+TEST_CASE("ila-cni: 50 concurrent ADDs on two hosts get 50 different addresses") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(2);
+  std::vector<testbed::Netns> pods;
+  for (int i = 0; i < 50; ++i) {
+    auto pod = testbed::Netns::Create("ilacni");
+    REQUIRE(pod.ok());
+    pods.push_back(std::move(*pod));
+  }
+  std::vector<std::future<CniRun>> adds;
+  for (int i = 0; i < 50; ++i) {
+    const int h = i % 2;
+    adds.push_back(std::async(std::launch::async, [&, i, h] {
+      return Cni(&bed->host_ns(h), Env("ADD", absl::StrCat("many", i), NetnsPath(pods[i])),
+                 NetConf(bed->socket(h)));
+    }));
+  }
+  std::set<std::string> addresses;
+  for (auto& f : adds) {
+    CniRun r = f.get();
+    INFO(r.text);
+    REQUIRE(r.exit_code == 0);
+    addresses.insert(AddressOf(r));
+  }
+  CHECK(addresses.size() == 50);
+  for (const std::string& a : addresses) CHECK_FALSE(MappingRecord(*bed, a).empty());
+}
+
+}  // namespace
+}  // namespace ila::cluster_test
