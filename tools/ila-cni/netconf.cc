@@ -52,7 +52,7 @@ std::variant<NetConf, Error> ReadNetConf(const Invocation& inv) {
   conf.name = c["name"].get<std::string>();
   const auto prefix = c.find("sirPrefix");
   if (prefix == c.end() || !prefix->is_string()) {
-    return Invalid("\"sirPrefix\" (the network's SIR prefix, e.g. \"2001:db8:0:1\") is missing");
+    return Invalid(R"("sirPrefix" (the network's SIR prefix, e.g. "2001:db8:0:1") is missing)");
   }
   absl::StatusOr<SirPrefix> parsed = SirPrefix::Parse(prefix->get<std::string>());
   if (!parsed.ok()) return Invalid(absl::StrCat("\"sirPrefix\": ", parsed.status().message()));
