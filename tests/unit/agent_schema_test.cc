@@ -130,6 +130,28 @@ TEST_CASE("the state follows puts and deletes and an invalid put withdraws the o
   CHECK(state.alive().at("h1").lease == 7);
 }
 
+TEST_CASE("a mapping's workload and reservation round-trip and bad ones are named") {
+  Schema s = Make();
+  MappingRecord r{.host = "h1", .workload = "default/web-0", .reserved_until = 1800000000};
+  r.mapping = {.sir = kC1, .locator = Locator(0x20010db800010000ull)};
+  auto parsed = s.Parse(s.MappingKey(kC1), Schema::Encode(r));
+  REQUIRE(parsed.ok());
+  CHECK(std::get<MappingRecord>(*parsed) == r);
+  // Without them the value is what older agents wrote (and read).
+  MappingRecord plain{.host = "h1"};
+  plain.mapping = r.mapping;
+  CHECK(Schema::Encode(plain).find("workload") == std::string::npos);
+  CHECK(Schema::Encode(plain).find("reserved_until") == std::string::npos);
+  auto bad_workload = s.Parse(s.MappingKey(kC1),
+                              R"({"v":1,"host":"h1","locator":"2001:db8:1:0","workload":"a b"})");
+  REQUIRE_FALSE(bad_workload.ok());
+  CHECK(bad_workload.status().message().find("workload") != std::string::npos);
+  auto bad_until = s.Parse(s.MappingKey(kC1),
+                           R"({"v":1,"host":"h1","locator":"2001:db8:1:0","reserved_until":-1})");
+  REQUIRE_FALSE(bad_until.ok());
+  CHECK(bad_until.status().message().find("reserved_until") != std::string::npos);
+}
+
 TEST_CASE("a dead host's marker hands it to the routers only when it says so") {
   Schema s = Make();
   ClusterState state(s);

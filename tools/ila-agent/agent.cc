@@ -13,6 +13,12 @@
 namespace ila::agent {
 namespace {
 
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 using nlohmann::json;
 
 bool InterfaceExists(const std::string& name) { return if_nametoindex(name.c_str()) != 0; }
@@ -187,8 +193,8 @@ void Agent::Stop(bool revoke_lease) {
   }
 }
 
-MappingRecord Agent::RecordFor(const SirAddress& sir) const {
-  MappingRecord r{.host = config_.host};
+MappingRecord Agent::RecordFor(const SirAddress& sir, const std::string& workload) const {
+  MappingRecord r{.host = config_.host, .workload = workload};
   r.mapping.sir = sir;
   r.mapping.csum_mode = config_.mapping_csum_mode;
   for (const LocatorEntry& e : config_.locators) {
@@ -199,7 +205,7 @@ MappingRecord Agent::RecordFor(const SirAddress& sir) const {
 
 absl::Status Agent::AttachContainer(const LocalContainer& c, bool move) {
   std::lock_guard<std::mutex> lock(mu_);
-  const MappingRecord record = RecordFor(c.sir);
+  const MappingRecord record = RecordFor(c.sir, c.workload);
   if (record.mapping.locator.value() == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "host ", config_.host, " has no locator for the SIR prefix of ", c.sir.ToString()));
@@ -236,12 +242,14 @@ absl::Status Agent::AttachContainer(const LocalContainer& c, bool move) {
   return absl::OkStatus();
 }
 
-absl::Status Agent::DetachLocked(const SirAddress& sir, bool release) {
+absl::Status Agent::DetachLocked(const SirAddress& sir, bool release, int64_t reserve_until) {
   const LocalContainer* c = inventory_.Find(sir);
   if (c == nullptr) return absl::OkStatus();  // idempotent: a second detach
   const std::string interface = c->interface;
   if (release) {
-    if (absl::Status s = ownership_->Release(sir); !s.ok()) return s;
+    absl::Status s =
+        reserve_until > 0 ? ownership_->Reserve(sir, reserve_until) : ownership_->Release(sir);
+    if (!s.ok()) return s;
   }
   if (InterfaceExists(interface)) {
     if (absl::Status s = dataplane_->Detach(interface); !s.ok() && !absl::IsNotFound(s)) return s;
@@ -277,11 +285,43 @@ absl::Status Agent::Release(const SirAddress& sir) {
   return inventory_.Save();
 }
 
-absl::Status Agent::DetachContainer(const SirAddress& sir) {
+absl::Status Agent::DetachContainer(const SirAddress& sir, std::chrono::seconds reserve) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::Status s = DetachLocked(sir, /*release=*/true);
-  if (s.ok()) Log(LogLevel::kInfo, "container detached", {{"sir", sir.ToString()}});
+  const int64_t until = reserve.count() > 0 ? NowSeconds() + reserve.count() : 0;
+  absl::Status s = DetachLocked(sir, /*release=*/true, until);
+  if (s.ok()) {
+    Log(LogLevel::kInfo, "container detached",
+        {{"sir", sir.ToString()}, {"reserved_seconds", std::to_string(reserve.count())}});
+  }
   return s;
+}
+
+std::optional<SirAddress> Agent::AddressOfWorkload(SirPrefix prefix, const std::string& workload) {
+  std::optional<SirAddress> found;
+  sync_->WithState([&](const ClusterState& state) {
+    for (const auto& [sir, record] : state.mappings()) {
+      if (sir.prefix == prefix && record.workload == workload) found = sir;
+    }
+  });
+  return found;
+}
+
+void Agent::ReleaseLapsedReservations() {
+  std::vector<SirAddress> lapsed;
+  const int64_t now = NowSeconds();
+  sync_->WithState([&](const ClusterState& state) {
+    for (const auto& [sir, record] : state.mappings()) {
+      if (record.host == config_.host && record.reserved_until != 0 &&
+          record.reserved_until <= now) {
+        lapsed.push_back(sir);
+      }
+    }
+  });
+  for (const SirAddress& sir : lapsed) {
+    absl::Status s = ownership_->Release(sir, /*only_lapsed=*/true);
+    Log(s.ok() ? LogLevel::kInfo : LogLevel::kWarning, "reservation ran out: address released",
+        {{"sir", sir.ToString()}, {"error", std::string(s.message())}});
+  }
 }
 
 void Agent::OnState(const ClusterState& state) {
@@ -304,7 +344,7 @@ void Agent::OnState(const ClusterState& state) {
 void Agent::Republish() {
   std::lock_guard<std::mutex> lock(mu_);
   for (const LocalContainer& c : std::vector<LocalContainer>(inventory_.containers())) {
-    absl::Status s = ownership_->Claim(RecordFor(c.sir), /*move=*/false);
+    absl::Status s = ownership_->Claim(RecordFor(c.sir, c.workload), /*move=*/false);
     if (s.ok()) continue;
     Log(LogLevel::kWarning, "re-publishing a container failed",
         {{"sir", c.sir.ToString()}, {"error", std::string(s.message())}});
@@ -340,6 +380,7 @@ void Agent::Maintain() {
       if (stop_cv_.wait_for(lock, config_.inventory_check, [&] { return stop_requested_; })) return;
     }
     ReconcileInventory();
+    ReleaseLapsedReservations();
   }
 }
 
@@ -439,6 +480,14 @@ json Agent::Handle(const json& request) {
     if (!prefix_text.ok()) return LocalApiServer::Error(prefix_text.status());
     absl::StatusOr<SirPrefix> prefix = SirPrefix::Parse(*prefix_text);
     if (!prefix.ok()) return LocalApiServer::Error(prefix.status());
+    // The same workload started again (here or elsewhere) gets its address back: the attach
+    // that follows takes it over (ownership.h).
+    const std::string workload = request.value("workload", std::string());
+    if (!workload.empty()) {
+      if (std::optional<SirAddress> own = AddressOfWorkload(*prefix, workload)) {
+        return {{"ok", true}, {"sir", own->ToString()}, {"reserved", true}};
+      }
+    }
     absl::StatusOr<SirAddress> sir = Allocate(*prefix);
     if (!sir.ok()) return LocalApiServer::Error(sir.status());
     return {{"ok", true}, {"sir", sir->ToString()}};
@@ -464,7 +513,13 @@ json Agent::Handle(const json& request) {
     absl::StatusOr<SirAddress> sir = SirAddress::Parse(*sir_text);
     if (!sir.ok()) return LocalApiServer::Error(sir.status());
     if (op == "detach") {
-      absl::Status s = DetachContainer(*sir);
+      const json reserve = request.value("reserve_seconds", json(0));
+      if (!reserve.is_number_integer() || reserve.get<int64_t>() < 0 ||
+          reserve.get<int64_t>() > 86400) {
+        return LocalApiServer::Error(
+            absl::InvalidArgumentError("reserve_seconds must be an integer from 0 to 86400"));
+      }
+      absl::Status s = DetachContainer(*sir, std::chrono::seconds(reserve.get<int64_t>()));
       return s.ok() ? json{{"ok", true}} : LocalApiServer::Error(s);
     }
     absl::StatusOr<std::string> interface = StringArg(request, "interface");
@@ -474,7 +529,11 @@ json Agent::Handle(const json& request) {
     absl::StatusOr<MacAddress> mac = MacAddress::Parse(*mac_text);
     if (!mac.ok()) return LocalApiServer::Error(mac.status());
     const bool move = request.value("move", false);
-    absl::Status s = AttachContainer({*interface, *sir, *mac}, move);
+    const json workload = request.value("workload", json(""));
+    if (!workload.is_string()) {
+      return LocalApiServer::Error(absl::InvalidArgumentError("workload must be a string"));
+    }
+    absl::Status s = AttachContainer({*interface, *sir, *mac, workload.get<std::string>()}, move);
     if (!s.ok()) return LocalApiServer::Error(s);
     return {{"ok", true}, {"revision", sync_->counters().revision.load()}};
   }

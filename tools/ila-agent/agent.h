@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,7 +80,9 @@ class Agent {
   nlohmann::json Handle(const nlohmann::json& request);
 
   [[nodiscard]] absl::Status AttachContainer(const LocalContainer& c, bool move);
-  [[nodiscard]] absl::Status DetachContainer(const SirAddress& sir);
+  // `reserve`: keep the mapping reserved for the container's workload that long (0: release now).
+  [[nodiscard]] absl::Status DetachContainer(
+      const SirAddress& sir, std::chrono::seconds reserve = std::chrono::seconds(0));
   // A free address of `prefix` from this host's identifier blocks, held until attached (or until
   // the allocation's time runs out); Release() gives back one that was never attached.
   [[nodiscard]] absl::StatusOr<SirAddress> Allocate(SirPrefix prefix);
@@ -108,8 +111,14 @@ class Agent {
   void Maintain();
   // Miss events (forwarding cache): each destination's mapping is installed from the state.
   void ResolveMisses(std::unique_ptr<MissEventReader> reader);
-  MappingRecord RecordFor(const SirAddress& sir) const;
-  absl::Status DetachLocked(const SirAddress& sir, bool release);
+  MappingRecord RecordFor(const SirAddress& sir, const std::string& workload = "") const;
+  // The address the cluster keeps for `workload` in `prefix` (its mapping names it), if any.
+  std::optional<SirAddress> AddressOfWorkload(SirPrefix prefix, const std::string& workload);
+  // Deletes this host's reserved records whose time ran out (every inventory check).
+  void ReleaseLapsedReservations();
+  // `release`: give up the mapping too: deleted, or reserved for its workload until
+  // `reserve_until` (unix seconds) when that is not 0.
+  absl::Status DetachLocked(const SirAddress& sir, bool release, int64_t reserve_until = 0);
 
   AgentConfig config_;
   Schema schema_;

@@ -1,4 +1,4 @@
-// inventory.json: {"v":1,"containers":[{"interface":...,"sir":...,"mac":...}],
+// inventory.json: {"v":1,"containers":[{"interface":...,"sir":...,"mac":...,"workload":...}],
 //                  "blocks":[{"base":...,"bits":16}],"held":[{"sir":...,"until":...,"pending":...}]}
 #include "inventory.h"
 
@@ -43,7 +43,10 @@ absl::StatusOr<Inventory> Inventory::Load(std::string path) {
     if (!sir.ok()) return bad(std::string(sir.status().message()));
     auto mac = MacAddress::Parse(c["mac"].get<std::string>());
     if (!mac.ok()) return bad(std::string(mac.status().message()));
-    inv.containers_.push_back({c["interface"].get<std::string>(), *sir, *mac});
+    const json workload = c.value("workload", json(""));
+    if (!workload.is_string()) return bad("a container's workload is not a string");
+    inv.containers_.push_back(
+        {c["interface"].get<std::string>(), *sir, *mac, workload.get<std::string>()});
   }
   for (const json& b : j.value("blocks", json::array())) {
     auto base = SirAddress::Parse(b.value("base", ""));
@@ -63,8 +66,10 @@ absl::StatusOr<Inventory> Inventory::Load(std::string path) {
 absl::Status Inventory::Save() const {
   json containers = json::array();
   for (const LocalContainer& c : containers_) {
-    containers.push_back(
-        {{"interface", c.interface}, {"sir", c.sir.ToString()}, {"mac", c.mac.ToString()}});
+    containers.push_back({{"interface", c.interface},
+                          {"sir", c.sir.ToString()},
+                          {"mac", c.mac.ToString()},
+                          {"workload", c.workload}});
   }
   json blocks = json::array();
   for (const OwnedBlock& b : blocks_)

@@ -20,6 +20,7 @@ struct LocalContainer {
   std::string interface;
   SirAddress sir;
   MacAddress mac;
+  std::string workload = {};  // published with its mapping (schema.h MappingRecord)
   friend bool operator==(const LocalContainer&, const LocalContainer&) = default;
 };
 

@@ -1,11 +1,21 @@
 // Conditional transactions on mapping records (ownership.h).
 #include "ownership.h"
 
+#include <chrono>
 #include <variant>
 
 #include "absl/strings/str_cat.h"
 
 namespace ila::agent {
+namespace {
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 absl::StatusOr<std::pair<MappingRecord, int64_t>> Ownership::Owner(const SirAddress& sir) {
   const std::string key = schema_.MappingKey(sir);
@@ -41,7 +51,15 @@ absl::Status Ownership::Claim(const MappingRecord& record, bool move) {
     if (got->kvs.empty()) return absl::AbortedError(absl::StrCat(key, " changed; try again"));
     compare.number = got->kvs[0].mod_revision;
   } else {
-    if (owner->first.host != self_ && !move) {
+    const bool same_workload = !record.workload.empty() && owner->first.workload == record.workload;
+    const bool lapsed = owner->first.reserved_until != 0 && owner->first.reserved_until <= Now();
+    if (owner->first.host == self_ && owner->first.reserved_until > Now() && !move &&
+        !same_workload) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          record.mapping.sir.ToString(), " is reserved for workload '", owner->first.workload,
+          "' until ", owner->first.reserved_until, " (unix time)"));
+    }
+    if (owner->first.host != self_ && !move && !same_workload && !lapsed) {
       return absl::AlreadyExistsError(absl::StrCat(record.mapping.sir.ToString(),
                                                    " is owned by host ", owner->first.host,
                                                    " (attach with move to take it over)"));
@@ -64,11 +82,29 @@ absl::Status Ownership::Claim(const MappingRecord& record, bool move) {
       absl::StrCat(record.mapping.sir.ToString(), " was claimed by ", winner, " at the same time"));
 }
 
-absl::Status Ownership::Release(const SirAddress& sir) {
+absl::Status Ownership::Reserve(const SirAddress& sir, int64_t until) {
   absl::StatusOr<std::pair<MappingRecord, int64_t>> owner = Owner(sir);
   if (absl::IsNotFound(owner.status())) return absl::OkStatus();
   if (!owner.ok()) return owner.status();
   if (owner->first.host != self_) return absl::OkStatus();
+  MappingRecord reserved = owner->first;
+  reserved.reserved_until = until;
+  const std::string key = schema_.MappingKey(sir);
+  absl::StatusOr<etcd::TxnResult> txn =
+      client_.Txn({etcd::Compare{.key = key, .number = owner->second}},
+                  {etcd::Operation{.key = key, .value = Schema::Encode(reserved)}}, {});
+  // Not succeeded: it moved after the read; the new owner's record is not ours.
+  return txn.ok() ? absl::OkStatus() : txn.status();
+}
+
+absl::Status Ownership::Release(const SirAddress& sir, bool only_lapsed) {
+  absl::StatusOr<std::pair<MappingRecord, int64_t>> owner = Owner(sir);
+  if (absl::IsNotFound(owner.status())) return absl::OkStatus();
+  if (!owner.ok()) return owner.status();
+  if (owner->first.host != self_) return absl::OkStatus();
+  if (only_lapsed && (owner->first.reserved_until == 0 || owner->first.reserved_until > Now())) {
+    return absl::OkStatus();  // taken up again, or not yet due
+  }
   const std::string key = schema_.MappingKey(sir);
   absl::StatusOr<etcd::TxnResult> txn =
       client_.Txn({etcd::Compare{.key = key, .number = owner->second}},

@@ -1,6 +1,7 @@
 // Key names and JSON values of the cluster schema (docs/cluster.md).
 #include "schema.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
@@ -183,6 +184,20 @@ absl::StatusOr<Record> ParseMapping(std::string_view key, std::string_view rest,
   auto type = ParseIdentifierType(*type_text);
   if (!type.ok()) return Bad(key, std::string(type.status().message()));
   r.mapping.ident_type = *type;
+  auto workload = OptionalStringField(key, *j, "workload", "");
+  if (!workload.ok()) return workload.status();
+  if (workload->size() > 253 || std::any_of(workload->begin(), workload->end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e;
+      })) {
+    return Bad(key, "field \"workload\" must be 0 to 253 printable characters without spaces");
+  }
+  r.workload = *workload;
+  if (auto until = j->find("reserved_until"); until != j->end()) {
+    if (!until->is_number_integer() || until->get<int64_t>() < 0) {
+      return Bad(key, "field \"reserved_until\" is not a unix time in seconds");
+    }
+    r.reserved_until = until->get<int64_t>();
+  }
   if (absl::Status s = ValidateMapping(r.mapping); !s.ok())
     return Bad(key, std::string(s.message()));
   return r;
@@ -305,12 +320,14 @@ std::string Schema::Encode(const AliveRecord& r) {
   return json{{"v", kSchemaVersion}, {"lease", r.lease}}.dump();
 }
 std::string Schema::Encode(const MappingRecord& r) {
-  return json{{"v", kSchemaVersion},
-              {"host", r.host},
-              {"locator", r.mapping.locator.ToString()},
-              {"csum_mode", S(ToString(r.mapping.csum_mode))},
-              {"ident_type", S(ToString(r.mapping.ident_type))}}
-      .dump();
+  json j{{"v", kSchemaVersion},
+         {"host", r.host},
+         {"locator", r.mapping.locator.ToString()},
+         {"csum_mode", S(ToString(r.mapping.csum_mode))},
+         {"ident_type", S(ToString(r.mapping.ident_type))}};
+  if (!r.workload.empty()) j["workload"] = r.workload;
+  if (r.reserved_until != 0) j["reserved_until"] = r.reserved_until;
+  return j.dump();
 }
 std::string Schema::Encode(const DeadHostRecord& r) {
   return json{

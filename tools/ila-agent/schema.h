@@ -46,9 +46,15 @@ struct AliveRecord {
 
 // Where one SIR address is, and which host owns it (the only host that may move it away, or
 // release it, without a conditional transaction on its revision).
+// `workload`: the identity of what runs there (ila-cni: "<k8s namespace>/<pod>", or the container
+// id), which may take the address over from another host without asking for a move: the same
+// workload restarted elsewhere. `reserved_until` (unix seconds, 0: in use): the container is gone
+// and the address is kept for the same workload until then (its owner deletes the record after).
 struct MappingRecord {
   Mapping mapping = {};
   std::string host = {};
+  std::string workload = {};
+  int64_t reserved_until = 0;
   friend bool operator==(const MappingRecord&, const MappingRecord&) = default;
 };
 
