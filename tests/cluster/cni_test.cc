@@ -25,11 +25,8 @@ namespace {
 using nlohmann::json;
 
 json NetConf(const std::string& socket) {
-  return {{"cniVersion", "1.0.0"},
-          {"name", "ila"},
-          {"type", "ila-cni"},
-          {"sirPrefix", "3333:0:0:1"},
-          {"agentSocket", socket}};
+  return {{"cniVersion", "1.0.0"},     {"name", "ila"},         {"type", "ila-cni"},
+          {"sirPrefix", "3333:0:0:1"}, {"agentSocket", socket}, {"reservationSeconds", 0}};
 }
 
 struct CniRun {
@@ -339,6 +336,69 @@ TEST_CASE("ila-cni: 50 concurrent ADDs on two hosts get 50 different addresses")
   }
   CHECK(addresses.size() == 50);
   for (const std::string& a : addresses) CHECK_FALSE(MappingRecord(*bed, a).empty());
+}
+
+TEST_CASE(
+    "ila-cni: a pod deleted on one host and added on another keeps its address and nobody else "
+    "gets it meanwhile") {
+  ILA_SKIP_IF(SkipReason());
+  auto bed = MakeBed(2);
+  auto dp1 = bed->Open(0);
+  REQUIRE(dp1.ok());
+  auto pod_a = testbed::Netns::Create("ilacni");
+  auto pod_b = testbed::Netns::Create("ilacni");
+  auto other = testbed::Netns::Create("ilacni");
+  REQUIRE((pod_a.ok() && pod_b.ok() && other.ok()));
+  auto conf = [&](int host) {
+    json c = NetConf(bed->socket(host));
+    c["reservationSeconds"] = 30;
+    return c;
+  };
+  auto env = [&](const std::string& command, const std::string& id, const testbed::Netns* ns,
+                 const std::string& pod) {
+    auto e = Env(command, id, ns != nullptr ? NetnsPath(*ns) : "");
+    e["CNI_ARGS"] = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=" + pod;
+    return e;
+  };
+
+  const std::string sir =
+      AddressOf(Cni(&bed->host_ns(0), env("ADD", "a1", &*pod_a, "web-0"), conf(0)));
+  CHECK(MappingRecord(*bed, sir).find(R"("workload":"default/web-0")") != std::string::npos);
+  // DEL on host 1: the container goes, its address stays reserved for default/web-0.
+  REQUIRE(Cni(&bed->host_ns(0), env("DEL", "a1", &*pod_a, "web-0"), conf(0)).exit_code == 0);
+  const std::string reserved = MappingRecord(*bed, sir);
+  CHECK(reserved.find(R"("host":"h1")") != std::string::npos);
+  CHECK(reserved.find("reserved_until") != std::string::npos);
+  CHECK_FALSE((*dp1)->endpoints().Get(*SirAddress::Parse(sir)).ok());
+
+  // Meanwhile another pod asking for that address is refused, on either host.
+  for (int host : {0, 1}) {
+    json ask = conf(host);
+    ask["runtimeConfig"] = {{"ips", {sir + "/128"}}};
+    CniRun refused = Cni(&bed->host_ns(host), env("ADD", "x1", &*other, "intruder"), ask);
+    CHECK(ErrorCode(refused) == 100);
+    CHECK_FALSE(LinkExists(*other, "eth0"));
+  }
+  // The same pod on host 2 gets the same address: a move by transaction, h2 owns it now.
+  CniRun moved = Cni(&bed->host_ns(1), env("ADD", "b1", &*pod_b, "web-0"), conf(1));
+  CHECK(AddressOf(moved) == sir);
+  const std::string now_h2 = MappingRecord(*bed, sir);
+  CHECK(now_h2.find(R"("host":"h2")") != std::string::npos);
+  CHECK(now_h2.find("reserved_until") == std::string::npos);
+  // Host 1 forwards to host 2's locator; a late DEL on host 1 leaves host 2's mapping alone.
+  CHECK(WaitUntil([&] {
+    auto m = (*dp1)->mappings().Get(*SirAddress::Parse(sir));
+    return m.ok() && m->locator == AgentBed::LocatorOf(1);
+  }));
+  REQUIRE(Cni(&bed->host_ns(0), env("DEL", "a1", nullptr, "web-0"), conf(0)).exit_code == 0);
+  CHECK(MappingRecord(*bed, sir).find(R"("host":"h2")") != std::string::npos);
+
+  // A reservation that runs out: the record goes (the owner's agent deletes it).
+  json short_ttl = conf(1);
+  short_ttl["reservationSeconds"] = 1;
+  REQUIRE(Cni(&bed->host_ns(1), env("DEL", "b1", &*pod_b, "web-0"), short_ttl).exit_code == 0);
+  CHECK_FALSE(MappingRecord(*bed, sir).empty());
+  CHECK(WaitUntil([&] { return MappingRecord(*bed, sir).empty(); }, std::chrono::seconds(10)));
 }
 
 }  // namespace

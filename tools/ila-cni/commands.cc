@@ -80,12 +80,16 @@ std::variant<json, Error> Add(const Invocation& inv, const NetConf& conf) {
   if (conf.requested) {
     sir = *conf.requested;
   } else {
-    auto a = Ask(conf, {{"op", "allocate"}, {"prefix", conf.sir_prefix.ToString()}});
+    // The agent gives the workload back the address the cluster keeps for it (a restart here or
+    // on another host), or a fresh one.
+    auto a = Ask(
+        conf,
+        {{"op", "allocate"}, {"prefix", conf.sir_prefix.ToString()}, {"workload", conf.identity}});
     if (auto* e = std::get_if<Error>(&a)) return *e;
     absl::StatusOr<SirAddress> parsed = SirAddress::Parse(std::get<json>(a).value("sir", ""));
     if (!parsed.ok()) return Fail(ErrorCode::kAgentRefused, "the ila-agent allocated no address");
     sir = *parsed;
-    allocated = true;
+    allocated = !std::get<json>(a).value("reserved", false);
   }
   // Undoes the allocation when a later step fails (the agent holds it back for its grace).
   auto give_back = [&] {
@@ -105,7 +109,8 @@ std::variant<json, Error> Add(const Invocation& inv, const NetConf& conf) {
   auto attached = Ask(conf, {{"op", "attach"},
                              {"interface", link.host_veth},
                              {"sir", sir.ToString()},
-                             {"mac", link.mac.ToString()}});
+                             {"mac", link.mac.ToString()},
+                             {"workload", conf.identity}});
   if (auto* e = std::get_if<Error>(&attached)) {
     (void)Unplumb(link.host_veth);
     give_back();
@@ -137,7 +142,10 @@ std::optional<Error> Del(const Invocation& inv, const NetConf& conf) {
   auto on = AttachedOn(conf, veth);
   if (auto* e = std::get_if<Error>(&on)) return *e;
   if (const auto& sir = std::get<std::optional<SirAddress>>(on)) {
-    auto detached = Ask(conf, {{"op", "detach"}, {"sir", sir->ToString()}});
+    // Kept for the same workload a while: it may start again here or elsewhere (a move).
+    auto detached = Ask(conf, {{"op", "detach"},
+                               {"sir", sir->ToString()},
+                               {"reserve_seconds", conf.reservation_seconds}});
     if (auto* e = std::get_if<Error>(&detached)) return *e;
   }
   if (absl::Status s = Unplumb(veth); !s.ok()) {

@@ -70,6 +70,12 @@ std::variant<NetConf, Error> ReadNetConf(const Invocation& inv) {
     }
     conf.mtu = mtu->get<int>();
   }
+  if (const auto ttl = c.find("reservationSeconds"); ttl != c.end()) {
+    if (!ttl->is_number_integer() || ttl->get<int64_t>() < 0 || ttl->get<int64_t>() > 86400) {
+      return Invalid("\"reservationSeconds\" must be an integer from 0 to 86400");
+    }
+    conf.reservation_seconds = ttl->get<int>();
+  }
   if (c.contains("ipam")) {
     return Error{ErrorCode::kUnsupportedField,
                  "\"ipam\": this version of ila-cni takes identifiers from the ila-agent only",

@@ -4,7 +4,8 @@
 //   {"cniVersion":"1.0.0","name":"ila","type":"ila-cni",
 //    "sirPrefix":"2001:db8:0:1",              the network's SIR prefix (required)
 //    "agentSocket":"/run/ila-agent.sock",     the host's ila-agent (default shown)
-//    "mtu":1500}                              the container side's MTU (default: the kernel's)
+//    "mtu":1500,                              the container side's MTU (default: the kernel's)
+//    "reservationSeconds":30}                 how long DEL keeps the address for the workload
 //
 // A specific address (it must be in the SIR prefix) comes, first found first, from
 // runtimeConfig.ips (the "ips" capability, Kubernetes' CRI), args.cni.ips (the conventions
@@ -29,6 +30,7 @@ struct NetConf {
   SirPrefix sir_prefix;
   std::string agent_socket = "/run/ila-agent.sock";
   int mtu = 0;
+  int reservation_seconds = 30;
   std::optional<SirAddress> requested = std::nullopt;
   // The runtime's workload identity when it gives one (Kubernetes: "<namespace>/<pod>"), else
   // the container id.
