@@ -57,6 +57,8 @@ class ClusterControl {
   // `ila-agent <command> --socket <its socket> <args>`; the output, or an error with it.
   absl::StatusOr<std::string> AgentCommand(const std::string& name, const std::string& command,
                                            const std::vector<std::string>& args);
+  // Node `name`'s agent's local API socket (what ila-cni's agentSocket names).
+  std::string AgentSocket(const std::string& name) const { return Socket(name); }
   // Where node `name`'s data plane is pinned.
   PinLocation Pins(const std::string& name) const { return {bpffs_, name}; }
   std::string AgentLog(const std::string& name);

@@ -113,7 +113,8 @@ std::vector<std::string> RemoveStaleTemporaries() {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/tmp", ec)) {
     const std::string name = entry.path().filename().string();
-    for (const std::string prefix : {"ila-bpffs-", "ila-cluster-", "ila-etcd-"}) {
+    for (const std::string prefix :
+         {"ila-bpffs-", "ila-cluster-", "ila-etcd-", "ila-containerd-"}) {
       if (name.rfind(prefix, 0) != 0) continue;
       // "<prefix><pid>-XXXXXX": only directories of processes that are gone.
       const pid_t pid = static_cast<pid_t>(std::atoi(name.c_str() + prefix.size()));
