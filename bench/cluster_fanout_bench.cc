@@ -20,6 +20,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,9 +64,10 @@ std::string MappingKey(uint64_t id) {
 const std::string kValue =
     R"({"v":1,"host":"far","locator":"2001:db8:99:0","csum_mode":"no-action"})";
 
+// Thrown, not exited: unwinding stops the agents and etcd and deletes the namespaces (main
+// catches it).
 [[noreturn]] void Die(const std::string& what, const absl::Status& s) {
-  std::fprintf(stderr, "ila_bench_cluster_fanout: %s: %s\n", what.c_str(), s.ToString().c_str());
-  std::exit(1);
+  throw std::runtime_error(what + ": " + s.ToString());
 }
 template <typename T>
 T Must(absl::StatusOr<T> v, const std::string& what) {
