@@ -176,9 +176,12 @@ absl::StatusOr<nlohmann::json> CallLocalApi(const std::string& path, const nlohm
   if (connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
     return Errno("no agent answers on", path);
   }
-  if (!WriteAll(fd, request.dump() + "\n")) return Errno("cannot send to", path);
+  // A refused peer is answered and disconnected at once, maybe before its request is written:
+  // the answer is still there to read when the send finds the connection closed.
+  const bool sent = WriteAll(fd, request.dump() + "\n");
+  const absl::Status send_error = sent ? absl::OkStatus() : Errno("cannot send to", path);
   absl::StatusOr<std::string> line = ReadLine(fd, timeout_ms);
-  if (!line.ok()) return line.status();
+  if (!line.ok()) return sent ? line.status() : send_error;
   nlohmann::json answer = nlohmann::json::parse(*line, nullptr, false);
   if (answer.is_discarded() || !answer.is_object()) {
     return absl::DataLossError(absl::StrCat("the agent's answer is not JSON: ", *line));
