@@ -21,6 +21,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler     # ila-agent's etcd client: protoc and libprotobuf
   golang-etcd-server-dev            # etcd's own .proto files (tools/ila-agent/etcd/CMakeLists.txt)
   containerd runc busybox-static    # testbed/containerd.h: a real runtime running ila-cni (e2e)
+  containernetworking-plugins       # host-local, the IPAM plugin ila-cni delegates to in cni_test
 )
 
 if [ ! -r /etc/os-release ] || ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then

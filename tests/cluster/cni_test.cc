@@ -36,8 +36,9 @@ struct CniRun {
 };
 
 // Runs ila-cni in `host_ns` (or in this namespace when null) with `env` and `config` on stdin.
-CniRun Cni(const testbed::Netns* host_ns, const std::map<std::string, std::string>& env,
-           const json& config) {
+// No Catch2 assertion in here: the concurrent test calls it from several threads.
+absl::StatusOr<CniRun> RunCni(const testbed::Netns* host_ns,
+                              const std::map<std::string, std::string>& env, const json& config) {
   std::vector<std::string> argv;
   if (host_ns != nullptr) argv = {"ip", "netns", "exec", host_ns->name()};
   argv.emplace_back("env");
@@ -46,11 +47,18 @@ CniRun Cni(const testbed::Netns* host_ns, const std::map<std::string, std::strin
   argv.emplace_back(ILA_CNI_PATH);
   auto r =
       testbed::RunCommand(argv, testbed::Duration(60000), config.is_null() ? "" : config.dump());
-  INFO(r.status().ToString());
-  REQUIRE(r.ok());
+  if (!r.ok()) return r.status();
   CniRun run{r->exit_code, nullptr, r->output};
   if (!r->output.empty()) run.out = json::parse(r->output, nullptr, false);
   return run;
+}
+
+CniRun Cni(const testbed::Netns* host_ns, const std::map<std::string, std::string>& env,
+           const json& config) {
+  auto r = RunCni(host_ns, env, config);
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  return *std::move(r);
 }
 
 std::map<std::string, std::string> Env(const std::string& command, const std::string& id,
@@ -140,8 +148,8 @@ TEST_CASE("ila-cni: VERSION and every malformed invocation get the spec's error 
   outside["runtimeConfig"] = {{"ips", {"3333:0:0:2::5/128"}}};
   CHECK(ErrorCode(Cni(nullptr, Env("ADD", "c1", "/run/netns/none"), outside)) == 7);
   json ipam = conf;
-  ipam["ipam"] = {{"type", "host-local"}};
-  CHECK(ErrorCode(Cni(nullptr, Env("ADD", "c1", "/run/netns/none"), ipam)) == 2);
+  ipam["ipam"] = {{"subnet", "3333:0:0:1::/64"}};
+  CHECK(ErrorCode(Cni(nullptr, Env("ADD", "c1", "/run/netns/none"), ipam)) == 7);  // no type
   // The agent is not there: try again later; STATUS: not available.
   CHECK(ErrorCode(Cni(nullptr, Env("ADD", "c1", "/run/netns/none"), conf)) == 11);
   json v11 = conf;
@@ -319,17 +327,20 @@ TEST_CASE("ila-cni: 50 concurrent ADDs on two hosts get 50 different addresses")
     REQUIRE(pod.ok());
     pods.push_back(std::move(*pod));
   }
-  std::vector<std::future<CniRun>> adds;
+  std::vector<std::future<absl::StatusOr<CniRun>>> adds;
   for (int i = 0; i < 50; ++i) {
     const int h = i % 2;
     adds.push_back(std::async(std::launch::async, [&, i, h] {
-      return Cni(&bed->host_ns(h), Env("ADD", absl::StrCat("many", i), NetnsPath(pods[i])),
-                 NetConf(bed->socket(h)));
+      return RunCni(&bed->host_ns(h), Env("ADD", absl::StrCat("many", i), NetnsPath(pods[i])),
+                    NetConf(bed->socket(h)));
     }));
   }
   std::set<std::string> addresses;
   for (auto& f : adds) {
-    CniRun r = f.get();
+    absl::StatusOr<CniRun> run = f.get();
+    INFO(run.status().ToString());
+    REQUIRE(run.ok());
+    const CniRun& r = *run;
     INFO(r.text);
     REQUIRE(r.exit_code == 0);
     addresses.insert(AddressOf(r));
@@ -399,6 +410,50 @@ TEST_CASE(
   REQUIRE(Cni(&bed->host_ns(1), env("DEL", "b1", &*pod_b, "web-0"), short_ttl).exit_code == 0);
   CHECK_FALSE(MappingRecord(*bed, sir).empty());
   CHECK(WaitUntil([&] { return MappingRecord(*bed, sir).empty(); }, std::chrono::seconds(10)));
+}
+
+TEST_CASE("ila-cni: addresses from an IPAM plugin (host-local), given back on DEL and on failure") {
+  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(access("/usr/lib/cni/host-local", X_OK) == 0
+                  ? std::nullopt
+                  : std::optional<std::string>("/usr/lib/cni/host-local is not installed "
+                                               "(Debian's containernetworking-plugins)"));
+  auto bed = MakeBed(1);
+  const testbed::Netns& host = bed->host_ns(0);
+  const std::string data_dir = bed->dir() + "/host-local";
+  json conf = NetConf(bed->socket(0));
+  conf["ipam"] = {{"type", "host-local"},
+                  {"dataDir", data_dir},
+                  {"ranges",
+                   {{{{"subnet", "3333:0:0:1::/64"},
+                      {"rangeStart", "3333:0:0:1::100"},
+                      {"rangeEnd", "3333:0:0:1::1ff"}}}}}};
+  auto pod = testbed::Netns::Create("ilacni");
+  REQUIRE(pod.ok());
+  CniRun add = Cni(&host, Env("ADD", "ipam1", NetnsPath(*pod)), conf);
+  const std::string sir = AddressOf(add);
+  CHECK(sir == "3333:0:0:1::100");
+  CHECK(MappingRecord(*bed, sir).find(R"("host":"h1")") != std::string::npos);
+  const std::string lease = data_dir + "/ila/3333:0:0:1::100";
+  CHECK(access(lease.c_str(), F_OK) == 0);
+  // DEL gives it back to the IPAM plugin, and the mapping goes at once (no reservation: the
+  // plugin may hand the address to the next container).
+  CHECK(Cni(&host, Env("DEL", "ipam1", NetnsPath(*pod)), conf).exit_code == 0);
+  CHECK(access(lease.c_str(), F_OK) != 0);
+  CHECK(MappingRecord(*bed, sir).empty());
+
+  // The address the plugin gives next belongs to another host: ADD fails and gives it back.
+  REQUIRE(bed->Etcdctl({"put", "/ila/v1/mappings/3333:0:0:1/3333:0:0:1::101",
+                        R"({"v":1,"host":"h9","locator":"2001:db8:9:0"})"})
+              .ok());
+  CniRun taken = Cni(&host, Env("ADD", "ipam2", NetnsPath(*pod)), conf);
+  CHECK(ErrorCode(taken) == 100);
+  CHECK(access((data_dir + "/ila/3333:0:0:1::101").c_str(), F_OK) != 0);
+  CHECK_FALSE(LinkExists(*pod, "eth0"));
+  // An IPAM plugin that is not there.
+  json missing = NetConf(bed->socket(0));
+  missing["ipam"] = {{"type", "no-such-ipam"}};
+  CHECK(ErrorCode(Cni(&host, Env("ADD", "ipam3", NetnsPath(*pod)), missing)) == 7);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "delegate.h"
 #include "local_api.h"
 #include "netconf.h"
 #include "plumbing.h"
@@ -77,8 +78,24 @@ std::variant<std::optional<SirAddress>, Error> AttachedOn(const NetConf& conf,
 std::variant<json, Error> Add(const Invocation& inv, const NetConf& conf) {
   SirAddress sir;
   bool allocated = false;
+  bool from_ipam = false;
   if (conf.requested) {
     sir = *conf.requested;
+  } else if (!conf.ipam_type.empty()) {
+    // The operator's IPAM plugin picks the address; the agent's claim still makes it the only
+    // owner cluster-wide.
+    auto result = Delegate(conf.ipam_type, "ADD", inv.path, inv.config);
+    if (auto* e = std::get_if<Error>(&result)) return *e;
+    std::optional<SirAddress> got = AddressIn(std::get<json>(result), conf.sir_prefix);
+    if (!got) {
+      (void)Delegate(conf.ipam_type, "DEL", inv.path, inv.config);
+      return Fail(ErrorCode::kInvalidNetworkConfig,
+                  absl::StrCat("the IPAM plugin ", conf.ipam_type, " gave no address in ",
+                               conf.sir_prefix.ToString()),
+                  std::get<json>(result).dump());
+    }
+    sir = *got;
+    from_ipam = true;
   } else {
     // The agent gives the workload back the address the cluster keeps for it (a restart here or
     // on another host), or a fresh one.
@@ -94,6 +111,7 @@ std::variant<json, Error> Add(const Invocation& inv, const NetConf& conf) {
   // Undoes the allocation when a later step fails (the agent holds it back for its grace).
   auto give_back = [&] {
     if (allocated) (void)Ask(conf, {{"op", "release"}, {"sir", sir.ToString()}});
+    if (from_ipam) (void)Delegate(conf.ipam_type, "DEL", inv.path, inv.config);
   };
   const ContainerLink link{.host_veth = HostVethName(inv.container_id, inv.ifname),
                            .container_if = inv.ifname,
@@ -142,14 +160,20 @@ std::optional<Error> Del(const Invocation& inv, const NetConf& conf) {
   auto on = AttachedOn(conf, veth);
   if (auto* e = std::get_if<Error>(&on)) return *e;
   if (const auto& sir = std::get<std::optional<SirAddress>>(on)) {
-    // Kept for the same workload a while: it may start again here or elsewhere (a move).
-    auto detached = Ask(conf, {{"op", "detach"},
-                               {"sir", sir->ToString()},
-                               {"reserve_seconds", conf.reservation_seconds}});
+    // Kept for the same workload a while: it may start again here or elsewhere (a move). Not
+    // with an IPAM plugin, which frees the address now and may hand it to the next container.
+    auto detached =
+        Ask(conf, {{"op", "detach"},
+                   {"sir", sir->ToString()},
+                   {"reserve_seconds", conf.ipam_type.empty() ? conf.reservation_seconds : 0}});
     if (auto* e = std::get_if<Error>(&detached)) return *e;
   }
   if (absl::Status s = Unplumb(veth); !s.ok()) {
     return Fail(ErrorCode::kIoFailure, std::string(s.message()));
+  }
+  if (!conf.ipam_type.empty()) {
+    auto released = Delegate(conf.ipam_type, "DEL", inv.path, inv.config);
+    if (auto* e = std::get_if<Error>(&released)) return *e;
   }
   return std::nullopt;
 }

@@ -76,10 +76,12 @@ std::variant<NetConf, Error> ReadNetConf(const Invocation& inv) {
     }
     conf.reservation_seconds = ttl->get<int>();
   }
-  if (c.contains("ipam")) {
-    return Error{ErrorCode::kUnsupportedField,
-                 "\"ipam\": this version of ila-cni takes identifiers from the ila-agent only",
-                 "remove \"ipam\"; the agent allocates cluster-wide unique identifiers"};
+  if (const auto ipam = c.find("ipam"); ipam != c.end()) {
+    if (!ipam->is_object() || !ipam->contains("type") || !(*ipam)["type"].is_string() ||
+        (*ipam)["type"].get<std::string>().empty()) {
+      return Invalid("\"ipam\" must be an object with the IPAM plugin's \"type\"");
+    }
+    conf.ipam_type = (*ipam)["type"].get<std::string>();
   }
   if (const auto prev = c.find("prevResult"); prev != c.end()) {
     if (!prev->is_object()) return Invalid("\"prevResult\" is not an object");

@@ -5,7 +5,8 @@
 //    "sirPrefix":"2001:db8:0:1",              the network's SIR prefix (required)
 //    "agentSocket":"/run/ila-agent.sock",     the host's ila-agent (default shown)
 //    "mtu":1500,                              the container side's MTU (default: the kernel's)
-//    "reservationSeconds":30}                 how long DEL keeps the address for the workload
+//    "reservationSeconds":30,                 how long DEL keeps the address for the workload
+//    "ipam":{"type":"host-local",...}}        addresses from an IPAM plugin instead of the agent
 //
 // A specific address (it must be in the SIR prefix) comes, first found first, from
 // runtimeConfig.ips (the "ips" capability, Kubernetes' CRI), args.cni.ips (the conventions
@@ -36,6 +37,7 @@ struct NetConf {
   // the container id.
   std::string identity = {};
   nlohmann::json prev_result = nullptr;  // when chained, or for CHECK and DEL
+  std::string ipam_type = {};            // the delegated IPAM plugin, if any
 };
 
 [[nodiscard]] std::variant<NetConf, Error> ReadNetConf(const Invocation& invocation);
