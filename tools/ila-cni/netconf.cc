@@ -79,7 +79,7 @@ std::variant<NetConf, Error> ReadNetConf(const Invocation& inv) {
   if (const auto ipam = c.find("ipam"); ipam != c.end()) {
     if (!ipam->is_object() || !ipam->contains("type") || !(*ipam)["type"].is_string() ||
         (*ipam)["type"].get<std::string>().empty()) {
-      return Invalid("\"ipam\" must be an object with the IPAM plugin's \"type\"");
+      return Invalid(R"("ipam" must be an object with the IPAM plugin's "type")");
     }
     conf.ipam_type = (*ipam)["type"].get<std::string>();
   }
