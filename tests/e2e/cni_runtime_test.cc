@@ -4,7 +4,10 @@
 // other across the hosts over ILA; stopping one runs CNI DEL, and its mapping leaves etcd and
 // every data plane when its reservation runs out.
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <chrono>
+#include <future>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -13,7 +16,9 @@
 #include "e2e/e2e_support.h"
 #include "support/skip.h"
 #include "testbed/containerd.h"
+#include "testbed/netns.h"
 #include "testbed/process.h"
+#include "traffic.h"
 
 using namespace ila;
 using namespace ila::e2e;
@@ -24,11 +29,15 @@ namespace {
 
 constexpr char kImage[] = "localhost/ila-busybox:test";
 
-std::optional<std::string> RuntimeSkipReason() {
+std::optional<std::string> ClusterSkipReason() {
   if (auto r = SkipReason()) return r;
-  if (auto r = testbed::Containerd::UnavailableReason()) return r;
   if (access("/usr/bin/etcd", X_OK) != 0) return "etcd is not installed (Debian's etcd-server)";
   return std::nullopt;
+}
+
+std::optional<std::string> RuntimeSkipReason() {
+  if (auto r = ClusterSkipReason()) return r;
+  return testbed::Containerd::UnavailableReason();
 }
 
 // The address the host's agent has for the container on an ila-cni veth ("" when none yet).
@@ -43,18 +52,105 @@ std::string CniContainerOn(demo::ClusterControl& cluster, const std::string& hos
   return "";
 }
 
-}  // namespace
-
-TEST_CASE("containerd: ctr run --cni on two hosts puts busybox containers on the overlay") {
-  ILA_SKIP_IF(RuntimeSkipReason());
+std::unique_ptr<demo::Topology> MakeClusterTopology(const std::string& tag) {
   demo::TopologyOptions o = Options();
-  o.tag = "ilacr";
+  o.tag = tag;
   o.attach_mode = AttachMode::kAuto;
   o.agent_path = ILA_AGENT_PATH;
   auto created = demo::Topology::Create(o);
   INFO(created.status().ToString());
   REQUIRE(created.ok());
-  std::unique_ptr<demo::Topology> topo = std::move(*created);
+  return std::move(*created);
+}
+
+// ila-cni run as a runtime runs it, in host `h`'s namespace: its result or error object.
+json Cni(demo::Topology& topo, int h, const std::string& command, const std::string& netns,
+         const std::string& pod, int reservation_seconds) {
+  const json conf = {{"cniVersion", "1.0.0"},
+                     {"name", "ila"},
+                     {"type", "ila-cni"},
+                     {"sirPrefix", "2001:db8:0:1"},
+                     {"agentSocket", topo.cluster()->AgentSocket(topo.host(h).name)},
+                     {"reservationSeconds", reservation_seconds}};
+  auto r = testbed::RunCommand(
+      {"ip", "netns", "exec", topo.host(h).ns->name(), "env", "-i", "CNI_COMMAND=" + command,
+       "CNI_CONTAINERID=" + pod + "-" + std::to_string(h), "CNI_NETNS=" + netns, "CNI_IFNAME=eth0",
+       "CNI_PATH=/usr/lib/cni", "CNI_ARGS=K8S_POD_NAMESPACE=default;K8S_POD_NAME=" + pod,
+       ILA_CNI_PATH},
+      testbed::Duration(30000), conf.dump());
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  INFO(r->output);
+  REQUIRE(r->exit_code == 0);
+  return r->output.empty() ? json() : json::parse(r->output);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "ila-cni: a pod deleted on host 1 and added on host 2 keeps its address and a flow to it "
+    "follows while the untouched flow loses nothing") {
+  ILA_SKIP_IF(ClusterSkipReason());
+  auto topo = MakeClusterTopology("ilacm");
+  WarmUp(*topo);
+  // The pod's namespace stays; its veth goes to the other host, as a rescheduled pod's would.
+  auto pod = testbed::Netns::Create("ilacmpod");
+  REQUIRE(pod.ok());
+  const std::string netns = "/run/netns/" + pod->name();
+  const json added = Cni(*topo, 0, "ADD", netns, "web-0", 30);
+  const std::string address = added["ips"][0]["address"].get<std::string>();
+  const SirAddress sir = *SirAddress::Parse(address.substr(0, address.find('/')));
+  REQUIRE(topo->WaitForMapping(sir, topo->LocatorFor(0, sir.prefix)).ok());
+
+  std::atomic<uint32_t> sent{0};
+  demo::UdpStreamOptions u;
+  u.sender = topo->container("c2a")->ns.get();
+  u.receiver = &*pod;
+  u.to = sir.address();
+  u.port = 5311;
+  u.packets = 4000;
+  u.rate_pps = 1000;
+  u.sent_progress = &sent;
+  auto moved_flow = std::async(std::launch::async, [&] { return demo::UdpStream(u); });
+  demo::UdpStreamOptions other;
+  other.sender = topo->container("c1b")->ns.get();
+  other.receiver = topo->container("c2b")->ns.get();
+  other.to = topo->container("c2b")->sir.address();
+  other.port = 5312;
+  other.packets = 4000;
+  other.rate_pps = 1000;
+  auto other_flow = std::async(std::launch::async, [&] { return demo::UdpStream(other); });
+  while (sent.load() < 1000) std::this_thread::sleep_for(5ms);
+
+  // The runtime deletes the pod on host 1 and adds it on host 2: the same address, now host 2's.
+  const auto t0 = std::chrono::steady_clock::now();
+  Cni(*topo, 0, "DEL", netns, "web-0", 30);
+  const json again = Cni(*topo, 1, "ADD", netns, "web-0", 30);
+  const auto moved_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  CHECK(again["ips"][0]["address"] == address);
+  CHECK(topo->WaitForMapping(sir, topo->LocatorFor(1, sir.prefix)).ok());
+  auto m = moved_flow.get();
+  auto o = other_flow.get();
+  REQUIRE(m.ok());
+  REQUIRE(o.ok());
+  std::cout << "measured: DEL on host 1 + ADD on host 2 took " << moved_ms
+            << " ms; the flow to the pod lost " << m->lost << " of " << m->sent << " (longest gap "
+            << m->longest_gap << "), the untouched flow " << o->lost << " of " << o->sent
+            << std::endl;
+  CHECK(o->lost == 0);
+  CHECK(m->corrupt == 0);
+  // The flow follows: what was lost is the time between DEL and ADD, and nothing after it.
+  CHECK(m->lost <= static_cast<uint32_t>(moved_ms) + 100);
+  CHECK(m->received >= m->sent - m->lost);
+  Cni(*topo, 1, "DEL", netns, "web-0", 0);
+  TearDownAndCheck(topo);
+}
+
+TEST_CASE("containerd: ctr run --cni on two hosts puts busybox containers on the overlay") {
+  ILA_SKIP_IF(RuntimeSkipReason());
+  std::unique_ptr<demo::Topology> topo = MakeClusterTopology("ilacr");
   demo::ClusterControl& cluster = *topo->cluster();
 
   // The image, without a registry.
