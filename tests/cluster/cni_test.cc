@@ -37,20 +37,26 @@ struct CniRun {
 
 // Runs ila-cni in `host_ns` (or in this namespace when null) with `env` and `config` on stdin.
 // No Catch2 assertion in here: the concurrent test calls it from several threads.
-absl::StatusOr<CniRun> RunCni(const testbed::Netns* host_ns,
-                              const std::map<std::string, std::string>& env, const json& config) {
+absl::StatusOr<CniRun> RunPlugin(const std::string& plugin, const testbed::Netns* host_ns,
+                                 const std::map<std::string, std::string>& env,
+                                 const json& config) {
   std::vector<std::string> argv;
   if (host_ns != nullptr) argv = {"ip", "netns", "exec", host_ns->name()};
   argv.emplace_back("env");
   argv.emplace_back("-i");  // nothing of this process's environment: only what a runtime passes
   for (const auto& [k, v] : env) argv.push_back(k + "=" + v);
-  argv.emplace_back(ILA_CNI_PATH);
+  argv.push_back(plugin);
   auto r =
       testbed::RunCommand(argv, testbed::Duration(60000), config.is_null() ? "" : config.dump());
   if (!r.ok()) return r.status();
   CniRun run{r->exit_code, nullptr, r->output};
   if (!r->output.empty()) run.out = json::parse(r->output, nullptr, false);
   return run;
+}
+
+absl::StatusOr<CniRun> RunCni(const testbed::Netns* host_ns,
+                              const std::map<std::string, std::string>& env, const json& config) {
+  return RunPlugin(ILA_CNI_PATH, host_ns, env, config);
 }
 
 CniRun Cni(const testbed::Netns* host_ns, const std::map<std::string, std::string>& env,
@@ -454,6 +460,82 @@ TEST_CASE("ila-cni: addresses from an IPAM plugin (host-local), given back on DE
   json missing = NetConf(bed->socket(0));
   missing["ipam"] = {{"type", "no-such-ipam"}};
   CHECK(ErrorCode(Cni(&host, Env("ADD", "ipam3", NetnsPath(*pod)), missing)) == 7);
+}
+
+TEST_CASE(
+    "ila-cni: chained after an IPv4 plugin it adopts that plugin's veth for a dual-stack pod") {
+  ILA_SKIP_IF(SkipReason());
+  ILA_SKIP_IF(access("/usr/lib/cni/ptp", X_OK) == 0
+                  ? std::nullopt
+                  : std::optional<std::string>("/usr/lib/cni/ptp is not installed "
+                                               "(Debian's containernetworking-plugins)"));
+  auto bed = MakeBed(1);
+  const testbed::Netns& host = bed->host_ns(0);
+  auto pod = testbed::Netns::Create("ilacni");
+  REQUIRE(pod.ok());
+  const auto env = [&](const std::string& command) {
+    return Env(command, "dual1", NetnsPath(*pod));
+  };
+  // The list [ptp (IPv4 from host-local), ila-cni]: ptp first, as the runtime runs it.
+  const json ptp = {{"cniVersion", "1.0.0"},
+                    {"name", "ila"},
+                    {"type", "ptp"},
+                    {"ipam",
+                     {{"type", "host-local"},
+                      {"dataDir", bed->dir() + "/host-local"},
+                      {"subnet", "10.89.0.0/24"}}}};
+  auto v4 = RunPlugin("/usr/lib/cni/ptp", &host, env("ADD"), ptp);
+  REQUIRE(v4.ok());
+  INFO(v4->text);
+  REQUIRE(v4->exit_code == 0);
+  const std::string ptp_veth = v4->out["interfaces"][0]["name"].get<std::string>();
+
+  json conf = NetConf(bed->socket(0));
+  conf["prevResult"] = v4->out;
+  CniRun add = Cni(&host, env("ADD"), conf);
+  INFO(add.text);
+  REQUIRE(add.exit_code == 0);
+  // No interface of its own: its address on ptp's eth0, the agent attached to ptp's veth.
+  CHECK(add.out["interfaces"].size() == v4->out["interfaces"].size());
+  REQUIRE(add.out["ips"].size() == 2);
+  CHECK(add.out["ips"][0]["address"].get<std::string>().rfind("10.89.0.", 0) == 0);
+  const std::string address = add.out["ips"][1]["address"].get<std::string>();
+  const std::string sir = address.substr(0, address.find('/'));
+  CHECK(add.out["ips"][1]["interface"] == v4->out["ips"][0]["interface"]);
+  auto seen = bed->Call(0, {{"op", "container"}, {"sir", sir}});
+  REQUIRE(seen.ok());
+  CHECK((*seen)["interface"] == ptp_veth);
+  CHECK((*seen)["endpoint"] == true);
+  auto addrs = testbed::RunCommand({"ip", "-n", pod->name(), "addr", "show", "dev", "eth0"});
+  REQUIRE(addrs.ok());
+  CHECK(addrs->output.find("10.89.0.") != std::string::npos);
+  CHECK(addrs->output.find(sir) != std::string::npos);
+  json check = NetConf(bed->socket(0));
+  check["prevResult"] = add.out;
+  CniRun checked = Cni(&host, env("CHECK"), check);
+  INFO(checked.text);
+  CHECK(checked.exit_code == 0);
+  // GC knows the adopted attachment by the runtime's name for it and keeps it while listed.
+  json gc = NetConf(bed->socket(0));
+  gc["cniVersion"] = "1.1.0";
+  gc["cni.dev/valid-attachments"] = {{{"containerID", "dual1"}, {"ifname", "eth0"}}};
+  CHECK(Cni(&host, {{"CNI_COMMAND", "GC"}, {"CNI_PATH", "/usr/lib/cni"}}, gc).exit_code == 0);
+  CHECK_FALSE(MappingRecord(*bed, sir).empty());
+
+  // DEL in the list's reverse order: ila-cni takes back its part, ptp deletes its veth.
+  CHECK(Cni(&host, env("DEL"), check).exit_code == 0);
+  CHECK(MappingRecord(*bed, sir).empty());
+  CHECK(LinkExists(host, ptp_veth));
+  addrs = testbed::RunCommand({"ip", "-n", pod->name(), "addr", "show", "dev", "eth0"});
+  REQUIRE(addrs.ok());
+  CHECK(addrs->output.find(sir) == std::string::npos);
+  CHECK(addrs->output.find("10.89.0.") != std::string::npos);
+  json ptp_del = ptp;
+  ptp_del["prevResult"] = add.out;
+  auto gone = RunPlugin("/usr/lib/cni/ptp", &host, env("DEL"), ptp_del);
+  REQUIRE(gone.ok());
+  CHECK(gone->exit_code == 0);
+  CHECK_FALSE(LinkExists(host, ptp_veth));
 }
 
 }  // namespace

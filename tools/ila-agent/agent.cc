@@ -417,8 +417,11 @@ json Agent::Status() const {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const LocalContainer& c : inventory_.containers()) {
-      containers.push_back(
-          {{"interface", c.interface}, {"sir", c.sir.ToString()}, {"mac", c.mac.ToString()}});
+      containers.push_back({{"interface", c.interface},
+                            {"sir", c.sir.ToString()},
+                            {"mac", c.mac.ToString()},
+                            {"workload", c.workload},
+                            {"attachment", c.attachment}});
     }
   }
   return {{"ok", true},
@@ -530,10 +533,13 @@ json Agent::Handle(const json& request) {
     if (!mac.ok()) return LocalApiServer::Error(mac.status());
     const bool move = request.value("move", false);
     const json workload = request.value("workload", json(""));
-    if (!workload.is_string()) {
-      return LocalApiServer::Error(absl::InvalidArgumentError("workload must be a string"));
+    const json attachment = request.value("attachment", json(""));
+    if (!workload.is_string() || !attachment.is_string()) {
+      return LocalApiServer::Error(
+          absl::InvalidArgumentError("workload and attachment must be strings"));
     }
-    absl::Status s = AttachContainer({*interface, *sir, *mac, workload.get<std::string>()}, move);
+    absl::Status s = AttachContainer(
+        {*interface, *sir, *mac, workload.get<std::string>(), attachment.get<std::string>()}, move);
     if (!s.ok()) return LocalApiServer::Error(s);
     return {{"ok", true}, {"revision", sync_->counters().revision.load()}};
   }

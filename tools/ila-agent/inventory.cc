@@ -1,4 +1,5 @@
-// inventory.json: {"v":1,"containers":[{"interface":...,"sir":...,"mac":...,"workload":...}],
+// inventory.json: {"v":1,"containers":[{"interface":...,"sir":...,"mac":...,"workload":...,
+//                  "attachment":...}],
 //                  "blocks":[{"base":...,"bits":16}],"held":[{"sir":...,"until":...,"pending":...}]}
 #include "inventory.h"
 
@@ -44,9 +45,12 @@ absl::StatusOr<Inventory> Inventory::Load(std::string path) {
     auto mac = MacAddress::Parse(c["mac"].get<std::string>());
     if (!mac.ok()) return bad(std::string(mac.status().message()));
     const json workload = c.value("workload", json(""));
-    if (!workload.is_string()) return bad("a container's workload is not a string");
-    inv.containers_.push_back(
-        {c["interface"].get<std::string>(), *sir, *mac, workload.get<std::string>()});
+    const json attachment = c.value("attachment", json(""));
+    if (!workload.is_string() || !attachment.is_string()) {
+      return bad("a container's workload or attachment is not a string");
+    }
+    inv.containers_.push_back({c["interface"].get<std::string>(), *sir, *mac,
+                               workload.get<std::string>(), attachment.get<std::string>()});
   }
   for (const json& b : j.value("blocks", json::array())) {
     auto base = SirAddress::Parse(b.value("base", ""));
@@ -69,7 +73,8 @@ absl::Status Inventory::Save() const {
     containers.push_back({{"interface", c.interface},
                           {"sir", c.sir.ToString()},
                           {"mac", c.mac.ToString()},
-                          {"workload", c.workload}});
+                          {"workload", c.workload},
+                          {"attachment", c.attachment}});
   }
   json blocks = json::array();
   for (const OwnedBlock& b : blocks_)

@@ -21,6 +21,9 @@ struct LocalContainer {
   SirAddress sir;
   MacAddress mac;
   std::string workload = {};  // published with its mapping (schema.h MappingRecord)
+  // The orchestrator's name for this attachment (ila-cni: "<container id>/<ifname>"), for its
+  // garbage collection; local only.
+  std::string attachment = {};
   friend bool operator==(const LocalContainer&, const LocalContainer&) = default;
 };
 

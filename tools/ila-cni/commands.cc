@@ -62,6 +62,32 @@ std::optional<SirAddress> AddressIn(const json& prev, SirPrefix prefix) {
   return std::nullopt;
 }
 
+// The pair prevResult lists for this container: the interface named CNI_IFNAME in a namespace, and
+// the host-side interface listed before it. An earlier plugin's when ila-cni is chained after an
+// IPv4 plugin (dual stack: ila-cni adopts that veth); at DEL and CHECK, whichever ADD used.
+struct ListedPair {
+  std::string host_veth;
+  size_t container_index = 0;
+};
+std::optional<ListedPair> PairIn(const json& prev, const std::string& ifname) {
+  if (!prev.is_object() || !prev.contains("interfaces") || !prev["interfaces"].is_array()) {
+    return std::nullopt;
+  }
+  const json& ifs = prev["interfaces"];
+  for (size_t i = 0; i < ifs.size(); ++i) {
+    if (!ifs[i].is_object() || ifs[i].value("name", std::string()) != ifname ||
+        ifs[i].value("sandbox", std::string()).empty()) {
+      continue;
+    }
+    for (size_t j = i; j-- > 0;) {
+      if (ifs[j].is_object() && ifs[j].value("sandbox", std::string()).empty()) {
+        return ListedPair{ifs[j].value("name", std::string()), i};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 // The container this host's agent has attached on `interface`, from its status.
 std::variant<std::optional<SirAddress>, Error> AttachedOn(const NetConf& conf,
                                                           const std::string& interface) {
@@ -113,13 +139,17 @@ std::variant<json, Error> Add(const Invocation& inv, const NetConf& conf) {
     if (allocated) (void)Ask(conf, {{"op", "release"}, {"sir", sir.ToString()}});
     if (from_ipam) (void)Delegate(conf.ipam_type, "DEL", inv.path, inv.config);
   };
-  const ContainerLink link{.host_veth = HostVethName(inv.container_id, inv.ifname),
-                           .container_if = inv.ifname,
-                           .netns_path = inv.netns,
-                           .sir = sir,
-                           .mac = MacFor(sir),
-                           .mtu = conf.mtu};
-  absl::StatusOr<Plumbed> plumbed = Plumb(link);
+  // An earlier plugin of the list made CNI_IFNAME already (an IPv4 plugin, for a dual-stack pod):
+  // this plugin adds its address, routes and attachment to that pair instead of making its own.
+  const std::optional<ListedPair> earlier = PairIn(conf.prev_result, inv.ifname);
+  const ContainerLink link{
+      .host_veth = earlier ? earlier->host_veth : HostVethName(inv.container_id, inv.ifname),
+      .container_if = inv.ifname,
+      .netns_path = inv.netns,
+      .sir = sir,
+      .mac = MacFor(sir),
+      .mtu = conf.mtu};
+  absl::StatusOr<Plumbed> plumbed = earlier ? Adopt(link) : Plumb(link);
   if (!plumbed.ok()) {
     give_back();
     return Fail(CodeOf(plumbed.status()), std::string(plumbed.status().message()));
@@ -127,10 +157,11 @@ std::variant<json, Error> Add(const Invocation& inv, const NetConf& conf) {
   auto attached = Ask(conf, {{"op", "attach"},
                              {"interface", link.host_veth},
                              {"sir", sir.ToString()},
-                             {"mac", link.mac.ToString()},
-                             {"workload", conf.identity}});
+                             {"mac", plumbed->container_mac.ToString()},
+                             {"workload", conf.identity},
+                             {"attachment", AttachmentName(inv.container_id, inv.ifname)}});
   if (auto* e = std::get_if<Error>(&attached)) {
-    (void)Unplumb(link.host_veth);
+    (void)(earlier ? Unadopt(link) : Unplumb(link.host_veth));
     give_back();
     return *e;
   }
@@ -139,10 +170,13 @@ std::variant<json, Error> Add(const Invocation& inv, const NetConf& conf) {
   result["cniVersion"] = inv.version;
   json& interfaces = result["interfaces"];
   if (!interfaces.is_array()) interfaces = json::array();
-  interfaces.push_back({{"name", link.host_veth}, {"mac", plumbed->host_mac.ToString()}});
-  interfaces.push_back(
-      {{"name", inv.ifname}, {"mac", link.mac.ToString()}, {"sandbox", inv.netns}});
-  const size_t container_index = interfaces.size() - 1;
+  size_t container_index = earlier ? earlier->container_index : 0;
+  if (!earlier) {
+    interfaces.push_back({{"name", link.host_veth}, {"mac", plumbed->host_mac.ToString()}});
+    interfaces.push_back(
+        {{"name", inv.ifname}, {"mac", link.mac.ToString()}, {"sandbox", inv.netns}});
+    container_index = interfaces.size() - 1;
+  }
   json& ips = result["ips"];
   if (!ips.is_array()) ips = json::array();
   ips.push_back({{"address", sir.ToString() + "/128"},
@@ -157,9 +191,27 @@ std::variant<json, Error> Add(const Invocation& inv, const NetConf& conf) {
 
 std::optional<Error> Del(const Invocation& inv, const NetConf& conf) {
   const std::string veth = HostVethName(inv.container_id, inv.ifname);
-  auto on = AttachedOn(conf, veth);
+  // An adopted pair (dual stack): the earlier plugin's veth, which its own DEL deletes.
+  const std::optional<ListedPair> listed = PairIn(conf.prev_result, inv.ifname);
+  const bool adopted = listed && listed->host_veth != veth;
+  auto on = AttachedOn(conf, adopted ? listed->host_veth : veth);
   if (auto* e = std::get_if<Error>(&on)) return *e;
-  if (const auto& sir = std::get<std::optional<SirAddress>>(on)) {
+  const std::optional<SirAddress> attached = std::get<std::optional<SirAddress>>(on);
+  if (adopted) {
+    if (std::optional<SirAddress> sir =
+            attached ? attached : AddressIn(conf.prev_result, conf.sir_prefix)) {
+      const ContainerLink link{.host_veth = listed->host_veth,
+                               .container_if = inv.ifname,
+                               .netns_path = inv.netns,
+                               .sir = *sir,
+                               .mac = {},
+                               .mtu = 0};
+      if (absl::Status s = Unadopt(link); !s.ok()) {
+        return Fail(ErrorCode::kIoFailure, std::string(s.message()));
+      }
+    }
+  }
+  if (const auto& sir = attached) {
     // Kept for the same workload a while: it may start again here or elsewhere (a move). Not
     // with an IPAM plugin, which frees the address now and may hand it to the next container.
     auto detached =
@@ -187,11 +239,15 @@ std::optional<Error> Check(const Invocation& inv, const NetConf& conf) {
     return Fail(ErrorCode::kInvalidNetworkConfig,
                 absl::StrCat("prevResult has no address in ", conf.sir_prefix.ToString()));
   }
-  const ContainerLink link{.host_veth = HostVethName(inv.container_id, inv.ifname),
+  const std::string own = HostVethName(inv.container_id, inv.ifname);
+  const std::optional<ListedPair> listed = PairIn(conf.prev_result, inv.ifname);
+  const bool adopted = listed && listed->host_veth != own;
+  // An adopted pair keeps the earlier plugin's MAC (none to compare).
+  const ContainerLink link{.host_veth = adopted ? listed->host_veth : own,
                            .container_if = inv.ifname,
                            .netns_path = inv.netns,
                            .sir = *sir,
-                           .mac = MacFor(*sir),
+                           .mac = adopted ? MacAddress() : MacFor(*sir),
                            .mtu = conf.mtu};
   absl::StatusOr<std::vector<std::string>> differences = Differences(link);
   if (!differences.ok()) {
@@ -222,6 +278,8 @@ std::optional<Error> Check(const Invocation& inv, const NetConf& conf) {
 }
 
 std::optional<Error> Gc(const NetConf& conf, const json& config) {
+  // Every container this plugin attached carries "<container id>/<ifname>" in the agent's
+  // inventory: the ones the runtime no longer lists go, whichever veth they are on.
   std::set<std::string> valid;
   const json attachments = config.value("cni.dev/valid-attachments", json::array());
   if (!attachments.is_array()) {
@@ -232,22 +290,28 @@ std::optional<Error> Gc(const NetConf& conf, const json& config) {
       return Fail(ErrorCode::kInvalidNetworkConfig,
                   "each valid attachment needs containerID and ifname");
     }
-    valid.insert(HostVethName(a["containerID"].get<std::string>(), a["ifname"].get<std::string>()));
+    valid.insert(
+        AttachmentName(a["containerID"].get<std::string>(), a["ifname"].get<std::string>()));
   }
   auto status = Ask(conf, {{"op", "status"}});
   if (auto* e = std::get_if<Error>(&status)) return *e;
   for (const json& c : std::get<json>(status).value("containers", json::array())) {
     const std::string veth = c.value("interface", std::string());
+    const std::string attachment = c.value("attachment", std::string());
     absl::StatusOr<SirAddress> sir = SirAddress::Parse(c.value("sir", std::string()));
-    // Only this network's containers, and only those this plugin named.
-    if (!sir.ok() || sir->prefix != conf.sir_prefix || veth.size() != 15 ||
-        veth.rfind("ila", 0) != 0 || valid.contains(veth)) {
+    // Only this network's containers, and only those this plugin attached.
+    if (!sir.ok() || sir->prefix != conf.sir_prefix || attachment.empty() ||
+        valid.contains(attachment)) {
       continue;
     }
     auto detached = Ask(conf, {{"op", "detach"}, {"sir", sir->ToString()}});
     if (auto* e = std::get_if<Error>(&detached)) return *e;
-    if (absl::Status s = Unplumb(veth); !s.ok()) {
-      return Fail(ErrorCode::kIoFailure, std::string(s.message()));
+    // Its own veth goes; an adopted one is the earlier plugin's (its GC, or the agent's check
+    // once it is gone).
+    if (veth.rfind("ila", 0) == 0 && veth.size() == 15) {
+      if (absl::Status s = Unplumb(veth); !s.ok()) {
+        return Fail(ErrorCode::kIoFailure, std::string(s.message()));
+      }
     }
   }
   return std::nullopt;
@@ -272,6 +336,10 @@ Outcome ErrorOutcome(const Error& e, const std::string& version) {
 }
 
 }  // namespace
+
+std::string AttachmentName(const std::string& container_id, const std::string& ifname) {
+  return container_id + "/" + ifname;
+}
 
 std::string HostVethName(const std::string& container_id, const std::string& ifname) {
   // FNV-1a (64 bits): stable across processes and machines, unlike absl::Hash.

@@ -30,6 +30,10 @@ struct Outcome {
 // Reads the invocation and runs it.
 Outcome Run(const Getenv& getenv, const std::string& stdin_text);
 
+// What the agent's inventory calls a container this plugin attached: "<container id>/<ifname>",
+// the runtime's name for an attachment (GC's cni.dev/valid-attachments).
+std::string AttachmentName(const std::string& container_id, const std::string& ifname);
+
 // The host side's veth name for (container id, ifname): "ila" + 12 hex digits of a stable hash,
 // so that DEL and GC find it without a cache.
 std::string HostVethName(const std::string& container_id, const std::string& ifname);

@@ -168,6 +168,49 @@ absl::Status AddNeighbour(Netlink& nl, int index, const std::string& dev, const 
                                 mac.ToString(), " to ", dev));
 }
 
+// Deletes what a RTM_NEW* request of `type` (address, route, neighbour) added: the same message
+// as RTM_DEL*. What is not there (any more) is success.
+absl::Status Remove(Netlink& nl, Request& request, absl::string_view step) {
+  absl::Status st = nl.Run(request, step);
+  if (absl::IsNotFound(st) || absl::IsInvalidArgument(st) || absl::IsFailedPrecondition(st)) {
+    return absl::OkStatus();  // ENOENT, ESRCH, EADDRNOTAVAIL, ENODEV: already gone
+  }
+  return st;
+}
+
+absl::Status DeleteAddress(Netlink& nl, int index, const std::string& dev,
+                           const Ipv6Address& address, int prefix) {
+  Request r(RTM_DELADDR, 0);
+  auto* ifa = r.Header<ifaddrmsg>();
+  ifa->ifa_family = AF_INET6;
+  ifa->ifa_prefixlen = static_cast<uint8_t>(prefix);
+  ifa->ifa_index = static_cast<uint32_t>(index);
+  mnl_attr_put(r.get(), IFA_LOCAL, 16, address.bytes().data());
+  return Remove(nl, r, absl::StrCat("removing ", address.ToString(), "/", prefix, " from ", dev));
+}
+
+absl::Status DeleteRoute(Netlink& nl, const Route& route, const std::string& dev) {
+  Request r(RTM_DELROUTE, 0);
+  auto* rtm = r.Header<rtmsg>();
+  rtm->rtm_family = AF_INET6;
+  rtm->rtm_dst_len = static_cast<uint8_t>(route.prefix);
+  rtm->rtm_table = RT_TABLE_MAIN;
+  rtm->rtm_scope = RT_SCOPE_NOWHERE;
+  if (route.prefix > 0) mnl_attr_put(r.get(), RTA_DST, 16, route.dst.bytes().data());
+  if (route.gateway) mnl_attr_put(r.get(), RTA_GATEWAY, 16, route.gateway->bytes().data());
+  mnl_attr_put_u32(r.get(), RTA_OIF, static_cast<uint32_t>(route.oif));
+  return Remove(nl, r, absl::StrCat("removing route ", route.Describe(dev)));
+}
+
+absl::Status DeleteNeighbour(Netlink& nl, int index, const std::string& dev) {
+  Request r(RTM_DELNEIGH, 0);
+  auto* ndm = r.Header<ndmsg>();
+  ndm->ndm_family = AF_INET6;
+  ndm->ndm_ifindex = index;
+  mnl_attr_put(r.get(), NDA_DST, 16, kGateway.bytes().data());
+  return Remove(nl, r, absl::StrCat("removing neighbour ", kGateway.ToString(), " from ", dev));
+}
+
 // Whether an IPv6 dump of `type` (family header T) holds a message `match` accepts.
 template <typename T>
 absl::StatusOr<bool> Contains(Netlink& nl, uint16_t type, absl::string_view step,
@@ -263,7 +306,10 @@ absl::StatusOr<Plumbed> Configure(Netlink& host, Netlink& container, const Conta
   for (const auto& step : steps) {
     if (absl::Status st = step(); !st.ok()) return st;
   }
-  return Plumbed{.host_mac = h->mac, .host_ifindex = h->index, .container_ifindex = c->index};
+  return Plumbed{.host_mac = h->mac,
+                 .container_mac = c->mac,
+                 .host_ifindex = h->index,
+                 .container_ifindex = c->index};
 }
 
 }  // namespace
@@ -281,6 +327,43 @@ absl::StatusOr<Plumbed> Plumb(const ContainerLink& link) {
     }
   }
   return plumbed;
+}
+
+absl::StatusOr<Plumbed> Adopt(const ContainerLink& link) {
+  absl::StatusOr<Sides> sides = Open(link);
+  if (!sides.ok()) return sides.status();
+  absl::StatusOr<Plumbed> plumbed = Configure(sides->host, sides->container, link);
+  if (!plumbed.ok()) (void)Unadopt(link);
+  return plumbed;
+}
+
+absl::Status Unadopt(const ContainerLink& link) {
+  if (absl::Status st = CheckName("host veth", link.host_veth); !st.ok()) return st;
+  absl::StatusOr<Netlink> host = Netlink::Open("");
+  if (!host.ok()) return host.status();
+  const Ipv6Address sir = link.sir.address();
+  absl::StatusOr<LinkState> h = GetLink(*host, link.host_veth);
+  if (h.ok()) {
+    if (absl::Status st = DeleteRoute(*host, HostRoute(sir, h->index), link.host_veth); !st.ok()) {
+      return st;
+    }
+    if (absl::Status st = DeleteAddress(*host, h->index, link.host_veth, kGateway, 64); !st.ok()) {
+      return st;
+    }
+  } else if (!absl::IsNotFound(h.status())) {
+    return h.status();
+  }
+  if (link.netns_path.empty()) return absl::OkStatus();
+  absl::StatusOr<OwnedFd> ns = OpenNetns(link.netns_path);
+  if (!ns.ok()) return absl::OkStatus();  // the namespace is gone, and all of it with it
+  absl::StatusOr<Netlink> container = OpenIn(ns->get(), link.netns_path);
+  if (!container.ok()) return container.status();
+  absl::StatusOr<LinkState> c = GetLink(*container, link.container_if);
+  if (!c.ok()) return absl::IsNotFound(c.status()) ? absl::OkStatus() : c.status();
+  const std::string& cif = link.container_if;
+  if (absl::Status st = DeleteRoute(*container, DefaultRoute(c->index), cif); !st.ok()) return st;
+  if (absl::Status st = DeleteNeighbour(*container, c->index, cif); !st.ok()) return st;
+  return DeleteAddress(*container, c->index, cif, sir, 128);
 }
 
 absl::Status Unplumb(const std::string& host_veth) {

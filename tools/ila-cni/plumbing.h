@@ -34,7 +34,8 @@ struct ContainerLink {
 
 // What Plumb made, for the CNI result.
 struct Plumbed {
-  MacAddress host_mac;  // the host side's (the container's gateway)
+  MacAddress host_mac;       // the host side's (the container's gateway)
+  MacAddress container_mac;  // the container side's
   int host_ifindex = 0;
   int container_ifindex = 0;
 };
@@ -43,6 +44,15 @@ struct Plumbed {
 // again. Errors name the step and carry the kernel's message (errno, extended ack): an unopenable
 // netns path is NotFound, a name in use on either side AlreadyExists.
 [[nodiscard]] absl::StatusOr<Plumbed> Plumb(const ContainerLink& link);
+
+// The same configuration on a pair an earlier plugin of the list made (`host_veth` and
+// `container_if` exist; `mac` is not used: the container side keeps its own): for a dual-stack pod
+// whose IPv4 plugin made the veth. The links stay the earlier plugin's. On failure, what was added
+// is removed again.
+[[nodiscard]] absl::StatusOr<Plumbed> Adopt(const ContainerLink& link);
+// Removes what Adopt added; what is already gone (the earlier plugin deleted the links, the
+// namespace is gone) is success. With an empty netns_path, only the host side.
+[[nodiscard]] absl::Status Unadopt(const ContainerLink& link);
 
 // Deletes `host_veth` (the kernel deletes its peer with it). OK when there is no such link.
 [[nodiscard]] absl::Status Unplumb(const std::string& host_veth);
