@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -150,6 +151,10 @@ TEST_CASE(
 
 TEST_CASE("containerd: ctr run --cni on two hosts puts busybox containers on the overlay") {
   ILA_SKIP_IF(RuntimeSkipReason());
+  // Nothing of the machine's own CNI directories is touched.
+  const char* const machine_dirs[] = {"/etc/cni", "/opt/cni", "/var/lib/cni"};
+  std::vector<bool> existed;
+  for (const char* d : machine_dirs) existed.push_back(std::filesystem::exists(d));
   std::unique_ptr<demo::Topology> topo = MakeClusterTopology("ilacr");
   demo::ClusterControl& cluster = *topo->cluster();
 
@@ -229,4 +234,8 @@ TEST_CASE("containerd: ctr run --cni on two hosts puts busybox containers on the
   CHECK(gone);
   for (auto& rt : runtimes) rt.reset();
   TearDownAndCheck(topo);
+  for (size_t i = 0; i < existed.size(); ++i) {
+    INFO(machine_dirs[i]);
+    CHECK(std::filesystem::exists(machine_dirs[i]) == existed[i]);
+  }
 }
