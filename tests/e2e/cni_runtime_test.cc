@@ -203,6 +203,12 @@ TEST_CASE("containerd: ctr run --cni on two hosts puts busybox containers on the
   const SirAddress server_sir = *SirAddress::Parse(server);
   // Every host's and the router's data plane maps it to host 1.
   REQUIRE(topo->WaitForMapping(server_sir, topo->LocatorFor(0, server_sir.prefix)).ok());
+  std::cout << "step: host1 `ctr run --rm --cni` ilacr-server: ila-cni gave it " << server
+            << ", on every data plane "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - t0)
+                   .count()
+            << " ms after ctr started" << std::endl;
 
   // A client on host 2 pings it across the overlay, and so does a library-made container.
   REQUIRE(runtimes[1]->Run("ilacr-client", kImage, {"ping", "-c", "3", "-W", "5", server}).ok());
@@ -210,6 +216,8 @@ TEST_CASE("containerd: ctr run --cni on two hosts puts busybox containers on the
   INFO(client.output);
   CHECK(client.exit_code == 0);
   CHECK(client.output.find("3 packets received") != std::string::npos);
+  std::cout << "step: host2 `ctr run --rm --cni` ilacr-client ping -c 3 " << server << ":\n"
+            << client.output << std::endl;
   auto ping = topo->Ping("c2a", server_sir.address(), 3);
   REQUIRE(ping.ok());
   INFO(ping->output);
@@ -232,6 +240,9 @@ TEST_CASE("containerd: ctr run --cni on two hosts puts busybox containers on the
     std::this_thread::sleep_for(100ms);
   }
   CHECK(gone);
+  std::cout << "step: `ctr task kill` ilacr-server: DEL reserved " << server
+            << " for 2 s, then it left etcd and every data plane: " << (gone ? "yes" : "NO")
+            << std::endl;
   for (auto& rt : runtimes) rt.reset();
   TearDownAndCheck(topo);
   for (size_t i = 0; i < existed.size(); ++i) {
