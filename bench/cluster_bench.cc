@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cluster_common.h"
 #include "cluster_control.h"
 #include "etcd/client.h"
 #include "ila/dataplane.h"
@@ -32,40 +33,12 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace ila::bench_cluster;
 using ila::Dataplane;
 using ila::SirAddress;
 using nlohmann::json;
 
 constexpr int kHosts = 3;
-const ila::SirPrefix kPrefix(0x3333000000000001ull);
-
-double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  return v[i];
-}
-
-std::string MappingKey(uint64_t id) {
-  return absl::StrCat("/ila/v1/mappings/3333:0:0:1/",
-                      SirAddress{kPrefix, ila::Identifier(id)}.ToString());
-}
-const std::string kValue =
-    R"({"v":1,"host":"far","locator":"2001:db8:99:0","csum_mode":"no-action"})";
-
-// Thrown, not exited: unwinding stops the agents and etcd and deletes the namespaces (main
-// catches it).
-[[noreturn]] void Die(const std::string& what, const absl::Status& s) {
-  throw std::runtime_error(what + ": " + s.ToString());
-}
-template <typename T>
-T Must(absl::StatusOr<T> v, const std::string& what) {
-  if (!v.ok()) Die(what, v.status());
-  return *std::move(v);
-}
 
 struct Host {
   std::unique_ptr<ila::testbed::Netns> ns;
@@ -270,11 +243,7 @@ int Main(int argc, char** argv) {
   (void)fresh.dp->Destroy();
   cluster.reset();
   if (!out.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(out).parent_path(), ec);
-    std::ofstream file(out);
-    file << r.dump(2) << "\n";
-    if (!file) {
+    if (!WriteReport(out, r)) {
       std::fprintf(stderr, "%s: cannot write %s\n", argv[0], out.c_str());
       return 1;
     }

@@ -27,6 +27,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "cluster_common.h"
 #include "etcd/client.h"
 #include "log.h"
 #include "schema.h"
@@ -37,7 +38,7 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace ila::bench_cluster;
 using ila::Mapping;
 using ila::SirAddress;
 using ila::agent::ClusterState;
@@ -45,35 +46,6 @@ using ila::agent::StateApplier;
 using ila::agent::WriteCounts;
 namespace etcd = ila::agent::etcd;
 using nlohmann::json;
-
-const ila::SirPrefix kPrefix(0x3333000000000001ull);
-
-double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  return v[i];
-}
-
-std::string MappingKey(uint64_t id) {
-  return absl::StrCat("/ila/v1/mappings/3333:0:0:1/",
-                      SirAddress{kPrefix, ila::Identifier(id)}.ToString());
-}
-const std::string kValue =
-    R"({"v":1,"host":"far","locator":"2001:db8:99:0","csum_mode":"no-action"})";
-
-// Thrown, not exited: unwinding stops the agents and etcd and deletes the namespaces (main
-// catches it).
-[[noreturn]] void Die(const std::string& what, const absl::Status& s) {
-  throw std::runtime_error(what + ": " + s.ToString());
-}
-template <typename T>
-T Must(absl::StatusOr<T> v, const std::string& what) {
-  if (!v.ok()) Die(what, v.status());
-  return *std::move(v);
-}
 
 // A data plane that is not there: keeps the mapping table the agent would have written (so that
 // memory and work are the agent's, less the BPF maps), and writes nowhere.
@@ -317,11 +289,7 @@ int Main(int argc, char** argv) {
   writer.reset();
   cluster.reset();
   if (!out.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(out).parent_path(), ec);
-    std::ofstream file(out);
-    file << r.dump(2) << "\n";
-    if (!file) {
+    if (!WriteReport(out, r)) {
       std::fprintf(stderr, "%s: cannot write %s\n", argv[0], out.c_str());
       return 1;
     }
