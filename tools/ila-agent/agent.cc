@@ -463,14 +463,17 @@ json Agent::Container(const SirAddress& sir) {
     }
   }
   answer["endpoint"] = dataplane_->endpoints().Get(sir).ok();
+  // The mapping as etcd has it now, not as the watch has brought it so far: a CHECK right after
+  // ADD must see the claim ADD made.
   answer["owner"] = "";
-  const bool read = sync_->WithState([&](const ClusterState& state) {
-    auto it = state.mappings().find(sir);
-    if (it == state.mappings().end()) return;
-    answer["owner"] = it->second.host;
-    answer["locator"] = it->second.mapping.locator.ToString();
-  });
-  answer["in_sync"] = read && sync_->counters().in_sync.load();
+  absl::StatusOr<std::pair<MappingRecord, int64_t>> owner = ownership_->Owner(sir);
+  if (owner.ok()) {
+    answer["owner"] = owner->first.host;
+    answer["locator"] = owner->first.mapping.locator.ToString();
+  } else if (!absl::IsNotFound(owner.status())) {
+    return LocalApiServer::Error(owner.status());
+  }
+  answer["in_sync"] = sync_->counters().in_sync.load();
   return answer;
 }
 

@@ -89,7 +89,7 @@ class Agent {
   [[nodiscard]] absl::Status Release(const SirAddress& sir);
   nlohmann::json Status() const;
   // One address as this host sees it: attached here (interface, MAC), its endpoint in the data
-  // plane, and its mapping in the cluster state (owner, locator). What ila-cni's CHECK compares.
+  // plane, and its mapping as etcd has it now (owner, locator). What ila-cni's CHECK compares.
   nlohmann::json Container(const SirAddress& sir);
 
   SyncLoop& sync() { return *sync_; }
